@@ -1,0 +1,228 @@
+/**
+ * The only module that reads the environment. Everything is validated once, every problem is
+ * reported together, and no value of a secret ever appears in a message.
+ */
+import { z } from "zod";
+import { ConfigError } from "./errors.ts";
+import { limits } from "./limits.ts";
+
+export const SECRET_VARS = [
+  "PINE_WEBHOOK_TOKEN",
+  "BROKER_API_KEY",
+  "BROKER_API_SECRET",
+  "TELEGRAM_BOT_TOKEN",
+  "DATABASE_URL",
+] as const;
+
+const bool = z
+  .enum(["1", "0", "true", "false", "yes", "no", "on", "off"], {
+    error: "expected true or false",
+  })
+  .transform((v) => ["1", "true", "yes", "on"].includes(v));
+
+const intIn = (min: number, max: number) =>
+  z.coerce.number({ error: `expected a whole number from ${min} to ${max}` }).int(
+    `expected a whole number from ${min} to ${max}`,
+  ).min(min, `expected a whole number from ${min} to ${max}`).max(
+    max,
+    `expected a whole number from ${min} to ${max}`,
+  );
+
+const numIn = (min: number, max: number) =>
+  z.coerce.number({ error: `expected a number from ${min} to ${max}` })
+    .refine((n) => Number.isFinite(n) && n >= min && n <= max, {
+      error: `expected a number from ${min} to ${max}`,
+    });
+
+const url = z.url({ error: "expected a URL such as http://127.0.0.1:9000" });
+
+const list = z.string().transform((v) =>
+  v.split(",").map((s) => s.trim()).filter((s) => s.length > 0)
+);
+
+const symbol = /^[A-Z0-9]{1,20}\/[A-Z0-9]{1,20}$/;
+
+const schema = z.object({
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, {
+    error: "expected a postgres:// or postgresql:// URL",
+  }).optional(),
+  DB_POOL_SIZE: intIn(1, 100).default(limits.dbPoolSize),
+  DATA_DIR: z.string().min(1).default("./data"),
+  APP_ENV: z.enum(["development", "test", "production"], {
+    error: "expected development, test or production",
+  }).default("development"),
+  LOG_LEVEL: z.enum(["debug", "info", "warning", "error"], {
+    error: "expected debug, info, warning or error",
+  }).default("info"),
+  HTTP_HOST: z.string().min(1).default("127.0.0.1"),
+  HTTP_PORT: intIn(0, 65535).default(8080),
+  PINE_WEBHOOK_TOKEN: z.string().min(32, {
+    error: (issue) =>
+      `must be at least 32 characters (it has ${
+        typeof issue.input === "string" ? issue.input.length : 0
+      }); generate one with: openssl rand -hex 24`,
+  }).optional(),
+  PINE_IP_ALLOWLIST: list.optional(),
+  TRUST_PROXY: bool.default(false),
+  EXCHANGE_ID: z.string().regex(/^[a-z0-9]+$/, { error: "expected a ccxt exchange id" }).default(
+    "binance",
+  ),
+  EXCHANGE_MODE: z.enum(["paper", "sandbox", "live"], {
+    error: "expected paper, sandbox or live",
+  }).default("paper"),
+  BROKER_API_KEY: z.string().min(1).optional(),
+  BROKER_API_SECRET: z.string().min(1).optional(),
+  EXCHANGE_API_URL: url.optional(),
+  EXCHANGE_TIMEOUT_MS: intIn(100, 120_000).default(limits.exchangeTimeoutMs),
+  PAPER_BALANCE: numIn(0, 1e12).default(10_000),
+  TELEGRAM_BOT_TOKEN: z.string().regex(/^\d+:[A-Za-z0-9_-]{20,}$/, {
+    error: "expected a bot token as given by @BotFather (digits, a colon, then the secret)",
+  }).optional(),
+  TELEGRAM_API_URL: url.optional(),
+  TELEGRAM_PER_CHAT_PER_S: numIn(0, 1000).default(1),
+  TELEGRAM_GLOBAL_PER_S: numIn(0, 10_000).default(30),
+  SYMBOLS: list.pipe(
+    z.array(z.string().regex(symbol, { error: "expected symbols like BTC/USDT,ETH/USDT" })).min(1),
+  ).default(["BTC/USDT"]),
+  TIMEFRAME: z.enum(["1m", "3m", "5m", "15m", "30m", "1h", "4h", "1d"], {
+    error: "expected one of 1m, 3m, 5m, 15m, 30m, 1h, 4h, 1d",
+  }).default("1m"),
+  RISK_PER_TRADE_PCT: numIn(0.01, 3).default(1),
+  STRATEGY_ENABLED: bool.default(false),
+  STRATEGY_NAME: z.string().min(1).default("ema_rsi"),
+  EMA_FAST: intIn(2, 500).default(12),
+  EMA_SLOW: intIn(3, 1000).default(26),
+  RSI_PERIOD: intIn(2, 500).default(14),
+  RSI_OVERBOUGHT: numIn(50, 100).default(70),
+  RSI_OVERSOLD: numIn(0, 50).default(30),
+  STOP_PCT: numIn(0.01, 50).default(2),
+  TAKE_PROFIT_PCT: numIn(0.01, 500).default(4),
+  CONFIDENCE_MIN: numIn(0, 1).default(0.5),
+});
+
+export type Env = z.input<typeof schema>;
+type Parsed = z.output<typeof schema>;
+
+export interface Config {
+  databaseUrl?: string;
+  dbPoolSize: number;
+  dataDir: string;
+  appEnv: Parsed["APP_ENV"];
+  logLevel: Parsed["LOG_LEVEL"];
+  http: { host: string; port: number };
+  pine: { token?: string; ipAllowlist?: string[]; trustProxy: boolean };
+  exchange: {
+    id: string;
+    mode: Parsed["EXCHANGE_MODE"];
+    apiKey?: string;
+    apiSecret?: string;
+    apiUrl?: string;
+    timeoutMs: number;
+    paperBalanceQuote: number;
+  };
+  telegram: { botToken?: string; apiUrl?: string; perChatPerS: number; globalPerS: number };
+  symbols: string[];
+  timeframe: Parsed["TIMEFRAME"];
+  risk: { perTradePct: number };
+  strategy: {
+    enabled: boolean;
+    name: string;
+    emaFast: number;
+    emaSlow: number;
+    rsiPeriod: number;
+    rsiOverbought: number;
+    rsiOversold: number;
+    stopPct: number;
+    takeProfitPct: number;
+    confidenceMin: number;
+  };
+}
+
+/**
+ * Validates an environment. Empty strings count as unset, so `FOO=` in a unit file does not
+ * become a bad value.
+ */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const cleaned: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value.trim() !== "") cleaned[key] = value.trim();
+  }
+  const result = schema.safeParse(cleaned);
+  const problems: string[] = [];
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      problems.push(`${issue.path.join(".")}: ${issue.message}`);
+    }
+  }
+  const e = result.data;
+  if (e) {
+    if (e.EMA_FAST >= e.EMA_SLOW) problems.push("EMA_FAST: must be smaller than EMA_SLOW");
+    if (e.EXCHANGE_MODE === "live" && (!e.BROKER_API_KEY || !e.BROKER_API_SECRET)) {
+      problems.push("BROKER_API_KEY, BROKER_API_SECRET: both are required when EXCHANGE_MODE=live");
+    }
+    if (Boolean(e.BROKER_API_KEY) !== Boolean(e.BROKER_API_SECRET)) {
+      problems.push("BROKER_API_KEY, BROKER_API_SECRET: set both or neither");
+    }
+  }
+  if (problems.length > 0 || !e) {
+    throw new ConfigError(
+      `Invalid configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
+        problems.map((p) => `  ${p}`).join("\n"),
+      problems,
+    );
+  }
+  return {
+    databaseUrl: e.DATABASE_URL,
+    dbPoolSize: e.DB_POOL_SIZE,
+    dataDir: e.DATA_DIR,
+    appEnv: e.APP_ENV,
+    logLevel: e.LOG_LEVEL,
+    http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
+    pine: {
+      token: e.PINE_WEBHOOK_TOKEN,
+      ipAllowlist: e.PINE_IP_ALLOWLIST,
+      trustProxy: e.TRUST_PROXY,
+    },
+    exchange: {
+      id: e.EXCHANGE_ID,
+      mode: e.EXCHANGE_MODE,
+      apiKey: e.BROKER_API_KEY,
+      apiSecret: e.BROKER_API_SECRET,
+      apiUrl: e.EXCHANGE_API_URL,
+      timeoutMs: e.EXCHANGE_TIMEOUT_MS,
+      paperBalanceQuote: e.PAPER_BALANCE,
+    },
+    telegram: {
+      botToken: e.TELEGRAM_BOT_TOKEN,
+      apiUrl: e.TELEGRAM_API_URL,
+      perChatPerS: e.TELEGRAM_PER_CHAT_PER_S,
+      globalPerS: e.TELEGRAM_GLOBAL_PER_S,
+    },
+    symbols: e.SYMBOLS,
+    timeframe: e.TIMEFRAME,
+    risk: { perTradePct: e.RISK_PER_TRADE_PCT },
+    strategy: {
+      enabled: e.STRATEGY_ENABLED,
+      name: e.STRATEGY_NAME,
+      emaFast: e.EMA_FAST,
+      emaSlow: e.EMA_SLOW,
+      rsiPeriod: e.RSI_PERIOD,
+      rsiOverbought: e.RSI_OVERBOUGHT,
+      rsiOversold: e.RSI_OVERSOLD,
+      stopPct: e.STOP_PCT,
+      takeProfitPct: e.TAKE_PROFIT_PCT,
+      confidenceMin: e.CONFIDENCE_MIN,
+    },
+  };
+}
+
+/** The process environment: the one read of Deno.env in the code base. */
+export function processEnv(): Record<string, string | undefined> {
+  return Deno.env.toObject();
+}
+
+/** Secret values currently set, for the log redactor to mask by pattern. */
+export function secretValues(env: Record<string, string | undefined>): string[] {
+  return SECRET_VARS.map((k) => env[k]).filter((v): v is string => !!v && v.length >= 8);
+}

@@ -1,0 +1,33 @@
+import assert from "node:assert/strict";
+import { logger, setupLogging } from "./log.ts";
+import { redactText } from "./redact.ts";
+
+const TG = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1";
+const WEBHOOK = "wh-secret-0123456789abcdef0123456789";
+
+Deno.test("a token given to the logger never reaches the output", () => {
+  const lines: string[] = [];
+  setupLogging({ level: "debug", secrets: [WEBHOOK], write: (l) => lines.push(l) });
+  const log = logger("test");
+  log.info("sending to https://api.telegram.org/bot{token}/sendMessage", { token: TG });
+  log.info(`request failed: https://api.telegram.org/bot${TG}/sendMessage`);
+  log.warn("webhook rejected {body}", { body: { auth_token: WEBHOOK, symbol: "BTC/USDT" } });
+  log.error("exchange said {err}", { err: `signature=abcdef0123 apiKey=KEY123456789` });
+  log.info("plain text mentioning the secret " + WEBHOOK);
+  const out = lines.join("");
+  assert.equal(lines.length, 5);
+  assert.ok(!out.includes(TG), "telegram token leaked");
+  assert.ok(!out.includes(TG.split(":")[1]), "telegram token secret part leaked");
+  assert.ok(!out.includes(WEBHOOK), "webhook token leaked");
+  assert.ok(!out.includes("abcdef0123"), "signature leaked");
+  assert.ok(!out.includes("KEY123456789"), "api key leaked");
+  assert.ok(out.includes("BTC/USDT"), "non-secret fields are kept");
+  for (const l of lines) JSON.parse(l);
+});
+
+Deno.test("redactText masks passwords in connection URLs", () => {
+  assert.equal(
+    redactText("connect postgres://app:hunter2@db:5432/x failed"),
+    "connect postgres://app:[REDACTED]@db:5432/x failed",
+  );
+});

@@ -1,0 +1,41 @@
+/**
+ * One small interface over the two drivers: postgres.js for a server (DATABASE_URL) and PGlite
+ * embedded in DATA_DIR. Queries are SQL text with $1… parameters. Types arrive the same way
+ * from both: numeric as decimal strings, int8 as numbers, timestamptz as Date, jsonb parsed.
+ */
+export type Row = Record<string, unknown>;
+
+export interface Sql {
+  /** Runs one parameterised statement and returns its rows. */
+  query<T = Row>(text: string, params?: readonly unknown[]): Promise<T[]>;
+  /** Runs several statements without parameters (migrations, scripts). */
+  exec(text: string): Promise<void>;
+}
+
+export interface Db extends Sql {
+  readonly kind: "server" | "embedded";
+  /** Runs `fn` in a transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
+  /** Calls `onPayload` for each NOTIFY on `channel`; resolves to a function that stops. */
+  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  /**
+   * Takes the single-instance lock for this database (a session advisory lock on a server, a
+   * file lock in DATA_DIR when embedded). False when another process holds it.
+   */
+  tryLockInstance(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** The key of the advisory lock held by a running `serve` ("pgsl" in ASCII). */
+export const INSTANCE_LOCK_KEY = 0x7067736c;
+/** The key of the advisory lock taken while migrations run. */
+export const MIGRATION_LOCK_KEY = 0x7067736d;
+
+/** SQLSTATE of an error from either driver, if it has one. */
+export function sqlState(error: unknown): string | undefined {
+  const e = error as { code?: unknown } | null;
+  return typeof e?.code === "string" && /^[0-9A-Z]{5}$/.test(e.code) ? e.code : undefined;
+}
+
+export const isUniqueViolation = (e: unknown) => sqlState(e) === "23505";
+export const isCheckViolation = (e: unknown) => sqlState(e) === "23514";

@@ -1,0 +1,116 @@
+/** The server driver: postgres.js, a pool of DB_POOL_SIZE connections. */
+import postgres from "postgres";
+import { DatabaseUnavailableError } from "../core/errors.ts";
+import { redactText } from "../core/redact.ts";
+import { limits } from "../core/limits.ts";
+import { type Db, INSTANCE_LOCK_KEY, type Sql, sqlState } from "./db.ts";
+
+export interface ServerDbOptions {
+  url: string;
+  poolSize?: number;
+  /** Shown in pg_stat_activity. */
+  applicationName?: string;
+}
+
+// deno-lint-ignore no-explicit-any
+type PgSql = postgres.Sql<any>;
+
+const wrap = (sql: PgSql | postgres.TransactionSql): Sql => ({
+  query: async <T>(text: string, params: readonly unknown[] = []) =>
+    // deno-lint-ignore no-explicit-any
+    (await sql.unsafe(text, params as any[])) as unknown as T[],
+  // Without parameters postgres.js uses the simple protocol, which allows several statements.
+  exec: async (text: string) => void (await sql.unsafe(text)),
+});
+
+/** Errors that mean "no server to talk to", as opposed to an SQL error. */
+export function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: string })?.code;
+  const state = sqlState(error);
+  return (
+    [
+      "ECONNREFUSED",
+      "ECONNRESET",
+      "ETIMEDOUT",
+      "ENOTFOUND",
+      "EAI_AGAIN",
+      "CONNECT_TIMEOUT",
+      "CONNECTION_CLOSED",
+      "CONNECTION_ENDED",
+      "CONNECTION_DESTROYED",
+    ]
+      .includes(code ?? "") ||
+    (state !== undefined &&
+      (state.startsWith("08") || state === "57P01" || state === "57P03" || state === "3D000" ||
+        state === "28P01" || state === "28000"))
+  );
+}
+
+function mapError(error: unknown, url: string): unknown {
+  if (!isConnectionError(error)) return error;
+  const where = redactText(url).replace(/\?.*$/, "");
+  const reason = redactText(error instanceof Error ? error.message : String(error));
+  return new DatabaseUnavailableError(
+    `Cannot reach the database at ${where}: ${reason}; check DATABASE_URL and that PostgreSQL is running`,
+    { cause: error },
+  );
+}
+
+export async function openServerDb(options: ServerDbOptions): Promise<Db> {
+  const sql: PgSql = postgres(options.url, {
+    max: options.poolSize ?? limits.dbPoolSize,
+    connect_timeout: limits.dbConnectTimeoutS,
+    onnotice: () => {},
+    connection: { application_name: options.applicationName ?? "pg-solo-lite" },
+    // int8 as a JS number (ids and counts stay far below 2^53); numeric stays a string.
+    types: {
+      int8: {
+        to: 20,
+        from: [20],
+        serialize: (x: unknown) => String(x),
+        parse: (x: string) => Number(x),
+      },
+    },
+  });
+  let reserved: postgres.ReservedSql | undefined;
+  const guard = async <T>(fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (error) {
+      throw mapError(error, options.url);
+    }
+  };
+  await guard(() => sql`select 1`);
+
+  const db: Db = {
+    kind: "server",
+    query: (text, params) => guard(() => wrap(sql).query(text, params)),
+    exec: (text) => guard(() => wrap(sql).exec(text)),
+    transaction: (fn) =>
+      guard(async () => (await sql.begin((tx) => fn(wrap(tx)))) as Awaited<ReturnType<typeof fn>>),
+    listen: async (channel, onPayload) => {
+      const sub = await guard(() => sql.listen(channel, onPayload));
+      return () => sub.unlisten();
+    },
+    tryLockInstance: async () => {
+      if (reserved) return true;
+      const conn = await guard(() => sql.reserve());
+      const [row] = await conn`select pg_try_advisory_lock(${INSTANCE_LOCK_KEY}) as ok`;
+      if (row.ok) {
+        reserved = conn;
+        return true;
+      }
+      conn.release();
+      return false;
+    },
+    close: async () => {
+      if (reserved) {
+        await reserved`select pg_advisory_unlock(${INSTANCE_LOCK_KEY})`.catch(() => {});
+        reserved.release();
+        reserved = undefined;
+      }
+      await sql.end({ timeout: 5 });
+    },
+  };
+  return db;
+}
