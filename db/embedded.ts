@@ -24,7 +24,8 @@ export async function openEmbeddedDb(options: EmbeddedDbOptions = {}): Promise<D
     releaseLock = await acquireDirLock(options.dataDir);
   }
   const pg = await PGlite.create({
-    dataDir: options.dataDir,
+    // PGlite owns a subdirectory; DATA_DIR itself holds the lock file beside it.
+    dataDir: options.dataDir ? `${options.dataDir}/pg` : undefined,
     loadDataDir: options.loadDataDir,
   });
   // A FIFO of whole units of work: a transaction holds the session until it ends.
@@ -104,6 +105,8 @@ function isAlive(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (error) {
-    return (error as { code?: string }).code === "EPERM";
+    // Only "no such process" proves the holder is gone; anything else (no permission to
+    // signal, or to ask) is taken as alive, since a wrong guess here corrupts the database.
+    return (error as { code?: string }).code !== "ESRCH";
   }
 }

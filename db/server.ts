@@ -70,6 +70,14 @@ export async function openServerDb(options: ServerDbOptions): Promise<Db> {
         serialize: (x: unknown) => String(x),
         parse: (x: string) => Number(x),
       },
+      // As PGlite does: a string is taken as JSON text, anything else is stringified. Without
+      // this a JSON.stringify'd parameter would be stored as one JSON string scalar.
+      json: {
+        to: 3802,
+        from: [114, 3802],
+        serialize: (x: unknown) => typeof x === "string" ? x : JSON.stringify(x),
+        parse: (x: string) => JSON.parse(x),
+      },
     },
   });
   let reserved: postgres.ReservedSql | undefined;

@@ -1,0 +1,125 @@
+/**
+ * The running service: one database, the single-instance lock, migrations, the HTTP server
+ * and the components, stopped in reverse order with in-flight work finished.
+ */
+import type { Config } from "../core/config.ts";
+import { type Clock, systemClock } from "../core/clock.ts";
+import { errorMessage, RuntimeError } from "../core/errors.ts";
+import { type Log, logger } from "../core/log.ts";
+import { limits } from "../core/limits.ts";
+import type { Db } from "../db/db.ts";
+import { openDb } from "../db/open.ts";
+import { migrate } from "../db/migrate.ts";
+import { healthRoute, router } from "../webhook/server.ts";
+import { type Component, type ServiceContext, workQueue } from "./context.ts";
+import { componentFactories, type ComponentFactory } from "./components.ts";
+
+export interface RunningService {
+  /** The address the HTTP server listens on, e.g. http://127.0.0.1:8080. */
+  url: string;
+  ctx: ServiceContext;
+  /** Milliseconds from the call to ready. */
+  readyMs: number;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  clock?: Clock;
+  log?: Log;
+  /** Replaces the registered component factories (tests). */
+  factories?: ComponentFactory[];
+  /** An already open database (tests); it is not closed by stop(). */
+  db?: Db;
+}
+
+export async function startService(
+  config: Config,
+  options: StartOptions = {},
+): Promise<RunningService> {
+  const t0 = performance.now();
+  const log = options.log ?? logger("serve");
+  const clock = options.clock ?? systemClock;
+  const ownDb = !options.db;
+  const db = options.db ?? await openDb(config);
+  const controller = new AbortController();
+  const started: Component[] = [];
+  let server: Deno.HttpServer<Deno.NetAddr> | undefined;
+
+  const shutdown = async () => {
+    controller.abort();
+    for (const c of [...started].reverse()) {
+      try {
+        await c.stop?.();
+      } catch (error) {
+        log.error("Stopping {component} failed: {error}", {
+          component: c.name,
+          error: errorMessage(error),
+        });
+      }
+    }
+    if (server) {
+      await Promise.race([
+        server.shutdown(),
+        new Promise((r) => setTimeout(r, limits.shutdownGraceMs)),
+      ]);
+    }
+    if (ownDb) await db.close();
+  };
+
+  try {
+    if (!(await db.tryLockInstance())) {
+      throw new RuntimeError(
+        "Another pg-solo-lite serve is already running on this database; stop it first " +
+          "(systemctl stop pg-solo-lite) or point DATABASE_URL elsewhere",
+      );
+    }
+    const migrated = await migrate(db);
+    if (migrated.applied.length > 0) {
+      log.info("Applied migrations {applied}", { applied: migrated.applied });
+    }
+    const ctx: ServiceContext = {
+      config,
+      db,
+      clock,
+      log,
+      signal: controller.signal,
+      queues: { decisions: workQueue<number>() },
+    };
+    const components: Component[] = [];
+    for (const factory of options.factories ?? componentFactories) {
+      const c = await factory(ctx);
+      if (c) components.push(c);
+    }
+    const routes = [healthRoute(db), ...components.flatMap((c) => c.routes ?? [])];
+    const listening = Promise.withResolvers<Deno.NetAddr>();
+    server = Deno.serve({
+      hostname: config.http.host,
+      port: config.http.port,
+      signal: controller.signal,
+      onListen: (addr) => listening.resolve(addr),
+      onError: (error) => {
+        log.error("HTTP handler error: {error}", { error: errorMessage(error) });
+        return new Response("internal error", { status: 500 });
+      },
+    }, router(routes, log));
+    const addr = await listening.promise;
+    for (const c of components) {
+      await c.start?.();
+      started.push(c);
+      const line = c.describe?.();
+      if (line) log.info("{component}: {state}", { component: c.name, state: line });
+    }
+    const url = `http://${addr.hostname}:${addr.port}`;
+    const readyMs = Math.round(performance.now() - t0);
+    log.info("Ready on {url} in {readyMs} ms (database: {kind}, exchange mode: {mode})", {
+      url,
+      readyMs,
+      kind: db.kind,
+      mode: config.exchange.mode,
+    });
+    return { url, ctx, readyMs, stop: shutdown };
+  } catch (error) {
+    await shutdown().catch(() => {});
+    throw error;
+  }
+}

@@ -1,0 +1,96 @@
+import { loadConfig } from "../core/config.ts";
+import { ConfigError, errorMessage, RuntimeError } from "../core/errors.ts";
+import { setupLogging } from "../core/log.ts";
+import { loadMigrations } from "../db/migrate.ts";
+import { openDb } from "../db/open.ts";
+import { type Command, parse } from "./common.ts";
+
+interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+const command: Command = {
+  name: "doctor",
+  summary: "Check the configuration and the database; say what is set up",
+  help: `Usage: pg-solo-lite doctor [--json]
+
+Checks the configuration (every problem listed), connects to the database and compares its
+schema with the shipped migrations, and says what is and is not configured: exchange mode and
+keys, Telegram delivery and operator chats, the TradingView webhook. Never prints a secret.
+Exit code 0 when everything needed to run is in order, 1 otherwise.`,
+  async run(args, io) {
+    const { values } = parse("doctor", args, { json: { type: "boolean" } }, { max: 0 });
+    const checks: Check[] = [];
+    setupLogging({ level: "error" });
+    let config;
+    try {
+      config = loadConfig(io.env);
+      checks.push({ name: "config", ok: true, detail: "valid" });
+    } catch (error) {
+      const problems = error instanceof ConfigError ? error.problems : [errorMessage(error)];
+      checks.push({ name: "config", ok: false, detail: problems.join("; ") });
+    }
+    if (config) {
+      const where = config.databaseUrl ? "server (DATABASE_URL)" : `embedded in ${config.dataDir}`;
+      try {
+        const db = await openDb(config);
+        try {
+          const shipped = await loadMigrations();
+          const applied = await db.query<{ version: number }>(
+            "select version from schema_migrations",
+          ).catch(() => []);
+          const have = new Set(applied.map((r) => r.version));
+          const pending = shipped.filter((m) => !have.has(m.version)).map((m) => m.name);
+          checks.push({
+            name: "database",
+            ok: true,
+            detail: `${where}; ${
+              pending.length === 0
+                ? "schema up to date"
+                : `${pending.length} pending migration(s), applied at the next serve or migrate`
+            }`,
+          });
+          const chats = await db.query<{ n: number }>(
+            "select count(*)::int as n from telegram_chats where active",
+          ).catch(() => [{ n: 0 }]);
+          const tg = config.telegram.botToken
+            ? `bot token set; ${chats[0].n} active operator chat(s)${
+              chats[0].n === 0 ? " (add one: pg-solo-lite chats add <chat_id>)" : ""
+            }`
+            : "off (TELEGRAM_BOT_TOKEN unset): notifications stay queued in the outbox";
+          checks.push({ name: "telegram", ok: true, detail: tg });
+        } finally {
+          await db.close();
+        }
+      } catch (error) {
+        checks.push({ name: "database", ok: false, detail: `${where}: ${errorMessage(error)}` });
+      }
+      const ex = config.exchange;
+      checks.push({
+        name: "exchange",
+        ok: true,
+        detail: `${ex.id} in ${ex.mode} mode; API keys ${ex.apiKey ? "set" : "not set"}${
+          ex.apiUrl ? `; REST base overridden by EXCHANGE_API_URL` : ""
+        }`,
+      });
+      checks.push({
+        name: "webhook",
+        ok: true,
+        detail: config.pine.token
+          ? `POST /alerts/pine enabled on ${config.http.host}:${config.http.port}${
+            config.pine.ipAllowlist ? `; IP allowlist of ${config.pine.ipAllowlist.length}` : ""
+          }`
+          : "disabled (PINE_WEBHOOK_TOKEN unset)",
+      });
+    }
+    if (values.json) {
+      io.out(JSON.stringify({ ok: checks.every((c) => c.ok), checks }));
+    } else {
+      for (const c of checks) io.out(`${c.ok ? "ok  " : "FAIL"}  ${c.name.padEnd(9)} ${c.detail}`);
+    }
+    if (!checks.every((c) => c.ok)) throw new RuntimeError("Some checks failed; see above");
+  },
+};
+export default command;

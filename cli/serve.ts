@@ -1,0 +1,36 @@
+import { startService } from "../app/service.ts";
+import { logger } from "../core/log.ts";
+import { type Command, configure, parse } from "./common.ts";
+
+const command: Command = {
+  name: "serve",
+  summary: "Run the service (webhook, agents, notifications)",
+  help: `Usage: pg-solo-lite serve
+
+Runs the service in the foreground until SIGTERM or SIGINT: takes the single-instance lock on
+the database, applies pending migrations, starts the HTTP server (GET /healthz, POST
+/alerts/pine, GET /reports/:id) and the agents, and logs JSON lines to standard error.
+A second serve on the same database refuses to start.
+
+Configured entirely by environment variables (see README.md); an invalid value stops the start
+with exit code 2 and a list of every problem.`,
+  async run(args, io) {
+    parse("serve", args, {}, { max: 0 });
+    const config = configure(io);
+    const log = logger("serve");
+    const service = await startService(config, { log });
+    const stopRequested = Promise.withResolvers<string>();
+    const onSignal = (sig: Deno.Signal) => () => stopRequested.resolve(sig);
+    const handlers = (["SIGTERM", "SIGINT"] as const).map((sig) => {
+      const h = onSignal(sig);
+      Deno.addSignalListener(sig, h);
+      return [sig, h] as const;
+    });
+    const sig = await stopRequested.promise;
+    log.info("Received {signal}; finishing in-flight work", { signal: sig });
+    await service.stop();
+    for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+    log.info("Stopped");
+  },
+};
+export default command;

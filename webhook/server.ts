@@ -1,0 +1,69 @@
+/**
+ * The HTTP server of `serve`: a small router over Deno.serve, GET /healthz, and the routes the
+ * components bring. Every handler answers; an unexpected error becomes a logged 500.
+ */
+import type { Route } from "../app/context.ts";
+import type { Db } from "../db/db.ts";
+import type { Log } from "../core/log.ts";
+import { errorMessage } from "../core/errors.ts";
+
+export const json = (body: unknown, status = 200, headers: HeadersInit = {}) =>
+  new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8", ...headers },
+  });
+
+export function healthRoute(db: Db): Route {
+  return {
+    method: "GET",
+    path: "/healthz",
+    handler: async () => {
+      try {
+        await withTimeout(db.query("select 1"), 2_000);
+        return json({ status: "ok", db: "up" });
+      } catch {
+        return json({ status: "degraded", db: "down" }, 503);
+      }
+    },
+  };
+}
+
+export function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+export function router(routes: Route[], log: Log): Deno.ServeHandler<Deno.NetAddr> {
+  const compiled = routes.map((r) => ({ ...r, pattern: new URLPattern({ pathname: r.path }) }));
+  return async (req, info) => {
+    const url = new URL(req.url);
+    let pathMatched = false;
+    for (const r of compiled) {
+      const m = r.pattern.exec({ pathname: url.pathname });
+      if (!m) continue;
+      pathMatched = true;
+      if (r.method !== req.method) continue;
+      try {
+        return await r.handler(req, {
+          remoteAddr: info.remoteAddr.hostname,
+          params: m.pathname.groups,
+        });
+      } catch (error) {
+        log.error("Unhandled error on {method} {path}: {error}", {
+          method: req.method,
+          path: url.pathname,
+          error: errorMessage(error),
+        });
+        return json({ error: "internal error" }, 500);
+      }
+    }
+    return pathMatched
+      ? json({ error: "method not allowed" }, 405)
+      : json({ error: "not found" }, 404);
+  };
+}
