@@ -4,7 +4,6 @@
  * the process alive, so close() is always reached through `finally` in the callers.
  */
 import { PGlite } from "@electric-sql/pglite";
-import process from "node:process";
 import { RuntimeError } from "../core/errors.ts";
 import type { Db, Sql } from "./db.ts";
 
@@ -74,39 +73,31 @@ export async function openEmbeddedDb(options: EmbeddedDbOptions = {}): Promise<D
 
 /**
  * Two processes opening one PGlite directory would corrupt it, so an embedded database is
- * exclusive to one process: a PID file, taken before PGlite opens and removed on close. A PID
- * file whose process is gone is stale and taken over.
+ * exclusive to one process: an exclusive flock on a file beside the data, taken before PGlite
+ * opens. The kernel drops the lock when the process dies, even by kill -9, so no stale lock
+ * can stop the next start. Deno has no non-blocking flock, so a lock not granted within a
+ * moment is taken as held by another process.
  */
 async function acquireDirLock(dataDir: string): Promise<() => Promise<void>> {
   const path = `${dataDir}/${LOCK_FILE}`;
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      await Deno.writeTextFile(path, String(Deno.pid), { createNew: true });
-      return async () => {
-        await Deno.remove(path).catch(() => {});
-      };
-    } catch (error) {
-      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-      const pid = Number((await Deno.readTextFile(path).catch(() => "")).trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== Deno.pid && isAlive(pid)) {
-        throw new RuntimeError(
-          `The embedded database in ${dataDir} is in use by process ${pid}; stop that process ` +
-            `(pg-solo-lite serve?) first, or use a PostgreSQL server through DATABASE_URL`,
-        );
-      }
-      await Deno.remove(path).catch(() => {});
-    }
+  const file = await Deno.open(path, { create: true, read: true, write: true });
+  const granted = await Promise.race([
+    file.lock(true).then(() => true),
+    new Promise<false>((resolve) => setTimeout(() => resolve(false), 300)),
+  ]);
+  if (!granted) {
+    const holder = (await Deno.readTextFile(path).catch(() => "")).trim();
+    file.close();
+    throw new RuntimeError(
+      `The embedded database in ${dataDir} is in use by another process${
+        holder ? ` (pid ${holder})` : ""
+      }; stop it (pg-solo-lite serve?) first, or use a PostgreSQL server through DATABASE_URL`,
+    );
   }
-  throw new RuntimeError(`Cannot lock the embedded database in ${dataDir}; remove ${path}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // Only "no such process" proves the holder is gone; anything else (no permission to
-    // signal, or to ask) is taken as alive, since a wrong guess here corrupts the database.
-    return (error as { code?: string }).code !== "ESRCH";
-  }
+  await file.truncate(0);
+  await file.write(new TextEncoder().encode(String(Deno.pid)));
+  return async () => {
+    await file.unlock().catch(() => {});
+    file.close();
+  };
 }

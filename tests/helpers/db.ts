@@ -131,7 +131,7 @@ function openEmbeddedDbFrom(pg: PGlite): Db {
           exec: async (text) => void (await tx.exec(text)),
         })
       ),
-    listen: async () => () => Promise.resolve(),
+    listen: () => Promise.resolve(() => Promise.resolve()),
     tryLockInstance: () => Promise.resolve(true),
     close: () => pg.close(),
   };

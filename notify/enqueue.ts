@@ -1,0 +1,20 @@
+/**
+ * Queues a Telegram notification for every operator chat whose min_severity allows it. Call it
+ * with the transaction of the event it reports, so that the event and its notification are
+ * committed together or not at all.
+ */
+import type { Sql } from "../db/db.ts";
+
+export type Severity = "INFO" | "WARN" | "CRITICAL";
+
+/** Returns the number of chat rows written (0 when deduped or no chat wants it). */
+export async function enqueueNotification(
+  sql: Sql,
+  n: { severity: Severity; kind: string; text: string; dedupeKey: string },
+): Promise<number> {
+  const [row] = await sql.query<{ n: number }>(
+    "select enqueue_notification($1, $2, $3, $4) as n",
+    [n.severity, n.kind, n.text, n.dedupeKey],
+  );
+  return row?.n ?? 0;
+}
