@@ -1,0 +1,35 @@
+-- Least-privilege roles for a PostgreSQL server. Run once as the owner of the schema (the role
+-- that runs `pg-solo-lite migrate`), after migrating, and again after each upgrade:
+--   psql "$ADMIN_DATABASE_URL" -f db/roles.sql
+-- then set passwords (ALTER ROLE pgsl_app PASSWORD '…') and run `serve` with
+-- DATABASE_URL=postgres://pgsl_app:…@host/db. Neither role can alter the schema or change the
+-- ledger; the notifier can touch only the outbox and the chats.
+do $$
+begin
+  if not exists (select from pg_roles where rolname = 'pgsl_app') then
+    create role pgsl_app login;
+  end if;
+  if not exists (select from pg_roles where rolname = 'pgsl_notifier') then
+    create role pgsl_notifier login;
+  end if;
+end $$;
+
+revoke create on schema public from public;
+grant usage on schema public to pgsl_app, pgsl_notifier;
+
+-- The app reads and writes its tables but never deletes, and only appends to the ledger.
+grant select, insert, update on all tables in schema public to pgsl_app;
+revoke update, delete, truncate on transactions from pgsl_app;
+revoke insert, update, delete, truncate on schema_migrations from pgsl_app;
+grant select on schema_migrations to pgsl_app;
+-- The candle window is pruned by the ingestion agent.
+grant delete on candles to pgsl_app;
+grant usage, select on all sequences in schema public to pgsl_app;
+grant execute on all functions in schema public to pgsl_app;
+
+-- The notifier: the outbox and the chats, nothing else.
+grant select, insert, update on notification_outbox, telegram_chats to pgsl_notifier;
+grant select on schema_migrations to pgsl_notifier;
+grant usage, select on all sequences in schema public to pgsl_notifier;
+grant execute on function enqueue_notification(text, text, text, text), severity_rank(text)
+  to pgsl_notifier;
