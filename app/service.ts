@@ -7,6 +7,7 @@ import { type Clock, systemClock } from "../core/clock.ts";
 import { errorMessage, RuntimeError } from "../core/errors.ts";
 import { type Log, logger } from "../core/log.ts";
 import { limits } from "../core/limits.ts";
+import { type LoopHandle, startLoop } from "../core/loop.ts";
 import type { Db } from "../db/db.ts";
 import { openDb } from "../db/open.ts";
 import { migrate } from "../db/migrate.ts";
@@ -24,6 +25,8 @@ export interface RunningService {
 }
 
 export interface StartOptions {
+  /** Called when the service cannot go on safely (the instance lock was lost). */
+  onFatal?: (reason: string) => void;
   clock?: Clock;
   log?: Log;
   /** Replaces the registered component factories (tests). */
@@ -45,8 +48,17 @@ export async function startService(
   const started: Component[] = [];
   let server: Deno.HttpServer<Deno.NetAddr> | undefined;
 
+  let lockLoop: LoopHandle | undefined;
   const shutdown = async () => {
     controller.abort();
+    // Stop taking requests first (in-flight ones finish), then stop the agents.
+    if (server) {
+      await Promise.race([
+        server.shutdown(),
+        new Promise((r) => setTimeout(r, limits.shutdownGraceMs)),
+      ]);
+    }
+    await lockLoop?.stopped;
     for (const c of [...started].reverse()) {
       try {
         await c.stop?.();
@@ -109,6 +121,19 @@ export async function startService(
       const line = c.describe?.();
       if (line) log.info("{component}: {state}", { component: c.name, state: line });
     }
+    lockLoop = startLoop({
+      name: "instance-lock",
+      intervalMs: limits.instanceLockCheckMs,
+      signal: controller.signal,
+      clock: systemClock,
+      log,
+      run: async () => {
+        if (await db.tryLockInstance()) return;
+        const reason = "Lost the single-instance lock: another serve took over this database";
+        log.error(reason);
+        options.onFatal?.(reason);
+      },
+    });
     const url = `http://${addr.hostname}:${addr.port}`;
     const readyMs = Math.round(performance.now() - t0);
     log.info("Ready on {url} in {readyMs} ms (database: {kind}, exchange mode: {mode})", {

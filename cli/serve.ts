@@ -1,4 +1,5 @@
 import { startService } from "../app/service.ts";
+import { RuntimeError } from "../core/errors.ts";
 import { logger } from "../core/log.ts";
 import { type Command, configure, parse } from "./common.ts";
 
@@ -18,8 +19,15 @@ with exit code 2 and a list of every problem.`,
     parse("serve", args, {}, { max: 0 });
     const config = configure(io);
     const log = logger("serve");
-    const service = await startService(config, { log });
     const stopRequested = Promise.withResolvers<string>();
+    let fatal: string | undefined;
+    const service = await startService(config, {
+      log,
+      onFatal: (reason) => {
+        fatal = reason;
+        stopRequested.resolve("fatal");
+      },
+    });
     const onSignal = (sig: Deno.Signal) => () => stopRequested.resolve(sig);
     const handlers = (["SIGTERM", "SIGINT"] as const).map((sig) => {
       const h = onSignal(sig);
@@ -31,6 +39,7 @@ with exit code 2 and a list of every problem.`,
     await service.stop();
     for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
     log.info("Stopped");
+    if (fatal) throw new RuntimeError(fatal);
   },
 };
 export default command;

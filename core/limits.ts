@@ -19,8 +19,12 @@ export const limits = {
   outboxRetryScheduleMs: [60_000, 120_000, 300_000, 900_000, 1_800_000],
   /** Connections in the postgres.js pool by default. */
   dbPoolSize: 10,
+  /** Longest wait for one query outside a transaction before the database counts as down. */
+  dbQueryTimeoutMs: 30_000,
   /** Time to wait for a TCP connection to the database server. */
   dbConnectTimeoutS: 5,
+  /** How often `serve` checks it still holds the single-instance lock. */
+  instanceLockCheckMs: 15_000,
   /** How long `serve` waits for in-flight work when asked to stop. */
   shutdownGraceMs: 10_000,
   /** Candles kept per symbol and timeframe. */

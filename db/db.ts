@@ -20,7 +20,8 @@ export interface Db extends Sql {
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   /**
    * Takes the single-instance lock for this database (a session advisory lock on a server, a
-   * file lock in DATA_DIR when embedded). False when another process holds it.
+   * file lock in DATA_DIR when embedded). False when another process holds it. Called again,
+   * it checks the lock is still held and takes it back if its connection was lost.
    */
   tryLockInstance(): Promise<boolean>;
   close(): Promise<void>;

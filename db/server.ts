@@ -15,6 +15,22 @@ export interface ServerDbOptions {
 // deno-lint-ignore no-explicit-any
 type PgSql = postgres.Sql<any>;
 
+class QueryTimeoutError extends Error {
+  constructor(readonly ms: number) {
+    super(`Query timed out after ${ms} ms`);
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new QueryTimeoutError(ms)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
 const wrap = (sql: PgSql | postgres.TransactionSql): Sql => ({
   query: async <T>(text: string, params: readonly unknown[] = []) =>
     // deno-lint-ignore no-explicit-any
@@ -47,6 +63,13 @@ export function isConnectionError(error: unknown): boolean {
 }
 
 function mapError(error: unknown, url: string): unknown {
+  if (error instanceof DatabaseUnavailableError) return error;
+  if (error instanceof QueryTimeoutError) {
+    return new DatabaseUnavailableError(
+      `The database did not answer within ${error.ms} ms; check that PostgreSQL is running`,
+      { cause: error },
+    );
+  }
   if (!isConnectionError(error)) return error;
   const where = redactText(url).replace(/\?.*$/, "");
   const reason = redactText(error instanceof Error ? error.message : String(error));
@@ -80,7 +103,7 @@ export async function openServerDb(options: ServerDbOptions): Promise<Db> {
       },
     },
   });
-  let reserved: postgres.ReservedSql | undefined;
+  let lockSql: PgSql | undefined;
   const guard = async <T>(fn: () => Promise<T>): Promise<T> => {
     try {
       return await fn();
@@ -92,7 +115,9 @@ export async function openServerDb(options: ServerDbOptions): Promise<Db> {
 
   const db: Db = {
     kind: "server",
-    query: (text, params) => guard(() => wrap(sql).query(text, params)),
+    // A bounded wait: a query sent as a connection dies can otherwise hang for ever.
+    query: (text, params) =>
+      guard(() => withTimeout(wrap(sql).query(text, params), limits.dbQueryTimeoutMs)),
     exec: (text) => guard(() => wrap(sql).exec(text)),
     transaction: (fn) =>
       guard(async () => (await sql.begin((tx) => fn(wrap(tx)))) as Awaited<ReturnType<typeof fn>>),
@@ -101,21 +126,40 @@ export async function openServerDb(options: ServerDbOptions): Promise<Db> {
       return () => sub.unlisten();
     },
     tryLockInstance: async () => {
-      if (reserved) return true;
-      const conn = await guard(() => sql.reserve());
-      const [row] = await conn`select pg_try_advisory_lock(${INSTANCE_LOCK_KEY}) as ok`;
-      if (row.ok) {
-        reserved = conn;
-        return true;
+      // A session lock lives as long as its connection: a client of its own with one
+      // connection that is never recycled. If the connection dies (a database restart), the
+      // client reconnects on the next query and the check below takes the lock again.
+      // (A reserved pool connection is not used: postgres.js throws an uncaught error when a
+      // reserved connection's socket is gone.)
+      lockSql ??= postgres(options.url, {
+        max: 1,
+        max_lifetime: null,
+        idle_timeout: 0,
+        connect_timeout: limits.dbConnectTimeoutS,
+        onnotice: () => {},
+        connection: { application_name: `${options.applicationName ?? "pg-solo-lite"}:lock` },
+      });
+      const ls = lockSql;
+      try {
+        const [row] = await withTimeout(
+          ls`select exists (select 1 from pg_locks where locktype = 'advisory'
+                and pid = pg_backend_pid() and objid = ${INSTANCE_LOCK_KEY} and granted)
+                or pg_try_advisory_lock(${INSTANCE_LOCK_KEY}) as ok`,
+          limits.dbConnectTimeoutS * 1000,
+        );
+        return row.ok === true;
+      } catch (error) {
+        // A query sent just as the connection dies can hang in postgres.js: drop the client
+        // and start a new one at the next check, which also takes the lock again.
+        lockSql = undefined;
+        ls.end({ timeout: 0 }).catch(() => {});
+        throw mapError(error, options.url);
       }
-      conn.release();
-      return false;
     },
     close: async () => {
-      if (reserved) {
-        await reserved`select pg_advisory_unlock(${INSTANCE_LOCK_KEY})`.catch(() => {});
-        reserved.release();
-        reserved = undefined;
+      if (lockSql) {
+        await lockSql`select pg_advisory_unlock_all()`.catch(() => {});
+        await lockSql.end({ timeout: 5 });
       }
       await sql.end({ timeout: 5 });
     },
