@@ -33,4 +33,20 @@ export const limits = {
   csvBatchRows: 500,
   /** A single CSV line longer than this is rejected (not buffered). */
   csvLineMaxBytes: 8 * 1024,
+  /** Candles asked of the exchange in one call (Binance serves at most 1000). */
+  ingestionPageCandles: 1_000,
+  /** Pages fetched per symbol in one ingestion run to fill a gap; the rest waits a minute. */
+  ingestionPagesMax: 5,
+  /** Retries of one symbol's fetch within a run, with exponential backoff and jitter. */
+  ingestionRetries: 3,
+  /** First retry delay of an ingestion fetch; doubles per attempt. */
+  ingestionRetryBaseMs: 1_000,
+  /** Consecutive failed runs of a symbol before the operator is warned (once per outage). */
+  ingestionWarnAfterFailures: 3,
+  /** Decision keys remembered in memory to suppress repeats before any I/O. */
+  strategyKeysMax: 10_000,
+  /** Bad CSV rows listed by line number in a backtest summary (all are counted). */
+  backtestErrorsShownMax: 20,
+  /** Candles read from the database per page by a backtest. */
+  backtestDbPageCandles: 10_000,
 } as const;
