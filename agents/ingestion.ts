@@ -36,6 +36,8 @@ export interface IngestionDeps {
   timeframe: string;
   /** Candles kept per symbol; limits.candleWindow by default. */
   window?: number;
+  /** Candles per exchange call; limits.ingestionPageCandles by default (tests page smaller). */
+  pageCandles?: number;
   /** Source of jitter in [0, 1); injected in tests. */
   random?: () => number;
   signal?: AbortSignal;
@@ -108,7 +110,7 @@ export function createIngestionAgent(deps: IngestionDeps): IngestionAgent {
     let since = last === undefined ? windowStartMs : Math.max(last, windowStartMs);
     let stored = 0;
     for (let page = 0; page < limits.ingestionPagesMax; page++) {
-      const limit = Math.min(limits.ingestionPageCandles, window);
+      const limit = Math.min(deps.pageCandles ?? limits.ingestionPageCandles, window);
       const got = await fetchWithRetry(symbol, since, limit);
       const good = got.filter((c) => c.ts >= since && validCandle(c));
       if (good.length < got.length) {
