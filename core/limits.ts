@@ -43,6 +43,11 @@ export const limits = {
   ingestionRetryBaseMs: 1_000,
   /** Consecutive failed runs of a symbol before the operator is warned (once per outage). */
   ingestionWarnAfterFailures: 3,
+  /**
+   * A signal on a candle that closed more than this many periods ago only warms the
+   * indicators: after a backfill or an outage the strategy never trades on stale candles.
+   */
+  strategySignalMaxAgeCandles: 2,
   /** Decision keys remembered in memory to suppress repeats before any I/O. */
   strategyKeysMax: 10_000,
   /** Bad CSV rows listed by line number in a backtest summary (all are counted). */

@@ -77,8 +77,16 @@ export function createStrategyAgent(deps: StrategyAgentDeps): StrategyAgent {
       limits.candleWindow,
     );
     const out: TradingDecision[] = [];
+    const staleBeforeMs = closedBeforeMs() - limits.strategySignalMaxAgeCandles * tfMs;
     for (const candle of fresh) {
       const outcome = runner.onCandle(candle);
+      if (outcome.kind !== "none" && candle.ts < staleBeforeMs) {
+        log.debug("Ignored a signal on the stale candle {ts} of {symbol}", {
+          ts: new Date(candle.ts).toISOString(),
+          symbol,
+        });
+        continue;
+      }
       if (outcome.kind === "dropped") {
         log.info("Dropped {action} signal of {strategy} on {symbol} at {ts}: {reason}", {
           action: outcome.action,
