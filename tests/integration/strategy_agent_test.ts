@@ -136,12 +136,8 @@ Deno.test("strategy agent", async (ctx) => {
       await b.strategy.start();
       const replayed: TradingDecision[] = [];
       for (let i = 0; i < 90; i++) {
-        replayed.push(
-          ...await b.strategy.runOnce().then(async (r) => {
-            b.clock.advance(TF_MS);
-            return r;
-          }),
-        );
+        b.clock.advance(TF_MS);
+        replayed.push(...await b.strategy.runOnce());
       }
       assert.ok(replayed.length > 0, "the replay should produce decisions again");
       assert.equal(await count(), n);
