@@ -91,10 +91,22 @@ const command: Command = {
     if (v.symbol && (!v.from || !v.to)) {
       throw new UsageError("--symbol needs --from and --to (YYYY-MM-DD)");
     }
+    // Every flag is checked before a database is opened, so a typo costs nothing.
+    const opts: RunOptions = {
+      feeRate: positive("fee-pct", v["fee-pct"], 0.1) / 100,
+      balance: positive("balance", v.balance, NaN),
+      stepSize: positive("step", v.step, 0) || undefined,
+      equityCsv: v["equity-csv"],
+      csv: v.csv,
+      symbol: v.symbol,
+      fromMs: v.from ? parseDate("from", v.from, false) : undefined,
+      toMs: v.to ? parseDate("to", v.to, true) : undefined,
+    };
     const config = configure(io, { logLevel: "error" });
+    if (Number.isNaN(opts.balance)) opts.balance = config.exchange.paperBalanceQuote;
     const run = async (db?: Db) => {
       const params = await resolveParams(db, config, v.strategy);
-      return await backtest(io, config, params, v, db);
+      return await backtest(io, config, params, opts, db);
     };
     const result = v.csv && !v.strategy ? await run() : await withDb(config, run);
     print(io, result, Boolean(v.json), Boolean(v.trades));
@@ -109,25 +121,30 @@ interface Result {
   source: string;
 }
 
+interface RunOptions {
+  feeRate: number;
+  balance: number;
+  stepSize?: number;
+  equityCsv?: string;
+  csv?: string;
+  symbol?: string;
+  fromMs?: number;
+  toMs?: number;
+}
+
 async function backtest(
   io: Io,
   config: Config,
   params: StrategyParams,
-  v: Record<string, string | boolean | undefined>,
+  o: RunOptions,
   db?: Db,
 ): Promise<Result> {
-  const feePct = positive("fee-pct", v["fee-pct"] as string | undefined, 0.1);
-  const equityOut = v["equity-csv"] as string | undefined;
-  const equity = equityOut ? equityWriter(equityOut) : undefined;
+  const equity = o.equityCsv ? equityWriter(o.equityCsv) : undefined;
   const bt = createBacktest({
     params,
-    initialQuote: positive(
-      "balance",
-      v.balance as string | undefined,
-      config.exchange.paperBalanceQuote,
-    ),
-    feeRate: feePct / 100,
-    stepSize: positive("step", v.step as string | undefined, 0) || undefined,
+    initialQuote: o.balance,
+    feeRate: o.feeRate,
+    stepSize: o.stepSize,
     onEquity: equity?.add,
   });
   let lastProgress = performance.now();
@@ -139,8 +156,8 @@ async function backtest(
   let csv: CsvReport | undefined;
   let source: string;
   try {
-    if (v.csv) {
-      const path = v.csv as string;
+    if (o.csv) {
+      const path = o.csv;
       source = path;
       let size = 0;
       try {
@@ -154,12 +171,12 @@ async function backtest(
     } else {
       const series: Series = {
         exchangeId: config.exchange.id,
-        symbol: v.symbol as string,
+        symbol: o.symbol!,
         timeframe: config.timeframe,
       };
       source = `${series.symbol} ${series.timeframe} on ${series.exchangeId}`;
-      let from = parseDate("from", v.from as string, false);
-      const to = parseDate("to", v.to as string, true);
+      let from = o.fromMs!;
+      const to = o.toMs!;
       let n = 0;
       for (;;) {
         const page = await candlesBetween(db!, series, from, to, limits.backtestDbPageCandles);
