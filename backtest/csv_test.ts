@@ -59,13 +59,32 @@ Deno.test("bad and unsorted rows are reported with their line numbers and skippe
 });
 
 Deno.test("a line longer than the limit is reported once, not buffered", async () => {
-  const { candles, report } = await parse(
-    "1704067200000,1,2,0.5,1.5,10\n" + "9".repeat(200_000) + "\n1704067260000,1,2,0.5,1.5,10\n",
+  // 200 kB fits the read buffer; 3 MB spans several reads without a newline.
+  for (const length of [200_000, 3_000_000]) {
+    const { candles, report } = await parse(
+      "1704067200000,1,2,0.5,1.5,10\n" + "9".repeat(length) +
+        "\n1704067260000,1,2,0.5,1.5,10\n1704067320000,1,2,0.5,1.5,10",
+    );
+    assert.equal(candles.length, 3, `length ${length}`);
+    assert.equal(report.badCount, 1);
+    assert.equal(report.errors[0].line, 2);
+    assert.match(report.errors[0].reason, /longer than 8192 bytes/);
+  }
+});
+
+Deno.test("the fast byte path reads numbers exactly as Number() does", async () => {
+  const rows = [
+    "1704067200000,42015.81,42048.41,41990.74,42018.76,6.64003",
+    "1704067260000,0.000012345,0.0000124,0.0000123,0.00001235,123456789.123456",
+    "1704067320000,1e3,1e3,1e3,1e3,0", // exponent: string path
+    "1704067380000,0.1234567890123456789,1,0.1,0.5,1", // too many digits: string path
+  ];
+  const { candles, report } = await parse(rows.join("\n"));
+  assert.equal(report.badCount, 0);
+  assert.deepEqual(
+    candles.map((c) => [c.ts, c.open, c.high, c.low, c.close, c.volume]),
+    rows.map((r) => r.split(",").map(Number)),
   );
-  assert.equal(candles.length, 2);
-  assert.equal(report.badCount, 1);
-  assert.equal(report.errors[0].line, 2);
-  assert.match(report.errors[0].reason, /longer than/);
 });
 
 Deno.test("a header that is not a ts column is a bad row", async () => {
