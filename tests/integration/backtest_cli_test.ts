@@ -77,7 +77,7 @@ Deno.test("bad and unsorted rows are listed with line numbers; the rest is teste
     assert.match(r.out, /300 candles/);
     assert.match(
       r.out,
-      /2 bad row\(s\) skipped:\n  line 11: expected 6 fields.*\n  line 21: ts .* is not after/,
+      /2 bad row\(s\) skipped:\n {2}line 11: expected 6 fields.*\n {2}line 21: ts .* is not after/,
     );
   } finally {
     await Deno.remove(path);
