@@ -4,7 +4,9 @@
  *   engine    candles already in memory
  *   csv       streaming parse of a 1,051,200-row CSV (epoch ms) + engine: the whole run
  *   cli       `main.ts backtest --csv FILE --json` in a fresh process (Deno start-up included)
- * Run: deno run -A bench/backtest.ts [--candles N]
+ *   db        with TEST_DATABASE_URL set: the `--symbol` path, candles read from a throwaway
+ *             PostgreSQL database in pages of 10,000 + engine (one run; the load is timed too)
+ * Run: [TEST_DATABASE_URL=postgres://…] deno run -A bench/backtest.ts [--candles N]
  */
 import { parseArgs } from "node:util";
 import { createBacktest } from "../backtest/engine.ts";
@@ -13,6 +15,9 @@ import { candleCsvLine, generateCandles } from "../backtest/sample.ts";
 import { paramsFromConfig } from "../agents/strategy/params.ts";
 import { loadConfig } from "../core/config.ts";
 import type { Candle } from "../exchange/port.ts";
+import { candlesBetween, upsertCandles } from "../db/candles.ts";
+import { limits } from "../core/limits.ts";
+import { serverUrl, testDb } from "../tests/helpers/db.ts";
 
 const { values } = parseArgs({ args: Deno.args, options: { candles: { type: "string" } } });
 const N = Number(values.candles ?? 1_051_200);
@@ -86,14 +91,43 @@ try {
     if (r.summary.trades !== summary.trades) throw new Error("CLI run differs from the engine");
   }
 
+  let dbMs: number | undefined, dbLoadMs: number | undefined;
+  if (serverUrl()) {
+    const t = await testDb();
+    try {
+      const series = { exchangeId: "bench", symbol: "BTC/USDT", timeframe: "1m" };
+      let t0 = performance.now();
+      for (let i = 0; i < candles.length; i += 1_000) {
+        await upsertCandles(t.db, series, candles.slice(i, i + 1_000));
+      }
+      dbLoadMs = performance.now() - t0;
+      t0 = performance.now();
+      const bt = newBacktest();
+      let from = candles[0].ts;
+      const to = candles[candles.length - 1].ts + 1;
+      for (;;) {
+        const page = await candlesBetween(t.db, series, from, to, limits.backtestDbPageCandles);
+        for (const c of page) bt.feed(c);
+        if (page.length < limits.backtestDbPageCandles) break;
+        from = page[page.length - 1].ts + 1;
+      }
+      const r = bt.finish();
+      dbMs = performance.now() - t0;
+      if (r.summary.trades !== summary.trades) throw new Error("DB run differs from the engine");
+    } finally {
+      await t.close();
+    }
+  }
+
   const engineMs = median(engineRuns.map((r) => r.ms));
   const csvMs = median(csvRuns);
   const cliMs = median(cliRuns);
-  const rows = [
+  const rows: [string, number][] = [
     ["engine (in memory)", engineMs],
     ["csv parse + engine", csvMs],
     ["cli process, csv", cliMs],
-  ] as const;
+  ];
+  if (dbMs !== undefined) rows.push(["postgres pages + engine", dbMs]);
   console.log(
     `Backtest over ${N.toLocaleString("en")} one-minute candles ` +
       `(EMA ${params.emaFast}/${params.emaSlow}, RSI ${params.rsiPeriod}; ${summary.trades} trades)`,
@@ -102,10 +136,11 @@ try {
     `generate ${generateMs.toFixed(0)} ms, write CSV ${writeMs.toFixed(0)} ms ` +
       `(${(csvBytes / 1e6).toFixed(1)} MB)`,
   );
-  console.log("measure               wall ms    candles/s");
+  if (dbLoadMs !== undefined) console.log(`load into PostgreSQL ${dbLoadMs.toFixed(0)} ms`);
+  console.log("measure                   wall ms    candles/s");
   for (const [name, ms] of rows) {
     console.log(
-      `${name.padEnd(20)} ${ms.toFixed(0).padStart(8)} ${
+      `${name.padEnd(24)} ${ms.toFixed(0).padStart(8)} ${
         Math.round(N / ms * 1000).toLocaleString("en").padStart(12)
       }`,
     );
@@ -120,6 +155,8 @@ try {
     csvMs: Math.round(csvMs),
     csvCandlesPerS: Math.round(N / csvMs * 1000),
     cliMs: Math.round(cliMs),
+    dbMs: dbMs === undefined ? null : Math.round(dbMs),
+    dbLoadMs: dbLoadMs === undefined ? null : Math.round(dbLoadMs),
     targetMs: 1000,
     deno: Deno.version.deno,
   }));

@@ -11,6 +11,8 @@ export interface Series {
   timeframe: string;
 }
 
+// `ts` in the output is epoch milliseconds; ORDER BY must name `candles.ts` (the column) so the
+// primary key gives the order instead of a sort over every row in the range.
 const COLUMNS = `(extract(epoch from ts) * 1000)::int8 as ts, open::float8 as open,
   high::float8 as high, low::float8 as low, close::float8 as close, volume::float8 as volume`;
 
@@ -81,7 +83,7 @@ export function candlesBetween(
     `select ${COLUMNS} from candles
      where exchange_id = $1 and symbol = $2 and timeframe = $3
        and ts >= $4::timestamptz and ts < $5::timestamptz
-     order by ts limit $6`,
+     order by candles.ts limit $6`,
     [
       s.exchangeId,
       s.symbol,
@@ -104,7 +106,7 @@ export async function latestCandles(
   const rows = await sql.query<Candle>(
     `select ${COLUMNS} from candles
      where exchange_id = $1 and symbol = $2 and timeframe = $3 and ts < $4::timestamptz
-     order by ts desc limit $5`,
+     order by candles.ts desc limit $5`,
     [s.exchangeId, s.symbol, s.timeframe, new Date(toMs).toISOString(), limit],
   );
   return rows.reverse();
