@@ -136,7 +136,8 @@ export async function streamCandleCsv(
       return bad(lineNo, `line is longer than ${limits.csvLineMaxBytes} bytes`);
     }
     if (lineNo > 1 && parseFast(b, start, end, v)) {
-      const [rawTs, open, high, low, close, volume] = v;
+      // Indexed reads: destructuring a typed array goes through its iterator.
+      const rawTs = v[0], open = v[1], high = v[2], low = v[3], close = v[4], volume = v[5];
       if (
         low > 0 && high >= low && high >= open && high >= close && low <= open &&
         low <= close && volume >= 0
