@@ -85,7 +85,8 @@ export async function loadStrategy(
     stopPct: Number(row.stop_pct),
     takeProfitPct: Number(row.take_profit_pct),
     confidenceMin: Number(row.confidence_min),
-    riskPct: Math.min(Number(row.risk_pct), config.risk.perTradePct),
+    // As execution sizes it: the row's risk (the table caps it at 3 %), so both agree.
+    riskPct: Number(row.risk_pct),
     maxNotionalQuote: row.max_notional === null ? undefined : Number(row.max_notional),
   };
   if (params.emaFast >= params.emaSlow) {

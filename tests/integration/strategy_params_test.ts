@@ -24,7 +24,7 @@ Deno.test("strategy parameters come from config, overridden by the strategies ro
       );
     });
 
-    await ctx.step("a row overrides columns and params, risk capped by config", async () => {
+    await ctx.step("a row overrides columns and params, its risk included", async () => {
       await db.query(
         `insert into strategies (name, enabled, symbols, risk_pct, stop_pct, take_profit_pct,
                                  confidence_min, max_notional, params)
@@ -45,7 +45,7 @@ Deno.test("strategy parameters come from config, overridden by the strategies ro
         stopPct: 1.25,
         takeProfitPct: 6,
         confidenceMin: 0.2,
-        riskPct: 1.5,
+        riskPct: 3,
         maxNotionalQuote: 500,
       });
     });
