@@ -71,6 +71,24 @@ Deno.test("strategy component", async (ctx) => {
       }
     });
 
+    await ctx.step("under serve the minute schedule is registered and stops with it", async () => {
+      const clock = fakeClock(new Date(T0));
+      const service = await startService(loadConfig({ ...env, SYMBOLS: "CRON/USDT" }), {
+        db,
+        clock,
+        factories: [strategyComponent({
+          exchange: (c) => Promise.resolve(candleSource(c.clock)),
+          sink: () => () => Promise.resolve(),
+        })],
+      });
+      await service.stop();
+      // The run started at start-up finished before stop() resolved.
+      const [{ n }] = await db.query<{ n: number }>(
+        "select count(*)::int8 as n from candles where symbol = 'CRON/USDT'",
+      );
+      assert.equal(n, 1000);
+    });
+
     await ctx.step("a tick stores candles and decisions reach the sink", async () => {
       const got: TradingDecision[] = [];
       const { service, component, clock } = await start(db, env, {
