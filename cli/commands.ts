@@ -26,6 +26,11 @@ export const commands: CommandEntry[] = [
     summary: "Check the configuration and the database; say what is set up",
     load: () => import("./doctor.ts"),
   },
+  {
+    name: "backtest",
+    summary: "Run the strategy over historical candles and print its performance",
+    load: () => import("./backtest.ts"),
+  },
   { name: "version", summary: "Print the version", load: () => import("./version.ts") },
   {
     name: "help",

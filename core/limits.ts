@@ -37,4 +37,25 @@ export const limits = {
   csvBatchRows: 500,
   /** A single CSV line longer than this is rejected (not buffered). */
   csvLineMaxBytes: 8 * 1024,
+  /** Candles asked of the exchange in one call (Binance serves at most 1000). */
+  ingestionPageCandles: 1_000,
+  /** Pages fetched per symbol in one ingestion run to fill a gap; the rest waits a minute. */
+  ingestionPagesMax: 5,
+  /** Retries of one symbol's fetch within a run, with exponential backoff and jitter. */
+  ingestionRetries: 3,
+  /** First retry delay of an ingestion fetch; doubles per attempt. */
+  ingestionRetryBaseMs: 1_000,
+  /** Consecutive failed runs of a symbol before the operator is warned (once per outage). */
+  ingestionWarnAfterFailures: 3,
+  /**
+   * A signal on a candle that closed more than this many periods ago only warms the
+   * indicators: after a backfill or an outage the strategy never trades on stale candles.
+   */
+  strategySignalMaxAgeCandles: 2,
+  /** Decision keys remembered in memory to suppress repeats before any I/O. */
+  strategyKeysMax: 10_000,
+  /** Bad CSV rows listed by line number in a backtest summary (all are counted). */
+  backtestErrorsShownMax: 20,
+  /** Candles read from the database per page by a backtest. */
+  backtestDbPageCandles: 10_000,
 } as const;

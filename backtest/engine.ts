@@ -1,0 +1,186 @@
+/**
+ * The backtest: the live strategy runner, the shared sizing function and paper fills, one
+ * candle at a time (so a CSV or a table can be streamed through it). Long only, spot, no
+ * leverage. A signal at a candle's close is filled at the next candle's open (what a market
+ * order right after the close gets), with the taker fee on both sides. Stop and target are
+ * checked against every candle's low and high; when both are inside one candle the stop is
+ * assumed first (the pessimistic reading), and a gap through a level fills at the open.
+ */
+import { sizePosition } from "../core/sizing.ts";
+import type { Candle } from "../exchange/port.ts";
+import type { StrategyParams } from "../agents/strategy/rule.ts";
+import { createRunner } from "../agents/strategy/runner.ts";
+
+export interface BacktestOptions {
+  params: StrategyParams;
+  /** Starting cash, quote asset. */
+  initialQuote: number;
+  /** Taker fee as a fraction (0.001 = 0.1 %). */
+  feeRate: number;
+  /** Quantity step for sizing; absent → no truncation. */
+  stepSize?: number;
+  /** Called with the marked-to-market equity after every candle (equity curve). */
+  onEquity?: (ts: number, equityQuote: number) => void;
+}
+
+export type ExitReason = "stop" | "target" | "signal" | "end";
+
+export interface Trade {
+  entryTs: number;
+  exitTs: number;
+  entryPrice: number;
+  exitPrice: number;
+  qty: number;
+  /** Entry and exit fees, quote. */
+  feeQuote: number;
+  /** Net of fees, quote. */
+  pnlQuote: number;
+  reason: ExitReason;
+}
+
+export interface BacktestSummary {
+  strategy: string;
+  candles: number;
+  firstTs?: number;
+  lastTs?: number;
+  signals: number;
+  /** Signals dropped by the RSI filter, the stop check or the confidence floor. */
+  dropped: number;
+  /** Entries the sizing refused (e.g. the open gapped below the stop). */
+  skipped: number;
+  trades: number;
+  wins: number;
+  losses: number;
+  winRatePct: number;
+  pnlQuote: number;
+  feesQuote: number;
+  maxDrawdownPct: number;
+  returnPct: number;
+  initialQuote: number;
+  finalQuote: number;
+}
+
+export interface Backtest {
+  feed(candle: Candle): void;
+  /** Closes an open position at the last close and returns the summary. */
+  finish(): { summary: BacktestSummary; trades: Trade[] };
+}
+
+interface Position {
+  qty: number;
+  entryPrice: number;
+  entryTs: number;
+  entryFeeQuote: number;
+  stop: number;
+  target: number;
+}
+
+export function createBacktest(options: BacktestOptions): Backtest {
+  const { params, feeRate } = options;
+  const runner = createRunner(params);
+  const trades: Trade[] = [];
+  let cash = options.initialQuote;
+  let pos: Position | undefined;
+  let pending: { action: "buy" | "sell"; stop: number; target: number } | undefined;
+  let candles = 0, signals = 0, dropped = 0, skipped = 0, fees = 0;
+  let firstTs: number | undefined, last: Candle | undefined;
+  let peak = cash, maxDrawdown = 0;
+
+  const exit = (ts: number, price: number, reason: ExitReason) => {
+    const p = pos!;
+    const proceeds = p.qty * price;
+    const fee = proceeds * feeRate;
+    cash += proceeds - fee;
+    fees += fee;
+    const cost = p.qty * p.entryPrice + p.entryFeeQuote;
+    trades.push({
+      entryTs: p.entryTs,
+      exitTs: ts,
+      entryPrice: p.entryPrice,
+      exitPrice: price,
+      qty: p.qty,
+      feeQuote: p.entryFeeQuote + fee,
+      pnlQuote: proceeds - fee - cost,
+      reason,
+    });
+    pos = undefined;
+  };
+
+  const enter = (c: Candle, stop: number, target: number) => {
+    const sized = sizePosition({
+      equityQuote: cash,
+      freeQuote: cash,
+      riskPct: params.riskPct,
+      entryPrice: c.open,
+      stopPrice: stop,
+      stepSize: options.stepSize,
+      maxNotionalQuote: params.maxNotionalQuote,
+      feeRate,
+    });
+    if (!sized.ok) {
+      skipped++;
+      return;
+    }
+    const qty = Number(sized.qty);
+    const fee = qty * c.open * feeRate;
+    cash -= qty * c.open + fee;
+    fees += fee;
+    pos = { qty, entryPrice: c.open, entryTs: c.ts, entryFeeQuote: fee, stop, target };
+  };
+
+  return {
+    feed(c) {
+      candles++;
+      firstTs ??= c.ts;
+      if (pending) {
+        if (pending.action === "buy" && !pos) enter(c, pending.stop, pending.target);
+        else if (pending.action === "sell" && pos) exit(c.ts, c.open, "signal");
+        pending = undefined;
+      }
+      if (pos) {
+        if (c.low <= pos.stop) exit(c.ts, Math.min(pos.stop, c.open), "stop");
+        else if (c.high >= pos.target) exit(c.ts, Math.max(pos.target, c.open), "target");
+      }
+      const outcome = runner.onCandle(c);
+      if (outcome.kind === "signal") {
+        signals++;
+        const s = outcome.signal;
+        if ((s.action === "buy" && !pos) || (s.action === "sell" && pos)) {
+          pending = { action: s.action, stop: s.stop, target: s.target };
+        }
+      } else if (outcome.kind === "dropped") {
+        dropped++;
+      }
+      const equity = pos ? cash + pos.qty * c.close : cash;
+      if (equity > peak) peak = equity;
+      else if ((peak - equity) / peak > maxDrawdown) maxDrawdown = (peak - equity) / peak;
+      options.onEquity?.(c.ts, equity);
+      last = c;
+    },
+    finish() {
+      if (pos && last) exit(last.ts, last.close, "end");
+      const wins = trades.filter((t) => t.pnlQuote > 0).length;
+      const round2 = (x: number) => Math.round(x * 100) / 100;
+      const summary: BacktestSummary = {
+        strategy: params.name,
+        candles,
+        firstTs,
+        lastTs: last?.ts,
+        signals,
+        dropped,
+        skipped,
+        trades: trades.length,
+        wins,
+        losses: trades.length - wins,
+        winRatePct: trades.length ? round2(wins / trades.length * 100) : 0,
+        pnlQuote: round2(cash - options.initialQuote),
+        feesQuote: round2(fees),
+        maxDrawdownPct: round2(maxDrawdown * 100),
+        returnPct: round2((cash - options.initialQuote) / options.initialQuote * 100),
+        initialQuote: options.initialQuote,
+        finalQuote: round2(cash),
+      };
+      return { summary, trades };
+    },
+  };
+}

@@ -1,0 +1,272 @@
+import { loadStrategy, paramsFromConfig } from "../agents/strategy/params.ts";
+import type { StrategyParams } from "../agents/strategy/rule.ts";
+import { type BacktestSummary, createBacktest, type Trade } from "../backtest/engine.ts";
+import { type CsvReport, streamCandleCsv } from "../backtest/csv.ts";
+import { candlesBetween, type Series } from "../db/candles.ts";
+import type { Config } from "../core/config.ts";
+import { errorMessage, RuntimeError, UsageError } from "../core/errors.ts";
+import { limits } from "../core/limits.ts";
+import type { Db } from "../db/db.ts";
+import { type Command, configure, type Io, parse, table, withDb } from "./common.ts";
+
+const HELP = `Usage: pg-solo-lite backtest --csv FILE [options]
+       pg-solo-lite backtest --symbol S --from DATE --to DATE [options]
+
+Runs the strategy over historical candles with the same indicator, rule, sizing and paper-fill
+code as live trading, and prints trades, win rate, PnL, fees, max drawdown and return.
+
+Sources (one of):
+  --csv FILE          ts,open,high,low,close,volume rows (header optional; ts in epoch ms,
+                      epoch seconds or ISO-8601), streamed; bad or unsorted rows are skipped
+                      and reported with their line numbers
+  --symbol S          candles stored by the ingestion agent (EXCHANGE_ID, TIMEFRAME), with
+  --from DATE --to DATE   YYYY-MM-DD (--to inclusive) or ISO-8601 times (--to exclusive)
+
+Options:
+  --strategy NAME     parameters of this row of the strategies table (default STRATEGY_NAME,
+                      with the EMA_*, RSI_*, STOP_PCT, TAKE_PROFIT_PCT, CONFIDENCE_MIN settings
+                      when it has no row)
+  --balance N         starting cash in the quote asset (default PAPER_BALANCE)
+  --fee-pct N         taker fee per fill in percent (default 0.1)
+  --step N            quantity step for sizing, e.g. 0.00001 (default none)
+  --trades            list every trade
+  --json              one JSON object (summary, trades, bad rows) instead of text
+  --equity-csv FILE   write the equity curve (ts,equity after every candle) to FILE
+
+Examples:
+  pg-solo-lite backtest --csv samples/btcusdt_1m_sample.csv
+  pg-solo-lite backtest --symbol BTC/USDT --from 2026-01-01 --to 2026-01-31 --json`;
+
+const positive = (name: string, v: string | undefined, fallback: number): number => {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) {
+    throw new UsageError(`--${name} must be a number ≥ 0, got "${v}"`);
+  }
+  return n;
+};
+
+function parseDate(name: string, v: string, endOfDay: boolean): number {
+  const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(v);
+  const ms = Date.parse(dateOnly ? `${v}T00:00:00Z` : v);
+  if (!Number.isFinite(ms)) {
+    throw new UsageError(`--${name} "${v}" is not a date; use YYYY-MM-DD or an ISO-8601 time`);
+  }
+  return dateOnly && endOfDay ? ms + 86_400_000 : ms;
+}
+
+async function resolveParams(db: Db | undefined, config: Config, name?: string) {
+  if (!db) return paramsFromConfig(config);
+  const resolved = await loadStrategy(db, config, name ?? config.strategy.name);
+  if (name && name !== config.strategy.name && resolved.source === "config") {
+    throw new UsageError(
+      `Strategy "${name}" is not in the strategies table; add it (pg-solo-lite strategies add ` +
+        `${name}) or omit --strategy`,
+    );
+  }
+  return resolved.params;
+}
+
+const command: Command = {
+  name: "backtest",
+  summary: "Run the strategy over historical candles and print its performance",
+  help: HELP,
+  async run(args, io) {
+    const { values: v } = parse("backtest", args, {
+      csv: { type: "string" },
+      symbol: { type: "string" },
+      from: { type: "string" },
+      to: { type: "string" },
+      strategy: { type: "string" },
+      balance: { type: "string" },
+      "fee-pct": { type: "string" },
+      step: { type: "string" },
+      trades: { type: "boolean" },
+      json: { type: "boolean" },
+      "equity-csv": { type: "string" },
+    }, { max: 0 });
+    if (Boolean(v.csv) === Boolean(v.symbol)) {
+      throw new UsageError("Give either --csv FILE or --symbol S --from DATE --to DATE");
+    }
+    if (v.symbol && (!v.from || !v.to)) {
+      throw new UsageError("--symbol needs --from and --to (YYYY-MM-DD)");
+    }
+    // Every flag is checked before a database is opened, so a typo costs nothing.
+    const opts: RunOptions = {
+      feeRate: positive("fee-pct", v["fee-pct"], 0.1) / 100,
+      balance: positive("balance", v.balance, NaN),
+      stepSize: positive("step", v.step, 0) || undefined,
+      equityCsv: v["equity-csv"],
+      csv: v.csv,
+      symbol: v.symbol,
+      fromMs: v.from ? parseDate("from", v.from, false) : undefined,
+      toMs: v.to ? parseDate("to", v.to, true) : undefined,
+    };
+    const config = configure(io, { logLevel: "error" });
+    if (Number.isNaN(opts.balance)) opts.balance = config.exchange.paperBalanceQuote;
+    const run = async (db?: Db) => {
+      const params = await resolveParams(db, config, v.strategy);
+      return await backtest(io, config, params, opts, db);
+    };
+    const result = v.csv && !v.strategy ? await run() : await withDb(config, run);
+    print(io, result, Boolean(v.json), Boolean(v.trades));
+  },
+};
+export default command;
+
+interface Result {
+  summary: BacktestSummary;
+  trades: Trade[];
+  csv?: CsvReport;
+  source: string;
+}
+
+interface RunOptions {
+  feeRate: number;
+  balance: number;
+  stepSize?: number;
+  equityCsv?: string;
+  csv?: string;
+  symbol?: string;
+  fromMs?: number;
+  toMs?: number;
+}
+
+async function backtest(
+  io: Io,
+  config: Config,
+  params: StrategyParams,
+  o: RunOptions,
+  db?: Db,
+): Promise<Result> {
+  const equity = o.equityCsv ? equityWriter(o.equityCsv) : undefined;
+  const bt = createBacktest({
+    params,
+    initialQuote: o.balance,
+    feeRate: o.feeRate,
+    stepSize: o.stepSize,
+    onEquity: equity?.add,
+  });
+  let lastProgress = performance.now();
+  const progress = (text: () => string) => {
+    if (!io.isTerminal || performance.now() - lastProgress < 1_000) return;
+    lastProgress = performance.now();
+    io.err(`progress: ${text()}`);
+  };
+  let csv: CsvReport | undefined;
+  let source: string;
+  try {
+    if (o.csv) {
+      const path = o.csv;
+      source = path;
+      let size = 0;
+      try {
+        size = (await Deno.stat(path)).size;
+      } catch (error) {
+        throw new UsageError(`Cannot read --csv ${path}: ${errorMessage(error)}`);
+      }
+      csv = await streamCandleCsv(path, bt.feed, {
+        onProgress: (bytes) => progress(() => `${Math.floor(bytes / size * 100)}% of ${path}`),
+      });
+    } else {
+      const series: Series = {
+        exchangeId: config.exchange.id,
+        symbol: o.symbol!,
+        timeframe: config.timeframe,
+      };
+      source = `${series.symbol} ${series.timeframe} on ${series.exchangeId}`;
+      let from = o.fromMs!;
+      const to = o.toMs!;
+      let n = 0;
+      for (;;) {
+        const page = await candlesBetween(db!, series, from, to, limits.backtestDbPageCandles);
+        for (const c of page) bt.feed(c);
+        n += page.length;
+        progress(() => `${n} candles`);
+        if (page.length < limits.backtestDbPageCandles) break;
+        from = page[page.length - 1].ts + 1;
+      }
+    }
+  } finally {
+    equity?.close();
+  }
+  const { summary, trades } = bt.finish();
+  if (summary.candles === 0) {
+    throw new RuntimeError(
+      `No usable candles in ${source}${csv ? ` (${csv.badCount} bad row(s))` : ""}; ` +
+        `check the file or the --symbol/--from/--to range`,
+    );
+  }
+  return { summary, trades, csv, source };
+}
+
+function equityWriter(path: string) {
+  const encoder = new TextEncoder();
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(path, { write: true, create: true, truncate: true });
+  } catch (error) {
+    throw new UsageError(`Cannot write --equity-csv ${path}: ${errorMessage(error)}`);
+  }
+  let buf: string[] = ["ts,equity"];
+  const flush = () => {
+    const bytes = encoder.encode(buf.join("\n") + "\n");
+    for (let off = 0; off < bytes.length;) off += file.writeSync(bytes.subarray(off));
+    buf = [];
+  };
+  return {
+    add(ts: number, equityQuote: number) {
+      buf.push(`${new Date(ts).toISOString()},${equityQuote.toFixed(2)}`);
+      if (buf.length >= 10_000) flush();
+    },
+    close() {
+      if (buf.length > 0) flush();
+      file.close();
+    },
+  };
+}
+
+function print(io: Io, r: Result, json: boolean, listTrades: boolean) {
+  const iso = (ms?: number) => ms === undefined ? "" : new Date(ms).toISOString();
+  const tradeRows = r.trades.map((t) => ({
+    entry_ts: iso(t.entryTs),
+    exit_ts: iso(t.exitTs),
+    qty: Number(t.qty.toPrecision(8)),
+    entry: t.entryPrice,
+    exit: Math.round(t.exitPrice * 100) / 100,
+    fee: t.feeQuote.toFixed(2),
+    pnl: t.pnlQuote.toFixed(2),
+    exit_reason: t.reason,
+  }));
+  if (json) {
+    io.out(JSON.stringify({
+      source: r.source,
+      summary: r.summary,
+      trades: tradeRows,
+      badRows: r.csv ? { count: r.csv.badCount, first: r.csv.errors } : undefined,
+    }));
+    return;
+  }
+  const s = r.summary;
+  if (listTrades) io.out(table(tradeRows) + "\n");
+  io.out(
+    `Backtest of "${s.strategy}" on ${r.source}: ${s.candles} candles, ` +
+      `${iso(s.firstTs)} to ${iso(s.lastTs)}`,
+  );
+  io.out(table([
+    { metric: "trades", value: `${s.trades} (${s.wins} won, ${s.losses} lost)` },
+    { metric: "win rate", value: `${s.winRatePct} %` },
+    { metric: "pnl", value: `${s.pnlQuote} (net of fees)` },
+    { metric: "fees", value: String(s.feesQuote) },
+    { metric: "max drawdown", value: `${s.maxDrawdownPct} %` },
+    { metric: "return", value: `${s.returnPct} % (${s.initialQuote} → ${s.finalQuote})` },
+    { metric: "signals", value: `${s.signals} (${s.dropped} dropped, ${s.skipped} not sized)` },
+  ]));
+  if (r.csv && r.csv.badCount > 0) {
+    io.out(`\n${r.csv.badCount} bad row(s) skipped:`);
+    for (const e of r.csv.errors) io.out(`  line ${e.line}: ${e.reason}`);
+    if (r.csv.badCount > r.csv.errors.length) {
+      io.out(`  … and ${r.csv.badCount - r.csv.errors.length} more`);
+    }
+  }
+}
