@@ -26,6 +26,16 @@ export const commands: CommandEntry[] = [
     summary: "Check the configuration and the database; say what is set up",
     load: () => import("./doctor.ts"),
   },
+  {
+    name: "strategies",
+    summary: "Add, update or list the strategies alerts are mapped to",
+    load: () => import("./strategies.ts"),
+  },
+  {
+    name: "import-csv",
+    summary: "Import signals from a CSV file through the webhook's validation and dedupe",
+    load: () => import("./import_csv.ts"),
+  },
   { name: "version", summary: "Print the version", load: () => import("./version.ts") },
   {
     name: "help",
