@@ -69,7 +69,11 @@ export function parseCsvLine(line: string): { ok: true; fields: string[] } | {
   let i = 0;
   while (true) {
     let field = "";
-    if (line[i] === '"') {
+    // Spaces around a quoted field are tolerated (spreadsheets write ", " separators).
+    let j = i;
+    while (line[j] === " ") j++;
+    if (line[j] === '"') {
+      i = j;
       i++;
       while (true) {
         const q = line.indexOf('"', i);
@@ -83,6 +87,7 @@ export function parseCsvLine(line: string): { ok: true; fields: string[] } | {
         i = q + 1;
         break;
       }
+      while (line[i] === " ") i++;
       if (i < line.length && line[i] !== ",") {
         return { ok: false, error: `Unexpected character after a quoted field at column ${i + 1}` };
       }
