@@ -72,69 +72,91 @@ export async function recordDecision(
   const decision: TradingDecision = { ...input.decision, idempotencyKey: key };
   if (options.dryRun) return await dryRun(db, decision, hash);
 
-  const result = await db.transaction(async (tx): Promise<IntakeResult> => {
-    const [strategy] = await tx.query<StrategyRow>(STRATEGY_SQL, [decision.strategy]);
-    const mapped = applyStrategy(decision, strategy);
-    if (!mapped.ok) {
-      const alertId = await storeRefused(tx, input, "REJECTED", mapped.error, options, {
-        key,
-        hash,
-        decision,
-      });
-      return { outcome: "rejected", alertId, error: mapped.error };
-    }
-    const [row] = await tx.query<{ id: number; key_alert: number | null }>(
-      `with a as (
-         insert into inbound_alerts
-           (source, idempotency_key, payload_hash, raw_body, payload, remote_addr, status,
-            decision, line_no)
-         values ($1, $2, $3, $4, $5, $6, 'RECEIVED', $7, $8)
-         returning id),
-       k as (
-         insert into inbound_dedupe_keys (idempotency_key, payload_hash, alert_id)
-         select $2, $3, id from a
-         on conflict (idempotency_key) do nothing
-         returning alert_id)
-       select a.id, k.alert_id as key_alert from a left join k on true`,
-      [
-        input.source,
-        key,
-        hash,
-        redactText(input.rawBody),
-        jsonOrNull(input.payload ?? input.decision),
-        input.remoteAddr ?? null,
-        JSON.stringify(mapped.decision),
-        input.lineNo ?? null,
-      ],
+  // The strategy is read outside the write: a change racing an alert by milliseconds may
+  // apply to it or not, which is harmless; one fewer round trip inside a transaction is not.
+  const [strategy] = await db.query<StrategyRow>(STRATEGY_SQL, [decision.strategy]);
+  const mapped = applyStrategy(decision, strategy);
+  let result: IntakeResult;
+  if (!mapped.ok) {
+    const alertId = await db.transaction((tx) =>
+      storeRefused(tx, input, "REJECTED", mapped.error, options, { key, hash, decision })
     );
-    if (row.key_alert !== null) {
-      return { outcome: "accepted", alertId: row.id, decision: mapped.decision };
-    }
-    // The key exists (a concurrent insert of it has committed by now: ON CONFLICT waited).
-    const [first] = await tx.query<{ payload_hash: string; alert_id: number }>(
-      "select payload_hash, alert_id from inbound_dedupe_keys where idempotency_key = $1",
-      [key],
-    );
-    if (first.payload_hash === hash) {
-      await tx.query(
-        "update inbound_alerts set status = 'DUPLICATE', error = $2, processed_at = now() where id = $1",
-        [row.id, `Duplicate of alert ${first.alert_id}`],
-      );
-      return { outcome: "duplicate", alertId: first.alert_id };
-    }
-    const error = `Idempotency key "${key}" was already used by alert ${first.alert_id} ` +
-      `with a different payload; send a new key for a new trade`;
-    await tx.query(
-      "update inbound_alerts set status = 'REJECTED', error = $2, processed_at = now() where id = $1",
-      [row.id, error],
-    );
-    await warn(tx, input.source, row.id, error, options);
-    return { outcome: "conflict", alertId: row.id, error };
-  });
+    result = { outcome: "rejected", alertId, error: mapped.error };
+  } else {
+    result = await storeDecision(db, input, mapped.decision, hash, options);
+  }
   if (result.outcome === "accepted" && result.alertId !== undefined) {
     options.queue?.push(result.alertId);
   }
   return result;
+}
+
+/**
+ * One statement, so one commit (one WAL flush) per alert: the dedupe key is claimed first with
+ * the alert's pre-allocated id, and the alert row is written with the status that claim
+ * decided. ON CONFLICT DO UPDATE (a no-op update) returns the existing key's row even when it
+ * was committed by a concurrent request after this statement's snapshot, so a storm of
+ * identical alerts yields exactly one RECEIVED row and never a RECEIVED duplicate, not even
+ * for a moment. The foreign key from the key to the alert is checked at the statement's end.
+ */
+async function storeDecision(
+  db: Db,
+  input: SignalInput & { decision: DecisionInput },
+  decision: TradingDecision,
+  hash: string,
+  options: IntakeOptions,
+): Promise<IntakeResult> {
+  const day = (options.now?.() ?? new Date()).toISOString().slice(0, 10);
+  const [row] = await db.query<{ id: number; status: string; first_id: number; error: string }>(
+    `with nid as materialized (select nextval(pg_get_serial_sequence('inbound_alerts', 'id')) as id),
+     k as (
+       insert into inbound_dedupe_keys as d (idempotency_key, payload_hash, alert_id)
+       select $2, $3, id from nid
+       on conflict (idempotency_key) do update set idempotency_key = d.idempotency_key
+       returning d.alert_id, d.payload_hash),
+     o as (
+       select nid.id, k.alert_id as first_id,
+              case when k.alert_id = nid.id then 'RECEIVED'
+                   when k.payload_hash = $3 then 'DUPLICATE' else 'REJECTED' end as status
+         from nid, k),
+     e as (
+       select o.*, case o.status
+         when 'DUPLICATE' then 'Duplicate of alert ' || o.first_id
+         when 'REJECTED' then format('Idempotency key "%s" was already used by alert %s with '
+           || 'a different payload; send a new key for a new trade', $2, o.first_id)
+         end as error
+         from o),
+     a as (
+       insert into inbound_alerts (id, source, idempotency_key, payload_hash, raw_body, payload,
+         remote_addr, status, error, decision, line_no, processed_at)
+       overriding system value
+       select e.id, $1, $2, $3, $4, $5, $6, e.status, e.error, $7, $8,
+              case when e.status = 'RECEIVED' then null else now() end
+         from e
+       returning id),
+     w as (
+       select enqueue_notification('WARN', 'inbound_refused',
+                format('Inbound %s alert %s refused: %s', $1, e.id, e.error),
+                'inbound-refused:' || $9 || ':' || md5(e.error))
+         from e where e.status = 'REJECTED')
+     select e.id, e.status, e.first_id, e.error,
+            (select count(*) from a) as written, (select count(*) from w) as warned
+       from e`,
+    [
+      input.source,
+      decision.idempotencyKey,
+      hash,
+      redactText(input.rawBody),
+      jsonOrNull(input.payload ?? input.decision),
+      input.remoteAddr ?? null,
+      JSON.stringify(decision),
+      input.lineNo ?? null,
+      day,
+    ],
+  );
+  if (row.status === "RECEIVED") return { outcome: "accepted", alertId: row.id, decision };
+  if (row.status === "DUPLICATE") return { outcome: "duplicate", alertId: row.first_id };
+  return { outcome: "conflict", alertId: row.id, error: row.error };
 }
 
 /** Records a signal that failed validation: status INVALID, with its error and a WARN. */

@@ -101,6 +101,10 @@ Deno.test({
         assert.equal(r.status, 409);
         assert.match(r.body.error, /different payload/);
         assert.equal((await alertRow(r.body.alert_id)).status, "REJECTED");
+        const warns = await db.query(
+          "select 1 from notification_outbox where severity = 'WARN' and text like '%different payload%'",
+        );
+        assert.equal(warns.length, 1);
       });
 
       await tt.step("the token in the body works and is never stored", async () => {
