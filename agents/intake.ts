@@ -92,12 +92,8 @@ export async function recordDecision(
 }
 
 /**
- * One statement, so one commit (one WAL flush) per alert: the dedupe key is claimed first with
- * the alert's pre-allocated id, and the alert row is written with the status that claim
- * decided. ON CONFLICT DO UPDATE (a no-op update) returns the existing key's row even when it
- * was committed by a concurrent request after this statement's snapshot, so a storm of
- * identical alerts yields exactly one RECEIVED row and never a RECEIVED duplicate, not even
- * for a moment. The foreign key from the key to the alert is checked at the statement's end.
+ * One statement, so one commit (one WAL flush) per alert: record_inbound_decision (migration
+ * 0003) stores the alert, claims its key and settles the status atomically.
  */
 async function storeDecision(
   db: Db,
@@ -108,40 +104,7 @@ async function storeDecision(
 ): Promise<IntakeResult> {
   const day = (options.now?.() ?? new Date()).toISOString().slice(0, 10);
   const [row] = await db.query<{ id: number; status: string; first_id: number; error: string }>(
-    `with nid as materialized (select nextval(pg_get_serial_sequence('inbound_alerts', 'id')) as id),
-     k as (
-       insert into inbound_dedupe_keys as d (idempotency_key, payload_hash, alert_id)
-       select $2, $3, id from nid
-       on conflict (idempotency_key) do update set idempotency_key = d.idempotency_key
-       returning d.alert_id, d.payload_hash),
-     o as (
-       select nid.id, k.alert_id as first_id,
-              case when k.alert_id = nid.id then 'RECEIVED'
-                   when k.payload_hash = $3 then 'DUPLICATE' else 'REJECTED' end as status
-         from nid, k),
-     e as (
-       select o.*, case o.status
-         when 'DUPLICATE' then 'Duplicate of alert ' || o.first_id
-         when 'REJECTED' then format('Idempotency key "%s" was already used by alert %s with '
-           || 'a different payload; send a new key for a new trade', $2, o.first_id)
-         end as error
-         from o),
-     a as (
-       insert into inbound_alerts (id, source, idempotency_key, payload_hash, raw_body, payload,
-         remote_addr, status, error, decision, line_no, processed_at)
-       overriding system value
-       select e.id, $1, $2, $3, $4, $5, $6, e.status, e.error, $7, $8,
-              case when e.status = 'RECEIVED' then null else now() end
-         from e
-       returning id),
-     w as (
-       select enqueue_notification('WARN', 'inbound_refused',
-                format('Inbound %s alert %s refused: %s', $1, e.id, e.error),
-                'inbound-refused:' || $9 || ':' || md5(e.error))
-         from e where e.status = 'REJECTED')
-     select e.id, e.status, e.first_id, e.error,
-            (select count(*) from a) as written, (select count(*) from w) as warned
-       from e`,
+    "select * from record_inbound_decision($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     [
       input.source,
       decision.idempotencyKey,
