@@ -182,6 +182,10 @@ Deno.test({
       await tt.step("malformed JSON is 422 and stored INVALID with the error", async () => {
         const row = await invalid('{"symbol": "BTC/USDT", ', /not valid JSON/);
         assert.equal(row.status, "INVALID");
+        // The parser quotes the body in its message: the token must not survive in it.
+        const leaky = await invalid(`{"auth_token": "${TOKEN}", "side": buy}`, /not valid JSON/);
+        assert.ok(!String(leaky.error).includes(TOKEN));
+        assert.ok(!String(leaky.raw_body).includes(TOKEN));
       });
 
       await tt.step("wrong types, negative and NaN quantities are 422", async () => {
