@@ -72,8 +72,9 @@ export async function recordDecision(
   const decision: TradingDecision = { ...input.decision, idempotencyKey: key };
   if (options.dryRun) return await dryRun(db, decision, hash);
 
-  // The strategy is read outside the write: a change racing an alert by milliseconds may
-  // apply to it or not, which is harmless; one fewer round trip inside a transaction is not.
+  // The strategy is read before the write, not in one transaction with it: a change racing an
+  // alert by milliseconds may apply to it or not, which is harmless, and the accepted path
+  // stays one autocommit statement.
   const [strategy] = await db.query<StrategyRow>(STRATEGY_SQL, [decision.strategy]);
   const mapped = applyStrategy(decision, strategy);
   let result: IntakeResult;
