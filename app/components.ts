@@ -4,11 +4,12 @@
  */
 import type { Component, ServiceContext } from "./context.ts";
 import { strategyComponent } from "../agents/strategy/component.ts";
+import { inboundComponent } from "../webhook/pine.ts";
 
 export type ComponentFactory = (ctx: ServiceContext) => Promise<Component | undefined>;
 
 export const componentFactories: ComponentFactory[] = [
-  // Filled in by the capabilities: notifications, inbound signals, execution, strategy.
+  inboundComponent,
   // Market data and the strategy; wire `exchange: (ctx) => …` to the exchange adapter.
   strategyComponent(),
 ];

@@ -31,6 +31,16 @@ export const commands: CommandEntry[] = [
     summary: "Run the strategy over historical candles and print its performance",
     load: () => import("./backtest.ts"),
   },
+  {
+    name: "strategies",
+    summary: "Add, update or list the strategies alerts are mapped to",
+    load: () => import("./strategies.ts"),
+  },
+  {
+    name: "import-csv",
+    summary: "Import signals from a CSV file through the webhook's validation and dedupe",
+    load: () => import("./import_csv.ts"),
+  },
   { name: "version", summary: "Print the version", load: () => import("./version.ts") },
   {
     name: "help",

@@ -1,0 +1,127 @@
+import { UsageError } from "../core/errors.ts";
+import type { Db } from "../db/db.ts";
+import { type Command, configure, parse, table, withDb } from "./common.ts";
+
+const HELP = `Usage: pg-solo-lite strategies add <name> [options]
+       pg-solo-lite strategies list [--json]
+
+A strategy maps the "strategy" field of an alert to how it is traded. Alerts naming an unknown
+or disabled strategy are refused (422) and reported. "add" on an existing name updates the
+options given and leaves the others as they are.
+
+Options of add (defaults for a new strategy in brackets):
+  --symbols A,B           unified symbols allowed, e.g. BTC/USDT,ETH/USDT [any]
+  --risk-pct N            equity risked per trade, 0-3 [1]
+  --stop-pct N            stop distance from the price when an alert has no sl [2]
+  --take-profit-pct N     target distance from the price when an alert has no tp [4]
+  --confidence-min N      alerts with a lower confidence (0-1) are refused [0]
+  --max-notional N        largest order value in the quote currency [no limit]
+  --disabled              refuse alerts for it (add again without the flag to enable)
+
+Examples:
+  pg-solo-lite strategies add trend
+  pg-solo-lite strategies add breakout --symbols BTC/USDT --stop-pct 1.5 --confidence-min 0.6`;
+
+const SYMBOL = /^[A-Z0-9]{1,20}\/[A-Z0-9]{1,20}$/;
+
+function number(flag: string, raw: string | undefined, ok: (n: number) => boolean, range: string) {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (raw.trim() === "" || !Number.isFinite(n) || !ok(n)) {
+    throw new UsageError(`--${flag} "${raw}" is out of range; give a number ${range}`);
+  }
+  return String(n);
+}
+
+const command: Command = {
+  name: "strategies",
+  summary: "Add, update or list the strategies alerts are mapped to",
+  help: HELP,
+  async run(args, io) {
+    const { values, positionals } = parse("strategies", args, {
+      symbols: { type: "string" },
+      "risk-pct": { type: "string" },
+      "stop-pct": { type: "string" },
+      "take-profit-pct": { type: "string" },
+      "confidence-min": { type: "string" },
+      "max-notional": { type: "string" },
+      disabled: { type: "boolean" },
+      json: { type: "boolean" },
+    }, { min: 1, max: 2 });
+    const [action, name] = positionals;
+    if (action === "list") {
+      if (name !== undefined) throw new UsageError(`Unexpected argument "${name}"; see --help`);
+      const config = configure(io);
+      const rows = await withDb(config, listStrategies);
+      io.out(values.json ? JSON.stringify(rows) : table(rows));
+      return;
+    }
+    if (action !== "add") {
+      throw new UsageError(`Unknown action "${action}"; use: strategies add <name> | list`);
+    }
+    if (!name || !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
+      throw new UsageError(
+        `Strategy name "${name ?? ""}" is not valid; use 1-64 letters, digits, _ . or -`,
+      );
+    }
+    const symbols = values.symbols?.split(",").map((s) => s.trim().toUpperCase()).filter(Boolean);
+    const bad = symbols?.find((s) => !SYMBOL.test(s));
+    if (bad) throw new UsageError(`--symbols "${bad}" is not a unified symbol like BTC/USDT`);
+    const fields: Record<string, unknown> = {
+      symbols,
+      risk_pct: number("risk-pct", values["risk-pct"], (n) => n > 0 && n <= 3, "above 0, up to 3"),
+      stop_pct: number("stop-pct", values["stop-pct"], (n) => n > 0 && n < 100, "from 0 to 100"),
+      take_profit_pct: number(
+        "take-profit-pct",
+        values["take-profit-pct"],
+        (n) => n > 0,
+        "above 0",
+      ),
+      confidence_min: number(
+        "confidence-min",
+        values["confidence-min"],
+        (n) => n >= 0 && n <= 1,
+        "from 0 to 1",
+      ),
+      max_notional: number("max-notional", values["max-notional"], (n) => n > 0, "above 0"),
+      enabled: !values.disabled,
+    };
+    const config = configure(io);
+    await withDb(config, async (db) => {
+      const created = await upsertStrategy(db, name, fields);
+      io.out(`${created ? "Added" : "Updated"} strategy ${name}`);
+      io.out(table((await listStrategies(db)).filter((r) => r.name === name)));
+    });
+  },
+};
+export default command;
+
+/** Inserts or updates; only the fields given (not undefined) are written. True when new. */
+export async function upsertStrategy(
+  db: Db,
+  name: string,
+  fields: Record<string, unknown>,
+): Promise<boolean> {
+  const cols = Object.entries(fields).filter(([, v]) => v !== undefined);
+  const names = cols.map(([k]) => k);
+  const params = [name, ...cols.map(([, v]) => v)];
+  const placeholders = cols.map((_, i) => `$${i + 2}`);
+  const updates = [...names.map((c) => `${c} = excluded.${c}`), "updated_at = now()"];
+  const [row] = await db.query<{ created: boolean }>(
+    `insert into strategies (name${names.map((c) => `, ${c}`).join("")})
+     values ($1${placeholders.map((p) => `, ${p}`).join("")})
+     on conflict (name) do update set ${updates.join(", ")}
+     returning (xmax = 0) as created`,
+    params,
+  );
+  return row.created;
+}
+
+export function listStrategies(db: Db) {
+  return db.query<Record<string, unknown>>(
+    `select name, enabled, coalesce(array_to_string(symbols, ','), 'any') as symbols,
+            risk_pct::text, stop_pct::text, take_profit_pct::text, confidence_min::text,
+            coalesce(max_notional::text, '') as max_notional
+       from strategies order by name`,
+  );
+}

@@ -1,0 +1,99 @@
+/**
+ * The Pine `alert()` message (SPEC section 4, HTTP) as zod validates it. Numbers may arrive as
+ * JSON numbers or as strings (TradingView placeholders are pasted inside quotes); both become
+ * decimal strings, never floats.
+ */
+import { z } from "zod";
+
+const DECIMAL = /^\d{1,20}(\.\d{1,18})?$/;
+
+/** A positive decimal as a normalized string ("0.0100" → "0.01"); undefined when it is not. */
+export function toPositiveDecimal(value: unknown): string | undefined {
+  let text: string;
+  if (typeof value === "number") {
+    if (!Number.isFinite(value) || value <= 0) return undefined;
+    // toFixed avoids the exponent form of very small or large numbers ("1e-7").
+    text = /e/i.test(String(value)) ? value.toFixed(18) : String(value);
+  } else if (typeof value === "string") {
+    text = value.trim();
+  } else {
+    return undefined;
+  }
+  if (!DECIMAL.test(text)) return undefined;
+  let [int, frac = ""] = text.split(".");
+  int = int.replace(/^0+(?=\d)/, "");
+  frac = frac.replace(/0+$/, "");
+  if (/^0*$/.test(int) && frac === "") return undefined;
+  return frac ? `${int}.${frac}` : int;
+}
+
+const positiveDecimal = z.unknown().transform((v, ctx) => {
+  const d = toPositiveDecimal(v);
+  if (d === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      message: `expected a positive decimal number such as 0.01 (got ${short(v)})`,
+    });
+    return z.NEVER;
+  }
+  return d;
+});
+
+const confidence = z.unknown().transform((v, ctx) => {
+  const n = typeof v === "number" ? v : typeof v === "string" && v.trim() !== "" ? Number(v) : NaN;
+  if (!Number.isFinite(n) || n < 0 || n > 1) {
+    ctx.addIssue({ code: "custom", message: `expected a number from 0 to 1 (got ${short(v)})` });
+    return z.NEVER;
+  }
+  return n;
+});
+
+export const pineAlertSchema = z.object({
+  symbol: z.string({ error: "expected a symbol such as BINANCE:BTCUSDT or BTC/USDT" }).trim()
+    .min(1, "expected a symbol such as BINANCE:BTCUSDT or BTC/USDT").max(64, "too long"),
+  side: z.string({ error: "expected buy or sell" }).trim().toLowerCase()
+    .pipe(z.enum(["buy", "sell"], { error: "expected buy or sell" })),
+  strategy: z.string({ error: "expected the name of a strategy" }).trim()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, "expected a strategy name of letters, digits, _ . -"),
+  qty: positiveDecimal.optional(),
+  price: positiveDecimal.optional(),
+  sl: positiveDecimal.optional(),
+  tp: positiveDecimal.optional(),
+  confidence: confidence.optional(),
+  ts: z.iso.datetime({ offset: true, error: "expected an ISO-8601 time" }).optional(),
+  idempotency_key: z.string({ error: "expected a string" }).trim().min(1, "must not be empty")
+    .max(200, "must be at most 200 characters").optional(),
+});
+
+export type PineAlert = z.output<typeof pineAlertSchema>;
+
+export type ParsedAlert = { ok: true; alert: PineAlert } | { ok: false; error: string };
+
+/**
+ * Validates a decoded body. Null and empty-string fields count as absent (a CSV cell left
+ * empty, a placeholder TradingView could not fill).
+ */
+export function parsePineAlert(body: unknown): ParsedAlert {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    return { ok: false, error: "Alert must be a JSON object with symbol, side and strategy" };
+  }
+  const cleaned: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(body)) {
+    if (v !== null && v !== "") cleaned[k] = v;
+  }
+  const result = pineAlertSchema.safeParse(cleaned);
+  if (result.success) return { ok: true, alert: result.data };
+  const problems = result.error.issues.map((i) =>
+    `${i.path.join(".") || "body"}: ${
+      i.code === "invalid_type" && cleaned[String(i.path[0])] === undefined
+        ? "is required"
+        : i.message
+    }`
+  );
+  return { ok: false, error: `Invalid alert: ${problems.join("; ")}` };
+}
+
+function short(v: unknown): string {
+  const s = typeof v === "string" ? JSON.stringify(v) : String(v);
+  return s.length > 40 ? `${s.slice(0, 40)}…` : s;
+}

@@ -1,0 +1,39 @@
+import assert from "node:assert/strict";
+import { parsePineAlert, toPositiveDecimal } from "./pine_schema.ts";
+
+Deno.test("quantities and prices become normalized positive decimal strings", () => {
+  assert.equal(toPositiveDecimal("0.0100"), "0.01");
+  assert.equal(toPositiveDecimal(0.1), "0.1");
+  assert.equal(toPositiveDecimal(1e-7), "0.0000001");
+  assert.equal(toPositiveDecimal("007"), "7");
+  for (const bad of [0, -1, "0", "-1", "NaN", NaN, Infinity, "1e5", "", "1,5", true, null]) {
+    assert.equal(toPositiveDecimal(bad), undefined, String(bad));
+  }
+});
+
+Deno.test("a Pine alert is parsed with empty fields counted as absent", () => {
+  const r = parsePineAlert({
+    symbol: "BINANCE:BTCUSDT",
+    side: "BUY",
+    strategy: "trend",
+    qty: 0.5,
+    price: "",
+    confidence: "0.8",
+    ts: "2026-01-01T00:00:00+01:00",
+    extra: "ignored",
+  });
+  assert.ok(r.ok);
+  assert.equal(r.alert.side, "buy");
+  assert.equal(r.alert.qty, "0.5");
+  assert.equal(r.alert.price, undefined);
+  assert.equal(r.alert.confidence, 0.8);
+});
+
+Deno.test("every problem of an alert is reported in one message", () => {
+  const r = parsePineAlert({ side: "hold", qty: "-2" });
+  assert.ok(!r.ok);
+  assert.match(r.error, /symbol: is required/);
+  assert.match(r.error, /side: expected buy or sell/);
+  assert.match(r.error, /strategy: is required/);
+  assert.match(r.error, /qty: expected a positive decimal number such as 0.01 \(got "-2"\)/);
+});

@@ -1,0 +1,103 @@
+/**
+ * The guards of an inbound HTTP request: who sent it (address, allowlist), whether it carries
+ * the shared secret (compared in constant time), and its body read with a hard size limit.
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+
+export type BodyRead = { ok: true; text: string } | { ok: false; tooLarge: true };
+
+/**
+ * Reads at most `maxBytes` of the body as a stream. A larger body is cut off as soon as the
+ * limit is passed (the rest is never buffered) and reported as too large.
+ */
+export async function readBodyLimited(req: Request, maxBytes: number): Promise<BodyRead> {
+  const declared = Number(req.headers.get("content-length") ?? "NaN");
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    await req.body?.cancel().catch(() => {});
+    return { ok: false, tooLarge: true };
+  }
+  if (!req.body) return { ok: true, text: "" };
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > maxBytes) {
+        await reader.cancel().catch(() => {});
+        return { ok: false, tooLarge: true };
+      }
+      chunks.push(value);
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.byteLength;
+  }
+  return { ok: true, text: new TextDecoder().decode(all) };
+}
+
+const digest = (s: string) => createHash("sha256").update(s).digest();
+
+/**
+ * Constant-time comparison: both sides are hashed first, so neither the content nor the length
+ * of the expected token leaks through the time taken.
+ */
+export function tokenMatches(given: string | undefined | null, expected: string): boolean {
+  if (typeof given !== "string") return false;
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+/**
+ * The client's address. Behind a trusted reverse proxy the last X-Forwarded-For entry is the
+ * one the proxy itself added; entries before it are whatever the client claimed.
+ */
+export function clientAddress(req: Request, remoteAddr: string, trustProxy: boolean): string {
+  if (trustProxy) {
+    const forwarded = req.headers.get("x-forwarded-for");
+    const last = forwarded?.split(",").map((s) => s.trim()).filter(Boolean).pop();
+    if (last) return normalizeIp(last);
+  }
+  return normalizeIp(remoteAddr);
+}
+
+function normalizeIp(ip: string): string {
+  const v = ip.trim().replace(/^\[|\]$/g, "");
+  return v.startsWith("::ffff:") && v.includes(".") ? v.slice(7) : v;
+}
+
+/** True when `ip` is in the list of addresses and IPv4 CIDR ranges ("52.89.214.238", "10.0.0.0/8"). */
+export function ipAllowed(ip: string, allowlist: string[]): boolean {
+  for (const entry of allowlist) {
+    if (!entry.includes("/")) {
+      if (normalizeIp(entry) === ip) return true;
+      continue;
+    }
+    const [base, bitsText] = entry.split("/");
+    const bits = Number(bitsText);
+    const a = ipv4ToInt(ip);
+    const b = ipv4ToInt(base);
+    if (a === undefined || b === undefined || !(bits >= 0 && bits <= 32)) continue;
+    const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
+    if (((a & mask) >>> 0) === ((b & mask) >>> 0)) return true;
+  }
+  return false;
+}
+
+function ipv4ToInt(ip: string): number | undefined {
+  const parts = ip.split(".");
+  if (parts.length !== 4) return undefined;
+  let n = 0;
+  for (const p of parts) {
+    const v = Number(p);
+    if (!/^\d{1,3}$/.test(p) || v > 255) return undefined;
+    n = n * 256 + v;
+  }
+  return n;
+}

@@ -1,0 +1,41 @@
+import assert from "node:assert/strict";
+import { clientAddress, ipAllowed, readBodyLimited, tokenMatches } from "./request.ts";
+
+Deno.test("tokens match only when equal, whatever their length", () => {
+  assert.ok(tokenMatches("a".repeat(32), "a".repeat(32)));
+  assert.ok(!tokenMatches("a".repeat(31) + "b", "a".repeat(32)));
+  assert.ok(!tokenMatches("a", "a".repeat(32)));
+  assert.ok(!tokenMatches(undefined, "a".repeat(32)));
+  assert.ok(!tokenMatches("", "a".repeat(32)));
+});
+
+Deno.test("X-Forwarded-For is believed only with TRUST_PROXY, and only its last entry", () => {
+  const req = new Request("http://x/", { headers: { "x-forwarded-for": "6.6.6.6, 1.2.3.4" } });
+  assert.equal(clientAddress(req, "127.0.0.1", false), "127.0.0.1");
+  assert.equal(clientAddress(req, "127.0.0.1", true), "1.2.3.4");
+  assert.equal(clientAddress(new Request("http://x/"), "::ffff:5.6.7.8", true), "5.6.7.8");
+});
+
+Deno.test("the allowlist takes addresses and IPv4 ranges", () => {
+  const list = ["52.89.214.238", "10.0.0.0/8"];
+  assert.ok(ipAllowed("52.89.214.238", list));
+  assert.ok(ipAllowed("10.200.1.1", list));
+  assert.ok(!ipAllowed("11.0.0.1", list));
+  assert.ok(!ipAllowed("::1", list));
+});
+
+Deno.test("a body over the limit is cut off without reading the rest", async () => {
+  let pulled = 0;
+  const body = new ReadableStream<Uint8Array>({
+    pull(c) {
+      pulled++;
+      c.enqueue(new Uint8Array(1024));
+    },
+  });
+  const req = new Request("http://x/", { method: "POST", body });
+  const r = await readBodyLimited(req, 4096);
+  assert.deepEqual(r, { ok: false, tooLarge: true });
+  assert.ok(pulled <= 6, `pulled ${pulled} chunks`);
+  const ok = await readBodyLimited(new Request("http://x/", { method: "POST", body: "héllo" }), 6);
+  assert.deepEqual(ok, { ok: true, text: "héllo" });
+});
