@@ -45,6 +45,14 @@ export function strategyComponent(options: StrategyComponentOptions = {}): Compo
       return off("off: no exchange adapter is wired for market data");
     }
     const log = logger("strategy");
+    // Its decisions go through the intake, which maps them by the strategies table: the
+    // built-in strategy gets a row from config the first time (an operator's row wins).
+    const st = config.strategy;
+    await ctx.db.query(
+      `insert into strategies (name, risk_pct, stop_pct, take_profit_pct, confidence_min)
+       values ($1, $2, $3, $4, $5) on conflict (name) do nothing`,
+      [st.name, config.risk.perTradePct, st.stopPct, st.takeProfitPct, st.confidenceMin],
+    );
     const resolved = await loadStrategy(ctx.db, config);
     const controller = new AbortController();
     const signal = AbortSignal.any([ctx.signal, controller.signal]);

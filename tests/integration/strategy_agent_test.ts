@@ -109,6 +109,8 @@ Deno.test("strategy agent", async (ctx) => {
 
     await ctx.step("a re-run over the same candles never stores a decision twice", async () => {
       const stored: number[] = [];
+      // The sink goes through the intake, which trades only strategies it knows.
+      await db.query("insert into strategies (name) values ('wave') on conflict do nothing");
       const sink = storeDecisionSink(db, { log, onStored: (id) => stored.push(id) });
       const a = world(db, "RERUN/USDT", sink);
       await a.ingestion.runOnce();
@@ -117,7 +119,8 @@ Deno.test("strategy agent", async (ctx) => {
       const count = async () =>
         (await db.query<{ n: number }>(
           `select count(*)::int8 as n from inbound_alerts
-           where source = 'strategy' and idempotency_key like 'strategy:wave:RERUN/USDT:%'`,
+           where source = 'strategy' and status = 'RECEIVED'
+             and idempotency_key like 'strategy:wave:RERUN/USDT:%'`,
         ))[0].n;
       const n = await count();
       assert.ok(n >= 2, `expected decisions, got ${n}`);
