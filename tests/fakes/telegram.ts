@@ -132,7 +132,7 @@ export async function startFakeTelegram(
     }
   }
 
-  async function sendMessage(params: Record<string, unknown>): Promise<Response> {
+  function sendMessage(params: Record<string, unknown>): Response | Promise<Response> {
     fake.requests++;
     const chatId = Number(params.chat_id);
     const text = String(params.text ?? "");
@@ -176,7 +176,12 @@ export async function startFakeTelegram(
     });
   }
 
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+  const listening = Promise.withResolvers<void>();
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    onListen: () => listening.resolve(),
+  }, async (req) => {
     const m = new URL(req.url).pathname.match(/^\/bot([^/]+)\/(\w+)$/);
     if (!m) return error(404, "Not Found");
     if (m[1] !== token) return error(401, "Unauthorized");
@@ -190,6 +195,7 @@ export async function startFakeTelegram(
     return error(404, "Not Found: method not found");
   });
 
+  await listening.promise;
   let closed = false;
   const close = async () => {
     if (closed) return;
