@@ -57,7 +57,13 @@ export async function claimDue(sql: Sql, o: ClaimOptions): Promise<ClaimedRow[]>
       where o.id = due.id and c.chat_id = o.chat_id
      returning o.id, o.chat_id, o.severity, o.kind, o.text, o.dedupe_key, o.fail_count,
                c.active as chat_active, c.label as chat_label`,
-    [o.now, o.batchSize, o.leaseUntil, o.batchSize * 20, o.perChatMax],
+    [
+      o.now,
+      o.batchSize,
+      o.leaseUntil,
+      o.batchSize * 20,
+      ...(o.perChatMax > 0 ? [o.perChatMax] : []),
+    ],
   );
 }
 

@@ -58,6 +58,14 @@ export interface OutboxWorker {
   start(signal: AbortSignal): Promise<{ stopped: Promise<void> }>;
 }
 
+interface LaneResult {
+  row: ClaimedRow;
+  outcome?: Outcome;
+  /** Put back as due at this time without counting a failure. */
+  deferTo?: Date;
+  error?: string;
+}
+
 export function outboxWorker(o: OutboxWorkerOptions): OutboxWorker {
   const { db, sender, clock, log } = o;
   const perChatPerS = o.perChatPerS ?? 1;
@@ -70,10 +78,14 @@ export function outboxWorker(o: OutboxWorkerOptions): OutboxWorker {
   async function sendLane(
     rows: ClaimedRow[],
     signal: AbortSignal | undefined,
-  ): Promise<{ row: ClaimedRow; outcome?: Outcome; deferTo?: Date; error?: string }[]> {
-    const results = [];
+  ): Promise<LaneResult[]> {
+    const results: LaneResult[] = [];
     for (const row of rows) {
       const now = clock.now();
+      // After a refusal for the chat, the rest of its lane is not sent (the chat is gone).
+      if (results.some((r) => r.outcome?.kind === "failed" && r.outcome.deactivateChat)) {
+        row.chat_active = false;
+      }
       if (!row.chat_active) {
         const error = `Chat ${row.chat_id} is deactivated; re-add it with: pg-solo-lite chats add`;
         results.push(
@@ -118,7 +130,7 @@ export function outboxWorker(o: OutboxWorkerOptions): OutboxWorker {
   }
 
   async function record(
-    results: Awaited<ReturnType<typeof sendLane>>,
+    results: LaneResult[],
     total: BatchResult,
   ): Promise<void> {
     const sent = [];
@@ -188,7 +200,7 @@ export function outboxWorker(o: OutboxWorkerOptions): OutboxWorker {
       else lanes.set(row.chat_id, [row]);
     }
     const queue = [...lanes.values()];
-    const results: Awaited<ReturnType<typeof sendLane>> = [];
+    const results: LaneResult[] = [];
     await Promise.all(
       Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
         for (let lane = queue.shift(); lane; lane = queue.shift()) {
