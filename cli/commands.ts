@@ -26,6 +26,16 @@ export const commands: CommandEntry[] = [
     summary: "Check the configuration and the database; say what is set up",
     load: () => import("./doctor.ts"),
   },
+  {
+    name: "chats",
+    summary: "Add, list or remove the Telegram chats that receive notifications",
+    load: () => import("./chats.ts"),
+  },
+  {
+    name: "outbox",
+    summary: "Show the notification queue, or retry failed notifications",
+    load: () => import("./outbox.ts"),
+  },
   { name: "version", summary: "Print the version", load: () => import("./version.ts") },
   {
     name: "help",
