@@ -109,13 +109,10 @@ export function outboxWorker(o: OutboxWorkerOptions): OutboxWorker {
       }
       let result: { messageId: number } | { error: Error };
       try {
-        result = { messageId: await sender(row.chat_id, renderMessage(row), signal) };
+        // No signal: a send already started is finished on shutdown (bounded by the Bot API
+        // timeout) so that it is recorded; an aborted one might be delivered and sent again.
+        result = { messageId: await sender(row.chat_id, renderMessage(row)) };
       } catch (error) {
-        // Cut short by shutdown: not the row's fault, so it is put back without a failure.
-        if (signal?.aborted) {
-          results.push({ row, deferTo: clock.now() });
-          continue;
-        }
         result = { error: error instanceof Error ? error : new Error(String(error)) };
       }
       const outcome = decideOutcome(result, row.fail_count, clock.now());
