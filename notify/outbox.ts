@@ -31,39 +31,51 @@ export interface ClaimOptions {
   perChatMax: number;
 }
 
+/**
+ * Due means send_after <= the later of the worker's clock and the database's: rows are queued
+ * with the database's now() (microseconds), the worker's clock has milliseconds and may lag
+ * the database host; without this a fresh row could wait for the next poll.
+ */
 export async function claimDue(sql: Sql, o: ClaimOptions): Promise<ClaimedRow[]> {
   // The per-chat cap keeps one busy chat from holding a whole batch under its lease while
   // its rate limit lets only one message a second through.
-  const candidates = o.perChatMax > 0
-    ? `select id from (
+  const lease = `update notification_outbox o
+        set send_after = $3, updated_at = now()
+       from telegram_chats c
+      where o.id = any(array(select id from due)) and c.chat_id = o.chat_id
+     returning o.id, o.chat_id, o.severity, o.kind, o.text, o.dedupe_key, o.fail_count,
+               c.active as chat_active, c.label as chat_label`;
+  if (o.perChatMax === 0) {
+    return await sql.query<ClaimedRow>(
+      `with due as (
+         select id from notification_outbox
+          where status = 'PENDING' and send_after <= greatest($1::timestamptz, now())
+          order by send_after, id
+          limit $2
+          for update skip locked
+       ) ${lease}`,
+      [o.now, o.batchSize, o.leaseUntil],
+    );
+  }
+  // The per-chat cap keeps one busy chat from holding a whole batch under its lease while
+  // its rate limit lets only one message a second through. Window functions cannot be
+  // combined with FOR UPDATE, so candidates are picked first and locked after.
+  return await sql.query<ClaimedRow>(
+    `with candidates as (
+       select id from (
          select id, row_number() over (partition by chat_id order by send_after, id) as rn
            from (select id, chat_id, send_after from notification_outbox
-                  where status = 'PENDING' and send_after <= $1
+                  where status = 'PENDING' and send_after <= greatest($1::timestamptz, now())
                   order by send_after, id limit $4) s
-       ) r where rn <= $5`
-    : `select id from notification_outbox
-        where status = 'PENDING' and send_after <= $1 order by send_after, id limit $4`;
-  return await sql.query<ClaimedRow>(
-    `with due as (
+       ) r where rn <= $5
+     ), due as (
        select id from notification_outbox
-        where id in (${candidates}) and status = 'PENDING' and send_after <= $1
+        where id in (select id from candidates) and status = 'PENDING' and send_after <= greatest($1::timestamptz, now())
         order by send_after, id
         limit $2
         for update skip locked
-     )
-     update notification_outbox o
-        set send_after = $3, updated_at = now()
-       from due, telegram_chats c
-      where o.id = due.id and c.chat_id = o.chat_id
-     returning o.id, o.chat_id, o.severity, o.kind, o.text, o.dedupe_key, o.fail_count,
-               c.active as chat_active, c.label as chat_label`,
-    [
-      o.now,
-      o.batchSize,
-      o.leaseUntil,
-      o.batchSize * 20,
-      ...(o.perChatMax > 0 ? [o.perChatMax] : []),
-    ],
+     ) ${lease}`,
+    [o.now, o.batchSize, o.leaseUntil, o.batchSize * 20, o.perChatMax],
   );
 }
 
@@ -73,13 +85,14 @@ export async function markSent(
 ): Promise<void> {
   if (sent.length === 0) return;
   // A row failed by a chat deactivation while its send was in flight was still delivered.
+  // `= any(array(…))` keeps the plan on the primary key as the table grows.
   await sql.query(
     `update notification_outbox o
-        set status = 'SENT', telegram_message_id = s.message_id, sent_at = now(),
-            updated_at = now()
-       from jsonb_to_recordset($1::jsonb) as s(id bigint, message_id bigint)
-      where o.id = s.id and o.status <> 'SENT'`,
-    [JSON.stringify(sent.map((s) => ({ id: s.id, message_id: s.messageId })))],
+        set status = 'SENT', telegram_message_id = ($1::jsonb ->> o.id::text)::bigint,
+            sent_at = now(), updated_at = now()
+      where o.id = any(array(select jsonb_object_keys($1::jsonb)::bigint))
+        and o.status <> 'SENT'`,
+    [JSON.stringify(Object.fromEntries(sent.map((s) => [s.id, s.messageId])))],
   );
 }
 

@@ -12,7 +12,7 @@ import { limits } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
 import { type LoopHandle, startLoop } from "../core/loop.ts";
 import { redactText } from "../core/redact.ts";
-import type { Db } from "../db/db.ts";
+import type { Db, Sql } from "../db/db.ts";
 import { renderMessage } from "./format.ts";
 import {
   ALERT_KINDS,
@@ -74,6 +74,17 @@ export function outboxWorker(o: OutboxWorkerOptions): OutboxWorker {
   const concurrency = o.concurrency ?? limits.outboxSendConcurrency;
   const limiter = rateLimiter(perChatPerS, o.globalPerS ?? 30);
 
+  /**
+   * The worker's own bookkeeping (claims, SENT marks) commits without waiting for the WAL
+   * flush: a database crash can lose only the last moments of it, which makes those rows be
+   * sent once more, the same bound as a crash of this process. Enqueueing stays durable.
+   */
+  const quick = <T>(fn: (tx: Sql) => Promise<T>) =>
+    db.transaction(async (tx) => {
+      await tx.query("set local synchronous_commit = off");
+      return await fn(tx);
+    });
+
   /** Sends one chat's rows in order; returns each row's outcome or the time to put it back. */
   async function sendLane(
     rows: ClaimedRow[],
@@ -130,16 +141,18 @@ export function outboxWorker(o: OutboxWorkerOptions): OutboxWorker {
     results: LaneResult[],
     total: BatchResult,
   ): Promise<void> {
-    const sent = [];
-    const deferred = [];
+    const sent: { id: number; messageId: number }[] = [];
+    const deferred: { id: number; at: Date; error?: string }[] = [];
     for (const r of results) {
       if (r.deferTo) deferred.push({ id: r.row.id, at: r.deferTo, error: r.error });
       else if (r.outcome?.kind === "sent") {
         sent.push({ id: r.row.id, messageId: r.outcome.messageId });
       }
     }
-    await markSent(db, sent);
-    await reschedule(db, deferred);
+    await quick(async (tx) => {
+      await markSent(tx, sent);
+      await reschedule(tx, deferred);
+    });
     total.sent += sent.length;
     total.deferred += deferred.length;
     for (const { row, outcome } of results) {
@@ -173,14 +186,16 @@ export function outboxWorker(o: OutboxWorkerOptions): OutboxWorker {
 
   async function runOnce(signal?: AbortSignal): Promise<BatchResult> {
     const now = clock.now();
-    const rows = await claimDue(db, {
-      now,
-      leaseUntil: new Date(now.getTime() + leaseMs),
-      batchSize,
-      perChatMax: perChatPerS > 0
-        ? Math.max(1, Math.ceil(perChatPerS * limits.outboxClaimAheadS))
-        : 0,
-    });
+    const rows = await quick((tx) =>
+      claimDue(tx, {
+        now,
+        leaseUntil: new Date(now.getTime() + leaseMs),
+        batchSize,
+        perChatMax: perChatPerS > 0
+          ? Math.max(1, Math.ceil(perChatPerS * limits.outboxClaimAheadS))
+          : 0,
+      })
+    );
     const total: BatchResult = {
       claimed: rows.length,
       sent: 0,
@@ -191,7 +206,8 @@ export function outboxWorker(o: OutboxWorkerOptions): OutboxWorker {
     if (rows.length === 0) return total;
     // One lane per chat keeps each chat's messages in order; lanes run side by side.
     const lanes = new Map<number, ClaimedRow[]>();
-    for (const row of rows) {
+    // UPDATE … RETURNING has no order: queue order (id) is restored here.
+    for (const row of rows.sort((a, b) => a.id - b.id)) {
       const lane = lanes.get(row.chat_id);
       if (lane) lane.push(row);
       else lanes.set(row.chat_id, [row]);

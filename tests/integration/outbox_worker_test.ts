@@ -268,12 +268,16 @@ Deno.test({
         const texts = ["r1", "r2", "r3", "r4", "r5"];
         for (const text of texts) await enqueue("INFO", text);
         // The process dies after sending, before recording: the SENT update never lands.
-        const crashing: Db = {
-          ...db,
-          query: (text, params) =>
+        const killedOnSent = <S extends Sql>(sql: S): S => ({
+          ...sql,
+          query: (text: string, params?: readonly unknown[]) =>
             text.includes("status = 'SENT'")
               ? Promise.reject(new Error("killed"))
-              : db.query(text, params),
+              : sql.query(text, params),
+        });
+        const crashing: Db = {
+          ...killedOnSent(db),
+          transaction: (fn) => db.transaction((tx) => fn(killedOnSent(tx))),
         };
         const { clock } = setup();
         const opts = {
