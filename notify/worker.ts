@@ -98,7 +98,8 @@ export function outboxWorker(o: OutboxWorkerOptions): OutboxWorker {
         row.chat_active = false;
       }
       if (!row.chat_active) {
-        const error = `Chat ${row.chat_id} is deactivated; re-add it with: pg-solo-lite chats add`;
+        const error =
+          `Chat ${row.chat_id} is deactivated; re-add it with: pg-solo-lite chats add ${row.chat_id}`;
         results.push(
           {
             row,
