@@ -4,6 +4,8 @@
  * contains the bot token: every message taken from an error goes through redactText.
  */
 import { Api, GrammyError, HttpError } from "grammy";
+import { Agent as HttpAgent } from "node:http";
+import { Agent as HttpsAgent } from "node:https";
 import { RateLimitedError, RejectedError, TemporaryError } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import { redactText } from "../core/redact.ts";
@@ -31,8 +33,16 @@ export interface TelegramSenderOptions {
 
 export function telegramSender(options: TelegramSenderOptions): Sender {
   // grammY's own fetch is kept: passing Deno's global fetch breaks its AbortSignal handling.
+  // No keep-alive: under Deno, a request that timed out on a reused connection was sent
+  // again by the HTTP layer with the next call, so Telegram got the message twice (once from
+  // that resend, once from our retry). A fresh connection per message costs little at ~1/s.
+  const apiRoot = (options.apiUrl ?? "https://api.telegram.org").replace(/\/+$/, "");
+  const agent = apiRoot.startsWith("https:")
+    ? new HttpsAgent({ keepAlive: false })
+    : new HttpAgent({ keepAlive: false });
   const api = new Api(options.token, {
-    apiRoot: (options.apiUrl ?? "https://api.telegram.org").replace(/\/+$/, ""),
+    apiRoot,
+    baseFetchConfig: { agent },
     timeoutSeconds: options.timeoutSeconds ?? limits.telegramTimeoutS,
   });
   return async (chatId, html, signal) => {

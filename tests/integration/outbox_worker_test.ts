@@ -208,6 +208,41 @@ Deno.test({
         },
       );
 
+      await ctx.step(
+        "a hanging Bot API counts as a temporary failure, then the row goes out",
+        async () => {
+          await fresh();
+          await addChat(db, 35);
+          tg.fail({ kind: "hang" }, { times: 1 });
+          await enqueue("INFO", "after the hang");
+          const { clock, worker } = setup({
+            sender: telegramSender({ token: tg.token, apiUrl: tg.apiRoot, timeoutSeconds: 0.2 }),
+          });
+          assert.equal((await worker.runOnce()).retried, 1);
+          const [row] = await outboxRows(db);
+          assert.deepEqual([row.status, row.fail_count], ["PENDING", 1]);
+          clock.advance(60_000);
+          assert.equal((await worker.runOnce()).sent, 1);
+          assert.deepEqual(textsTo(35), ["after the hang"]);
+        },
+      );
+
+      await ctx.step("a chat deactivated by a 403 receives again once it is re-added", async () => {
+        await fresh();
+        await addChat(db, 36);
+        tg.fail({ kind: "chat_not_found" }, { times: 1 });
+        await enqueue("INFO", "lost");
+        const { worker } = setup();
+        await worker.drain();
+        assert.equal(await enqueue("INFO", "while inactive"), 0);
+        const { addChat: reAdd } = await import("../../notify/chats.ts");
+        const { created } = await reAdd(db, { chatId: 36 });
+        assert.equal(created, false);
+        assert.equal(await enqueue("INFO", "back"), 1);
+        await worker.drain();
+        assert.deepEqual(textsTo(36), ["back"]);
+      });
+
       await ctx.step("a text Telegram cannot parse fails at once and alerts", async () => {
         await fresh();
         await addChat(db, 40);

@@ -74,6 +74,17 @@ Deno.test("a hanging Bot API times out as a temporary error", opts, async () => 
   assert.ok(await failureOf(send) instanceof TemporaryError);
 });
 
+Deno.test("a timed-out request is never sent again behind the caller's back", opts, async () => {
+  await using tg = await startFakeTelegram();
+  const send = telegramSender({ token: tg.token, apiUrl: tg.apiRoot, timeoutSeconds: 0.2 });
+  await send(42, "warm");
+  tg.fail({ kind: "hang" }, { times: 1 });
+  assert.ok(await failureOf((chat) => send(chat, "timed out")) instanceof TemporaryError);
+  await send(42, "next");
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual(tg.messages.map((m) => m.text), ["warm", "next"]);
+});
+
 Deno.test(
   "an unreachable Bot API is temporary and the error never shows the token",
   opts,
