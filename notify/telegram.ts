@@ -33,9 +33,10 @@ export interface TelegramSenderOptions {
 
 export function telegramSender(options: TelegramSenderOptions): Sender {
   // grammY's own fetch is kept: passing Deno's global fetch breaks its AbortSignal handling.
-  // No keep-alive: under Deno, a request that timed out on a reused connection was sent
-  // again by the HTTP layer with the next call, so Telegram got the message twice (once from
-  // that resend, once from our retry). A fresh connection per message costs little at ~1/s.
+  // No keep-alive: Deno 2.9's node:http re-sends a cancelled (timed-out) POST on a reused
+  // connection (denoland/deno#36786), so Telegram got the message twice, once from that
+  // resend and once from our retry. A fresh connection per message avoids it (tested in
+  // tests/integration/telegram_sender_test.ts) and costs little at ~1 message a second.
   const apiRoot = (options.apiUrl ?? "https://api.telegram.org").replace(/\/+$/, "");
   const agent = apiRoot.startsWith("https:")
     ? new HttpsAgent({ keepAlive: false })
