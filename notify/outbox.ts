@@ -8,6 +8,14 @@ import type { Sql } from "../db/db.ts";
 import { enqueueNotification, type Severity } from "./enqueue.ts";
 import { collapseKey } from "./policy.ts";
 
+/**
+ * Added to the worker's own bookkeeping statements (claims, SENT marks, reschedules): their
+ * commit does not wait for the WAL flush. A database crash can lose only the last moments of
+ * them, which makes those rows be sent once more, the same bound as a crash of this process.
+ * Enqueueing stays durable. set_config(…, true) lasts for the statement's own transaction.
+ */
+const ASYNC_COMMIT = "(select set_config('synchronous_commit', 'off', true)) is not null";
+
 export interface ClaimedRow {
   id: number;
   chat_id: number;
@@ -42,7 +50,7 @@ export async function claimDue(sql: Sql, o: ClaimOptions): Promise<ClaimedRow[]>
   const lease = `update notification_outbox o
         set send_after = $3, updated_at = now()
        from telegram_chats c
-      where o.id = any(array(select id from due)) and c.chat_id = o.chat_id
+      where o.id = any(array(select id from due)) and c.chat_id = o.chat_id and ${ASYNC_COMMIT}
      returning o.id, o.chat_id, o.severity, o.kind, o.text, o.dedupe_key, o.fail_count,
                c.active as chat_active, c.label as chat_label`;
   if (o.perChatMax === 0) {
@@ -91,7 +99,7 @@ export async function markSent(
         set status = 'SENT', telegram_message_id = ($1::jsonb ->> o.id::text)::bigint,
             sent_at = now(), updated_at = now()
       where o.id = any(array(select jsonb_object_keys($1::jsonb)::bigint))
-        and o.status <> 'SENT'`,
+        and o.status <> 'SENT' and ${ASYNC_COMMIT}`,
     [JSON.stringify(Object.fromEntries(sent.map((s) => [s.id, s.messageId])))],
   );
 }
@@ -106,7 +114,7 @@ export async function reschedule(
     `update notification_outbox o
         set send_after = s.at, last_error = coalesce(s.error, o.last_error), updated_at = now()
        from jsonb_to_recordset($1::jsonb) as s(id bigint, at timestamptz, error text)
-      where o.id = s.id and o.status = 'PENDING'`,
+      where o.id = s.id and o.status = 'PENDING' and ${ASYNC_COMMIT}`,
     [JSON.stringify(rows.map((r) => ({ id: r.id, at: r.at.toISOString(), error: r.error })))],
   );
 }

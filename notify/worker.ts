@@ -12,7 +12,7 @@ import { limits } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
 import { type LoopHandle, startLoop } from "../core/loop.ts";
 import { redactText } from "../core/redact.ts";
-import type { Db, Sql } from "../db/db.ts";
+import type { Db } from "../db/db.ts";
 import { renderMessage } from "./format.ts";
 import {
   ALERT_KINDS,
@@ -73,17 +73,6 @@ export function outboxWorker(o: OutboxWorkerOptions): OutboxWorker {
   const leaseMs = o.leaseMs ?? limits.outboxLeaseMs;
   const concurrency = o.concurrency ?? limits.outboxSendConcurrency;
   const limiter = rateLimiter(perChatPerS, o.globalPerS ?? 30);
-
-  /**
-   * The worker's own bookkeeping (claims, SENT marks) commits without waiting for the WAL
-   * flush: a database crash can lose only the last moments of it, which makes those rows be
-   * sent once more, the same bound as a crash of this process. Enqueueing stays durable.
-   */
-  const quick = <T>(fn: (tx: Sql) => Promise<T>) =>
-    db.transaction(async (tx) => {
-      await tx.query("set local synchronous_commit = off");
-      return await fn(tx);
-    });
 
   /** Sends one chat's rows in order; returns each row's outcome or the time to put it back. */
   async function sendLane(
@@ -150,10 +139,8 @@ export function outboxWorker(o: OutboxWorkerOptions): OutboxWorker {
         sent.push({ id: r.row.id, messageId: r.outcome.messageId });
       }
     }
-    await quick(async (tx) => {
-      await markSent(tx, sent);
-      await reschedule(tx, deferred);
-    });
+    await markSent(db, sent);
+    await reschedule(db, deferred);
     total.sent += sent.length;
     total.deferred += deferred.length;
     for (const { row, outcome } of results) {
@@ -187,16 +174,14 @@ export function outboxWorker(o: OutboxWorkerOptions): OutboxWorker {
 
   async function runOnce(signal?: AbortSignal): Promise<BatchResult> {
     const now = clock.now();
-    const rows = await quick((tx) =>
-      claimDue(tx, {
-        now,
-        leaseUntil: new Date(now.getTime() + leaseMs),
-        batchSize,
-        perChatMax: perChatPerS > 0
-          ? Math.max(1, Math.ceil(perChatPerS * limits.outboxClaimAheadS))
-          : 0,
-      })
-    );
+    const rows = await claimDue(db, {
+      now,
+      leaseUntil: new Date(now.getTime() + leaseMs),
+      batchSize,
+      perChatMax: perChatPerS > 0
+        ? Math.max(1, Math.ceil(perChatPerS * limits.outboxClaimAheadS))
+        : 0,
+    });
     const total: BatchResult = {
       claimed: rows.length,
       sent: 0,
