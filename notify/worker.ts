@@ -97,9 +97,18 @@ export function outboxWorker(o: OutboxWorkerOptions): OutboxWorker {
         );
         continue;
       }
+      // After a 429 the rest of the lane waits in the database, not here: sleeping through
+      // retry_after would hold up every other chat's messages of this batch.
+      const paused = results.find((r) => r.error !== undefined && r.deferTo);
+      if (paused?.deferTo) {
+        results.push({ row, deferTo: paused.deferTo });
+        continue;
+      }
       const at = limiter.reserve(row.chat_id, now.getTime());
-      // A slot beyond half the lease would let another worker take the row: put it back.
-      if (signal?.aborted || at - now.getTime() > leaseMs / 2) {
+      // A slot far ahead would hold up the batch (and, beyond the lease, let another worker
+      // take the row): put it back as due at its slot instead.
+      const maxWaitMs = Math.min(leaseMs / 2, limits.outboxClaimAheadS * 1000);
+      if (signal?.aborted || at - now.getTime() > maxWaitMs) {
         results.push({ row, deferTo: new Date(Math.max(at, now.getTime())) });
         continue;
       }

@@ -175,6 +175,29 @@ Deno.test({
         assert.deepEqual(textsTo(20), ["slow down"]);
       });
 
+      await ctx.step("a 429 for one chat does not hold up the other chats", async () => {
+        await fresh();
+        await addChat(db, 21);
+        await addChat(db, 22);
+        tg.fail({ kind: "rate_limited", retryAfterS: 30 }, { chatId: 21, times: 1 });
+        await enqueue("INFO", "x");
+        await enqueue("INFO", "y");
+        const { clock, worker } = setup();
+        const before = clock.now().getTime();
+        const r = await worker.runOnce();
+        assert.deepEqual([r.sent, r.deferred], [2, 2]);
+        assert.deepEqual(textsTo(22), ["x", "y"]);
+        // The fake clock moves only when the worker sleeps: nobody waited out the 30 s here.
+        assert.equal(clock.now().getTime() - before, 0);
+        const rows = (await outboxRows(db)).filter((r) => r.chat_id === 21);
+        assert.ok(
+          rows.every((r) => r.fail_count === 0 && r.send_after.getTime() === before + 30_000),
+        );
+        clock.advance(30_000);
+        await worker.drain();
+        assert.deepEqual(textsTo(21), ["x", "y"]);
+      });
+
       await ctx.step(
         "a 403 deactivates the chat, fails its queue and warns the others",
         async () => {
