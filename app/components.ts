@@ -5,10 +5,13 @@
 import type { Component, ServiceContext } from "./context.ts";
 import { strategyComponent } from "../agents/strategy/component.ts";
 import { inboundComponent } from "../webhook/pine.ts";
+import { notifyComponent } from "../notify/component.ts";
 
 export type ComponentFactory = (ctx: ServiceContext) => Promise<Component | undefined>;
 
 export const componentFactories: ComponentFactory[] = [
+  // Telegram delivery first, so that every later part's start-up problems reach the operator.
+  notifyComponent,
   inboundComponent,
   // Market data and the strategy; wire `exchange: (ctx) => …` to the exchange adapter.
   strategyComponent(),

@@ -41,6 +41,16 @@ export const commands: CommandEntry[] = [
     summary: "Import signals from a CSV file through the webhook's validation and dedupe",
     load: () => import("./import_csv.ts"),
   },
+  {
+    name: "chats",
+    summary: "Add, list or remove the Telegram chats that receive notifications",
+    load: () => import("./chats.ts"),
+  },
+  {
+    name: "outbox",
+    summary: "Show the notification queue, or retry failed notifications",
+    load: () => import("./outbox.ts"),
+  },
   { name: "version", summary: "Print the version", load: () => import("./version.ts") },
   {
     name: "help",

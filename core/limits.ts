@@ -17,6 +17,18 @@ export const limits = {
   outboxMaxFailures: 5,
   /** Backoff schedule after the 1st, 2nd, … failure. */
   outboxRetryScheduleMs: [60_000, 120_000, 300_000, 900_000, 1_800_000],
+  /** A claimed row is hidden from other workers this long; after a crash it is sent again. */
+  outboxLeaseMs: 300_000,
+  /** Messages of one worker in flight to Telegram at once. */
+  outboxSendConcurrency: 16,
+  /** Rows claimed per chat in one batch, in seconds of that chat's rate limit. */
+  outboxClaimAheadS: 10,
+  /** Failures listed by `outbox status`. */
+  outboxRecentFailuresShown: 10,
+  /** One "delivery failed" alert per chat within this window; later failures collapse into it. */
+  outboxFailedAlertWindowMs: 3_600_000,
+  /** Bot API request timeout (grammY's timeoutSeconds). */
+  telegramTimeoutS: 10,
   /** Connections in the postgres.js pool by default. */
   dbPoolSize: 10,
   /** Longest wait for one query outside a transaction before the database counts as down. */

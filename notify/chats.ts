@@ -1,0 +1,67 @@
+/** Operator chats (telegram_chats): registered with `chats add`, deactivated on a 403. */
+import { RuntimeError } from "../core/errors.ts";
+import type { Sql } from "../db/db.ts";
+import type { Severity } from "./enqueue.ts";
+
+export interface Chat {
+  chat_id: number;
+  label: string | null;
+  min_severity: Severity;
+  active: boolean;
+  deactivated_reason: string | null;
+  pending: number;
+  created_at: Date;
+}
+
+/** Adds a chat, or updates and reactivates it when it exists. Returns whether it was new. */
+export async function addChat(
+  sql: Sql,
+  c: { chatId: number; minSeverity?: Severity; label?: string },
+): Promise<{ created: boolean; chat: Chat }> {
+  const [row] = await sql.query<{ created: boolean }>(
+    `insert into telegram_chats (chat_id, min_severity, label)
+     values ($1, coalesce($2, 'INFO'), $3)
+     on conflict (chat_id) do update
+        set min_severity = coalesce($2, telegram_chats.min_severity),
+            label = coalesce($3, telegram_chats.label),
+            active = true, deactivated_reason = null, updated_at = now()
+     returning (xmax = 0) as created`,
+    [c.chatId, c.minSeverity ?? null, c.label ?? null],
+  );
+  const chat = (await listChats(sql)).find((x) => x.chat_id === c.chatId)!;
+  return { created: row.created, chat };
+}
+
+export function listChats(sql: Sql): Promise<Chat[]> {
+  return sql.query<Chat>(
+    `select c.chat_id, c.label, c.min_severity, c.active, c.deactivated_reason, c.created_at,
+            (select count(*) from notification_outbox o
+              where o.chat_id = c.chat_id and o.status = 'PENDING')::int as pending
+       from telegram_chats c order by c.chat_id`,
+  );
+}
+
+/**
+ * Removes a chat: it is deactivated (its outbox history keeps pointing at it) and its queued
+ * messages are marked FAILED so that they are not sent. `chats add` brings it back.
+ */
+export async function removeChat(sql: Sql, chatId: number): Promise<{ dropped: number }> {
+  const [chat] = await sql.query<{ chat_id: number }>(
+    `update telegram_chats set active = false, deactivated_reason = 'removed by the operator',
+            updated_at = now()
+      where chat_id = $1 returning chat_id`,
+    [chatId],
+  );
+  if (!chat) {
+    throw new RuntimeError(
+      `Chat ${chatId} is not registered; see the registered chats with: pg-solo-lite chats list`,
+    );
+  }
+  const dropped = await sql.query(
+    `update notification_outbox set status = 'FAILED', last_error = 'Chat removed by the operator',
+            updated_at = now()
+      where chat_id = $1 and status = 'PENDING' returning id`,
+    [chatId],
+  );
+  return { dropped: dropped.length };
+}

@@ -1,0 +1,49 @@
+/**
+ * The notifications part of `serve`. Without TELEGRAM_BOT_TOKEN nothing is sent: rows stay
+ * PENDING in the outbox (nothing is lost) and the start-up log says so once.
+ */
+import type { Component, ServiceContext } from "../app/context.ts";
+import { logger } from "../core/log.ts";
+import { telegramSender } from "./telegram.ts";
+import { outboxWorker } from "./worker.ts";
+
+export function notifyComponent(ctx: ServiceContext): Promise<Component> {
+  const { config } = ctx;
+  const token = config.telegram.botToken;
+  if (!token) {
+    return Promise.resolve({
+      name: "notify",
+      describe: () =>
+        "off: TELEGRAM_BOT_TOKEN is not set, so notifications stay queued in the outbox " +
+        "(set it and restart to deliver them)",
+    });
+  }
+  const controller = new AbortController();
+  const signal = AbortSignal.any([ctx.signal, controller.signal]);
+  const worker = outboxWorker({
+    db: ctx.db,
+    sender: telegramSender({ token, apiUrl: config.telegram.apiUrl }),
+    clock: ctx.clock,
+    log: logger("notify"),
+    perChatPerS: config.telegram.perChatPerS,
+    globalPerS: config.telegram.globalPerS,
+  });
+  let stopped: Promise<void> | undefined;
+  const limit = (perS: number) => perS > 0 ? `${perS}/s` : "off";
+  return Promise.resolve({
+    name: "notify",
+    async start() {
+      stopped = (await worker.start(signal)).stopped;
+    },
+    async stop() {
+      controller.abort();
+      await stopped;
+    },
+    describe: () =>
+      `delivering the outbox to Telegram${
+        config.telegram.apiUrl ? ` at ${config.telegram.apiUrl}` : ""
+      } (rate limits: per chat ${limit(config.telegram.perChatPerS)}, overall ${
+        limit(config.telegram.globalPerS)
+      })`,
+  });
+}
