@@ -2,6 +2,7 @@
  * pg-solo-lite: argv → command. The only place that exits the process: 0 ok, 1 runtime
  * failure, 2 usage or configuration error, each failure with one line that says what to do.
  */
+import process from "node:process";
 import { findCommand } from "./cli/commands.ts";
 import type { Io } from "./cli/common.ts";
 import { overview } from "./cli/help.ts";
@@ -39,6 +40,9 @@ export async function main(argv: string[], io: Io): Promise<number> {
 }
 
 if (import.meta.main) {
+  // Libraries' deprecation warnings (grammY's dependencies load node:punycode) would break the
+  // JSON-lines format of standard error; they say nothing an operator can act on.
+  (process as { noDeprecation?: boolean }).noDeprecation = true;
   const encoder = new TextEncoder();
   const io: Io = {
     env: processEnv(),

@@ -4,20 +4,21 @@
  */
 import type { Component, ServiceContext } from "../app/context.ts";
 import { logger } from "../core/log.ts";
-import { telegramSender } from "./telegram.ts";
 import { outboxWorker } from "./worker.ts";
 
-export function notifyComponent(ctx: ServiceContext): Promise<Component> {
+export async function notifyComponent(ctx: ServiceContext): Promise<Component> {
   const { config } = ctx;
   const token = config.telegram.botToken;
   if (!token) {
-    return Promise.resolve({
+    return {
       name: "notify",
       describe: () =>
         "off: TELEGRAM_BOT_TOKEN is not set, so notifications stay queued in the outbox " +
         "(set it and restart to deliver them)",
-    });
+    };
   }
+  // grammY is loaded only when it is used.
+  const { telegramSender } = await import("./telegram.ts");
   const controller = new AbortController();
   const signal = AbortSignal.any([ctx.signal, controller.signal]);
   const worker = outboxWorker({
@@ -30,7 +31,7 @@ export function notifyComponent(ctx: ServiceContext): Promise<Component> {
   });
   let stopped: Promise<void> | undefined;
   const limit = (perS: number) => perS > 0 ? `${perS}/s` : "off";
-  return Promise.resolve({
+  return {
     name: "notify",
     async start() {
       stopped = (await worker.start(signal)).stopped;
@@ -45,5 +46,5 @@ export function notifyComponent(ctx: ServiceContext): Promise<Component> {
       } (rate limits: per chat ${limit(config.telegram.perChatPerS)}, overall ${
         limit(config.telegram.globalPerS)
       })`,
-  });
+  };
 }
