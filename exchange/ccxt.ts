@@ -60,10 +60,13 @@ export function rewriteApiUrls(api: unknown, base: string): unknown {
   return api;
 }
 
-export type ExchangeSettings = Pick<
-  Config["exchange"],
-  "id" | "mode" | "apiKey" | "apiSecret" | "apiUrl" | "timeoutMs"
->;
+export type ExchangeSettings =
+  & Pick<Config["exchange"], "id" | "mode" | "apiKey" | "apiSecret" | "apiUrl" | "timeoutMs">
+  & {
+    /** ccxt's client-side throttle (the exchange's published rate limit); on unless a test
+     * or benchmark talks to a local fake that has no limit. */
+    throttle?: boolean;
+  };
 
 /** Builds the ccxt client itself (also used by the paper broker for public market data). */
 export async function buildCcxtClient(settings: ExchangeSettings, withKeys = true): Promise<Any> {
@@ -78,7 +81,7 @@ export async function buildCcxtClient(settings: ExchangeSettings, withKeys = tru
     apiKey: withKeys ? settings.apiKey : undefined,
     secret: withKeys ? settings.apiSecret : undefined,
     timeout: settings.timeoutMs,
-    enableRateLimit: true,
+    enableRateLimit: settings.throttle ?? true,
     options: {
       // Spot only: without these, loadMarkets with keys also calls futures and /sapi endpoints.
       defaultType: "spot",
