@@ -143,7 +143,7 @@ export function planOrder(input: PlanInput): PlanResult {
         feeRate: fee,
       });
       if (!sized.ok) return refuse(`${what}: ${sized.reason}`);
-      qty = sized.qty;
+      qty = dec.normalize(sized.qty);
     }
   }
   if (dec.cmp(qty, "0") <= 0 || (rules.min_qty && dec.cmp(qty, rules.min_qty) < 0)) {
