@@ -26,6 +26,16 @@ export const commands: CommandEntry[] = [
     summary: "Check the configuration and the database; say what is set up",
     load: () => import("./doctor.ts"),
   },
+  {
+    name: "orders",
+    summary: "List orders: orders list [--status S] [--json]",
+    load: () => import("./orders.ts"),
+  },
+  {
+    name: "positions",
+    summary: "Show open positions [--all] [--json]",
+    load: () => import("./positions.ts"),
+  },
   { name: "version", summary: "Print the version", load: () => import("./version.ts") },
   {
     name: "help",
