@@ -235,7 +235,23 @@ export function createExecutionAgent(deps: ExecutionDeps) {
     }
   }
 
-  async function processAlert(alert: Claimed): Promise<Outcome> {
+  /**
+   * Market data for one pass: the alerts of a batch are claimed together, so one ticker per
+   * symbol and one balance read serve them all (the exchange still refuses what does not fit).
+   */
+  type PassCache = Map<string, Promise<unknown>>;
+  const cached = <T>(cache: PassCache, key: string, load: () => Promise<T>): Promise<T> => {
+    let p = cache.get(key) as Promise<T> | undefined;
+    if (!p) {
+      p = load();
+      cache.set(key, p);
+      // A failure is not cached: the next alert of the pass asks again.
+      p.catch(() => cache.delete(key));
+    }
+    return p;
+  };
+
+  async function processAlert(alert: Claimed, cache: PassCache): Promise<Outcome> {
     const parsed = parseDecision(alert.decision);
     if (!parsed.ok) return await refuse(alert.id, `alert ${alert.id}`, parsed.reason);
     const d = parsed.decision;
@@ -254,8 +270,8 @@ export function createExecutionAgent(deps: ExecutionDeps) {
     let refPrice: string, freeQuote: number, equityQuote: number;
     try {
       const [ticker, balances] = await Promise.all([
-        exchange.fetchTicker(d.symbol),
-        exchange.fetchBalance(),
+        cached(cache, `ticker:${d.symbol}`, () => exchange.fetchTicker(d.symbol)),
+        cached(cache, "balance", () => exchange.fetchBalance()),
       ]);
       refPrice = String(ticker.last);
       freeQuote = Number(balances[snap.instrument.quote]?.free ?? 0);
@@ -310,11 +326,12 @@ export function createExecutionAgent(deps: ExecutionDeps) {
     };
     let next = 0;
     let firstError: unknown;
+    const cache: PassCache = new Map();
     const worker = async () => {
       while (next < claimed.length) {
         const alert = claimed[next++];
         try {
-          summary[await processAlert(alert)]++;
+          summary[await processAlert(alert, cache)]++;
         } catch (error) {
           firstError ??= error;
           summary.deferred++;
