@@ -16,7 +16,7 @@ import { PAPER_ACCOUNT } from "../exchange/paper.ts";
 import { type Exchange, ExchangeMaintenanceError } from "../exchange/port.ts";
 import { enqueueNotification } from "../notify/enqueue.ts";
 import {
-  clientOrderIdFor,
+  clientOrderIdPrefix,
   type OrderPlan,
   parseDecision,
   planOrder,
@@ -96,23 +96,45 @@ export function createExecutionAgent(deps: ExecutionDeps) {
     return "rejected";
   };
 
-  async function snapshot(symbol: string, strategyName: string) {
-    const [instrument] = await db.query<{ rules: TradingRules; quote: string; base: string }>(
-      `select ei.trading_rules as rules, i.quote, i.base from exchange_instruments ei
+  /**
+   * Market data for one pass: the alerts of a batch are claimed together, so one ticker per
+   * symbol and one balance read serve them all (the exchange still refuses what does not fit).
+   */
+  type PassCache = Map<string, Promise<unknown>>;
+  const cached = <T>(cache: PassCache, key: string, load: () => Promise<T>): Promise<T> => {
+    let p = cache.get(key) as Promise<T> | undefined;
+    if (!p) {
+      p = load();
+      cache.set(key, p);
+      // A failure is not cached: the next alert of the pass asks again.
+      p.catch(() => cache.delete(key));
+    }
+    return p;
+  };
+
+  async function snapshot(symbol: string, strategyName: string, cache: PassCache) {
+    const [instrument] = await cached(
+      cache,
+      `rules:${symbol}`,
+      () =>
+        db.query<{ rules: TradingRules; quote: string; base: string }>(
+          `select ei.trading_rules as rules, i.quote, i.base from exchange_instruments ei
          join instruments i on i.id = ei.instrument_id
         where ei.exchange_id = $1 and i.symbol = $2 and ei.active`,
-      [exchange.id, symbol],
+          [exchange.id, symbol],
+        ),
     );
-    const [s] = await db.query<{
-      enabled: boolean;
-      risk_pct: string;
-      stop_pct: string;
-      confidence_min: string;
-      max_notional: string | null;
-    }>(
-      "select enabled, risk_pct::text, stop_pct::text, confidence_min::text, max_notional::text from strategies where name = $1",
-      [strategyName],
-    );
+    const [s] = await cached(cache, `strategy:${strategyName}`, () =>
+      db.query<{
+        enabled: boolean;
+        risk_pct: string;
+        stop_pct: string;
+        confidence_min: string;
+        max_notional: string | null;
+      }>(
+        "select enabled, risk_pct::text, stop_pct::text, confidence_min::text, max_notional::text from strategies where name = $1",
+        [strategyName],
+      ));
     const [pos] = await db.query<{ qty: string }>(
       "select qty::text from positions where exchange_id = $1 and symbol = $2 and status = 'OPEN'",
       [exchange.id, symbol],
@@ -142,16 +164,14 @@ export function createExecutionAgent(deps: ExecutionDeps) {
     plan: OrderPlan,
     decision: unknown,
   ): Promise<{ row: OrderRow } | { duplicate: string } | { invalid: string }> {
-    const [{ n }] = await db.query<{ n: number }>(
-      "select count(*)::int as n from orders where idempotency_key = $1",
-      [d.idempotencyKey],
-    );
-    const cid = await clientOrderIdFor(d.idempotencyKey, n + 1);
+    const prefix = await clientOrderIdPrefix(d.idempotencyKey);
     try {
       const [row] = await db.query<OrderRow>(
         `insert into orders (exchange_id, symbol, side, type, purpose, qty, price, stop_price,
                              ref_price, idempotency_key, client_order_id, strategy, alert_id, decision)
-         values ($1, $2, $3, $4, $5, $6, $7, null, $8, $9, $10, $11, $12, $13)
+         values ($1, $2, $3, $4, $5, $6, $7, null, $8, $9,
+                 $10 || '-' || ((select count(*) from orders where idempotency_key = $9) + 1),
+                 $11, $12, $13)
          returning ${ORDER_COLUMNS}`,
         [
           exchange.id,
@@ -163,7 +183,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
           plan.price ?? null,
           plan.refPrice,
           d.idempotencyKey,
-          cid,
+          prefix,
           d.strategy,
           alertId,
           JSON.stringify({ ...(decision as object), sl: plan.stopPrice, tp: plan.takeProfitPrice }),
@@ -235,22 +255,6 @@ export function createExecutionAgent(deps: ExecutionDeps) {
     }
   }
 
-  /**
-   * Market data for one pass: the alerts of a batch are claimed together, so one ticker per
-   * symbol and one balance read serve them all (the exchange still refuses what does not fit).
-   */
-  type PassCache = Map<string, Promise<unknown>>;
-  const cached = <T>(cache: PassCache, key: string, load: () => Promise<T>): Promise<T> => {
-    let p = cache.get(key) as Promise<T> | undefined;
-    if (!p) {
-      p = load();
-      cache.set(key, p);
-      // A failure is not cached: the next alert of the pass asks again.
-      p.catch(() => cache.delete(key));
-    }
-    return p;
-  };
-
   async function processAlert(alert: Claimed, cache: PassCache): Promise<Outcome> {
     const parsed = parseDecision(alert.decision);
     if (!parsed.ok) return await refuse(alert.id, `alert ${alert.id}`, parsed.reason);
@@ -259,7 +263,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
       await releaseAlert(alert.id);
       return "deferred";
     }
-    const snap = await snapshot(d.symbol, d.strategy);
+    const snap = await snapshot(d.symbol, d.strategy, cache);
     if (!snap.instrument) {
       return await refuse(
         alert.id,

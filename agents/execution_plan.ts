@@ -39,14 +39,23 @@ export function parseDecision(
   };
 }
 
-/** A deterministic client order id (≤ 36 chars, Binance's alphabet) from key and attempt. */
-export async function clientOrderIdFor(idempotencyKey: string, attempt: number): Promise<string> {
+/** The part of a client order id fixed by the idempotency key: "pg" + 26 hex of its SHA-256. */
+export async function clientOrderIdPrefix(idempotencyKey: string): Promise<string> {
   const digest = await crypto.subtle.digest(
     "SHA-256",
     new TextEncoder().encode(idempotencyKey),
   );
   const hex = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-  return `pg${hex.slice(0, 26)}-${attempt}`;
+  return `pg${hex.slice(0, 26)}`;
+}
+
+/**
+ * A deterministic client order id (≤ 36 chars, Binance's alphabet): the key's prefix and the
+ * attempt number (1 + orders already recorded for the key, so a key whose order was refused
+ * before reaching the book can be tried again under a new id).
+ */
+export async function clientOrderIdFor(idempotencyKey: string, attempt: number): Promise<string> {
+  return `${await clientOrderIdPrefix(idempotencyKey)}-${attempt}`;
 }
 
 export interface StrategyLimits {

@@ -50,7 +50,13 @@ function statusOf(o: ExchangeOrder, complete: boolean): string {
   }
 }
 
-async function recordFill(tx: Sql, order: OrderRow, f: Fill, account: string): Promise<boolean> {
+/** One fill's execution row and ledger legs; false when the fill was already recorded. */
+async function recordExecution(
+  tx: Sql,
+  order: OrderRow,
+  f: Fill,
+  account: string,
+): Promise<boolean> {
   const [exec] = await tx.query<{ id: number }>(
     `insert into executions (order_id, exchange_trade_id, qty, price, fee, fee_currency, executed_at)
      values ($1, $2, $3, $4, $5, $6, $7)
@@ -59,14 +65,48 @@ async function recordFill(tx: Sql, order: OrderRow, f: Fill, account: string): P
   );
   if (!exec) return false;
   const [base, quote] = order.symbol.split("/");
+  const sign = order.side === "buy" ? 1 : -1;
+  // Base, quote and fee legs in one statement; the fee leg only when there is a fee.
+  await tx.query(
+    `insert into transactions (exchange_id, account, asset, amount, kind, order_id, execution_id)
+     select $1, $2, v.asset, v.amount, v.kind, $8, $9 from (values
+       ($3, $5::numeric * $7, 'trade'),
+       ($4, -$5::numeric * $6::numeric * $7, 'trade'),
+       ($10, -$11::numeric, 'fee')) as v(asset, amount, kind)
+      where v.asset is not null and v.amount <> 0`,
+    [
+      order.exchange_id,
+      account,
+      base,
+      quote,
+      f.qty,
+      f.price,
+      sign,
+      order.id,
+      exec.id,
+      f.feeCurrency ?? null,
+      f.fee || "0",
+    ],
+  );
+  return true;
+}
+
+/**
+ * One fill's change to the open position, and the order's link to it, in one statement. It is
+ * the last statement before commit: concurrent fills of one symbol queue on the position row,
+ * so the lock is held as briefly as possible.
+ */
+async function applyToPosition(tx: Sql, order: OrderRow, f: Fill): Promise<void> {
+  const [base, quote] = order.symbol.split("/");
   // The fee in quote terms for the position; a fee taken in the base asset reduces what is held.
   const feeQuote = (b: string, q: string) =>
     `case when $5::text = ${q} then $4::numeric
           when $5::text = ${b} then $4::numeric * $3::numeric else 0 end`;
-  let positionId: number | undefined;
+  const link = (n: number) =>
+    `update orders set position_id = coalesce(orders.position_id, p.id) from p where orders.id = $${n}`;
   if (order.side === "buy") {
-    const [p] = await tx.query<{ id: number }>(
-      `insert into positions (exchange_id, symbol, qty, avg_entry_price, stop_price,
+    await tx.query(
+      `with p as (insert into positions (exchange_id, symbol, qty, avg_entry_price, stop_price,
                               take_profit_price, fees, strategy)
        values ($1, $6, $2::numeric - case when $5::text = $10 then $4::numeric else 0 end,
                $3, $7, $8, ${feeQuote("$10", "$11")}, $9)
@@ -79,7 +119,7 @@ async function recordFill(tx: Sql, order: OrderRow, f: Fill, account: string): P
          stop_price = coalesce(excluded.stop_price, positions.stop_price),
          take_profit_price = coalesce(excluded.take_profit_price, positions.take_profit_price),
          updated_at = now()
-       returning id`,
+       returning id) ${link(12)}`,
       [
         order.exchange_id,
         f.qty,
@@ -92,12 +132,12 @@ async function recordFill(tx: Sql, order: OrderRow, f: Fill, account: string): P
         order.strategy,
         base,
         quote,
+        order.id,
       ],
     );
-    positionId = p.id;
   } else {
-    const [p] = await tx.query<{ id: number }>(
-      `update positions set
+    await tx.query(
+      `with p as (update positions set
          qty = greatest(qty - $2::numeric, 0),
          realized_pnl = realized_pnl + $2::numeric * ($3::numeric - coalesce(avg_entry_price, $3::numeric))
                         - ${feeQuote("$7", "$8")},
@@ -106,7 +146,7 @@ async function recordFill(tx: Sql, order: OrderRow, f: Fill, account: string): P
          closed_at = case when qty - $2::numeric <= 0 then now() end,
          updated_at = now()
        where exchange_id = $1 and symbol = $6 and status = 'OPEN'
-       returning id`,
+       returning id) ${link(9)}`,
       [
         order.exchange_id,
         f.qty,
@@ -116,31 +156,10 @@ async function recordFill(tx: Sql, order: OrderRow, f: Fill, account: string): P
         order.symbol,
         base,
         quote,
+        order.id,
       ],
     );
-    positionId = p?.id;
   }
-  const sign = order.side === "buy" ? 1 : -1;
-  await tx.query(
-    `insert into transactions (exchange_id, account, asset, amount, kind, order_id, execution_id)
-     values ($1, $2, $3, $5::numeric * $7, 'trade', $8, $9),
-            ($1, $2, $4, -$5::numeric * $6::numeric * $7, 'trade', $8, $9)`,
-    [order.exchange_id, account, base, quote, f.qty, f.price, sign, order.id, exec.id],
-  );
-  if (Number(f.fee) > 0 && f.feeCurrency) {
-    await tx.query(
-      `insert into transactions (exchange_id, account, asset, amount, kind, order_id, execution_id)
-       values ($1, $2, $3, -$4::numeric, 'fee', $5, $6)`,
-      [order.exchange_id, account, f.feeCurrency, f.fee, order.id, exec.id],
-    );
-  }
-  if (positionId !== undefined) {
-    await tx.query("update orders set position_id = $2 where id = $1 and position_id is null", [
-      order.id,
-      positionId,
-    ]);
-  }
-  return true;
 }
 
 /**
@@ -154,39 +173,45 @@ export async function applyExchangeOrder(
   fills: Fill[],
   account: string,
 ): Promise<string> {
+  const recorded: Fill[] = [];
   for (const f of fills) {
     if (f.orderId === ex.id || f.clientOrderId === order.client_order_id) {
-      await recordFill(tx, order, f, account);
+      if (await recordExecution(tx, order, f, account)) recorded.push(f);
     }
   }
+  // Totals from the stored executions, the order row and its alert in one statement.
   const [sum] = await tx.query<
-    { filled: string; avg: string | null; fee: string; cur: string | null }
+    { status: string; filled: string; avg: string | null; fee: string; cur: string | null }
   >(
-    `select coalesce(sum(qty), 0)::text as filled,
-            (sum(qty * price) / nullif(sum(qty), 0))::text as avg,
-            coalesce(sum(fee), 0)::text as fee, max(fee_currency) as cur
-       from executions where order_id = $1`,
-    [order.id],
+    `with s as (
+       select coalesce(sum(qty), 0) as filled, sum(qty * price) / nullif(sum(qty), 0) as avg,
+              coalesce(sum(fee), 0) as fee, max(fee_currency) as cur
+         from executions where order_id = $1),
+     o as (
+       update orders set
+         status = case when s.filled >= $4::numeric then $2 else $3 end,
+         exchange_order_id = $5, filled_qty = s.filled, avg_fill_price = s.avg, fee = s.fee,
+         fee_currency = s.cur, reconcile_misses = 0, checked_at = now(),
+         submitted_at = coalesce(submitted_at, now()), updated_at = now(),
+         reject_reason = case when $2 = 'REJECTED'
+                              then coalesce(reject_reason, 'Rejected by the exchange') end
+         from s where orders.id = $1
+       returning orders.status, orders.alert_id),
+     a as (
+       update inbound_alerts set processed_at = now(),
+              status = case when o.status = 'REJECTED' then 'REJECTED' else 'EXECUTED' end,
+              error = case when o.status = 'REJECTED' then 'Rejected by the exchange' else error end
+         from o where inbound_alerts.id = o.alert_id and inbound_alerts.status = 'PROCESSING')
+     select o.status, s.filled::text, s.avg::text, s.fee::text, s.cur from o, s`,
+    [
+      order.id,
+      statusOf(ex, true),
+      statusOf(ex, false),
+      ex.filled || "0",
+      ex.id,
+    ],
   );
-  const complete = Number(sum.filled) >= Number(ex.filled);
-  const status = statusOf(ex, complete);
-  await tx.query(
-    `update orders set status = $2, exchange_order_id = $3, filled_qty = $4, avg_fill_price = $5,
-            fee = $6, fee_currency = $7, reconcile_misses = 0, checked_at = now(),
-            submitted_at = coalesce(submitted_at, now()), updated_at = now(),
-            reject_reason = case when $2 = 'REJECTED' then coalesce(reject_reason, 'rejected by the exchange') end
-      where id = $1`,
-    [order.id, status, ex.id, sum.filled, sum.avg, sum.fee, sum.cur],
-  );
-  if (order.alert_id !== null) {
-    const outcome = status === "REJECTED" ? "REJECTED" : "EXECUTED";
-    await tx.query(
-      `update inbound_alerts set status = $2, processed_at = now(),
-              error = case when $2 = 'REJECTED' then 'Rejected by the exchange' else error end
-        where id = $1 and status = 'PROCESSING'`,
-      [order.alert_id, outcome],
-    );
-  }
+  const status = sum.status;
   if (status === "FILLED" && order.status !== "FILLED") {
     await enqueueNotification(tx, {
       severity: "INFO",
@@ -205,6 +230,7 @@ export async function applyExchangeOrder(
       dedupeKey: `order:${order.client_order_id}:placed`,
     });
   }
+  for (const f of recorded) await applyToPosition(tx, order, f);
   return status;
 }
 
