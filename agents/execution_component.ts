@@ -6,7 +6,7 @@
  */
 import type { Component, ServiceContext } from "../app/context.ts";
 import type { Config } from "../core/config.ts";
-import { errorMessage, TemporaryError } from "../core/errors.ts";
+import { errorMessage } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import { startLoop } from "../core/loop.ts";
 import type { Db } from "../db/db.ts";
@@ -46,40 +46,12 @@ export function executionComponent(ctx: ServiceContext): Promise<Component> {
     agent = createExecutionAgent({ db, exchange, clock, log, config });
     const recovered = await agent.recover();
     if (recovered > 0) log.info("{n} interrupted alert(s) queued again", { n: recovered });
-    // Decisions wait for the trading rules; a first sync that fails (exchange down or in
-    // maintenance) is retried by the sync loop with backoff, and decisions wait meanwhile.
-    const syncOnce = async () => {
-      const n = await syncMarkets(db, exchange!);
-      marketsReady = true;
-      log.info("Synced {n} markets of {exchange}", { n, exchange: exchange!.id });
-    };
+    // Decisions wait for the trading rules. The first sync runs in the background (an exchange
+    // that is down or in maintenance is retried with backoff) and wakes the decisions loop.
     let marketsReady = (await db.query(
       "select 1 from exchange_instruments where exchange_id = $1 limit 1",
       [exchange.id],
     )).length > 0;
-    let firstSyncDone = false;
-    await syncOnce().then(
-      () => firstSyncDone = true,
-      (error) =>
-        log.warn("Market sync failed, retrying in the background: {error}", {
-          error: errorMessage(error),
-        }),
-    );
-    const sync = startLoop({
-      name: "market-sync",
-      intervalMs: limits.marketSyncIntervalMs,
-      maxBackoffMs: limits.backoffMaxMs,
-      signal,
-      clock,
-      log,
-      run: async () => {
-        if (firstSyncDone) {
-          firstSyncDone = false;
-          return;
-        }
-        await syncOnce();
-      },
-    });
     const reconcile = startLoop({
       name: "reconcile",
       intervalMs: limits.reconcileIntervalMs,
@@ -99,12 +71,26 @@ export function executionComponent(ctx: ServiceContext): Promise<Component> {
       wake: (fn) => ctx.queues.decisions.onPush(fn),
       run: async () => {
         ctx.queues.decisions.drain();
-        if (!marketsReady) {
-          throw new TemporaryError(`The markets of ${exchange!.id} are not synced yet`);
-        }
+        if (!marketsReady) return;
         const s = await agent!.runOnce();
         // A full batch means more may be waiting: go again at once.
         return s.claimed >= limits.executionBatchSize ? 0 : undefined;
+      },
+    });
+    const sync = startLoop({
+      name: "market-sync",
+      intervalMs: limits.marketSyncIntervalMs,
+      maxBackoffMs: limits.backoffMaxMs,
+      signal,
+      clock,
+      log,
+      run: async () => {
+        const n = await syncMarkets(db, exchange!);
+        log.info("Synced {n} markets of {exchange}", { n, exchange: exchange!.id });
+        if (!marketsReady) {
+          marketsReady = true;
+          decisions.wake();
+        }
       },
     });
     loops.push(sync.stopped, reconcile.stopped, decisions.stopped);
@@ -121,7 +107,13 @@ export function executionComponent(ctx: ServiceContext): Promise<Component> {
     },
     async stop() {
       await ready;
-      await Promise.all(loops);
+      // A loop may be waiting on an exchange call (up to EXCHANGE_TIMEOUT_MS): bounded wait.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.all(loops),
+        new Promise((r) => timer = setTimeout(r, limits.shutdownGraceMs)),
+      ]);
+      clearTimeout(timer);
       await exchange?.close?.();
     },
     describe: () =>
