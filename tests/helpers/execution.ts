@@ -12,7 +12,8 @@ import { syncMarkets } from "../../exchange/markets.ts";
 import { createPaperExchange } from "../../exchange/paper.ts";
 import type { Exchange } from "../../exchange/port.ts";
 import { createExecutionAgent } from "../../agents/execution.ts";
-import type { FakeExchange } from "../fakes/exchange.ts";
+import { type FakeExchange, startFakeExchange } from "../fakes/exchange.ts";
+import { testDb } from "./db.ts";
 
 export const testConfig = {
   risk: { perTradePct: 1 },
@@ -77,3 +78,34 @@ export async function insertAlert(db: Db, d: Partial<TradingDecision> = {}): Pro
 
 export const count = async (db: Db, sql: string, params: unknown[] = []) =>
   (await db.query<{ n: number }>(`select count(*)::int as n from (${sql}) q`, params))[0].n;
+
+/** A test database, the fake exchange, the ccxt client and an agent; all closed after `fn`. */
+export async function withLive(
+  fn: (
+    ctx: {
+      db: Db;
+      fake: FakeExchange;
+      agent: Awaited<ReturnType<typeof executionSetup>>;
+      exchange: Exchange;
+    },
+  ) => Promise<void>,
+  timeoutMs?: number,
+) {
+  const t = await testDb();
+  const fake = startFakeExchange();
+  const exchange = await liveExchange(fake, timeoutMs);
+  try {
+    const agent = await executionSetup(t.db, exchange);
+    await fn({ db: t.db, fake, agent, exchange });
+  } finally {
+    await exchange.close?.();
+    await fake.close();
+    await t.close();
+  }
+}
+
+export const alertOf = async (db: Db, id: number) =>
+  (await db.query<{ status: string; error: string | null }>(
+    "select status, error from inbound_alerts where id = $1",
+    [id],
+  ))[0];

@@ -3,42 +3,10 @@
  * Runs on the real PostgreSQL when TEST_DATABASE_URL is set and on PGlite otherwise.
  */
 import assert from "node:assert/strict";
-import { testDb } from "../helpers/db.ts";
-import { startFakeExchange } from "../fakes/exchange.ts";
-import { count, executionSetup, insertAlert, liveExchange } from "../helpers/execution.ts";
+import { alertOf, count, insertAlert, withLive } from "../helpers/execution.ts";
 import { clientOrderIdFor } from "../../agents/execution_plan.ts";
-import type { Db } from "../../db/db.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-
-async function withLive(
-  fn: (
-    ctx: {
-      db: Db;
-      fake: ReturnType<typeof startFakeExchange>;
-      agent: Awaited<ReturnType<typeof executionSetup>>;
-    },
-  ) => Promise<void>,
-  timeoutMs?: number,
-) {
-  const t = await testDb();
-  const fake = startFakeExchange();
-  const exchange = await liveExchange(fake, timeoutMs);
-  try {
-    const agent = await executionSetup(t.db, exchange);
-    await fn({ db: t.db, fake, agent });
-  } finally {
-    await exchange.close?.();
-    await fake.close();
-    await t.close();
-  }
-}
-
-const alertOf = async (db: Db, id: number) =>
-  (await db.query<{ status: string; error: string | null }>(
-    "select status, error from inbound_alerts where id = $1",
-    [id],
-  ))[0];
 
 Deno.test({
   ...opts,
@@ -224,59 +192,6 @@ Deno.test({
         await count(db, "select 1 from notification_outbox where severity = 'WARN'"),
         2,
       );
-    }),
-});
-
-Deno.test({
-  ...opts,
-  name: "an order the exchange refuses is stored REJECTED with the reason and a WARN",
-  fn: () =>
-    withLive(async ({ db, fake, agent }) => {
-      // Our copy of the rules is stale: the exchange's minimum is higher now (-1013).
-      await db.query(
-        `update exchange_instruments set trading_rules = trading_rules || '{"min_notional": "1"}'`,
-      );
-      const id = await insertAlert(db, { qty: "0.00005", sl: "40000" });
-      const s = await agent.runOnce();
-      assert.equal(s.rejected, 1);
-      assert.equal(fake.requests["POST order"], 1);
-      const [o] = await db.query<{ status: string; reject_reason: string }>(
-        "select status, reject_reason from orders",
-      );
-      assert.equal(o.status, "REJECTED");
-      assert.match(o.reject_reason, /NOTIONAL/);
-      assert.equal((await alertOf(db, id)).status, "REJECTED");
-      assert.equal(
-        await count(db, "select 1 from notification_outbox where kind = 'order_rejected'"),
-        1,
-      );
-    }),
-});
-
-Deno.test({
-  ...opts,
-  name: "maintenance pauses entries and keeps the alert; failed lookups never give an order up",
-  fn: () =>
-    withLive(async ({ db, fake, agent }) => {
-      fake.fail("maintenance");
-      const id = await insertAlert(db, { qty: "0.001" });
-      const s = await agent.runOnce();
-      assert.equal(s.deferred, 1);
-      assert.equal(agent.entriesPaused(), true);
-      assert.equal((await alertOf(db, id)).status, "RECEIVED");
-      assert.equal((await agent.runOnce()).claimed, 0, "entries wait while paused");
-
-      await db.query(
-        `insert into orders (exchange_id, symbol, side, qty, ref_price, status, idempotency_key,
-                             client_order_id)
-         values ('binance', 'BTC/USDT', 'buy', 0.001, 50000, 'UNKNOWN', 'u-1', 'u-1')`,
-      );
-      fake.maintenance(true);
-      for (let i = 0; i < 5; i++) await agent.reconcileOnce();
-      const [o] = await db.query<{ status: string; reconcile_misses: number }>(
-        "select status, reconcile_misses from orders where client_order_id = 'u-1'",
-      );
-      assert.deepEqual([o.status, o.reconcile_misses], ["UNKNOWN", 0]);
     }),
 });
 
