@@ -10,20 +10,14 @@ import { AuthError, errorMessage, RateLimitedError, RejectedError } from "../cor
 import { limits } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
 import { redactText } from "../core/redact.ts";
-import { type Db, isCheckViolation, isUniqueViolation } from "../db/db.ts";
-import type { TradingRules } from "../exchange/markets.ts";
+import type { Db } from "../db/db.ts";
 import { PAPER_ACCOUNT } from "../exchange/paper.ts";
 import { type Exchange, ExchangeMaintenanceError } from "../exchange/port.ts";
 import { enqueueNotification } from "../notify/enqueue.ts";
-import {
-  clientOrderIdPrefix,
-  type OrderPlan,
-  parseDecision,
-  planOrder,
-  type StrategyLimits,
-} from "./execution_plan.ts";
-import { applyExchangeOrder, ORDER_COLUMNS, type OrderRow, rejectOrder } from "./order_updates.ts";
+import { type OrderPlan, parseDecision, planOrder } from "./execution_plan.ts";
+import { applyExchangeOrder, type OrderRow, rejectOrder } from "./order_updates.ts";
 import { createReconciler, type ReconcileTuning } from "./reconcile.ts";
+import { cached, insertOrder, loadSnapshot, type PassCache } from "./execution_store.ts";
 
 export interface ExecutionDeps {
   db: Db;
@@ -96,109 +90,6 @@ export function createExecutionAgent(deps: ExecutionDeps) {
     return "rejected";
   };
 
-  /**
-   * Market data for one pass: the alerts of a batch are claimed together, so one ticker per
-   * symbol and one balance read serve them all (the exchange still refuses what does not fit).
-   */
-  type PassCache = Map<string, Promise<unknown>>;
-  const cached = <T>(cache: PassCache, key: string, load: () => Promise<T>): Promise<T> => {
-    let p = cache.get(key) as Promise<T> | undefined;
-    if (!p) {
-      p = load();
-      cache.set(key, p);
-      // A failure is not cached: the next alert of the pass asks again.
-      p.catch(() => cache.delete(key));
-    }
-    return p;
-  };
-
-  async function snapshot(symbol: string, strategyName: string, cache: PassCache) {
-    const [instrument] = await cached(
-      cache,
-      `rules:${symbol}`,
-      () =>
-        db.query<{ rules: TradingRules; quote: string; base: string }>(
-          `select ei.trading_rules as rules, i.quote, i.base from exchange_instruments ei
-         join instruments i on i.id = ei.instrument_id
-        where ei.exchange_id = $1 and i.symbol = $2 and ei.active`,
-          [exchange.id, symbol],
-        ),
-    );
-    const [s] = await cached(cache, `strategy:${strategyName}`, () =>
-      db.query<{
-        enabled: boolean;
-        risk_pct: string;
-        stop_pct: string;
-        confidence_min: string;
-        max_notional: string | null;
-      }>(
-        "select enabled, risk_pct::text, stop_pct::text, confidence_min::text, max_notional::text from strategies where name = $1",
-        [strategyName],
-      ));
-    const [pos] = await db.query<{ qty: string }>(
-      "select qty::text from positions where exchange_id = $1 and symbol = $2 and status = 'OPEN'",
-      [exchange.id, symbol],
-    );
-    const strategy: StrategyLimits = s
-      ? {
-        enabled: s.enabled,
-        riskPct: Number(s.risk_pct),
-        stopPct: Number(s.stop_pct),
-        confidenceMin: Number(s.confidence_min),
-        maxNotionalQuote: s.max_notional ? Number(s.max_notional) : undefined,
-      }
-      // A strategy without a row trades with the configured defaults.
-      : {
-        enabled: true,
-        riskPct: deps.config.risk.perTradePct,
-        stopPct: deps.config.strategy.stopPct,
-        confidenceMin: 0,
-      };
-    return { instrument, strategy, positionQty: pos?.qty };
-  }
-
-  /** Inserts the order row; null with the reason when the database refuses it. */
-  async function recordOrder(
-    alertId: number,
-    d: { idempotencyKey: string; symbol: string; strategy: string },
-    plan: OrderPlan,
-    decision: unknown,
-  ): Promise<{ row: OrderRow } | { duplicate: string } | { invalid: string }> {
-    const prefix = await clientOrderIdPrefix(d.idempotencyKey);
-    try {
-      const [row] = await db.query<OrderRow>(
-        `insert into orders (exchange_id, symbol, side, type, purpose, qty, price, stop_price,
-                             ref_price, idempotency_key, client_order_id, strategy, alert_id, decision)
-         values ($1, $2, $3, $4, $5, $6, $7, null, $8, $9,
-                 $10 || '-' || ((select count(*) from orders where idempotency_key = $9) + 1),
-                 $11, $12, $13)
-         returning ${ORDER_COLUMNS}`,
-        [
-          exchange.id,
-          d.symbol,
-          plan.side,
-          plan.type,
-          plan.purpose,
-          plan.qty,
-          plan.price ?? null,
-          plan.refPrice,
-          d.idempotencyKey,
-          prefix,
-          d.strategy,
-          alertId,
-          JSON.stringify({ ...(decision as object), sl: plan.stopPrice, tp: plan.takeProfitPrice }),
-        ],
-      );
-      return { row };
-    } catch (error) {
-      if (isUniqueViolation(error)) {
-        return { duplicate: `An order for idempotency key "${d.idempotencyKey}" already exists` };
-      }
-      if (isCheckViolation(error)) return { invalid: errorMessage(error) };
-      throw error;
-    }
-  }
-
   async function send(alertId: number, row: OrderRow, plan: OrderPlan): Promise<Outcome> {
     inFlight.add(row.client_order_id);
     try {
@@ -263,7 +154,10 @@ export function createExecutionAgent(deps: ExecutionDeps) {
       await releaseAlert(alert.id);
       return "deferred";
     }
-    const snap = await snapshot(d.symbol, d.strategy, cache);
+    const snap = await loadSnapshot(db, exchange.id, d, cache, {
+      riskPct: deps.config.risk.perTradePct,
+      stopPct: deps.config.strategy.stopPct,
+    });
     if (!snap.instrument) {
       return await refuse(
         alert.id,
@@ -300,7 +194,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
       positionQty: snap.positionQty,
     });
     if (!planned.ok) return await refuse(alert.id, d.idempotencyKey, planned.reason);
-    const recorded = await recordOrder(alert.id, d, planned.plan, alert.decision);
+    const recorded = await insertOrder(db, exchange.id, alert.id, d, planned.plan, alert.decision);
     if ("duplicate" in recorded) {
       await finishAlert(alert.id, "DUPLICATE", recorded.duplicate);
       return "duplicate";
@@ -382,12 +276,3 @@ export function createExecutionAgent(deps: ExecutionDeps) {
 }
 
 export type ExecutionAgent = ReturnType<typeof createExecutionAgent>;
-
-/** Loads an order row by client id (tests and commands). */
-export async function orderByClientId(db: Db, cid: string): Promise<OrderRow | undefined> {
-  const [row] = await db.query<OrderRow>(
-    `select ${ORDER_COLUMNS} from orders where client_order_id = $1`,
-    [cid],
-  );
-  return row;
-}
