@@ -37,7 +37,9 @@ const exchange: Exchange = {
 // The service's default pool (DB_POOL_SIZE), not the small pool of a test database.
 const db = await openServerDb({ url: t.url!, poolSize: limits.dbPoolSize });
 try {
-  const agent = await executionSetup(db, exchange);
+  const agent = await executionSetup(db, exchange, {
+    concurrency: Number(Deno.env.get("BENCH_CONCURRENCY") ?? limits.executionConcurrency),
+  });
   // Warm-up: ccxt's first calls and the server's plans.
   for (let i = 0; i < 20; i++) {
     await insertAlert(db, { qty: "0.001", sl: "40000" });

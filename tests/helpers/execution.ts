@@ -11,7 +11,7 @@ import { createCcxtExchange } from "../../exchange/ccxt.ts";
 import { syncMarkets } from "../../exchange/markets.ts";
 import { createPaperExchange } from "../../exchange/paper.ts";
 import type { Exchange } from "../../exchange/port.ts";
-import { createExecutionAgent } from "../../agents/execution.ts";
+import { createExecutionAgent, type ExecutionDeps } from "../../agents/execution.ts";
 import { type FakeExchange, startFakeExchange } from "../fakes/exchange.ts";
 import { testDb } from "./db.ts";
 
@@ -43,7 +43,11 @@ export async function paperExchange(db: Db, fake: FakeExchange): Promise<Exchang
   return createPaperExchange({ db, market, initialBalanceQuote: 10_000 });
 }
 
-export async function executionSetup(db: Db, exchange: Exchange) {
+export async function executionSetup(
+  db: Db,
+  exchange: Exchange,
+  tuning: ExecutionDeps["tuning"] = {},
+) {
   await syncMarkets(db, exchange);
   await db.query(
     "insert into telegram_chats (chat_id, min_severity) values (42, 'INFO') on conflict do nothing",
@@ -54,7 +58,7 @@ export async function executionSetup(db: Db, exchange: Exchange) {
     clock: systemClock,
     log: logger("test"),
     config: testConfig,
-    tuning: { minAgeMs: 0, notFoundMinAgeMs: 0 },
+    tuning: { minAgeMs: 0, notFoundMinAgeMs: 0, ...tuning },
   });
 }
 
