@@ -6,11 +6,16 @@
  * an order be given up as never placed. Nothing is ever resent from here.
  */
 import type { Clock } from "../core/clock.ts";
-import { errorMessage } from "../core/errors.ts";
+import { errorMessage, RateLimitedError } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
 import type { Db } from "../db/db.ts";
-import type { Exchange, ExchangeOrder, Fill } from "../exchange/port.ts";
+import {
+  type Exchange,
+  ExchangeMaintenanceError,
+  type ExchangeOrder,
+  type Fill,
+} from "../exchange/port.ts";
 import { enqueueNotification } from "../notify/enqueue.ts";
 import { applyExchangeOrder, ORDER_COLUMNS, type OrderRow, rejectOrder } from "./order_updates.ts";
 
@@ -96,6 +101,10 @@ export function createReconciler(deps: {
         error: errorMessage(error),
       });
       await warnIfStuck(order, ageMs);
+      // Asked to slow down (or down for maintenance): stop this pass, the loop backs off.
+      if (error instanceof RateLimitedError || error instanceof ExchangeMaintenanceError) {
+        throw error;
+      }
       return;
     }
     if (found) {

@@ -67,7 +67,9 @@ Deno.test({
          values ('binance', 'BTC/USDT', 'buy', 0.001, 50000, 'UNKNOWN', 'u-1', 'u-1')`,
       );
       fake.maintenance(true);
-      for (let i = 0; i < 5; i++) await agent.reconcileOnce();
+      for (let i = 0; i < 5; i++) {
+        await assert.rejects(() => agent.reconcileOnce(), /maintenance/);
+      }
       const [o] = await db.query<{ status: string; reconcile_misses: number }>(
         "select status, reconcile_misses from orders where client_order_id = 'u-1'",
       );
@@ -138,8 +140,9 @@ Deno.test({
          values ('binance', 'BTC/USDT', 'buy', 0.001, 50000, 'UNKNOWN', 'late-1', 'late-1')`,
       );
       fake.maintenance(true);
-      await agent.reconcileOnce();
-      await agent.reconcileOnce();
+      for (let i = 0; i < 2; i++) {
+        await assert.rejects(() => agent.reconcileOnce(), /maintenance/);
+      }
       assert.equal(
         await count(
           t.db,
