@@ -40,6 +40,11 @@ export function createPaperExchange(options: PaperOptions): Exchange {
 
   const ensureDeposit = async () => {
     if (deposited) return;
+    // The ledger references the exchange row; the market sync may not have run yet.
+    await db.query(
+      "insert into exchanges (id, mode) values ($1, 'paper') on conflict (id) do nothing",
+      [market.id],
+    );
     await db.query(
       `insert into transactions (exchange_id, account, asset, amount, kind, note)
        values ($1, $2, $3, $4, 'deposit', 'initial paper balance')

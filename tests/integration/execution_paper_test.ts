@@ -9,6 +9,7 @@ import { startFakeExchange } from "../fakes/exchange.ts";
 import { executionSetup, insertAlert, liveExchange, paperExchange } from "../helpers/execution.ts";
 import type { Db } from "../../db/db.ts";
 import type { Exchange } from "../../exchange/port.ts";
+import { RejectedError } from "../../core/errors.ts";
 
 async function scenario(db: Db, exchange: Exchange, fake: ReturnType<typeof startFakeExchange>) {
   fake.setPrice("BTCUSDT", "50000");
@@ -66,6 +67,62 @@ Deno.test({
       await fake.close();
       await liveDb.close();
       await paperDb.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "the paper broker refuses what its ledger cannot pay and deposits its balance once",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const fake = startFakeExchange();
+    const t = await testDb();
+    const first = await paperExchange(t.db, fake);
+    const second = await paperExchange(t.db, fake);
+    try {
+      assert.equal((await first.fetchBalance()).USDT.free, "10000");
+      assert.equal((await second.fetchBalance()).USDT.free, "10000", "a restart deposits nothing");
+      await assert.rejects(
+        () =>
+          first.createOrder({
+            symbol: "BTC/USDT",
+            side: "buy",
+            type: "market",
+            qty: "1",
+            clientOrderId: "too-big",
+          }),
+        (e) => e instanceof RejectedError && /insufficient USDT/.test(e.message),
+      );
+      await assert.rejects(
+        () =>
+          first.createOrder({
+            symbol: "BTC/USDT",
+            side: "sell",
+            type: "market",
+            qty: "0.001",
+            clientOrderId: "nothing-held",
+          }),
+        /insufficient BTC/,
+      );
+      await assert.rejects(
+        () =>
+          first.createOrder({
+            symbol: "BTC/USDT",
+            side: "buy",
+            type: "market",
+            qty: "0.00001",
+            clientOrderId: "tiny",
+          }),
+        /notional 0\.5 USDT is below the minimum 5/,
+      );
+      assert.equal(await first.fetchOrderByClientId("too-big", "BTC/USDT"), null);
+      assert.equal(fake.requests["POST order"], undefined);
+    } finally {
+      await first.close?.();
+      await second.close?.();
+      await fake.close();
+      await t.close();
     }
   },
 });
