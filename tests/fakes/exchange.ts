@@ -3,7 +3,9 @@
  * real ccxt client by pointing EXCHANGE_API_URL (or `urls.api`) at `fake.url`.
  *
  * Endpoints (under /api/v3/, signatures are accepted without checking):
- *   GET  ping, time, exchangeInfo, klines, ticker/24hr, ticker/price, ticker/bookTicker
+ *   GET  ping, time, exchangeInfo, ticker/24hr, ticker/price, ticker/bookTicker
+ *   GET  klines         symbol, interval (1m 3m 5m 15m 30m 1h 4h 1d), startTime?, endTime?,
+ *                       limit? (≤ 1000): a deterministic ±1 % wave around the symbol's price
  *   POST order          symbol, side, type (MARKET|LIMIT), quantity, price, timeInForce,
  *                       newClientOrderId (≤ 36 chars; refused with -2010 while an open order
  *                       has it), newOrderRespType. Enforces LOT_SIZE and NOTIONAL (-1013).
@@ -14,6 +16,9 @@
  *   GET  openOrders     symbol optional
  *   GET  myTrades       symbol, orderId?, startTime?
  *   GET  account        balances (free, locked)
+ *
+ * Options: balances ({USDT: "10000"} by default), markets (BTCUSDT at 50000 and ETHUSDT at 3000,
+ * tick 0.01, min notional 5; override or add fields per symbol), now (a clock in epoch ms).
  *
  * Test controls on the returned object:
  *   url                       the base to give ccxt (http://127.0.0.1:PORT)
@@ -27,9 +32,19 @@
  *   maintenance(on)           every endpoint answers as in maintenance while on
  *   orders, trades            what was booked, in order
  *   requests                  count of requests per "METHOD path"
- *   klineCount                number of 1m klines served back from the current time (default 500)
+ *   balance(asset), markets   the account's balance, the markets by id
  *   close()                   releases hung requests and stops the server
  */
+import {
+  COMMISSION_RATE,
+  DEFAULT_MARKETS,
+  exchangeInfoView,
+  type FakeMarket,
+  fix8,
+  klinesView,
+  tickerView,
+} from "./exchange_views.ts";
+
 export type FailKind = "hang" | "hang-before" | "5xx" | "429" | "maintenance";
 
 export interface FakeOrder {
@@ -60,43 +75,6 @@ export interface FakeTrade {
   time: number;
   isBuyer: boolean;
 }
-
-interface FakeMarket {
-  symbol: string;
-  base: string;
-  quote: string;
-  tickSize: string;
-  stepSize: string;
-  minQty: string;
-  minNotional: string;
-  price: string;
-}
-
-const DEFAULT_MARKETS: FakeMarket[] = [
-  {
-    symbol: "BTCUSDT",
-    base: "BTC",
-    quote: "USDT",
-    tickSize: "0.01",
-    stepSize: "0.00001",
-    minQty: "0.00001",
-    minNotional: "5",
-    price: "50000",
-  },
-  {
-    symbol: "ETHUSDT",
-    base: "ETH",
-    quote: "USDT",
-    tickSize: "0.01",
-    stepSize: "0.0001",
-    minQty: "0.0001",
-    minNotional: "5",
-    price: "3000",
-  },
-];
-
-const COMMISSION_RATE = 0.001;
-const fix8 = (n: number) => n.toFixed(8);
 
 export interface FakeExchangeOptions {
   balances?: Record<string, string>;
@@ -240,98 +218,19 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
       case "GET time":
         return json({ serverTime: now() });
       case "GET exchangeInfo":
-        return json({
-          timezone: "UTC",
-          serverTime: now(),
-          rateLimits: [],
-          exchangeFilters: [],
-          symbols: [...markets.values()].map((m) => ({
-            symbol: m.symbol,
-            status: "TRADING",
-            baseAsset: m.base,
-            baseAssetPrecision: 8,
-            quoteAsset: m.quote,
-            quotePrecision: 8,
-            quoteAssetPrecision: 8,
-            orderTypes: ["LIMIT", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"],
-            icebergAllowed: true,
-            ocoAllowed: true,
-            isSpotTradingAllowed: true,
-            isMarginTradingAllowed: false,
-            filters: [
-              {
-                filterType: "PRICE_FILTER",
-                minPrice: m.tickSize,
-                maxPrice: "1000000.00",
-                tickSize: m.tickSize,
-              },
-              { filterType: "LOT_SIZE", minQty: m.minQty, maxQty: "9000", stepSize: m.stepSize },
-              {
-                filterType: "NOTIONAL",
-                minNotional: m.minNotional,
-                applyMinToMarket: true,
-                maxNotional: "9000000",
-                applyMaxToMarket: false,
-                avgPriceMins: 5,
-              },
-            ],
-            permissions: [],
-            permissionSets: [["SPOT"]],
-          })),
-        });
+        return json(exchangeInfoView([...markets.values()], now()));
       case "GET klines": {
         const m = markets.get(p.get("symbol") ?? "");
         if (!m) return error(-1121, "Invalid symbol.");
-        const limit = Math.min(Number(p.get("limit") ?? 500), 1000);
-        const minute = 60_000;
-        const end = Math.floor((Number(p.get("endTime")) || now()) / minute) * minute;
-        const start = p.get("startTime")
-          ? Math.ceil(Number(p.get("startTime")) / minute) * minute
-          : end - (limit - 1) * minute;
-        const rows = [];
-        for (let t = start; t <= end && rows.length < limit; t += minute) {
-          // A deterministic wave around the current price, so indicators have something to do.
-          const c = Number(m.price) * (1 + 0.01 * Math.sin(t / minute / 10));
-          const o = Number(m.price) * (1 + 0.01 * Math.sin((t - minute) / minute / 10));
-          rows.push([
-            t,
-            fix8(o),
-            fix8(Math.max(o, c) * 1.001),
-            fix8(Math.min(o, c) * 0.999),
-            fix8(c),
-            "1.50000000",
-            t + minute - 1,
-            fix8(c * 1.5),
-            10,
-            "0.7",
-            fix8(c * 0.7),
-            "0",
-          ]);
-        }
-        return json(rows);
+        const rows = klinesView(m, p, now());
+        return rows ? json(rows) : error(-1120, "Invalid interval.");
       }
       case "GET ticker/24hr":
       case "GET ticker/price":
       case "GET ticker/bookTicker": {
         const list = p.get("symbol") ? [markets.get(p.get("symbol")!)] : [...markets.values()];
         if (list.some((m) => !m)) return error(-1121, "Invalid symbol.");
-        const views = (list as FakeMarket[]).map((m) => ({
-          symbol: m.symbol,
-          price: m.price,
-          lastPrice: m.price,
-          bidPrice: m.price,
-          askPrice: m.price,
-          bidQty: "1",
-          askQty: "1",
-          openPrice: m.price,
-          highPrice: m.price,
-          lowPrice: m.price,
-          volume: "100",
-          quoteVolume: fix8(100 * Number(m.price)),
-          openTime: now() - 86_400_000,
-          closeTime: now(),
-          count: 1,
-        }));
+        const views = (list as FakeMarket[]).map((m) => tickerView(m, now()));
         return json(p.get("symbol") ? views[0] : views);
       }
       case "POST order": {

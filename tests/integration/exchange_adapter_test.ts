@@ -43,6 +43,8 @@ Deno.test({
         assert.equal(candles[0].ts, since);
         assert.ok(candles.every((c, i) => i === 0 || c.ts - candles[i - 1].ts === 60_000));
         assert.ok(candles.every((c) => c.high >= Math.max(c.open, c.close)));
+        const hourly = await exchange.fetchOHLCV("BTC/USDT", "1h", since, 3);
+        assert.deepEqual(hourly.map((c) => c.ts - since), [0, 3_600_000, 7_200_000]);
       });
 
       await t.step("a resting limit order is open, found by client id, and cancelled", async () => {
