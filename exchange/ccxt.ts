@@ -96,8 +96,17 @@ export async function buildCcxtClient(settings: ExchangeSettings, withKeys = tru
   return client;
 }
 
-/** Maps a ccxt error once. `creating` marks a createOrder call, where a lost answer is unknown. */
-export function mapCcxtError(ccxt: CcxtModule, error: unknown, what: string, creating = false) {
+/**
+ * Maps a ccxt error once. `creating` marks a createOrder call, where a lost answer is unknown;
+ * `retryAfter` is the Retry-After header (seconds) of the last response, when there was one.
+ */
+export function mapCcxtError(
+  ccxt: CcxtModule,
+  error: unknown,
+  what: string,
+  creating = false,
+  retryAfter?: string,
+) {
   if (!(error instanceof Error)) return error;
   const msg = `${what} failed: ${redactText(error.message).slice(0, 300)}`;
   const options = { cause: error };
@@ -105,7 +114,11 @@ export function mapCcxtError(ccxt: CcxtModule, error: unknown, what: string, cre
     return new ExchangeMaintenanceError(`${msg}; entries pause until it is back`, options);
   }
   if (error instanceof ccxt.DDoSProtection || error instanceof ccxt.RateLimitExceeded) {
-    return new RateLimitedError(msg, limits.exchangeRateLimitWaitMs, options);
+    const seconds = Number(retryAfter);
+    const waitMs = Number.isFinite(seconds) && seconds > 0
+      ? Math.min(seconds * 1000, limits.backoffMaxMs * 60)
+      : limits.exchangeRateLimitWaitMs;
+    return new RateLimitedError(`${msg}; waiting ${Math.round(waitMs / 1000)} s`, waitMs, options);
   }
   if (error instanceof ccxt.AuthenticationError) {
     return new AuthError(`${msg}; check BROKER_API_KEY and BROKER_API_SECRET`, options);
@@ -118,6 +131,11 @@ export function mapCcxtError(ccxt: CcxtModule, error: unknown, what: string, cre
     return new TemporaryError(msg, options);
   }
   if (error instanceof ccxt.ExchangeError) return new RejectedError(msg, options);
+  // Anything else on a create (a 5xx "unknown error", a malformed answer) leaves the order's
+  // fate unknown as well.
+  if (creating) {
+    return new OrderOutcomeUnknownError(`${msg}; the order is looked up, never resent`, options);
+  }
   return new TemporaryError(msg, options);
 }
 
@@ -184,7 +202,8 @@ export async function createCcxtExchange(settings: ExchangeSettings): Promise<Ex
     try {
       return await fn();
     } catch (error) {
-      throw mapCcxtError(ccxt, error, what, creating);
+      const retryAfter = client.last_response_headers?.["Retry-After"];
+      throw mapCcxtError(ccxt, error, what, creating, retryAfter);
     }
   };
   let marketsLoaded = false;

@@ -27,7 +27,7 @@
  *       "hang"        books the order, then never answers (until close) — a client timeout
  *       "hang-before" never answers and books nothing
  *       "5xx"         answers 500 without booking
- *       "429"         answers 429 without booking
+ *       "429"         answers 429 (Retry-After: 7) without booking
  *       "maintenance" answers 503 {"code":1,"msg":"System is under maintenance."}
  *   maintenance(on)           every endpoint answers as in maintenance while on
  *   orders, trades            what was booked, in order
@@ -105,7 +105,10 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
   const json = (body: unknown, status = 200) =>
     new Response(JSON.stringify(body), {
       status,
-      headers: { "content-type": "application/json" },
+      headers: {
+        "content-type": "application/json",
+        ...(status === 429 ? { "retry-after": "7" } : {}),
+      },
     });
   const error = (code: number, msg: string, status = 400) => json({ code, msg }, status);
   const hang = () => new Promise<Response>((resolve) => hung.push(() => resolve(json({}, 503))));
