@@ -25,6 +25,7 @@ export interface ReconcileTuning {
   notFoundMinAgeMs: number;
   unknownWarnMs: number;
   unknownCriticalMs: number;
+  givenUpRecheckMs: number;
 }
 
 export interface ReconcileSummary {
@@ -50,6 +51,7 @@ export function createReconciler(deps: {
     notFoundMinAgeMs: deps.tuning?.notFoundMinAgeMs ?? limits.reconcileNotFoundMinAgeMs,
     unknownWarnMs: deps.tuning?.unknownWarnMs ?? limits.unknownWarnMs,
     unknownCriticalMs: deps.tuning?.unknownCriticalMs ?? limits.unknownCriticalMs,
+    givenUpRecheckMs: deps.tuning?.givenUpRecheckMs ?? limits.reconcileGivenUpRecheckMs,
   };
 
   /** The exchange's view of one order: by client id, then among the open orders. */
@@ -107,6 +109,10 @@ export function createReconciler(deps: {
       }
       return;
     }
+    if (order.status === "REJECTED") {
+      await recheckGivenUp(order, found, fills);
+      return;
+    }
     if (found) {
       const status = await db.transaction((tx) =>
         applyExchangeOrder(tx, order, found!, fills, account)
@@ -148,16 +154,50 @@ export function createReconciler(deps: {
     await warnIfStuck(order, ageMs);
   }
 
+  /**
+   * An order given up as never placed is looked at again for a day: if the exchange shows it
+   * after all, it is recorded (a position nobody knew about is the worst outcome) and the
+   * operator hears about it at CRITICAL.
+   */
+  async function recheckGivenUp(order: OrderRow, found: ExchangeOrder | null, fills: Fill[]) {
+    if (!found) {
+      await db.query("update orders set checked_at = now() where id = $1", [order.id]);
+      return;
+    }
+    await db.transaction(async (tx) => {
+      const status = await applyExchangeOrder(tx, order, found, fills, account);
+      await enqueueNotification(tx, {
+        severity: "CRITICAL",
+        kind: "order_found_late",
+        text: `Order ${order.client_order_id} (${order.side} ${order.qty} ${order.symbol}) was ` +
+          `given up as never placed but is on the exchange (${status}); it is now recorded. ` +
+          `Check the position`,
+        dedupeKey: `order:${order.client_order_id}:found-late`,
+      });
+    });
+    log.error("Order {cid}, given up as never placed, was found on the exchange", {
+      cid: order.client_order_id,
+    });
+  }
+
   /** One pass over the orders that need the exchange's word. */
   async function reconcileOnce(): Promise<ReconcileSummary> {
-    const cutoff = new Date(clock.now().getTime() - t.minAgeMs);
+    const now = clock.now().getTime();
     const orders = await db.query<OrderRow>(
       `select ${ORDER_COLUMNS} from orders
         where exchange_id = $1
           and (status in ('OPEN', 'PARTIALLY_FILLED')
-               or (status in ('NEW', 'UNKNOWN') and created_at <= $2))
+               or (status in ('NEW', 'UNKNOWN') and created_at <= $2)
+               or (status = 'REJECTED' and reconcile_misses > 0
+                   and created_at >= $4 and checked_at <= $5))
         order by checked_at nulls first, id limit $3`,
-      [exchange.id, cutoff, limits.reconcileBatchSize],
+      [
+        exchange.id,
+        new Date(now - t.minAgeMs),
+        limits.reconcileBatchSize,
+        new Date(now - limits.reconcileGivenUpWindowMs),
+        new Date(now - t.givenUpRecheckMs),
+      ],
     );
     const summary: ReconcileSummary = { checked: 0, settled: 0, givenUp: 0, failedLookups: 0 };
     for (const order of orders) {

@@ -49,6 +49,9 @@ export const limits = {
   /** "Not found" answers in a row, spread over at least this long, before an order is given up. */
   reconcileNotFoundMisses: 3,
   reconcileNotFoundMinAgeMs: 60_000,
+  /** Orders given up as never placed are looked at again this often, for this long after. */
+  reconcileGivenUpRecheckMs: 5 * 60_000,
+  reconcileGivenUpWindowMs: 24 * 60 * 60_000,
   /** UNKNOWN longer than this raises a WARN, then a CRITICAL. */
   unknownWarnMs: 5 * 60_000,
   unknownCriticalMs: 30 * 60_000,

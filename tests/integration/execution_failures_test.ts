@@ -157,3 +157,42 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  ...opts,
+  name: "an order given up as never placed that shows up later is recorded and raised CRITICAL",
+  fn: () =>
+    withLive(async ({ db, fake, agent, exchange }) => {
+      fake.fail("5xx");
+      await insertAlert(db, { idempotencyKey: "late-2", qty: "0.001" });
+      await agent.runOnce();
+      for (let i = 0; i < 3; i++) await agent.reconcileOnce();
+      const cid = await clientOrderIdFor("late-2", 1);
+      const [given] = await db.query<{ status: string }>("select status from orders");
+      assert.equal(given.status, "REJECTED");
+      // The exchange books it after all (a request stuck somewhere on the way).
+      await fetch(`${fake.url}/api/v3/order`, {
+        method: "POST",
+        body: new URLSearchParams({
+          symbol: "BTCUSDT",
+          side: "BUY",
+          type: "MARKET",
+          quantity: "0.001",
+          newClientOrderId: cid,
+        }),
+      }).then((r) => r.body?.cancel());
+      const later = await executionSetup(db, exchange, { givenUpRecheckMs: 0 });
+      await later.reconcileOnce();
+      const [o] = await db.query<{ status: string; reject_reason: string | null }>(
+        "select status, reject_reason from orders",
+      );
+      assert.deepEqual([o.status, o.reject_reason], ["FILLED", null]);
+      assert.equal(await count(db, "select 1 from executions"), 1);
+      assert.equal(
+        await count(db, "select 1 from notification_outbox where severity = 'CRITICAL'"),
+        1,
+      );
+      await later.reconcileOnce();
+      assert.equal(await count(db, "select 1 from executions"), 1, "recorded once");
+    }),
+});
