@@ -11,6 +11,7 @@ import { limits } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
 import { redactText } from "../core/redact.ts";
 import type { Db } from "../db/db.ts";
+import { numberToDecimal } from "../exchange/decimal.ts";
 import { PAPER_ACCOUNT } from "../exchange/paper.ts";
 import { type Exchange, ExchangeMaintenanceError } from "../exchange/port.ts";
 import { enqueueNotification } from "../notify/enqueue.ts";
@@ -150,7 +151,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
     const parsed = parseDecision(alert.decision);
     if (!parsed.ok) return await refuse(alert.id, `alert ${alert.id}`, parsed.reason);
     const d = parsed.decision;
-    if (d.action === "buy" && entriesPaused()) {
+    if (entriesPaused()) {
       await releaseAlert(alert.id);
       return "deferred";
     }
@@ -171,7 +172,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
         cached(cache, `ticker:${d.symbol}`, () => exchange.fetchTicker(d.symbol)),
         cached(cache, "balance", () => exchange.fetchBalance()),
       ]);
-      refPrice = String(ticker.last);
+      refPrice = numberToDecimal(ticker.last);
       freeQuote = Number(balances[snap.instrument.quote]?.free ?? 0);
       const baseTotal = Number(balances[snap.instrument.base]?.total ?? 0);
       equityQuote = Number(balances[snap.instrument.quote]?.total ?? 0) + baseTotal * ticker.last;
@@ -205,14 +206,15 @@ export function createExecutionAgent(deps: ExecutionDeps) {
 
   /** Claims up to one batch of RECEIVED alerts and executes them; resolves when all are done. */
   async function runOnce(): Promise<RunSummary> {
-    const claimed = await db.query<Claimed>(
+    // The exchange asked us to wait (429) or is under maintenance: nothing new is sent until
+    // the pause ends; the alerts stay RECEIVED and the service keeps serving.
+    const claimed = entriesPaused() ? [] : await db.query<Claimed>(
       `update inbound_alerts set status = 'PROCESSING'
         where id in (select id from inbound_alerts
                       where status = 'RECEIVED' and decision is not null
-                        and ($2 or decision ->> 'action' <> 'buy')
                       order by id limit $1 for update skip locked)
         returning id, decision`,
-      [batchSize, !entriesPaused()],
+      [batchSize],
     );
     const summary: RunSummary = {
       claimed: claimed.length,
