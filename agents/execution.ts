@@ -16,7 +16,8 @@ import { PAPER_ACCOUNT } from "../exchange/paper.ts";
 import { type Exchange, ExchangeMaintenanceError } from "../exchange/port.ts";
 import { enqueueNotification } from "../notify/enqueue.ts";
 import { type OrderPlan, parseDecision, planOrder } from "./execution_plan.ts";
-import { applyExchangeOrder, type OrderRow, rejectOrder } from "./order_updates.ts";
+import { type OrderRow, rejectOrder } from "./order_updates.ts";
+import { createApplyQueue } from "./apply_queue.ts";
 import { createReconciler, type ReconcileTuning } from "./reconcile.ts";
 import { cached, insertOrder, loadSnapshot, type PassCache } from "./execution_store.ts";
 
@@ -54,6 +55,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
   const inFlight = new Set<string>();
   let entriesPausedUntil = 0;
   const reconciler = createReconciler({ ...deps, account, inFlight });
+  const applyAnswer = createApplyQueue(db, account);
 
   const pauseEntries = (ms: number, why: string) => {
     entriesPausedUntil = Math.max(entriesPausedUntil, clock.now().getTime() + ms);
@@ -102,9 +104,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
         price: plan.price,
         clientOrderId: row.client_order_id,
       });
-      await db.transaction((tx) =>
-        applyExchangeOrder(tx, row, answer, answer.fills ?? [], account)
-      );
+      await applyAnswer(row, answer);
       return "executed";
     } catch (error) {
       if (error instanceof RejectedError || error instanceof AuthError) {

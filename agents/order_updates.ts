@@ -96,7 +96,7 @@ async function recordExecution(
  * the last statement before commit: concurrent fills of one symbol queue on the position row,
  * so the lock is held as briefly as possible.
  */
-async function applyToPosition(tx: Sql, order: OrderRow, f: Fill): Promise<void> {
+export async function applyToPosition(tx: Sql, order: OrderRow, f: Fill): Promise<void> {
   const [base, quote] = order.symbol.split("/");
   // The fee in quote terms for the position; a fee taken in the base asset reduces what is held.
   const feeQuote = (b: string, q: string) =>
@@ -172,6 +172,8 @@ export async function applyExchangeOrder(
   ex: ExchangeOrder,
   fills: Fill[],
   account: string,
+  /** When given, position changes are collected here for the caller to apply last. */
+  deferredPositions?: Array<{ order: OrderRow; fill: Fill }>,
 ): Promise<string> {
   const recorded: Fill[] = [];
   for (const f of fills) {
@@ -230,7 +232,11 @@ export async function applyExchangeOrder(
       dedupeKey: `order:${order.client_order_id}:placed`,
     });
   }
-  for (const f of recorded) await applyToPosition(tx, order, f);
+  if (deferredPositions) {
+    for (const fill of recorded) deferredPositions.push({ order, fill });
+  } else {
+    for (const f of recorded) await applyToPosition(tx, order, f);
+  }
   return status;
 }
 
