@@ -217,3 +217,32 @@ Deno.test({
       assert.equal(Number(p.realized_pnl), 9.49);
     }),
 });
+
+Deno.test({
+  ...opts,
+  name: "a resting limit order is OPEN until the reconciler sees it filled on the exchange",
+  fn: () =>
+    withLive(async ({ db, fake, agent }) => {
+      const id = await insertAlert(db, { qty: "0.001", price: "49000", sl: "45000" });
+      await agent.runOnce();
+      const [open] = await db.query<{ status: string; type: string }>(
+        "select status, type from orders",
+      );
+      assert.deepEqual([open.status, open.type], ["OPEN", "limit"]);
+      assert.equal((await alertOf(db, id)).status, "EXECUTED");
+      assert.equal(
+        await count(db, "select 1 from notification_outbox where kind = 'order_placed'"),
+        1,
+      );
+      await agent.reconcileOnce();
+      assert.equal(await count(db, "select 1 from executions"), 0, "nothing filled yet");
+      fake.setPrice("BTCUSDT", "48900");
+      await agent.reconcileOnce();
+      const [o] = await db.query<{ status: string; avg_fill_price: string }>(
+        "select status, avg_fill_price::text from orders",
+      );
+      assert.deepEqual([o.status, Number(o.avg_fill_price)], ["FILLED", 49000]);
+      const [p] = await db.query<{ qty: string }>("select qty::text from positions");
+      assert.equal(Number(p.qty), 0.001);
+    }),
+});
