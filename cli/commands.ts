@@ -10,53 +10,49 @@ export interface CommandEntry {
   load: () => Promise<{ default: Command }>;
 }
 
+const entry = (
+  name: string,
+  summary: string,
+  load: () => Promise<{ default: Command }>,
+): CommandEntry => ({ name, summary, load });
+
 export const commands: CommandEntry[] = [
-  {
-    name: "serve",
-    summary: "Run the service (webhook, agents, notifications)",
-    load: () => import("./serve.ts"),
-  },
-  {
-    name: "migrate",
-    summary: "Apply pending database migrations",
-    load: () => import("./migrate.ts"),
-  },
-  {
-    name: "doctor",
-    summary: "Check the configuration and the database; say what is set up",
-    load: () => import("./doctor.ts"),
-  },
-  {
-    name: "backtest",
-    summary: "Run the strategy over historical candles and print its performance",
-    load: () => import("./backtest.ts"),
-  },
-  {
-    name: "strategies",
-    summary: "Add, update or list the strategies alerts are mapped to",
-    load: () => import("./strategies.ts"),
-  },
-  {
-    name: "import-csv",
-    summary: "Import signals from a CSV file through the webhook's validation and dedupe",
-    load: () => import("./import_csv.ts"),
-  },
-  {
-    name: "chats",
-    summary: "Add, list or remove the Telegram chats that receive notifications",
-    load: () => import("./chats.ts"),
-  },
-  {
-    name: "outbox",
-    summary: "Show the notification queue, or retry failed notifications",
-    load: () => import("./outbox.ts"),
-  },
-  { name: "version", summary: "Print the version", load: () => import("./version.ts") },
-  {
-    name: "help",
-    summary: "List the commands, or show one command's help",
-    load: () => import("./help.ts"),
-  },
+  entry("serve", "Run the service (webhook, agents, notifications)", () => import("./serve.ts")),
+  entry("migrate", "Apply pending database migrations", () => import("./migrate.ts")),
+  entry(
+    "import-csv",
+    "Import signals from a CSV file through the webhook's validation and dedupe",
+    () => import("./import_csv.ts"),
+  ),
+  entry(
+    "chats",
+    "Add, list or remove the Telegram chats that receive notifications",
+    () => import("./chats.ts"),
+  ),
+  entry(
+    "strategies",
+    "Add, update or list the strategies alerts are mapped to",
+    () => import("./strategies.ts"),
+  ),
+  entry(
+    "outbox",
+    "Show the notification queue, or retry failed notifications",
+    () => import("./outbox.ts"),
+  ),
+  entry("orders", "List orders, newest first", () => import("./orders.ts")),
+  entry("positions", "Show open positions", () => import("./positions.ts")),
+  entry(
+    "backtest",
+    "Run the strategy over historical candles and print its performance",
+    () => import("./backtest.ts"),
+  ),
+  entry(
+    "doctor",
+    "Check the configuration and the database; say what is set up",
+    () => import("./doctor.ts"),
+  ),
+  entry("version", "Print the version", () => import("./version.ts")),
+  entry("help", "List the commands, or show one command's help", () => import("./help.ts")),
 ];
 
 export const findCommand = (name: string) => commands.find((c) => c.name === name);

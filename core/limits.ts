@@ -70,4 +70,30 @@ export const limits = {
   backtestErrorsShownMax: 20,
   /** Candles read from the database per page by a backtest. */
   backtestDbPageCandles: 10_000,
+  /** Wait after a 429/418 from the exchange that gave no Retry-After. */
+  exchangeRateLimitWaitMs: 60_000,
+  /** Alerts the Execution agent claims in one pass, and how many it sends at once. */
+  executionBatchSize: 50,
+  executionConcurrency: 16,
+  /** Polling fallback for decisions whose wake-up was lost. */
+  executionPollMs: 2_000,
+  /** How often UNKNOWN, NEW and open orders are checked against the exchange. */
+  reconcileIntervalMs: 10_000,
+  /** Orders checked per reconcile pass. */
+  reconcileBatchSize: 100,
+  /** A NEW or UNKNOWN order is looked up only once it is this old (its send may be in flight). */
+  reconcileMinAgeMs: 5_000,
+  /** "Not found" answers in a row, spread over at least this long, before an order is given up. */
+  reconcileNotFoundMisses: 3,
+  reconcileNotFoundMinAgeMs: 60_000,
+  /** Orders given up as never placed are looked at again this often, for this long after. */
+  reconcileGivenUpRecheckMs: 5 * 60_000,
+  reconcileGivenUpWindowMs: 24 * 60 * 60_000,
+  /** UNKNOWN longer than this raises a WARN, then a CRITICAL. */
+  unknownWarnMs: 5 * 60_000,
+  unknownCriticalMs: 30 * 60_000,
+  /** How often markets and trading rules are synced from the exchange. */
+  marketSyncIntervalMs: 60 * 60_000,
+  /** Pause of new entries after the exchange said it is under maintenance. */
+  maintenancePauseMs: 60_000,
 } as const;

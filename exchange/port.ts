@@ -3,6 +3,8 @@
  * agents depend only on this. Errors thrown are the classes of core/errors.ts (temporary,
  * rate-limited, rejected, auth), mapped once inside the adapter.
  */
+import { TemporaryError } from "../core/errors.ts";
+
 export interface Market {
   /** Unified symbol, e.g. "BTC/USDT". */
   symbol: string;
@@ -104,4 +106,17 @@ export interface Exchange {
   fetchOpenOrders(symbol?: string): Promise<ExchangeOrder[]>;
   fetchMyTrades(symbol: string, since?: number): Promise<Fill[]>;
   close?(): Promise<void>;
+}
+
+/**
+ * A create call whose outcome is unknown (timeout, connection lost, 5xx): the order may or may
+ * not exist on the exchange. Never resend; resolve it by looking it up by client order id.
+ */
+export class OrderOutcomeUnknownError extends TemporaryError {
+  override name = "OrderOutcomeUnknownError";
+}
+
+/** The exchange says it is under maintenance: pause new entries, keep serving. */
+export class ExchangeMaintenanceError extends TemporaryError {
+  override name = "ExchangeMaintenanceError";
 }

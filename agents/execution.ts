@@ -1,0 +1,280 @@
+/**
+ * The Execution agent: RECEIVED alerts → at most one exchange order each. It claims alerts
+ * with FOR UPDATE SKIP LOCKED, plans the order (pure, execution_plan.ts), records it with its
+ * deterministic client order id BEFORE calling the exchange, then applies the answer. A lost
+ * answer leaves the order UNKNOWN for the reconciler (reconcile.ts); nothing is ever resent.
+ */
+import type { Config } from "../core/config.ts";
+import type { Clock } from "../core/clock.ts";
+import { AuthError, errorMessage, RateLimitedError, RejectedError } from "../core/errors.ts";
+import { limits } from "../core/limits.ts";
+import type { Log } from "../core/log.ts";
+import { redactText } from "../core/redact.ts";
+import type { Db } from "../db/db.ts";
+import { numberToDecimal } from "../exchange/decimal.ts";
+import { PAPER_ACCOUNT } from "../exchange/paper.ts";
+import { type Exchange, ExchangeMaintenanceError } from "../exchange/port.ts";
+import { enqueueNotification } from "../notify/enqueue.ts";
+import { type OrderPlan, parseDecision, planOrder } from "./execution_plan.ts";
+import { type OrderRow, rejectOrder } from "./order_updates.ts";
+import { createApplyQueue } from "./apply_queue.ts";
+import { createReconciler, type ReconcileTuning } from "./reconcile.ts";
+import { cached, insertOrder, loadSnapshot, type PassCache } from "./execution_store.ts";
+
+export interface ExecutionDeps {
+  db: Db;
+  exchange: Exchange;
+  clock: Clock;
+  log: Log;
+  config: Pick<Config, "risk" | "strategy">;
+  tuning?: Partial<ReconcileTuning & { batchSize: number; concurrency: number }>;
+}
+
+export interface RunSummary {
+  claimed: number;
+  executed: number;
+  rejected: number;
+  duplicate: number;
+  unknown: number;
+  deferred: number;
+}
+
+type Outcome = keyof Omit<RunSummary, "claimed">;
+
+interface Claimed {
+  id: number;
+  decision: unknown;
+}
+
+export function createExecutionAgent(deps: ExecutionDeps) {
+  const { db, exchange, clock, log } = deps;
+  const account = exchange.mode === "paper" ? PAPER_ACCOUNT : "main";
+  const batchSize = deps.tuning?.batchSize ?? limits.executionBatchSize;
+  const concurrency = deps.tuning?.concurrency ?? limits.executionConcurrency;
+  /** Client order ids whose create call is in flight in this process: not reconciled yet. */
+  const inFlight = new Set<string>();
+  let entriesPausedUntil = 0;
+  const reconciler = createReconciler({ ...deps, account, inFlight });
+  const applyAnswer = createApplyQueue(db, account);
+
+  const pauseEntries = (ms: number, why: string) => {
+    entriesPausedUntil = Math.max(entriesPausedUntil, clock.now().getTime() + ms);
+    log.warn("New entries paused for {ms} ms: {why}", { ms, why: redactText(why) });
+  };
+  const entriesPaused = () => clock.now().getTime() < entriesPausedUntil;
+
+  const finishAlert = (id: number, status: string, error: string | null) =>
+    db.query(
+      `update inbound_alerts set status = $2, error = $3, processed_at = now()
+        where id = $1 and status = 'PROCESSING'`,
+      [id, status, error === null ? null : redactText(error)],
+    );
+  const releaseAlert = (id: number) =>
+    db.query(
+      "update inbound_alerts set status = 'RECEIVED' where id = $1 and status = 'PROCESSING'",
+      [id],
+    );
+
+  const refuse = async (alertId: number, key: string, reason: string): Promise<Outcome> => {
+    await db.transaction(async (tx) => {
+      await tx.query(
+        `update inbound_alerts set status = 'REJECTED', error = $2, processed_at = now()
+          where id = $1 and status = 'PROCESSING'`,
+        [alertId, redactText(reason)],
+      );
+      await enqueueNotification(tx, {
+        severity: "WARN",
+        kind: "decision_rejected",
+        text: `Signal ${key} not traded: ${reason}`,
+        dedupeKey: `alert:${alertId}:rejected`,
+      });
+    });
+    log.warn("Alert {alertId} not traded: {reason}", { alertId, reason });
+    return "rejected";
+  };
+
+  async function send(alertId: number, row: OrderRow, plan: OrderPlan): Promise<Outcome> {
+    inFlight.add(row.client_order_id);
+    try {
+      const answer = await exchange.createOrder({
+        symbol: row.symbol,
+        side: plan.side,
+        type: plan.type,
+        qty: row.qty,
+        price: plan.price,
+        clientOrderId: row.client_order_id,
+      });
+      await applyAnswer(row, answer);
+      return "executed";
+    } catch (error) {
+      if (error instanceof RejectedError || error instanceof AuthError) {
+        await db.transaction((tx) => rejectOrder(tx, row, errorMessage(error)));
+        return "rejected";
+      }
+      if (error instanceof RateLimitedError || error instanceof ExchangeMaintenanceError) {
+        // Refused before it was processed: the order was not placed. The alert waits for the
+        // pause to end and is then planned afresh (a new attempt number, a new client id).
+        const wait = error instanceof RateLimitedError
+          ? error.retryAfterMs
+          : limits.maintenancePauseMs;
+        pauseEntries(wait, errorMessage(error));
+        await db.transaction(async (tx) => {
+          await tx.query(
+            `update orders set status = 'REJECTED', reject_reason = $2, updated_at = now()
+              where id = $1`,
+            [row.id, `Not accepted: ${redactText(errorMessage(error))}`],
+          );
+          await tx.query(
+            "update inbound_alerts set status = 'RECEIVED' where id = $1 and status = 'PROCESSING'",
+            [alertId],
+          );
+        });
+        return "deferred";
+      }
+      // Timeout, lost connection, 5xx: the order may exist. Mark it and let evidence decide.
+      await db.query(
+        `update orders set status = 'UNKNOWN', submitted_at = now(), updated_at = now(),
+                reject_reason = $2 where id = $1 and status = 'NEW'`,
+        [row.id, `Outcome unknown: ${redactText(errorMessage(error))}`],
+      );
+      log.warn("Order {cid} outcome unknown, to be reconciled: {error}", {
+        cid: row.client_order_id,
+        error: errorMessage(error),
+      });
+      return "unknown";
+    } finally {
+      inFlight.delete(row.client_order_id);
+    }
+  }
+
+  async function processAlert(alert: Claimed, cache: PassCache): Promise<Outcome> {
+    const parsed = parseDecision(alert.decision);
+    if (!parsed.ok) return await refuse(alert.id, `alert ${alert.id}`, parsed.reason);
+    const d = parsed.decision;
+    if (entriesPaused()) {
+      await releaseAlert(alert.id);
+      return "deferred";
+    }
+    const snap = await loadSnapshot(db, exchange.id, d, cache, {
+      riskPct: deps.config.risk.perTradePct,
+      stopPct: deps.config.strategy.stopPct,
+    });
+    if (!snap.instrument) {
+      return await refuse(
+        alert.id,
+        d.idempotencyKey,
+        `${d.symbol} is not an active market on ${exchange.id}; check the symbol or sync markets`,
+      );
+    }
+    let refPrice: string, freeQuote: number, equityQuote: number;
+    try {
+      const [ticker, balances] = await Promise.all([
+        cached(cache, `ticker:${d.symbol}`, () => exchange.fetchTicker(d.symbol)),
+        cached(cache, "balance", () => exchange.fetchBalance()),
+      ]);
+      refPrice = numberToDecimal(ticker.last);
+      freeQuote = Number(balances[snap.instrument.quote]?.free ?? 0);
+      const baseTotal = Number(balances[snap.instrument.base]?.total ?? 0);
+      equityQuote = Number(balances[snap.instrument.quote]?.total ?? 0) + baseTotal * ticker.last;
+    } catch (error) {
+      await releaseAlert(alert.id);
+      if (error instanceof ExchangeMaintenanceError) {
+        pauseEntries(limits.maintenancePauseMs, errorMessage(error));
+      }
+      if (error instanceof RateLimitedError) pauseEntries(error.retryAfterMs, errorMessage(error));
+      throw error;
+    }
+    const planned = planOrder({
+      decision: d,
+      rules: snap.instrument.rules,
+      quote: snap.instrument.quote,
+      refPrice,
+      equityQuote,
+      freeQuote,
+      strategy: snap.strategy,
+      positionQty: snap.positionQty,
+    });
+    if (!planned.ok) return await refuse(alert.id, d.idempotencyKey, planned.reason);
+    const recorded = await insertOrder(db, exchange.id, alert.id, d, planned.plan, alert.decision);
+    if ("duplicate" in recorded) {
+      await finishAlert(alert.id, "DUPLICATE", recorded.duplicate);
+      return "duplicate";
+    }
+    if ("invalid" in recorded) return await refuse(alert.id, d.idempotencyKey, recorded.invalid);
+    return await send(alert.id, recorded.row, planned.plan);
+  }
+
+  /** Claims up to one batch of RECEIVED alerts and executes them; resolves when all are done. */
+  async function runOnce(): Promise<RunSummary> {
+    // The exchange asked us to wait (429) or is under maintenance: nothing new is sent until
+    // the pause ends; the alerts stay RECEIVED and the service keeps serving.
+    const claimed = entriesPaused() ? [] : await db.query<Claimed>(
+      `update inbound_alerts set status = 'PROCESSING'
+        where id in (select id from inbound_alerts
+                      where status = 'RECEIVED' and decision is not null
+                      order by id limit $1 for update skip locked)
+        returning id, decision`,
+      [batchSize],
+    );
+    const summary: RunSummary = {
+      claimed: claimed.length,
+      executed: 0,
+      rejected: 0,
+      duplicate: 0,
+      unknown: 0,
+      deferred: 0,
+    };
+    let next = 0;
+    let firstError: unknown;
+    const cache: PassCache = new Map();
+    const worker = async () => {
+      while (next < claimed.length) {
+        const alert = claimed[next++];
+        try {
+          summary[await processAlert(alert, cache)]++;
+        } catch (error) {
+          firstError ??= error;
+          summary.deferred++;
+          // Not sent (no order row): back to RECEIVED for the next pass.
+          await db.query(
+            `update inbound_alerts a set status = 'RECEIVED' where a.id = $1 and a.status = 'PROCESSING'
+                and not exists (select 1 from orders o where o.alert_id = a.id)`,
+            [alert.id],
+          ).catch(() => {});
+          log.warn("Alert {alertId} deferred: {error}", {
+            alertId: alert.id,
+            error: errorMessage(error),
+          });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, claimed.length) }, worker));
+    // A failure lets the loop back off; the deferred alerts are RECEIVED again.
+    if (firstError) throw firstError;
+    return summary;
+  }
+
+  /**
+   * After a restart: alerts left PROCESSING without an order were never sent, so they are
+   * RECEIVED again; those with an order wait for the reconciler to settle the order.
+   */
+  async function recover(): Promise<number> {
+    const rows = await db.query(
+      `update inbound_alerts a set status = 'RECEIVED'
+        where a.status = 'PROCESSING'
+          and not exists (select 1 from orders o where o.alert_id = a.id)
+        returning a.id`,
+    );
+    return rows.length;
+  }
+
+  return {
+    runOnce,
+    recover,
+    reconcileOnce: reconciler.reconcileOnce,
+    entriesPaused,
+    pauseEntries,
+  };
+}
+
+export type ExecutionAgent = ReturnType<typeof createExecutionAgent>;

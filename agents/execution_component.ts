@@ -1,0 +1,124 @@
+/**
+ * Execution inside `serve`: builds the exchange (ccxt for sandbox/live, the paper broker for
+ * paper), then runs three loops — decisions (woken by the in-memory queue, polling as a
+ * fallback), reconciliation, and the market sync. Nothing here blocks start-up or stops the
+ * service: an exchange that is down or in maintenance only delays the loops, which back off.
+ */
+import type { Component, ServiceContext } from "../app/context.ts";
+import type { Config } from "../core/config.ts";
+import { errorMessage } from "../core/errors.ts";
+import { limits } from "../core/limits.ts";
+import { startLoop } from "../core/loop.ts";
+import type { Db } from "../db/db.ts";
+import { createCcxtExchange } from "../exchange/ccxt.ts";
+import { syncMarkets } from "../exchange/markets.ts";
+import { createPaperExchange } from "../exchange/paper.ts";
+import type { Exchange } from "../exchange/port.ts";
+import { createExecutionAgent, type ExecutionAgent } from "./execution.ts";
+
+/** The configured exchange: live or sandbox through ccxt, or the paper broker over its data. */
+export async function openExchange(config: Config, db: Db): Promise<Exchange> {
+  if (config.exchange.mode !== "paper") return await createCcxtExchange(config.exchange);
+  // Paper mode reads public market data only: no keys are sent.
+  const market = await createCcxtExchange({
+    ...config.exchange,
+    apiKey: undefined,
+    apiSecret: undefined,
+  });
+  return createPaperExchange({
+    db,
+    market,
+    initialBalanceQuote: config.exchange.paperBalanceQuote,
+    depositAsset: config.symbols[0]?.split("/")[1] ?? "USDT",
+  });
+}
+
+export function executionComponent(ctx: ServiceContext): Promise<Component> {
+  const { config, db, clock, signal } = ctx;
+  const log = ctx.log.with?.({ component: "execution" }) ?? ctx.log;
+  let exchange: Exchange | undefined;
+  let agent: ExecutionAgent | undefined;
+  const loops: Promise<void>[] = [];
+  let ready: Promise<void> | undefined;
+
+  const init = async () => {
+    exchange = await openExchange(config, db);
+    agent = createExecutionAgent({ db, exchange, clock, log, config });
+    const recovered = await agent.recover();
+    if (recovered > 0) log.info("{n} interrupted alert(s) queued again", { n: recovered });
+    // Decisions wait for the trading rules. The first sync runs in the background (an exchange
+    // that is down or in maintenance is retried with backoff) and wakes the decisions loop.
+    let marketsReady = (await db.query(
+      "select 1 from exchange_instruments where exchange_id = $1 limit 1",
+      [exchange.id],
+    )).length > 0;
+    const reconcile = startLoop({
+      name: "reconcile",
+      intervalMs: limits.reconcileIntervalMs,
+      maxBackoffMs: limits.backoffMaxMs,
+      signal,
+      clock,
+      log,
+      run: async () => void (await agent!.reconcileOnce()),
+    });
+    const decisions = startLoop({
+      name: "execution",
+      intervalMs: limits.executionPollMs,
+      maxBackoffMs: limits.backoffMaxMs,
+      signal,
+      clock,
+      log,
+      wake: (fn) => ctx.queues.decisions.onPush(fn),
+      run: async () => {
+        ctx.queues.decisions.drain();
+        if (!marketsReady) return;
+        const s = await agent!.runOnce();
+        // A full batch means more may be waiting: go again at once.
+        return s.claimed >= limits.executionBatchSize ? 0 : undefined;
+      },
+    });
+    const sync = startLoop({
+      name: "market-sync",
+      intervalMs: limits.marketSyncIntervalMs,
+      maxBackoffMs: limits.backoffMaxMs,
+      signal,
+      clock,
+      log,
+      run: async () => {
+        const n = await syncMarkets(db, exchange!);
+        log.info("Synced {n} markets of {exchange}", { n, exchange: exchange!.id });
+        if (!marketsReady) {
+          marketsReady = true;
+          decisions.wake();
+        }
+      },
+    });
+    loops.push(sync.stopped, reconcile.stopped, decisions.stopped);
+  };
+
+  return Promise.resolve({
+    name: "execution",
+    start() {
+      // Loading ccxt and reaching the exchange must not delay `serve` being ready.
+      ready = init().catch((error) => {
+        log.error("Execution could not start: {error}", { error: errorMessage(error) });
+      });
+      return Promise.resolve();
+    },
+    async stop() {
+      await ready;
+      // A loop may be waiting on an exchange call (up to EXCHANGE_TIMEOUT_MS): bounded wait.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.all(loops),
+        new Promise((r) => timer = setTimeout(r, limits.shutdownGraceMs)),
+      ]);
+      clearTimeout(timer);
+      await exchange?.close?.();
+    },
+    describe: () =>
+      `${config.exchange.id} in ${config.exchange.mode} mode${
+        config.exchange.apiUrl ? " (REST base from EXCHANGE_API_URL)" : ""
+      }; orders are reconciled every ${limits.reconcileIntervalMs / 1000} s`,
+  });
+}

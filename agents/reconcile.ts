@@ -1,0 +1,212 @@
+/**
+ * Reconciliation: orders whose state the database cannot know alone (NEW after a crash,
+ * UNKNOWN after a timeout, OPEN and PARTIALLY_FILLED while they rest) are settled from
+ * exchange evidence: the order looked up by client id, the open orders, and the trades. A
+ * failed lookup changes nothing; only several "not found" answers over a minute or more let
+ * an order be given up as never placed. Nothing is ever resent from here.
+ */
+import type { Clock } from "../core/clock.ts";
+import { errorMessage, RateLimitedError } from "../core/errors.ts";
+import { limits } from "../core/limits.ts";
+import type { Log } from "../core/log.ts";
+import type { Db } from "../db/db.ts";
+import {
+  type Exchange,
+  ExchangeMaintenanceError,
+  type ExchangeOrder,
+  type Fill,
+} from "../exchange/port.ts";
+import { enqueueNotification } from "../notify/enqueue.ts";
+import { applyExchangeOrder, ORDER_COLUMNS, type OrderRow, rejectOrder } from "./order_updates.ts";
+
+export interface ReconcileTuning {
+  minAgeMs: number;
+  notFoundMisses: number;
+  notFoundMinAgeMs: number;
+  unknownWarnMs: number;
+  unknownCriticalMs: number;
+  givenUpRecheckMs: number;
+}
+
+export interface ReconcileSummary {
+  checked: number;
+  settled: number;
+  givenUp: number;
+  failedLookups: number;
+}
+
+export function createReconciler(deps: {
+  db: Db;
+  exchange: Exchange;
+  clock: Clock;
+  log: Log;
+  account: string;
+  inFlight: Set<string>;
+  tuning?: Partial<ReconcileTuning>;
+}) {
+  const { db, exchange, clock, log, account, inFlight } = deps;
+  const t: ReconcileTuning = {
+    minAgeMs: deps.tuning?.minAgeMs ?? limits.reconcileMinAgeMs,
+    notFoundMisses: deps.tuning?.notFoundMisses ?? limits.reconcileNotFoundMisses,
+    notFoundMinAgeMs: deps.tuning?.notFoundMinAgeMs ?? limits.reconcileNotFoundMinAgeMs,
+    unknownWarnMs: deps.tuning?.unknownWarnMs ?? limits.unknownWarnMs,
+    unknownCriticalMs: deps.tuning?.unknownCriticalMs ?? limits.unknownCriticalMs,
+    givenUpRecheckMs: deps.tuning?.givenUpRecheckMs ?? limits.reconcileGivenUpRecheckMs,
+  };
+
+  /** The exchange's view of one order: by client id, then among the open orders. */
+  async function lookup(order: OrderRow): Promise<ExchangeOrder | null> {
+    const found = await exchange.fetchOrderByClientId(order.client_order_id, order.symbol);
+    if (found) return found;
+    const open = await exchange.fetchOpenOrders(order.symbol);
+    return open.find((o) => o.clientOrderId === order.client_order_id) ?? null;
+  }
+
+  async function fillsOf(order: OrderRow, found: ExchangeOrder): Promise<Fill[]> {
+    if (found.fills && found.fills.length > 0) return found.fills;
+    if (!(Number(found.filled) > 0)) return [];
+    const since = order.created_at.getTime() - 60_000;
+    const trades = await exchange.fetchMyTrades(order.symbol, since);
+    return trades.filter((f) => f.orderId === found.id);
+  }
+
+  async function warnIfStuck(order: OrderRow, ageMs: number) {
+    if (order.status !== "UNKNOWN") return;
+    const level = ageMs >= t.unknownCriticalMs
+      ? "CRITICAL"
+      : ageMs >= t.unknownWarnMs
+      ? "WARN"
+      : undefined;
+    if (!level) return;
+    await enqueueNotification(db, {
+      severity: level,
+      kind: "order_unknown",
+      text: `Order ${order.client_order_id} (${order.side} ${order.qty} ${order.symbol}) has had ` +
+        `an unknown outcome for ${Math.round(ageMs / 60_000)} min; the exchange cannot be asked ` +
+        `right now. Check it on the exchange; it will not be resent`,
+      dedupeKey: `order:${order.client_order_id}:unknown:${level}`,
+    });
+  }
+
+  async function reconcileOne(order: OrderRow, summary: ReconcileSummary) {
+    const ageMs = clock.now().getTime() - order.created_at.getTime();
+    let found: ExchangeOrder | null;
+    let fills: Fill[] = [];
+    try {
+      found = await lookup(order);
+      if (found) fills = await fillsOf(order, found);
+    } catch (error) {
+      // One failed lookup proves nothing: leave the order as it is and try again later.
+      summary.failedLookups++;
+      log.warn("Reconcile lookup of {cid} failed: {error}", {
+        cid: order.client_order_id,
+        error: errorMessage(error),
+      });
+      await warnIfStuck(order, ageMs);
+      // Asked to slow down (or down for maintenance): stop this pass, the loop backs off.
+      if (error instanceof RateLimitedError || error instanceof ExchangeMaintenanceError) {
+        throw error;
+      }
+      return;
+    }
+    if (order.status === "REJECTED") {
+      await recheckGivenUp(order, found, fills);
+      return;
+    }
+    if (found) {
+      const status = await db.transaction((tx) =>
+        applyExchangeOrder(tx, order, found!, fills, account)
+      );
+      if (status !== order.status) {
+        summary.settled++;
+        log.info("Order {cid} reconciled: {from} → {to}", {
+          cid: order.client_order_id,
+          from: order.status,
+          to: status,
+        });
+      }
+      return;
+    }
+    if (order.status === "OPEN" || order.status === "PARTIALLY_FILLED") {
+      // The exchange accepted it once; a resting order is never given up on absence alone.
+      await warnIfStuck(order, ageMs);
+      return;
+    }
+    const misses = order.reconcile_misses + 1;
+    if (misses >= t.notFoundMisses && ageMs >= t.notFoundMinAgeMs) {
+      await db.transaction((tx) =>
+        rejectOrder(
+          tx,
+          order,
+          `Not found on the exchange after ${misses} lookups over ${
+            Math.round(ageMs / 1000)
+          } s: it was never placed`,
+          "FAILED",
+        )
+      );
+      summary.givenUp++;
+      return;
+    }
+    await db.query(
+      "update orders set reconcile_misses = $2, checked_at = now() where id = $1",
+      [order.id, misses],
+    );
+    await warnIfStuck(order, ageMs);
+  }
+
+  /**
+   * An order given up as never placed is looked at again for a day: if the exchange shows it
+   * after all, it is recorded (a position nobody knew about is the worst outcome) and the
+   * operator hears about it at CRITICAL.
+   */
+  async function recheckGivenUp(order: OrderRow, found: ExchangeOrder | null, fills: Fill[]) {
+    if (!found) {
+      await db.query("update orders set checked_at = now() where id = $1", [order.id]);
+      return;
+    }
+    await db.transaction(async (tx) => {
+      const status = await applyExchangeOrder(tx, order, found, fills, account);
+      await enqueueNotification(tx, {
+        severity: "CRITICAL",
+        kind: "order_found_late",
+        text: `Order ${order.client_order_id} (${order.side} ${order.qty} ${order.symbol}) was ` +
+          `given up as never placed but is on the exchange (${status}); it is now recorded. ` +
+          `Check the position`,
+        dedupeKey: `order:${order.client_order_id}:found-late`,
+      });
+    });
+    log.error("Order {cid}, given up as never placed, was found on the exchange", {
+      cid: order.client_order_id,
+    });
+  }
+
+  /** One pass over the orders that need the exchange's word. */
+  async function reconcileOnce(): Promise<ReconcileSummary> {
+    const now = clock.now().getTime();
+    const orders = await db.query<OrderRow>(
+      `select ${ORDER_COLUMNS} from orders
+        where exchange_id = $1
+          and (status in ('OPEN', 'PARTIALLY_FILLED')
+               or (status in ('NEW', 'UNKNOWN') and created_at <= $2)
+               or (status = 'REJECTED' and reconcile_misses > 0
+                   and created_at >= $4 and checked_at <= $5))
+        order by checked_at nulls first, id limit $3`,
+      [
+        exchange.id,
+        new Date(now - t.minAgeMs),
+        limits.reconcileBatchSize,
+        new Date(now - limits.reconcileGivenUpWindowMs),
+        new Date(now - t.givenUpRecheckMs),
+      ],
+    );
+    const summary: ReconcileSummary = { checked: 0, settled: 0, givenUp: 0, failedLookups: 0 };
+    for (const order of orders) {
+      if (inFlight.has(order.client_order_id)) continue;
+      summary.checked++;
+      await reconcileOne(order, summary);
+    }
+    return summary;
+  }
+
+  return { reconcileOnce };
+}

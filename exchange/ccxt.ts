@@ -1,0 +1,313 @@
+/**
+ * The ccxt adapter: the only place that talks ccxt. It builds the exchange from the config
+ * (sandbox mode, keys, an EXCHANGE_API_URL that replaces the scheme and host of every REST
+ * endpoint), converts ccxt's objects into the port's types (decimal strings), and maps ccxt's
+ * errors once into the classes of core/errors.ts with the original kept as `cause`.
+ * ccxt is imported lazily: it costs ~250 ms and ~110 MB, which commands that do not trade skip.
+ */
+import type { Config } from "../core/config.ts";
+import {
+  AuthError,
+  ConfigError,
+  RateLimitedError,
+  RejectedError,
+  TemporaryError,
+} from "../core/errors.ts";
+import { limits } from "../core/limits.ts";
+import { redactText } from "../core/redact.ts";
+import { numberToDecimal } from "./decimal.ts";
+import {
+  type Balance,
+  type Exchange,
+  ExchangeMaintenanceError,
+  type ExchangeOrder,
+  type Fill,
+  type Market,
+  OrderOutcomeUnknownError,
+} from "./port.ts";
+
+// deno-lint-ignore no-explicit-any
+type Any = any;
+type CcxtModule = Any;
+
+let loaded: Promise<CcxtModule> | undefined;
+const loadCcxt = (): Promise<CcxtModule> =>
+  loaded ??= import("ccxt").then((m: Any) => m.default ?? m);
+
+const str = (v: unknown): string | undefined =>
+  v === undefined || v === null || v === ""
+    ? undefined
+    : typeof v === "number"
+    ? (Number.isFinite(v) ? numberToDecimal(v) : undefined)
+    : String(v);
+
+/** Replaces the scheme and host of every URL in `api` (nested objects too), keeping paths. */
+export function rewriteApiUrls(api: unknown, base: string): unknown {
+  const origin = new URL(base).origin;
+  if (typeof api === "string") {
+    try {
+      const u = new URL(api);
+      return origin + u.pathname.replace(/\/$/, "") + u.search;
+    } catch {
+      return api;
+    }
+  }
+  if (api && typeof api === "object") {
+    return Object.fromEntries(
+      Object.entries(api as Record<string, unknown>).map(([k, v]) => [k, rewriteApiUrls(v, base)]),
+    );
+  }
+  return api;
+}
+
+export type ExchangeSettings =
+  & Pick<Config["exchange"], "id" | "mode" | "apiKey" | "apiSecret" | "apiUrl" | "timeoutMs">
+  & {
+    /** ccxt's client-side throttle (the exchange's published rate limit); on unless a test
+     * or benchmark talks to a local fake that has no limit. */
+    throttle?: boolean;
+  };
+
+/** Builds the ccxt client itself (also used by the paper broker for public market data). */
+export async function buildCcxtClient(settings: ExchangeSettings, withKeys = true): Promise<Any> {
+  const ccxt = await loadCcxt();
+  const Ctor = ccxt[settings.id];
+  if (typeof Ctor !== "function") {
+    throw new ConfigError(
+      `EXCHANGE_ID "${settings.id}" is not an exchange ccxt knows; use an id such as binance`,
+    );
+  }
+  const client = new Ctor({
+    apiKey: withKeys ? settings.apiKey : undefined,
+    secret: withKeys ? settings.apiSecret : undefined,
+    timeout: settings.timeoutMs,
+    enableRateLimit: settings.throttle ?? true,
+    options: {
+      // Spot only: without these, loadMarkets with keys also calls futures and /sapi endpoints.
+      defaultType: "spot",
+      fetchMarkets: { types: ["spot"] },
+      fetchCurrencies: false,
+      fetchMargins: false,
+      warnOnFetchOpenOrdersWithoutSymbol: false,
+    },
+  });
+  if (settings.mode === "sandbox") client.setSandboxMode(true);
+  if (settings.apiUrl) client.urls.api = rewriteApiUrls(client.urls.api, settings.apiUrl);
+  return client;
+}
+
+/**
+ * Maps a ccxt error once. `creating` marks a createOrder call, where a lost answer is unknown;
+ * `retryAfter` is the Retry-After header (seconds) of the last response, when there was one.
+ */
+export function mapCcxtError(
+  ccxt: CcxtModule,
+  error: unknown,
+  what: string,
+  creating = false,
+  retryAfter?: string,
+) {
+  if (!(error instanceof Error)) return error;
+  const msg = `${what} failed: ${redactText(error.message).slice(0, 300)}`;
+  const options = { cause: error };
+  if (error instanceof ccxt.OnMaintenance) {
+    return new ExchangeMaintenanceError(`${msg}; entries pause until it is back`, options);
+  }
+  if (error instanceof ccxt.DDoSProtection || error instanceof ccxt.RateLimitExceeded) {
+    const seconds = Number(retryAfter);
+    const waitMs = Number.isFinite(seconds) && seconds > 0
+      ? Math.min(seconds * 1000, limits.backoffMaxMs * 60)
+      : limits.exchangeRateLimitWaitMs;
+    return new RateLimitedError(`${msg}; waiting ${Math.round(waitMs / 1000)} s`, waitMs, options);
+  }
+  if (error instanceof ccxt.AuthenticationError) {
+    return new AuthError(`${msg}; check BROKER_API_KEY and BROKER_API_SECRET`, options);
+  }
+  if (error instanceof ccxt.NetworkError) {
+    // Binance documents a 5xx or a lost answer on an order as "execution status unknown".
+    if (creating) {
+      return new OrderOutcomeUnknownError(`${msg}; the order is looked up, never resent`, options);
+    }
+    return new TemporaryError(msg, options);
+  }
+  if (error instanceof ccxt.ExchangeError) return new RejectedError(msg, options);
+  // Anything else on a create (a 5xx "unknown error", a malformed answer) leaves the order's
+  // fate unknown as well.
+  if (creating) {
+    return new OrderOutcomeUnknownError(`${msg}; the order is looked up, never resent`, options);
+  }
+  return new TemporaryError(msg, options);
+}
+
+function toOrder(o: Any): ExchangeOrder {
+  const status = o.status === "closed" || o.status === "canceled" || o.status === "rejected" ||
+      o.status === "expired"
+    ? o.status
+    : "open";
+  return {
+    id: String(o.id),
+    clientOrderId: o.clientOrderId ?? undefined,
+    symbol: o.symbol,
+    side: o.side,
+    type: o.type,
+    status,
+    qty: str(o.amount) ?? "0",
+    filled: str(o.filled) ?? "0",
+    avgPrice: str(o.average),
+    fee: o.fee?.cost !== undefined
+      ? { cost: str(o.fee.cost) ?? "0", currency: o.fee.currency }
+      : undefined,
+    fills: Array.isArray(o.trades) && o.trades.length > 0
+      ? o.trades.map((t: Any) => toFill(t, o))
+      : undefined,
+    ts: o.timestamp ?? o.lastTradeTimestamp ?? 0,
+  };
+}
+
+function toFill(t: Any, order?: Any): Fill {
+  return {
+    id: String(t.id),
+    orderId: String(t.order ?? order?.id),
+    clientOrderId: order?.clientOrderId,
+    symbol: t.symbol ?? order?.symbol,
+    side: t.side ?? order?.side,
+    qty: str(t.amount) ?? "0",
+    price: str(t.price) ?? "0",
+    fee: str(t.fee?.cost) ?? "0",
+    feeCurrency: t.fee?.currency,
+    ts: t.timestamp ?? order?.timestamp ?? 0,
+  };
+}
+
+export function toMarket(m: Any): Market {
+  return {
+    symbol: m.symbol,
+    marketId: m.id,
+    base: m.base,
+    quote: m.quote,
+    active: m.active !== false,
+    tickSize: str(m.precision?.price),
+    stepSize: str(m.precision?.amount),
+    minQty: str(m.limits?.amount?.min),
+    maxQty: str(m.limits?.amount?.max),
+    minNotional: str(m.limits?.cost?.min),
+    takerFee: typeof m.taker === "number" ? m.taker : undefined,
+  };
+}
+
+export async function createCcxtExchange(settings: ExchangeSettings): Promise<Exchange> {
+  const ccxt = await loadCcxt();
+  const client = await buildCcxtClient(settings);
+  const call = async (what: string, fn: () => Promise<Any>, creating = false): Promise<Any> => {
+    try {
+      return await fn();
+    } catch (error) {
+      const retryAfter = client.last_response_headers?.["Retry-After"];
+      throw mapCcxtError(ccxt, error, what, creating, retryAfter);
+    }
+  };
+  let marketsLoaded = false;
+  const ensureMarkets = async () => {
+    if (!marketsLoaded) {
+      await call("Loading markets", () => client.loadMarkets());
+      marketsLoaded = true;
+    }
+  };
+  return {
+    id: settings.id,
+    mode: settings.mode,
+    async loadMarkets() {
+      const markets = await call("Loading markets", () => client.loadMarkets(true));
+      marketsLoaded = true;
+      return Object.values(markets as Record<string, Any>).filter((m) => m.spot).map(toMarket);
+    },
+    async fetchOHLCV(symbol, timeframe, since, limit) {
+      await ensureMarkets();
+      const rows = await call(
+        `Fetching ${timeframe} candles of ${symbol}`,
+        () => client.fetchOHLCV(symbol, timeframe, since, limit),
+      ) as number[][];
+      return rows.map(([ts, open, high, low, close, volume]) => ({
+        ts,
+        open,
+        high,
+        low,
+        close,
+        volume,
+      }));
+    },
+    async fetchTicker(symbol) {
+      await ensureMarkets();
+      const t = await call(`Fetching the ticker of ${symbol}`, () => client.fetchTicker(symbol));
+      return { symbol, last: t.last ?? t.close, bid: t.bid, ask: t.ask, ts: t.timestamp ?? 0 };
+    },
+    async fetchBalance() {
+      await ensureMarkets();
+      const b = await call("Fetching balances", () => client.fetchBalance());
+      const out: Record<string, Balance> = {};
+      for (const asset of Object.keys(b.total ?? {})) {
+        out[asset] = {
+          free: str(b.free?.[asset]) ?? "0",
+          used: str(b.used?.[asset]) ?? "0",
+          total: str(b.total?.[asset]) ?? "0",
+        };
+      }
+      return out;
+    },
+    async createOrder(r) {
+      await ensureMarkets();
+      const params: Record<string, unknown> = { clientOrderId: r.clientOrderId };
+      let type: string = r.type;
+      if (r.type === "stop_market" || r.type === "stop_limit") {
+        params.triggerPrice = Number(r.stopPrice);
+        type = r.type === "stop_market" ? "market" : "limit";
+      }
+      const o = await call(
+        `Placing order "${r.clientOrderId}"`,
+        () =>
+          client.createOrder(
+            r.symbol,
+            type,
+            r.side,
+            Number(r.qty),
+            r.price ? Number(r.price) : undefined,
+            params,
+          ),
+        true,
+      );
+      return toOrder(o);
+    },
+    async cancelOrder(clientOrderId, symbol) {
+      await ensureMarkets();
+      await call(
+        `Cancelling order "${clientOrderId}"`,
+        () => client.cancelOrder("", symbol, { origClientOrderId: clientOrderId }),
+      );
+    },
+    async fetchOrderByClientId(clientOrderId, symbol) {
+      await ensureMarkets();
+      try {
+        return toOrder(await client.fetchOrder("", symbol, { origClientOrderId: clientOrderId }));
+      } catch (error) {
+        if (error instanceof ccxt.OrderNotFound) return null;
+        throw mapCcxtError(ccxt, error, `Looking up order "${clientOrderId}"`);
+      }
+    },
+    async fetchOpenOrders(symbol) {
+      await ensureMarkets();
+      const list = await call("Fetching open orders", () => client.fetchOpenOrders(symbol));
+      return (list as Any[]).map(toOrder);
+    },
+    async fetchMyTrades(symbol, since) {
+      await ensureMarkets();
+      const list = await call(
+        `Fetching trades of ${symbol}`,
+        () => client.fetchMyTrades(symbol, since),
+      );
+      return (list as Any[]).map((t) => toFill(t));
+    },
+    close: async () => {
+      await client.close?.();
+    },
+  };
+}

@@ -1,0 +1,24 @@
+import assert from "node:assert/strict";
+import { dec, numberToDecimal } from "./decimal.ts";
+
+Deno.test("decimal sums and products are exact where floats are not", () => {
+  assert.equal(dec.add("0.1", "0.2"), "0.3");
+  assert.equal(dec.mul("0.00012", "50000.12"), "6.0000144");
+  assert.equal(dec.mul("0.1", "3", 2), "0.3");
+  assert.equal(dec.sub("1", "1.5"), "-0.5");
+  assert.equal(dec.div("10", "3", 4), "3.3333");
+});
+
+Deno.test("decimal rounding to a step truncates sizes and rounds prices as asked", () => {
+  assert.equal(dec.floorToStep("0.0012345", "0.00001"), "0.00123");
+  assert.equal(dec.roundToStep("100.005", "0.01"), "100.01");
+  assert.equal(dec.roundToStep("100.009", "0.01", "down"), "100");
+  assert.equal(dec.roundToStep("100.001", "0.01", "up"), "100.01");
+  assert.equal(dec.cmp("5", "4.99999999"), 1);
+});
+
+Deno.test("floats print as plain decimals without an exponent", () => {
+  assert.equal(numberToDecimal(1e-8), "0.00000001");
+  assert.equal(numberToDecimal(0.001), "0.001");
+  assert.throws(() => dec.add("abc", "1"), /Not a decimal/);
+});

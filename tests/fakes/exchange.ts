@@ -1,0 +1,332 @@
+/**
+ * A Binance-compatible subset of the spot REST API on 127.0.0.1 (port 0), reached through the
+ * real ccxt client by pointing EXCHANGE_API_URL (or `urls.api`) at `fake.url`.
+ *
+ * Endpoints (under /api/v3/, signatures are accepted without checking):
+ *   GET  ping, time, exchangeInfo, ticker/24hr, ticker/price, ticker/bookTicker
+ *   GET  klines         symbol, interval (1m 3m 5m 15m 30m 1h 4h 1d), startTime?, endTime?,
+ *                       limit? (≤ 1000): a deterministic ±1 % wave around the symbol's price
+ *   POST order          symbol, side, type (MARKET|LIMIT), quantity, price, timeInForce,
+ *                       newClientOrderId (≤ 36 chars; refused with -2010 while an open order
+ *                       has it), newOrderRespType. Enforces LOT_SIZE and NOTIONAL (-1013).
+ *                       MARKET fills at once at the symbol's price with a 0.1 % commission in
+ *                       the quote asset; LIMIT fills when marketable, else rests (NEW).
+ *   GET  order          symbol + orderId or origClientOrderId (-2013 when unknown)
+ *   DELETE order        symbol + orderId or origClientOrderId (-2011 when unknown or closed)
+ *   GET  openOrders     symbol optional
+ *   GET  myTrades       symbol, orderId?, startTime?
+ *   GET  account        balances (free, locked)
+ *
+ * Options: balances ({USDT: "10000"} by default), markets (BTCUSDT at 50000 and ETHUSDT at 3000,
+ * tick 0.01, min notional 5; override or add fields per symbol), now (a clock in epoch ms).
+ *
+ * Test controls on the returned object:
+ *   url                       the base to give ccxt (http://127.0.0.1:PORT)
+ *   setPrice(marketId, p)     moves the price (and fills resting limits that became marketable)
+ *   fail(kind, times = 1)     scripts the next POST /order calls:
+ *       "hang"        books the order, then never answers (until close) — a client timeout
+ *       "hang-before" never answers and books nothing
+ *       "5xx"         answers 500 without booking
+ *       "429"         answers 429 (Retry-After: 7) without booking
+ *       "maintenance" answers 503 {"code":1,"msg":"System is under maintenance."}
+ *   maintenance(on)           every endpoint answers as in maintenance while on
+ *   orders, trades            what was booked, in order
+ *   requests                  count of requests per "METHOD path"
+ *   balance(asset), markets   the account's balance, the markets by id
+ *   close()                   releases hung requests and stops the server
+ */
+import {
+  COMMISSION_RATE,
+  DEFAULT_MARKETS,
+  exchangeInfoView,
+  type FakeMarket,
+  fix8,
+  klinesView,
+  tickerView,
+} from "./exchange_views.ts";
+
+export type FailKind = "hang" | "hang-before" | "5xx" | "429" | "maintenance";
+
+export interface FakeOrder {
+  symbol: string;
+  orderId: number;
+  clientOrderId: string;
+  price: string;
+  origQty: string;
+  executedQty: string;
+  cummulativeQuoteQty: string;
+  status: "NEW" | "PARTIALLY_FILLED" | "FILLED" | "CANCELED";
+  timeInForce: string;
+  type: string;
+  side: "BUY" | "SELL";
+  time: number;
+  updateTime: number;
+}
+
+export interface FakeTrade {
+  symbol: string;
+  id: number;
+  orderId: number;
+  price: string;
+  qty: string;
+  quoteQty: string;
+  commission: string;
+  commissionAsset: string;
+  time: number;
+  isBuyer: boolean;
+}
+
+export interface FakeExchangeOptions {
+  balances?: Record<string, string>;
+  markets?: Partial<FakeMarket>[];
+  now?: () => number;
+}
+
+export function startFakeExchange(options: FakeExchangeOptions = {}) {
+  const now = options.now ?? (() => Date.now());
+  const markets = new Map<string, FakeMarket>();
+  for (const m of DEFAULT_MARKETS) markets.set(m.symbol, { ...m });
+  for (const m of options.markets ?? []) {
+    const base = markets.get(m.symbol ?? "") ?? DEFAULT_MARKETS[0];
+    markets.set(m.symbol!, { ...base, ...m } as FakeMarket);
+  }
+  const balances = new Map<string, number>(
+    Object.entries(options.balances ?? { USDT: "10000" }).map(([k, v]) => [k, Number(v)]),
+  );
+  const orders: FakeOrder[] = [];
+  const trades: FakeTrade[] = [];
+  const requests: Record<string, number> = {};
+  const script: FailKind[] = [];
+  const hung: Array<() => void> = [];
+  let inMaintenance = false;
+  let nextOrderId = 1000;
+  let nextTradeId = 5000;
+
+  const json = (body: unknown, status = 200) =>
+    new Response(JSON.stringify(body), {
+      status,
+      headers: {
+        "content-type": "application/json",
+        ...(status === 429 ? { "retry-after": "7" } : {}),
+      },
+    });
+  const error = (code: number, msg: string, status = 400) => json({ code, msg }, status);
+  const hang = () => new Promise<Response>((resolve) => hung.push(() => resolve(json({}, 503))));
+
+  const fill = (o: FakeOrder, m: FakeMarket, price: number) => {
+    const qty = Number(o.origQty) - Number(o.executedQty);
+    const quoteQty = qty * price;
+    const commission = quoteQty * COMMISSION_RATE;
+    const t: FakeTrade = {
+      symbol: o.symbol,
+      id: nextTradeId++,
+      orderId: o.orderId,
+      price: fix8(price),
+      qty: fix8(qty),
+      quoteQty: fix8(quoteQty),
+      commission: fix8(commission),
+      commissionAsset: m.quote,
+      time: now(),
+      isBuyer: o.side === "BUY",
+    };
+    trades.push(t);
+    o.executedQty = o.origQty;
+    o.cummulativeQuoteQty = fix8(Number(o.cummulativeQuoteQty) + quoteQty);
+    o.status = "FILLED";
+    o.updateTime = t.time;
+    const sign = o.side === "BUY" ? 1 : -1;
+    balances.set(m.base, (balances.get(m.base) ?? 0) + sign * qty);
+    balances.set(m.quote, (balances.get(m.quote) ?? 0) - sign * quoteQty - commission);
+    return t;
+  };
+
+  const marketable = (o: FakeOrder, price: number) =>
+    o.type === "MARKET" ||
+    (o.side === "BUY" ? price <= Number(o.price) : price >= Number(o.price));
+
+  const findOrder = (p: URLSearchParams) => {
+    const cid = p.get("origClientOrderId");
+    const id = p.get("orderId");
+    // A client order id is unique among open orders only (as on Binance): prefer the open one.
+    const matches = orders.filter((o) =>
+      o.symbol === p.get("symbol") &&
+      (cid ? o.clientOrderId === cid : String(o.orderId) === id)
+    );
+    return matches.find((o) => o.status === "NEW") ?? matches.at(-1);
+  };
+
+  const placeOrder = (p: URLSearchParams): Response | FakeOrder => {
+    const m = markets.get(p.get("symbol") ?? "");
+    if (!m) return error(-1121, "Invalid symbol.");
+    const type = p.get("type") ?? "";
+    const side = p.get("side") as "BUY" | "SELL";
+    const qty = Number(p.get("quantity"));
+    const cid = p.get("newClientOrderId") ?? `fake-${nextOrderId}`;
+    if (!/^[a-zA-Z0-9-_]{1,36}$/.test(cid)) {
+      return error(-1100, "Illegal characters found in parameter 'newClientOrderId'.");
+    }
+    if (orders.some((o) => o.clientOrderId === cid && o.status === "NEW")) {
+      return error(-2010, "Duplicate order sent.");
+    }
+    const step = Number(m.stepSize);
+    if (!(qty >= Number(m.minQty)) || Math.abs(qty / step - Math.round(qty / step)) > 1e-6) {
+      return error(-1013, "Filter failure: LOT_SIZE");
+    }
+    const price = type === "LIMIT" ? Number(p.get("price")) : Number(m.price);
+    if (qty * price < Number(m.minNotional)) return error(-1013, "Filter failure: NOTIONAL");
+    const o: FakeOrder = {
+      symbol: m.symbol,
+      orderId: nextOrderId++,
+      clientOrderId: cid,
+      price: type === "LIMIT" ? fix8(price) : "0.00000000",
+      origQty: fix8(qty),
+      executedQty: "0.00000000",
+      cummulativeQuoteQty: "0.00000000",
+      status: "NEW",
+      timeInForce: type === "LIMIT" ? (p.get("timeInForce") ?? "GTC") : "GTC",
+      type,
+      side,
+      time: now(),
+      updateTime: now(),
+    };
+    orders.push(o);
+    if (marketable(o, Number(m.price))) fill(o, m, Number(m.price));
+    return o;
+  };
+
+  const orderView = (o: FakeOrder) => ({
+    ...o,
+    orderListId: -1,
+    stopPrice: "0.00000000",
+    icebergQty: "0.00000000",
+    isWorking: true,
+    workingTime: o.time,
+    origQuoteOrderQty: "0.00000000",
+    selfTradePreventionMode: "EXPIRE_MAKER",
+  });
+
+  const handle = async (req: Request): Promise<Response> => {
+    const url = new URL(req.url);
+    const path = url.pathname.replace(/^\/api\/v3\//, "");
+    const key = `${req.method} ${path}`;
+    requests[key] = (requests[key] ?? 0) + 1;
+    const p = new URLSearchParams(url.search);
+    if (req.method === "POST") {
+      for (const [k, v] of new URLSearchParams(await req.text())) p.set(k, v);
+    }
+    if (inMaintenance) return error(1, "System is under maintenance.", 503);
+    switch (key) {
+      case "GET ping":
+        return json({});
+      case "GET time":
+        return json({ serverTime: now() });
+      case "GET exchangeInfo":
+        return json(exchangeInfoView([...markets.values()], now()));
+      case "GET klines": {
+        const m = markets.get(p.get("symbol") ?? "");
+        if (!m) return error(-1121, "Invalid symbol.");
+        const rows = klinesView(m, p, now());
+        return rows ? json(rows) : error(-1120, "Invalid interval.");
+      }
+      case "GET ticker/24hr":
+      case "GET ticker/price":
+      case "GET ticker/bookTicker": {
+        const list = p.get("symbol") ? [markets.get(p.get("symbol")!)] : [...markets.values()];
+        if (list.some((m) => !m)) return error(-1121, "Invalid symbol.");
+        const views = (list as FakeMarket[]).map((m) => tickerView(m, now()));
+        return json(p.get("symbol") ? views[0] : views);
+      }
+      case "POST order": {
+        const kind = script.shift();
+        if (kind === "5xx") return error(-1000, "An unknown error occurred.", 500);
+        if (kind === "429") return error(-1003, "Too many requests.", 429);
+        if (kind === "maintenance") return error(1, "System is under maintenance.", 503);
+        if (kind === "hang-before") return await hang();
+        const placed = placeOrder(p);
+        if (placed instanceof Response) return placed;
+        if (kind === "hang") return await hang();
+        const fills = trades.filter((t) => t.orderId === placed.orderId).map((t) => ({
+          price: t.price,
+          qty: t.qty,
+          commission: t.commission,
+          commissionAsset: t.commissionAsset,
+          tradeId: t.id,
+        }));
+        return json({ ...orderView(placed), transactTime: placed.time, fills });
+      }
+      case "GET order": {
+        const o = findOrder(p);
+        return o ? json(orderView(o)) : error(-2013, "Order does not exist.");
+      }
+      case "DELETE order": {
+        const o = findOrder(p);
+        if (!o || o.status !== "NEW") return error(-2011, "Unknown order sent.");
+        o.status = "CANCELED";
+        o.updateTime = now();
+        return json(orderView(o));
+      }
+      case "GET openOrders":
+        return json(
+          orders.filter((o) =>
+            o.status === "NEW" && (!p.get("symbol") || o.symbol === p.get("symbol"))
+          ).map(orderView),
+        );
+      case "GET myTrades":
+        return json(trades.filter((t) =>
+          t.symbol === p.get("symbol") &&
+          (!p.get("orderId") || String(t.orderId) === p.get("orderId")) &&
+          (!p.get("startTime") || t.time >= Number(p.get("startTime")))
+        ));
+      case "GET account":
+        return json({
+          makerCommission: 10,
+          takerCommission: 10,
+          canTrade: true,
+          canWithdraw: true,
+          canDeposit: true,
+          updateTime: now(),
+          accountType: "SPOT",
+          balances: [...balances.entries()].map(([asset, free]) => ({
+            asset,
+            free: fix8(free),
+            locked: "0.00000000",
+          })),
+          permissions: ["SPOT"],
+        });
+      default:
+        return error(-1, `Fake exchange: no route for ${key}`, 404);
+    }
+  };
+
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handle);
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    orders,
+    trades,
+    requests,
+    markets,
+    setPrice(marketId: string, price: string) {
+      const m = markets.get(marketId);
+      if (!m) throw new Error(`Fake exchange has no market ${marketId}`);
+      m.price = price;
+      for (const o of orders) {
+        if (o.symbol === marketId && o.status === "NEW" && marketable(o, Number(price))) {
+          fill(o, m, Number(o.price));
+        }
+      }
+    },
+    fail(kind: FailKind, times = 1) {
+      for (let i = 0; i < times; i++) script.push(kind);
+    },
+    maintenance(on: boolean) {
+      inMaintenance = on;
+    },
+    balance: (asset: string) => balances.get(asset) ?? 0,
+    async close() {
+      for (const release of hung.splice(0)) release();
+      await server.shutdown();
+    },
+  };
+}
+
+export type FakeExchange = ReturnType<typeof startFakeExchange>;

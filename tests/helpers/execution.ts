@@ -1,0 +1,115 @@
+/**
+ * Wiring for execution tests: the real ccxt client pointed at the fake Binance, the markets
+ * synced into a test database, an operator chat so notifications land in the outbox, and an
+ * Execution agent with reconciliation thresholds at zero (tests decide when time has passed).
+ */
+import { systemClock } from "../../core/clock.ts";
+import { logger } from "../../core/log.ts";
+import type { TradingDecision } from "../../core/decision.ts";
+import type { Db } from "../../db/db.ts";
+import { createCcxtExchange } from "../../exchange/ccxt.ts";
+import { syncMarkets } from "../../exchange/markets.ts";
+import { createPaperExchange } from "../../exchange/paper.ts";
+import type { Exchange } from "../../exchange/port.ts";
+import { createExecutionAgent, type ExecutionDeps } from "../../agents/execution.ts";
+import { type FakeExchange, startFakeExchange } from "../fakes/exchange.ts";
+import { testDb } from "./db.ts";
+
+export const testConfig = {
+  risk: { perTradePct: 1 },
+  strategy: { stopPct: 2 },
+} as Parameters<typeof createExecutionAgent>[0]["config"];
+
+export function liveExchange(fake: FakeExchange, timeoutMs = 2_000): Promise<Exchange> {
+  return createCcxtExchange({
+    id: "binance",
+    mode: "live",
+    apiKey: "test-api-key-0000",
+    apiSecret: "test-api-secret-0000",
+    apiUrl: fake.url,
+    timeoutMs,
+    throttle: false,
+  });
+}
+
+export async function paperExchange(db: Db, fake: FakeExchange): Promise<Exchange> {
+  const market = await createCcxtExchange({
+    id: "binance",
+    mode: "paper",
+    apiUrl: fake.url,
+    timeoutMs: 2_000,
+    throttle: false,
+  });
+  return createPaperExchange({ db, market, initialBalanceQuote: 10_000 });
+}
+
+export async function executionSetup(
+  db: Db,
+  exchange: Exchange,
+  tuning: ExecutionDeps["tuning"] = {},
+) {
+  await syncMarkets(db, exchange);
+  await db.query(
+    "insert into telegram_chats (chat_id, min_severity) values (42, 'INFO') on conflict do nothing",
+  );
+  return createExecutionAgent({
+    db,
+    exchange,
+    clock: systemClock,
+    log: logger("test"),
+    config: testConfig,
+    tuning: { minAgeMs: 0, notFoundMinAgeMs: 0, ...tuning },
+  });
+}
+
+let seq = 0;
+/** Stores a RECEIVED alert as the signal sources do; returns its id. */
+export async function insertAlert(db: Db, d: Partial<TradingDecision> = {}): Promise<number> {
+  const decision: TradingDecision = {
+    symbol: "BTC/USDT",
+    action: "buy",
+    strategy: "manual",
+    idempotencyKey: `key-${++seq}-${crypto.randomUUID().slice(0, 8)}`,
+    ...d,
+  };
+  const [row] = await db.query<{ id: number }>(
+    `insert into inbound_alerts (source, idempotency_key, raw_body, payload, decision)
+     values ('strategy', $1, $2, $3, $3) returning id`,
+    [decision.idempotencyKey, JSON.stringify(decision), JSON.stringify(decision)],
+  );
+  return row.id;
+}
+
+export const count = async (db: Db, sql: string, params: unknown[] = []) =>
+  (await db.query<{ n: number }>(`select count(*)::int as n from (${sql}) q`, params))[0].n;
+
+/** A test database, the fake exchange, the ccxt client and an agent; all closed after `fn`. */
+export async function withLive(
+  fn: (
+    ctx: {
+      db: Db;
+      fake: FakeExchange;
+      agent: Awaited<ReturnType<typeof executionSetup>>;
+      exchange: Exchange;
+    },
+  ) => Promise<void>,
+  timeoutMs?: number,
+) {
+  const t = await testDb();
+  const fake = startFakeExchange();
+  const exchange = await liveExchange(fake, timeoutMs);
+  try {
+    const agent = await executionSetup(t.db, exchange);
+    await fn({ db: t.db, fake, agent, exchange });
+  } finally {
+    await exchange.close?.();
+    await fake.close();
+    await t.close();
+  }
+}
+
+export const alertOf = async (db: Db, id: number) =>
+  (await db.query<{ status: string; error: string | null }>(
+    "select status, error from inbound_alerts where id = $1",
+    [id],
+  ))[0];
