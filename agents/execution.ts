@@ -43,6 +43,7 @@ type Outcome = keyof Omit<RunSummary, "claimed">;
 
 interface Claimed {
   id: number;
+  source: string;
   decision: unknown;
 }
 
@@ -75,13 +76,19 @@ export function createExecutionAgent(deps: ExecutionDeps) {
       [id],
     );
 
-  const refuse = async (alertId: number, key: string, reason: string): Promise<Outcome> => {
+  const refuse = async (
+    alertId: number,
+    key: string,
+    reason: string,
+    options: { quiet?: boolean } = {},
+  ): Promise<Outcome> => {
     await db.transaction(async (tx) => {
       await tx.query(
         `update inbound_alerts set status = 'REJECTED', error = $2, processed_at = now()
           where id = $1 and status = 'PROCESSING'`,
         [alertId, redactText(reason)],
       );
+      if (options.quiet) return;
       await enqueueNotification(tx, {
         severity: "WARN",
         kind: "decision_rejected",
@@ -89,7 +96,8 @@ export function createExecutionAgent(deps: ExecutionDeps) {
         dedupeKey: `alert:${alertId}:rejected`,
       });
     });
-    log.warn("Alert {alertId} not traded: {reason}", { alertId, reason });
+    if (options.quiet) log.info("Alert {alertId} not traded: {reason}", { alertId, reason });
+    else log.warn("Alert {alertId} not traded: {reason}", { alertId, reason });
     return "rejected";
   };
 
@@ -194,7 +202,13 @@ export function createExecutionAgent(deps: ExecutionDeps) {
       strategy: snap.strategy,
       positionQty: snap.positionQty,
     });
-    if (!planned.ok) return await refuse(alert.id, d.idempotencyKey, planned.reason);
+    if (!planned.ok) {
+      // The built-in strategy emits an exit on every downward cross, with or without a
+      // position; a flat account is the normal case there, not something to alert about.
+      const flatExit = alert.source === "strategy" && d.action === "sell" &&
+        !(Number(snap.positionQty ?? "0") > 0);
+      return await refuse(alert.id, d.idempotencyKey, planned.reason, { quiet: flatExit });
+    }
     const recorded = await insertOrder(db, exchange.id, alert.id, d, planned.plan, alert.decision);
     if ("duplicate" in recorded) {
       await finishAlert(alert.id, "DUPLICATE", recorded.duplicate);
@@ -213,7 +227,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
         where id in (select id from inbound_alerts
                       where status = 'RECEIVED' and decision is not null
                       order by id limit $1 for update skip locked)
-        returning id, decision`,
+        returning id, source, decision`,
       [batchSize],
     );
     const summary: RunSummary = {

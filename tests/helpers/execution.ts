@@ -64,7 +64,11 @@ export async function executionSetup(
 
 let seq = 0;
 /** Stores a RECEIVED alert as the signal sources do; returns its id. */
-export async function insertAlert(db: Db, d: Partial<TradingDecision> = {}): Promise<number> {
+export async function insertAlert(
+  db: Db,
+  d: Partial<TradingDecision> = {},
+  source: "strategy" | "pine" | "csv" = "strategy",
+): Promise<number> {
   const decision: TradingDecision = {
     symbol: "BTC/USDT",
     action: "buy",
@@ -74,8 +78,8 @@ export async function insertAlert(db: Db, d: Partial<TradingDecision> = {}): Pro
   };
   const [row] = await db.query<{ id: number }>(
     `insert into inbound_alerts (source, idempotency_key, raw_body, payload, decision)
-     values ('strategy', $1, $2, $3, $3) returning id`,
-    [decision.idempotencyKey, JSON.stringify(decision), JSON.stringify(decision)],
+     values ($4, $1, $2, $3, $3) returning id`,
+    [decision.idempotencyKey, JSON.stringify(decision), JSON.stringify(decision), source],
   );
   return row.id;
 }

@@ -200,9 +200,17 @@ Deno.test({
   name: "a sell closes the open position with its realized PnL; a sell without one is refused",
   fn: () =>
     withLive(async ({ db, fake, agent }) => {
-      const none = await insertAlert(db, { action: "sell" });
+      const warnings = () =>
+        count(db, "select 1 from notification_outbox where kind = 'decision_rejected'");
+      const none = await insertAlert(db, { action: "sell" }, "pine");
       await agent.runOnce();
       assert.match((await alertOf(db, none)).error ?? "", /no open BTC\/USDT position/);
+      assert.equal(await warnings(), 1, "a TradingView sell with nothing to sell is a WARN");
+      // The built-in strategy emits an exit on every downward cross: flat is normal there.
+      const flat = await insertAlert(db, { action: "sell" }, "strategy");
+      await agent.runOnce();
+      assert.equal((await alertOf(db, flat)).status, "REJECTED");
+      assert.equal(await warnings(), 1, "no WARN for the strategy's exit when flat");
       await insertAlert(db, { qty: "0.01", sl: "49000" });
       await agent.runOnce();
       fake.setPrice("BTCUSDT", "51000");
