@@ -52,7 +52,12 @@ export function createStrategyAgent(deps: StrategyAgentDeps): StrategyAgent {
   /** Symbols whose sink failed: the candle time to resume from (it is emitted again). */
   const resumeAt = new Map<string, number>();
 
-  async function rebuild(symbol: string, beforeMs = closedBeforeMs()): Promise<StrategyRunner> {
+  // A rebuild (at start, or after a failed run) stops short of the candles still fresh enough to
+  // trade, so that the next run looks at them again: a cross that closed just before a restart
+  // or an error is not lost. A decision handed over before is a duplicate for the intake.
+  const rebuildBeforeMs = () => closedBeforeMs() - limits.strategySignalMaxAgeCandles * tfMs;
+
+  async function rebuild(symbol: string, beforeMs = rebuildBeforeMs()): Promise<StrategyRunner> {
     const runner = createRunner(params);
     const history = await latestCandles(db, series(symbol), beforeMs, limits.candleWindow);
     for (const c of history) runner.onCandle(c);
