@@ -110,7 +110,7 @@ async function storeDecision(
       input.source,
       decision.idempotencyKey,
       hash,
-      redactText(input.rawBody),
+      storableText(input.rawBody),
       jsonOrNull(input.payload ?? input.decision),
       input.remoteAddr ?? null,
       JSON.stringify(decision),
@@ -145,6 +145,11 @@ export async function intakeAlert(
   input: SignalInput & { body: unknown },
   options: IntakeOptions & { symbols: SymbolResolver },
 ): Promise<IntakeResult> {
+  // PostgreSQL stores no NUL character: refuse it here with a clear answer, for every source.
+  if (JSON.stringify(input.body)?.includes("\\u0000")) {
+    const error = "The alert contains a NUL character (\\u0000); remove it from the message";
+    return await recordInvalid(db, { ...input, error }, options);
+  }
   const parsed = parsePineAlert(input.body);
   if (!parsed.ok) return await recordInvalid(db, { ...input, error: parsed.error }, options);
   const resolved = await options.symbols(parsed.alert.symbol);
@@ -242,11 +247,11 @@ async function storeRefused(
       input.source,
       extra.key ?? null,
       extra.hash ?? null,
-      redactText(input.rawBody),
+      storableText(input.rawBody),
       jsonOrNull(input.payload),
       input.remoteAddr ?? null,
       status,
-      redactText(error),
+      storableText(error),
       extra.decision ? JSON.stringify(extra.decision) : null,
       input.lineNo ?? null,
     ],
@@ -266,6 +271,23 @@ async function warn(tx: Sql, source: Source, alertId: number, error: string, o: 
   });
 }
 
+/**
+ * Text as it may be stored: secrets masked, and NUL characters (which PostgreSQL text and jsonb
+ * refuse) replaced, so odd input is stored with its error instead of failing the request.
+ */
+function storableText(text: string): string {
+  return redactText(text).replaceAll("\u0000", "\uFFFD");
+}
+
+/** The JSON text of a payload for a jsonb column: secrets masked in any field, NULs replaced. */
 function jsonOrNull(value: unknown): string | null {
-  return value === undefined ? null : JSON.stringify(value);
+  if (value === undefined) return null;
+  const text = redactText(JSON.stringify(value)).replaceAll("\\u0000", "\\ufffd");
+  try {
+    JSON.parse(text);
+    return text;
+  } catch {
+    // Masking cut through JSON syntax: keep nothing rather than something unparseable.
+    return null;
+  }
 }

@@ -1,5 +1,5 @@
 import { startService } from "../app/service.ts";
-import { RuntimeError } from "../core/errors.ts";
+import { errorMessage, RuntimeError } from "../core/errors.ts";
 import { logger } from "../core/log.ts";
 import { type Command, configure, parse } from "./common.ts";
 
@@ -19,6 +19,13 @@ with exit code 2 and a list of every problem.`,
     parse("serve", args, {}, { max: 0 });
     const config = configure(io);
     const log = logger("serve");
+    // A stray rejection in some library callback must not end a process that holds positions:
+    // it is logged and the service keeps serving what still works.
+    const onRejection = (event: PromiseRejectionEvent) => {
+      event.preventDefault();
+      log.error("Unhandled rejection: {error}", { error: errorMessage(event.reason) });
+    };
+    globalThis.addEventListener("unhandledrejection", onRejection);
     const stopRequested = Promise.withResolvers<string>();
     let fatal: string | undefined;
     const service = await startService(config, {
@@ -38,6 +45,7 @@ with exit code 2 and a list of every problem.`,
     log.info("Received {signal}; finishing in-flight work", { signal: sig });
     await service.stop();
     for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+    globalThis.removeEventListener("unhandledrejection", onRejection);
     log.info("Stopped");
     if (fatal) throw new RuntimeError(fatal);
   },

@@ -3,6 +3,7 @@
  * request is stored (accepted, duplicate, conflicting or invalid) before it is answered; the
  * answer never waits for the exchange. Unauthenticated requests are only counted and logged.
  */
+import { registerSecrets } from "../core/redact.ts";
 import type { Component, ServiceContext, WorkQueue } from "../app/context.ts";
 import type { Config } from "../core/config.ts";
 import { DatabaseUnavailableError, errorMessage } from "../core/errors.ts";
@@ -50,6 +51,8 @@ const MASK = "[REDACTED]";
 export function pineHandler(deps: PineDeps): PineHandler {
   const token = deps.config.pine.token;
   if (!token) throw new Error("Assertion failed: the Pine handler needs PINE_WEBHOOK_TOKEN");
+  // Masked wherever it might appear in stored text (a payload field other than auth_token).
+  registerSecrets([token]);
   const { db, log } = deps;
   const allowlist = deps.config.pine.ipAllowlist;
   const trustProxy = deps.config.pine.trustProxy;
@@ -98,7 +101,10 @@ export function pineHandler(deps: PineDeps): PineHandler {
     try {
       body = JSON.parse(read.text);
     } catch (error) {
-      parseError = `Body is not valid JSON (${errorMessage(error).replaceAll(token, MASK)}); ` +
+      // The parser's own message quotes part of the body, which may hold the token: only the
+      // position is kept.
+      const at = /position (\d+)/.exec(errorMessage(error))?.[1];
+      parseError = `Body is not valid JSON${at ? ` (at position ${at})` : ""}; ` +
         `send the alert message as a JSON object`;
     }
     const fields = isObject(body) ? body : undefined;

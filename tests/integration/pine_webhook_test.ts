@@ -186,6 +186,34 @@ Deno.test({
         const leaky = await invalid(`{"auth_token": "${TOKEN}", "side": buy}`, /not valid JSON/);
         assert.ok(!String(leaky.error).includes(TOKEN));
         assert.ok(!String(leaky.raw_body).includes(TOKEN));
+        // Not even a fragment of it: the parser's message is not echoed.
+        const fragment = await invalid(`{"auth_token": "${TOKEN}" "side": 1}`, /not valid JSON/);
+        assert.ok(!String(fragment.error).includes(TOKEN.slice(0, 8)), String(fragment.error));
+      });
+
+      await tt.step(
+        "a NUL character anywhere is a 422 stored with its error, never a 500",
+        async () => {
+          await invalid(
+            alert({ idempotency_key: "nul-\u0000-key", symbol: "BTC/\u0000USDT" }),
+            /NUL character/,
+          );
+          const text = await post(`{"symbol": "BTC/USDT",\u0000 "side": "buy"}`);
+          assert.equal(text.status, 422);
+          const row = await alertRow(text.body.alert_id);
+          assert.ok(!String(row.raw_body).includes("\u0000"));
+          const key = await post(alert({ idempotency_key: "nul\u0000key" }));
+          assert.notEqual(key.status, 500);
+          assert.ok([202, 422].includes(key.status), JSON.stringify(key));
+        },
+      );
+
+      await tt.step("a secret under another field is masked in the stored payload", async () => {
+        const res = await post(alert({ passphrase: TOKEN, note: `token ${TOKEN}` }));
+        assert.equal(res.status, 202);
+        const row = await alertRow(res.body.alert_id);
+        assert.ok(!JSON.stringify(row.payload).includes(TOKEN), JSON.stringify(row.payload));
+        assert.ok(!String(row.raw_body).includes(TOKEN));
       });
 
       await tt.step("wrong types, negative and NaN quantities are 422", async () => {
