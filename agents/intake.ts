@@ -51,6 +51,9 @@ export interface IntakeOptions {
   now?: () => Date;
 }
 
+/** The statements of every accepted alert: one round trip each instead of two (db.ts). */
+const PREPARED = { prepare: true };
+
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
 /** The payload hash: the decision as the source gave it, without its key. */
@@ -75,7 +78,7 @@ export async function recordDecision(
   // The strategy is read before the write, not in one transaction with it: a change racing an
   // alert by milliseconds may apply to it or not, which is harmless, and the accepted path
   // stays one autocommit statement.
-  const [strategy] = await db.query<StrategyRow>(STRATEGY_SQL, [decision.strategy]);
+  const [strategy] = await db.query<StrategyRow>(STRATEGY_SQL, [decision.strategy], PREPARED);
   const mapped = applyStrategy(decision, strategy);
   let result: IntakeResult;
   if (!mapped.ok) {
@@ -117,6 +120,7 @@ async function storeDecision(
       input.lineNo ?? null,
       day,
     ],
+    PREPARED,
   );
   if (row.status === "RECEIVED") return { outcome: "accepted", alertId: row.id, decision };
   if (row.status === "DUPLICATE") return { outcome: "duplicate", alertId: row.first_id };
