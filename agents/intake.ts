@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import type { WorkQueue } from "../app/context.ts";
 import type { TradingDecision } from "../core/decision.ts";
+import { limits } from "../core/limits.ts";
 import { redactText } from "../core/redact.ts";
 import { parseAlertSymbol, splitMarketId } from "../core/symbol.ts";
 import type { Db, Sql } from "../db/db.ts";
@@ -51,6 +52,9 @@ export interface IntakeOptions {
   now?: () => Date;
 }
 
+/** The statements of every accepted alert: one round trip each instead of two (db.ts). */
+const PREPARED = { prepare: true };
+
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
 /** The payload hash: the decision as the source gave it, without its key. */
@@ -72,19 +76,36 @@ export async function recordDecision(
   const decision: TradingDecision = { ...input.decision, idempotencyKey: key };
   if (options.dryRun) return await dryRun(db, decision, hash);
 
-  // The strategy is read before the write, not in one transaction with it: a change racing an
-  // alert by milliseconds may apply to it or not, which is harmless, and the accepted path
-  // stays one autocommit statement.
-  const [strategy] = await db.query<StrategyRow>(STRATEGY_SQL, [decision.strategy]);
-  const mapped = applyStrategy(decision, strategy);
-  let result: IntakeResult;
-  if (!mapped.ok) {
-    const alertId = await db.transaction((tx) =>
-      storeRefused(tx, input, "REJECTED", mapped.error, options, { key, hash, decision })
-    );
-    result = { outcome: "rejected", alertId, error: mapped.error };
-  } else {
-    result = await storeDecision(db, input, mapped.decision, hash, options);
+  // The strategy row may come from a copy (one query less per alert): the write below is done
+  // only if the row is still that version (migration 0005), and a refusal is never based on a
+  // copy. So a disabled or changed strategy never accepts an alert once its change committed.
+  const name = decision.strategy;
+  let strategy = strategyCache(db).get(name);
+  let fresh = false;
+  if (!strategy) [strategy, fresh] = [await readStrategy(db, name), true];
+  let result: IntakeResult | undefined;
+  for (let attempt = 0; !result; attempt++) {
+    const mapped = applyStrategy(decision, strategy);
+    if (!mapped.ok && !fresh) {
+      [strategy, fresh] = [await readStrategy(db, name), true];
+      continue;
+    }
+    if (!mapped.ok) {
+      const alertId = await db.transaction((tx) =>
+        storeRefused(tx, input, "REJECTED", mapped.error, options, { key, hash, decision })
+      );
+      result = { outcome: "rejected", alertId, error: mapped.error };
+      break;
+    }
+    result = await storeDecision(db, input, mapped.decision, hash, strategy!, options);
+    if (result) break;
+    if (attempt + 1 >= limits.intakeStaleRetries) {
+      throw new Error(
+        `Strategy "${name}" changed during ${limits.intakeStaleRetries} attempts to store a ` +
+          `signal; send it again`,
+      );
+    }
+    [strategy, fresh] = [await readStrategy(db, name), true];
   }
   if (result.outcome === "accepted" && result.alertId !== undefined) {
     options.queue?.push(result.alertId);
@@ -92,20 +113,45 @@ export async function recordDecision(
   return result;
 }
 
+/** A strategies row with its version (xmin), as the write checks it. */
+type VersionedStrategy = StrategyRow & { version: string };
+
+const strategyCaches = new WeakMap<Db, Map<string, VersionedStrategy>>();
+
+function strategyCache(db: Db): Map<string, VersionedStrategy> {
+  let cache = strategyCaches.get(db);
+  if (!cache) strategyCaches.set(db, cache = new Map());
+  return cache;
+}
+
+async function readStrategy(db: Db, name: string): Promise<VersionedStrategy | undefined> {
+  const [row] = await db.query<VersionedStrategy>(STRATEGY_SQL, [name], PREPARED);
+  const cache = strategyCache(db);
+  if (!row) cache.delete(name);
+  else {
+    if (cache.size >= limits.intakeStrategyCacheMax && !cache.has(name)) cache.clear();
+    cache.set(name, row);
+  }
+  return row;
+}
+
 /**
- * One statement, so one commit (one WAL flush) per alert: record_inbound_decision (migration
- * 0003) stores the alert, claims its key and settles the status atomically.
+ * One statement, so one commit (one WAL flush) per alert: record_inbound_decision (migrations
+ * 0003, 0005) checks the strategy row is still the version the decision was mapped with,
+ * stores the alert, claims its key and settles the status atomically. Undefined when the
+ * strategy changed in between (nothing written).
  */
 async function storeDecision(
   db: Db,
   input: SignalInput & { decision: DecisionInput },
   decision: TradingDecision,
   hash: string,
+  strategy: VersionedStrategy,
   options: IntakeOptions,
-): Promise<IntakeResult> {
+): Promise<IntakeResult | undefined> {
   const day = (options.now?.() ?? new Date()).toISOString().slice(0, 10);
   const [row] = await db.query<{ id: number; status: string; first_id: number; error: string }>(
-    "select * from record_inbound_decision($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    "select * from record_inbound_decision($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     [
       input.source,
       decision.idempotencyKey,
@@ -116,8 +162,12 @@ async function storeDecision(
       JSON.stringify(decision),
       input.lineNo ?? null,
       day,
+      strategy.name,
+      strategy.version,
     ],
+    PREPARED,
   );
+  if (row.status === "STALE") return undefined;
   if (row.status === "RECEIVED") return { outcome: "accepted", alertId: row.id, decision };
   if (row.status === "DUPLICATE") return { outcome: "duplicate", alertId: row.first_id };
   return { outcome: "conflict", alertId: row.id, error: row.error };
@@ -210,7 +260,7 @@ export async function receivedAlertIds(db: Db, limit = 10_000): Promise<number[]
 }
 
 const STRATEGY_SQL = `select name, enabled, symbols, risk_pct::text, stop_pct::text,
-  take_profit_pct::text, confidence_min::text, max_notional::text
+  take_profit_pct::text, confidence_min::text, max_notional::text, xmin::text as version
   from strategies where name = $1`;
 
 async function dryRun(db: Db, decision: TradingDecision, hash: string): Promise<IntakeResult> {

@@ -5,7 +5,7 @@
 import type { Config } from "../core/config.ts";
 import { type Clock, systemClock } from "../core/clock.ts";
 import { errorMessage, RuntimeError } from "../core/errors.ts";
-import { type Log, logger } from "../core/log.ts";
+import { LIFECYCLE, type Log, logger } from "../core/log.ts";
 import { limits } from "../core/limits.ts";
 import { type LoopHandle, startLoop } from "../core/loop.ts";
 import type { Db } from "../db/db.ts";
@@ -136,12 +136,16 @@ export async function startService(
     });
     const url = `http://${addr.hostname}:${addr.port}`;
     const readyMs = Math.round(performance.now() - t0);
-    log.info("Ready on {url} in {readyMs} ms (database: {kind}, exchange mode: {mode})", {
-      url,
-      readyMs,
-      kind: db.kind,
-      mode: config.exchange.mode,
-    });
+    // Always shown (core/log.ts), even with LOG_LEVEL=error: scripts and tests wait for it.
+    logger(LIFECYCLE).info(
+      "Ready on {url} in {readyMs} ms (database: {kind}, exchange mode: {mode})",
+      {
+        url,
+        readyMs,
+        kind: db.kind,
+        mode: config.exchange.mode,
+      },
+    );
     return { url, ctx, readyMs, stop: shutdown };
   } catch (error) {
     await shutdown().catch(() => {});

@@ -96,4 +96,8 @@ export const limits = {
   marketSyncIntervalMs: 60 * 60_000,
   /** Pause of new entries after the exchange said it is under maintenance. */
   maintenancePauseMs: 60_000,
+  /** Strategy rows the intake keeps copies of (each copy is checked at the write, see 0005). */
+  intakeStrategyCacheMax: 1_000,
+  /** Writes retried when the strategy changed between its read and the write. */
+  intakeStaleRetries: 3,
 } as const;

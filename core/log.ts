@@ -41,10 +41,21 @@ export function setupLogging(setup: LogSetup): void {
     sinks: { main: redactByField(lineSink, { fieldPatterns: SECRET_FIELDS }) },
     loggers: [
       { category: ["pg-solo-lite"], lowestLevel: setup.level, sinks: ["main"] },
+      // Start and stop lines at info whatever LOG_LEVEL says: wrappers wait for "Ready on",
+      // and raising them to warning would make routine events look like problems.
+      {
+        category: ["pg-solo-lite", LIFECYCLE],
+        lowestLevel: "info",
+        sinks: ["main"],
+        parentSinks: "override",
+      },
       { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["main"] },
     ],
   });
 }
+
+/** The category of the few lines every LOG_LEVEL keeps (e.g. `serve`'s "Ready on …"). */
+export const LIFECYCLE = "lifecycle";
 
 /** A logger for one part of the service: `logger("webhook")`. */
 export function logger(...category: string[]): Log {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { logger, setupLogging } from "./log.ts";
+import { LIFECYCLE, logger, setupLogging } from "./log.ts";
 import { redactText } from "./redact.ts";
 
 const TG = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1";
@@ -30,4 +30,18 @@ Deno.test("redactText masks passwords in connection URLs", () => {
     redactText("connect postgres://app:hunter2@db:5432/x failed"),
     "connect postgres://app:[REDACTED]@db:5432/x failed",
   );
+});
+
+Deno.test("the lifecycle lines are kept at every level, other info lines are not", () => {
+  const lines: string[] = [];
+  setupLogging({ level: "error", write: (l) => lines.push(l) });
+  logger("serve").info("routine");
+  logger("serve").warn("a warning");
+  logger(LIFECYCLE).info("Ready on {url}", { url: "http://127.0.0.1:1" });
+  logger(LIFECYCLE).debug("not this");
+  assert.equal(lines.length, 1);
+  const line = JSON.parse(lines[0]);
+  assert.match(line.message, /^Ready on /);
+  assert.equal(line.level, "INFO");
+  assert.equal(line.properties.url, "http://127.0.0.1:1");
 });

@@ -29,13 +29,17 @@ export interface LoopHandle {
   wake(): void;
 }
 
+const WAKE = "wake";
+
 export function startLoop(options: LoopOptions): LoopHandle {
   const { signal, clock, log } = options;
   let wakeNow: AbortController | undefined;
   let wakeRequested = false;
   const wake = () => {
     wakeRequested = true;
-    wakeNow?.abort();
+    // A reason given up front: abort() without one builds a DOMException (with its stack) on
+    // every wake, i.e. once per accepted alert for the execution loop.
+    wakeNow?.abort(WAKE);
   };
   options.wake?.(wake);
 

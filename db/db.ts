@@ -5,9 +5,19 @@
  */
 export type Row = Record<string, unknown>;
 
+export interface QueryOptions {
+  /**
+   * Keep the statement prepared on each server connection (postgres.js; PGlite ignores it).
+   * Only for constant SQL text on hot paths: the driver caches one statement per distinct
+   * text and connection, without a bound. An unprepared statement with parameters costs two
+   * round trips in postgres.js (describe, then execute); a prepared one costs one.
+   */
+  prepare?: boolean;
+}
+
 export interface Sql {
   /** Runs one parameterised statement and returns its rows. */
-  query<T = Row>(text: string, params?: readonly unknown[]): Promise<T[]>;
+  query<T = Row>(text: string, params?: readonly unknown[], options?: QueryOptions): Promise<T[]>;
   /** Runs several statements without parameters (migrations, scripts). */
   exec(text: string): Promise<void>;
 }

@@ -3,7 +3,7 @@ import postgres from "postgres";
 import { DatabaseUnavailableError } from "../core/errors.ts";
 import { redactText } from "../core/redact.ts";
 import { limits } from "../core/limits.ts";
-import { type Db, INSTANCE_LOCK_KEY, type Sql, sqlState } from "./db.ts";
+import { type Db, INSTANCE_LOCK_KEY, type QueryOptions, type Sql, sqlState } from "./db.ts";
 
 export interface ServerDbOptions {
   url: string;
@@ -32,9 +32,11 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 }
 
 const wrap = (sql: PgSql | postgres.TransactionSql): Sql => ({
-  query: async <T>(text: string, params: readonly unknown[] = []) =>
+  query: async <T>(text: string, params: readonly unknown[] = [], options?: QueryOptions) =>
     // deno-lint-ignore no-explicit-any
-    (await sql.unsafe(text, params as any[])) as unknown as T[],
+    (await sql.unsafe(text, params as any[], {
+      prepare: options?.prepare === true,
+    })) as unknown as T[],
   // Without parameters postgres.js uses the simple protocol, which allows several statements.
   exec: async (text: string) => void (await sql.unsafe(text)),
 });
@@ -116,8 +118,8 @@ export async function openServerDb(options: ServerDbOptions): Promise<Db> {
   const db: Db = {
     kind: "server",
     // A bounded wait: a query sent as a connection dies can otherwise hang for ever.
-    query: (text, params) =>
-      guard(() => withTimeout(wrap(sql).query(text, params), limits.dbQueryTimeoutMs)),
+    query: (text, params, options) =>
+      guard(() => withTimeout(wrap(sql).query(text, params, options), limits.dbQueryTimeoutMs)),
     exec: (text) => guard(() => wrap(sql).exec(text)),
     transaction: (fn) =>
       guard(async () => (await sql.begin((tx) => fn(wrap(tx)))) as Awaited<ReturnType<typeof fn>>),

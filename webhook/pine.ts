@@ -18,7 +18,7 @@ import {
   type SymbolResolver,
   symbolResolver,
 } from "../agents/intake.ts";
-import { clientAddress, ipAllowed, readBodyLimited, tokenMatches } from "./request.ts";
+import { clientAddress, ipAllowed, readBodyLimited, tokenChecker } from "./request.ts";
 import { json, withTimeout } from "./server.ts";
 
 export interface PineDeps {
@@ -54,6 +54,7 @@ export function pineHandler(deps: PineDeps): PineHandler {
   // Masked wherever it might appear in stored text (a payload field other than auth_token).
   registerSecrets([token]);
   const { db, log } = deps;
+  const tokenOk = tokenChecker(token);
   const allowlist = deps.config.pine.ipAllowlist;
   const trustProxy = deps.config.pine.trustProxy;
   const symbols = deps.symbols ?? symbolResolver(db, deps.config.exchange.id);
@@ -109,7 +110,7 @@ export function pineHandler(deps: PineDeps): PineHandler {
     }
     const fields = isObject(body) ? body : undefined;
     const given = [req.headers.get("x-auth-token"), fields?.auth_token];
-    if (!given.some((t) => typeof t === "string" && tokenMatches(t, token))) {
+    if (!given.some(tokenOk)) {
       refused("unauthorized", remote);
       return json({ error: "missing or wrong token" }, 401);
     }

@@ -39,3 +39,25 @@ Deno.test("a body over the limit is cut off without reading the rest", async () 
   const ok = await readBodyLimited(new Request("http://x/", { method: "POST", body: "héllo" }), 6);
   assert.deepEqual(ok, { ok: true, text: "héllo" });
 });
+
+Deno.test("a declared length is checked before and after reading, whatever the header says", async () => {
+  const body = "x".repeat(100);
+  const lying = new Request("http://x/", {
+    method: "POST",
+    body,
+    headers: { "content-length": "10" },
+  });
+  assert.deepEqual(await readBodyLimited(lying, 50), { ok: false, tooLarge: true });
+  const declared = new Request("http://x/", {
+    method: "POST",
+    body: "x".repeat(60),
+    headers: { "content-length": "60" },
+  });
+  assert.deepEqual(await readBodyLimited(declared, 50), { ok: false, tooLarge: true });
+  const fits = new Request("http://x/", {
+    method: "POST",
+    body: "héllo",
+    headers: { "content-length": "6" },
+  });
+  assert.deepEqual(await readBodyLimited(fits, 6), { ok: true, text: "héllo" });
+});
