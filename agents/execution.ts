@@ -201,6 +201,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
       freeQuote,
       strategy: snap.strategy,
       positionQty: snap.positionQty,
+      sellingQty: snap.sellingQty,
     });
     if (!planned.ok) {
       // The built-in strategy emits an exit on every downward cross, with or without a

@@ -77,6 +77,8 @@ export interface PlanInput {
   strategy: StrategyLimits;
   /** Base quantity of the open position, if any. */
   positionQty?: string;
+  /** What active sell orders still have to sell of it (qty − filled): not free to sell again. */
+  sellingQty?: string;
 }
 
 export interface OrderPlan {
@@ -115,7 +117,14 @@ export function planOrder(input: PlanInput): PlanResult {
   if (d.action === "sell") {
     const held = input.positionQty ?? "0";
     if (dec.cmp(held, "0") <= 0) return refuse(`${what}: no open ${d.symbol} position to sell`);
-    qty = floor(d.qty && dec.cmp(d.qty, held) < 0 ? d.qty : held);
+    const selling = input.sellingQty ?? "0";
+    const free = dec.sub(held, selling);
+    if (dec.cmp(free, "0") <= 0) {
+      return refuse(
+        `${what}: the ${held} held of ${d.symbol} is already being sold by active sell orders`,
+      );
+    }
+    qty = floor(d.qty && dec.cmp(d.qty, free) < 0 ? d.qty : free);
   } else {
     const rawStop = d.sl ??
       dec.mul(entry, String(1 - strategy.stopPct / 100), 12);

@@ -81,3 +81,12 @@ Deno.test("a malformed decision is refused with every problem named", () => {
   assert.equal(r.ok, false);
   assert.match(!r.ok ? r.reason : "", /symbol expected a symbol like BTC\/USDT; action/);
 });
+
+Deno.test("a sell sells only what active sell orders are not already selling", () => {
+  const sell = { action: "sell" as const };
+  const r = plan({ d: sell, positionQty: "0.01", sellingQty: "0.004" });
+  assert.ok(r.ok);
+  assert.equal(r.plan.qty, "0.006");
+  const none = plan({ d: { ...sell, qty: "0.01" }, positionQty: "0.01", sellingQty: "0.01" });
+  assert.match(!none.ok ? none.reason : "", /0\.01 held of BTC\/USDT is already being sold/);
+});
