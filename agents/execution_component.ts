@@ -6,7 +6,7 @@
  */
 import type { Component, ServiceContext } from "../app/context.ts";
 import type { Config } from "../core/config.ts";
-import { errorMessage } from "../core/errors.ts";
+import { ConfigError, errorMessage } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import { startLoop } from "../core/loop.ts";
 import type { Db } from "../db/db.ts";
@@ -33,8 +33,33 @@ export async function openExchange(config: Config, db: Db): Promise<Exchange> {
   });
 }
 
-export function executionComponent(ctx: ServiceContext): Promise<Component> {
+/**
+ * Positions and orders carry no account, so the positions and orders of one mode must not be
+ * traded in another: live trading would sell paper positions (and the market sync would
+ * overwrite the stored mode). A switch is allowed once nothing is open or active.
+ */
+export async function checkModeSwitch(db: Db, exchangeId: string, mode: string): Promise<void> {
+  const [row] = await db.query<{ mode: string; positions: number; orders: number }>(
+    `select e.mode,
+            (select count(*)::int from positions p
+              where p.exchange_id = e.id and p.status = 'OPEN') as positions,
+            (select count(*)::int from orders o
+              where o.exchange_id = e.id
+                and o.status in ('NEW', 'UNKNOWN', 'OPEN', 'PARTIALLY_FILLED')) as orders
+       from exchanges e where e.id = $1`,
+    [exchangeId],
+  );
+  if (!row || row.mode === mode || (row.positions === 0 && row.orders === 0)) return;
+  throw new ConfigError(
+    `EXCHANGE_MODE is ${mode} but this database holds ${row.positions} open position(s) and ` +
+      `${row.orders} active order(s) on ${exchangeId} from ${row.mode} mode; close them in ` +
+      `${row.mode} mode first, or use another database for ${mode}`,
+  );
+}
+
+export async function executionComponent(ctx: ServiceContext): Promise<Component> {
   const { config, db, clock, signal } = ctx;
+  await checkModeSwitch(db, config.exchange.id, config.exchange.mode);
   const log = ctx.log.with?.({ component: "execution" }) ?? ctx.log;
   let exchange: Exchange | undefined;
   let agent: ExecutionAgent | undefined;
@@ -96,7 +121,7 @@ export function executionComponent(ctx: ServiceContext): Promise<Component> {
     loops.push(sync.stopped, reconcile.stopped, decisions.stopped);
   };
 
-  return Promise.resolve({
+  return {
     name: "execution",
     start() {
       // Loading ccxt and reaching the exchange must not delay `serve` being ready.
@@ -120,5 +145,5 @@ export function executionComponent(ctx: ServiceContext): Promise<Component> {
       `${config.exchange.id} in ${config.exchange.mode} mode${
         config.exchange.apiUrl ? " (REST base from EXCHANGE_API_URL)" : ""
       }; orders are reconciled every ${limits.reconcileIntervalMs / 1000} s`,
-  });
+  };
 }
