@@ -250,10 +250,12 @@ export function createExecutionAgent(deps: ExecutionDeps) {
         } catch (error) {
           firstError ??= error;
           summary.deferred++;
-          // Not sent (no order row): back to RECEIVED for the next pass.
+          // Not sent: back to RECEIVED for the next pass. An order refused before reaching the
+          // book (429, maintenance: REJECTED, nothing filled) does not count as sent.
           await db.query(
             `update inbound_alerts a set status = 'RECEIVED' where a.id = $1 and a.status = 'PROCESSING'
-                and not exists (select 1 from orders o where o.alert_id = a.id)`,
+                and not exists (select 1 from orders o where o.alert_id = a.id
+                                   and (o.status <> 'REJECTED' or o.filled_qty > 0))`,
             [alert.id],
           ).catch(() => {});
           log.warn("Alert {alertId} deferred: {error}", {
@@ -270,14 +272,16 @@ export function createExecutionAgent(deps: ExecutionDeps) {
   }
 
   /**
-   * After a restart: alerts left PROCESSING without an order were never sent, so they are
-   * RECEIVED again; those with an order wait for the reconciler to settle the order.
+   * After a restart: alerts left PROCESSING without an order (or only with orders refused
+   * before reaching the book and never filled) were never sent, so they are RECEIVED again;
+   * those with an order wait for the reconciler to settle the order.
    */
   async function recover(): Promise<number> {
     const rows = await db.query(
       `update inbound_alerts a set status = 'RECEIVED'
         where a.status = 'PROCESSING'
-          and not exists (select 1 from orders o where o.alert_id = a.id)
+          and not exists (select 1 from orders o where o.alert_id = a.id
+                             and (o.status <> 'REJECTED' or o.filled_qty > 0))
         returning a.id`,
     );
     return rows.length;
