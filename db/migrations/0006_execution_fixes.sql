@@ -31,3 +31,8 @@ end $$;
 
 create trigger orders_sell_within_position before insert on orders
   for each row execute function orders_sell_within_position();
+
+-- A maker rebate is a negative fee: money received. It is recorded as it is (the fee leg of
+-- the ledger becomes a credit, the position's fees go down) instead of failing the fill, which
+-- would keep the order unsettled for ever.
+alter table executions drop constraint executions_fee_check;
