@@ -97,6 +97,9 @@ export type PlanResult = { ok: true; plan: OrderPlan } | { ok: false; reason: st
 
 const refuse = (reason: string): PlanResult => ({ ok: false, reason });
 
+/** Assumed when the rules carry no taker fee: Binance's spot rate. */
+const DEFAULT_TAKER_FEE = "0.001";
+
 export function planOrder(input: PlanInput): PlanResult {
   const { decision: d, rules, strategy, quote } = input;
   const what = `Cannot trade "${d.idempotencyKey}"`;
@@ -176,10 +179,13 @@ export function planOrder(input: PlanInput): PlanResult {
       );
     }
     if (stopPrice) {
-      const exitNotional = dec.mul(qty, stopPrice, 8);
+      // The exchange may take the buy's fee in the base asset: what is left to sell at the
+      // stop is the quantity less the fee, truncated to the step.
+      const exitQty = floor(dec.mul(qty, dec.sub("1", rules.taker_fee ?? DEFAULT_TAKER_FEE)));
+      const exitNotional = dec.mul(exitQty, stopPrice, 8);
       if (dec.cmp(exitNotional, minNotional) < 0) {
         return refuse(
-          `${what}: its stop exit at ${stopPrice} would be ${exitNotional} ${quote}, below the minimum ${minNotional}`,
+          `${what}: its stop exit of ${exitQty} at ${stopPrice} would be ${exitNotional} ${quote}, below the minimum ${minNotional}`,
         );
       }
     }
