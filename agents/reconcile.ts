@@ -67,8 +67,9 @@ export function createReconciler(deps: {
   async function fillsOf(order: OrderRow, found: ExchangeOrder): Promise<Fill[]> {
     if (found.fills && found.fills.length > 0) return found.fills;
     if (!(Number(found.filled) > 0)) return [];
-    const since = order.created_at.getTime() - 60_000;
-    const trades = await exchange.fetchMyTrades(order.symbol, since);
+    // By the order's own id: a page of the account's trades since the order was created would
+    // miss its fills once more than a page of other trades happened meanwhile.
+    const trades = await exchange.fetchMyTrades(order.symbol, undefined, { orderId: found.id });
     return trades.filter((f) => f.orderId === found.id);
   }
 

@@ -298,11 +298,16 @@ export async function createCcxtExchange(settings: ExchangeSettings): Promise<Ex
       const list = await call("Fetching open orders", () => client.fetchOpenOrders(symbol));
       return (list as Any[]).map(toOrder);
     },
-    async fetchMyTrades(symbol, since) {
+    async fetchMyTrades(symbol, since, options) {
       await ensureMarkets();
+      const orderId = options?.orderId;
       const list = await call(
         `Fetching trades of ${symbol}`,
-        () => client.fetchMyTrades(symbol, since),
+        () =>
+          orderId
+            // One order's trades (Binance: symbol + orderId; startTime cannot be combined).
+            ? client.fetchMyTrades(symbol, undefined, 1000, { orderId })
+            : client.fetchMyTrades(symbol, since),
       );
       return (list as Any[]).map((t) => toFill(t));
     },

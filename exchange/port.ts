@@ -104,7 +104,12 @@ export interface Exchange {
   /** The order with this client id, or null when the exchange says it does not exist. */
   fetchOrderByClientId(clientOrderId: string, symbol: string): Promise<ExchangeOrder | null>;
   fetchOpenOrders(symbol?: string): Promise<ExchangeOrder[]>;
-  fetchMyTrades(symbol: string, since?: number): Promise<Fill[]>;
+  /**
+   * The account's trades on `symbol`. With `orderId` (the exchange's order id), that order's
+   * trades only, however many other trades there were; `since` is then ignored (Binance does
+   * not combine the two).
+   */
+  fetchMyTrades(symbol: string, since?: number, options?: { orderId?: string }): Promise<Fill[]>;
   close?(): Promise<void>;
 }
 

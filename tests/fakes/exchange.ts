@@ -14,7 +14,7 @@
  *   GET  order          symbol + orderId or origClientOrderId (-2013 when unknown)
  *   DELETE order        symbol + orderId or origClientOrderId (-2011 when unknown or closed)
  *   GET  openOrders     symbol optional
- *   GET  myTrades       symbol, orderId?, startTime?
+ *   GET  myTrades       symbol, orderId?, startTime?, limit? (500 by default, ≤ 1000)
  *   GET  account        balances (free, locked)
  *
  * Options: balances ({USDT: "10000"} by default), markets (BTCUSDT at 50000 and ETHUSDT at 3000,
@@ -271,12 +271,19 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
             o.status === "NEW" && (!p.get("symbol") || o.symbol === p.get("symbol"))
           ).map(orderView),
         );
-      case "GET myTrades":
-        return json(trades.filter((t) =>
+      case "GET myTrades": {
+        const matching = trades.filter((t) =>
           t.symbol === p.get("symbol") &&
           (!p.get("orderId") || String(t.orderId) === p.get("orderId")) &&
           (!p.get("startTime") || t.time >= Number(p.get("startTime")))
-        ));
+        );
+        // As Binance: at most `limit` (500 by default, 1000 at most) trades; the oldest from
+        // startTime, else the most recent.
+        const limit = Math.min(Number(p.get("limit") ?? 500), 1000);
+        return json(
+          p.get("startTime") ? matching.slice(0, limit) : matching.slice(-limit),
+        );
+      }
       case "GET account":
         return json({
           makerCommission: 10,
