@@ -9,6 +9,8 @@ import type { Config } from "../core/config.ts";
 import { ConfigError, errorMessage } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import { startLoop } from "../core/loop.ts";
+import { backoffMs } from "../core/backoff.ts";
+import { enqueueNotification } from "../notify/enqueue.ts";
 import type { Db } from "../db/db.ts";
 import { createCcxtExchange } from "../exchange/ccxt.ts";
 import { syncMarkets } from "../exchange/markets.ts";
@@ -69,14 +71,23 @@ export async function executionComponent(ctx: ServiceContext): Promise<Component
   const init = async () => {
     exchange = await openExchange(config, db);
     agent = createExecutionAgent({ db, exchange, clock, log, config });
-    const recovered = await agent.recover();
-    if (recovered > 0) log.info("{n} interrupted alert(s) queued again", { n: recovered });
-    // Decisions wait for the trading rules. The first sync runs in the background (an exchange
-    // that is down or in maintenance is retried with backoff) and wakes the decisions loop.
-    let marketsReady = (await db.query(
-      "select 1 from exchange_instruments where exchange_id = $1 limit 1",
-      [exchange.id],
-    )).length > 0;
+    let marketsReady: boolean;
+    try {
+      const recovered = await agent.recover();
+      if (recovered > 0) log.info("{n} interrupted alert(s) queued again", { n: recovered });
+      // Decisions wait for the trading rules. The first sync runs in the background (an
+      // exchange that is down or in maintenance is retried with backoff) and wakes the
+      // decisions loop.
+      marketsReady = (await db.query(
+        "select 1 from exchange_instruments where exchange_id = $1 limit 1",
+        [exchange.id],
+      )).length > 0;
+    } catch (error) {
+      // Nothing is running yet: the next attempt starts from scratch.
+      await exchange.close?.().catch(() => {});
+      exchange = undefined;
+      throw error;
+    }
     const reconcile = startLoop({
       name: "reconcile",
       intervalMs: limits.reconcileIntervalMs,
@@ -121,13 +132,48 @@ export async function executionComponent(ctx: ServiceContext): Promise<Component
     loops.push(sync.stopped, reconcile.stopped, decisions.stopped);
   };
 
+  /**
+   * A failed start (the database or ccxt not there yet) is retried with backoff until it
+   * works or the service stops, and raised CRITICAL once per run of the service: without the
+   * retry, serve would keep accepting alerts that nothing executes. A configuration error
+   * cannot get better by waiting: it is raised and not retried.
+   */
+  const startWithRetry = async () => {
+    const dedupeKey = `execution:start-failed:${clock.now().toISOString()}`;
+    for (let attempt = 0; !signal.aborted; attempt++) {
+      try {
+        await init();
+        if (attempt > 0) log.info("Execution started after {n} failed attempt(s)", { n: attempt });
+        return;
+      } catch (error) {
+        const fatal = error instanceof ConfigError;
+        const message = errorMessage(error);
+        log.error("Execution could not start: {error}", { error: message });
+        await enqueueNotification(db, {
+          severity: "CRITICAL",
+          kind: "execution_start_failed",
+          text: fatal
+            ? `Execution is stopped: ${message}. Fix the configuration and restart the service`
+            : `Execution could not start and is retrying: ${message}. Alerts are kept until it runs`,
+          dedupeKey,
+        }).catch(() => {});
+        if (fatal) return;
+        await clock.sleep(
+          backoffMs(attempt, {
+            baseMs: limits.executionStartRetryMs,
+            maxMs: limits.backoffMaxMs,
+          }),
+          signal,
+        );
+      }
+    }
+  };
+
   return {
     name: "execution",
     start() {
       // Loading ccxt and reaching the exchange must not delay `serve` being ready.
-      ready = init().catch((error) => {
-        log.error("Execution could not start: {error}", { error: errorMessage(error) });
-      });
+      ready = startWithRetry();
       return Promise.resolve();
     },
     async stop() {
