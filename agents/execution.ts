@@ -13,7 +13,11 @@ import { redactText } from "../core/redact.ts";
 import type { Db } from "../db/db.ts";
 import { numberToDecimal } from "../exchange/decimal.ts";
 import { PAPER_ACCOUNT } from "../exchange/paper.ts";
-import { type Exchange, ExchangeMaintenanceError } from "../exchange/port.ts";
+import {
+  type Exchange,
+  ExchangeMaintenanceError,
+  UnclassifiedRejectionError,
+} from "../exchange/port.ts";
 import { enqueueNotification } from "../notify/enqueue.ts";
 import { type OrderPlan, parseDecision, planOrder } from "./execution_plan.ts";
 import { type OrderRow, rejectOrder } from "./order_updates.ts";
@@ -116,7 +120,14 @@ export function createExecutionAgent(deps: ExecutionDeps) {
       return "executed";
     } catch (error) {
       if (error instanceof RejectedError || error instanceof AuthError) {
-        await db.transaction((tx) => rejectOrder(tx, row, errorMessage(error)));
+        await db.transaction(async (tx) => {
+          await rejectOrder(tx, row, errorMessage(error));
+          // A refusal of unknown cause may hide a placed order: the reconciler's recheck of
+          // given-up orders (reconcile_misses > 0, for a day) looks it up again.
+          if (error instanceof UnclassifiedRejectionError) {
+            await tx.query("update orders set reconcile_misses = 1 where id = $1", [row.id]);
+          }
+        });
         return "rejected";
       }
       if (error instanceof RateLimitedError || error instanceof ExchangeMaintenanceError) {

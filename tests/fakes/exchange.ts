@@ -29,6 +29,7 @@
  *       "5xx"         answers 500 without booking
  *       "429"         answers 429 (Retry-After: 7) without booking
  *       "maintenance" answers 503 {"code":1,"msg":"System is under maintenance."}
+ *       "odd"         books the order, then answers 400 with a code ccxt does not know (-9876)
  *   maintenance(on)           every endpoint answers as in maintenance while on
  *   orders, trades            what was booked, in order
  *   requests                  count of requests per "METHOD path"
@@ -45,7 +46,7 @@ import {
   tickerView,
 } from "./exchange_views.ts";
 
-export type FailKind = "hang" | "hang-before" | "5xx" | "429" | "maintenance";
+export type FailKind = "hang" | "hang-before" | "5xx" | "429" | "maintenance" | "odd";
 
 export interface FakeOrder {
   symbol: string;
@@ -245,6 +246,7 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
         const placed = placeOrder(p);
         if (placed instanceof Response) return placed;
         if (kind === "hang") return await hang();
+        if (kind === "odd") return error(-9876, "Unexpected error.");
         const fills = trades.filter((t) => t.orderId === placed.orderId).map((t) => ({
           price: t.price,
           qty: t.qty,
