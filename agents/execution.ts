@@ -13,7 +13,11 @@ import { redactText } from "../core/redact.ts";
 import type { Db } from "../db/db.ts";
 import { numberToDecimal } from "../exchange/decimal.ts";
 import { PAPER_ACCOUNT } from "../exchange/paper.ts";
-import { type Exchange, ExchangeMaintenanceError } from "../exchange/port.ts";
+import {
+  type Exchange,
+  ExchangeMaintenanceError,
+  UnclassifiedRejectionError,
+} from "../exchange/port.ts";
 import { enqueueNotification } from "../notify/enqueue.ts";
 import { type OrderPlan, parseDecision, planOrder } from "./execution_plan.ts";
 import { type OrderRow, rejectOrder } from "./order_updates.ts";
@@ -116,7 +120,14 @@ export function createExecutionAgent(deps: ExecutionDeps) {
       return "executed";
     } catch (error) {
       if (error instanceof RejectedError || error instanceof AuthError) {
-        await db.transaction((tx) => rejectOrder(tx, row, errorMessage(error)));
+        await db.transaction(async (tx) => {
+          await rejectOrder(tx, row, errorMessage(error));
+          // A refusal of unknown cause may hide a placed order: the reconciler's recheck of
+          // given-up orders (reconcile_misses > 0, for a day) looks it up again.
+          if (error instanceof UnclassifiedRejectionError) {
+            await tx.query("update orders set reconcile_misses = 1 where id = $1", [row.id]);
+          }
+        });
         return "rejected";
       }
       if (error instanceof RateLimitedError || error instanceof ExchangeMaintenanceError) {
@@ -201,6 +212,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
       freeQuote,
       strategy: snap.strategy,
       positionQty: snap.positionQty,
+      sellingQty: snap.sellingQty,
     });
     if (!planned.ok) {
       // The built-in strategy emits an exit on every downward cross, with or without a
@@ -249,10 +261,12 @@ export function createExecutionAgent(deps: ExecutionDeps) {
         } catch (error) {
           firstError ??= error;
           summary.deferred++;
-          // Not sent (no order row): back to RECEIVED for the next pass.
+          // Not sent: back to RECEIVED for the next pass. An order refused before reaching the
+          // book (429, maintenance: REJECTED, nothing filled) does not count as sent.
           await db.query(
             `update inbound_alerts a set status = 'RECEIVED' where a.id = $1 and a.status = 'PROCESSING'
-                and not exists (select 1 from orders o where o.alert_id = a.id)`,
+                and not exists (select 1 from orders o where o.alert_id = a.id
+                                   and (o.status <> 'REJECTED' or o.filled_qty > 0))`,
             [alert.id],
           ).catch(() => {});
           log.warn("Alert {alertId} deferred: {error}", {
@@ -269,14 +283,16 @@ export function createExecutionAgent(deps: ExecutionDeps) {
   }
 
   /**
-   * After a restart: alerts left PROCESSING without an order were never sent, so they are
-   * RECEIVED again; those with an order wait for the reconciler to settle the order.
+   * After a restart: alerts left PROCESSING without an order (or only with orders refused
+   * before reaching the book and never filled) were never sent, so they are RECEIVED again;
+   * those with an order wait for the reconciler to settle the order.
    */
   async function recover(): Promise<number> {
     const rows = await db.query(
       `update inbound_alerts a set status = 'RECEIVED'
         where a.status = 'PROCESSING'
-          and not exists (select 1 from orders o where o.alert_id = a.id)
+          and not exists (select 1 from orders o where o.alert_id = a.id
+                             and (o.status <> 'REJECTED' or o.filled_qty > 0))
         returning a.id`,
     );
     return rows.length;

@@ -77,6 +77,8 @@ export interface PlanInput {
   strategy: StrategyLimits;
   /** Base quantity of the open position, if any. */
   positionQty?: string;
+  /** What active sell orders still have to sell of it (qty − filled): not free to sell again. */
+  sellingQty?: string;
 }
 
 export interface OrderPlan {
@@ -94,6 +96,9 @@ export interface OrderPlan {
 export type PlanResult = { ok: true; plan: OrderPlan } | { ok: false; reason: string };
 
 const refuse = (reason: string): PlanResult => ({ ok: false, reason });
+
+/** Assumed when the rules carry no taker fee: Binance's spot rate. */
+const DEFAULT_TAKER_FEE = "0.001";
 
 export function planOrder(input: PlanInput): PlanResult {
   const { decision: d, rules, strategy, quote } = input;
@@ -115,7 +120,14 @@ export function planOrder(input: PlanInput): PlanResult {
   if (d.action === "sell") {
     const held = input.positionQty ?? "0";
     if (dec.cmp(held, "0") <= 0) return refuse(`${what}: no open ${d.symbol} position to sell`);
-    qty = floor(d.qty && dec.cmp(d.qty, held) < 0 ? d.qty : held);
+    const selling = input.sellingQty ?? "0";
+    const free = dec.sub(held, selling);
+    if (dec.cmp(free, "0") <= 0) {
+      return refuse(
+        `${what}: the ${held} held of ${d.symbol} is already being sold by active sell orders`,
+      );
+    }
+    qty = floor(d.qty && dec.cmp(d.qty, free) < 0 ? d.qty : free);
   } else {
     const rawStop = d.sl ??
       dec.mul(entry, String(1 - strategy.stopPct / 100), 12);
@@ -167,10 +179,13 @@ export function planOrder(input: PlanInput): PlanResult {
       );
     }
     if (stopPrice) {
-      const exitNotional = dec.mul(qty, stopPrice, 8);
+      // The exchange may take the buy's fee in the base asset: what is left to sell at the
+      // stop is the quantity less the fee, truncated to the step.
+      const exitQty = floor(dec.mul(qty, dec.sub("1", rules.taker_fee ?? DEFAULT_TAKER_FEE)));
+      const exitNotional = dec.mul(exitQty, stopPrice, 8);
       if (dec.cmp(exitNotional, minNotional) < 0) {
         return refuse(
-          `${what}: its stop exit at ${stopPrice} would be ${exitNotional} ${quote}, below the minimum ${minNotional}`,
+          `${what}: its stop exit of ${exitQty} at ${stopPrice} would be ${exitNotional} ${quote}, below the minimum ${minNotional}`,
         );
       }
     }

@@ -35,7 +35,10 @@ Deno.test("the stop of a long rounds up to the tick so it is never looser", () =
 Deno.test("an entry whose stop exit would be under the minimum notional is refused", () => {
   const r = plan({ d: { qty: "0.0001", sl: "49000" } });
   assert.equal(r.ok, false);
-  assert.match(!r.ok ? r.reason : "", /stop exit at 49000 would be 4\.9 USDT, below the minimum 5/);
+  assert.match(
+    !r.ok ? r.reason : "",
+    /stop exit of 0\.00009 at 49000 would be 4\.41 USDT, below the minimum 5/,
+  );
 });
 
 Deno.test("refusals: low confidence, disabled strategy, stop above entry, too little cash", () => {
@@ -80,4 +83,24 @@ Deno.test("a malformed decision is refused with every problem named", () => {
   const r = parseDecision({ symbol: "btc", action: "hold", strategy: "s", idempotencyKey: "k" });
   assert.equal(r.ok, false);
   assert.match(!r.ok ? r.reason : "", /symbol expected a symbol like BTC\/USDT; action/);
+});
+
+Deno.test("a sell sells only what active sell orders are not already selling", () => {
+  const sell = { action: "sell" as const };
+  const r = plan({ d: sell, positionQty: "0.01", sellingQty: "0.004" });
+  assert.ok(r.ok);
+  assert.equal(r.plan.qty, "0.006");
+  const none = plan({ d: { ...sell, qty: "0.01" }, positionQty: "0.01", sellingQty: "0.01" });
+  assert.match(!none.ok ? none.reason : "", /0\.01 held of BTC\/USDT is already being sold/);
+});
+
+Deno.test("the stop exit is checked on what is left after a fee taken in the base asset", () => {
+  // 0.00011 × 49000 = 5.39 passes, but 0.00011 × (1 − 0.001) floors to 0.0001: 4.9 < 5.
+  const r = plan({ d: { qty: "0.00011", sl: "49000" } });
+  assert.match(!r.ok ? r.reason : "", /stop exit of 0\.0001 at 49000 would be 4\.9 USDT/);
+  const fee0 = plan({
+    d: { qty: "0.00011", sl: "49000" },
+    rules: { ...base.rules, taker_fee: "0" },
+  });
+  assert.ok(fee0.ok, "with no fee the whole quantity is sold at the stop");
 });

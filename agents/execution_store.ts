@@ -55,8 +55,14 @@ export async function loadSnapshot(
       "select enabled, risk_pct::text, stop_pct::text, confidence_min::text, max_notional::text from strategies where name = $1",
       [strategyName],
     ));
-  const [pos] = await db.query<{ qty: string }>(
-    "select qty::text from positions where exchange_id = $1 and symbol = $2 and status = 'OPEN'",
+  // What is free to sell: the open position less what active sell orders still have to sell.
+  // The database enforces the same rule on insert (migration 0006), under a lock.
+  const [pos] = await db.query<{ qty: string; selling: string }>(
+    `select p.qty::text,
+            (select coalesce(sum(o.qty - o.filled_qty), 0) from orders o
+              where o.exchange_id = p.exchange_id and o.symbol = p.symbol and o.side = 'sell'
+                and o.status in ('NEW', 'UNKNOWN', 'OPEN', 'PARTIALLY_FILLED'))::text as selling
+       from positions p where p.exchange_id = $1 and p.symbol = $2 and p.status = 'OPEN'`,
     [exchangeId, symbol],
   );
   const strategy: StrategyLimits = s
@@ -74,7 +80,7 @@ export async function loadSnapshot(
       stopPct: defaults.stopPct,
       confidenceMin: 0,
     };
-  return { instrument, strategy, positionQty: pos?.qty };
+  return { instrument, strategy, positionQty: pos?.qty, sellingQty: pos?.selling };
 }
 
 /**

@@ -6,7 +6,7 @@
  * an order be given up as never placed. Nothing is ever resent from here.
  */
 import type { Clock } from "../core/clock.ts";
-import { errorMessage, RateLimitedError } from "../core/errors.ts";
+import { DatabaseUnavailableError, errorMessage, RateLimitedError } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
 import type { Db } from "../db/db.ts";
@@ -33,6 +33,8 @@ export interface ReconcileSummary {
   settled: number;
   givenUp: number;
   failedLookups: number;
+  /** Orders whose exchange view could not be recorded (set aside with a CRITICAL). */
+  failedApplies: number;
 }
 
 export function createReconciler(deps: {
@@ -65,8 +67,9 @@ export function createReconciler(deps: {
   async function fillsOf(order: OrderRow, found: ExchangeOrder): Promise<Fill[]> {
     if (found.fills && found.fills.length > 0) return found.fills;
     if (!(Number(found.filled) > 0)) return [];
-    const since = order.created_at.getTime() - 60_000;
-    const trades = await exchange.fetchMyTrades(order.symbol, since);
+    // By the order's own id: a page of the account's trades since the order was created would
+    // miss its fills once more than a page of other trades happened meanwhile.
+    const trades = await exchange.fetchMyTrades(order.symbol, undefined, { orderId: found.id });
     return trades.filter((f) => f.orderId === found.id);
   }
 
@@ -180,6 +183,34 @@ export function createReconciler(deps: {
     });
   }
 
+  /**
+   * The exchange's view of an order could not be recorded (a fill the schema refuses, say): the
+   * order goes to the back of the queue, the operator hears once, and the pass goes on, so one
+   * broken order never keeps the others from being settled. If even this bookkeeping fails,
+   * the database itself is the problem and the original error stops the pass.
+   */
+  async function setAside(order: OrderRow, error: unknown) {
+    try {
+      await db.transaction(async (tx) => {
+        await tx.query("update orders set checked_at = now() where id = $1", [order.id]);
+        await enqueueNotification(tx, {
+          severity: "CRITICAL",
+          kind: "order_apply_failed",
+          text: `Order ${order.client_order_id} (${order.side} ${order.qty} ${order.symbol}) ` +
+            `is on the exchange but its state cannot be recorded: ${errorMessage(error)}. ` +
+            `Check it on the exchange; it is retried on every pass`,
+          dedupeKey: `order:${order.client_order_id}:apply-failed`,
+        });
+      });
+    } catch {
+      throw error;
+    }
+    log.error("Order {cid} could not be reconciled: {error}", {
+      cid: order.client_order_id,
+      error: errorMessage(error),
+    });
+  }
+
   /** One pass over the orders that need the exchange's word. */
   async function reconcileOnce(): Promise<ReconcileSummary> {
     const now = clock.now().getTime();
@@ -199,11 +230,27 @@ export function createReconciler(deps: {
         new Date(now - t.givenUpRecheckMs),
       ],
     );
-    const summary: ReconcileSummary = { checked: 0, settled: 0, givenUp: 0, failedLookups: 0 };
+    const summary: ReconcileSummary = {
+      checked: 0,
+      settled: 0,
+      givenUp: 0,
+      failedLookups: 0,
+      failedApplies: 0,
+    };
     for (const order of orders) {
       if (inFlight.has(order.client_order_id)) continue;
       summary.checked++;
-      await reconcileOne(order, summary);
+      try {
+        await reconcileOne(order, summary);
+      } catch (error) {
+        // Slow down / maintenance, or the database is gone: the pass stops, the loop backs off.
+        if (
+          error instanceof RateLimitedError || error instanceof ExchangeMaintenanceError ||
+          error instanceof DatabaseUnavailableError
+        ) throw error;
+        summary.failedApplies++;
+        await setAside(order, error);
+      }
     }
     return summary;
   }

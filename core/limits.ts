@@ -77,6 +77,8 @@ export const limits = {
   executionConcurrency: 16,
   /** Polling fallback for decisions whose wake-up was lost. */
   executionPollMs: 2_000,
+  /** First retry of a failed execution start; doubles (with jitter) up to backoffMaxMs. */
+  executionStartRetryMs: 500,
   /** How often UNKNOWN, NEW and open orders are checked against the exchange. */
   reconcileIntervalMs: 10_000,
   /** Orders checked per reconcile pass. */

@@ -24,6 +24,7 @@ import {
   type Fill,
   type Market,
   OrderOutcomeUnknownError,
+  UnclassifiedRejectionError,
 } from "./port.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -130,7 +131,22 @@ export function mapCcxtError(
     }
     return new TemporaryError(msg, options);
   }
-  if (error instanceof ccxt.ExchangeError) return new RejectedError(msg, options);
+  if (error instanceof ccxt.ExchangeError) {
+    // A refusal of a known kind is final. A bare ExchangeError is a code ccxt does not know:
+    // on a create, the order may still have been placed.
+    const final = [
+      ccxt.InsufficientFunds,
+      ccxt.InvalidOrder,
+      ccxt.BadRequest,
+      ccxt.PermissionDenied,
+      ccxt.AccountSuspended,
+      ccxt.NotSupported,
+      ccxt.ArgumentsRequired,
+    ].some((c) => typeof c === "function" && error instanceof c);
+    return creating && !final
+      ? new UnclassifiedRejectionError(`${msg}; the order is looked up again to be sure`, options)
+      : new RejectedError(msg, options);
+  }
   // Anything else on a create (a 5xx "unknown error", a malformed answer) leaves the order's
   // fate unknown as well.
   if (creating) {
@@ -298,11 +314,16 @@ export async function createCcxtExchange(settings: ExchangeSettings): Promise<Ex
       const list = await call("Fetching open orders", () => client.fetchOpenOrders(symbol));
       return (list as Any[]).map(toOrder);
     },
-    async fetchMyTrades(symbol, since) {
+    async fetchMyTrades(symbol, since, options) {
       await ensureMarkets();
+      const orderId = options?.orderId;
       const list = await call(
         `Fetching trades of ${symbol}`,
-        () => client.fetchMyTrades(symbol, since),
+        () =>
+          orderId
+            // One order's trades (Binance: symbol + orderId; startTime cannot be combined).
+            ? client.fetchMyTrades(symbol, undefined, 1000, { orderId })
+            : client.fetchMyTrades(symbol, since),
       );
       return (list as Any[]).map((t) => toFill(t));
     },

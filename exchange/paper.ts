@@ -178,10 +178,11 @@ export function createPaperExchange(options: PaperOptions): Exchange {
       Promise.resolve(
         [...orders.values()].filter((o) => o.status === "open" && (!symbol || o.symbol === symbol)),
       ),
-    fetchMyTrades: (symbol, since) =>
+    fetchMyTrades: (symbol, since, options) =>
       Promise.resolve(
         [...orders.values()].flatMap((o) => o.fills ?? []).filter((f) =>
-          f.symbol === symbol && (!since || f.ts >= since)
+          f.symbol === symbol &&
+          (options?.orderId ? f.orderId === options.orderId : !since || f.ts >= since)
         ),
       ),
     close: () => market.close?.() ?? Promise.resolve(),

@@ -3,7 +3,7 @@
  * agents depend only on this. Errors thrown are the classes of core/errors.ts (temporary,
  * rate-limited, rejected, auth), mapped once inside the adapter.
  */
-import { TemporaryError } from "../core/errors.ts";
+import { RejectedError, TemporaryError } from "../core/errors.ts";
 
 export interface Market {
   /** Unified symbol, e.g. "BTC/USDT". */
@@ -104,7 +104,12 @@ export interface Exchange {
   /** The order with this client id, or null when the exchange says it does not exist. */
   fetchOrderByClientId(clientOrderId: string, symbol: string): Promise<ExchangeOrder | null>;
   fetchOpenOrders(symbol?: string): Promise<ExchangeOrder[]>;
-  fetchMyTrades(symbol: string, since?: number): Promise<Fill[]>;
+  /**
+   * The account's trades on `symbol`. With `orderId` (the exchange's order id), that order's
+   * trades only, however many other trades there were; `since` is then ignored (Binance does
+   * not combine the two).
+   */
+  fetchMyTrades(symbol: string, since?: number, options?: { orderId?: string }): Promise<Fill[]>;
   close?(): Promise<void>;
 }
 
@@ -119,4 +124,13 @@ export class OrderOutcomeUnknownError extends TemporaryError {
 /** The exchange says it is under maintenance: pause new entries, keep serving. */
 export class ExchangeMaintenanceError extends TemporaryError {
   override name = "ExchangeMaintenanceError";
+}
+
+/**
+ * A create refused with an error the adapter cannot classify (an exchange code it does not
+ * know): most likely nothing was placed, but it cannot be ruled out, so the order is looked
+ * up again for a while.
+ */
+export class UnclassifiedRejectionError extends RejectedError {
+  override name = "UnclassifiedRejectionError";
 }

@@ -14,7 +14,7 @@
  *   GET  order          symbol + orderId or origClientOrderId (-2013 when unknown)
  *   DELETE order        symbol + orderId or origClientOrderId (-2011 when unknown or closed)
  *   GET  openOrders     symbol optional
- *   GET  myTrades       symbol, orderId?, startTime?
+ *   GET  myTrades       symbol, orderId?, startTime?, limit? (500 by default, ≤ 1000)
  *   GET  account        balances (free, locked)
  *
  * Options: balances ({USDT: "10000"} by default), markets (BTCUSDT at 50000 and ETHUSDT at 3000,
@@ -29,6 +29,7 @@
  *       "5xx"         answers 500 without booking
  *       "429"         answers 429 (Retry-After: 7) without booking
  *       "maintenance" answers 503 {"code":1,"msg":"System is under maintenance."}
+ *       "odd"         books the order, then answers 400 with a code ccxt does not know (-9876)
  *   maintenance(on)           every endpoint answers as in maintenance while on
  *   orders, trades            what was booked, in order
  *   requests                  count of requests per "METHOD path"
@@ -45,7 +46,7 @@ import {
   tickerView,
 } from "./exchange_views.ts";
 
-export type FailKind = "hang" | "hang-before" | "5xx" | "429" | "maintenance";
+export type FailKind = "hang" | "hang-before" | "5xx" | "429" | "maintenance" | "odd";
 
 export interface FakeOrder {
   symbol: string;
@@ -245,6 +246,7 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
         const placed = placeOrder(p);
         if (placed instanceof Response) return placed;
         if (kind === "hang") return await hang();
+        if (kind === "odd") return error(-9876, "Unexpected error.");
         const fills = trades.filter((t) => t.orderId === placed.orderId).map((t) => ({
           price: t.price,
           qty: t.qty,
@@ -271,12 +273,19 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
             o.status === "NEW" && (!p.get("symbol") || o.symbol === p.get("symbol"))
           ).map(orderView),
         );
-      case "GET myTrades":
-        return json(trades.filter((t) =>
+      case "GET myTrades": {
+        const matching = trades.filter((t) =>
           t.symbol === p.get("symbol") &&
           (!p.get("orderId") || String(t.orderId) === p.get("orderId")) &&
           (!p.get("startTime") || t.time >= Number(p.get("startTime")))
-        ));
+        );
+        // As Binance: at most `limit` (500 by default, 1000 at most) trades; the oldest from
+        // startTime, else the most recent.
+        const limit = Math.min(Number(p.get("limit") ?? 500), 1000);
+        return json(
+          p.get("startTime") ? matching.slice(0, limit) : matching.slice(-limit),
+        );
+      }
       case "GET account":
         return json({
           makerCommission: 10,

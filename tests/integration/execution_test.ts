@@ -184,7 +184,10 @@ Deno.test({
         (await alertOf(db, tiny)).error ?? "",
         /notional 0\.5 USDT is below the minimum 5/,
       );
-      assert.match((await alertOf(db, exit)).error ?? "", /stop exit at 49000 would be 4\.9 USDT/);
+      assert.match(
+        (await alertOf(db, exit)).error ?? "",
+        /stop exit of 0\.00009 at 49000 would be 4\.41 USDT/,
+      );
       assert.equal((await alertOf(db, exit)).status, "REJECTED");
       assert.equal(fake.requests["POST order"], undefined);
       assert.equal(await count(db, "select 1 from orders"), 0);

@@ -1,0 +1,88 @@
+/**
+ * An alert whose only order was refused before reaching the book (429, maintenance) was never
+ * traded: an error before its next order is recorded sends it back to RECEIVED, and so does a
+ * restart. Before, such an alert stayed PROCESSING for ever.
+ */
+import assert from "node:assert/strict";
+import {
+  alertOf,
+  executionSetup,
+  insertAlert,
+  testConfig,
+  withLive,
+} from "../helpers/execution.ts";
+import { createExecutionAgent } from "../../agents/execution.ts";
+import { systemClock } from "../../core/clock.ts";
+import { logger } from "../../core/log.ts";
+import type { Db } from "../../db/db.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+/** The database, except that reading the open position fails `times` times (a blip). */
+function flakyPositions(db: Db, times: number): Db {
+  return new Proxy(db, {
+    get(target, prop, receiver) {
+      if (prop === "query") {
+        return (text: string, params?: unknown[]) => {
+          if (/from positions p/.test(text) && times-- > 0) {
+            return Promise.reject(new Error("connection reset (simulated)"));
+          }
+          return target.query(text, params);
+        };
+      }
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+}
+
+Deno.test({
+  ...opts,
+  name: "an alert whose earlier order was refused with a 429 is RECEIVED again after a DB blip",
+  fn: () =>
+    withLive(async ({ db, fake, agent, exchange }) => {
+      fake.fail("429");
+      const id = await insertAlert(db, { idempotencyKey: "blip-1", qty: "0.001" });
+      assert.equal((await agent.runOnce()).deferred, 1);
+      // The pause is over (a fresh agent); the next attempt fails before its order is recorded.
+      await executionSetup(db, exchange);
+      const flaky = createExecutionAgent({
+        db: flakyPositions(db, 1),
+        exchange,
+        clock: systemClock,
+        log: logger("test"),
+        config: testConfig,
+      });
+      await assert.rejects(() => flaky.runOnce(), /simulated/);
+      assert.equal((await alertOf(db, id)).status, "RECEIVED");
+      assert.equal((await flaky.runOnce()).executed, 1);
+      assert.equal(fake.orders.length, 1);
+    }),
+});
+
+Deno.test({
+  ...opts,
+  name: "at restart an alert left PROCESSING with only a refused, unfilled order is RECEIVED again",
+  fn: () =>
+    withLive(async ({ db, agent }) => {
+      const id = await insertAlert(db, { idempotencyKey: "restart-1", qty: "0.001" });
+      await db.query("update inbound_alerts set status = 'PROCESSING' where id = $1", [id]);
+      await db.query(
+        `insert into orders (exchange_id, symbol, side, qty, ref_price, status, idempotency_key,
+                             client_order_id, alert_id)
+         values ('binance', 'BTC/USDT', 'buy', 0.001, 50000, 'REJECTED', 'restart-1', 'r-1', $1)`,
+        [id],
+      );
+      const other = await insertAlert(db, { idempotencyKey: "restart-2", qty: "0.001" });
+      await db.query("update inbound_alerts set status = 'PROCESSING' where id = $1", [other]);
+      await db.query(
+        `insert into orders (exchange_id, symbol, side, qty, ref_price, status, idempotency_key,
+                             client_order_id, alert_id)
+         values ('binance', 'BTC/USDT', 'buy', 0.001, 50000, 'UNKNOWN', 'restart-2', 'r-2', $1)`,
+        [other],
+      );
+      assert.equal(await agent.recover(), 1);
+      assert.equal((await alertOf(db, id)).status, "RECEIVED");
+      assert.equal((await alertOf(db, other)).status, "PROCESSING", "an UNKNOWN order waits");
+    }),
+});
