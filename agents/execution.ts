@@ -6,7 +6,14 @@
  */
 import type { Config } from "../core/config.ts";
 import type { Clock } from "../core/clock.ts";
-import { AuthError, errorMessage, RateLimitedError, RejectedError } from "../core/errors.ts";
+import {
+  AuthError,
+  DatabaseUnavailableError,
+  errorMessage,
+  RateLimitedError,
+  RejectedError,
+  TemporaryError,
+} from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
 import { redactText } from "../core/redact.ts";
@@ -230,6 +237,47 @@ export function createExecutionAgent(deps: ExecutionDeps) {
     return await send(alert.id, recorded.row, planned.plan);
   }
 
+  /**
+   * Consecutive failures per alert of errors that waiting does not cure (a bug, bad data);
+   * temporary conditions (network, rate limits, maintenance, database) never count.
+   */
+  const failuresByAlert = new Map<number, number>();
+  const countFailure = (alertId: number, error: unknown): number => {
+    if (
+      error instanceof TemporaryError || error instanceof RateLimitedError ||
+      error instanceof ExchangeMaintenanceError || error instanceof DatabaseUnavailableError
+    ) return 0;
+    const n = (failuresByAlert.get(alertId) ?? 0) + 1;
+    // Bounded: a map entry per alert that failed, cleared when it is set aside.
+    if (failuresByAlert.size >= limits.executionBatchSize * 100) failuresByAlert.clear();
+    failuresByAlert.set(alertId, n);
+    return n;
+  };
+  const giveUp = async (alertId: number, failures: number, error: unknown) => {
+    failuresByAlert.delete(alertId);
+    const reason = `Not executed after ${failures} failed attempts: ${errorMessage(error)}`;
+    await db.transaction(async (tx) => {
+      const rows = await tx.query(
+        `update inbound_alerts a set status = 'FAILED', error = $2, processed_at = now()
+          where a.id = $1 and a.status = 'PROCESSING'
+            and not exists (select 1 from orders o where o.alert_id = a.id
+                               and (o.status <> 'REJECTED' or o.filled_qty > 0))
+          returning a.id`,
+        [alertId, redactText(reason)],
+      );
+      if (rows.length === 0) return;
+      await enqueueNotification(tx, {
+        severity: "WARN",
+        kind: "decision_failed",
+        text: `Signal (alert ${alertId}) was not traded: ${
+          redactText(reason)
+        }; send it again once the cause is fixed`,
+        dedupeKey: `alert:${alertId}:failed`,
+      });
+    });
+    log.error("Alert {alertId} set aside: {reason}", { alertId, reason });
+  };
+
   /** Claims up to one batch of RECEIVED alerts and executes them; resolves when all are done. */
   async function runOnce(): Promise<RunSummary> {
     // The exchange asked us to wait (429) or is under maintenance: nothing new is sent until
@@ -259,6 +307,14 @@ export function createExecutionAgent(deps: ExecutionDeps) {
         try {
           summary[await processAlert(alert, cache)]++;
         } catch (error) {
+          const failures = countFailure(alert.id, error);
+          if (failures >= limits.executionAlertMaxFailures) {
+            // The same alert keeps failing for a reason that waiting will not fix: set it
+            // aside (FAILED, WARN) instead of holding every other alert behind the backoff.
+            await giveUp(alert.id, failures, error).catch(() => {});
+            summary.rejected++;
+            continue;
+          }
           firstError ??= error;
           summary.deferred++;
           // Not sent: back to RECEIVED for the next pass. An order refused before reaching the

@@ -74,6 +74,8 @@ export const limits = {
   exchangeRateLimitWaitMs: 60_000,
   /** Alerts the Execution agent claims in one pass, and how many it sends at once. */
   executionBatchSize: 50,
+  /** Failed attempts (not temporary ones) before an alert is set aside as FAILED. */
+  executionAlertMaxFailures: 5,
   executionConcurrency: 16,
   /** Polling fallback for decisions whose wake-up was lost. */
   executionPollMs: 2_000,

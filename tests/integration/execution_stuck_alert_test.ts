@@ -86,3 +86,36 @@ Deno.test({
       assert.equal((await alertOf(db, other)).status, "PROCESSING", "an UNKNOWN order waits");
     }),
 });
+
+Deno.test({
+  ...opts,
+  name: "an alert that keeps failing for a non-temporary reason is set aside and others go on",
+  fn: () =>
+    withLive(async ({ db, fake, exchange }) => {
+      await executionSetup(db, exchange);
+      const bad = await insertAlert(db, { idempotencyKey: "poison-1", qty: "0.001" });
+      const agent = createExecutionAgent({
+        db: flakyPositions(db, 5),
+        exchange,
+        clock: systemClock,
+        log: logger("test"),
+        config: testConfig,
+      });
+      for (let i = 1; i < 5; i++) {
+        await assert.rejects(() => agent.runOnce(), /simulated/);
+        assert.equal((await alertOf(db, bad)).status, "RECEIVED", `after failure ${i}`);
+      }
+      assert.equal((await agent.runOnce()).rejected, 1, "the 5th failure sets it aside");
+      const row = await alertOf(db, bad);
+      assert.equal(row.status, "FAILED");
+      assert.match(row.error ?? "", /Not executed after 5 failed attempts: connection reset/);
+      const [warn] = await db.query<{ n: number }>(
+        "select count(*)::int as n from notification_outbox where kind = 'decision_failed'",
+      );
+      assert.equal(warn.n, 1);
+      const good = await insertAlert(db, { idempotencyKey: "after-poison", qty: "0.001" });
+      assert.equal((await agent.runOnce()).executed, 1);
+      assert.equal((await alertOf(db, good)).status, "EXECUTED");
+      assert.equal(fake.orders.length, 1, "only the good alert reached the exchange");
+    }),
+});
