@@ -5,6 +5,7 @@
  * answer leaves the order UNKNOWN for the reconciler (reconcile.ts); nothing is ever resent.
  */
 import type { Config } from "../core/config.ts";
+import type { TradingDecision } from "../core/decision.ts";
 import type { Clock } from "../core/clock.ts";
 import {
   AuthError,
@@ -56,6 +57,7 @@ interface Claimed {
   id: number;
   source: string;
   decision: unknown;
+  received_at: Date;
 }
 
 export function createExecutionAgent(deps: ExecutionDeps) {
@@ -173,10 +175,28 @@ export function createExecutionAgent(deps: ExecutionDeps) {
     }
   }
 
+  /**
+   * An entry signal that waited too long (the service was down, the exchange in maintenance)
+   * is not traded at today's price. Exits are still executed: closing late is safer than
+   * staying open. The strategy agent has its own freshness rule on candles.
+   */
+  function staleEntry(alert: Claimed, d: TradingDecision): string | undefined {
+    const maxAgeS = deps.config.risk.signalMaxAgeS ?? 0;
+    if (!(maxAgeS > 0) || d.action !== "buy" || alert.source === "strategy") return undefined;
+    const at = d.ts ? Date.parse(d.ts) : new Date(alert.received_at).getTime();
+    const ageS = (clock.now().getTime() - at) / 1000;
+    if (!Number.isFinite(ageS) || ageS <= maxAgeS) return undefined;
+    return `the signal of ${new Date(at).toISOString()} is ${
+      Math.round(ageS)
+    } s old, over SIGNAL_MAX_AGE_S=${maxAgeS}; an entry is not traded that late`;
+  }
+
   async function processAlert(alert: Claimed, cache: PassCache): Promise<Outcome> {
     const parsed = parseDecision(alert.decision);
     if (!parsed.ok) return await refuse(alert.id, `alert ${alert.id}`, parsed.reason);
     const d = parsed.decision;
+    const stale = staleEntry(alert, d);
+    if (stale) return await refuse(alert.id, d.idempotencyKey, stale);
     if (entriesPaused()) {
       await releaseAlert(alert.id);
       return "deferred";
@@ -287,7 +307,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
         where id in (select id from inbound_alerts
                       where status = 'RECEIVED' and decision is not null
                       order by id limit $1 for update skip locked)
-        returning id, source, decision`,
+        returning id, source, decision, received_at`,
       [batchSize],
     );
     const summary: RunSummary = {

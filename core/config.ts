@@ -88,6 +88,7 @@ const schema = z.object({
     error: "expected one of 1m, 3m, 5m, 15m, 30m, 1h, 4h, 1d",
   }).default("1m"),
   RISK_PER_TRADE_PCT: numIn(0.01, 3).default(1),
+  SIGNAL_MAX_AGE_S: intIn(0, 7 * 86_400).default(300),
   STRATEGY_ENABLED: bool.default(false),
   STRATEGY_NAME: z.string().min(1).default("ema_rsi"),
   EMA_FAST: intIn(2, 500).default(12),
@@ -123,7 +124,11 @@ export interface Config {
   telegram: { botToken?: string; apiUrl?: string; perChatPerS: number; globalPerS: number };
   symbols: string[];
   timeframe: Parsed["TIMEFRAME"];
-  risk: { perTradePct: number };
+  risk: {
+    perTradePct: number;
+    /** An entry signal older than this is not traded (0: no limit). */
+    signalMaxAgeS: number;
+  };
   strategy: {
     enabled: boolean;
     name: string;
@@ -201,7 +206,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     symbols: e.SYMBOLS,
     timeframe: e.TIMEFRAME,
-    risk: { perTradePct: e.RISK_PER_TRADE_PCT },
+    risk: { perTradePct: e.RISK_PER_TRADE_PCT, signalMaxAgeS: e.SIGNAL_MAX_AGE_S },
     strategy: {
       enabled: e.STRATEGY_ENABLED,
       name: e.STRATEGY_NAME,

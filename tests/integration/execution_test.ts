@@ -3,8 +3,18 @@
  * Runs on the real PostgreSQL when TEST_DATABASE_URL is set and on PGlite otherwise.
  */
 import assert from "node:assert/strict";
-import { alertOf, count, insertAlert, withLive } from "../helpers/execution.ts";
+import {
+  alertOf,
+  count,
+  executionSetup,
+  insertAlert,
+  testConfig,
+  withLive,
+} from "../helpers/execution.ts";
 import { clientOrderIdFor } from "../../agents/execution_plan.ts";
+import { createExecutionAgent } from "../../agents/execution.ts";
+import { systemClock } from "../../core/clock.ts";
+import { logger } from "../../core/log.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -255,5 +265,40 @@ Deno.test({
       assert.deepEqual([o.status, Number(o.avg_fill_price)], ["FILLED", 49000]);
       const [p] = await db.query<{ qty: string }>("select qty::text from positions");
       assert.equal(Number(p.qty), 0.001);
+    }),
+});
+
+Deno.test({
+  ...opts,
+  name: "an entry signal older than SIGNAL_MAX_AGE_S is not traded; a late exit still is",
+  fn: () =>
+    withLive(async ({ db, fake, exchange }) => {
+      const agent = await executionSetup(db, exchange);
+      const strict = createExecutionAgent({
+        db,
+        exchange,
+        clock: systemClock,
+        log: logger("test"),
+        config: { ...testConfig, risk: { perTradePct: 1, signalMaxAgeS: 60 } },
+      });
+      const old = new Date(Date.now() - 10 * 60_000).toISOString();
+      const stale = await insertAlert(db, { qty: "0.01", sl: "49000", ts: old }, "pine");
+      await strict.runOnce();
+      assert.equal((await alertOf(db, stale)).status, "REJECTED");
+      assert.match((await alertOf(db, stale)).error ?? "", /over SIGNAL_MAX_AGE_S=60/);
+      assert.equal(fake.orders.length, 0, "nothing reached the exchange");
+
+      const fresh = await insertAlert(db, {
+        qty: "0.01",
+        sl: "49000",
+        ts: new Date().toISOString(),
+      }, "pine");
+      await strict.runOnce();
+      assert.equal((await alertOf(db, fresh)).status, "EXECUTED");
+      const exit = await insertAlert(db, { action: "sell", ts: old }, "pine");
+      await strict.runOnce();
+      assert.equal((await alertOf(db, exit)).status, "EXECUTED", "closing late beats staying open");
+      assert.equal(fake.orders.length, 2);
+      await agent.runOnce();
     }),
 });
