@@ -68,12 +68,22 @@ Exit code 0 when everything needed to run is in order, 1 otherwise.`,
         checks.push({ name: "database", ok: false, detail: `${where}: ${errorMessage(error)}` });
       }
       const ex = config.exchange;
+      // Builds the client without calling the exchange: an unknown id or a mode the exchange
+      // does not offer (sandbox) shows here rather than after `serve` is up.
+      let exchangeProblem: string | undefined;
+      try {
+        const { buildCcxtClient } = await import("../exchange/ccxt.ts");
+        await buildCcxtClient(ex, false);
+      } catch (error) {
+        exchangeProblem = errorMessage(error);
+      }
       checks.push({
         name: "exchange",
-        ok: true,
-        detail: `${ex.id} in ${ex.mode} mode; API keys ${ex.apiKey ? "set" : "not set"}${
-          ex.apiUrl ? `; REST base overridden by EXCHANGE_API_URL` : ""
-        }`,
+        ok: exchangeProblem === undefined,
+        detail: exchangeProblem ??
+          `${ex.id} in ${ex.mode} mode; API keys ${ex.apiKey ? "set" : "not set"}${
+            ex.apiUrl ? `; REST base overridden by EXCHANGE_API_URL` : ""
+          }`,
       });
       checks.push({
         name: "webhook",

@@ -50,6 +50,22 @@ Deno.test({
   },
 });
 
+Deno.test({
+  ...opts,
+  name: "doctor fails on an exchange id ccxt does not know",
+  fn: async () => {
+    const t = await testDb({ onDisk: true });
+    if (t.kind === "embedded") await t.db.close();
+    try {
+      const io = captureIo({ ...dbEnvOf(t), EXCHANGE_ID: "nosuchexchange" });
+      assert.equal(await main(["doctor"], io), 1);
+      assert.match(io.stdout.join("\n"), /FAIL {2}exchange {2}EXCHANGE_ID "nosuchexchange" is not/);
+    } finally {
+      await t.close();
+    }
+  },
+});
+
 Deno.test("help lists every command; version prints the version", async () => {
   const io = captureIo();
   assert.equal(await main(["help"], io), 0);
