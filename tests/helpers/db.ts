@@ -51,6 +51,14 @@ async function ensureServerTemplate(adminUrl: string): Promise<string> {
         await db.close();
       }
       await admin.unsafe(`alter database "${building}" rename to "${name}"`);
+      // Templates of earlier schema versions are never used again: drop them (a copy in flight
+      // from one would fail, which only a run of an older checkout could be doing).
+      const stale = await admin`select datname from pg_database
+        where left(datname, 9) = 'pgsl_tpl_' and datname <> ${name}
+          and right(datname, 6) <> '_build'`;
+      for (const { datname } of stale) {
+        await admin.unsafe(`drop database if exists "${datname}"`).catch(() => {});
+      }
     }
     await admin`select pg_advisory_unlock(7067)`;
   } finally {
