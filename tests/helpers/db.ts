@@ -234,3 +234,17 @@ export async function seedInstrument(
     ],
   );
 }
+
+/**
+ * Runs `fn` on the test database while no command holds it: the server one is shared; an
+ * embedded one (closed so that a command could open it) is opened for `fn` and closed again.
+ */
+export async function withTestData<T>(t: TestDb, fn: (db: Db) => Promise<T>): Promise<T> {
+  if (t.kind === "server") return await fn(t.db);
+  const db = await openEmbeddedDb({ dataDir: t.dataDir });
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}

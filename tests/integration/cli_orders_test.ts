@@ -1,7 +1,7 @@
 /** `orders list` and `positions` read what execution wrote, as a table or JSON. */
 import assert from "node:assert/strict";
 import { seedInstrument, testDb } from "../helpers/db.ts";
-import { main } from "../../main.ts";
+import { cliRunner } from "../helpers/io.ts";
 
 Deno.test({
   name: "orders list filters by status and positions shows open positions",
@@ -30,17 +30,7 @@ Deno.test({
         await t.db.close();
         closed = true;
       }
-      const run = async (argv: string[]) => {
-        const out: string[] = [];
-        const err: string[] = [];
-        const code = await main(argv, {
-          env,
-          out: (l) => out.push(l),
-          err: (l) => err.push(l),
-          isTerminal: false,
-        });
-        return { code, out: out.join("\n"), err: err.join("\n") };
-      };
+      const run = cliRunner(env);
       const unknown = await run(["orders", "list", "--status", "unknown", "--json"]);
       assert.equal(unknown.code, 0, unknown.err);
       assert.deepEqual(

@@ -3,9 +3,8 @@
  * another process could open (a server database, or a PGlite data dir on disk).
  */
 import assert from "node:assert/strict";
-import { testDb } from "../helpers/db.ts";
-import { main } from "../../main.ts";
-import { openEmbeddedDb } from "../../db/embedded.ts";
+import { testDb, withTestData } from "../helpers/db.ts";
+import { cliRunner } from "../helpers/io.ts";
 import type { Db } from "../../db/db.ts";
 
 const t = await testDb({ onDisk: true });
@@ -15,27 +14,9 @@ const env: Record<string, string | undefined> = t.url
   ? { DATABASE_URL: t.url, LOG_LEVEL: "error" }
   : { DATA_DIR: t.dataDir, LOG_LEVEL: "error" };
 
-async function run(argv: string[], isTerminal = false) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, {
-    env,
-    out: (l) => out.push(l),
-    err: (l) => err.push(l),
-    isTerminal,
-  });
-  return { code, out: out.join("\n"), err: err.join("\n") };
-}
+const run = cliRunner(env);
 
-async function withData<T>(fn: (db: Db) => Promise<T>): Promise<T> {
-  if (t.kind === "server") return await fn(t.db);
-  const db = await openEmbeddedDb({ dataDir: t.dataDir });
-  try {
-    return await fn(db);
-  } finally {
-    await db.close();
-  }
-}
+const withData = <T>(fn: (db: Db) => Promise<T>) => withTestData(t, fn);
 
 const dir = await Deno.makeTempDir({ prefix: "pgsl-csv-" });
 const file = `${dir}/signals.csv`;

@@ -1,10 +1,9 @@
 /** `chats` and `outbox` through main(), on their own database, with a captured Io. */
 import assert from "node:assert/strict";
 import type { Db } from "../../db/db.ts";
-import { openEmbeddedDb } from "../../db/embedded.ts";
-import { main } from "../../main.ts";
 import { enqueueNotification } from "../../notify/enqueue.ts";
-import { testDb } from "../helpers/db.ts";
+import { testDb, withTestData } from "../helpers/db.ts";
+import { cliRunner } from "../helpers/io.ts";
 
 const t = await testDb({ onDisk: true });
 // The embedded database is one process's at a time: the commands open it themselves.
@@ -13,27 +12,10 @@ const env: Record<string, string> = t.url
   ? { DATABASE_URL: t.url, LOG_LEVEL: "error" }
   : { DATA_DIR: t.dataDir!, LOG_LEVEL: "error" };
 
-async function cli(...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, {
-    env,
-    out: (l) => out.push(l),
-    err: (l) => err.push(l),
-    isTerminal: false,
-  });
-  return { code, out: out.join("\n"), err: err.join("\n") };
-}
+const run = cliRunner(env);
+const cli = (...argv: string[]) => run(argv);
 
-async function withSql<T>(fn: (db: Db) => Promise<T>): Promise<T> {
-  if (t.kind === "server") return await fn(t.db);
-  const db = await openEmbeddedDb({ dataDir: t.dataDir });
-  try {
-    return await fn(db);
-  } finally {
-    await db.close();
-  }
-}
+const withSql = <T>(fn: (db: Db) => Promise<T>) => withTestData(t, fn);
 
 Deno.test({
   name: "notification commands",
