@@ -6,7 +6,6 @@
 import {
   configureSync,
   getLogger,
-  jsonLinesFormatter,
   type Logger,
   type LogRecord,
   resetSync,
@@ -34,7 +33,7 @@ const writeStderr = (line: string) => {
 export function setupLogging(setup: LogSetup): void {
   registerSecrets(setup.secrets ?? []);
   const write = setup.write ?? writeStderr;
-  const lineSink: Sink = (record: LogRecord) => write(redactText(jsonLinesFormatter(record)));
+  const lineSink: Sink = (record: LogRecord) => write(redactText(formatLine(record)));
   resetSync();
   configureSync({
     reset: true,
@@ -60,4 +59,53 @@ export const LIFECYCLE = "lifecycle";
 /** A logger for one part of the service: `logger("webhook")`. */
 export function logger(...category: string[]): Log {
   return getLogger(["pg-solo-lite", ...category]);
+}
+
+const LEVELS: Record<string, string> = {
+  trace: "TRACE",
+  debug: "DEBUG",
+  info: "INFO",
+  warning: "WARN",
+  error: "ERROR",
+  fatal: "FATAL",
+};
+
+/** Values in JSON: bigints as strings, errors as their name and message. */
+function jsonSafe(_key: string, value: unknown): unknown {
+  if (typeof value === "bigint") return value.toString();
+  if (value instanceof Error) return { name: value.name, message: value.message };
+  return value;
+}
+
+/** A value inside the message as a person reads it: strings bare, the rest as JSON. */
+function renderValue(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (value instanceof Error) return value.message;
+  try {
+    return JSON.stringify(value, jsonSafe) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/**
+ * One JSON line per record, the shape of LogTape's JSON-lines formatter, but with the message
+ * rendered for people (`Ready on http://…`, not `Ready on "http://…"`); the values stay typed
+ * in `properties`.
+ */
+export function formatLine(record: LogRecord): string {
+  let message = "";
+  record.message.forEach((part, i) => {
+    message += i % 2 === 0 ? String(part) : renderValue(part);
+  });
+  return JSON.stringify(
+    {
+      "@timestamp": new Date(record.timestamp).toISOString(),
+      level: LEVELS[record.level] ?? record.level.toUpperCase(),
+      message,
+      logger: record.category.join("."),
+      properties: record.properties,
+    },
+    jsonSafe,
+  ) + "\n";
 }

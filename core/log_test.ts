@@ -45,3 +45,25 @@ Deno.test("the lifecycle lines are kept at every level, other info lines are not
   assert.equal(line.level, "INFO");
   assert.equal(line.properties.url, "http://127.0.0.1:1");
 });
+
+Deno.test("messages read as text while properties keep their types", () => {
+  const lines: string[] = [];
+  setupLogging({ level: "info", write: (l) => lines.push(l) });
+  logger("test").info("Ready on {url} in {ms} ms ({flags})", {
+    url: "http://127.0.0.1:8080",
+    ms: 42,
+    flags: ["a", "b"],
+    big: 10n,
+  });
+  const line = JSON.parse(lines[0]);
+  assert.equal(line.message, 'Ready on http://127.0.0.1:8080 in 42 ms (["a","b"])');
+  assert.equal(line.level, "INFO");
+  assert.equal(line.logger, "pg-solo-lite.test");
+  assert.deepEqual(line.properties, {
+    url: "http://127.0.0.1:8080",
+    ms: 42,
+    flags: ["a", "b"],
+    big: "10",
+  });
+  assert.ok(lines[0].endsWith("\n"));
+});
