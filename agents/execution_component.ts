@@ -17,6 +17,7 @@ import { syncMarkets } from "../exchange/markets.ts";
 import { createPaperExchange } from "../exchange/paper.ts";
 import type { Exchange } from "../exchange/port.ts";
 import { createExecutionAgent, type ExecutionAgent } from "./execution.ts";
+import { createRiskAgent } from "./risk.ts";
 
 /** The configured exchange: live or sandbox through ccxt, or the paper broker over its data. */
 export async function openExchange(config: Config, db: Db): Promise<Exchange> {
@@ -129,7 +130,18 @@ export async function executionComponent(ctx: ServiceContext): Promise<Component
         }
       },
     });
-    loops.push(sync.stopped, reconcile.stopped, decisions.stopped);
+    // Stops and targets, through the same exchange; exits are woken into the decisions loop.
+    const risk = createRiskAgent({ db, exchange, log, queue: ctx.queues.decisions });
+    const riskLoop = startLoop({
+      name: "risk",
+      intervalMs: limits.riskCheckMs,
+      maxBackoffMs: limits.backoffMaxMs,
+      signal,
+      clock,
+      log,
+      run: async () => void (await risk.runOnce()),
+    });
+    loops.push(sync.stopped, reconcile.stopped, decisions.stopped, riskLoop.stopped);
   };
 
   /**
@@ -190,6 +202,8 @@ export async function executionComponent(ctx: ServiceContext): Promise<Component
     describe: () =>
       `${config.exchange.id} in ${config.exchange.mode} mode${
         config.exchange.apiUrl ? " (REST base from EXCHANGE_API_URL)" : ""
-      }; orders are reconciled every ${limits.reconcileIntervalMs / 1000} s`,
+      }; orders are reconciled every ${limits.reconcileIntervalMs / 1000} s; stops and ` +
+      `targets of open positions are checked every ${limits.riskCheckMs / 1000} s (software ` +
+      `exits, nothing is placed on the exchange)`,
   };
 }

@@ -103,7 +103,11 @@ const DEFAULT_TAKER_FEE = "0.001";
 export function planOrder(input: PlanInput): PlanResult {
   const { decision: d, rules, strategy, quote } = input;
   const what = `Cannot trade "${d.idempotencyKey}"`;
-  if (!strategy.enabled) return refuse(`${what}: strategy "${d.strategy}" is disabled`);
+  // Disabling a strategy stops its entries; an exit (a stop-loss from the Risk agent above
+  // all) still closes what it opened. Webhook sells of a disabled strategy stop at the intake.
+  if (!strategy.enabled && d.action === "buy") {
+    return refuse(`${what}: strategy "${d.strategy}" is disabled`);
+  }
   if (d.confidence !== undefined && d.confidence < strategy.confidenceMin) {
     return refuse(
       `${what}: confidence ${d.confidence} is below the strategy's minimum ${strategy.confidenceMin}`,

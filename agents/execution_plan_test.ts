@@ -54,6 +54,16 @@ Deno.test("refusals: low confidence, disabled strategy, stop above entry, too li
   assert.match(reasons[3], /cost 50000\.00 USDT is more than the free 10000\.00 USDT/);
 });
 
+Deno.test("a disabled strategy's exit is still planned: only its entries stop", () => {
+  const sell = plan({
+    d: { action: "sell" },
+    positionQty: "0.03",
+    strategy: { ...base.strategy, enabled: false },
+  });
+  assert.ok(sell.ok);
+  assert.equal(sell.plan.qty, "0.03");
+});
+
 Deno.test("a sell closes the position by default and never sells more than is held", () => {
   const all = plan({ d: { action: "sell" }, positionQty: "0.03" });
   assert.ok(all.ok);

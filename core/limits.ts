@@ -96,6 +96,8 @@ export const limits = {
   /** UNKNOWN longer than this raises a WARN, then a CRITICAL. */
   unknownWarnMs: 5 * 60_000,
   unknownCriticalMs: 30 * 60_000,
+  /** How often open positions are checked against their stop and target. */
+  riskCheckMs: 5_000,
   /** How often markets and trading rules are synced from the exchange. */
   marketSyncIntervalMs: 60 * 60_000,
   /** Pause of new entries after the exchange said it is under maintenance. */

@@ -1,0 +1,211 @@
+/**
+ * The Risk agent: software stop-loss and take-profit exits. Each pass reads the OPEN positions
+ * of the exchange that have a stop or a target, fetches each symbol's ticker once, and when a
+ * level is crossed hands a sell over to execution: the risk action (PLANNED), the alert
+ * (RECEIVED, source 'risk') with its dedupe key and the notification are written in one
+ * transaction, so an exit is recorded before anything is sent and never handed over twice.
+ * Exits do not go through the intake: a disabled or deleted strategy must not keep a
+ * position open past its stop.
+ */
+import { createHash } from "node:crypto";
+import type { WorkQueue } from "../app/context.ts";
+import type { TradingDecision } from "../core/decision.ts";
+import { errorMessage } from "../core/errors.ts";
+import type { Log } from "../core/log.ts";
+import { redactText } from "../core/redact.ts";
+import type { Db, Sql } from "../db/db.ts";
+import type { Exchange } from "../exchange/port.ts";
+import { enqueueNotification } from "../notify/enqueue.ts";
+import { checkRisk, type RiskAction } from "./risk_rules.ts";
+
+export interface RiskDeps {
+  db: Db;
+  exchange: Pick<Exchange, "id" | "fetchTicker">;
+  log: Log;
+  /** Woken with each new exit's alert id after the commit (execution's queue). */
+  queue?: WorkQueue<number>;
+}
+
+export interface RiskSummary {
+  /** Open positions with a stop or a target. */
+  watched: number;
+  /** Exits handed over to execution in this pass. */
+  handed: number;
+  /** Symbols whose ticker could not be fetched (retried next pass). */
+  tickerFailures: number;
+  /** Risk actions settled DONE or FAILED from their alert's outcome. */
+  settled: number;
+}
+
+interface WatchedPosition {
+  id: number;
+  symbol: string;
+  stop_price: string | null;
+  take_profit_price: string | null;
+  strategy: string | null;
+  opened_at: Date;
+}
+
+/** The key of one exit of one position: a position reopened later gets new keys. */
+export const exitKey = (kind: string, p: { id: number; opened_at: Date }) =>
+  `risk:${kind}:${p.id}:${new Date(p.opened_at).getTime()}`;
+
+export function createRiskAgent(deps: RiskDeps) {
+  const { db, exchange, log } = deps;
+
+  /**
+   * Hands one exit over; false when its key was used already (the exit was planned before).
+   * The dedupe key's primary key makes a repeat a no-op: the transaction is rolled back.
+   */
+  async function handOver(p: WatchedPosition, action: RiskAction, last: number) {
+    const key = exitKey(action.kind, p);
+    const decision: TradingDecision = {
+      symbol: p.symbol,
+      action: "sell",
+      strategy: p.strategy ?? "risk",
+      idempotencyKey: key,
+    };
+    const body = JSON.stringify(decision);
+    const hash = createHash("sha256").update(body).digest("hex");
+    const params = { trigger_price: action.triggerPrice, last_price: String(last) };
+    const stop = action.kind === "stop_loss";
+    const already = Symbol("already planned");
+    // The usual case after a failed exit: checked before writing, the unique key below
+    // still decides when two passes race.
+    const used = await db.query("select 1 from inbound_dedupe_keys where idempotency_key = $1", [
+      key,
+    ]);
+    if (used.length > 0) return undefined;
+    try {
+      return await db.transaction(async (tx: Sql) => {
+        const [alert] = await tx.query<{ id: number }>(
+          `insert into inbound_alerts (source, idempotency_key, payload_hash, raw_body, payload,
+                                       status, decision)
+           values ('risk', $1, $2, $3, $4, 'RECEIVED', $5) returning id`,
+          [
+            key,
+            hash,
+            body,
+            JSON.stringify({ kind: action.kind, position_id: p.id, ...params }),
+            body,
+          ],
+        );
+        const claimed = await tx.query(
+          `insert into inbound_dedupe_keys (idempotency_key, payload_hash, alert_id)
+           values ($1, $2, $3) on conflict (idempotency_key) do nothing returning alert_id`,
+          [key, hash, alert.id],
+        );
+        if (claimed.length === 0) throw already;
+        await tx.query(
+          `insert into risk_actions (position_id, kind, status, params, alert_id)
+           values ($1, $2, 'PLANNED', $3, $4)`,
+          [p.id, action.kind, JSON.stringify(params), alert.id],
+        );
+        await enqueueNotification(tx, {
+          severity: stop ? "WARN" : "INFO",
+          kind: action.kind,
+          text: `${stop ? "Stop-loss" : "Take-profit"} hit on ${p.symbol} (position ${p.id}): ` +
+            `last ${last} ${stop ? "≤ stop" : "≥ target"} ${action.triggerPrice}; ` +
+            `selling the position (alert ${alert.id})`,
+          dedupeKey: key,
+        });
+        return alert.id;
+      });
+    } catch (error) {
+      if (error === already) return undefined;
+      throw error;
+    }
+  }
+
+  /** PLANNED actions whose alert finished become DONE (executed) or FAILED, with a WARN. */
+  async function settle(): Promise<number> {
+    return await db.transaction(async (tx) => {
+      const rows = await tx.query<
+        { id: number; kind: string; position_id: number; status: string; error: string | null }
+      >(
+        `update risk_actions r
+            set status = case when a.status = 'EXECUTED' then 'DONE' else 'FAILED' end,
+                error = case when a.status = 'EXECUTED' then null
+                             else coalesce(a.error, 'alert ' || a.id || ' ended ' || a.status) end,
+                order_id = (select max(o.id) from orders o where o.alert_id = a.id),
+                updated_at = now()
+           from inbound_alerts a
+          where r.status = 'PLANNED' and a.id = r.alert_id
+            and a.status in ('EXECUTED', 'REJECTED', 'FAILED', 'DUPLICATE', 'INVALID')
+          returning r.id, r.kind, r.position_id, r.status, r.error`,
+        [],
+      );
+      for (const r of rows.filter((r) => r.status === "FAILED")) {
+        await enqueueNotification(tx, {
+          severity: "WARN",
+          kind: "risk_exit_failed",
+          text: `The ${r.kind.replace("_", "-")} exit of position ${r.position_id} was not ` +
+            `executed: ${redactText(r.error ?? "")}; the position stays open, close it by hand`,
+          dedupeKey: `risk-action:${r.id}:failed`,
+        });
+      }
+      return rows.length;
+    });
+  }
+
+  async function runOnce(): Promise<RiskSummary> {
+    const settled = await settle();
+    // A position with an exit in flight is not looked at again until that exit settles.
+    const positions = await db.query<WatchedPosition>(
+      `select p.id, p.symbol, p.stop_price::text, p.take_profit_price::text, p.strategy,
+              p.opened_at
+         from positions p
+        where p.exchange_id = $1 and p.status = 'OPEN' and p.qty > 0
+          and (p.stop_price is not null or p.take_profit_price is not null)
+          and not exists (select 1 from risk_actions r
+                           where r.position_id = p.id and r.status = 'PLANNED')
+        order by p.id`,
+      [exchange.id],
+    );
+    const summary: RiskSummary = {
+      watched: positions.length,
+      handed: 0,
+      tickerFailures: 0,
+      settled,
+    };
+    const bySymbol = new Map<string, WatchedPosition[]>();
+    for (const p of positions) bySymbol.set(p.symbol, [...(bySymbol.get(p.symbol) ?? []), p]);
+    for (const [symbol, group] of bySymbol) {
+      let last: number;
+      try {
+        last = (await exchange.fetchTicker(symbol)).last;
+      } catch (error) {
+        // Never a trigger: the stop is checked again on the next pass.
+        summary.tickerFailures++;
+        log.warn("Risk: no price for {symbol}, checked again next pass: {error}", {
+          symbol,
+          error: errorMessage(error),
+        });
+        continue;
+      }
+      for (const p of group) {
+        const action = checkRisk(
+          { stopPrice: p.stop_price, takeProfitPrice: p.take_profit_price },
+          last,
+        );
+        if (!action) continue;
+        const alertId = await handOver(p, action, last);
+        if (alertId === undefined) continue;
+        summary.handed++;
+        log.warn("Risk: {kind} of position {position} on {symbol} at {last}; alert {alertId}", {
+          kind: action.kind,
+          position: p.id,
+          symbol,
+          last,
+          alertId,
+        });
+        deps.queue?.push(alertId);
+      }
+    }
+    return summary;
+  }
+
+  return { runOnce, settle };
+}
+
+export type RiskAgent = ReturnType<typeof createRiskAgent>;
