@@ -18,7 +18,7 @@ import {
 import { limits } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
 import { redactText } from "../core/redact.ts";
-import type { Db } from "../db/db.ts";
+import { type Db, sqlState } from "../db/db.ts";
 import { numberToDecimal } from "../exchange/decimal.ts";
 import { PAPER_ACCOUNT } from "../exchange/paper.ts";
 import {
@@ -52,6 +52,17 @@ export interface RunSummary {
 }
 
 type Outcome = keyof Omit<RunSummary, "claimed">;
+
+/**
+ * Database conditions that pass by themselves: serialization failures and deadlocks (40),
+ * too many connections or out of resources (53), lock and statement timeouts, shutdown (57P).
+ */
+function isTransientSqlState(error: unknown): boolean {
+  const state = sqlState(error);
+  return state !== undefined &&
+    (state.startsWith("40") || state.startsWith("53") || state.startsWith("57") ||
+      state === "55P03");
+}
 
 interface Claimed {
   id: number;
@@ -265,7 +276,8 @@ export function createExecutionAgent(deps: ExecutionDeps) {
   const countFailure = (alertId: number, error: unknown): number => {
     if (
       error instanceof TemporaryError || error instanceof RateLimitedError ||
-      error instanceof ExchangeMaintenanceError || error instanceof DatabaseUnavailableError
+      error instanceof ExchangeMaintenanceError || error instanceof DatabaseUnavailableError ||
+      error instanceof AuthError || isTransientSqlState(error)
     ) return 0;
     const n = (failuresByAlert.get(alertId) ?? 0) + 1;
     // Bounded: a map entry per alert that failed, cleared when it is set aside.
@@ -273,10 +285,10 @@ export function createExecutionAgent(deps: ExecutionDeps) {
     failuresByAlert.set(alertId, n);
     return n;
   };
-  const giveUp = async (alertId: number, failures: number, error: unknown) => {
-    failuresByAlert.delete(alertId);
+  /** Sets the alert aside; false when it was not PROCESSING any more (nothing changed). */
+  const giveUp = async (alertId: number, failures: number, error: unknown): Promise<boolean> => {
     const reason = `Not executed after ${failures} failed attempts: ${errorMessage(error)}`;
-    await db.transaction(async (tx) => {
+    const changed = await db.transaction(async (tx) => {
       const rows = await tx.query(
         `update inbound_alerts a set status = 'FAILED', error = $2, processed_at = now()
           where a.id = $1 and a.status = 'PROCESSING'
@@ -285,7 +297,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
           returning a.id`,
         [alertId, redactText(reason)],
       );
-      if (rows.length === 0) return;
+      if (rows.length === 0) return false;
       await enqueueNotification(tx, {
         severity: "WARN",
         kind: "decision_failed",
@@ -294,8 +306,12 @@ export function createExecutionAgent(deps: ExecutionDeps) {
         }; send it again once the cause is fixed`,
         dedupeKey: `alert:${alertId}:failed`,
       });
+      return true;
     });
+    if (!changed) return false;
+    failuresByAlert.delete(alertId);
     log.error("Alert {alertId} set aside: {reason}", { alertId, reason });
+    return true;
   };
 
   /** Claims up to one batch of RECEIVED alerts and executes them; resolves when all are done. */
@@ -328,10 +344,12 @@ export function createExecutionAgent(deps: ExecutionDeps) {
           summary[await processAlert(alert, cache)]++;
         } catch (error) {
           const failures = countFailure(alert.id, error);
-          if (failures >= limits.executionAlertMaxFailures) {
-            // The same alert keeps failing for a reason that waiting will not fix: set it
-            // aside (FAILED, WARN) instead of holding every other alert behind the backoff.
-            await giveUp(alert.id, failures, error).catch(() => {});
+          // The same alert keeps failing for a reason that waiting will not fix: set it
+          // aside (FAILED, WARN) instead of holding every other alert behind the backoff.
+          if (
+            failures >= limits.executionAlertMaxFailures &&
+            await giveUp(alert.id, failures, error).catch(() => false)
+          ) {
             summary.rejected++;
             continue;
           }

@@ -74,6 +74,16 @@ export async function recordDecision(
   const hash = payloadHash(input.decision);
   const key = input.decision.idempotencyKey ?? `h:${hash.slice(0, 32)}`;
   const decision: TradingDecision = { ...input.decision, idempotencyKey: key };
+  if (key.startsWith("risk:")) {
+    // The risk agent's exits are keyed "risk:…" in the same table: a signal must not be able
+    // to take such a key and so block a stop-loss.
+    const error = 'Idempotency keys starting with "risk:" are reserved; choose another key';
+    if (options.dryRun) return { outcome: "rejected", error };
+    const alertId = await db.transaction((tx) =>
+      storeRefused(tx, input, "REJECTED", error, options, { key, hash, decision })
+    );
+    return { outcome: "rejected", alertId, error };
+  }
   if (options.dryRun) return await dryRun(db, decision, hash);
 
   // The strategy row may come from a copy (one query less per alert): the write below is done

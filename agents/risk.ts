@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import type { WorkQueue } from "../app/context.ts";
 import type { TradingDecision } from "../core/decision.ts";
 import { errorMessage } from "../core/errors.ts";
+import { limits } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
 import { redactText } from "../core/redact.ts";
 import type { Db, Sql } from "../db/db.ts";
@@ -46,9 +47,12 @@ interface WatchedPosition {
   opened_at: Date;
 }
 
-/** The key of one exit of one position: a position reopened later gets new keys. */
-export const exitKey = (kind: string, p: { id: number; opened_at: Date }) =>
-  `risk:${kind}:${p.id}:${new Date(p.opened_at).getTime()}`;
+/**
+ * The key of one exit attempt of one position: a position reopened later gets new keys, and an
+ * exit that did not close the position is followed by attempt 2, 3, ….
+ */
+export const exitKey = (kind: string, p: { id: number; opened_at: Date }, attempt = 1) =>
+  `risk:${kind}:${p.id}:${new Date(p.opened_at).getTime()}${attempt > 1 ? `:${attempt}` : ""}`;
 
 export function createRiskAgent(deps: RiskDeps) {
   const { db, exchange, log } = deps;
@@ -58,7 +62,13 @@ export function createRiskAgent(deps: RiskDeps) {
    * The dedupe key's primary key makes a repeat a no-op: the transaction is rolled back.
    */
   async function handOver(p: WatchedPosition, action: RiskAction, last: number) {
-    const key = exitKey(action.kind, p);
+    const [{ n: earlier }] = await db.query<{ n: number }>(
+      "select count(*)::int as n from risk_actions where position_id = $1 and kind = $2",
+      [p.id, action.kind],
+    );
+    // The last failed attempt told the operator to act; nothing more is sent automatically.
+    if (earlier >= limits.riskExitAttemptsMax) return undefined;
+    const key = exitKey(action.kind, p, earlier + 1);
     const decision: TradingDecision = {
       symbol: p.symbol,
       action: "sell",
@@ -117,30 +127,70 @@ export function createRiskAgent(deps: RiskDeps) {
     }
   }
 
-  /** PLANNED actions whose alert finished become DONE (executed) or FAILED, with a WARN. */
+  /**
+   * PLANNED actions whose exit has finished are settled. DONE only when the position is closed;
+   * an exit that was refused, or whose order ended without closing the position (cancelled,
+   * expired, partly filled, only part of it free to sell), is FAILED with a WARN, and the level
+   * is armed again: the next pass hands over a new exit (a new key), up to
+   * `limits.riskExitAttemptsMax` per position and kind, after which the operator must act.
+   */
   async function settle(): Promise<number> {
     return await db.transaction(async (tx) => {
-      const rows = await tx.query<
-        { id: number; kind: string; position_id: number; status: string; error: string | null }
-      >(
-        `update risk_actions r
-            set status = case when a.status = 'EXECUTED' then 'DONE' else 'FAILED' end,
-                error = case when a.status = 'EXECUTED' then null
-                             else coalesce(a.error, 'alert ' || a.id || ' ended ' || a.status) end,
-                order_id = (select max(o.id) from orders o where o.alert_id = a.id),
-                updated_at = now()
-           from inbound_alerts a
-          where r.status = 'PLANNED' and a.id = r.alert_id
+      const rows = await tx.query<{
+        id: number;
+        kind: string;
+        position_id: number;
+        alert_status: string;
+        alert_error: string | null;
+        alert_id: number;
+        order_id: number | null;
+        order_status: string | null;
+        position_open: boolean;
+        position_qty: string;
+        attempts: number;
+      }>(
+        `select r.id, r.kind, r.position_id, a.status as alert_status, a.error as alert_error,
+                a.id as alert_id, o.id as order_id, o.status as order_status,
+                (p.status = 'OPEN' and p.qty > 0) as position_open, p.qty::text as position_qty,
+                (select count(*)::int from risk_actions r2
+                  where r2.position_id = r.position_id and r2.kind = r.kind) as attempts
+           from risk_actions r
+           join inbound_alerts a on a.id = r.alert_id
+           join positions p on p.id = r.position_id
+           left join lateral (select o.id, o.status from orders o where o.alert_id = a.id
+                               order by o.id desc limit 1) o on true
+          where r.status = 'PLANNED'
             and a.status in ('EXECUTED', 'REJECTED', 'FAILED', 'DUPLICATE', 'INVALID')
-          returning r.id, r.kind, r.position_id, r.status, r.error`,
+            and (a.status <> 'EXECUTED' or o.status is null
+                 or o.status not in ('NEW', 'UNKNOWN', 'OPEN', 'PARTIALLY_FILLED'))
+          order by r.id
+          for update of r skip locked`,
         [],
       );
-      for (const r of rows.filter((r) => r.status === "FAILED")) {
+      for (const r of rows) {
+        const done = r.alert_status === "EXECUTED" && !r.position_open;
+        const error = done
+          ? null
+          : r.alert_status !== "EXECUTED"
+          ? (r.alert_error ?? `alert ${r.alert_id} ended ${r.alert_status}`)
+          : `the exit order ended ${r.order_status ?? "without an order"} with ${r.position_qty} ` +
+            `still open`;
+        await tx.query(
+          `update risk_actions set status = $2, error = $3, order_id = $4, updated_at = now()
+            where id = $1`,
+          [r.id, done ? "DONE" : "FAILED", error === null ? null : redactText(error), r.order_id],
+        );
+        if (done) continue;
+        const rearmed = r.attempts < limits.riskExitAttemptsMax;
         await enqueueNotification(tx, {
-          severity: "WARN",
+          severity: rearmed ? "WARN" : "CRITICAL",
           kind: "risk_exit_failed",
-          text: `The ${r.kind.replace("_", "-")} exit of position ${r.position_id} was not ` +
-            `executed: ${redactText(r.error ?? "")}; the position stays open, close it by hand`,
+          text: `The ${r.kind.replace("_", "-")} exit of position ${r.position_id} did not close ` +
+            `it: ${redactText(error ?? "")}; ${
+              rearmed
+                ? `the level stays armed (attempt ${r.attempts} of ${limits.riskExitAttemptsMax})`
+                : "no more automatic attempts: close the position by hand"
+            }`,
           dedupeKey: `risk-action:${r.id}:failed`,
         });
       }

@@ -97,6 +97,8 @@ export const limits = {
   unknownWarnMs: 5 * 60_000,
   unknownCriticalMs: 30 * 60_000,
   /** How often open positions are checked against their stop and target. */
+  /** Exits per position and kind (stop, target) before the operator is asked to act. */
+  riskExitAttemptsMax: 3,
   riskCheckMs: 5_000,
   /** How often markets and trading rules are synced from the exchange. */
   marketSyncIntervalMs: 60 * 60_000,

@@ -70,10 +70,14 @@ const LEVELS: Record<string, string> = {
   fatal: "FATAL",
 };
 
-/** Values in JSON: bigints as strings, errors as their name and message. */
+/**
+ * Values in JSON: bigints as strings, errors as their name and message, and strings masked
+ * before JSON escapes them (a secret holding a quote would not match on the escaped line).
+ */
 function jsonSafe(_key: string, value: unknown): unknown {
+  if (typeof value === "string") return redactText(value);
   if (typeof value === "bigint") return value.toString();
-  if (value instanceof Error) return { name: value.name, message: value.message };
+  if (value instanceof Error) return { name: value.name, message: redactText(value.message) };
   return value;
 }
 
@@ -98,14 +102,18 @@ export function formatLine(record: LogRecord): string {
   record.message.forEach((part, i) => {
     message += i % 2 === 0 ? String(part) : renderValue(part);
   });
-  return JSON.stringify(
-    {
-      "@timestamp": new Date(record.timestamp).toISOString(),
-      level: LEVELS[record.level] ?? record.level.toUpperCase(),
-      message,
-      logger: record.category.join("."),
-      properties: record.properties,
-    },
-    jsonSafe,
-  ) + "\n";
+  const line = {
+    "@timestamp": new Date(record.timestamp).toISOString(),
+    level: LEVELS[record.level] ?? record.level.toUpperCase(),
+    message,
+    logger: record.category.join("."),
+    properties: record.properties as unknown,
+  };
+  try {
+    return JSON.stringify(line, jsonSafe) + "\n";
+  } catch {
+    // A cycle or an odd object in the properties: keep the line, not its properties.
+    line.properties = { unserializable: String(Object.keys(record.properties)) };
+    return JSON.stringify(line, jsonSafe) + "\n";
+  }
 }

@@ -67,3 +67,16 @@ Deno.test("messages read as text while properties keep their types", () => {
   });
   assert.ok(lines[0].endsWith("\n"));
 });
+
+Deno.test("a cyclic property keeps the line; a secret with a quote is masked", () => {
+  const lines: string[] = [];
+  const secret = 'se"cret-value-with-quote';
+  setupLogging({ level: "info", secrets: [secret], write: (l) => lines.push(l) });
+  const cyclic: Record<string, unknown> = { a: 1 };
+  cyclic.self = cyclic;
+  logger("test").info("cycle {c}", { c: cyclic });
+  logger("test").info("quoted {s}", { s: `x ${secret} y` });
+  assert.equal(lines.length, 2);
+  assert.equal(JSON.parse(lines[0]).logger, "pg-solo-lite.test");
+  assert.ok(!lines[1].includes("cret-value-with-quote"), lines[1]);
+});

@@ -208,6 +208,10 @@ Deno.test({
         },
       );
 
+      await tt.step("an idempotency key of the risk agent's form is refused", async () => {
+        await invalid(alert({ idempotency_key: "risk:stop_loss:1:0" }), /reserved/);
+      });
+
       await tt.step("a secret under another field is masked in the stored payload", async () => {
         const res = await post(alert({ passphrase: TOKEN, note: `token ${TOKEN}` }));
         assert.equal(res.status, 202);

@@ -144,34 +144,48 @@ Deno.test({
 
 Deno.test({
   ...opts,
-  name: "an exit the execution refuses is settled FAILED with a WARN and not handed over again",
+  name:
+    "an exit that does not close the position is FAILED with a WARN, re-armed, then left to the operator",
   fn: () =>
     withLive(async ({ db, fake, agent, exchange }) => {
       const positionId = await openPosition(db, agent);
       const risk = createRiskAgent({ db, exchange, log });
       fake.setPrice("BTCUSDT", "48000");
       assert.equal((await risk.runOnce()).handed, 1);
-      // Sold by hand meanwhile: the exit finds nothing to sell.
-      await db.query("update positions set qty = 0, status = 'CLOSED' where id = $1", [positionId]);
-      await agent.runOnce();
-      const [a] = await actions(db);
-      assert.equal((await alertOf(db, a.alert_id)).status, "REJECTED");
-      await db.query("update positions set qty = 0.01, status = 'OPEN' where id = $1", [
-        positionId,
-      ]);
-      const s = await risk.runOnce();
-      assert.deepEqual([s.settled, s.handed], [1, 0]);
+      const failOnce = async () => {
+        // Sold by hand meanwhile: the exit finds nothing to sell; then the position is back.
+        await db.query("update positions set qty = 0, status = 'CLOSED' where id = $1", [
+          positionId,
+        ]);
+        await agent.runOnce();
+        await db.query("update positions set qty = 0.01, status = 'OPEN' where id = $1", [
+          positionId,
+        ]);
+        return await risk.runOnce();
+      };
+      let s = await failOnce();
+      assert.deepEqual([s.settled, s.handed], [1, 1], "settled FAILED, then attempt 2");
       const [failed] = await db.query<{ status: string; error: string }>(
-        "select status, error from risk_actions",
+        "select status, error from risk_actions order by id limit 1",
       );
       assert.equal(failed.status, "FAILED");
       assert.match(failed.error, /no open BTC\/USDT position/);
-      assert.equal(
-        await count(db, "select 1 from notification_outbox where kind = 'risk_exit_failed'"),
-        1,
-      );
+      const warns = () =>
+        db.query<{ severity: string; text: string }>(
+          "select severity, text from notification_outbox where kind = 'risk_exit_failed' order by id",
+        );
+      assert.equal((await warns()).length, 1);
+      assert.match((await warns())[0].text, /stays armed \(attempt 1 of 3\)/);
+
+      s = await failOnce();
+      assert.deepEqual([s.settled, s.handed], [1, 1], "attempt 3");
+      s = await failOnce();
+      assert.deepEqual([s.settled, s.handed], [1, 0], "no 4th attempt");
+      const last = (await warns()).at(-1)!;
+      assert.equal(last.severity, "CRITICAL");
+      assert.match(last.text, /close the position by hand/);
       assert.equal((await risk.runOnce()).handed, 0);
-      assert.equal(await count(db, "select 1 from inbound_alerts where source = 'risk'"), 1);
+      assert.equal(await count(db, "select 1 from inbound_alerts where source = 'risk'"), 3);
     }),
 });
 
