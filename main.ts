@@ -3,9 +3,9 @@
  * failure, 2 usage or configuration error, each failure with one line that says what to do.
  */
 import process from "node:process";
-import { findCommand } from "./cli/commands.ts";
-import type { Io } from "./cli/common.ts";
-import { overview } from "./cli/help.ts";
+import { findCommand } from "./cli/mod.ts";
+import type { Io } from "./cli/mod.ts";
+import { overview } from "./cli/mod.ts";
 import { processEnv } from "./core/config.ts";
 import { ConfigError, errorMessage, exitCodeFor, UsageError } from "./core/errors.ts";
 import { redactText } from "./core/redact.ts";

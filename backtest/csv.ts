@@ -4,7 +4,7 @@
  * after the previous good one are reported with their line numbers and skipped.
  */
 import { limits } from "../core/limits.ts";
-import type { Candle } from "../exchange/port.ts";
+import type { Candle } from "../exchange/mod.ts";
 
 export interface RowError {
   line: number;

@@ -6,10 +6,10 @@
  * checked against every candle's low and high; when both are inside one candle the stop is
  * assumed first (the pessimistic reading), and a gap through a level fills at the open.
  */
-import { sizePosition } from "../core/sizing.ts";
-import type { Candle } from "../exchange/port.ts";
-import type { StrategyParams } from "../agents/strategy/rule.ts";
-import { createRunner } from "../agents/strategy/runner.ts";
+import { sizePosition } from "../trading/sizing.ts";
+import type { Candle } from "../exchange/mod.ts";
+import type { StrategyParams } from "../strategy/mod.ts";
+import { createRunner } from "../strategy/mod.ts";
 
 export interface BacktestOptions {
   params: StrategyParams;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createBacktest } from "./engine.ts";
-import type { StrategyParams } from "../agents/strategy/rule.ts";
+import type { StrategyParams } from "../strategy/rule.ts";
 import type { Candle } from "../exchange/port.ts";
 
 const params: StrategyParams = {

@@ -3,7 +3,7 @@
  * then, so that EMA crosses and RSI extremes both occur. The same seed always gives the same
  * candles (a small seeded PRNG, no Math.random).
  */
-import type { Candle } from "../exchange/port.ts";
+import type { Candle } from "../exchange/mod.ts";
 
 /** mulberry32: a tiny 32-bit PRNG, good enough for test data and reproducible everywhere. */
 export function prng(seed: number): () => number {

@@ -12,10 +12,10 @@ import { parseArgs } from "node:util";
 import { createBacktest } from "../backtest/engine.ts";
 import { streamCandleCsv } from "../backtest/csv.ts";
 import { candleCsvLine, generateCandles } from "../backtest/sample.ts";
-import { paramsFromConfig } from "../agents/strategy/params.ts";
+import { paramsFromConfig } from "../strategy/params.ts";
 import { loadConfig } from "../core/config.ts";
 import type { Candle } from "../exchange/port.ts";
-import { candlesBetween, upsertCandles } from "../db/candles.ts";
+import { candlesBetween, upsertCandles } from "../strategy/candles.ts";
 import { limits } from "../core/limits.ts";
 import { serverUrl, testDb } from "../tests/helpers/db.ts";
 

@@ -1,12 +1,12 @@
-import { loadStrategy, paramsFromConfig } from "../agents/strategy/params.ts";
-import type { StrategyParams } from "../agents/strategy/rule.ts";
-import { type BacktestSummary, createBacktest, type Trade } from "../backtest/engine.ts";
-import { type CsvReport, streamCandleCsv } from "../backtest/csv.ts";
-import { candlesBetween, type Series } from "../db/candles.ts";
+import { loadStrategy, paramsFromConfig } from "../strategy/mod.ts";
+import type { StrategyParams } from "../strategy/mod.ts";
+import { type BacktestSummary, createBacktest, type Trade } from "../backtest/mod.ts";
+import { type CsvReport, streamCandleCsv } from "../backtest/mod.ts";
+import { candlesBetween, type Series } from "../strategy/mod.ts";
 import type { Config } from "../core/config.ts";
 import { errorMessage, RuntimeError, UsageError } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
-import type { Db } from "../db/db.ts";
+import type { Db } from "../db/mod.ts";
 import { type Command, configure, type Io, parse, table, withDb } from "./common.ts";
 
 const HELP = `Usage: pg-solo-lite backtest --csv FILE [options]

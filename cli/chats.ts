@@ -1,6 +1,6 @@
 import { UsageError } from "../core/errors.ts";
-import { addChat, listChats, removeChat } from "../notify/chats.ts";
-import type { Severity } from "../notify/enqueue.ts";
+import { addChat, listChats, removeChat } from "../notify/mod.ts";
+import type { Severity } from "../notify/mod.ts";
 import { type Command, configure, parse, table, withDb } from "./common.ts";
 
 const SEVERITIES = ["INFO", "WARN", "CRITICAL"];

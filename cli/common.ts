@@ -3,9 +3,9 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { type Config, loadConfig, secretValues } from "../core/config.ts";
 import { UsageError } from "../core/errors.ts";
 import { type LogLevel, setupLogging } from "../core/log.ts";
-import type { Db } from "../db/db.ts";
-import { openDb } from "../db/open.ts";
-import { migrate } from "../db/migrate.ts";
+import type { Db } from "../db/mod.ts";
+import { openDb } from "../db/mod.ts";
+import { migrate } from "../db/mod.ts";
 
 export interface Io {
   env: Record<string, string | undefined>;

@@ -1,8 +1,8 @@
 import { loadConfig } from "../core/config.ts";
 import { ConfigError, errorMessage, RuntimeError } from "../core/errors.ts";
 import { setupLogging } from "../core/log.ts";
-import { loadMigrations } from "../db/migrate.ts";
-import { openDb } from "../db/open.ts";
+import { loadMigrations } from "../db/mod.ts";
+import { openDb } from "../db/mod.ts";
 import { type Command, parse } from "./common.ts";
 
 interface Check {
@@ -72,7 +72,7 @@ Exit code 0 when everything needed to run is in order, 1 otherwise.`,
       // does not offer (sandbox) shows here rather than after `serve` is up.
       let exchangeProblem: string | undefined;
       try {
-        const { buildCcxtClient } = await import("../exchange/ccxt.ts");
+        const { buildCcxtClient } = await import("../exchange/mod.ts");
         await buildCcxtClient(ex, false);
       } catch (error) {
         exchangeProblem = errorMessage(error);

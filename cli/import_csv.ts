@@ -1,8 +1,8 @@
-import { intakeAlert, type IntakeResult, recordInvalid, symbolResolver } from "../agents/intake.ts";
+import { intakeAlert, type IntakeResult, recordInvalid, symbolResolver } from "../signals/mod.ts";
 import { errorMessage, RuntimeError, UsageError } from "../core/errors.ts";
 import { parseCsvLine, readLines } from "../core/csv.ts";
 import { limits } from "../core/limits.ts";
-import type { Db } from "../db/db.ts";
+import type { Db } from "../db/mod.ts";
 import { type Command, configure, type Io, parse, withDb } from "./common.ts";
 
 const HELP = `Usage: pg-solo-lite import-csv <file> [--source=csv|tradingview] [--dry-run]

@@ -1,5 +1,5 @@
-import { migrate } from "../db/migrate.ts";
-import { openDb } from "../db/open.ts";
+import { migrate } from "../db/mod.ts";
+import { openDb } from "../db/mod.ts";
 import { type Command, configure, parse } from "./common.ts";
 
 const command: Command = {

@@ -1,6 +1,6 @@
 import { systemClock } from "../core/clock.ts";
 import { UsageError } from "../core/errors.ts";
-import { outboxStatus, retryFailed, retryOne } from "../notify/outbox_admin.ts";
+import { outboxStatus, retryFailed, retryOne } from "../notify/mod.ts";
 import { type Command, configure, parse, table, withDb } from "./common.ts";
 
 const help = `Usage:

@@ -1,4 +1,4 @@
-import { startService } from "../app/service.ts";
+import { startService } from "../service/mod.ts";
 import { errorMessage, RuntimeError } from "../core/errors.ts";
 import { logger } from "../core/log.ts";
 import { type Command, configure, parse } from "./common.ts";

@@ -1,5 +1,5 @@
 import { UsageError } from "../core/errors.ts";
-import type { Db } from "../db/db.ts";
+import type { Db } from "../db/mod.ts";
 import { type Command, configure, parse, table, withDb } from "./common.ts";
 
 const HELP = `Usage: pg-solo-lite strategies add <name> [options]

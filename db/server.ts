@@ -3,6 +3,7 @@ import postgres from "postgres";
 import { DatabaseUnavailableError } from "../core/errors.ts";
 import { redactText } from "../core/redact.ts";
 import { limits } from "../core/limits.ts";
+import { DeadlineError, withTimeout } from "../core/deadline.ts";
 import { type Db, INSTANCE_LOCK_KEY, type QueryOptions, type Sql, sqlState } from "./db.ts";
 
 export interface ServerDbOptions {
@@ -14,22 +15,6 @@ export interface ServerDbOptions {
 
 // deno-lint-ignore no-explicit-any
 type PgSql = postgres.Sql<any>;
-
-class QueryTimeoutError extends Error {
-  constructor(readonly ms: number) {
-    super(`Query timed out after ${ms} ms`);
-  }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new QueryTimeoutError(ms)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 const wrap = (sql: PgSql | postgres.TransactionSql): Sql => ({
   query: async <T>(text: string, params: readonly unknown[] = [], options?: QueryOptions) =>
@@ -66,7 +51,7 @@ export function isConnectionError(error: unknown): boolean {
 
 function mapError(error: unknown, url: string): unknown {
   if (error instanceof DatabaseUnavailableError) return error;
-  if (error instanceof QueryTimeoutError) {
+  if (error instanceof DeadlineError) {
     return new DatabaseUnavailableError(
       `The database did not answer within ${error.ms} ms; check that PostgreSQL is running`,
       { cause: error },
@@ -119,7 +104,9 @@ export async function openServerDb(options: ServerDbOptions): Promise<Db> {
     kind: "server",
     // A bounded wait: a query sent as a connection dies can otherwise hang for ever.
     query: (text, params, options) =>
-      guard(() => withTimeout(wrap(sql).query(text, params, options), limits.dbQueryTimeoutMs)),
+      guard(() =>
+        withTimeout(wrap(sql).query(text, params, options), limits.dbQueryTimeoutMs, "Query")
+      ),
     exec: (text) => guard(() => wrap(sql).exec(text)),
     transaction: (fn) =>
       guard(async () => (await sql.begin((tx) => fn(wrap(tx)))) as Awaited<ReturnType<typeof fn>>),

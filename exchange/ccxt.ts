@@ -15,7 +15,7 @@ import {
 } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import { redactText } from "../core/redact.ts";
-import { numberToDecimal } from "./decimal.ts";
+import { numberToDecimal } from "../trading/decimal.ts";
 import {
   type Balance,
   type Exchange,

@@ -1,6 +1,6 @@
 /** Operator chats (telegram_chats): registered with `chats add`, deactivated on a 403. */
 import { RuntimeError } from "../core/errors.ts";
-import type { Sql } from "../db/db.ts";
+import type { Sql } from "../db/mod.ts";
 import type { Severity } from "./enqueue.ts";
 
 export interface Chat {

@@ -2,7 +2,7 @@
  * The notifications part of `serve`. Without TELEGRAM_BOT_TOKEN nothing is sent: rows stay
  * PENDING in the outbox (nothing is lost) and the start-up log says so once.
  */
-import type { Component, ServiceContext } from "../app/context.ts";
+import type { Component, ServiceContext } from "../runtime/mod.ts";
 import { logger } from "../core/log.ts";
 import { outboxWorker } from "./worker.ts";
 

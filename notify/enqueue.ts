@@ -3,7 +3,7 @@
  * with the transaction of the event it reports, so that the event and its notification are
  * committed together or not at all.
  */
-import type { Sql } from "../db/db.ts";
+import type { Sql } from "../db/mod.ts";
 
 export type Severity = "INFO" | "WARN" | "CRITICAL";
 

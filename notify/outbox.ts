@@ -4,7 +4,7 @@
  * so a second worker skips them while they are locked and does not see them as due once the
  * statement commits. Sending happens outside any transaction.
  */
-import type { Sql } from "../db/db.ts";
+import type { Sql } from "../db/mod.ts";
 import { enqueueNotification, type Severity } from "./enqueue.ts";
 import { collapseKey } from "./policy.ts";
 

@@ -1,7 +1,7 @@
 /** What `outbox status` shows and what `outbox retry` changes. */
 import { RuntimeError } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
-import type { Sql } from "../db/db.ts";
+import type { Sql } from "../db/mod.ts";
 
 export interface OutboxStatus {
   counts: { PENDING: number; SENT: number; FAILED: number };

@@ -4,7 +4,7 @@
  */
 import { RateLimitedError } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
-import { TelegramRejectedError } from "./telegram.ts";
+import { TelegramRejectedError } from "./telegram_error.ts";
 
 export type Outcome =
   | { kind: "sent"; messageId: number }

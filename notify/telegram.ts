@@ -6,23 +6,15 @@
 import { Api, GrammyError, HttpError } from "grammy";
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
-import { RateLimitedError, RejectedError, TemporaryError } from "../core/errors.ts";
+import { RateLimitedError, TemporaryError } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import { redactText } from "../core/redact.ts";
+import { TelegramRejectedError } from "./telegram_error.ts";
+
+export { TelegramRejectedError };
 
 /** Sends one HTML message; resolves to Telegram's message id. Throws the mapped errors below. */
 export type Sender = (chatId: number, html: string, signal?: AbortSignal) => Promise<number>;
-
-/**
- * Telegram refused for good. `scope` says what is wrong: the chat (bot blocked, chat gone:
- * deactivate the chat) or the text (cannot be parsed or too long: retrying will not help).
- */
-export class TelegramRejectedError extends RejectedError {
-  override name = "TelegramRejectedError";
-  constructor(message: string, readonly scope: "chat" | "text", options?: ErrorOptions) {
-    super(message, options);
-  }
-}
 
 export interface TelegramSenderOptions {
   token: string;

@@ -12,7 +12,7 @@ import { limits } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
 import { type LoopHandle, startLoop } from "../core/loop.ts";
 import { redactText } from "../core/redact.ts";
-import type { Db } from "../db/db.ts";
+import type { Db } from "../db/mod.ts";
 import { renderMessage } from "./format.ts";
 import {
   ALERT_KINDS,

@@ -5,13 +5,13 @@
  */
 import { systemClock } from "../../core/clock.ts";
 import { logger } from "../../core/log.ts";
-import type { TradingDecision } from "../../core/decision.ts";
+import type { TradingDecision } from "../../trading/decision.ts";
 import type { Db } from "../../db/db.ts";
 import { createCcxtExchange } from "../../exchange/ccxt.ts";
-import { syncMarkets } from "../../exchange/markets.ts";
-import { createPaperExchange } from "../../exchange/paper.ts";
+import { syncMarkets } from "../../execution/markets.ts";
+import { createPaperExchange } from "../../execution/paper_broker.ts";
 import type { Exchange } from "../../exchange/port.ts";
-import { createExecutionAgent, type ExecutionDeps } from "../../agents/execution.ts";
+import { createExecutionAgent, type ExecutionDeps } from "../../execution/agent.ts";
 import { type FakeExchange, startFakeExchange } from "../fakes/exchange.ts";
 import { testDb } from "./db.ts";
 

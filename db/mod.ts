@@ -1,0 +1,5 @@
+/** The public face of db/: what other rooms may use. */
+
+export { type Db, isCheckViolation, isUniqueViolation, type Sql, sqlState } from "./db.ts";
+export { loadMigrations, migrate } from "./migrate.ts";
+export { openDb } from "./open.ts";

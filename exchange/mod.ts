@@ -1,0 +1,14 @@
+/** The public face of exchange/: what other rooms may use. */
+
+export { buildCcxtClient, createCcxtExchange } from "./ccxt.ts";
+export {
+  type Balance,
+  type Candle,
+  type Exchange,
+  ExchangeMaintenanceError,
+  type ExchangeOrder,
+  type Fill,
+  type Market,
+  type OrderRequest,
+  UnclassifiedRejectionError,
+} from "./port.ts";

@@ -1,0 +1,268 @@
+/**
+ * Applies what the exchange says about an order: status, exchange id, and each new fill as an
+ * execution, a position change and three ledger legs (base, quote, fee) — all inside the
+ * caller's transaction, so a fill is recorded completely or not at all. A fill already stored
+ * (same exchange trade id) is skipped, which makes re-applying the same evidence harmless.
+ */
+import type { Sql } from "../db/mod.ts";
+import type { ExchangeOrder, Fill } from "../exchange/mod.ts";
+import { enqueueNotification } from "../notify/mod.ts";
+
+export interface OrderRow {
+  id: number;
+  exchange_id: string;
+  symbol: string;
+  side: "buy" | "sell";
+  type: string;
+  purpose: string;
+  qty: string;
+  status: string;
+  client_order_id: string;
+  idempotency_key: string;
+  strategy: string | null;
+  alert_id: number | null;
+  decision: { sl?: string; tp?: string } | null;
+  stop_price: string | null;
+  created_at: Date;
+  updated_at: Date;
+  reconcile_misses: number;
+}
+
+export const ORDER_COLUMNS = `id, exchange_id, symbol, side, type, purpose, qty::text, status,
+  client_order_id, idempotency_key, strategy, alert_id, decision, stop_price::text, created_at,
+  updated_at, reconcile_misses`;
+
+const ACTIVE = ["NEW", "UNKNOWN", "OPEN", "PARTIALLY_FILLED"];
+
+function statusOf(o: ExchangeOrder, complete: boolean): string {
+  switch (o.status) {
+    case "closed":
+      // A closed order whose fills are not all stored yet stays active until they are.
+      return complete ? "FILLED" : "PARTIALLY_FILLED";
+    case "canceled":
+      return complete ? "CANCELED" : "PARTIALLY_FILLED";
+    case "rejected":
+      return "REJECTED";
+    case "expired":
+      return complete ? "EXPIRED" : "PARTIALLY_FILLED";
+    default:
+      return Number(o.filled) > 0 ? "PARTIALLY_FILLED" : "OPEN";
+  }
+}
+
+/** One fill's execution row and ledger legs; false when the fill was already recorded. */
+async function recordExecution(
+  tx: Sql,
+  order: OrderRow,
+  f: Fill,
+  account: string,
+): Promise<boolean> {
+  const [exec] = await tx.query<{ id: number }>(
+    `insert into executions (order_id, exchange_trade_id, qty, price, fee, fee_currency, executed_at)
+     values ($1, $2, $3, $4, $5, $6, $7)
+     on conflict (order_id, exchange_trade_id) do nothing returning id`,
+    [order.id, f.id, f.qty, f.price, f.fee || "0", f.feeCurrency ?? null, new Date(f.ts || 0)],
+  );
+  if (!exec) return false;
+  const [base, quote] = order.symbol.split("/");
+  const sign = order.side === "buy" ? 1 : -1;
+  // Base, quote and fee legs in one statement; the fee leg only when there is a fee.
+  await tx.query(
+    `insert into transactions (exchange_id, account, asset, amount, kind, order_id, execution_id)
+     select $1, $2, v.asset, v.amount, v.kind, $8, $9 from (values
+       ($3, $5::numeric * $7, 'trade'),
+       ($4, -$5::numeric * $6::numeric * $7, 'trade'),
+       ($10, -$11::numeric, 'fee')) as v(asset, amount, kind)
+      where v.asset is not null and v.amount <> 0`,
+    [
+      order.exchange_id,
+      account,
+      base,
+      quote,
+      f.qty,
+      f.price,
+      sign,
+      order.id,
+      exec.id,
+      f.feeCurrency ?? null,
+      f.fee || "0",
+    ],
+  );
+  return true;
+}
+
+/**
+ * One fill's change to the open position, and the order's link to it, in one statement. It is
+ * the last statement before commit: concurrent fills of one symbol queue on the position row,
+ * so the lock is held as briefly as possible.
+ */
+export async function applyToPosition(tx: Sql, order: OrderRow, f: Fill): Promise<void> {
+  const [base, quote] = order.symbol.split("/");
+  // The fee in quote terms for the position; a fee taken in the base asset reduces what is held.
+  const feeQuote = (b: string, q: string) =>
+    `case when $5::text = ${q} then $4::numeric
+          when $5::text = ${b} then $4::numeric * $3::numeric else 0 end`;
+  const link = (n: number) =>
+    `update orders set position_id = coalesce(orders.position_id, p.id) from p where orders.id = $${n}`;
+  if (order.side === "buy") {
+    await tx.query(
+      `with p as (insert into positions (exchange_id, symbol, qty, avg_entry_price, stop_price,
+                              take_profit_price, fees, strategy)
+       values ($1, $6, $2::numeric - case when $5::text = $10 then $4::numeric else 0 end,
+               $3, $7, $8, ${feeQuote("$10", "$11")}, $9)
+       on conflict (exchange_id, symbol) where status = 'OPEN' do update set
+         avg_entry_price = (positions.qty * coalesce(positions.avg_entry_price, 0)
+                            + excluded.qty * excluded.avg_entry_price)
+                           / nullif(positions.qty + excluded.qty, 0),
+         qty = positions.qty + excluded.qty,
+         fees = positions.fees + excluded.fees,
+         stop_price = coalesce(excluded.stop_price, positions.stop_price),
+         take_profit_price = coalesce(excluded.take_profit_price, positions.take_profit_price),
+         updated_at = now()
+       returning id) ${link(12)}`,
+      [
+        order.exchange_id,
+        f.qty,
+        f.price,
+        f.fee || "0",
+        f.feeCurrency ?? null,
+        order.symbol,
+        order.stop_price ?? order.decision?.sl ?? null,
+        order.decision?.tp ?? null,
+        order.strategy,
+        base,
+        quote,
+        order.id,
+      ],
+    );
+  } else {
+    await tx.query(
+      `with p as (update positions set
+         qty = greatest(qty - $2::numeric, 0),
+         realized_pnl = realized_pnl + $2::numeric * ($3::numeric - coalesce(avg_entry_price, $3::numeric))
+                        - ${feeQuote("$7", "$8")},
+         fees = fees + ${feeQuote("$7", "$8")},
+         status = case when qty - $2::numeric <= 0 then 'CLOSED' else 'OPEN' end,
+         closed_at = case when qty - $2::numeric <= 0 then now() end,
+         updated_at = now()
+       where exchange_id = $1 and symbol = $6 and status = 'OPEN'
+       returning id) ${link(9)}`,
+      [
+        order.exchange_id,
+        f.qty,
+        f.price,
+        f.fee || "0",
+        f.feeCurrency ?? null,
+        order.symbol,
+        base,
+        quote,
+        order.id,
+      ],
+    );
+  }
+}
+
+/**
+ * Brings the order row in line with the exchange's view and records new fills. Returns the
+ * new status. Notifies a fill (INFO) once, when the order becomes FILLED.
+ */
+export async function applyExchangeOrder(
+  tx: Sql,
+  order: OrderRow,
+  ex: ExchangeOrder,
+  fills: Fill[],
+  account: string,
+  /** When given, position changes are collected here for the caller to apply last. */
+  deferredPositions?: Array<{ order: OrderRow; fill: Fill }>,
+): Promise<string> {
+  const recorded: Fill[] = [];
+  for (const f of fills) {
+    if (f.orderId === ex.id || f.clientOrderId === order.client_order_id) {
+      if (await recordExecution(tx, order, f, account)) recorded.push(f);
+    }
+  }
+  // Totals from the stored executions, the order row and its alert in one statement.
+  const [sum] = await tx.query<
+    { status: string; filled: string; avg: string | null; fee: string; cur: string | null }
+  >(
+    `with s as (
+       select coalesce(sum(qty), 0) as filled, sum(qty * price) / nullif(sum(qty), 0) as avg,
+              coalesce(sum(fee), 0) as fee, max(fee_currency) as cur
+         from executions where order_id = $1),
+     o as (
+       update orders set
+         status = case when s.filled >= $4::numeric then $2 else $3 end,
+         exchange_order_id = $5, filled_qty = s.filled, avg_fill_price = s.avg, fee = s.fee,
+         fee_currency = s.cur, reconcile_misses = 0, checked_at = now(),
+         submitted_at = coalesce(submitted_at, now()), updated_at = now(),
+         reject_reason = case when $2 = 'REJECTED'
+                              then coalesce(reject_reason, 'Rejected by the exchange') end
+         from s where orders.id = $1
+       returning orders.status, orders.alert_id),
+     a as (
+       update inbound_alerts set processed_at = now(),
+              status = case when o.status = 'REJECTED' then 'REJECTED' else 'EXECUTED' end,
+              error = case when o.status = 'REJECTED' then 'Rejected by the exchange' else error end
+         from o where inbound_alerts.id = o.alert_id and inbound_alerts.status = 'PROCESSING')
+     select o.status, s.filled::text, s.avg::text, s.fee::text, s.cur from o, s`,
+    [
+      order.id,
+      statusOf(ex, true),
+      statusOf(ex, false),
+      ex.filled || "0",
+      ex.id,
+    ],
+  );
+  const status = sum.status;
+  if (status === "FILLED" && order.status !== "FILLED") {
+    await enqueueNotification(tx, {
+      severity: "INFO",
+      kind: "order_filled",
+      text: `Filled: ${order.side} ${sum.filled} ${order.symbol} at ${
+        Number(sum.avg).toString()
+      } (fee ${Number(sum.fee)} ${sum.cur ?? ""}) — order ${order.client_order_id}`,
+      dedupeKey: `order:${order.client_order_id}:filled`,
+    });
+  } else if (ACTIVE.includes(status) && !["OPEN", "PARTIALLY_FILLED"].includes(order.status)) {
+    await enqueueNotification(tx, {
+      severity: "INFO",
+      kind: "order_placed",
+      text:
+        `Order placed: ${order.type} ${order.side} ${order.qty} ${order.symbol} — order ${order.client_order_id}`,
+      dedupeKey: `order:${order.client_order_id}:placed`,
+    });
+  }
+  if (deferredPositions) {
+    for (const fill of recorded) deferredPositions.push({ order, fill });
+  } else {
+    for (const f of recorded) await applyToPosition(tx, order, f);
+  }
+  return status;
+}
+
+/** Marks an order rejected (before or by the exchange), its alert too, and notifies WARN. */
+export async function rejectOrder(
+  tx: Sql,
+  order: Pick<OrderRow, "id" | "client_order_id" | "alert_id" | "symbol" | "side">,
+  reason: string,
+  alertStatus: "REJECTED" | "FAILED" = "REJECTED",
+): Promise<void> {
+  await tx.query(
+    `update orders set status = 'REJECTED', reject_reason = $2, updated_at = now(), checked_at = now()
+      where id = $1`,
+    [order.id, reason],
+  );
+  if (order.alert_id !== null) {
+    await tx.query(
+      `update inbound_alerts set status = $2, error = $3, processed_at = now()
+        where id = $1 and status = 'PROCESSING'`,
+      [order.alert_id, alertStatus, reason],
+    );
+  }
+  await enqueueNotification(tx, {
+    severity: "WARN",
+    kind: "order_rejected",
+    text: `Order ${order.client_order_id} (${order.side} ${order.symbol}) rejected: ${reason}`,
+    dedupeKey: `order:${order.client_order_id}:rejected`,
+  });
+}

@@ -1,0 +1,210 @@
+/**
+ * The pure half of execution: a decision plus a snapshot (rules, price, balances, position)
+ * in, an order plan or a reason to refuse out. No I/O, so every rule is unit-tested.
+ * Spot only, long only: a buy opens or adds, a sell reduces or closes the open position.
+ */
+import { z } from "zod";
+import type { TradingDecision } from "../trading/decision.ts";
+import { sizePosition } from "../trading/sizing.ts";
+import { dec } from "../trading/decimal.ts";
+import type { TradingRules } from "./markets.ts";
+
+const decimal = z.string().regex(/^\d+(\.\d+)?$/, "expected a positive decimal string")
+  .refine((v) => Number(v) > 0, "expected a positive decimal string");
+
+export const decisionSchema = z.object({
+  symbol: z.string().regex(/^[A-Z0-9]+\/[A-Z0-9]+$/, "expected a symbol like BTC/USDT"),
+  action: z.enum(["buy", "sell"]),
+  qty: decimal.optional(),
+  price: decimal.optional(),
+  sl: decimal.optional(),
+  tp: decimal.optional(),
+  confidence: z.number().min(0).max(1).optional(),
+  strategy: z.string().min(1).max(64),
+  idempotencyKey: z.string().min(1).max(200),
+  ts: z.string().optional(),
+});
+
+/** Validates a stored decision; the reason names every problem in one line. */
+export function parseDecision(
+  raw: unknown,
+): { ok: true; decision: TradingDecision } | { ok: false; reason: string } {
+  const r = decisionSchema.safeParse(raw);
+  if (r.success) return { ok: true, decision: r.data };
+  return {
+    ok: false,
+    reason: `Invalid decision: ${
+      r.error.issues.map((i) => `${i.path.join(".") || "decision"} ${i.message}`).join("; ")
+    }`,
+  };
+}
+
+/** The part of a client order id fixed by the idempotency key: "pg" + 26 hex of its SHA-256. */
+export async function clientOrderIdPrefix(idempotencyKey: string): Promise<string> {
+  const digest = await crypto.subtle.digest(
+    "SHA-256",
+    new TextEncoder().encode(idempotencyKey),
+  );
+  const hex = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  return `pg${hex.slice(0, 26)}`;
+}
+
+/**
+ * A deterministic client order id (≤ 36 chars, Binance's alphabet): the key's prefix and the
+ * attempt number (1 + orders already recorded for the key, so a key whose order was refused
+ * before reaching the book can be tried again under a new id).
+ */
+export async function clientOrderIdFor(idempotencyKey: string, attempt: number): Promise<string> {
+  return `${await clientOrderIdPrefix(idempotencyKey)}-${attempt}`;
+}
+
+export interface StrategyLimits {
+  enabled: boolean;
+  riskPct: number;
+  stopPct: number;
+  confidenceMin: number;
+  maxNotionalQuote?: number;
+}
+
+export interface PlanInput {
+  decision: TradingDecision;
+  rules: TradingRules;
+  quote: string;
+  /** The market price now (ticker last): the sizing and notional price of a market order. */
+  refPrice: string;
+  equityQuote: number;
+  freeQuote: number;
+  strategy: StrategyLimits;
+  /** Base quantity of the open position, if any. */
+  positionQty?: string;
+  /** What active sell orders still have to sell of it (qty − filled): not free to sell again. */
+  sellingQty?: string;
+}
+
+export interface OrderPlan {
+  side: "buy" | "sell";
+  type: "market" | "limit";
+  purpose: "entry" | "exit";
+  qty: string;
+  price?: string;
+  refPrice: string;
+  /** The invalidation level of an entry (its implied stop exit). */
+  stopPrice?: string;
+  takeProfitPrice?: string;
+}
+
+export type PlanResult = { ok: true; plan: OrderPlan } | { ok: false; reason: string };
+
+const refuse = (reason: string): PlanResult => ({ ok: false, reason });
+
+/** Assumed when the rules carry no taker fee: Binance's spot rate. */
+const DEFAULT_TAKER_FEE = "0.001";
+
+export function planOrder(input: PlanInput): PlanResult {
+  const { decision: d, rules, strategy, quote } = input;
+  const what = `Cannot trade "${d.idempotencyKey}"`;
+  // Disabling a strategy stops its entries; an exit (a stop-loss from the Risk agent above
+  // all) still closes what it opened. Webhook sells of a disabled strategy stop at the intake.
+  if (!strategy.enabled && d.action === "buy") {
+    return refuse(`${what}: strategy "${d.strategy}" is disabled`);
+  }
+  if (d.confidence !== undefined && d.confidence < strategy.confidenceMin) {
+    return refuse(
+      `${what}: confidence ${d.confidence} is below the strategy's minimum ${strategy.confidenceMin}`,
+    );
+  }
+  const tick = rules.tick_size;
+  const step = rules.step_size;
+  const price = d.price && tick ? dec.roundToStep(d.price, tick) : d.price;
+  const entry = price ?? input.refPrice;
+  const floor = (q: string) => (step ? dec.floorToStep(q, step) : dec.normalize(q));
+
+  let qty: string;
+  let stopPrice: string | undefined;
+  if (d.action === "sell") {
+    const held = input.positionQty ?? "0";
+    if (dec.cmp(held, "0") <= 0) return refuse(`${what}: no open ${d.symbol} position to sell`);
+    const selling = input.sellingQty ?? "0";
+    const free = dec.sub(held, selling);
+    if (dec.cmp(free, "0") <= 0) {
+      return refuse(
+        `${what}: the ${held} held of ${d.symbol} is already being sold by active sell orders`,
+      );
+    }
+    qty = floor(d.qty && dec.cmp(d.qty, free) < 0 ? d.qty : free);
+  } else {
+    const rawStop = d.sl ??
+      dec.mul(entry, String(1 - strategy.stopPct / 100), 12);
+    // The stop exit is a sell: rounding up keeps it never looser than planned.
+    stopPrice = tick ? dec.roundToStep(rawStop, tick, "up") : rawStop;
+    if (dec.cmp(stopPrice, entry) >= 0) {
+      return refuse(
+        `${what}: stop ${stopPrice} is not below the entry ${entry} of a long position`,
+      );
+    }
+    const fee = Number(rules.taker_fee ?? 0);
+    if (d.qty) {
+      qty = floor(d.qty);
+      if (strategy.maxNotionalQuote && Number(qty) * Number(entry) > strategy.maxNotionalQuote) {
+        qty = floor(String(strategy.maxNotionalQuote / Number(entry)));
+      }
+      const cost = Number(qty) * Number(entry) * (1 + fee);
+      if (cost > input.freeQuote) {
+        return refuse(
+          `${what}: cost ${cost.toFixed(2)} ${quote} is more than the free ${
+            input.freeQuote.toFixed(2)
+          } ${quote}`,
+        );
+      }
+    } else {
+      const sized = sizePosition({
+        equityQuote: input.equityQuote,
+        freeQuote: input.freeQuote,
+        riskPct: Math.min(strategy.riskPct, 3),
+        entryPrice: Number(entry),
+        stopPrice: Number(stopPrice),
+        stepSize: step ? Number(step) : undefined,
+        maxNotionalQuote: strategy.maxNotionalQuote,
+        feeRate: fee,
+      });
+      if (!sized.ok) return refuse(`${what}: ${sized.reason}`);
+      qty = dec.normalize(sized.qty);
+    }
+  }
+  if (dec.cmp(qty, "0") <= 0 || (rules.min_qty && dec.cmp(qty, rules.min_qty) < 0)) {
+    return refuse(`${what}: quantity ${qty} is below the minimum ${rules.min_qty ?? step}`);
+  }
+  const minNotional = rules.min_notional;
+  if (minNotional) {
+    const notional = dec.mul(qty, entry, 8);
+    if (dec.cmp(notional, minNotional) < 0) {
+      return refuse(
+        `${what}: notional ${notional} ${quote} is below the minimum ${minNotional}`,
+      );
+    }
+    if (stopPrice) {
+      // The exchange may take the buy's fee in the base asset: what is left to sell at the
+      // stop is the quantity less the fee, truncated to the step.
+      const exitQty = floor(dec.mul(qty, dec.sub("1", rules.taker_fee ?? DEFAULT_TAKER_FEE)));
+      const exitNotional = dec.mul(exitQty, stopPrice, 8);
+      if (dec.cmp(exitNotional, minNotional) < 0) {
+        return refuse(
+          `${what}: its stop exit of ${exitQty} at ${stopPrice} would be ${exitNotional} ${quote}, below the minimum ${minNotional}`,
+        );
+      }
+    }
+  }
+  return {
+    ok: true,
+    plan: {
+      side: d.action,
+      type: price ? "limit" : "market",
+      purpose: d.action === "buy" ? "entry" : "exit",
+      qty,
+      price,
+      refPrice: tick ? dec.roundToStep(input.refPrice, tick) : input.refPrice,
+      stopPrice,
+      takeProfitPrice: d.action === "buy" ? d.tp : undefined,
+    },
+  };
+}

@@ -1,0 +1,116 @@
+import assert from "node:assert/strict";
+import { clientOrderIdFor, parseDecision, type PlanInput, planOrder } from "./plan.ts";
+
+const base: PlanInput = {
+  decision: { symbol: "BTC/USDT", action: "buy", strategy: "s", idempotencyKey: "k" },
+  rules: { tick_size: "0.01", step_size: "0.00001", min_qty: "0.00001", min_notional: "5" },
+  quote: "USDT",
+  refPrice: "50000",
+  equityQuote: 10_000,
+  freeQuote: 10_000,
+  strategy: { enabled: true, riskPct: 1, stopPct: 2, confidenceMin: 0.5 },
+};
+const plan = (over: Partial<PlanInput> & { d?: Partial<PlanInput["decision"]> } = {}) =>
+  planOrder({ ...base, ...over, decision: { ...base.decision, ...over.d } });
+
+Deno.test("an entry without a stop is sized from the strategy's stop distance", () => {
+  const r = plan();
+  assert.ok(r.ok);
+  // 1 % of 10,000 = 100 USDT at risk over a 1,000 USDT stop distance → 0.1 BTC.
+  assert.deepEqual([r.plan.qty, r.plan.stopPrice, r.plan.type], ["0.1", "49000", "market"]);
+});
+
+Deno.test("a given quantity is truncated to the step and a limit price rounded to the tick", () => {
+  const r = plan({ d: { qty: "0.0123456", price: "50000.126", sl: "49000" } });
+  assert.ok(r.ok);
+  assert.deepEqual([r.plan.qty, r.plan.price, r.plan.type], ["0.01234", "50000.13", "limit"]);
+});
+
+Deno.test("the stop of a long rounds up to the tick so it is never looser", () => {
+  const r = plan({ d: { sl: "48999.991" } });
+  assert.ok(r.ok);
+  assert.equal(r.plan.stopPrice, "49000");
+});
+
+Deno.test("an entry whose stop exit would be under the minimum notional is refused", () => {
+  const r = plan({ d: { qty: "0.0001", sl: "49000" } });
+  assert.equal(r.ok, false);
+  assert.match(
+    !r.ok ? r.reason : "",
+    /stop exit of 0\.00009 at 49000 would be 4\.41 USDT, below the minimum 5/,
+  );
+});
+
+Deno.test("refusals: low confidence, disabled strategy, stop above entry, too little cash", () => {
+  const reasons = [
+    plan({ d: { confidence: 0.2 } }),
+    plan({ strategy: { ...base.strategy, enabled: false } }),
+    plan({ d: { sl: "51000" } }),
+    plan({ d: { qty: "1" } }),
+  ].map((r) => (r.ok ? "ok" : r.reason));
+  assert.match(reasons[0], /confidence 0\.2 is below the strategy's minimum 0\.5/);
+  assert.match(reasons[1], /disabled/);
+  assert.match(reasons[2], /stop 51000 is not below the entry 50000/);
+  assert.match(reasons[3], /cost 50000\.00 USDT is more than the free 10000\.00 USDT/);
+});
+
+Deno.test("a disabled strategy's exit is still planned: only its entries stop", () => {
+  const sell = plan({
+    d: { action: "sell" },
+    positionQty: "0.03",
+    strategy: { ...base.strategy, enabled: false },
+  });
+  assert.ok(sell.ok);
+  assert.equal(sell.plan.qty, "0.03");
+});
+
+Deno.test("a sell closes the position by default and never sells more than is held", () => {
+  const all = plan({ d: { action: "sell" }, positionQty: "0.03" });
+  assert.ok(all.ok);
+  assert.deepEqual([all.plan.qty, all.plan.purpose, all.plan.stopPrice], [
+    "0.03",
+    "exit",
+    undefined,
+  ]);
+  const capped = plan({ d: { action: "sell", qty: "5" }, positionQty: "0.03" });
+  assert.ok(capped.ok && capped.plan.qty === "0.03");
+  assert.equal(plan({ d: { action: "sell" } }).ok, false);
+});
+
+Deno.test("a notional cap of the strategy caps a given quantity", () => {
+  const r = plan({ d: { qty: "0.1" }, strategy: { ...base.strategy, maxNotionalQuote: 1000 } });
+  assert.ok(r.ok && r.plan.qty === "0.02");
+});
+
+Deno.test("client order ids are deterministic, short and in Binance's alphabet", async () => {
+  const a = await clientOrderIdFor("tv:BTC/USDT:2026-01-01T00:00", 1);
+  assert.equal(a, await clientOrderIdFor("tv:BTC/USDT:2026-01-01T00:00", 1));
+  assert.notEqual(a, await clientOrderIdFor("tv:BTC/USDT:2026-01-01T00:00", 2));
+  assert.match(a, /^[a-zA-Z0-9-_]{1,36}$/);
+});
+
+Deno.test("a malformed decision is refused with every problem named", () => {
+  const r = parseDecision({ symbol: "btc", action: "hold", strategy: "s", idempotencyKey: "k" });
+  assert.equal(r.ok, false);
+  assert.match(!r.ok ? r.reason : "", /symbol expected a symbol like BTC\/USDT; action/);
+});
+
+Deno.test("a sell sells only what active sell orders are not already selling", () => {
+  const sell = { action: "sell" as const };
+  const r = plan({ d: sell, positionQty: "0.01", sellingQty: "0.004" });
+  assert.ok(r.ok);
+  assert.equal(r.plan.qty, "0.006");
+  const none = plan({ d: { ...sell, qty: "0.01" }, positionQty: "0.01", sellingQty: "0.01" });
+  assert.match(!none.ok ? none.reason : "", /0\.01 held of BTC\/USDT is already being sold/);
+});
+
+Deno.test("the stop exit is checked on what is left after a fee taken in the base asset", () => {
+  // 0.00011 × 49000 = 5.39 passes, but 0.00011 × (1 − 0.001) floors to 0.0001: 4.9 < 5.
+  const r = plan({ d: { qty: "0.00011", sl: "49000" } });
+  assert.match(!r.ok ? r.reason : "", /stop exit of 0\.0001 at 49000 would be 4\.9 USDT/);
+  const fee0 = plan({
+    d: { qty: "0.00011", sl: "49000" },
+    rules: { ...base.rules, taker_fee: "0" },
+  });
+  assert.ok(fee0.ok, "with no fee the whole quantity is sold at the stop");
+});

@@ -1,0 +1,259 @@
+/**
+ * Reconciliation: orders whose state the database cannot know alone (NEW after a crash,
+ * UNKNOWN after a timeout, OPEN and PARTIALLY_FILLED while they rest) are settled from
+ * exchange evidence: the order looked up by client id, the open orders, and the trades. A
+ * failed lookup changes nothing; only several "not found" answers over a minute or more let
+ * an order be given up as never placed. Nothing is ever resent from here.
+ */
+import type { Clock } from "../core/clock.ts";
+import { DatabaseUnavailableError, errorMessage, RateLimitedError } from "../core/errors.ts";
+import { limits } from "../core/limits.ts";
+import type { Log } from "../core/log.ts";
+import type { Db } from "../db/mod.ts";
+import {
+  type Exchange,
+  ExchangeMaintenanceError,
+  type ExchangeOrder,
+  type Fill,
+} from "../exchange/mod.ts";
+import { enqueueNotification } from "../notify/mod.ts";
+import { applyExchangeOrder, ORDER_COLUMNS, type OrderRow, rejectOrder } from "./order_updates.ts";
+
+export interface ReconcileTuning {
+  minAgeMs: number;
+  notFoundMisses: number;
+  notFoundMinAgeMs: number;
+  unknownWarnMs: number;
+  unknownCriticalMs: number;
+  givenUpRecheckMs: number;
+}
+
+export interface ReconcileSummary {
+  checked: number;
+  settled: number;
+  givenUp: number;
+  failedLookups: number;
+  /** Orders whose exchange view could not be recorded (set aside with a CRITICAL). */
+  failedApplies: number;
+}
+
+export function createReconciler(deps: {
+  db: Db;
+  exchange: Exchange;
+  clock: Clock;
+  log: Log;
+  account: string;
+  inFlight: Set<string>;
+  tuning?: Partial<ReconcileTuning>;
+}) {
+  const { db, exchange, clock, log, account, inFlight } = deps;
+  const t: ReconcileTuning = {
+    minAgeMs: deps.tuning?.minAgeMs ?? limits.reconcileMinAgeMs,
+    notFoundMisses: deps.tuning?.notFoundMisses ?? limits.reconcileNotFoundMisses,
+    notFoundMinAgeMs: deps.tuning?.notFoundMinAgeMs ?? limits.reconcileNotFoundMinAgeMs,
+    unknownWarnMs: deps.tuning?.unknownWarnMs ?? limits.unknownWarnMs,
+    unknownCriticalMs: deps.tuning?.unknownCriticalMs ?? limits.unknownCriticalMs,
+    givenUpRecheckMs: deps.tuning?.givenUpRecheckMs ?? limits.reconcileGivenUpRecheckMs,
+  };
+
+  /** The exchange's view of one order: by client id, then among the open orders. */
+  async function lookup(order: OrderRow): Promise<ExchangeOrder | null> {
+    const found = await exchange.fetchOrderByClientId(order.client_order_id, order.symbol);
+    if (found) return found;
+    const open = await exchange.fetchOpenOrders(order.symbol);
+    return open.find((o) => o.clientOrderId === order.client_order_id) ?? null;
+  }
+
+  async function fillsOf(order: OrderRow, found: ExchangeOrder): Promise<Fill[]> {
+    if (found.fills && found.fills.length > 0) return found.fills;
+    if (!(Number(found.filled) > 0)) return [];
+    // By the order's own id: a page of the account's trades since the order was created would
+    // miss its fills once more than a page of other trades happened meanwhile.
+    const trades = await exchange.fetchMyTrades(order.symbol, undefined, { orderId: found.id });
+    return trades.filter((f) => f.orderId === found.id);
+  }
+
+  async function warnIfStuck(order: OrderRow, ageMs: number) {
+    if (order.status !== "UNKNOWN") return;
+    const level = ageMs >= t.unknownCriticalMs
+      ? "CRITICAL"
+      : ageMs >= t.unknownWarnMs
+      ? "WARN"
+      : undefined;
+    if (!level) return;
+    await enqueueNotification(db, {
+      severity: level,
+      kind: "order_unknown",
+      text: `Order ${order.client_order_id} (${order.side} ${order.qty} ${order.symbol}) has had ` +
+        `an unknown outcome for ${Math.round(ageMs / 60_000)} min; the exchange cannot be asked ` +
+        `right now. Check it on the exchange; it will not be resent`,
+      dedupeKey: `order:${order.client_order_id}:unknown:${level}`,
+    });
+  }
+
+  async function reconcileOne(order: OrderRow, summary: ReconcileSummary) {
+    const ageMs = clock.now().getTime() - order.created_at.getTime();
+    let found: ExchangeOrder | null;
+    let fills: Fill[] = [];
+    try {
+      found = await lookup(order);
+      if (found) fills = await fillsOf(order, found);
+    } catch (error) {
+      // One failed lookup proves nothing: leave the order as it is and try again later.
+      summary.failedLookups++;
+      log.warn("Reconcile lookup of {cid} failed: {error}", {
+        cid: order.client_order_id,
+        error: errorMessage(error),
+      });
+      await warnIfStuck(order, ageMs);
+      // Asked to slow down (or down for maintenance): stop this pass, the loop backs off.
+      if (error instanceof RateLimitedError || error instanceof ExchangeMaintenanceError) {
+        throw error;
+      }
+      return;
+    }
+    if (order.status === "REJECTED") {
+      await recheckGivenUp(order, found, fills);
+      return;
+    }
+    if (found) {
+      const status = await db.transaction((tx) =>
+        applyExchangeOrder(tx, order, found!, fills, account)
+      );
+      if (status !== order.status) {
+        summary.settled++;
+        log.info("Order {cid} reconciled: {from} → {to}", {
+          cid: order.client_order_id,
+          from: order.status,
+          to: status,
+        });
+      }
+      return;
+    }
+    if (order.status === "OPEN" || order.status === "PARTIALLY_FILLED") {
+      // The exchange accepted it once; a resting order is never given up on absence alone.
+      await warnIfStuck(order, ageMs);
+      return;
+    }
+    const misses = order.reconcile_misses + 1;
+    if (misses >= t.notFoundMisses && ageMs >= t.notFoundMinAgeMs) {
+      await db.transaction((tx) =>
+        rejectOrder(
+          tx,
+          order,
+          `Not found on the exchange after ${misses} lookups over ${
+            Math.round(ageMs / 1000)
+          } s: it was never placed`,
+          "FAILED",
+        )
+      );
+      summary.givenUp++;
+      return;
+    }
+    await db.query(
+      "update orders set reconcile_misses = $2, checked_at = now() where id = $1",
+      [order.id, misses],
+    );
+    await warnIfStuck(order, ageMs);
+  }
+
+  /**
+   * An order given up as never placed is looked at again for a day: if the exchange shows it
+   * after all, it is recorded (a position nobody knew about is the worst outcome) and the
+   * operator hears about it at CRITICAL.
+   */
+  async function recheckGivenUp(order: OrderRow, found: ExchangeOrder | null, fills: Fill[]) {
+    if (!found) {
+      await db.query("update orders set checked_at = now() where id = $1", [order.id]);
+      return;
+    }
+    await db.transaction(async (tx) => {
+      const status = await applyExchangeOrder(tx, order, found, fills, account);
+      await enqueueNotification(tx, {
+        severity: "CRITICAL",
+        kind: "order_found_late",
+        text: `Order ${order.client_order_id} (${order.side} ${order.qty} ${order.symbol}) was ` +
+          `given up as never placed but is on the exchange (${status}); it is now recorded. ` +
+          `Check the position`,
+        dedupeKey: `order:${order.client_order_id}:found-late`,
+      });
+    });
+    log.error("Order {cid}, given up as never placed, was found on the exchange", {
+      cid: order.client_order_id,
+    });
+  }
+
+  /**
+   * The exchange's view of an order could not be recorded (a fill the schema refuses, say): the
+   * order goes to the back of the queue, the operator hears once, and the pass goes on, so one
+   * broken order never keeps the others from being settled. If even this bookkeeping fails,
+   * the database itself is the problem and the original error stops the pass.
+   */
+  async function setAside(order: OrderRow, error: unknown) {
+    try {
+      await db.transaction(async (tx) => {
+        await tx.query("update orders set checked_at = now() where id = $1", [order.id]);
+        await enqueueNotification(tx, {
+          severity: "CRITICAL",
+          kind: "order_apply_failed",
+          text: `Order ${order.client_order_id} (${order.side} ${order.qty} ${order.symbol}) ` +
+            `is on the exchange but its state cannot be recorded: ${errorMessage(error)}. ` +
+            `Check it on the exchange; it is retried on every pass`,
+          dedupeKey: `order:${order.client_order_id}:apply-failed`,
+        });
+      });
+    } catch {
+      throw error;
+    }
+    log.error("Order {cid} could not be reconciled: {error}", {
+      cid: order.client_order_id,
+      error: errorMessage(error),
+    });
+  }
+
+  /** One pass over the orders that need the exchange's word. */
+  async function reconcileOnce(): Promise<ReconcileSummary> {
+    const now = clock.now().getTime();
+    const orders = await db.query<OrderRow>(
+      `select ${ORDER_COLUMNS} from orders
+        where exchange_id = $1
+          and (status in ('OPEN', 'PARTIALLY_FILLED')
+               or (status in ('NEW', 'UNKNOWN') and created_at <= $2)
+               or (status = 'REJECTED' and reconcile_misses > 0
+                   and created_at >= $4 and checked_at <= $5))
+        order by checked_at nulls first, id limit $3`,
+      [
+        exchange.id,
+        new Date(now - t.minAgeMs),
+        limits.reconcileBatchSize,
+        new Date(now - limits.reconcileGivenUpWindowMs),
+        new Date(now - t.givenUpRecheckMs),
+      ],
+    );
+    const summary: ReconcileSummary = {
+      checked: 0,
+      settled: 0,
+      givenUp: 0,
+      failedLookups: 0,
+      failedApplies: 0,
+    };
+    for (const order of orders) {
+      if (inFlight.has(order.client_order_id)) continue;
+      summary.checked++;
+      try {
+        await reconcileOne(order, summary);
+      } catch (error) {
+        // Slow down / maintenance, or the database is gone: the pass stops, the loop backs off.
+        if (
+          error instanceof RateLimitedError || error instanceof ExchangeMaintenanceError ||
+          error instanceof DatabaseUnavailableError
+        ) throw error;
+        summary.failedApplies++;
+        await setAside(order, error);
+      }
+    }
+    return summary;
+  }
+
+  return { reconcileOnce };
+}

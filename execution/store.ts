@@ -1,0 +1,132 @@
+/**
+ * The Execution agent's database reads and the order insert: what planning needs (rules,
+ * strategy limits, the open position) and the intent recorded before the exchange is called.
+ */
+import { errorMessage } from "../core/errors.ts";
+import { type Db, isCheckViolation, isUniqueViolation } from "../db/mod.ts";
+import type { TradingRules } from "./markets.ts";
+import { clientOrderIdPrefix, type OrderPlan, type StrategyLimits } from "./plan.ts";
+import { ORDER_COLUMNS, type OrderRow } from "./order_updates.ts";
+
+/**
+ * Market data for one pass: the alerts of a batch are claimed together, so one ticker per
+ * symbol and one balance read serve them all (the exchange still refuses what does not fit).
+ */
+export type PassCache = Map<string, Promise<unknown>>;
+export function cached<T>(cache: PassCache, key: string, load: () => Promise<T>): Promise<T> {
+  let p = cache.get(key) as Promise<T> | undefined;
+  if (!p) {
+    p = load();
+    cache.set(key, p);
+    // A failure is not cached: the next alert of the pass asks again.
+    p.catch(() => cache.delete(key));
+  }
+  return p;
+}
+
+/** What planning needs from the database; rules and strategy are read once per pass. */
+export async function loadSnapshot(
+  db: Db,
+  exchangeId: string,
+  d: { symbol: string; strategy: string },
+  cache: PassCache,
+  defaults: { riskPct: number; stopPct: number },
+) {
+  const { symbol, strategy: strategyName } = d;
+  const [instrument] = await cached(
+    cache,
+    `rules:${symbol}`,
+    () =>
+      db.query<{ rules: TradingRules; quote: string; base: string }>(
+        `select ei.trading_rules as rules, i.quote, i.base from exchange_instruments ei
+       join instruments i on i.id = ei.instrument_id
+      where ei.exchange_id = $1 and i.symbol = $2 and ei.active`,
+        [exchangeId, symbol],
+      ),
+  );
+  const [s] = await cached(cache, `strategy:${strategyName}`, () =>
+    db.query<{
+      enabled: boolean;
+      risk_pct: string;
+      stop_pct: string;
+      confidence_min: string;
+      max_notional: string | null;
+    }>(
+      "select enabled, risk_pct::text, stop_pct::text, confidence_min::text, max_notional::text from strategies where name = $1",
+      [strategyName],
+    ));
+  // What is free to sell: the open position less what active sell orders still have to sell.
+  // The database enforces the same rule on insert (migration 0006), under a lock.
+  const [pos] = await db.query<{ qty: string; selling: string }>(
+    `select p.qty::text,
+            (select coalesce(sum(o.qty - o.filled_qty), 0) from orders o
+              where o.exchange_id = p.exchange_id and o.symbol = p.symbol and o.side = 'sell'
+                and o.status in ('NEW', 'UNKNOWN', 'OPEN', 'PARTIALLY_FILLED'))::text as selling
+       from positions p where p.exchange_id = $1 and p.symbol = $2 and p.status = 'OPEN'`,
+    [exchangeId, symbol],
+  );
+  const strategy: StrategyLimits = s
+    ? {
+      enabled: s.enabled,
+      riskPct: Number(s.risk_pct),
+      stopPct: Number(s.stop_pct),
+      confidenceMin: Number(s.confidence_min),
+      maxNotionalQuote: s.max_notional ? Number(s.max_notional) : undefined,
+    }
+    // A strategy without a row trades with the configured defaults.
+    : {
+      enabled: true,
+      riskPct: defaults.riskPct,
+      stopPct: defaults.stopPct,
+      confidenceMin: 0,
+    };
+  return { instrument, strategy, positionQty: pos?.qty, sellingQty: pos?.selling };
+}
+
+/**
+ * Records the order (status NEW) before anything is sent. The attempt number in the client
+ * order id counts the key's earlier orders; the database refuses a second active or any order
+ * after a filled one, which comes back here as a duplicate.
+ */
+export async function insertOrder(
+  db: Db,
+  exchangeId: string,
+  alertId: number,
+  d: { idempotencyKey: string; symbol: string; strategy: string },
+  plan: OrderPlan,
+  decision: unknown,
+): Promise<{ row: OrderRow } | { duplicate: string } | { invalid: string }> {
+  const prefix = await clientOrderIdPrefix(d.idempotencyKey);
+  try {
+    const [row] = await db.query<OrderRow>(
+      `insert into orders (exchange_id, symbol, side, type, purpose, qty, price, stop_price,
+                           ref_price, idempotency_key, client_order_id, strategy, alert_id, decision)
+       values ($1, $2, $3, $4, $5, $6, $7, null, $8, $9,
+               $10 || '-' || ((select count(*) from orders where idempotency_key = $9) + 1),
+               $11, $12, $13)
+       returning ${ORDER_COLUMNS}`,
+      [
+        exchangeId,
+        d.symbol,
+        plan.side,
+        plan.type,
+        plan.purpose,
+        plan.qty,
+        plan.price ?? null,
+        plan.refPrice,
+        d.idempotencyKey,
+        prefix,
+        d.strategy,
+        alertId,
+        JSON.stringify({ ...(decision as object), sl: plan.stopPrice, tp: plan.takeProfitPrice }),
+      ],
+    );
+    return { row };
+  } catch (error) {
+    if (isUniqueViolation(error)) {
+      return { duplicate: `An order for idempotency key "${d.idempotencyKey}" already exists` };
+    }
+    if (isCheckViolation(error)) return { invalid: errorMessage(error) };
+    throw error;
+  }
+}

@@ -1,0 +1,6 @@
+/** The public face of notify/: what other rooms may use. */
+
+export { addChat, listChats, removeChat } from "./chats.ts";
+export { notifyComponent } from "./component.ts";
+export { enqueueNotification, type Severity } from "./enqueue.ts";
+export { outboxStatus, retryFailed, retryOne } from "./outbox_admin.ts";

@@ -1,0 +1,45 @@
+/**
+ * The Risk agent inside `serve`: checks the stop and target of every open position on the
+ * shared exchange every few seconds. An exchange that cannot be opened yet only makes the loop
+ * back off; exits it finds are woken into execution's queue.
+ */
+import type { Component, ServiceContext } from "../runtime/mod.ts";
+import { limits } from "../core/limits.ts";
+import { startLoop } from "../core/loop.ts";
+import { createRiskAgent, type RiskAgent } from "./watch.ts";
+
+export function riskComponent(ctx: ServiceContext): Promise<Component> {
+  const { db, clock, signal } = ctx;
+  const log = ctx.log.with?.({ component: "risk" }) ?? ctx.log;
+  let stopped: Promise<void> | undefined;
+  return Promise.resolve({
+    name: "risk",
+    start() {
+      let agent: RiskAgent | undefined;
+      stopped = startLoop({
+        name: "risk",
+        intervalMs: limits.riskCheckMs,
+        maxBackoffMs: limits.backoffMaxMs,
+        signal,
+        clock,
+        log,
+        run: async () => {
+          agent ??= createRiskAgent({
+            db,
+            exchange: await ctx.exchange.get(),
+            log,
+            queue: ctx.queues.decisions,
+          });
+          await agent.runOnce();
+        },
+      }).stopped;
+      return Promise.resolve();
+    },
+    async stop() {
+      await stopped;
+    },
+    describe: () =>
+      `stops and targets of open positions are checked every ${limits.riskCheckMs / 1000} s ` +
+      `(software exits, nothing is placed on the exchange)`,
+  });
+}

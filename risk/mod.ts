@@ -1,0 +1,3 @@
+/** The public face of risk/: what other rooms may use. */
+
+export { riskComponent } from "./component.ts";

@@ -1,0 +1,12 @@
+/** The public face of runtime/: what other rooms may use. */
+
+export {
+  type Component,
+  type ComponentFactory,
+  type Route,
+  type ServiceContext,
+  sharedExchange,
+  type WorkQueue,
+  workQueue,
+} from "./context.ts";
+export { json } from "./respond.ts";

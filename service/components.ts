@@ -1,0 +1,28 @@
+/**
+ * The parts of `serve`, in start order. A factory may return a part that does nothing when its
+ * capability is not configured; its describe() then says so in the start-up log.
+ */
+import type { ComponentFactory } from "../runtime/mod.ts";
+import { notifyComponent } from "../notify/mod.ts";
+import { inboundComponent } from "../signals/mod.ts";
+import { executionComponent } from "../execution/mod.ts";
+import { riskComponent } from "../risk/mod.ts";
+import { strategyComponent } from "../strategy/mod.ts";
+import { createCcxtExchange } from "../exchange/mod.ts";
+
+export const componentFactories: ComponentFactory[] = [
+  // Telegram delivery first, so that every later part's start-up problems reach the operator.
+  notifyComponent,
+  // The webhook: alerts stored as RECEIVED and handed to execution.
+  inboundComponent,
+  // Decisions → orders, reconciliation and the market sync.
+  executionComponent,
+  // Software stops and targets of open positions, handed to execution as exits.
+  riskComponent,
+  // Candles and the built-in strategy (only with STRATEGY_ENABLED=true). Market data is
+  // public: no keys are given to this client.
+  strategyComponent({
+    exchange: (ctx) =>
+      createCcxtExchange({ ...ctx.config.exchange, apiKey: undefined, apiSecret: undefined }),
+  }),
+];

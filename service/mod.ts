@@ -1,0 +1,3 @@
+/** The public face of service/: what other rooms may use. */
+
+export { startService } from "./service.ts";

@@ -1,0 +1,67 @@
+import assert from "node:assert/strict";
+import { applyStrategy, canonicalJson, cmp, scaleByPct, type StrategyRow } from "./map.ts";
+import type { TradingDecision } from "../trading/decision.ts";
+
+const strategy: StrategyRow = {
+  name: "trend",
+  enabled: true,
+  symbols: null,
+  risk_pct: "1",
+  stop_pct: "2",
+  take_profit_pct: "4",
+  confidence_min: "0.5",
+  max_notional: null,
+};
+const buy: TradingDecision = {
+  symbol: "BTC/USDT",
+  action: "buy",
+  strategy: "trend",
+  idempotencyKey: "k",
+  price: "50000",
+};
+
+Deno.test("stop and target are derived from the strategy when a price is known", () => {
+  const r = applyStrategy(buy, strategy);
+  assert.ok(r.ok);
+  assert.equal(r.decision.sl, "49000");
+  assert.equal(r.decision.tp, "52000");
+  const sell = applyStrategy({ ...buy, action: "sell" }, strategy);
+  assert.ok(sell.ok);
+  assert.equal(sell.decision.sl, "51000");
+  assert.equal(sell.decision.tp, "48000");
+});
+
+Deno.test("without a price the stop stays empty for execution to derive", () => {
+  const r = applyStrategy({ ...buy, price: undefined }, strategy);
+  assert.ok(r.ok);
+  assert.equal(r.decision.sl, undefined);
+  assert.equal(r.decision.tp, undefined);
+});
+
+Deno.test("the strategy refuses unknown, disabled, other symbols, low confidence, bad stops", () => {
+  const no = (d: TradingDecision, s: StrategyRow | undefined, re: RegExp) => {
+    const r = applyStrategy(d, s);
+    assert.ok(!r.ok && re.test(r.error), JSON.stringify(r));
+  };
+  no(buy, undefined, /unknown; add it with: pg-solo-lite strategies add trend/);
+  no(buy, { ...strategy, enabled: false }, /disabled/);
+  no(buy, { ...strategy, symbols: ["ETH/USDT"] }, /not allowed.*ETH\/USDT/);
+  no({ ...buy, confidence: 0.49 }, strategy, /below the floor 0.5/);
+  no({ ...buy, sl: "50001" }, strategy, /must be below the price/);
+  assert.ok(applyStrategy({ ...buy, confidence: 0.5 }, strategy).ok);
+});
+
+Deno.test("decimal arithmetic keeps exact values", () => {
+  assert.equal(scaleByPct("0.00001234", "2", -1), "0.0000120932");
+  assert.equal(scaleByPct("100.1", "1.5", 1), "101.6015");
+  assert.equal(scaleByPct("3", "33.333", -1), "2.00001");
+  assert.equal(cmp("1.10", "1.1"), 0);
+  assert.equal(cmp("0.9", "1"), -1);
+});
+
+Deno.test("canonical JSON sorts keys at every level and drops undefined", () => {
+  assert.equal(
+    canonicalJson({ b: 1, a: { d: [2, { y: 1, x: 2 }], c: undefined } }),
+    '{"a":{"d":[2,{"x":2,"y":1}]},"b":1}',
+  );
+});

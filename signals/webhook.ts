@@ -1,0 +1,219 @@
+/**
+ * POST /alerts/pine: TradingView's webhook as an authenticated inbox. Every authenticated
+ * request is stored (accepted, duplicate, conflicting or invalid) before it is answered; the
+ * answer never waits for the exchange. Unauthenticated requests are only counted and logged.
+ */
+import { registerSecrets } from "../core/redact.ts";
+import type { Component, ServiceContext, WorkQueue } from "../runtime/mod.ts";
+import type { Config } from "../core/config.ts";
+import { DatabaseUnavailableError, errorMessage } from "../core/errors.ts";
+import { limits } from "../core/limits.ts";
+import { type Log, logger } from "../core/log.ts";
+import type { Db } from "../db/mod.ts";
+import {
+  intakeAlert,
+  type IntakeResult,
+  receivedAlertIds,
+  recordInvalid,
+  type SymbolResolver,
+  symbolResolver,
+} from "./intake.ts";
+import { clientAddress, ipAllowed, readBodyLimited, tokenChecker } from "./request.ts";
+import { isDeadlineError, withTimeout } from "../core/deadline.ts";
+import { json } from "../runtime/mod.ts";
+
+export interface PineDeps {
+  db: Db;
+  config: Pick<Config, "pine" | "exchange">;
+  log: Log;
+  queue?: WorkQueue<number>;
+  symbols?: SymbolResolver;
+}
+
+export interface PineStats {
+  accepted: number;
+  duplicate: number;
+  conflict: number;
+  rejected: number;
+  unauthorized: number;
+  forbidden: number;
+  tooLarge: number;
+  unavailable: number;
+}
+
+/** A Route handler (the route params are not needed) with its counters. */
+export type PineHandler = ((req: Request, info: { remoteAddr: string }) => Promise<Response>) & {
+  stats: PineStats;
+};
+
+const MASK = "[REDACTED]";
+
+/** The handler of POST /alerts/pine; `stats` counts the outcomes since start. */
+export function pineHandler(deps: PineDeps): PineHandler {
+  const token = deps.config.pine.token;
+  if (!token) throw new Error("Assertion failed: the Pine handler needs PINE_WEBHOOK_TOKEN");
+  // Masked wherever it might appear in stored text (a payload field other than auth_token).
+  registerSecrets([token]);
+  const { db, log } = deps;
+  const tokenOk = tokenChecker(token);
+  const allowlist = deps.config.pine.ipAllowlist;
+  const trustProxy = deps.config.pine.trustProxy;
+  const symbols = deps.symbols ?? symbolResolver(db, deps.config.exchange.id);
+  const stats: PineStats = {
+    accepted: 0,
+    duplicate: 0,
+    conflict: 0,
+    rejected: 0,
+    unauthorized: 0,
+    forbidden: 0,
+    tooLarge: 0,
+    unavailable: 0,
+  };
+  // Refused requests are logged at most once a second: a scanner must not flood the log.
+  let lastRefusalLogMs = 0;
+  const refused = (what: "unauthorized" | "forbidden" | "tooLarge", remote: string) => {
+    stats[what]++;
+    const now = Date.now();
+    if (now - lastRefusalLogMs < 1_000) return;
+    lastRefusalLogMs = now;
+    log.warn("Refused a Pine alert ({reason}) from {remote}; {count} refused so far", {
+      reason: what,
+      remote,
+      count: stats.unauthorized + stats.forbidden + stats.tooLarge,
+    });
+  };
+
+  const handler = async (
+    req: Request,
+    info: { remoteAddr: string },
+  ): Promise<Response> => {
+    const remote = clientAddress(req, info.remoteAddr, trustProxy);
+    if (allowlist && allowlist.length > 0 && !ipAllowed(remote, allowlist)) {
+      await req.body?.cancel().catch(() => {});
+      refused("forbidden", remote);
+      return json({ error: "address not allowed" }, 403);
+    }
+    const read = await readBodyLimited(req, limits.webhookBodyMaxBytes);
+    if (!read.ok) {
+      refused("tooLarge", remote);
+      return json({ error: `body over ${limits.webhookBodyMaxBytes} bytes` }, 413);
+    }
+    let body: unknown;
+    let parseError: string | undefined;
+    try {
+      body = JSON.parse(read.text);
+    } catch (error) {
+      // The parser's own message quotes part of the body, which may hold the token: only the
+      // position is kept.
+      const at = /position (\d+)/.exec(errorMessage(error))?.[1];
+      parseError = `Body is not valid JSON${at ? ` (at position ${at})` : ""}; ` +
+        `send the alert message as a JSON object`;
+    }
+    const fields = isObject(body) ? body : undefined;
+    const given = [req.headers.get("x-auth-token"), fields?.auth_token];
+    if (!given.some(tokenOk)) {
+      refused("unauthorized", remote);
+      return json({ error: "missing or wrong token" }, 401);
+    }
+    // The secret never reaches the database or the log, whichever way it came.
+    const rawBody = read.text.split(token).join(MASK);
+    const payload = fields ? withoutToken(fields) : undefined;
+    const input = { source: "pine" as const, rawBody, remoteAddr: remote, payload };
+    let result: IntakeResult;
+    try {
+      const work = parseError === undefined
+        ? intakeAlert(db, { ...input, body: payload ?? body }, { queue: deps.queue, symbols })
+        : recordInvalid(db, { ...input, error: parseError }, { queue: deps.queue });
+      result = await withTimeout(work, limits.webhookDbTimeoutMs);
+    } catch (error) {
+      if (!(error instanceof DatabaseUnavailableError) && !isDeadlineError(error)) {
+        throw error;
+      }
+      stats.unavailable++;
+      log.error("Pine alert from {remote} not stored, answered 503: {error}", {
+        remote,
+        error: errorMessage(error),
+      });
+      return json({ error: "database unavailable; retry later" }, 503);
+    }
+    stats[result.outcome]++;
+    return respond(result, log, remote);
+  };
+  return Object.assign(handler, { stats });
+}
+
+function respond(result: IntakeResult, log: Log, remote: string): Response {
+  const alert_id = result.alertId;
+  switch (result.outcome) {
+    case "accepted":
+      log.info("Accepted Pine alert {alertId}: {action} {symbol} ({strategy})", {
+        alertId: alert_id,
+        action: result.decision.action,
+        symbol: result.decision.symbol,
+        strategy: result.decision.strategy,
+      });
+      return json({ alert_id, status: "accepted" }, 202);
+    case "duplicate":
+      log.info("Duplicate Pine alert (original {alertId}) from {remote}", {
+        alertId: alert_id,
+        remote,
+      });
+      return json({ alert_id, status: "duplicate" }, 200);
+    case "conflict":
+      log.warn("Conflicting Pine alert {alertId}: {error}", {
+        alertId: alert_id,
+        error: result.error,
+      });
+      return json({ alert_id, status: "conflict", error: result.error }, 409);
+    case "rejected":
+      log.warn("Invalid Pine alert {alertId}: {error}", { alertId: alert_id, error: result.error });
+      return json({ alert_id, status: "rejected", error: result.error }, 422);
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+function withoutToken(fields: Record<string, unknown>): Record<string, unknown> {
+  const { auth_token: _dropped, ...rest } = fields;
+  return rest;
+}
+
+/**
+ * The inbound component of `serve`: mounts the webhook when PINE_WEBHOOK_TOKEN is set and, at
+ * start, hands the alerts a crash left in RECEIVED back to execution.
+ */
+export function inboundComponent(ctx: ServiceContext): Promise<Component> {
+  const { db, config, queues } = ctx;
+  const log = logger("inbound");
+  const handler = config.pine.token
+    ? pineHandler({ db, config, log, queue: queues.decisions })
+    : undefined;
+  let recovered = 0;
+  return Promise.resolve({
+    name: "inbound",
+    routes: handler ? [{ method: "POST", path: "/alerts/pine", handler }] : [],
+    async start() {
+      const ids = await receivedAlertIds(db);
+      for (const id of ids) queues.decisions.push(id);
+      recovered = ids.length;
+    },
+    stop() {
+      if (handler) log.info("Pine webhook counts at stop: {stats}", { stats: handler.stats });
+      return Promise.resolve();
+    },
+    describe() {
+      const pending = `${recovered} received alert(s) handed to execution`;
+      if (!handler) {
+        return `webhook disabled: PINE_WEBHOOK_TOKEN is unset (set it to 32+ characters to ` +
+          `enable POST /alerts/pine); ${pending}`;
+      }
+      const list = config.pine.ipAllowlist?.length
+        ? `allowlist of ${config.pine.ipAllowlist.length}`
+        : "no IP allowlist";
+      return `POST /alerts/pine enabled (${list}, trust proxy ${
+        config.pine.trustProxy ? "on" : "off"
+      }); ${pending}`;
+    },
+  });
+}

@@ -1,0 +1,155 @@
+/**
+ * Strategy agent: reads closed candles from `candles`, feeds them once each to the per-symbol
+ * runner, and hands every signal that passes the plan check to the sink as a
+ * `TradingDecision`. Indicator state is rebuilt from `candles` at start; a key already emitted
+ * in this process is suppressed before the sink, and the sink's store suppresses it across
+ * restarts.
+ */
+import type { Clock } from "../core/clock.ts";
+import type { TradingDecision } from "../trading/decision.ts";
+import { errorMessage } from "../core/errors.ts";
+import { limits } from "../core/limits.ts";
+import type { Log } from "../core/log.ts";
+import type { Sql } from "../db/mod.ts";
+import { candlesBetween, latestCandles, type Series, timeframeMs } from "./candles.ts";
+import { recentKeys, toDecision } from "./decision.ts";
+import type { StrategyParams } from "./rule.ts";
+import { createRunner, type StrategyRunner } from "./runner.ts";
+
+export type DecisionSink = (decision: TradingDecision) => Promise<void>;
+
+export interface StrategyAgentDeps {
+  db: Sql;
+  clock: Clock;
+  log: Log;
+  exchangeId: string;
+  timeframe: string;
+  symbols: string[];
+  params: StrategyParams;
+  sink: DecisionSink;
+}
+
+export interface StrategyAgent {
+  /** Rebuilds indicator state from the stored candles without emitting anything. */
+  start(): Promise<void>;
+  /** Feeds every newly closed candle; returns the decisions handed to the sink. */
+  runOnce(): Promise<TradingDecision[]>;
+}
+
+export function createStrategyAgent(deps: StrategyAgentDeps): StrategyAgent {
+  const { db, clock, log, params } = deps;
+  const tfMs = timeframeMs(deps.timeframe);
+  const runners = new Map<string, StrategyRunner>();
+  const emitted = recentKeys(limits.strategyKeysMax);
+  const series = (symbol: string): Series => ({
+    exchangeId: deps.exchangeId,
+    symbol,
+    timeframe: deps.timeframe,
+  });
+  // A candle is closed once its whole period has passed; the forming one is left alone.
+  const closedBeforeMs = () => Math.floor(clock.now().getTime() / tfMs) * tfMs;
+
+  /** Symbols whose sink failed: the candle time to resume from (it is emitted again). */
+  const resumeAt = new Map<string, number>();
+
+  // A rebuild (at start, or after a failed run) stops short of the candles still fresh enough to
+  // trade, so that the next run looks at them again: a cross that closed just before a restart
+  // or an error is not lost. A decision handed over before is a duplicate for the intake.
+  const rebuildBeforeMs = () => closedBeforeMs() - limits.strategySignalMaxAgeCandles * tfMs;
+
+  async function rebuild(symbol: string, beforeMs = rebuildBeforeMs()): Promise<StrategyRunner> {
+    const runner = createRunner(params);
+    const history = await latestCandles(db, series(symbol), beforeMs, limits.candleWindow);
+    for (const c of history) runner.onCandle(c);
+    log.info("Rebuilt {strategy} state for {symbol} from {n} candle(s)", {
+      strategy: params.name,
+      symbol,
+      n: history.length,
+    });
+    runners.set(symbol, runner);
+    return runner;
+  }
+
+  async function step(symbol: string): Promise<TradingDecision[]> {
+    const runner = runners.get(symbol) ?? await rebuild(symbol, resumeAt.get(symbol));
+    resumeAt.delete(symbol);
+    const fromMs = runner.lastTs === undefined ? 0 : runner.lastTs + 1;
+    const fresh = await candlesBetween(
+      db,
+      series(symbol),
+      fromMs,
+      closedBeforeMs(),
+      limits.candleWindow,
+    );
+    const out: TradingDecision[] = [];
+    const staleBeforeMs = closedBeforeMs() - limits.strategySignalMaxAgeCandles * tfMs;
+    for (const candle of fresh) {
+      const outcome = runner.onCandle(candle);
+      if (outcome.kind !== "none" && candle.ts < staleBeforeMs) {
+        log.debug("Ignored a signal on the stale candle {ts} of {symbol}", {
+          ts: new Date(candle.ts).toISOString(),
+          symbol,
+        });
+        continue;
+      }
+      if (outcome.kind === "dropped") {
+        log.info("Dropped {action} signal of {strategy} on {symbol} at {ts}: {reason}", {
+          action: outcome.action,
+          strategy: params.name,
+          symbol,
+          ts: new Date(candle.ts).toISOString(),
+          reason: outcome.reason,
+        });
+        continue;
+      }
+      if (outcome.kind !== "signal") continue;
+      const decision = toDecision(params.name, symbol, outcome.signal);
+      if (!emitted.offer(decision.idempotencyKey)) {
+        log.debug("Suppressed repeated decision {key}", { key: decision.idempotencyKey });
+        continue;
+      }
+      try {
+        await deps.sink(decision);
+      } catch (error) {
+        // Not handed over: forget the key and resume from this candle so the next run retries.
+        emitted.forget(decision.idempotencyKey);
+        runners.delete(symbol);
+        resumeAt.set(symbol, candle.ts);
+        throw error;
+      }
+      log.info("Decision {key}: {action} {symbol} stop {sl} target {tp} confidence {confidence}", {
+        key: decision.idempotencyKey,
+        action: decision.action,
+        symbol,
+        sl: decision.sl,
+        tp: decision.tp,
+        confidence: decision.confidence,
+      });
+      out.push(decision);
+    }
+    return out;
+  }
+
+  return {
+    async start() {
+      for (const symbol of deps.symbols) await rebuild(symbol);
+    },
+    async runOnce() {
+      const all: TradingDecision[] = [];
+      for (const symbol of deps.symbols) {
+        try {
+          all.push(...await step(symbol));
+        } catch (error) {
+          // The runner may have consumed part of the batch; rebuild it from the table next time.
+          runners.delete(symbol);
+          log.error("Strategy {strategy} failed on {symbol}: {error}", {
+            strategy: params.name,
+            symbol,
+            error: errorMessage(error),
+          });
+        }
+      }
+      return all;
+    },
+  };
+}

@@ -1,0 +1,175 @@
+/**
+ * `backtest` end to end through main(): the shipped sample, bad rows, usage errors, and the
+ * candles table as the source.
+ */
+import assert from "node:assert/strict";
+import { main } from "../../../main.ts";
+import type { Io } from "../../../cli/common.ts";
+import { testDb } from "../../helpers/db.ts";
+import { upsertCandles } from "../../../strategy/candles.ts";
+import { generateCandles } from "../../../backtest/sample.ts";
+import type { Candle } from "../../../exchange/port.ts";
+
+const SAMPLE = new URL("../../../samples/btcusdt_1m_sample.csv", import.meta.url).pathname;
+
+async function cli(args: string[], env: Record<string, string> = {}) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: Io = {
+    env: { LOG_LEVEL: "error", ...env },
+    out: (l) => out.push(l),
+    err: (l) => err.push(l),
+    isTerminal: false,
+  };
+  const code = await main(["backtest", ...args], io);
+  return { code, out: out.join("\n"), err: err.join("\n") };
+}
+
+async function tempCsv(text: string): Promise<string> {
+  const path = await Deno.makeTempFile({ suffix: ".csv" });
+  await Deno.writeTextFile(path, text);
+  return path;
+}
+
+Deno.test("backtest over the shipped sample prints the summary, JSON and the equity curve", async () => {
+  const text = await cli(["--csv", SAMPLE]);
+  assert.equal(text.code, 0, text.err);
+  for (const label of ["trades", "win rate", "pnl", "fees", "max drawdown", "return"]) {
+    assert.match(text.out, new RegExp(`^${label} `, "m"));
+  }
+  const equity = await Deno.makeTempFile({ suffix: ".csv" });
+  try {
+    const json = await cli(["--csv", SAMPLE, "--json", "--equity-csv", equity]);
+    assert.equal(json.code, 0, json.err);
+    const r = JSON.parse(json.out);
+    assert.equal(r.summary.candles, 5000);
+    assert.equal(r.summary.strategy, "ema_rsi");
+    assert.equal(r.trades.length, r.summary.trades);
+    assert.ok(r.summary.trades > 0);
+    assert.equal(r.summary.wins + r.summary.losses, r.summary.trades);
+    const net = r.trades.reduce((s: number, t: { pnl: string }) => s + Number(t.pnl), 0);
+    assert.ok(Math.abs(net - r.summary.pnlQuote) < 0.01 * r.summary.trades + 0.01);
+    assert.deepEqual(r.badRows, { count: 0, first: [] });
+    const lines = (await Deno.readTextFile(equity)).trimEnd().split("\n");
+    assert.equal(lines.length, 5001);
+    assert.equal(lines[0], "ts,equity");
+    assert.equal(Number(lines.at(-1)!.split(",")[1]), r.summary.finalQuote);
+    // Same input, same parameters: the same result, every time.
+    const again = JSON.parse((await cli(["--csv", SAMPLE, "--json"])).out);
+    assert.deepEqual(again.summary, r.summary);
+  } finally {
+    await Deno.remove(equity);
+  }
+});
+
+Deno.test("bad and unsorted rows are listed with line numbers; the rest is tested", async () => {
+  const lines = ["ts,open,high,low,close,volume"];
+  generateCandles(
+    { count: 300, seed: 3 },
+    (c) => lines.push(`${c.ts},${c.open},${c.high},${c.low},${c.close},${c.volume}`),
+  );
+  lines.splice(10, 0, "oops");
+  lines.splice(20, 0, lines[5]);
+  const path = await tempCsv(lines.join("\n"));
+  try {
+    const r = await cli(["--csv", path]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /300 candles/);
+    assert.match(
+      r.out,
+      /2 bad row\(s\) skipped:\n {2}line 11: expected 6 fields.*\n {2}line 21: ts .* is not after/,
+    );
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("a file without usable candles fails with exit 1; usage errors exit 2", async () => {
+  const path = await tempCsv("ts,open,high,low,close,volume\nnope\n");
+  try {
+    const r = await cli(["--csv", path]);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /No usable candles in .* \(1 bad row\(s\)\)/);
+  } finally {
+    await Deno.remove(path);
+  }
+  for (
+    const args of [
+      [],
+      ["--csv", SAMPLE, "--symbol", "BTC/USDT"],
+      ["--symbol", "BTC/USDT", "--from", "2026-01-01"],
+      ["--csv", SAMPLE, "--fee-pct", "lots"],
+      ["--csv", SAMPLE, "--bogus"],
+      ["--csv", "/nonexistent/file.csv"],
+      ["--symbol", "BTC/USDT", "--from", "soon", "--to", "later"],
+    ]
+  ) {
+    const r = await cli(args);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.err}`);
+    assert.ok(r.err.length > 0 && !r.err.includes("\n"), r.err);
+  }
+});
+
+Deno.test({
+  name: "backtest reads the candles table for --symbol --from --to",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const t = await testDb({ onDisk: true });
+    try {
+      const candles: Candle[] = [];
+      generateCandles(
+        { count: 3_000, seed: 9, startTs: Date.UTC(2026, 0, 1) },
+        (c) => candles.push(c),
+      );
+      const series = { exchangeId: "binance", symbol: "BTC/USDT", timeframe: "1m" };
+      for (let i = 0; i < candles.length; i += 500) {
+        await upsertCandles(t.db, series, candles.slice(i, i + 500));
+      }
+      await t.db.close();
+      const env: Record<string, string> = t.url
+        ? { DATABASE_URL: t.url }
+        : { DATA_DIR: t.dataDir! };
+      const r = await cli([
+        "--symbol",
+        "BTC/USDT",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-01-02T00:00:00Z",
+        "--json",
+      ], env);
+      assert.equal(r.code, 0, r.err);
+      const out = JSON.parse(r.out);
+      // 3,000 one-minute candles from midnight: the first day holds 1,440 of them.
+      assert.equal(out.summary.candles, 1440);
+      assert.equal(out.summary.firstTs, Date.UTC(2026, 0, 1));
+      // The same candles from a CSV give the same result.
+      const csv = await tempCsv(
+        candles.slice(0, 1440).map((c) =>
+          `${c.ts},${c.open},${c.high},${c.low},${c.close},${c.volume}`
+        ).join("\n"),
+      );
+      try {
+        const fromCsv = JSON.parse((await cli(["--csv", csv, "--json"])).out);
+        assert.deepEqual(fromCsv.summary, out.summary);
+      } finally {
+        await Deno.remove(csv);
+      }
+      const unknown = await cli([
+        "--symbol",
+        "BTC/USDT",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-01-02",
+        "--strategy",
+        "nope",
+      ], env);
+      assert.equal(unknown.code, 2);
+      assert.match(unknown.err, /Strategy "nope" is not in the strategies table/);
+    } finally {
+      await t.close();
+    }
+  },
+});

@@ -1,0 +1,60 @@
+import assert from "node:assert/strict";
+import { serverUrl, testDb } from "../../helpers/db.ts";
+import { openServerDb } from "../../../db/server.ts";
+import { sqlState } from "../../../db/db.ts";
+
+const needsServer = serverUrl() ? "" : " (needs a PostgreSQL server: set TEST_DATABASE_URL)";
+
+Deno.test({
+  name:
+    "the app role cannot rewrite the ledger or alter the schema; the notifier sees only the outbox" +
+    needsServer,
+  ignore: !serverUrl(),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await using t = await testDb();
+    await t.db.exec(await Deno.readTextFile(new URL("../../../db/roles.sql", import.meta.url)));
+    await t.db.query(
+      "insert into exchanges (id) values ('binance'); ",
+    );
+    await t.db.query(
+      "insert into transactions (exchange_id, asset, amount, kind) values ('binance', 'USDT', 1, 'deposit')",
+    );
+    const as = (role: string) => {
+      const u = new URL(t.url!);
+      u.username = role;
+      return openServerDb({ url: u.toString(), poolSize: 1 });
+    };
+    const app = await as("pgsl_app");
+    const notifier = await as("pgsl_notifier");
+    const denied = async (p: Promise<unknown>) => {
+      await assert.rejects(p, (e) => sqlState(e) === "42501", "expected permission denied");
+    };
+    try {
+      await app.query(
+        "insert into transactions (exchange_id, asset, amount, kind) values ('binance', 'USDT', 2, 'deposit')",
+      );
+      await denied(app.query("update transactions set amount = 0"));
+      await denied(app.query("delete from transactions"));
+      await denied(app.query("create table evil (id int)"));
+      await denied(app.query("alter table orders add column evil int"));
+      await denied(app.query("drop trigger transactions_append_only on transactions"));
+
+      await notifier.query("insert into telegram_chats (chat_id) values (42)");
+      assert.equal(
+        (await notifier.query<{ n: number }>(
+          "select enqueue_notification('INFO', 'k', 'hello', 'd1') as n",
+        ))[0].n,
+        1,
+      );
+      await notifier.query("update notification_outbox set status = 'SENT'");
+      await denied(notifier.query("select * from orders"));
+      await denied(notifier.query("select * from transactions"));
+      await denied(notifier.query("insert into strategies (name) values ('x')"));
+    } finally {
+      await app.close();
+      await notifier.close();
+    }
+  },
+});

@@ -1,0 +1,133 @@
+/**
+ * Paper mode runs the live code path: the same decisions give the same rows whether they are
+ * executed against the fake Binance (live mode, real ccxt client) or by the paper broker over
+ * the same market data. Only ids, timestamps and the ledger account differ.
+ */
+import assert from "node:assert/strict";
+import { testDb } from "../../helpers/db.ts";
+import { startFakeExchange } from "../../fakes/exchange.ts";
+import {
+  executionSetup,
+  insertAlert,
+  liveExchange,
+  paperExchange,
+} from "../../helpers/execution.ts";
+import type { Db } from "../../../db/db.ts";
+import type { Exchange } from "../../../exchange/port.ts";
+import { RejectedError } from "../../../core/errors.ts";
+
+async function scenario(db: Db, exchange: Exchange, fake: ReturnType<typeof startFakeExchange>) {
+  fake.setPrice("BTCUSDT", "50000");
+  const agent = await executionSetup(db, exchange);
+  await insertAlert(db, { idempotencyKey: "p-1", sl: "48000" });
+  await agent.runOnce();
+  await insertAlert(db, { idempotencyKey: "p-2", qty: "0.003", sl: "49000" });
+  await agent.runOnce();
+  fake.setPrice("BTCUSDT", "52000");
+  await insertAlert(db, { idempotencyKey: "p-3", action: "sell", qty: "0.004" });
+  await agent.runOnce();
+  const orders = await db.query(
+    `select symbol, side, type, purpose, qty::float8, status, idempotency_key, client_order_id,
+            filled_qty::float8, avg_fill_price::float8, fee::float8, fee_currency
+       from orders order by id`,
+  );
+  const executions = await db.query(
+    "select qty::float8, price::float8, fee::float8, fee_currency from executions order by id",
+  );
+  const positions = await db.query(
+    `select symbol, status, qty::float8, avg_entry_price::float8, stop_price::float8,
+            realized_pnl::float8, fees::float8 from positions order by id`,
+  );
+  const legs = await db.query(
+    `select asset, amount::float8, kind from transactions where kind <> 'deposit' order by id`,
+  );
+  const alerts = await db.query("select status, error from inbound_alerts order by id");
+  return { orders, executions, positions, legs, alerts };
+}
+
+Deno.test({
+  name: "paper mode gives the same rows as live mode against the fake exchange",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const fake = startFakeExchange({ balances: { USDT: "10000" } });
+    const liveDb = await testDb();
+    const paperDb = await testDb();
+    const live = await liveExchange(fake);
+    const paper = await paperExchange(paperDb.db, fake);
+    try {
+      const a = await scenario(liveDb.db, live, fake);
+      const b = await scenario(paperDb.db, paper, fake);
+      assert.equal(a.orders.length, 3);
+      assert.ok(a.orders.every((o) => o.status === "FILLED"), JSON.stringify(a.orders));
+      assert.deepEqual(b, a);
+      const [deposit] = await paperDb.db.query<{ n: number }>(
+        "select count(*)::int as n from transactions where account = 'paper' and kind = 'deposit'",
+      );
+      assert.equal(deposit.n, 1, "the initial paper balance is recorded once");
+      assert.equal(fake.orders.length, 3, "paper orders never reach the exchange");
+    } finally {
+      await live.close?.();
+      await paper.close?.();
+      await fake.close();
+      await liveDb.close();
+      await paperDb.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "the paper broker refuses what its ledger cannot pay and deposits its balance once",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const fake = startFakeExchange();
+    const t = await testDb();
+    const first = await paperExchange(t.db, fake);
+    const second = await paperExchange(t.db, fake);
+    try {
+      assert.equal((await first.fetchBalance()).USDT.free, "10000");
+      assert.equal((await second.fetchBalance()).USDT.free, "10000", "a restart deposits nothing");
+      await assert.rejects(
+        () =>
+          first.createOrder({
+            symbol: "BTC/USDT",
+            side: "buy",
+            type: "market",
+            qty: "1",
+            clientOrderId: "too-big",
+          }),
+        (e) => e instanceof RejectedError && /insufficient USDT/.test(e.message),
+      );
+      await assert.rejects(
+        () =>
+          first.createOrder({
+            symbol: "BTC/USDT",
+            side: "sell",
+            type: "market",
+            qty: "0.001",
+            clientOrderId: "nothing-held",
+          }),
+        /insufficient BTC/,
+      );
+      await assert.rejects(
+        () =>
+          first.createOrder({
+            symbol: "BTC/USDT",
+            side: "buy",
+            type: "market",
+            qty: "0.00001",
+            clientOrderId: "tiny",
+          }),
+        /notional 0\.5 USDT is below the minimum 5/,
+      );
+      assert.equal(await first.fetchOrderByClientId("too-big", "BTC/USDT"), null);
+      assert.equal(fake.requests["POST order"], undefined);
+    } finally {
+      await first.close?.();
+      await second.close?.();
+      await fake.close();
+      await t.close();
+    }
+  },
+});

@@ -1,0 +1,87 @@
+/**
+ * Execution inside the running service: the component syncs the markets, wakes on the
+ * decisions queue, and orders reach the fake exchange through ccxt with EXCHANGE_API_URL.
+ */
+import assert from "node:assert/strict";
+import { testDb } from "../../helpers/db.ts";
+import { startFakeExchange } from "../../fakes/exchange.ts";
+import { insertAlert } from "../../helpers/execution.ts";
+import { loadConfig } from "../../../core/config.ts";
+import { startService } from "../../../service/service.ts";
+import type { Db } from "../../../db/db.ts";
+import { executionComponent } from "../../../execution/component.ts";
+import { riskComponent } from "../../../risk/component.ts";
+
+/** `serve`'s execution part, live mode, on the fake exchange; closed after `fn`. */
+async function withLiveService(
+  fn: (
+    ctx: {
+      db: Db;
+      fake: ReturnType<typeof startFakeExchange>;
+      service: Awaited<ReturnType<typeof startService>>;
+      /** Polls `sql` (one column `v`) until it gives `want`; a generous bound, not a timing check. */
+      waitFor: (sql: string, want: string, params?: unknown[]) => Promise<void>;
+    },
+  ) => Promise<void>,
+) {
+  const t = await testDb();
+  const fake = startFakeExchange();
+  const config = loadConfig({
+    HTTP_PORT: "0",
+    EXCHANGE_MODE: "live",
+    BROKER_API_KEY: "service-test-key",
+    BROKER_API_SECRET: "service-test-secret",
+    EXCHANGE_API_URL: fake.url,
+    EXCHANGE_TIMEOUT_MS: "2000",
+  });
+  const service = await startService(config, {
+    db: t.db,
+    factories: [executionComponent, riskComponent],
+  });
+  const waitFor = async (sql: string, want: string, params: unknown[] = []) => {
+    let got: string | undefined;
+    // The risk loop checks every 5 s: 20 s is room enough.
+    for (let i = 0; i < 400 && got !== want; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      got = (await t.db.query<{ v: string }>(sql, params))[0]?.v;
+    }
+    assert.equal(got, want);
+  };
+  try {
+    await fn({ db: t.db, fake, service, waitFor });
+  } finally {
+    await service.stop();
+    await fake.close();
+    await t.close();
+  }
+}
+
+Deno.test({
+  name: "serve executes a pushed alert on the exchange named by EXCHANGE_API_URL",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withLiveService(async ({ db, fake, service, waitFor }) => {
+      const id = await insertAlert(db, { idempotencyKey: "svc-1", qty: "0.001" });
+      service.ctx.queues.decisions.push(id);
+      await waitFor("select status as v from inbound_alerts where id = $1", "EXECUTED", [id]);
+      assert.equal(fake.orders.length, 1);
+      assert.equal(fake.requests["GET exchangeInfo"], 1);
+    }),
+});
+
+Deno.test({
+  name: "serve watches the stop of an open position and sells it when the price falls through",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withLiveService(async ({ fake, service, waitFor, db }) => {
+      const id = await insertAlert(db, { idempotencyKey: "svc-sl", qty: "0.001", sl: "49000" });
+      service.ctx.queues.decisions.push(id);
+      await waitFor("select status as v from positions", "OPEN");
+      fake.setPrice("BTCUSDT", "48000");
+      await waitFor("select status as v from positions", "CLOSED");
+      await waitFor("select status as v from risk_actions", "DONE");
+      assert.deepEqual(fake.orders.map((o) => o.side), ["BUY", "SELL"]);
+    }),
+});
