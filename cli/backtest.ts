@@ -69,7 +69,6 @@ async function resolveParams(db: Db | undefined, config: Config, name?: string) 
 
 const command: Command = {
   name: "backtest",
-  summary: "Run the strategy over historical candles and print its performance",
   help: HELP,
   async run(args, io) {
     const { values: v } = parse("backtest", args, {

@@ -42,7 +42,6 @@ function chatId(value: string | undefined): number {
 
 const command: Command = {
   name: "chats",
-  summary: "Add, list or remove the Telegram chats that receive notifications",
   help,
   async run(args, io) {
     const [sub, ...rest] = args;

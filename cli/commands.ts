@@ -1,8 +1,11 @@
 /**
- * The subcommands. Each lives in its own file and is imported only when run, so that a
- * command which does not trade never pays for loading ccxt.
+ * The subcommands: their names and one-line summaries (the only place a summary is written;
+ * `help`, README's command table and its test read it here). Each command lives in its own file
+ * and is imported only when run, so that a command which does not trade never pays for loading
+ * ccxt. `help` itself is here, since it lists the others.
  */
-import type { Command } from "./common.ts";
+import { UsageError } from "../core/errors.ts";
+import { type Command, parse } from "./common.ts";
 
 export interface CommandEntry {
   name: string;
@@ -39,8 +42,16 @@ export const commands: CommandEntry[] = [
     "Show the notification queue, or retry failed notifications",
     () => import("./outbox.ts"),
   ),
-  entry("orders", "List orders, newest first", () => import("./orders.ts")),
-  entry("positions", "Show open positions", () => import("./positions.ts")),
+  entry(
+    "orders",
+    "List orders, newest first (--status S, --limit N, --json)",
+    () => import("./orders.ts"),
+  ),
+  entry(
+    "positions",
+    "Show open positions (--all for closed ones too)",
+    () => import("./positions.ts"),
+  ),
   entry(
     "backtest",
     "Run the strategy over historical candles and print its performance",
@@ -52,7 +63,42 @@ export const commands: CommandEntry[] = [
     () => import("./doctor.ts"),
   ),
   entry("version", "Print the version", () => import("./version.ts")),
-  entry("help", "List the commands, or show one command's help", () => import("./help.ts")),
+  entry(
+    "help",
+    "List the commands, or show one command's help",
+    () => Promise.resolve({ default: helpCommand }),
+  ),
 ];
 
 export const findCommand = (name: string) => commands.find((c) => c.name === name);
+
+export function overview(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    "pg-solo-lite: automated crypto trading with one process and one PostgreSQL database",
+    "",
+    "Usage: pg-solo-lite <command> [options]      (in a checkout: deno task cli <command>)",
+    "",
+    "Commands:",
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    "",
+    "Every command takes --help. Configuration comes from the environment; see README.md.",
+    "Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.",
+  ].join("\n");
+}
+
+const helpCommand: Command = {
+  name: "help",
+  help: `Usage: pg-solo-lite help [command]
+
+Without an argument, lists the commands; with one, prints that command's help.`,
+  async run(args, io) {
+    const { positionals } = parse("help", args, {}, { max: 1 });
+    if (positionals.length === 0) return io.out(overview());
+    const entry = findCommand(positionals[0]);
+    if (!entry) {
+      throw new UsageError(`Unknown command "${positionals[0]}"; run: pg-solo-lite help`);
+    }
+    io.out((await entry.load()).default.help);
+  },
+};

@@ -17,7 +17,6 @@ export interface Io {
 
 export interface Command {
   name: string;
-  summary: string;
   /** The full --help text. */
   help: string;
   run(args: string[], io: Io): Promise<void>;

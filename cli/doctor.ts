@@ -13,7 +13,6 @@ interface Check {
 
 const command: Command = {
   name: "doctor",
-  summary: "Check the configuration and the database; say what is set up",
   help: `Usage: pg-solo-lite doctor [--json]
 
 Checks the configuration (every problem listed), connects to the database and compares its

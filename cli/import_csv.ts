@@ -48,7 +48,6 @@ export interface ImportSummary {
 
 const command: Command = {
   name: "import-csv",
-  summary: "Import signals from a CSV file through the webhook's validation and dedupe",
   help: HELP,
   async run(args, io) {
     const { values, positionals } = parse("import-csv", args, {

@@ -4,7 +4,6 @@ import { type Command, configure, parse } from "./common.ts";
 
 const command: Command = {
   name: "migrate",
-  summary: "Apply pending database migrations",
   help: `Usage: pg-solo-lite migrate
 
 Applies the pending numbered migrations from db/migrations, each in its own transaction under

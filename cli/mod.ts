@@ -1,5 +1,4 @@
 /** The public face of cli/: what other rooms may use. */
 
-export { findCommand } from "./commands.ts";
+export { commands, findCommand, overview } from "./commands.ts";
 export type { Io } from "./common.ts";
-export { overview } from "./help.ts";

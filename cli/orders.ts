@@ -14,7 +14,6 @@ const STATUSES = [
 
 const command: Command = {
   name: "orders",
-  summary: "List orders (orders list [--status S] [--limit N] [--json])",
   help: `Usage: pg-solo-lite orders list [--status S] [--limit N] [--json]
 
 Lists the most recent orders, newest first: status, side, quantity, prices, fill and the

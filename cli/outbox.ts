@@ -26,7 +26,6 @@ const age = (from: Date, now: Date) => {
 
 const command: Command = {
   name: "outbox",
-  summary: "Show the notification queue, or retry failed notifications",
   help,
   async run(args, io) {
     const [sub, ...rest] = args;

@@ -2,7 +2,6 @@ import { type Command, configure, parse, table, withDb } from "./common.ts";
 
 const command: Command = {
   name: "positions",
-  summary: "Show open positions (--all for closed ones too)",
   help: `Usage: pg-solo-lite positions [--all] [--json]
 
 Shows the open positions (spot, long only): quantity, average entry, stop and take-profit

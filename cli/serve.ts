@@ -5,7 +5,6 @@ import { type Command, configure, parse } from "./common.ts";
 
 const command: Command = {
   name: "serve",
-  summary: "Run the service (webhook, agents, notifications)",
   help: `Usage: pg-solo-lite serve
 
 Runs the service in the foreground until SIGTERM or SIGINT: takes the single-instance lock on

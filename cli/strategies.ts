@@ -35,7 +35,6 @@ function number(flag: string, raw: string | undefined, ok: (n: number) => boolea
 
 const command: Command = {
   name: "strategies",
-  summary: "Add, update or list the strategies alerts are mapped to",
   help: HELP,
   async run(args, io) {
     const { values, positionals } = parse("strategies", args, {

@@ -3,7 +3,6 @@ import { type Command, parse } from "./common.ts";
 
 const command: Command = {
   name: "version",
-  summary: "Print the version",
   help: `Usage: pg-solo-lite version [--json]
 
 Prints the program version, and the Deno and TypeScript versions it runs on.`,
