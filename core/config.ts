@@ -12,6 +12,8 @@ export const SECRET_VARS = [
   "BROKER_API_SECRET",
   "TELEGRAM_BOT_TOKEN",
   "DATABASE_URL",
+  // A signed or tokenised URL (object store, Gist) is a credential.
+  "PULL_ALERTS_URL",
 ] as const;
 
 const bool = z
@@ -64,6 +66,11 @@ const schema = z.object({
   }).optional(),
   PINE_IP_ALLOWLIST: list.optional(),
   TRUST_PROXY: bool.default(false),
+  PULL_ALERTS_URL: z.url({
+    protocol: /^https?$/,
+    error: "expected an http:// or https:// URL of a file of alerts",
+  }).optional(),
+  PULL_ALERTS_INTERVAL_S: intIn(5, 86_400).default(60),
   EXCHANGE_ID: z.string().regex(/^[a-z0-9]+$/, { error: "expected a ccxt exchange id" }).default(
     "binance",
   ),
@@ -112,6 +119,8 @@ export interface Config {
   logLevel: Parsed["LOG_LEVEL"];
   http: { host: string; port: number };
   pine: { token?: string; ipAllowlist?: string[]; trustProxy: boolean };
+  /** The polled file of alerts (PULL_ALERTS_URL); unset: the pull door is off. */
+  pull: { url?: string; intervalS: number };
   exchange: {
     id: string;
     mode: Parsed["EXCHANGE_MODE"];
@@ -189,6 +198,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       ipAllowlist: e.PINE_IP_ALLOWLIST,
       trustProxy: e.TRUST_PROXY,
     },
+    pull: { url: e.PULL_ALERTS_URL, intervalS: e.PULL_ALERTS_INTERVAL_S },
     exchange: {
       id: e.EXCHANGE_ID,
       mode: e.EXCHANGE_MODE,

@@ -49,6 +49,14 @@ export const limits = {
   csvBatchRows: 500,
   /** A single CSV line longer than this is rejected (not buffered). */
   csvLineMaxBytes: 8 * 1024,
+  /** The polled file of alerts (PULL_ALERTS_URL): a bigger body is refused, not read. */
+  pullBodyMaxBytes: 4 * 1024 * 1024,
+  /** One fetch of PULL_ALERTS_URL, headers and body. */
+  pullTimeoutMs: 15_000,
+  /** Lines of the polled file remembered as already submitted (oldest forgotten first). */
+  pullSeenLinesMax: 20_000,
+  /** Polls failing in a row before one WARN is raised. */
+  pullFailuresBeforeWarn: 3,
   /** Candles asked of the exchange in one call (Binance serves at most 1000). */
   ingestionPageCandles: 1_000,
   /** Pages fetched per symbol in one ingestion run to fill a gap; the rest waits a minute. */

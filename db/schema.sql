@@ -84,7 +84,7 @@ create table inbound_alerts (
   line_no integer,
   received_at timestamp with time zone not null default now(),
   processed_at timestamp with time zone,
-  constraint inbound_alerts_source_check CHECK ((source = ANY (ARRAY['pine'::text, 'csv'::text, 'tradingview'::text, 'strategy'::text, 'risk'::text]))),
+  constraint inbound_alerts_source_check CHECK ((source = ANY (ARRAY['pine'::text, 'csv'::text, 'tradingview'::text, 'strategy'::text, 'risk'::text, 'pull'::text]))),
   constraint inbound_alerts_status_check CHECK ((status = ANY (ARRAY['RECEIVED'::text, 'PROCESSING'::text, 'EXECUTED'::text, 'REJECTED'::text, 'INVALID'::text, 'DUPLICATE'::text, 'FAILED'::text]))),
   constraint inbound_alerts_pkey PRIMARY KEY (id)
 );

@@ -4,7 +4,7 @@
  */
 import type { ComponentFactory } from "../runtime/mod.ts";
 import { notifyComponent } from "../notify/mod.ts";
-import { inboundComponent } from "../signals/mod.ts";
+import { inboundComponent, pullComponent } from "../signals/mod.ts";
 import { executionComponent } from "../execution/mod.ts";
 import { riskComponent } from "../risk/mod.ts";
 import { strategyComponent } from "../strategy/mod.ts";
@@ -15,6 +15,8 @@ export const componentFactories: ComponentFactory[] = [
   notifyComponent,
   // The webhook: alerts stored as RECEIVED and handed to execution.
   inboundComponent,
+  // The polled file of alerts (only with PULL_ALERTS_URL), through the same intake.
+  pullComponent,
   // Decisions → orders, reconciliation and the market sync.
   executionComponent,
   // Software stops and targets of open positions, handed to execution as exits.

@@ -21,7 +21,7 @@ import {
   type StrategyRow,
 } from "./map.ts";
 
-export type Source = "pine" | "csv" | "tradingview" | "strategy";
+export type Source = "pine" | "csv" | "tradingview" | "strategy" | "pull";
 
 export type IntakeResult =
   /** Stored as RECEIVED and handed to execution. */

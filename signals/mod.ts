@@ -1,5 +1,6 @@
 /** The public face of signals/: what other rooms may use. */
 
+export { importCsv, type ImportSummary } from "./csv_import.ts";
 export {
   intakeAlert,
   type IntakeResult,
@@ -8,3 +9,5 @@ export {
   symbolResolver,
 } from "./intake.ts";
 export { inboundComponent } from "./webhook.ts";
+export { createPuller, type PullResult } from "./pull.ts";
+export { pullComponent } from "./pull_component.ts";

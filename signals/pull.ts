@@ -1,0 +1,188 @@
+/**
+ * The inbox's third door: a file of alerts at PULL_ALERTS_URL (kept up to date by a script, a
+ * Gist or an object store), fetched every PULL_ALERTS_INTERVAL_S with If-None-Match /
+ * If-Modified-Since, so that an unchanged file costs one 304. The body is JSON lines (one Pine
+ * alert message per line) or CSV with the columns of `import-csv`; every alert goes through the
+ * shared intake (source `pull`): the same validation, strategy mapping and dedupe as the
+ * webhook. Lines already submitted by this process are skipped, so a file that keeps its old
+ * lines does not add a duplicate row per poll; after a restart they are duplicates once.
+ */
+import { createHash } from "node:crypto";
+import { errorMessage, RuntimeError } from "../core/errors.ts";
+import { limits } from "../core/limits.ts";
+import type { Db } from "../db/mod.ts";
+import type { WorkQueue } from "../runtime/mod.ts";
+import { importCsv, type ImportSummary } from "./csv_import.ts";
+import { intakeAlert, type IntakeResult, recordInvalid, symbolResolver } from "./intake.ts";
+
+export interface PullOptions {
+  db: Db;
+  url: string;
+  exchangeId: string;
+  queue?: WorkQueue<number>;
+  /** Replaces the global fetch (tests). */
+  fetch?: typeof fetch;
+}
+
+export type PullResult =
+  | { status: "not-modified" }
+  | { status: "unchanged" }
+  | { status: "read"; format: "jsonl" | "csv"; summary: ImportSummary };
+
+export interface Puller {
+  /** One poll. Throws on a network error, a non-2xx/304 answer or a body it cannot read. */
+  pullOnce(): Promise<PullResult>;
+}
+
+export function createPuller(o: PullOptions): Puller {
+  const doFetch = o.fetch ?? fetch;
+  const symbols = symbolResolver(o.db, o.exchangeId);
+  const seen = boundedSet(limits.pullSeenLinesMax);
+  let etag: string | undefined;
+  let lastModified: string | undefined;
+  let lastBodyHash: string | undefined;
+
+  return {
+    async pullOnce() {
+      const headers: Record<string, string> = { accept: "application/x-ndjson, text/csv, */*" };
+      if (etag) headers["if-none-match"] = etag;
+      if (lastModified) headers["if-modified-since"] = lastModified;
+      const res = await doFetch(o.url, {
+        headers,
+        signal: AbortSignal.timeout(limits.pullTimeoutMs),
+      });
+      if (res.status === 304) {
+        await res.body?.cancel();
+        return { status: "not-modified" };
+      }
+      if (!res.ok) {
+        await res.body?.cancel();
+        throw new RuntimeError(`The alerts file answered HTTP ${res.status}`);
+      }
+      const text = await readLimited(res, limits.pullBodyMaxBytes);
+      etag = res.headers.get("etag") ?? undefined;
+      lastModified = res.headers.get("last-modified") ?? undefined;
+      const bodyHash = sha256(text);
+      if (bodyHash === lastBodyHash) return { status: "unchanged" };
+      const { fresh, hashes } = unseenLines(text, seen);
+      const format = /^\s*\{/.test(text) ? "jsonl" : "csv";
+      const summary = format === "jsonl"
+        ? await submitJsonLines(o, fresh, symbols)
+        : await submitCsv(o, text, fresh);
+      // Remembered only once stored: a poll that failed half-way submits them again (the
+      // stored ones are then duplicates).
+      for (const h of hashes) seen.add(h);
+      lastBodyHash = bodyHash;
+      return { status: "read", format, summary };
+    },
+  };
+}
+
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+
+/** Lines (by 1-based number) not submitted before, and their hashes. */
+function unseenLines(text: string, seen: BoundedSet) {
+  const fresh = new Map<number, string>();
+  const hashes: string[] = [];
+  text.split(/\r?\n/).forEach((line, i) => {
+    if (line.trim() === "") return;
+    const h = sha256(line);
+    if (seen.has(h)) return;
+    hashes.push(h);
+    fresh.set(i + 1, line);
+  });
+  return { fresh, hashes };
+}
+
+async function submitJsonLines(
+  o: PullOptions,
+  lines: Map<number, string>,
+  symbols: ReturnType<typeof symbolResolver>,
+): Promise<ImportSummary> {
+  const summary: ImportSummary = { rows: 0, accepted: 0, duplicates: 0, rejected: [] };
+  for (const [lineNo, line] of lines) {
+    summary.rows++;
+    const base = { source: "pull" as const, lineNo, rawBody: line };
+    let body: unknown;
+    let result: IntakeResult;
+    try {
+      body = JSON.parse(line);
+    } catch (error) {
+      const reason = `Line is not JSON: ${errorMessage(error)}`;
+      result = await recordInvalid(o.db, { ...base, error: reason });
+      count(summary, lineNo, result);
+      continue;
+    }
+    result = await intakeAlert(o.db, { ...base, body, payload: body }, {
+      symbols,
+      queue: o.queue,
+    });
+    count(summary, lineNo, result);
+  }
+  return summary;
+}
+
+/** CSV: the header and the unseen rows, through the same import as `import-csv`. */
+function submitCsv(o: PullOptions, text: string, fresh: Map<number, string>) {
+  const lines = text.split(/\r?\n/);
+  const headerAt = lines.findIndex((l) => l.trim() !== "");
+  // Rows already submitted become blank lines, so line numbers stay those of the file.
+  const kept = lines.map((l, i) => i === headerAt || fresh.has(i + 1) ? l : "").join("\n");
+  return importCsv(o.db, ReadableStream.from([new TextEncoder().encode(kept)]), {
+    source: "pull",
+    dryRun: false,
+    exchangeId: o.exchangeId,
+    queue: o.queue,
+  });
+}
+
+function count(s: ImportSummary, lineNo: number, r: IntakeResult) {
+  if (r.outcome === "accepted") s.accepted++;
+  else if (r.outcome === "duplicate") s.duplicates++;
+  else s.rejected.push({ lineNo, reason: r.error });
+}
+
+async function readLimited(res: Response, maxBytes: number): Promise<string> {
+  const declared = Number(res.headers.get("content-length") ?? "0");
+  if (declared > maxBytes) {
+    await res.body?.cancel();
+    throw new RuntimeError(`The alerts file is ${declared} bytes; at most ${maxBytes} are read`);
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body ?? ReadableStream.from<Uint8Array>([])) {
+    size += chunk.byteLength;
+    if (size > maxBytes) {
+      throw new RuntimeError(`The alerts file is over ${maxBytes} bytes; at most that is read`);
+    }
+    chunks.push(chunk);
+  }
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.byteLength;
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(all).replace(/^\uFEFF/, "");
+  } catch {
+    throw new RuntimeError("The alerts file is not UTF-8 text");
+  }
+}
+
+interface BoundedSet {
+  has(v: string): boolean;
+  add(v: string): void;
+}
+
+/** A set that forgets its oldest entries past `max` (Map keeps insertion order). */
+function boundedSet(max: number): BoundedSet {
+  const m = new Map<string, true>();
+  return {
+    has: (v) => m.has(v),
+    add(v) {
+      m.set(v, true);
+      if (m.size > max) m.delete(m.keys().next().value!);
+    },
+  };
+}

@@ -1,0 +1,154 @@
+/**
+ * The pull door against a real local HTTP server that answers 200 (JSON lines or CSV, with an
+ * ETag), 304 when the ETag matches, 500, and garbage: alerts are stored once through the shared
+ * intake, a 304 submits nothing, errors are thrown for the loop to back off.
+ */
+import assert from "node:assert/strict";
+import { testDb } from "../../helpers/db.ts";
+import { createPuller } from "../../../signals/pull.ts";
+import { workQueue } from "../../../runtime/context.ts";
+
+interface FileServer {
+  url: string;
+  /** What the next requests get. */
+  set(answer: { status?: number; body?: string; etag?: string; type?: string }): void;
+  requests: { ifNoneMatch: string | null }[];
+  close(): Promise<void>;
+}
+
+function fileServer(): FileServer {
+  let answer: { status?: number; body?: string; etag?: string; type?: string } = {};
+  const requests: { ifNoneMatch: string | null }[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+    const ifNoneMatch = req.headers.get("if-none-match");
+    requests.push({ ifNoneMatch });
+    if (answer.etag && ifNoneMatch === answer.etag) return new Response(null, { status: 304 });
+    const headers: Record<string, string> = { "content-type": answer.type ?? "text/plain" };
+    if (answer.etag) headers.etag = answer.etag;
+    return new Response(answer.body ?? "", { status: answer.status ?? 200, headers });
+  });
+  return {
+    url: `http://127.0.0.1:${server.addr.port}/alerts`,
+    set: (a) => void (answer = a),
+    requests,
+    close: () => server.shutdown(),
+  };
+}
+
+const alert = (key: string, extra: Record<string, unknown> = {}) =>
+  JSON.stringify({
+    symbol: "BTC/USDT",
+    side: "buy",
+    strategy: "trend",
+    idempotency_key: key,
+    ...extra,
+  });
+
+const countAlerts = async (db: import("../../../db/db.ts").Db) =>
+  (await db.query<{ status: string; n: number }>(
+    `select status, count(*)::int as n from inbound_alerts where source = 'pull'
+      group by status order by status`,
+  )).reduce((o, r) => ({ ...o, [r.status]: r.n }), {} as Record<string, number>);
+
+Deno.test({
+  name: "pull: JSON lines are stored once, a 304 costs nothing, 500 and garbage are errors",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await using t = await testDb();
+    const { db } = t;
+    await db.query("insert into strategies (name) values ('trend')");
+    const files = fileServer();
+    const queue = workQueue<number>();
+    const puller = createPuller({ db, url: files.url, exchangeId: "binance", queue });
+    try {
+      files.set({ body: `${alert("p1")}\n${alert("p2")}\n{not json\n`, etag: '"v1"' });
+      const first = await puller.pullOnce();
+      assert.equal(first.status, "read");
+      if (first.status !== "read") return;
+      assert.equal(first.format, "jsonl");
+      assert.equal(first.summary.accepted, 2);
+      assert.deepEqual(first.summary.rejected.map((r) => r.lineNo), [3]);
+      assert.equal(queue.drain().length, 2, "accepted alerts wake execution");
+      assert.deepEqual(await countAlerts(db), { INVALID: 1, RECEIVED: 2 });
+
+      // Unchanged file: the server answers 304 to the ETag and nothing is submitted.
+      assert.equal((await puller.pullOnce()).status, "not-modified");
+      assert.equal(files.requests.at(-1)?.ifNoneMatch, '"v1"');
+
+      // The file grows: only the new line is submitted; old lines add no duplicate rows.
+      files.set({
+        body: `${alert("p1")}\n${alert("p2")}\n{not json\n${alert("p3")}\n`,
+        etag: '"v2"',
+      });
+      const grown = await puller.pullOnce();
+      assert.equal(grown.status === "read" && grown.summary.rows, 1);
+      assert.deepEqual(await countAlerts(db), { INVALID: 1, RECEIVED: 3 });
+
+      // A server without ETags sending the same body again: nothing new.
+      files.set({ body: `${alert("p1")}\n${alert("p2")}\n{not json\n${alert("p3")}\n` });
+      assert.equal((await puller.pullOnce()).status, "unchanged");
+
+      files.set({ status: 500, body: "oops" });
+      await assert.rejects(puller.pullOnce(), /HTTP 500/);
+      files.set({ body: "\xff\xfe garbage \u0000", type: "application/octet-stream" });
+      // Not JSON lines and not a CSV with the required columns: refused with the reason.
+      await assert.rejects(puller.pullOnce(), /header lacks the column/);
+      assert.deepEqual(await countAlerts(db), { INVALID: 1, RECEIVED: 3 });
+    } finally {
+      await files.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "pull: a CSV file goes through the import's columns, each new row once",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await using t = await testDb();
+    const { db } = t;
+    await db.query("insert into strategies (name) values ('trend')");
+    const files = fileServer();
+    const puller = createPuller({ db, url: files.url, exchangeId: "binance" });
+    const header = "ts,symbol,side,qty,price,strategy,idempotency_key";
+    try {
+      files.set({ body: `${header}\n,BTC/USDT,buy,0.01,,trend,c1\n,BTC/USDT,hold,1,,trend,c2\n` });
+      const first = await puller.pullOnce();
+      assert.equal(first.status === "read" && first.format, "csv");
+      assert.equal(first.status === "read" && first.summary.accepted, 1);
+      assert.deepEqual(
+        first.status === "read" && first.summary.rejected.map((r) => r.lineNo),
+        [3],
+        "line numbers are those of the file",
+      );
+      files.set({
+        body: `${header}\n,BTC/USDT,buy,0.01,,trend,c1\n,BTC/USDT,hold,1,,trend,c2\n` +
+          `,BTC/USDT,sell,0.01,,trend,c3\n`,
+      });
+      const second = await puller.pullOnce();
+      assert.equal(second.status === "read" && second.summary.rows, 1);
+      assert.deepEqual(await countAlerts(db), { INVALID: 1, RECEIVED: 2 });
+    } finally {
+      await files.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "pull: a body over the limit is refused without storing anything",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await using t = await testDb();
+    const files = fileServer();
+    const puller = createPuller({ db: t.db, url: files.url, exchangeId: "binance" });
+    try {
+      files.set({ body: "x".repeat(4 * 1024 * 1024 + 1) });
+      await assert.rejects(puller.pullOnce(), /at most/);
+      assert.deepEqual(await countAlerts(t.db), {});
+    } finally {
+      await files.close();
+    }
+  },
+});
