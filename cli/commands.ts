@@ -41,6 +41,7 @@ export const commands: CommandEntry[] = [
   ),
   entry("orders", "List orders, newest first", () => import("./orders.ts")),
   entry("positions", "Show open positions", () => import("./positions.ts")),
+  entry("ledger", "Verify the ledger's hash chain", () => import("./ledger.ts")),
   entry(
     "backtest",
     "Run the strategy over historical candles and print its performance",
