@@ -90,6 +90,11 @@ export const limits = {
   /** "Not found" answers in a row, spread over at least this long, before an order is given up. */
   reconcileNotFoundMisses: 3,
   reconcileNotFoundMinAgeMs: 60_000,
+  /**
+   * Orders of one alert given up as never placed before the alert itself is given up: each
+   * one hands the alert back to be planned again under a new client order id.
+   */
+  reconcileReplansMax: 3,
   /** Orders given up as never placed are looked at again this often, for this long after. */
   reconcileGivenUpRecheckMs: 5 * 60_000,
   reconcileGivenUpWindowMs: 24 * 60 * 60_000,
