@@ -27,8 +27,12 @@ export const limits = {
   outboxRecentFailuresShown: 10,
   /** One "delivery failed" alert per chat within this window; later failures collapse into it. */
   outboxFailedAlertWindowMs: 3_600_000,
-  /** Bot API request timeout (grammY's timeoutSeconds). */
-  telegramTimeoutS: 10,
+  /**
+   * Bot API request timeout (grammY's timeoutSeconds; grammY's own default is 500 s). A send
+   * that times out is retried and, if Telegram had accepted it, delivered twice: grammY's
+   * usual 10 s doubled messages under a slow Bot API (docs/notifications.md).
+   */
+  telegramTimeoutS: 30,
   /** Connections in the postgres.js pool by default. */
   dbPoolSize: 10,
   /** Longest wait for one query outside a transaction before the database counts as down. */
