@@ -67,6 +67,11 @@ Deno.test({
       } finally {
         await serve.stop("SIGKILL");
       }
+      if (t.kind === "server") {
+        // The test server's role is a superuser: serve says so, once.
+        const warned = serve.lines.filter((l) => /Database role: connected as .*superuser/.test(l));
+        assert.equal(warned.length, 1, serve.lines.join("\n"));
+      }
       assert.equal(acknowledged.length, ALERTS);
       assert.equal(fake.orders.length, ALERTS - SWALLOWED, "the swallowed orders never booked");
 
