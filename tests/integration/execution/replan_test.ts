@@ -49,11 +49,12 @@ async function crashedBeforeSend(
   return id;
 }
 
-const orders = (db: Db, key: string) =>
-  db.query<{ client_order_id: string; status: string }>(
+const orders = async (db: Db, key: string) => [
+  ...await db.query<{ client_order_id: string; status: string }>(
     "select client_order_id, status from orders where idempotency_key = $1 order by id",
     [key],
-  );
+  ),
+];
 
 Deno.test({
   ...opts,
