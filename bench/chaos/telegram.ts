@@ -25,7 +25,12 @@ export async function telegramScenario(messages: number, slow: number): Promise<
     }
     const worker = outboxWorker({
       db: t.db,
-      sender: telegramSender({ token: tg.token, apiUrl: tg.apiRoot }),
+      // CHAOS_TG_TIMEOUT_S=10 shows grammY's usual timeout doubling the slow messages.
+      sender: telegramSender({
+        token: tg.token,
+        apiUrl: tg.apiRoot,
+        timeoutSeconds: Number(Deno.env.get("CHAOS_TG_TIMEOUT_S")) || undefined,
+      }),
       clock,
       log: logger("chaos"),
       perChatPerS: 0,
