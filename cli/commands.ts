@@ -52,6 +52,7 @@ export const commands: CommandEntry[] = [
     "Show open positions (--all for closed ones too)",
     () => import("./positions.ts"),
   ),
+  entry("ledger", "Verify the ledger's hash chain", () => import("./ledger.ts")),
   entry(
     "backtest",
     "Run the strategy over historical candles and print its performance",

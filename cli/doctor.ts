@@ -1,7 +1,7 @@
 import { loadConfig } from "../core/config.ts";
 import { ConfigError, errorMessage, RuntimeError } from "../core/errors.ts";
 import { setupLogging } from "../core/log.ts";
-import { loadMigrations } from "../db/mod.ts";
+import { loadMigrations, privilegeWarning, verifyLedger } from "../db/mod.ts";
 import { openDb } from "../db/mod.ts";
 import { type Command, parse } from "./common.ts";
 
@@ -9,6 +9,8 @@ interface Check {
   name: string;
   ok: boolean;
   detail: string;
+  /** Not a failure, but something the operator should change. */
+  warn?: boolean;
 }
 
 const command: Command = {
@@ -51,6 +53,22 @@ Exit code 0 when everything needed to run is in order, 1 otherwise.`,
                 : `${pending.length} pending migration(s), applied at the next serve or migrate`
             }`,
           });
+          if (pending.length === 0) {
+            const ledger = await verifyLedger(db);
+            checks.push({
+              name: "ledger",
+              ok: ledger.ok,
+              detail: ledger.ok
+                ? `hash chain holds: ${ledger.rows} row(s), head ${ledger.head.hash.slice(0, 16)}…`
+                : `hash chain broken at row ${ledger.broken!.chainSeq}${
+                  ledger.broken!.id !== null ? ` (transactions.id ${ledger.broken!.id})` : ""
+                }: ${ledger.broken!.reason}`,
+            });
+          }
+          const tooPowerful = await privilegeWarning(db).catch(() => undefined);
+          if (tooPowerful) {
+            checks.push({ name: "role", ok: true, warn: true, detail: tooPowerful });
+          }
           const chats = await db.query<{ n: number }>(
             "select count(*)::int as n from telegram_chats where active",
           ).catch(() => [{ n: 0 }]);
@@ -97,7 +115,9 @@ Exit code 0 when everything needed to run is in order, 1 otherwise.`,
     if (values.json) {
       io.out(JSON.stringify({ ok: checks.every((c) => c.ok), checks }));
     } else {
-      for (const c of checks) io.out(`${c.ok ? "ok  " : "FAIL"}  ${c.name.padEnd(9)} ${c.detail}`);
+      for (const c of checks) {
+        io.out(`${c.ok ? (c.warn ? "warn" : "ok  ") : "FAIL"}  ${c.name.padEnd(9)} ${c.detail}`);
+      }
     }
     if (!checks.every((c) => c.ok)) throw new RuntimeError("Some checks failed; see above");
   },

@@ -27,8 +27,12 @@ export const limits = {
   outboxRecentFailuresShown: 10,
   /** One "delivery failed" alert per chat within this window; later failures collapse into it. */
   outboxFailedAlertWindowMs: 3_600_000,
-  /** Bot API request timeout (grammY's timeoutSeconds). */
-  telegramTimeoutS: 10,
+  /**
+   * Bot API request timeout (grammY's timeoutSeconds; grammY's own default is 500 s). A send
+   * that times out is retried and, if Telegram had accepted it, delivered twice: grammY's
+   * usual 10 s doubled messages under a slow Bot API (docs/notifications.md).
+   */
+  telegramTimeoutS: 30,
   /** Connections in the postgres.js pool by default. */
   dbPoolSize: 10,
   /** Longest wait for one query outside a transaction before the database counts as down. */
@@ -98,6 +102,11 @@ export const limits = {
   /** "Not found" answers in a row, spread over at least this long, before an order is given up. */
   reconcileNotFoundMisses: 3,
   reconcileNotFoundMinAgeMs: 60_000,
+  /**
+   * Orders of one alert given up as never placed before the alert itself is given up: each
+   * one hands the alert back to be planned again under a new client order id.
+   */
+  reconcileReplansMax: 3,
   /** Orders given up as never placed are looked at again this often, for this long after. */
   reconcileGivenUpRecheckMs: 5 * 60_000,
   reconcileGivenUpWindowMs: 24 * 60 * 60_000,

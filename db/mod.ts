@@ -3,3 +3,10 @@
 export { type Db, isCheckViolation, isUniqueViolation, type Sql, sqlState } from "./db.ts";
 export { loadMigrations, migrate } from "./migrate.ts";
 export { openDb } from "./open.ts";
+export {
+  GENESIS_HASH,
+  type LedgerReport,
+  ledgerRowHash,
+  privilegeWarning,
+  verifyLedger,
+} from "./ledger.ts";

@@ -33,3 +33,12 @@ grant select on schema_migrations to pgsl_notifier;
 grant usage, select on all sequences in schema public to pgsl_notifier;
 grant execute on function enqueue_notification(text, text, text, text), severity_rank(text)
   to pgsl_notifier;
+
+-- Executions are append-only like the ledger, and a dedupe key is never changed. The intake's
+-- ON CONFLICT … DO UPDATE sets the key to itself (to return the row it collided with), which
+-- needs UPDATE on that one column; a trigger refuses any real change (migration 0008).
+revoke update, delete, truncate on executions from pgsl_app;
+revoke update, delete, truncate on inbound_dedupe_keys from pgsl_app;
+grant update (idempotency_key) on inbound_dedupe_keys to pgsl_app;
+-- The ledger's chain head is moved by a trigger running as the owner; the app only reads it.
+revoke insert, update, delete, truncate on ledger_chain_head from pgsl_app;

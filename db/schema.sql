@@ -109,6 +109,14 @@ create table instruments (
   constraint instruments_symbol_key UNIQUE (symbol)
 );
 
+create table ledger_chain_head (
+  id boolean not null default true,
+  seq bigint not null,
+  hash text not null,
+  constraint ledger_chain_head_id_check CHECK (id),
+  constraint ledger_chain_head_pkey PRIMARY KEY (id)
+);
+
 create table notification_outbox (
   id bigint generated always as identity not null,
   chat_id bigint not null,
@@ -287,6 +295,9 @@ create table transactions (
   execution_id bigint,
   note text,
   created_at timestamp with time zone not null default now(),
+  chain_seq bigint not null,
+  prev_hash text not null,
+  hash text not null,
   constraint transactions_kind_check CHECK ((kind = ANY (ARRAY['deposit'::text, 'withdrawal'::text, 'trade'::text, 'fee'::text, 'adjustment'::text]))),
   constraint transactions_exchange_id_fkey FOREIGN KEY (exchange_id) REFERENCES exchanges(id),
   constraint transactions_execution_id_fkey FOREIGN KEY (execution_id) REFERENCES executions(id),
@@ -315,6 +326,7 @@ CREATE INDEX orders_status_created_at ON public.orders USING btree (status, crea
 CREATE UNIQUE INDEX positions_one_open ON public.positions USING btree (exchange_id, symbol) WHERE (status = 'OPEN'::text);
 CREATE INDEX risk_actions_planned ON public.risk_actions USING btree (alert_id) WHERE (status = 'PLANNED'::text);
 CREATE INDEX transactions_asset ON public.transactions USING btree (exchange_id, account, asset);
+CREATE UNIQUE INDEX transactions_chain_seq ON public.transactions USING btree (chain_seq);
 CREATE INDEX transactions_created_at_brin ON public.transactions USING brin (created_at);
 CREATE UNIQUE INDEX transactions_paper_initial_deposit ON public.transactions USING btree (exchange_id, account) WHERE ((kind = 'deposit'::text) AND (note = 'initial paper balance'::text));
 
@@ -340,6 +352,28 @@ begin
   if n > 0 then perform pg_notify('outbox', ''); end if;
   return n;
 end $function$;
+
+CREATE OR REPLACE FUNCTION public.ledger_field(v text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+  select case when v is null then '-' else octet_length(v)::text || ':' || v end
+$function$;
+
+CREATE OR REPLACE FUNCTION public.ledger_row_hash(p_prev text, p_seq bigint, p_id bigint, p_exchange_id text, p_account text, p_asset text, p_amount numeric, p_kind text, p_order_id bigint, p_execution_id bigint, p_note text, p_created_at timestamp with time zone)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+  select encode(sha256(convert_to(concat_ws(E'\n', 'pgsl-ledger-v1', p_prev,
+    ledger_field(p_seq::text), ledger_field(p_id::text), ledger_field(p_exchange_id),
+    ledger_field(p_account), ledger_field(p_asset), ledger_field(p_amount::text),
+    ledger_field(p_kind), ledger_field(p_order_id::text), ledger_field(p_execution_id::text),
+    ledger_field(p_note),
+    ledger_field(to_char(p_created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))),
+    'UTF8')), 'hex')
+$function$;
 
 CREATE OR REPLACE FUNCTION public.meets_min_notional(qty numeric, price numeric, min_notional numeric)
  RETURNS boolean
@@ -452,6 +486,17 @@ begin
   return new;
 end $function$;
 
+CREATE OR REPLACE FUNCTION public.orders_round_avg_fill()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  if new.avg_fill_price is not null then
+    new.avg_fill_price := round(new.avg_fill_price, price_scale(new.exchange_id, new.symbol));
+  end if;
+  return new;
+end $function$;
+
 CREATE OR REPLACE FUNCTION public.orders_sell_within_position()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -478,6 +523,29 @@ begin
   end if;
   return new;
 end $function$;
+
+CREATE OR REPLACE FUNCTION public.positions_round()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  if new.avg_entry_price is not null then
+    new.avg_entry_price := round(new.avg_entry_price, price_scale(new.exchange_id, new.symbol));
+  end if;
+  new.realized_pnl := round(new.realized_pnl, 12);
+  new.fees := round(new.fees, 12);
+  return new;
+end $function$;
+
+CREATE OR REPLACE FUNCTION public.price_scale(p_exchange_id text, p_symbol text)
+ RETURNS integer
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select coalesce((select scale(trim_scale(nullif(ei.trading_rules ->> 'tick_size', '')::numeric))
+                     from exchange_instruments ei join instruments i on i.id = ei.instrument_id
+                    where ei.exchange_id = p_exchange_id and i.symbol = p_symbol), 12)
+$function$;
 
 CREATE OR REPLACE FUNCTION public.record_inbound_decision(p_source text, p_key text, p_hash text, p_raw_body text, p_payload jsonb, p_remote_addr text, p_decision jsonb, p_line_no integer, p_dedupe_day text, p_strategy text, p_strategy_version text)
  RETURNS TABLE(id bigint, status text, first_id bigint, error text)
@@ -536,6 +604,18 @@ begin
     using errcode = 'restrict_violation';
 end $function$;
 
+CREATE OR REPLACE FUNCTION public.refuse_real_change()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  if tg_op = 'UPDATE' and new is not distinct from old then
+    return new;
+  end if;
+  raise exception '% is immutable: % is refused', tg_table_name, tg_op
+    using errcode = 'restrict_violation';
+end $function$;
+
 CREATE OR REPLACE FUNCTION public.severity_rank(severity text)
  RETURNS integer
  LANGUAGE sql
@@ -544,11 +624,62 @@ AS $function$
   select case severity when 'INFO' then 1 when 'WARN' then 2 when 'CRITICAL' then 3 end
 $function$;
 
+CREATE OR REPLACE FUNCTION public.transactions_chain()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_seq bigint;
+  v_prev text;
+  v_balance numeric;
+begin
+  perform pg_advisory_xact_lock(1885827950); -- 'pgsn'
+  select t.chain_seq, t.hash into v_seq, v_prev from transactions t
+   order by t.chain_seq desc limit 1;
+  v_seq := coalesce(v_seq, 0) + 1;
+  v_prev := coalesce(v_prev, repeat('0', 64));
+  if new.account = 'paper' and new.amount < 0 then
+    select coalesce(sum(amount), 0) into v_balance from transactions
+     where exchange_id = new.exchange_id and account = new.account and asset = new.asset;
+    if v_balance + new.amount < 0 then
+      raise exception 'The paper account cannot go negative: % % on a balance of % %',
+        trim_scale(new.amount), new.asset, trim_scale(v_balance), new.asset
+        using errcode = 'check_violation';
+    end if;
+  end if;
+  new.chain_seq := v_seq;
+  new.prev_hash := v_prev;
+  new.hash := ledger_row_hash(v_prev, v_seq, new.id, new.exchange_id, new.account, new.asset,
+    new.amount, new.kind, new.order_id, new.execution_id, new.note, new.created_at);
+  return new;
+end $function$;
+
+CREATE OR REPLACE FUNCTION public.transactions_chain_head()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+begin
+  update ledger_chain_head set seq = new.chain_seq, hash = new.hash where seq < new.chain_seq;
+  return null;
+end $function$;
+
 -- Triggers
 
+CREATE TRIGGER executions_append_only BEFORE DELETE OR UPDATE ON public.executions FOR EACH ROW EXECUTE FUNCTION refuse_change();
+CREATE TRIGGER executions_no_truncate BEFORE TRUNCATE ON public.executions FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
+CREATE TRIGGER inbound_dedupe_keys_immutable BEFORE DELETE OR UPDATE ON public.inbound_dedupe_keys FOR EACH ROW EXECUTE FUNCTION refuse_real_change();
+CREATE TRIGGER inbound_dedupe_keys_no_truncate BEFORE TRUNCATE ON public.inbound_dedupe_keys FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
+CREATE TRIGGER ledger_chain_head_no_delete BEFORE DELETE ON public.ledger_chain_head FOR EACH ROW EXECUTE FUNCTION refuse_change();
+CREATE TRIGGER ledger_chain_head_no_truncate BEFORE TRUNCATE ON public.ledger_chain_head FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
 CREATE TRIGGER orders_guard_identity BEFORE INSERT OR DELETE OR UPDATE ON public.orders FOR EACH ROW EXECUTE FUNCTION orders_guard_identity();
 CREATE TRIGGER orders_normalize_and_check BEFORE INSERT OR UPDATE OF qty, price, stop_price, ref_price ON public.orders FOR EACH ROW EXECUTE FUNCTION orders_normalize_and_check();
+CREATE TRIGGER orders_round_avg_fill BEFORE INSERT OR UPDATE OF avg_fill_price ON public.orders FOR EACH ROW EXECUTE FUNCTION orders_round_avg_fill();
 CREATE TRIGGER orders_sell_within_position BEFORE INSERT ON public.orders FOR EACH ROW EXECUTE FUNCTION orders_sell_within_position();
+CREATE TRIGGER positions_round BEFORE INSERT OR UPDATE ON public.positions FOR EACH ROW EXECUTE FUNCTION positions_round();
 CREATE TRIGGER reports_immutable BEFORE DELETE OR UPDATE ON public.reports FOR EACH ROW EXECUTE FUNCTION refuse_change();
 CREATE TRIGGER transactions_append_only BEFORE DELETE OR UPDATE ON public.transactions FOR EACH ROW EXECUTE FUNCTION refuse_change();
+CREATE TRIGGER transactions_chain BEFORE INSERT ON public.transactions FOR EACH ROW EXECUTE FUNCTION transactions_chain();
+CREATE TRIGGER transactions_chain_head AFTER INSERT ON public.transactions FOR EACH ROW EXECUTE FUNCTION transactions_chain_head();
 CREATE TRIGGER transactions_no_truncate BEFORE TRUNCATE ON public.transactions FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();

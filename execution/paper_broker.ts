@@ -4,6 +4,12 @@
  * orders fill at the market price with the exchange's taker fee (in the quote asset); balances
  * are the sums of the ledger's `paper` account, whose initial deposit (PAPER_BALANCE) is
  * recorded once. The broker writes no trade legs itself: the Execution agent records fills.
+ *
+ * Orders are taken one at a time, and what an accepted order will take (a buy's cost and fee,
+ * a sell's quantity) is held back from the free balance until its order is settled in the
+ * database: fills arrive in the ledger after the answer, so parallel buys checked against the
+ * ledger alone would each see the whole balance. The ledger refuses an overdraft of the paper
+ * account in any case (migration 0008).
  */
 import { RejectedError } from "../core/errors.ts";
 import type { Db } from "../db/mod.ts";
@@ -18,6 +24,8 @@ import type {
 } from "../exchange/mod.ts";
 
 export const PAPER_ACCOUNT = "paper";
+/** A hold for an order the database never recorded (a direct call) lapses after this. */
+const HOLD_UNKNOWN_MS = 5 * 60_000;
 
 export interface PaperOptions {
   db: Db;
@@ -36,6 +44,32 @@ export function createPaperExchange(options: PaperOptions): Exchange {
   const orders = new Map<string, ExchangeOrder>();
   const limitPrices = new Map<string, string>();
   let deposited = false;
+  /** Client order id → what the order holds back, until the database shows it settled. */
+  const held = new Map<string, { asset: string; amount: string; at: number }>();
+  let queue: Promise<unknown> = Promise.resolve();
+  const oneAtATime = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = queue.then(fn);
+    queue = run.catch(() => {});
+    return run;
+  };
+
+  /** Drops the holds of orders settled in the database (or unknown to it after a while). */
+  const releaseSettled = async () => {
+    if (held.size === 0) return;
+    const ids = [...held.keys()];
+    const rows = await db.query<{ client_order_id: string; settled: boolean }>(
+      `select client_order_id, status in ('FILLED', 'CANCELED', 'REJECTED', 'EXPIRED') as settled
+         from orders where client_order_id = any($1::text[])`,
+      [ids],
+    );
+    const known = new Map(rows.map((r) => [r.client_order_id, r.settled]));
+    for (const id of ids) {
+      const settled = known.get(id);
+      if (settled || (settled === undefined && now() - held.get(id)!.at > HOLD_UNKNOWN_MS)) {
+        held.delete(id);
+      }
+    }
+  };
 
   const ensureMarkets = async () => {
     if (markets.size === 0) {
@@ -69,11 +103,13 @@ export function createPaperExchange(options: PaperOptions): Exchange {
         where exchange_id = $1 and account = $2 group by asset`,
       [market.id, PAPER_ACCOUNT],
     );
-    return Object.fromEntries(
-      rows.map((
-        r,
-      ) => [r.asset, { free: dec.normalize(r.total), used: "0", total: dec.normalize(r.total) }]),
-    );
+    const used = new Map<string, string>();
+    for (const h of held.values()) used.set(h.asset, dec.add(used.get(h.asset) ?? "0", h.amount));
+    return Object.fromEntries(rows.map((r) => {
+      const total = dec.normalize(r.total);
+      const inUse = used.get(r.asset) ?? "0";
+      return [r.asset, { free: dec.sub(total, inUse), used: inUse, total }];
+    }));
   };
 
   const fill = (o: ExchangeOrder, m: Market, price: string): ExchangeOrder => {
@@ -108,6 +144,59 @@ export function createPaperExchange(options: PaperOptions): Exchange {
   const marketable = (o: ExchangeOrder, price: string, limit?: string) =>
     !limit || (o.side === "buy" ? dec.cmp(price, limit) <= 0 : dec.cmp(price, limit) >= 0);
 
+  /** The checks and the hold, one order at a time; `price` is read before the queue. */
+  async function place(r: OrderRequest, price: string): Promise<ExchangeOrder> {
+    const m = markets.get(r.symbol);
+    if (!m) {
+      throw new RejectedError(`Paper order "${r.clientOrderId}": unknown symbol ${r.symbol}`);
+    }
+    const existing = orders.get(r.clientOrderId);
+    if (existing?.status === "open") {
+      throw new RejectedError(`Paper order "${r.clientOrderId}": duplicate client order id`);
+    }
+    const at = r.type === "limit" && r.price &&
+        marketable({ side: r.side } as ExchangeOrder, price, r.price)
+      ? price
+      : r.price ?? price;
+    const notional = dec.mul(r.qty, at, 8);
+    if (m.minNotional && dec.cmp(notional, m.minNotional) < 0) {
+      throw new RejectedError(
+        `Paper order "${r.clientOrderId}": notional ${notional} ${m.quote} is below the minimum ${m.minNotional}`,
+      );
+    }
+    await releaseSettled();
+    const bal = await balances();
+    const fee = dec.mul(notional, String(m.takerFee ?? 0), 8);
+    if (r.side === "buy" && dec.cmp(dec.add(notional, fee), bal[m.quote]?.free ?? "0") > 0) {
+      throw new RejectedError(
+        `Paper order "${r.clientOrderId}": insufficient ${m.quote} balance`,
+      );
+    }
+    if (r.side === "sell" && dec.cmp(r.qty, bal[m.base]?.free ?? "0") > 0) {
+      throw new RejectedError(`Paper order "${r.clientOrderId}": insufficient ${m.base} balance`);
+    }
+    const o: ExchangeOrder = {
+      id: `P${r.clientOrderId}`,
+      clientOrderId: r.clientOrderId,
+      symbol: r.symbol,
+      side: r.side,
+      type: r.type,
+      status: "open",
+      qty: dec.normalize(r.qty),
+      filled: "0",
+      ts: now(),
+    };
+    orders.set(r.clientOrderId, o);
+    held.set(
+      r.clientOrderId,
+      r.side === "buy"
+        ? { asset: m.quote, amount: dec.add(notional, fee), at: now() }
+        : { asset: m.base, amount: o.qty, at: now() },
+    );
+    if (r.type === "limit" && r.price) limitPrices.set(r.clientOrderId, r.price);
+    return marketable(o, price, r.type === "limit" ? r.price : undefined) ? fill(o, m, price) : o;
+  }
+
   return {
     id: market.id,
     mode: "paper",
@@ -117,49 +206,8 @@ export function createPaperExchange(options: PaperOptions): Exchange {
     fetchBalance: balances,
     async createOrder(r: OrderRequest) {
       await ensureMarkets();
-      const m = markets.get(r.symbol);
-      if (!m) {
-        throw new RejectedError(`Paper order "${r.clientOrderId}": unknown symbol ${r.symbol}`);
-      }
-      const existing = orders.get(r.clientOrderId);
-      if (existing?.status === "open") {
-        throw new RejectedError(`Paper order "${r.clientOrderId}": duplicate client order id`);
-      }
       const price = await lastPrice(r.symbol);
-      const at = r.type === "limit" && r.price &&
-          marketable({ side: r.side } as ExchangeOrder, price, r.price)
-        ? price
-        : r.price ?? price;
-      const notional = dec.mul(r.qty, at, 8);
-      if (m.minNotional && dec.cmp(notional, m.minNotional) < 0) {
-        throw new RejectedError(
-          `Paper order "${r.clientOrderId}": notional ${notional} ${m.quote} is below the minimum ${m.minNotional}`,
-        );
-      }
-      const bal = await balances();
-      const fee = dec.mul(notional, String(m.takerFee ?? 0), 8);
-      if (r.side === "buy" && dec.cmp(dec.add(notional, fee), bal[m.quote]?.free ?? "0") > 0) {
-        throw new RejectedError(
-          `Paper order "${r.clientOrderId}": insufficient ${m.quote} balance`,
-        );
-      }
-      if (r.side === "sell" && dec.cmp(r.qty, bal[m.base]?.free ?? "0") > 0) {
-        throw new RejectedError(`Paper order "${r.clientOrderId}": insufficient ${m.base} balance`);
-      }
-      const o: ExchangeOrder = {
-        id: `P${r.clientOrderId}`,
-        clientOrderId: r.clientOrderId,
-        symbol: r.symbol,
-        side: r.side,
-        type: r.type,
-        status: "open",
-        qty: dec.normalize(r.qty),
-        filled: "0",
-        ts: now(),
-      };
-      orders.set(r.clientOrderId, o);
-      if (r.type === "limit" && r.price) limitPrices.set(r.clientOrderId, r.price);
-      return marketable(o, price, r.type === "limit" ? r.price : undefined) ? fill(o, m, price) : o;
+      return await oneAtATime(() => place(r, price));
     },
     cancelOrder(clientOrderId) {
       const o = orders.get(clientOrderId);

@@ -3,13 +3,16 @@
  * UNKNOWN after a timeout, OPEN and PARTIALLY_FILLED while they rest) are settled from
  * exchange evidence: the order looked up by client id, the open orders, and the trades. A
  * failed lookup changes nothing; only several "not found" answers over a minute or more let
- * an order be given up as never placed. Nothing is ever resent from here.
+ * an order be given up as never placed. Nothing is ever resent from here: an order given up
+ * hands its alert back (RECEIVED, with a note) to be planned again like a new one, under a new
+ * client order id and the entry freshness rule, in the same transaction that closes the order,
+ * so there is never a second active order for a signal.
  */
 import type { Clock } from "../core/clock.ts";
 import { DatabaseUnavailableError, errorMessage, RateLimitedError } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
-import type { Db } from "../db/mod.ts";
+import type { Db, Sql } from "../db/mod.ts";
 import {
   type Exchange,
   ExchangeMaintenanceError,
@@ -26,7 +29,11 @@ export interface ReconcileTuning {
   unknownWarnMs: number;
   unknownCriticalMs: number;
   givenUpRecheckMs: number;
+  replansMax: number;
 }
+
+/** How the reason of an order given up as never placed begins (counted per alert). */
+const NEVER_PLACED = "Not found on the exchange after";
 
 export interface ReconcileSummary {
   checked: number;
@@ -54,6 +61,7 @@ export function createReconciler(deps: {
     unknownWarnMs: deps.tuning?.unknownWarnMs ?? limits.unknownWarnMs,
     unknownCriticalMs: deps.tuning?.unknownCriticalMs ?? limits.unknownCriticalMs,
     givenUpRecheckMs: deps.tuning?.givenUpRecheckMs ?? limits.reconcileGivenUpRecheckMs,
+    replansMax: deps.tuning?.replansMax ?? limits.reconcileReplansMax,
   };
 
   /** The exchange's view of one order: by client id, then among the open orders. */
@@ -137,17 +145,15 @@ export function createReconciler(deps: {
     }
     const misses = order.reconcile_misses + 1;
     if (misses >= t.notFoundMisses && ageMs >= t.notFoundMinAgeMs) {
-      await db.transaction((tx) =>
-        rejectOrder(
-          tx,
-          order,
-          `Not found on the exchange after ${misses} lookups over ${
-            Math.round(ageMs / 1000)
-          } s: it was never placed`,
-          "FAILED",
-        )
-      );
+      const reason = `${NEVER_PLACED} ${misses} lookups over ${
+        Math.round(ageMs / 1000)
+      } s: it was never placed`;
+      const replanned = await db.transaction((tx) => giveUpNeverPlaced(tx, order, reason));
       summary.givenUp++;
+      log.warn("Order {cid} was never placed; {what}", {
+        cid: order.client_order_id,
+        what: replanned ? "its alert is planned again" : "its alert is set aside",
+      });
       return;
     }
     await db.query(
@@ -155,6 +161,43 @@ export function createReconciler(deps: {
       [order.id, misses],
     );
     await warnIfStuck(order, ageMs);
+  }
+
+  /**
+   * Closes an order proven never placed and hands its alert back to be planned again (true),
+   * unless the alert has had reconcileReplansMax such orders already: then it is set aside
+   * (FAILED) as before. Either way the operator hears about it once, at WARN.
+   */
+  async function giveUpNeverPlaced(tx: Sql, order: OrderRow, reason: string): Promise<boolean> {
+    const [earlier] = order.alert_id === null ? [{ n: 0 }] : await tx.query<{ n: number }>(
+      `select count(*)::int as n from orders
+        where alert_id = $1 and id <> $2 and status = 'REJECTED' and filled_qty = 0
+          and left(reject_reason, $3) = $4`,
+      [order.alert_id, order.id, NEVER_PLACED.length, NEVER_PLACED],
+    );
+    if (order.alert_id === null || Number(earlier.n) + 1 >= t.replansMax) {
+      await rejectOrder(tx, order, reason, "FAILED");
+      return false;
+    }
+    await tx.query(
+      `update orders set status = 'REJECTED', reject_reason = $2, updated_at = now(),
+              checked_at = now() where id = $1`,
+      [order.id, reason],
+    );
+    const note = `Order ${order.client_order_id} was never placed (${reason}); the signal is ` +
+      `planned again under a new client order id`;
+    const handed = await tx.query(
+      `update inbound_alerts set status = 'RECEIVED', error = $2
+        where id = $1 and status = 'PROCESSING' returning id`,
+      [order.alert_id, note],
+    );
+    await enqueueNotification(tx, {
+      severity: "WARN",
+      kind: "order_never_placed",
+      text: `${note}${handed.length === 0 ? " (the alert was already settled)" : ""}`,
+      dedupeKey: `order:${order.client_order_id}:never-placed`,
+    });
+    return handed.length > 0;
   }
 
   /**

@@ -10,7 +10,7 @@ import { limits } from "../core/limits.ts";
 import { type LoopHandle, startLoop } from "../core/loop.ts";
 import type { Db } from "../db/mod.ts";
 import { openDb } from "../db/mod.ts";
-import { migrate } from "../db/mod.ts";
+import { migrate, privilegeWarning } from "../db/mod.ts";
 import { healthRoute, router } from "../http/mod.ts";
 import {
   type Component,
@@ -100,6 +100,9 @@ export async function startService(
     if (migrated.applied.length > 0) {
       log.info("Applied migrations {applied}", { applied: migrated.applied });
     }
+    // Once per start: a role that can bypass the ledger's triggers should not run the service.
+    const tooPowerful = await privilegeWarning(db).catch(() => undefined);
+    if (tooPowerful) log.warn("Database role: {warning}", { warning: tooPowerful });
     const ctx: ServiceContext = {
       config,
       db,

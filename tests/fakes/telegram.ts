@@ -29,7 +29,9 @@ export type FakeFailure =
   /** 400 "Bad Request: can't parse entities: …". */
   | { kind: "parse_error" }
   /** Never answers (until the client gives up or the fake closes). */
-  | { kind: "hang" };
+  | { kind: "hang" }
+  /** Accepts the message (it is delivered) but answers only after `delayMs`. */
+  | { kind: "slow"; delayMs: number };
 
 export interface FakeMessage {
   chatId: number;
@@ -127,6 +129,7 @@ export async function startFakeTelegram(
       case "parse_error":
         return error(400, "Bad Request: can't parse entities: unsupported start tag");
       case "hang":
+      case "slow":
         await new Promise((r) => hangs.signal.addEventListener("abort", r, { once: true }));
         return error(504, "Gateway Timeout");
     }
@@ -137,7 +140,11 @@ export async function startFakeTelegram(
     const chatId = Number(params.chat_id);
     const text = String(params.text ?? "");
     const rule = rules.find((r) => r.times > 0 && (r.chatId === undefined || r.chatId === chatId));
-    if (rule) {
+    let delayMs = 0;
+    if (rule?.failure.kind === "slow") {
+      rule.times--;
+      delayMs = rule.failure.delayMs;
+    } else if (rule) {
       rule.times--;
       return failWith(rule.failure);
     }
@@ -165,14 +172,24 @@ export async function startFakeTelegram(
         w.resolve();
       }
     }
-    return reply(200, {
-      ok: true,
-      result: {
-        message_id: messageId,
-        date: Math.floor(Date.now() / 1000),
-        chat: { id: chatId, type: "private" },
-        text,
-      },
+    const answer = () =>
+      reply(200, {
+        ok: true,
+        result: {
+          message_id: messageId,
+          date: Math.floor(Date.now() / 1000),
+          chat: { id: chatId, type: "private" },
+          text,
+        },
+      });
+    if (delayMs <= 0) return answer();
+    // Delivered now, answered late; a close releases the wait.
+    return new Promise<Response>((resolve) => {
+      const timer = setTimeout(() => resolve(answer()), delayMs);
+      hangs.signal.addEventListener("abort", () => {
+        clearTimeout(timer);
+        resolve(answer());
+      }, { once: true });
     });
   }
 

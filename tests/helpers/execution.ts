@@ -32,7 +32,11 @@ export function liveExchange(fake: FakeExchange, timeoutMs = 2_000): Promise<Exc
   });
 }
 
-export async function paperExchange(db: Db, fake: FakeExchange): Promise<Exchange> {
+export async function paperExchange(
+  db: Db,
+  fake: FakeExchange,
+  initialBalanceQuote = 10_000,
+): Promise<Exchange> {
   const market = await createCcxtExchange({
     id: "binance",
     mode: "paper",
@@ -40,7 +44,7 @@ export async function paperExchange(db: Db, fake: FakeExchange): Promise<Exchang
     timeoutMs: 2_000,
     throttle: false,
   });
-  return createPaperExchange({ db, market, initialBalanceQuote: 10_000 });
+  return createPaperExchange({ db, market, initialBalanceQuote });
 }
 
 export async function executionSetup(

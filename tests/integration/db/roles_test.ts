@@ -40,6 +40,25 @@ Deno.test({
       await denied(app.query("create table evil (id int)"));
       await denied(app.query("alter table orders add column evil int"));
       await denied(app.query("drop trigger transactions_append_only on transactions"));
+      await denied(app.query("update executions set qty = 1"));
+      await denied(app.query("delete from executions"));
+      await denied(app.query("update inbound_dedupe_keys set payload_hash = 'x'"));
+      await denied(app.query("update inbound_dedupe_keys set alert_id = 1"));
+      await denied(app.query("delete from inbound_dedupe_keys"));
+      // The intake's claim of a key (ON CONFLICT … DO UPDATE of the key to itself, migrations
+      // 0003 and 0005) still works as the app role, and returns the first alert's row.
+      const [alert] = await app.query<{ id: number }>(
+        "insert into inbound_alerts (source, raw_body) values ('pine', '{}') returning id",
+      );
+      for (let i = 0; i < 2; i++) {
+        const [claim] = await app.query<{ alert_id: number }>(
+          `insert into inbound_dedupe_keys as d (idempotency_key, payload_hash, alert_id)
+           values ('k1', 'h1', $1) on conflict (idempotency_key)
+           do update set idempotency_key = d.idempotency_key returning d.alert_id`,
+          [alert.id],
+        );
+        assert.equal(Number(claim.alert_id), Number(alert.id));
+      }
 
       await notifier.query("insert into telegram_chats (chat_id) values (42)");
       assert.equal(

@@ -131,3 +131,44 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "parallel paper buys never overdraw the account: what does not fit is refused",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const fake = startFakeExchange();
+    const t = await testDb();
+    const exchange = await paperExchange(t.db, fake, 100);
+    try {
+      const agent = await executionSetup(t.db, exchange);
+      // 40 USDT and a 0.04 fee each: two fit in 100, the third does not.
+      for (let i = 0; i < 10; i++) {
+        await insertAlert(t.db, { idempotencyKey: `par-${i}`, qty: "0.0008", sl: "49000" });
+      }
+      await agent.runOnce();
+      await agent.reconcileOnce();
+      const [bal] = await t.db.query<{ usdt: string }>(
+        "select sum(amount)::text as usdt from transactions where account = 'paper' and asset = 'USDT'",
+      );
+      assert.ok(Number(bal.usdt) >= 0, `the paper account went to ${bal.usdt}`);
+      const statuses = await t.db.query<{ status: string; n: number }>(
+        "select status, count(*)::int as n from orders group by status order by status",
+      );
+      assert.deepEqual(
+        statuses.map((r) => [r.status, r.n]),
+        [["FILLED", 2], ["REJECTED", 8]],
+      );
+      const [pos] = await t.db.query<{ qty: string }>("select qty::text from positions");
+      assert.equal(Number(pos.qty), 0.0016);
+      const stuck = await t.db.query(
+        "select id from inbound_alerts where status not in ('EXECUTED', 'REJECTED')",
+      );
+      assert.equal(stuck.length, 0);
+    } finally {
+      await exchange.close?.();
+      await fake.close();
+      await t.close();
+    }
+  },
+});

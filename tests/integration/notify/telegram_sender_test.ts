@@ -108,3 +108,30 @@ Deno.test("a wrong token is a temporary error that names no secret", opts, async
   assert.match(e.message, /401/);
   assert.equal(e.message.includes(token), false);
 });
+
+Deno.test(
+  "a slow answer (past grammY's usual 10 s) is waited for, so the message is not sent again",
+  opts,
+  async () => {
+    await using tg = await startFakeTelegram();
+    // The service's default timeout, not a test one.
+    const send = telegramSender({ token: tg.token, apiUrl: tg.apiRoot });
+    tg.fail({ kind: "slow", delayMs: 11_000 }, { times: 1 });
+    const id = await send(42, "slow");
+    assert.equal(id, 1);
+    assert.deepEqual(tg.messages.map((m) => m.text), ["slow"]);
+  },
+);
+
+Deno.test(
+  "an answer later than the timeout is the at-least-once window: delivered, then retried",
+  opts,
+  async () => {
+    await using tg = await startFakeTelegram();
+    const send = telegramSender({ token: tg.token, apiUrl: tg.apiRoot, timeoutSeconds: 0.2 });
+    tg.fail({ kind: "slow", delayMs: 1_000 }, { times: 1 });
+    assert.ok(await failureOf((chat) => send(chat, "late")) instanceof TemporaryError);
+    await send(42, "late");
+    assert.deepEqual(tg.messages.map((m) => m.text), ["late", "late"]);
+  },
+);
