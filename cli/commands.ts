@@ -52,6 +52,11 @@ export const commands: CommandEntry[] = [
     "Show open positions (--all for closed ones too)",
     () => import("./positions.ts"),
   ),
+  entry(
+    "report",
+    "Build or show daily and weekly performance reports",
+    () => import("./report.ts"),
+  ),
   entry("ledger", "Verify the ledger's hash chain", () => import("./ledger.ts")),
   entry(
     "backtest",

@@ -97,6 +97,11 @@ const schema = z.object({
   RISK_PER_TRADE_PCT: numIn(0.01, 3).default(1),
   SIGNAL_MAX_AGE_S: intIn(0, 7 * 86_400).default(300),
   STRATEGY_ENABLED: bool.default(false),
+  REPORTS_ENABLED: bool.default(true),
+  PUBLIC_BASE_URL: z.url({
+    protocol: /^https?$/,
+    error: "expected the service's public address, e.g. https://trading.example.com",
+  }).optional(),
   STRATEGY_NAME: z.string().min(1).default("ema_rsi"),
   EMA_FAST: intIn(2, 500).default(12),
   EMA_SLOW: intIn(3, 1000).default(26),
@@ -138,6 +143,8 @@ export interface Config {
     /** An entry signal older than this is not traded (0: no limit). */
     signalMaxAgeS: number;
   };
+  /** Daily and weekly performance reports (report/). */
+  reports: { enabled: boolean; publicBaseUrl?: string };
   strategy: {
     enabled: boolean;
     name: string;
@@ -217,6 +224,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     symbols: e.SYMBOLS,
     timeframe: e.TIMEFRAME,
     risk: { perTradePct: e.RISK_PER_TRADE_PCT, signalMaxAgeS: e.SIGNAL_MAX_AGE_S },
+    reports: {
+      enabled: e.REPORTS_ENABLED,
+      publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ""),
+    },
     strategy: {
       enabled: e.STRATEGY_ENABLED,
       name: e.STRATEGY_NAME,

@@ -59,6 +59,10 @@ export const limits = {
   pullTimeoutMs: 15_000,
   /** Lines of the polled file remembered as already submitted (oldest forgotten first). */
   pullSeenLinesMax: 20_000,
+  /** How often `serve` looks for a closed report period without its snapshot. */
+  reportCheckMs: 60_000,
+  /** Closed periods built in one catch-up at most (the newest; older ones are skipped). */
+  reportCatchUpMax: { daily: 62, weekly: 12 },
   /** Polls failing in a row before one WARN is raised. */
   pullFailuresBeforeWarn: 3,
   /** Candles asked of the exchange in one call (Binance serves at most 1000). */
