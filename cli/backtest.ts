@@ -16,9 +16,11 @@ Runs the strategy over historical candles with the same indicator, rule, sizing 
 code as live trading, and prints trades, win rate, PnL, fees, max drawdown and return.
 
 Sources (one of):
-  --csv FILE          ts,open,high,low,close,volume rows (header optional; ts in epoch ms,
-                      epoch seconds or ISO-8601), streamed; bad or unsorted rows are skipped
-                      and reported with their line numbers
+  --csv FILE          ts,open,high,low,close,volume rows (header optional; ts in epoch s, ms
+                      or µs, or ISO-8601), Binance's 12-column kline CSV or TradingView's
+                      export (time,open,high,low,close,Volume,…), detected from the first rows
+                      and streamed; bad or unsorted rows are skipped and reported with their
+                      line numbers
   --symbol S          candles stored by the ingestion agent (EXCHANGE_ID, TIMEFRAME), with
   --from DATE --to DATE   YYYY-MM-DD (--to inclusive) or ISO-8601 times (--to exclusive)
 
