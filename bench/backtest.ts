@@ -31,7 +31,7 @@ const params = paramsFromConfig(loadConfig({}));
 const newBacktest = () =>
   createBacktest({ params, initialQuote: 10_000, feeRate: 0.001, stepSize: 0.00001 });
 
-let t = performance.now();
+const t = performance.now();
 const candles: Candle[] = [];
 generateCandles({ count: N, seed: 1 }, (c) => candles.push(c));
 const generateMs = performance.now() - t;
