@@ -5,6 +5,10 @@
 export const limits = {
   /** TradingView cancels after 3 s; a body larger than this is refused with 413. */
   webhookBodyMaxBytes: 64 * 1024,
+  /** Log lines are written in batches, at most this long after the first line of a batch. */
+  logFlushMs: 5,
+  /** A batch this large is written at once, without waiting for the timer. */
+  logFlushBytes: 64 * 1024,
   /** Requests waiting for the database before the webhook answers 503. */
   webhookDbTimeoutMs: 2_000,
   /** Rows a notify worker claims in one batch. */
