@@ -12,6 +12,7 @@
  *   TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test deno run -A bench/webhook.ts
  *   options: --alerts N (5000 per round and target) --rounds N (3) --concurrency N (10)
  *            --warmup N (200) --log-level L (info): LOG_LEVEL of serve
+ *            --serve-flags "--cpu-prof" (extra deno flags for serve: a CPU profile at its stop)
  *            --clients N (1): spread the load over N client processes (the concurrency is split
  *            between them), to see whether the client itself is the bottleneck
  * On Linux it also reports the CPU seconds spent per alert by each server, the client
@@ -27,6 +28,8 @@ const { values } = parseArgs({
     concurrency: { type: "string", default: "10" },
     warmup: { type: "string", default: "200" },
     rounds: { type: "string", default: "3" },
+    // Extra deno flags for serve, e.g. --serve-flags=--cpu-prof (a profile in the cwd at stop).
+    "serve-flags": { type: "string", default: "" },
     clients: { type: "string", default: "1" },
     "log-level": { type: "string", default: "info" },
     // Internal: a client process started by --clients; posts to this URL, prints latencies.
@@ -98,7 +101,14 @@ const t = await testDb();
 await t.db.query("insert into strategies (name) values ('bench')");
 const root = new URL("../", import.meta.url).pathname;
 const serve = await startServer(
-  ["run", "-A", "--unstable-cron", `${root}main.ts`, "serve"],
+  [
+    "run",
+    "-A",
+    "--unstable-cron",
+    ...values["serve-flags"].split(" ").filter(Boolean),
+    `${root}main.ts`,
+    "serve",
+  ],
   {
     DATABASE_URL: t.url!,
     HTTP_PORT: "0",
