@@ -8,6 +8,7 @@ import { errorMessage, RuntimeError, UsageError } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import type { Db } from "../db/mod.ts";
 import { type Command, configure, type Io, parse, table, withDb } from "./common.ts";
+import { checkSweepFlags, sweepCommand, type SweepFlags } from "./backtest_sweep.ts";
 
 const HELP = `Usage: pg-solo-lite backtest --csv FILE [options]
        pg-solo-lite backtest --symbol S --from DATE --to DATE [options]
@@ -35,9 +36,19 @@ Options:
   --json              one JSON object (summary, trades, bad rows) instead of text
   --equity-csv FILE   write the equity curve (ts,equity after every candle) to FILE
 
+Sweeps (with --csv):
+  --sweep GRID        every combination of GRID, on all cores, e.g.
+                      "ema_fast=8..16:2,ema_slow=20..40:5,stop_pct=1..3:0.5" (from..to:step,
+                      or v1|v2|v3); names: ema_fast, ema_slow, rsi_period, rsi_overbought,
+                      rsi_oversold, stop_pct, take_profit_pct, confidence_min, risk_pct
+  --rank METRIC       return (default), sharpe, profit_factor or max_dd
+  --split F           rank on the first F of the candles (e.g. 0.7) and show the same
+                      combinations on the rest (out-of-sample), side by side
+
 Examples:
   pg-solo-lite backtest --csv samples/btcusdt_1m_sample.csv
-  pg-solo-lite backtest --symbol BTC/USDT --from 2026-01-01 --to 2026-01-31 --json`;
+  pg-solo-lite backtest --symbol BTC/USDT --from 2026-01-01 --to 2026-01-31 --json
+  pg-solo-lite backtest --csv candles.csv --sweep "ema_fast=8..16:2,ema_slow=20..40:5" --split 0.7`;
 
 const positive = (name: string, v: string | undefined, fallback: number): number => {
   if (v === undefined) return fallback;
@@ -86,6 +97,9 @@ const command: Command = {
       trades: { type: "boolean" },
       json: { type: "boolean" },
       "equity-csv": { type: "string" },
+      sweep: { type: "string" },
+      rank: { type: "string" },
+      split: { type: "string" },
     }, { max: 0 });
     if (Boolean(v.csv) === Boolean(v.symbol)) {
       throw new UsageError("Give either --csv FILE or --symbol S --from DATE --to DATE");
@@ -104,8 +118,19 @@ const command: Command = {
       fromMs: v.from ? parseDate("from", v.from, false) : undefined,
       toMs: v.to ? parseDate("to", v.to, true) : undefined,
     };
+    const sweep = sweepFlags(v);
     const config = configure(io, { logLevel: "error" });
     if (Number.isNaN(opts.balance)) opts.balance = config.exchange.paperBalanceQuote;
+    if (sweep) {
+      const settings = {
+        initialQuote: opts.balance,
+        feeRate: opts.feeRate,
+        stepSize: opts.stepSize,
+      };
+      const sweepRun = async (db?: Db) =>
+        sweepCommand(io, await resolveParams(db, config, v.strategy), settings, v.csv!, sweep);
+      return v.strategy ? await withDb(config, sweepRun) : await sweepRun();
+    }
     const run = async (db?: Db) => {
       const params = await resolveParams(db, config, v.strategy);
       return await backtest(io, config, params, opts, db);
@@ -115,6 +140,28 @@ const command: Command = {
   },
 };
 export default command;
+
+/** The sweep flags, checked with the others before anything is opened; undefined without. */
+function sweepFlags(v: Record<string, string | boolean | undefined>): SweepFlags | undefined {
+  if (v.sweep === undefined) {
+    if (v.rank !== undefined || v.split !== undefined) {
+      throw new UsageError("--rank and --split go with --sweep GRID");
+    }
+    return undefined;
+  }
+  if (!v.csv) throw new UsageError("--sweep reads candles from --csv FILE");
+  if (v["equity-csv"] || v.trades) {
+    throw new UsageError("--equity-csv and --trades are for a single backtest, not --sweep");
+  }
+  const flags = {
+    sweep: String(v.sweep),
+    rank: v.rank as string | undefined,
+    split: v.split as string | undefined,
+    json: Boolean(v.json),
+  };
+  checkSweepFlags(flags);
+  return flags;
+}
 
 interface Result {
   summary: BacktestSummary;

@@ -74,6 +74,8 @@ export const limits = {
   backtestErrorsShownMax: 20,
   /** Candles read from the database per page by a backtest. */
   backtestDbPageCandles: 10_000,
+  /** Combinations one `backtest --sweep` runs at most. */
+  sweepCombinationsMax: 10_000,
   /** Wait after a 429/418 from the exchange that gave no Retry-After. */
   exchangeRateLimitWaitMs: 60_000,
   /** Alerts the Execution agent claims in one pass, and how many it sends at once. */
