@@ -20,6 +20,7 @@
  */
 import { parseArgs } from "node:util";
 import { testDb } from "../tests/helpers/db.ts";
+import { cpuS, loadAverage1m, postgresCpuS } from "./proc.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -125,44 +126,6 @@ const baseline = await startServer(
   "stdout",
   (line) => line.startsWith("{") ? JSON.parse(line).url : undefined,
 );
-
-function loadAverage1m(): number {
-  try {
-    return Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
-  } catch {
-    return NaN;
-  }
-}
-
-/** CPU seconds (user + system) of a process so far, from /proc; NaN elsewhere. */
-function cpuS(pid: number | "self"): number {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return NaN;
-  }
-}
-
-/** CPU seconds of all PostgreSQL processes on this machine (backends come and go: + children). */
-function postgresCpuS(): number {
-  let total = 0;
-  try {
-    for (const e of Deno.readDirSync("/proc")) {
-      if (!/^\d+$/.test(e.name)) continue;
-      try {
-        const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
-        if (!stat.includes("(postgres)")) continue;
-        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        total += (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
-      } catch { /* exited meanwhile */ }
-    }
-  } catch {
-    return NaN;
-  }
-  return total;
-}
 
 /** The measured run from CLIENTS processes, each with its share of alerts and concurrency. */
 async function runClients(total: number): Promise<

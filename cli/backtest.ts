@@ -8,7 +8,7 @@ import { errorMessage, RuntimeError, UsageError } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import type { Db } from "../db/mod.ts";
 import { type Command, configure, type Io, parse, table, withDb } from "./common.ts";
-import { checkSweepFlags, sweepCommand, type SweepFlags } from "./backtest_sweep.ts";
+import { sweepCommand, sweepFlags } from "./backtest_sweep.ts";
 
 const HELP = `Usage: pg-solo-lite backtest --csv FILE [options]
        pg-solo-lite backtest --symbol S --from DATE --to DATE [options]
@@ -140,28 +140,6 @@ const command: Command = {
   },
 };
 export default command;
-
-/** The sweep flags, checked with the others before anything is opened; undefined without. */
-function sweepFlags(v: Record<string, string | boolean | undefined>): SweepFlags | undefined {
-  if (v.sweep === undefined) {
-    if (v.rank !== undefined || v.split !== undefined) {
-      throw new UsageError("--rank and --split go with --sweep GRID");
-    }
-    return undefined;
-  }
-  if (!v.csv) throw new UsageError("--sweep reads candles from --csv FILE");
-  if (v["equity-csv"] || v.trades) {
-    throw new UsageError("--equity-csv and --trades are for a single backtest, not --sweep");
-  }
-  const flags = {
-    sweep: String(v.sweep),
-    rank: v.rank as string | undefined,
-    split: v.split as string | undefined,
-    json: Boolean(v.json),
-  };
-  checkSweepFlags(flags);
-  return flags;
-}
 
 interface Result {
   summary: BacktestSummary;

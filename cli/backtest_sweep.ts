@@ -26,6 +26,30 @@ export interface SweepFlags {
 
 const RANKS: RankBy[] = ["return", "sharpe", "profit_factor", "max_dd"];
 
+/** The sweep flags, checked with the others before anything is opened; undefined without. */
+export function sweepFlags(
+  v: Record<string, string | boolean | undefined>,
+): SweepFlags | undefined {
+  if (v.sweep === undefined) {
+    if (v.rank !== undefined || v.split !== undefined) {
+      throw new UsageError("--rank and --split go with --sweep GRID");
+    }
+    return undefined;
+  }
+  if (!v.csv) throw new UsageError("--sweep reads candles from --csv FILE");
+  if (v["equity-csv"] || v.trades) {
+    throw new UsageError("--equity-csv and --trades are for a single backtest, not --sweep");
+  }
+  const flags = {
+    sweep: String(v.sweep),
+    rank: v.rank as string | undefined,
+    split: v.split as string | undefined,
+    json: Boolean(v.json),
+  };
+  checkSweepFlags(flags);
+  return flags;
+}
+
 /** Checks the sweep flags before anything is read. */
 export function checkSweepFlags(f: SweepFlags) {
   const grid = parseGrid(f.sweep);
