@@ -8,7 +8,7 @@
  */
 import { sizePosition } from "../trading/sizing.ts";
 import type { Candle } from "../exchange/mod.ts";
-import type { StrategyParams } from "../strategy/mod.ts";
+import type { RuleOutcome, StrategyParams } from "../strategy/mod.ts";
 import { createRunner } from "../strategy/mod.ts";
 
 export interface BacktestOptions {
@@ -21,6 +21,8 @@ export interface BacktestOptions {
   stepSize?: number;
   /** Called with the marked-to-market equity after every candle (equity curve). */
   onEquity?: (ts: number, equityQuote: number) => void;
+  /** The strategy's runner; by default the live one (sweeps pass one over shared series). */
+  runner?: { onCandle(candle: { ts: number; close: number }): RuleOutcome };
 }
 
 export type ExitReason = "stop" | "target" | "signal" | "end";
@@ -77,7 +79,7 @@ interface Position {
 
 export function createBacktest(options: BacktestOptions): Backtest {
   const { params, feeRate } = options;
-  const runner = createRunner(params);
+  const runner = options.runner ?? createRunner(params);
   const trades: Trade[] = [];
   let cash = options.initialQuote;
   let pos: Position | undefined;

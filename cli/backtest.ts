@@ -8,6 +8,7 @@ import { errorMessage, RuntimeError, UsageError } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import type { Db } from "../db/mod.ts";
 import { type Command, configure, type Io, parse, table, withDb } from "./common.ts";
+import { sweepCommand, sweepFlags } from "./backtest_sweep.ts";
 
 const HELP = `Usage: pg-solo-lite backtest --csv FILE [options]
        pg-solo-lite backtest --symbol S --from DATE --to DATE [options]
@@ -16,9 +17,11 @@ Runs the strategy over historical candles with the same indicator, rule, sizing 
 code as live trading, and prints trades, win rate, PnL, fees, max drawdown and return.
 
 Sources (one of):
-  --csv FILE          ts,open,high,low,close,volume rows (header optional; ts in epoch ms,
-                      epoch seconds or ISO-8601), streamed; bad or unsorted rows are skipped
-                      and reported with their line numbers
+  --csv FILE          ts,open,high,low,close,volume rows (header optional; ts in epoch s, ms
+                      or µs, or ISO-8601), Binance's 12-column kline CSV or TradingView's
+                      export (time,open,high,low,close,Volume,…), detected from the first rows
+                      and streamed; bad or unsorted rows are skipped and reported with their
+                      line numbers
   --symbol S          candles stored by the ingestion agent (EXCHANGE_ID, TIMEFRAME), with
   --from DATE --to DATE   YYYY-MM-DD (--to inclusive) or ISO-8601 times (--to exclusive)
 
@@ -33,9 +36,19 @@ Options:
   --json              one JSON object (summary, trades, bad rows) instead of text
   --equity-csv FILE   write the equity curve (ts,equity after every candle) to FILE
 
+Sweeps (with --csv):
+  --sweep GRID        every combination of GRID, on all cores, e.g.
+                      "ema_fast=8..16:2,ema_slow=20..40:5,stop_pct=1..3:0.5" (from..to:step,
+                      or v1|v2|v3); names: ema_fast, ema_slow, rsi_period, rsi_overbought,
+                      rsi_oversold, stop_pct, take_profit_pct, confidence_min, risk_pct
+  --rank METRIC       return (default), sharpe, profit_factor or max_dd
+  --split F           rank on the first F of the candles (e.g. 0.7) and show the same
+                      combinations on the rest (out-of-sample), side by side
+
 Examples:
   pg-solo-lite backtest --csv samples/btcusdt_1m_sample.csv
-  pg-solo-lite backtest --symbol BTC/USDT --from 2026-01-01 --to 2026-01-31 --json`;
+  pg-solo-lite backtest --symbol BTC/USDT --from 2026-01-01 --to 2026-01-31 --json
+  pg-solo-lite backtest --csv candles.csv --sweep "ema_fast=8..16:2,ema_slow=20..40:5" --split 0.7`;
 
 const positive = (name: string, v: string | undefined, fallback: number): number => {
   if (v === undefined) return fallback;
@@ -83,6 +96,9 @@ const command: Command = {
       trades: { type: "boolean" },
       json: { type: "boolean" },
       "equity-csv": { type: "string" },
+      sweep: { type: "string" },
+      rank: { type: "string" },
+      split: { type: "string" },
     }, { max: 0 });
     if (Boolean(v.csv) === Boolean(v.symbol)) {
       throw new UsageError("Give either --csv FILE or --symbol S --from DATE --to DATE");
@@ -101,8 +117,19 @@ const command: Command = {
       fromMs: v.from ? parseDate("from", v.from, false) : undefined,
       toMs: v.to ? parseDate("to", v.to, true) : undefined,
     };
+    const sweep = sweepFlags(v);
     const config = configure(io, { logLevel: "error" });
     if (Number.isNaN(opts.balance)) opts.balance = config.exchange.paperBalanceQuote;
+    if (sweep) {
+      const settings = {
+        initialQuote: opts.balance,
+        feeRate: opts.feeRate,
+        stepSize: opts.stepSize,
+      };
+      const sweepRun = async (db?: Db) =>
+        sweepCommand(io, await resolveParams(db, config, v.strategy), settings, v.csv!, sweep);
+      return v.strategy ? await withDb(config, sweepRun) : await sweepRun();
+    }
     const run = async (db?: Db) => {
       const params = await resolveParams(db, config, v.strategy);
       return await backtest(io, config, params, opts, db);

@@ -56,6 +56,9 @@ const schema = z.object({
   LOG_LEVEL: z.enum(["debug", "info", "warning", "error"], {
     error: "expected debug, info, warning or error",
   }).default("info"),
+  LOG_FORMAT: z.enum(["auto", "json", "pretty"], {
+    error: "expected auto, json or pretty",
+  }).default("auto"),
   HTTP_HOST: z.string().min(1).default("127.0.0.1"),
   HTTP_PORT: intIn(0, 65535).default(8080),
   PINE_WEBHOOK_TOKEN: z.string().min(32, {
@@ -122,6 +125,8 @@ export interface Config {
   dataDir: string;
   appEnv: Parsed["APP_ENV"];
   logLevel: Parsed["LOG_LEVEL"];
+  /** auto: pretty on a terminal, JSON lines otherwise. */
+  logFormat: Parsed["LOG_FORMAT"];
   http: { host: string; port: number };
   pine: { token?: string; ipAllowlist?: string[]; trustProxy: boolean };
   /** The polled file of alerts (PULL_ALERTS_URL); unset: the pull door is off. */
@@ -199,6 +204,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     dataDir: e.DATA_DIR,
     appEnv: e.APP_ENV,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
     pine: {
       token: e.PINE_WEBHOOK_TOKEN,

@@ -5,6 +5,10 @@
 export const limits = {
   /** TradingView cancels after 3 s; a body larger than this is refused with 413. */
   webhookBodyMaxBytes: 64 * 1024,
+  /** Log lines are written in batches, at most this long after the first line of a batch. */
+  logFlushMs: 5,
+  /** A batch this large is written at once, without waiting for the timer. */
+  logFlushBytes: 64 * 1024,
   /** Requests waiting for the database before the webhook answers 503. */
   webhookDbTimeoutMs: 2_000,
   /** Rows a notify worker claims in one batch. */
@@ -86,6 +90,8 @@ export const limits = {
   backtestErrorsShownMax: 20,
   /** Candles read from the database per page by a backtest. */
   backtestDbPageCandles: 10_000,
+  /** Combinations one `backtest --sweep` runs at most. */
+  sweepCombinationsMax: 10_000,
   /** Wait after a 429/418 from the exchange that gave no Retry-After. */
   exchangeRateLimitWaitMs: 60_000,
   /** Alerts the Execution agent claims in one pass, and how many it sends at once. */
