@@ -12,3 +12,4 @@ export {
 } from "./sweep.ts";
 export { runSweep, type SweepResult } from "./sweep_pool.ts";
 export { columnCollector } from "./sweep_series.ts";
+export { backtestPage } from "./page.ts";

@@ -1,6 +1,6 @@
 import { loadStrategy, paramsFromConfig } from "../strategy/mod.ts";
 import type { StrategyParams } from "../strategy/mod.ts";
-import { type BacktestSummary, createBacktest, type Trade } from "../backtest/mod.ts";
+import { backtestPage, type BacktestSummary, createBacktest, type Trade } from "../backtest/mod.ts";
 import { type CsvReport, streamCandleCsv } from "../backtest/mod.ts";
 import { candlesBetween, type Series } from "../strategy/mod.ts";
 import type { Config } from "../core/config.ts";
@@ -32,9 +32,14 @@ Options:
   --balance N         starting cash in the quote asset (default PAPER_BALANCE)
   --fee-pct N         taker fee per fill in percent (default 0.1)
   --step N            quantity step for sizing, e.g. 0.00001 (default none)
+  --slippage-bps N    slippage against the trader on every fill, in basis points (default 0):
+                      buys fill N bps above the price, sells (signal, stop, target) below it
   --trades            list every trade
   --json              one JSON object (summary, trades, bad rows) instead of text
   --equity-csv FILE   write the equity curve (ts,equity after every candle) to FILE
+  --html FILE         write a self-contained report page of the backtest to FILE (equity and
+                      drawdown charts, metrics with Sharpe, Sortino, profit factor, expectancy,
+                      exposure, and the trades): the same numbers as the text and --json
 
 Sweeps (with --csv):
   --sweep GRID        every combination of GRID, on all cores, e.g.
@@ -96,6 +101,8 @@ const command: Command = {
       trades: { type: "boolean" },
       json: { type: "boolean" },
       "equity-csv": { type: "string" },
+      html: { type: "string" },
+      "slippage-bps": { type: "string" },
       sweep: { type: "string" },
       rank: { type: "string" },
       split: { type: "string" },
@@ -112,6 +119,8 @@ const command: Command = {
       balance: positive("balance", v.balance, NaN),
       stepSize: positive("step", v.step, 0) || undefined,
       equityCsv: v["equity-csv"],
+      html: v.html,
+      slippageBps: positive("slippage-bps", v["slippage-bps"], 0),
       csv: v.csv,
       symbol: v.symbol,
       fromMs: v.from ? parseDate("from", v.from, false) : undefined,
@@ -152,6 +161,8 @@ interface RunOptions {
   balance: number;
   stepSize?: number;
   equityCsv?: string;
+  html?: string;
+  slippageBps: number;
   csv?: string;
   symbol?: string;
   fromMs?: number;
@@ -166,12 +177,17 @@ async function backtest(
   db?: Db,
 ): Promise<Result> {
   const equity = o.equityCsv ? equityWriter(o.equityCsv) : undefined;
+  const curve = o.html ? curveCollector() : undefined;
+  const onEquity = equity && curve
+    ? (ts: number, e: number) => (equity.add(ts, e), curve.add(ts, e))
+    : equity?.add ?? curve?.add;
   const bt = createBacktest({
     params,
     initialQuote: o.balance,
     feeRate: o.feeRate,
     stepSize: o.stepSize,
-    onEquity: equity?.add,
+    slippageBps: o.slippageBps,
+    onEquity,
   });
   let lastProgress = performance.now();
   const progress = (text: () => string) => {
@@ -223,7 +239,39 @@ async function backtest(
         `check the file or the --symbol/--from/--to range`,
     );
   }
+  if (o.html && curve) {
+    const html = backtestPage({
+      summary,
+      trades,
+      curve: curve.values(),
+      source,
+      quote: config.symbols[0]?.split("/")[1] ?? "USDT",
+    });
+    try {
+      await Deno.writeTextFile(o.html, html);
+    } catch (error) {
+      throw new RuntimeError(`Cannot write --html ${o.html}: ${errorMessage(error)}`);
+    }
+  }
   return { summary, trades, csv, source };
+}
+
+/** The equity after every candle as [ts, equity] pairs in one growing typed array. */
+function curveCollector() {
+  let buf = new Float64Array(2 * 65_536);
+  let n = 0;
+  return {
+    add(ts: number, equityQuote: number) {
+      if (n + 2 > buf.length) {
+        const bigger = new Float64Array(buf.length * 2);
+        bigger.set(buf);
+        buf = bigger;
+      }
+      buf[n++] = ts;
+      buf[n++] = equityQuote;
+    },
+    values: () => buf.subarray(0, n),
+  };
 }
 
 function equityWriter(path: string) {
@@ -286,6 +334,12 @@ function print(io: Io, r: Result, json: boolean, listTrades: boolean) {
     { metric: "fees", value: String(s.feesQuote) },
     { metric: "max drawdown", value: `${s.maxDrawdownPct} %` },
     { metric: "return", value: `${s.returnPct} % (${s.initialQuote} → ${s.finalQuote})` },
+    { metric: "profit factor", value: String(s.profitFactor ?? "–") },
+    { metric: "expectancy", value: `${s.expectancyQuote ?? "–"} per trade` },
+    { metric: "avg win / loss", value: `${s.avgWinQuote ?? "–"} / ${s.avgLossQuote ?? "–"}` },
+    { metric: "exposure", value: `${s.exposurePct} %` },
+    { metric: "sharpe / sortino", value: `${s.sharpe ?? "–"} / ${s.sortino ?? "–"} (annualised)` },
+    { metric: "slippage", value: `${s.slippageBps} bps per fill` },
     { metric: "signals", value: `${s.signals} (${s.dropped} dropped, ${s.skipped} not sized)` },
   ]));
   if (r.csv && r.csv.badCount > 0) {

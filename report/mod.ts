@@ -3,4 +3,4 @@
 export { parseDay, type Period, periodOf, type ReportKind } from "./period.ts";
 export { announcement, reportComponent, reportLink, serviceScope } from "./component.ts";
 export { buildReport, listReports, reportById, type StoredReport } from "./store.ts";
-export { renderPage } from "./page.ts";
+export { num, pct, renderPage } from "./page.ts";

@@ -12,8 +12,8 @@ export interface PageInput {
   snapshot: Pick<Snapshot, "quote" | "metrics" | "curve" | "trades" | "bySymbol" | "byStrategy"> & {
     openPositions?: Snapshot["openPositions"];
   };
-  /** Extra metric rows (a backtest's Sharpe, Sortino, expectancy …). */
-  extra?: [string, string][];
+  /** Extra metric rows (a backtest's Sharpe, Sortino, expectancy …): key, label, value. */
+  extra?: [string, string, string][];
 }
 
 const esc = (v: unknown) =>
@@ -22,12 +22,14 @@ const esc = (v: unknown) =>
     (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!,
   );
 
-const num = (v: number | null | undefined, digits = 2) =>
+export const num = (v: number | null | undefined, digits = 2) =>
   v === null || v === undefined || !Number.isFinite(v)
     ? "–"
     : v.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
-const pct = (v: number | null | undefined) => (v === null || v === undefined ? "–" : `${num(v)} %`);
+export const pct = (
+  v: number | null | undefined,
+) => (v === null || v === undefined ? "–" : `${num(v)} %`);
 
 /** The page of a stored report. */
 export function renderReportPage(r: {
@@ -63,16 +65,16 @@ export function renderPage(p: PageInput): string {
     ["winRatePct", "Win rate", pct(m.winRatePct)],
     ["maxDrawdownPct", "Max drawdown", pct(m.maxDrawdownPct)],
   ];
-  const details: [string, string][] = [
-    ["Starting equity", `${num(m.startEquity)} ${q}`],
-    ["Fees", `${num(m.fees)} ${q}`],
-    ["Fills", String(m.fills)],
-    ["Wins / losses", `${m.wins} / ${m.losses}`],
-    ["Average win", `${num(m.avgWin)} ${q}`],
-    ["Average loss", `${num(m.avgLoss)} ${q}`],
-    ["Profit factor", num(m.profitFactor)],
-    ["Max drawdown", `${num(m.maxDrawdown)} ${q}`],
-    ["Exposure", pct(m.exposurePct)],
+  const details: [string, string, string][] = [
+    ["startEquity", "Starting equity", `${num(m.startEquity)} ${q}`],
+    ["fees", "Fees", `${num(m.fees)} ${q}`],
+    ["fills", "Fills", String(m.fills)],
+    ["winsLosses", "Wins / losses", `${m.wins} / ${m.losses}`],
+    ["avgWin", "Average win", `${num(m.avgWin)} ${q}`],
+    ["avgLoss", "Average loss", `${num(m.avgLoss)} ${q}`],
+    ["profitFactor", "Profit factor", num(m.profitFactor)],
+    ["maxDrawdown", "Max drawdown", `${num(m.maxDrawdown)} ${q}`],
+    ["exposurePct", "Exposure", pct(m.exposurePct)],
     ...(p.extra ?? []),
   ];
   return `<!doctype html>
@@ -91,7 +93,9 @@ export function renderPage(p: PageInput): string {
 <h2>Equity</h2>${equitySvg(s.curve)}
 <h2>Drawdown</h2>${drawdownSvg(s.curve)}
 <h2>Numbers</h2><table class="kv">${
-    details.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join("")
+    details.map(([key, k, v]) =>
+      `<tr><th>${esc(k)}</th><td data-metric="${esc(key)}">${esc(v)}</td></tr>`
+    ).join("")
   }</table>
 ${groupTable("By strategy", s.byStrategy, q)}${groupTable("By symbol", s.bySymbol, q)}
 ${openTable(s.openPositions ?? [], q)}${tradesTable(s.trades, q)}
