@@ -64,6 +64,11 @@ export const commands: CommandEntry[] = [
     () => import("./backtest.ts"),
   ),
   entry(
+    "candles",
+    "Download historical candles for backtests, resumably",
+    () => import("./candles.ts"),
+  ),
+  entry(
     "doctor",
     "Check the configuration and the database; say what is set up",
     () => import("./doctor.ts"),

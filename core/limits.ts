@@ -63,6 +63,10 @@ export const limits = {
   pullTimeoutMs: 15_000,
   /** Lines of the polled file remembered as already submitted (oldest forgotten first). */
   pullSeenLinesMax: 20_000,
+  /** Candles asked for per page by `candles download` (Binance's most). */
+  historyPageCandles: 1000,
+  /** Pages one `candles download` fetches at most (20 M candles: years of 1m). */
+  historyPagesMax: 20_000,
   /** How often `serve` looks for a closed report period without its snapshot. */
   reportCheckMs: 60_000,
   /** Closed periods built in one catch-up at most (the newest; older ones are skipped). */

@@ -27,6 +27,7 @@ create table candles (
   low numeric not null,
   close numeric not null,
   volume numeric not null default 0,
+  kept boolean not null default false,
   constraint candles_check CHECK (((high >= low) AND (high >= open) AND (high >= close) AND (low <= open) AND (low <= close))),
   constraint candles_pkey PRIMARY KEY (exchange_id, symbol, timeframe, ts)
 );

@@ -7,3 +7,4 @@ export type { StrategyParams } from "./rule.ts";
 export { createRunner } from "./runner.ts";
 export { evaluate, type RuleOutcome } from "./rule.ts";
 export type { IndicatorSnapshot } from "./indicators.ts";
+export { type CandleSink, csvSink, downloadCandles, tableSink } from "./history.ts";
