@@ -15,6 +15,8 @@ export const limits = {
    * time for a commit made just in time to reach the process.
    */
   webhookReplyMarginMs: 500,
+  /** The longest wait of a pool connection before it tries to reconnect to PostgreSQL. */
+  dbReconnectMaxDelayMs: 250,
   /** How far in the future an alert's `ts` may be (clock skew) before it is refused. */
   signalFutureSkewMs: 60_000,
   /** Rows a notify worker claims in one batch. */
