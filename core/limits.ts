@@ -9,8 +9,20 @@ export const limits = {
   logFlushMs: 5,
   /** A batch this large is written at once, without waiting for the timer. */
   logFlushBytes: 64 * 1024,
-  /** Requests waiting for the database before the webhook answers 503. */
+  /**
+   * The deadline of a webhook write, from the HTTP arrival: the database refuses to commit an
+   * alert past it (migration 0009), so a 503 is never stored later.
+   */
   webhookDbTimeoutMs: 2_000,
+  /**
+   * How much longer than the write's deadline the webhook waits before answering 503: the
+   * time for a commit made just in time to reach the process.
+   */
+  webhookReplyMarginMs: 500,
+  /** The longest wait of a pool connection before it tries to reconnect to PostgreSQL. */
+  dbReconnectMaxDelayMs: 250,
+  /** How far in the future an alert's `ts` may be (clock skew) before it is refused. */
+  signalFutureSkewMs: 60_000,
   /** Rows a notify worker claims in one batch. */
   outboxBatchSize: 100,
   /** Polling fallback when no NOTIFY arrives. */

@@ -85,9 +85,11 @@ create table inbound_alerts (
   line_no integer,
   received_at timestamp with time zone not null default now(),
   processed_at timestamp with time zone,
+  accept_by timestamp with time zone,
   constraint inbound_alerts_source_check CHECK ((source = ANY (ARRAY['pine'::text, 'csv'::text, 'tradingview'::text, 'strategy'::text, 'risk'::text, 'pull'::text]))),
   constraint inbound_alerts_status_check CHECK ((status = ANY (ARRAY['RECEIVED'::text, 'PROCESSING'::text, 'EXECUTED'::text, 'REJECTED'::text, 'INVALID'::text, 'DUPLICATE'::text, 'FAILED'::text]))),
-  constraint inbound_alerts_pkey PRIMARY KEY (id)
+  constraint inbound_alerts_pkey PRIMARY KEY (id),
+  constraint inbound_alerts_accept_by TRIGGER DEFERRABLE INITIALLY DEFERRED
 );
 
 create table inbound_dedupe_keys (
@@ -551,7 +553,7 @@ AS $function$
                     where ei.exchange_id = p_exchange_id and i.symbol = p_symbol), 12)
 $function$;
 
-CREATE OR REPLACE FUNCTION public.record_inbound_decision(p_source text, p_key text, p_hash text, p_raw_body text, p_payload jsonb, p_remote_addr text, p_decision jsonb, p_line_no integer, p_dedupe_day text, p_strategy text, p_strategy_version text)
+CREATE OR REPLACE FUNCTION public.record_inbound_decision(p_source text, p_key text, p_hash text, p_raw_body text, p_payload jsonb, p_remote_addr text, p_decision jsonb, p_line_no integer, p_dedupe_day text, p_strategy text, p_strategy_version text, p_received_at timestamp with time zone, p_accept_by timestamp with time zone)
  RETURNS TABLE(id bigint, status text, first_id bigint, error text)
  LANGUAGE plpgsql
 AS $function$
@@ -569,9 +571,9 @@ begin
   end if;
 
   insert into inbound_alerts as a (source, idempotency_key, payload_hash, raw_body, payload,
-    remote_addr, status, decision, line_no)
+    remote_addr, status, decision, line_no, received_at, accept_by)
   values (p_source, p_key, p_hash, p_raw_body, p_payload, p_remote_addr, 'RECEIVED',
-    p_decision, p_line_no)
+    p_decision, p_line_no, coalesce(p_received_at, now()), p_accept_by)
   returning a.id into v_id;
 
   -- DO UPDATE (a no-op) rather than DO NOTHING: it returns the existing key's row even when a
@@ -606,6 +608,18 @@ AS $function$
 begin
   raise exception '% is append-only: % is refused', tg_table_name, tg_op
     using errcode = 'restrict_violation';
+end $function$;
+
+CREATE OR REPLACE FUNCTION public.refuse_late_inbound_alert()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  if clock_timestamp() > new.accept_by then
+    raise exception 'The alert reached the database after its deadline (%); not stored',
+      new.accept_by using errcode = 'PSL01';
+  end if;
+  return null;
 end $function$;
 
 CREATE OR REPLACE FUNCTION public.refuse_real_change()
@@ -673,6 +687,7 @@ end $function$;
 
 CREATE TRIGGER executions_append_only BEFORE DELETE OR UPDATE ON public.executions FOR EACH ROW EXECUTE FUNCTION refuse_change();
 CREATE TRIGGER executions_no_truncate BEFORE TRUNCATE ON public.executions FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
+CREATE CONSTRAINT TRIGGER inbound_alerts_accept_by AFTER INSERT ON public.inbound_alerts DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((new.accept_by IS NOT NULL)) EXECUTE FUNCTION refuse_late_inbound_alert();
 CREATE TRIGGER inbound_dedupe_keys_immutable BEFORE DELETE OR UPDATE ON public.inbound_dedupe_keys FOR EACH ROW EXECUTE FUNCTION refuse_real_change();
 CREATE TRIGGER inbound_dedupe_keys_no_truncate BEFORE TRUNCATE ON public.inbound_dedupe_keys FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
 CREATE TRIGGER ledger_chain_head_no_delete BEFORE DELETE ON public.ledger_chain_head FOR EACH ROW EXECUTE FUNCTION refuse_change();

@@ -73,6 +73,10 @@ export async function openServerDb(options: ServerDbOptions): Promise<Db> {
   const sql: PgSql = postgres(options.url, {
     max: options.poolSize ?? limits.dbPoolSize,
     connect_timeout: limits.dbConnectTimeoutS,
+    // The driver's own backoff grows 3^n with a count of failed connects it never resets:
+    // after a few PostgreSQL restarts a connection waited up to 20 s before trying again.
+    // A short fixed cap is enough for a pool this small, and the webhook is back within 2 s.
+    backoff: (retries: number) => Math.min(0.05 * retries, limits.dbReconnectMaxDelayMs / 1000),
     onnotice: () => {},
     connection: { application_name: options.applicationName ?? "pg-solo-lite" },
     // int8 as a JS number (ids and counts stay far below 2^53); numeric stays a string.
@@ -128,6 +132,10 @@ export async function openServerDb(options: ServerDbOptions): Promise<Db> {
         max_lifetime: null,
         idle_timeout: 0,
         connect_timeout: limits.dbConnectTimeoutS,
+        // The driver's own backoff grows 3^n with a count of failed connects it never resets:
+        // after a few PostgreSQL restarts a connection waited up to 20 s before trying again.
+        // A short fixed cap is enough for a pool this small, and the webhook is back within 2 s.
+        backoff: (retries: number) => Math.min(0.05 * retries, limits.dbReconnectMaxDelayMs / 1000),
         onnotice: () => {},
         connection: { application_name: `${options.applicationName ?? "pg-solo-lite"}:lock` },
       });

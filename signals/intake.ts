@@ -42,7 +42,15 @@ export interface SignalInput {
   lineNo?: number;
   /** The decoded body to keep beside the raw text (jsonb), secret removed. */
   payload?: unknown;
+  /** When it arrived (the HTTP arrival for the webhook); the database's now() if absent. */
+  receivedAt?: Date;
+  /** The database refuses to commit the write after this time (migration 0009). */
+  acceptBy?: Date;
 }
+
+/** A write refused by the database because it came after its `acceptBy` (nothing stored). */
+export const isLateWriteError = (e: unknown): boolean =>
+  typeof e === "object" && e !== null && (e as { code?: unknown }).code === "PSL01";
 
 export interface IntakeOptions {
   /** Woken with the alert id after the commit (the Execution agent's queue). */
@@ -161,7 +169,7 @@ async function storeDecision(
 ): Promise<IntakeResult | undefined> {
   const day = (options.now?.() ?? new Date()).toISOString().slice(0, 10);
   const [row] = await db.query<{ id: number; status: string; first_id: number; error: string }>(
-    "select * from record_inbound_decision($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    "select * from record_inbound_decision($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     [
       input.source,
       decision.idempotencyKey,
@@ -174,6 +182,8 @@ async function storeDecision(
       day,
       strategy.name,
       strategy.version,
+      input.receivedAt?.toISOString() ?? null,
+      input.acceptBy?.toISOString() ?? null,
     ],
     PREPARED,
   );
@@ -212,10 +222,24 @@ export async function intakeAlert(
   }
   const parsed = parsePineAlert(input.body);
   if (!parsed.ok) return await recordInvalid(db, { ...input, error: parsed.error }, options);
+  const future = futureTs(parsed.alert.ts, input.receivedAt ?? options.now?.() ?? new Date());
+  if (future) return await recordInvalid(db, { ...input, error: future }, options);
   const resolved = await options.symbols(parsed.alert.symbol);
   if (!resolved.ok) return await recordInvalid(db, { ...input, error: resolved.error }, options);
   const decision = alertToDecision(parsed.alert, resolved.symbol);
   return await recordDecision(db, { ...input, decision }, options);
+}
+
+/**
+ * A `ts` far in the future would pass SIGNAL_MAX_AGE_S for ever (an alert dated 2099): more
+ * than limits.signalFutureSkewMs ahead of the arrival is refused.
+ */
+function futureTs(ts: string | undefined, arrival: Date): string | undefined {
+  if (ts === undefined) return undefined;
+  const aheadMs = Date.parse(ts) - arrival.getTime();
+  if (!(aheadMs > limits.signalFutureSkewMs)) return undefined;
+  return `Invalid alert: ts: ${ts} is ${Math.round(aheadMs / 1000)} s in the future (at most ` +
+    `${limits.signalFutureSkewMs / 1000} s allowed); send the alert's own time, e.g. {{timenow}}`;
 }
 
 export type SymbolResolver = (
@@ -301,8 +325,9 @@ async function storeRefused(
 ): Promise<number> {
   const [row] = await tx.query<{ id: number }>(
     `insert into inbound_alerts (source, idempotency_key, payload_hash, raw_body, payload,
-       remote_addr, status, error, decision, line_no, processed_at)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now()) returning id`,
+       remote_addr, status, error, decision, line_no, processed_at, received_at, accept_by)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now(), coalesce($11, now()), $12)
+     returning id`,
     [
       input.source,
       extra.key ?? null,
@@ -314,6 +339,8 @@ async function storeRefused(
       storableText(error),
       extra.decision ? JSON.stringify(extra.decision) : null,
       input.lineNo ?? null,
+      input.receivedAt?.toISOString() ?? null,
+      input.acceptBy?.toISOString() ?? null,
     ],
   );
   await warn(tx, input.source, row.id, error, options);

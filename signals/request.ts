@@ -115,3 +115,46 @@ function ipv4ToInt(ip: string): number | undefined {
   }
   return n;
 }
+
+/**
+ * The content types the webhook takes: JSON, plain text (what TradingView sends for a message
+ * that is not valid JSON) in any charset, and none at all (curl -d without -H, older senders).
+ * Undefined when accepted, else the reason for a 415.
+ */
+export function contentTypeRefusal(header: string | null): string | undefined {
+  if (header === null || header.trim() === "") return undefined;
+  const type = header.split(";")[0].trim().toLowerCase();
+  if (type === "application/json" || type === "text/plain") return undefined;
+  return `Content type "${type.slice(0, 60)}" is not accepted; send application/json or ` +
+    `text/plain`;
+}
+
+/**
+ * Every string of a decoded JSON value, object keys included, depth-first. Bounded by the body
+ * size limit, and a decoded JSON value has no cycles.
+ */
+export function* jsonStrings(value: unknown): Generator<string> {
+  if (typeof value === "string") yield value;
+  else if (Array.isArray(value)) { for (const v of value) yield* jsonStrings(v); }
+  else if (typeof value === "object" && value !== null) {
+    for (const [k, v] of Object.entries(value)) {
+      yield k;
+      yield* jsonStrings(v);
+    }
+  }
+}
+
+/** Whether any string of the value (keys included) holds `secret`, however it was escaped. */
+export function holdsSecret(value: unknown, secret: string): boolean {
+  for (const s of jsonStrings(value)) if (s.includes(secret)) return true;
+  return false;
+}
+
+/**
+ * Whether a string of the value holds an unpaired UTF-16 surrogate (`"\ud800"`): valid JSON
+ * text, but PostgreSQL's jsonb refuses it, so it must be refused before the write.
+ */
+export function holdsLoneSurrogate(value: unknown): boolean {
+  for (const s of jsonStrings(value)) if (!s.isWellFormed()) return true;
+  return false;
+}

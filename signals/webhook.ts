@@ -13,12 +13,21 @@ import type { Db } from "../db/mod.ts";
 import {
   intakeAlert,
   type IntakeResult,
+  isLateWriteError,
   receivedAlertIds,
   recordInvalid,
   type SymbolResolver,
   symbolResolver,
 } from "./intake.ts";
-import { clientAddress, ipAllowed, readBodyLimited, tokenChecker } from "./request.ts";
+import {
+  clientAddress,
+  contentTypeRefusal,
+  holdsLoneSurrogate,
+  holdsSecret,
+  ipAllowed,
+  readBodyLimited,
+  tokenChecker,
+} from "./request.ts";
 import { isDeadlineError, withTimeout } from "../core/deadline.ts";
 import { json } from "../runtime/mod.ts";
 
@@ -38,6 +47,9 @@ export interface PineStats {
   unauthorized: number;
   forbidden: number;
   tooLarge: number;
+  unsupportedType: number;
+  /** Refused because a field other than auth_token holds the token: nothing stored. */
+  tokenInFields: number;
   unavailable: number;
 }
 
@@ -67,11 +79,16 @@ export function pineHandler(deps: PineDeps): PineHandler {
     unauthorized: 0,
     forbidden: 0,
     tooLarge: 0,
+    unsupportedType: 0,
+    tokenInFields: 0,
     unavailable: 0,
   };
   // Refused requests are logged at most once a second: a scanner must not flood the log.
   let lastRefusalLogMs = 0;
-  const refused = (what: "unauthorized" | "forbidden" | "tooLarge", remote: string) => {
+  const refused = (
+    what: "unauthorized" | "forbidden" | "tooLarge" | "unsupportedType" | "tokenInFields",
+    remote: string,
+  ) => {
     stats[what]++;
     const now = Date.now();
     if (now - lastRefusalLogMs < 1_000) return;
@@ -79,7 +96,8 @@ export function pineHandler(deps: PineDeps): PineHandler {
     log.warn("Refused a Pine alert ({reason}) from {remote}; {count} refused so far", {
       reason: what,
       remote,
-      count: stats.unauthorized + stats.forbidden + stats.tooLarge,
+      count: stats.unauthorized + stats.forbidden + stats.tooLarge + stats.unsupportedType +
+        stats.tokenInFields,
     });
   };
 
@@ -87,11 +105,20 @@ export function pineHandler(deps: PineDeps): PineHandler {
     req: Request,
     info: { remoteAddr: string },
   ): Promise<Response> => {
+    // The HTTP arrival: stored as received_at, so freshness rules see the real age, and the
+    // start of the write's deadline.
+    const arrival = new Date();
     const remote = clientAddress(req, info.remoteAddr, trustProxy);
     if (allowlist && allowlist.length > 0 && !ipAllowed(remote, allowlist)) {
       await req.body?.cancel().catch(() => {});
       refused("forbidden", remote);
       return json({ error: "address not allowed" }, 403);
+    }
+    const typeRefusal = contentTypeRefusal(req.headers.get("content-type"));
+    if (typeRefusal) {
+      await req.body?.cancel().catch(() => {});
+      refused("unsupportedType", remote);
+      return json({ error: typeRefusal }, 415);
     }
     const read = await readBodyLimited(req, limits.webhookBodyMaxBytes);
     if (!read.ok) {
@@ -100,8 +127,10 @@ export function pineHandler(deps: PineDeps): PineHandler {
     }
     let body: unknown;
     let parseError: string | undefined;
+    let parsed = false;
     try {
       body = JSON.parse(read.text);
+      parsed = true;
     } catch (error) {
       // The parser's own message quotes part of the body, which may hold the token: only the
       // position is kept.
@@ -115,18 +144,45 @@ export function pineHandler(deps: PineDeps): PineHandler {
       refused("unauthorized", remote);
       return json({ error: "missing or wrong token" }, 401);
     }
-    // The secret never reaches the database or the log, whichever way it came.
-    const rawBody = read.text.split(token).join(MASK);
-    const payload = fields ? withoutToken(fields) : undefined;
-    const input = { source: "pine" as const, rawBody, remoteAddr: remote, payload };
+    // The token anywhere but auth_token (decoded, so in any escaped form; in a key too; in
+    // the text of a body that is not JSON): refused, and nothing of the request is kept, not
+    // even an invalid-alert record, since every stored form would have to be found and masked.
+    const rest = fields ? withoutToken(fields) : body;
+    if (parsed ? holdsSecret(rest, token) : read.text.includes(token)) {
+      refused("tokenInFields", remote);
+      return json({
+        error: "The webhook token appears in a field of the alert (only auth_token or the " +
+          "X-Auth-Token header may hold it); nothing was stored",
+      }, 422);
+    }
+    if (parsed && holdsLoneSurrogate(body)) {
+      parseError = "Body holds an unpaired UTF-16 surrogate escape (such as \\ud800), which " +
+        "is not text; remove it from the message";
+    }
+    const rawBody = storableRaw(read.text, token, fields);
+    const payload = parseError === undefined && fields ? withoutToken(fields) : undefined;
+    const acceptBy = new Date(arrival.getTime() + limits.webhookDbTimeoutMs);
+    const input = {
+      source: "pine" as const,
+      rawBody,
+      remoteAddr: remote,
+      payload,
+      receivedAt: arrival,
+      acceptBy,
+    };
     let result: IntakeResult;
     try {
       const work = parseError === undefined
         ? intakeAlert(db, { ...input, body: payload ?? body }, { queue: deps.queue, symbols })
         : recordInvalid(db, { ...input, error: parseError }, { queue: deps.queue });
-      result = await withTimeout(work, limits.webhookDbTimeoutMs);
+      // A little longer than the write's own deadline: a write that committed in time is
+      // answered 202, and one still waiting is refused by the database (see docs/inbound.md).
+      result = await withTimeout(work, limits.webhookDbTimeoutMs + limits.webhookReplyMarginMs);
     } catch (error) {
-      if (!(error instanceof DatabaseUnavailableError) && !isDeadlineError(error)) {
+      if (
+        !(error instanceof DatabaseUnavailableError) && !isDeadlineError(error) &&
+        !isLateWriteError(error)
+      ) {
         throw error;
       }
       stats.unavailable++;
@@ -173,6 +229,22 @@ function respond(result: IntakeResult, log: Log, remote: string): Response {
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * The raw body as stored: the literal token masked. When the token was escaped in the JSON
+ * text (`"\u0072eltok…"`), the literal mask misses it: the decoded body is stored instead,
+ * auth_token masked.
+ */
+function storableRaw(text: string, token: string, fields?: Record<string, unknown>): string {
+  const masked = text.split(token).join(MASK);
+  if (!fields) return masked;
+  try {
+    if (!holdsSecret(JSON.parse(masked), token)) return masked;
+  } catch {
+    // The mask cut through an escape: fall through to the decoded form.
+  }
+  return JSON.stringify({ ...fields, auth_token: MASK });
+}
 
 function withoutToken(fields: Record<string, unknown>): Record<string, unknown> {
   const { auth_token: _dropped, ...rest } = fields;

@@ -182,13 +182,21 @@ Deno.test({
       await tt.step("malformed JSON is 422 and stored INVALID with the error", async () => {
         const row = await invalid('{"symbol": "BTC/USDT", ', /not valid JSON/);
         assert.equal(row.status, "INVALID");
-        // The parser quotes the body in its message: the token must not survive in it.
-        const leaky = await invalid(`{"auth_token": "${TOKEN}", "side": buy}`, /not valid JSON/);
-        assert.ok(!String(leaky.error).includes(TOKEN));
-        assert.ok(!String(leaky.raw_body).includes(TOKEN));
-        // Not even a fragment of it: the parser's message is not echoed.
-        const fragment = await invalid(`{"auth_token": "${TOKEN}" "side": 1}`, /not valid JSON/);
-        assert.ok(!String(fragment.error).includes(TOKEN.slice(0, 8)), String(fragment.error));
+        // A body that is not JSON but holds the token: refused with nothing stored, since an
+        // undecoded body cannot be searched for every escaped form of it.
+        const before = await count();
+        for (
+          const body of [
+            `{"auth_token": "${TOKEN}", "side": buy}`,
+            `{"auth_token": "${TOKEN}" "side": 1}`,
+          ]
+        ) {
+          const r = await post(body);
+          assert.equal(r.status, 422);
+          assert.match(r.body.error, /token appears in a field/);
+          assert.ok(!JSON.stringify(r.body).includes(TOKEN.slice(0, 8)));
+        }
+        assert.equal(await count(), before);
       });
 
       await tt.step(
@@ -212,12 +220,12 @@ Deno.test({
         await invalid(alert({ idempotency_key: "risk:stop_loss:1:0" }), /reserved/);
       });
 
-      await tt.step("a secret under another field is masked in the stored payload", async () => {
+      await tt.step("the token under another field is a 422 and nothing is stored", async () => {
+        const before = await count();
         const res = await post(alert({ passphrase: TOKEN, note: `token ${TOKEN}` }));
-        assert.equal(res.status, 202);
-        const row = await alertRow(res.body.alert_id);
-        assert.ok(!JSON.stringify(row.payload).includes(TOKEN), JSON.stringify(row.payload));
-        assert.ok(!String(row.raw_body).includes(TOKEN));
+        assert.equal(res.status, 422);
+        assert.equal(res.body.alert_id, undefined);
+        assert.equal(await count(), before);
       });
 
       await tt.step("wrong types, negative and NaN quantities are 422", async () => {
