@@ -94,6 +94,8 @@ Exit code 0 when everything needed to run is in order, 1 otherwise.`,
           }`
           : "disabled (PINE_WEBHOOK_TOKEN unset)",
       });
+      const { backupCheck } = await import("../ops/mod.ts");
+      checks.push(await backupCheck(config, new Date()));
     }
     if (values.json) {
       io.out(JSON.stringify({ ok: checks.every((c) => c.ok), checks }));

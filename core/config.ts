@@ -48,6 +48,11 @@ const schema = z.object({
   }).optional(),
   DB_POOL_SIZE: intIn(1, 100).default(limits.dbPoolSize),
   DATA_DIR: z.string().min(1).default("./data"),
+  BACKUP_DIR: z.string().min(1).optional(),
+  BACKUP_AT: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, {
+    error: "expected HH:MM (UTC), e.g. 03:00",
+  }).default("03:00"),
+  BACKUP_KEEP: intIn(1, 10_000).default(14),
   APP_ENV: z.enum(["development", "test", "production"], {
     error: "expected development, test or production",
   }).default("development"),
@@ -108,6 +113,8 @@ export interface Config {
   databaseUrl?: string;
   dbPoolSize: number;
   dataDir: string;
+  /** The daily backup of `serve`; off when `dir` is unset. */
+  backup: { dir?: string; at: string; keep: number };
   appEnv: Parsed["APP_ENV"];
   logLevel: Parsed["LOG_LEVEL"];
   http: { host: string; port: number };
@@ -181,6 +188,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     databaseUrl: e.DATABASE_URL,
     dbPoolSize: e.DB_POOL_SIZE,
     dataDir: e.DATA_DIR,
+    backup: { dir: e.BACKUP_DIR, at: e.BACKUP_AT, keep: e.BACKUP_KEEP },
     appEnv: e.APP_ENV,
     logLevel: e.LOG_LEVEL,
     http: { host: e.HTTP_HOST, port: e.HTTP_PORT },

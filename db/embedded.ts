@@ -63,6 +63,7 @@ export async function openEmbeddedDb(options: EmbeddedDbOptions = {}): Promise<D
       const stop = await serial(() => pg.listen(channel, onPayload));
       return () => serial(() => stop());
     },
+    dumpDataDir: () => serial(() => pg.dumpDataDir("gzip")),
     // The data directory is locked for the whole life of the handle (see acquireDirLock).
     tryLockInstance: () => Promise.resolve(true),
     close: async () => {

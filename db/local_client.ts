@@ -103,6 +103,15 @@ export async function connectLocalSocket(path: string): Promise<Db | undefined> 
       }),
     listen: () =>
       Promise.reject(new RuntimeError("LISTEN is not available through a running serve")),
+    dumpDataDir: () =>
+      serial(async () => {
+        const [{ path }] = (await request("dump")) as { path: string }[];
+        try {
+          return new Blob([await Deno.readFile(path)]);
+        } finally {
+          await Deno.remove(path).catch(() => {});
+        }
+      }),
     // The running serve holds the instance.
     tryLockInstance: () => Promise.resolve(false),
     close: async () => {

@@ -50,7 +50,7 @@ export async function serveLocalSocket(db: Db, dataDir: string): Promise<LocalSe
           continue;
         }
         conns.add(conn);
-        const h = handle(db, conn).catch((error) =>
+        const h = handle(db, dataDir, conn).catch((error) =>
           log.warn("A local client failed: {error}", { error: errorMessage(error) })
         ).finally(() => {
           conns.delete(conn);
@@ -83,7 +83,7 @@ function closeQuietly(c: { close(): void }) {
   }
 }
 
-async function handle(db: Db, conn: Deno.UnixConn): Promise<void> {
+async function handle(db: Db, dataDir: string, conn: Deno.UnixConn): Promise<void> {
   const input = lines(conn.readable, limits.localMessageMaxBytes);
   const enc = new TextEncoder();
   const send = async (reply: Reply) => {
@@ -96,6 +96,8 @@ async function handle(db: Db, conn: Deno.UnixConn): Promise<void> {
     const req = decode<Request>(next.value);
     if (req.op === "begin") {
       await runTransaction(db, input, req.id, send);
+    } else if (req.op === "dump") {
+      await send(await writeDump(db, dataDir, req.id));
     } else if (req.op === "query" || req.op === "exec") {
       await send(await runStatement(db, req));
     } else {
@@ -117,6 +119,22 @@ async function runStatement(sql: Sql, req: Request): Promise<Reply> {
       id: req.id,
       error: { message: errorMessage(error), code: typeof code === "string" ? code : undefined },
     };
+  }
+}
+
+/**
+ * A dump is too large for a reply line: it is written beside the socket (same user only) and
+ * its path is sent; the client moves it where it wants it.
+ */
+async function writeDump(db: Db, dataDir: string, id: number): Promise<Reply> {
+  try {
+    if (!db.dumpDataDir) throw new Error("This database cannot dump its data directory");
+    const blob = await db.dumpDataDir();
+    const path = `${localSocketDir(dataDir)}/dump-${crypto.randomUUID()}.tar.gz`;
+    await Deno.writeFile(path, new Uint8Array(await blob.arrayBuffer()), { mode: 0o600 });
+    return { id, rows: [{ path }] };
+  } catch (error) {
+    return { id, error: { message: errorMessage(error) } };
   }
 }
 

@@ -8,7 +8,7 @@
 export const localSocketDir = (dataDir: string) => `${dataDir}/run`;
 export const localSocketPath = (dataDir: string) => `${localSocketDir(dataDir)}/db.sock`;
 
-export type Op = "query" | "exec" | "begin" | "commit" | "rollback";
+export type Op = "query" | "exec" | "begin" | "commit" | "rollback" | "dump";
 
 export interface Request {
   id: number;

@@ -28,3 +28,9 @@ export async function openDb(
   const { openEmbeddedDb } = await import("./embedded.ts");
   return await openEmbeddedDb({ dataDir: config.dataDir, serveLocal: options.serveLocal });
 }
+
+/** Opens PGlite in `dataDir` directly (never through a serve), optionally from a dump. */
+export async function openEmbeddedAt(dataDir: string, loadDataDir?: Blob): Promise<Db> {
+  const { openEmbeddedDb } = await import("./embedded.ts");
+  return await openEmbeddedDb({ dataDir, loadDataDir });
+}

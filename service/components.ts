@@ -9,6 +9,7 @@ import { executionComponent } from "../execution/mod.ts";
 import { riskComponent } from "../risk/mod.ts";
 import { strategyComponent } from "../strategy/mod.ts";
 import { createCcxtExchange } from "../exchange/mod.ts";
+import { backupComponent } from "../ops/mod.ts";
 
 export const componentFactories: ComponentFactory[] = [
   // Telegram delivery first, so that every later part's start-up problems reach the operator.
@@ -25,4 +26,6 @@ export const componentFactories: ComponentFactory[] = [
     exchange: (ctx) =>
       createCcxtExchange({ ...ctx.config.exchange, apiKey: undefined, apiSecret: undefined }),
   }),
+  // The daily backup (only with BACKUP_DIR set).
+  backupComponent,
 ];

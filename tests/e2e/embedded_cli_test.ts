@@ -59,6 +59,7 @@ Deno.test({
           ["positions"],
           ["doctor"],
           ["chats", "list"],
+          ["backup", "--out", `${dataDir}-backups`],
         ];
         const results = await Promise.all(commands.map((args) => runCli(args, env)));
         results.forEach((r, i) =>
@@ -77,6 +78,13 @@ Deno.test({
         assert.equal(after.code, 0, after.stderr);
         assert.match(after.stdout, /4242/, "the chat added through serve is listed");
         assert.doesNotMatch(after.stdout, /999001|999002/);
+        // The backup taken through the running serve restores into a fresh DATA_DIR.
+        const [file] = [...Deno.readDirSync(`${dataDir}-backups`)].map((e) => e.name);
+        assert.match(file, /^pg-solo-lite-.*\.tar\.gz$/);
+        const restored = await runCli(["restore", `${dataDir}-backups/${file}`], {
+          DATA_DIR: `${dataDir}-restored`,
+        });
+        assert.equal(restored.code, 0, restored.stderr);
         const health = await fetch(`${serve.url}/healthz`);
         assert.equal(health.status, 200, "the service still answers");
         await health.body?.cancel();
@@ -97,7 +105,9 @@ Deno.test({
         await db.close();
       }
     } finally {
-      await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+      for (const d of [dataDir, `${dataDir}-backups`, `${dataDir}-restored`]) {
+        await Deno.remove(d, { recursive: true }).catch(() => {});
+      }
     }
   },
 });
