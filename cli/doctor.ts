@@ -94,6 +94,10 @@ Exit code 0 when everything needed to run is in order, 1 otherwise.`,
           }`
           : "disabled (PINE_WEBHOOK_TOKEN unset)",
       });
+      if (exchangeProblem === undefined && ex.mode !== "paper") {
+        const { exchangeChecks } = await import("../exchange/mod.ts");
+        checks.push(...await exchangeChecks(ex));
+      }
       const { backupCheck } = await import("../ops/mod.ts");
       checks.push(await backupCheck(config, new Date()));
     }
