@@ -100,6 +100,10 @@ Exit code 0 when everything needed to run is in order, 1 otherwise.`,
       }
       const { backupCheck } = await import("../ops/mod.ts");
       checks.push(await backupCheck(config, new Date()));
+      if (config.notifierDatabaseUrl) {
+        const { notifierRoleCheck } = await import("../ops/mod.ts");
+        checks.push(await notifierRoleCheck(config));
+      }
     }
     if (values.json) {
       io.out(JSON.stringify({ ok: checks.every((c) => c.ok), checks }));

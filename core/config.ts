@@ -12,6 +12,7 @@ export const SECRET_VARS = [
   "BROKER_API_SECRET",
   "TELEGRAM_BOT_TOKEN",
   "DATABASE_URL",
+  "NOTIFIER_DATABASE_URL",
 ] as const;
 
 const bool = z
@@ -44,6 +45,9 @@ const symbol = /^[A-Z0-9]{1,20}\/[A-Z0-9]{1,20}$/;
 
 const schema = z.object({
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, {
+    error: "expected a postgres:// or postgresql:// URL",
+  }).optional(),
+  NOTIFIER_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, {
     error: "expected a postgres:// or postgresql:// URL",
   }).optional(),
   DB_POOL_SIZE: intIn(1, 100).default(limits.dbPoolSize),
@@ -112,6 +116,8 @@ type Parsed = z.output<typeof schema>;
 export interface Config {
   databaseUrl?: string;
   dbPoolSize: number;
+  /** The outbox worker's own connection, as the notifier role (least privilege). */
+  notifierDatabaseUrl?: string;
   dataDir: string;
   /** The daily backup of `serve`; off when `dir` is unset. */
   backup: { dir?: string; at: string; keep: number };
@@ -173,6 +179,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     if (e.EXCHANGE_MODE === "live" && (!e.BROKER_API_KEY || !e.BROKER_API_SECRET)) {
       problems.push("BROKER_API_KEY, BROKER_API_SECRET: both are required when EXCHANGE_MODE=live");
     }
+    if (e.NOTIFIER_DATABASE_URL && !e.DATABASE_URL) {
+      problems.push(
+        "NOTIFIER_DATABASE_URL: needs DATABASE_URL (the embedded database has no roles)",
+      );
+    }
     if (Boolean(e.BROKER_API_KEY) !== Boolean(e.BROKER_API_SECRET)) {
       problems.push("BROKER_API_KEY, BROKER_API_SECRET: set both or neither");
     }
@@ -187,6 +198,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   return {
     databaseUrl: e.DATABASE_URL,
     dbPoolSize: e.DB_POOL_SIZE,
+    notifierDatabaseUrl: e.NOTIFIER_DATABASE_URL,
     dataDir: e.DATA_DIR,
     backup: { dir: e.BACKUP_DIR, at: e.BACKUP_AT, keep: e.BACKUP_KEEP },
     appEnv: e.APP_ENV,

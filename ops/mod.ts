@@ -4,3 +4,4 @@ export { backupName, listBackups, pruneBackups, takeBackup } from "./backup.ts";
 export { backupKind, restoreBackup } from "./restore.ts";
 export { backupComponent, dailySchedule, runBackup } from "./component.ts";
 export { backupCheck } from "./status.ts";
+export { notifierRoleCheck } from "./roles.ts";
