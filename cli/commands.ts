@@ -73,6 +73,12 @@ export const commands: CommandEntry[] = [
     "Check the configuration and the database; say what is set up",
     () => import("./doctor.ts"),
   ),
+  entry("backup", "Write a backup of the database into a directory", () => import("./backup.ts")),
+  entry(
+    "restore",
+    "Restore a backup into an empty database or DATA_DIR, then migrate",
+    () => import("./restore.ts"),
+  ),
   entry("version", "Print the version", () => import("./version.ts")),
   entry(
     "help",

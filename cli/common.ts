@@ -1,7 +1,7 @@
 /** What every subcommand shares: flag parsing, tables, and opening the configured database. */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { type Config, loadConfig, secretValues } from "../core/config.ts";
-import { UsageError } from "../core/errors.ts";
+import { ConfigError, UsageError } from "../core/errors.ts";
 import { type LogLevel, setupLogging } from "../core/log.ts";
 import type { Db } from "../db/mod.ts";
 import { openDb } from "../db/mod.ts";
@@ -52,9 +52,35 @@ export function parse<O extends Options>(
   return parsed;
 }
 
+/**
+ * The directories this process writes (DATA_DIR when embedded, BACKUP_DIR when set) must be
+ * allowed by Deno's --allow-write: otherwise the start ends here, with the fix, instead of
+ * later with Deno's own error in the middle of opening the database.
+ */
+export function checkWritable(config: Config): void {
+  const dirs: [string, string][] = [];
+  if (!config.databaseUrl) dirs.push(["DATA_DIR", config.dataDir]);
+  if (config.backup.dir) dirs.push(["BACKUP_DIR", config.backup.dir]);
+  const problems = dirs
+    .filter(([, dir]) =>
+      Deno.permissions.querySync({ name: "write", path: dir }).state !== "granted"
+    )
+    .map(([name, dir]) =>
+      `${name}: ${dir} is not writable under this run's Deno permissions; run with --allow-write=${dir} (deno run), use deno task start or the binary (they allow any directory), or set ${name} inside an allowed one`
+    );
+  if (problems.length > 0) {
+    throw new ConfigError(
+      `Invalid configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
+        problems.map((p) => `  ${p}`).join("\n"),
+      problems,
+    );
+  }
+}
+
 /** Loads the configuration and sets up logging (to standard error). */
 export function configure(io: Io, overrides: { logLevel?: LogLevel } = {}): Config {
   const config = loadConfig(io.env);
+  checkWritable(config);
   setupLogging({
     level: overrides.logLevel ?? config.logLevel,
     secrets: secretValues(io.env),

@@ -111,6 +111,16 @@ Exit code 0 when everything needed to run is in order, 1 otherwise.`,
           }`
           : "disabled (PINE_WEBHOOK_TOKEN unset)",
       });
+      if (exchangeProblem === undefined && ex.mode !== "paper") {
+        const { exchangeChecks } = await import("../exchange/mod.ts");
+        checks.push(...await exchangeChecks(ex));
+      }
+      const { backupCheck } = await import("../ops/mod.ts");
+      checks.push(await backupCheck(config, new Date()));
+      if (config.notifierDatabaseUrl) {
+        const { notifierRoleCheck } = await import("../ops/mod.ts");
+        checks.push(await notifierRoleCheck(config));
+      }
     }
     if (values.json) {
       io.out(JSON.stringify({ ok: checks.every((c) => c.ok), checks }));

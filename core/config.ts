@@ -14,6 +14,7 @@ export const SECRET_VARS = [
   "DATABASE_URL",
   // A signed or tokenised URL (object store, Gist) is a credential.
   "PULL_ALERTS_URL",
+  "NOTIFIER_DATABASE_URL",
 ] as const;
 
 const bool = z
@@ -48,8 +49,16 @@ const schema = z.object({
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, {
     error: "expected a postgres:// or postgresql:// URL",
   }).optional(),
+  NOTIFIER_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, {
+    error: "expected a postgres:// or postgresql:// URL",
+  }).optional(),
   DB_POOL_SIZE: intIn(1, 100).default(limits.dbPoolSize),
   DATA_DIR: z.string().min(1).default("./data"),
+  BACKUP_DIR: z.string().min(1).optional(),
+  BACKUP_AT: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, {
+    error: "expected HH:MM (UTC), e.g. 03:00",
+  }).default("03:00"),
+  BACKUP_KEEP: intIn(1, 10_000).default(14),
   APP_ENV: z.enum(["development", "test", "production"], {
     error: "expected development, test or production",
   }).default("development"),
@@ -122,7 +131,11 @@ type Parsed = z.output<typeof schema>;
 export interface Config {
   databaseUrl?: string;
   dbPoolSize: number;
+  /** The outbox worker's own connection, as the notifier role (least privilege). */
+  notifierDatabaseUrl?: string;
   dataDir: string;
+  /** The daily backup of `serve`; off when `dir` is unset. */
+  backup: { dir?: string; at: string; keep: number };
   appEnv: Parsed["APP_ENV"];
   logLevel: Parsed["LOG_LEVEL"];
   /** auto: pretty on a terminal, JSON lines otherwise. */
@@ -187,6 +200,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     if (e.EXCHANGE_MODE === "live" && (!e.BROKER_API_KEY || !e.BROKER_API_SECRET)) {
       problems.push("BROKER_API_KEY, BROKER_API_SECRET: both are required when EXCHANGE_MODE=live");
     }
+    if (e.NOTIFIER_DATABASE_URL && !e.DATABASE_URL) {
+      problems.push(
+        "NOTIFIER_DATABASE_URL: needs DATABASE_URL (the embedded database has no roles)",
+      );
+    }
     if (Boolean(e.BROKER_API_KEY) !== Boolean(e.BROKER_API_SECRET)) {
       problems.push("BROKER_API_KEY, BROKER_API_SECRET: set both or neither");
     }
@@ -201,7 +219,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   return {
     databaseUrl: e.DATABASE_URL,
     dbPoolSize: e.DB_POOL_SIZE,
+    notifierDatabaseUrl: e.NOTIFIER_DATABASE_URL,
     dataDir: e.DATA_DIR,
+    backup: { dir: e.BACKUP_DIR, at: e.BACKUP_AT, keep: e.BACKUP_KEEP },
     appEnv: e.APP_ENV,
     logLevel: e.LOG_LEVEL,
     logFormat: e.LOG_FORMAT,

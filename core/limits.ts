@@ -3,6 +3,17 @@
  * may need to change is also exposed through config; these are the defaults and hard caps.
  */
 export const limits = {
+  /**
+   * A CLI transaction through a running serve's local socket holds the embedded database's
+   * one session (the service waits behind it): longer than this, it is rolled back.
+   */
+  localTxMaxMs: 500,
+  /** A CLI waits this long for each answer of the running serve. */
+  localRequestTimeoutMs: 10_000,
+  /** One request or reply line on the local socket. */
+  localMessageMaxBytes: 16 * 1024 * 1024,
+  /** CLI connections served at once. */
+  localClientsMax: 16,
   /** TradingView cancels after 3 s; a body larger than this is refused with 413. */
   webhookBodyMaxBytes: 64 * 1024,
   /** Log lines are written in batches, at most this long after the first line of a batch. */

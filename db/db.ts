@@ -34,6 +34,11 @@ export interface Db extends Sql {
    * it checks the lock is still held and takes it back if its connection was lost.
    */
   tryLockInstance(): Promise<boolean>;
+  /**
+   * Embedded only: a consistent copy of the data directory (gzipped tar, PGlite's
+   * dumpDataDir), taken between two units of work; `loadDataDir` opens it again.
+   */
+  dumpDataDir?(): Promise<Blob>;
   close(): Promise<void>;
 }
 

@@ -6,12 +6,15 @@
 import { PGlite } from "@electric-sql/pglite";
 import { RuntimeError } from "../core/errors.ts";
 import type { Db, Sql } from "./db.ts";
+import { type LocalServer, serveLocalSocket } from "./local_server.ts";
 
 export interface EmbeddedDbOptions {
   /** Directory of the data files; undefined keeps the database in memory (tests). */
   dataDir?: string;
   /** A dump made by `dumpDataDir` to start from (per-test databases). */
   loadDataDir?: Blob | File;
+  /** Serve CLI commands on DATA_DIR/run/db.sock while open (`serve`; see local_server.ts). */
+  serveLocal?: boolean;
 }
 
 const LOCK_FILE = "pg-solo-lite.lock";
@@ -40,8 +43,9 @@ export async function openEmbeddedDb(options: EmbeddedDbOptions = {}): Promise<D
     exec: async (text: string) => void (await pg.exec(text)),
   };
   let closed = false;
+  let local: LocalServer | undefined;
 
-  return {
+  const db: Db = {
     kind: "embedded",
     query: (text, params) => serial(() => direct.query(text, params)),
     exec: (text) => serial(() => direct.exec(text)),
@@ -59,16 +63,28 @@ export async function openEmbeddedDb(options: EmbeddedDbOptions = {}): Promise<D
       const stop = await serial(() => pg.listen(channel, onPayload));
       return () => serial(() => stop());
     },
+    dumpDataDir: () => serial(() => pg.dumpDataDir("gzip")),
     // The data directory is locked for the whole life of the handle (see acquireDirLock).
     tryLockInstance: () => Promise.resolve(true),
     close: async () => {
       if (closed) return;
       closed = true;
+      // Clients first: an open client transaction rolls back before the session closes.
+      await local?.close();
       await tail;
       await pg.close();
       if (releaseLock) await releaseLock();
     },
   };
+  if (options.serveLocal && options.dataDir) {
+    try {
+      local = await serveLocalSocket(db, options.dataDir);
+    } catch (error) {
+      await db.close();
+      throw error;
+    }
+  }
+  return db;
 }
 
 /**

@@ -2,7 +2,7 @@
 
 export { type Db, isCheckViolation, isUniqueViolation, type Sql, sqlState } from "./db.ts";
 export { loadMigrations, migrate } from "./migrate.ts";
-export { openDb } from "./open.ts";
+export { openDb, openEmbeddedAt } from "./open.ts";
 export {
   GENESIS_HASH,
   type LedgerReport,

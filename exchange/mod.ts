@@ -1,6 +1,7 @@
 /** The public face of exchange/: what other rooms may use. */
 
 export { buildCcxtClient, createCcxtExchange } from "./ccxt.ts";
+export { exchangeChecks } from "./key_checks.ts";
 export {
   type Balance,
   type Candle,

@@ -21,8 +21,17 @@ export async function notifyComponent(ctx: ServiceContext): Promise<Component> {
   const { telegramSender } = await import("./telegram.ts");
   const controller = new AbortController();
   const signal = AbortSignal.any([ctx.signal, controller.signal]);
+  // With NOTIFIER_DATABASE_URL the worker runs as the notifier role: outbox and chats only.
+  const { openDb } = await import("../db/mod.ts");
+  const db = config.notifierDatabaseUrl
+    ? await openDb({
+      databaseUrl: config.notifierDatabaseUrl,
+      dbPoolSize: 2,
+      dataDir: config.dataDir,
+    })
+    : ctx.db;
   const worker = outboxWorker({
-    db: ctx.db,
+    db,
     sender: telegramSender({ token, apiUrl: config.telegram.apiUrl }),
     clock: ctx.clock,
     log: logger("notify"),
@@ -39,12 +48,13 @@ export async function notifyComponent(ctx: ServiceContext): Promise<Component> {
     async stop() {
       controller.abort();
       await stopped;
+      if (db !== ctx.db) await db.close();
     },
     describe: () =>
       `delivering the outbox to Telegram${
-        config.telegram.apiUrl ? ` at ${config.telegram.apiUrl}` : ""
-      } (rate limits: per chat ${limit(config.telegram.perChatPerS)}, overall ${
-        limit(config.telegram.globalPerS)
-      })`,
+        config.notifierDatabaseUrl ? " as the notifier role" : ""
+      }${config.telegram.apiUrl ? ` at ${config.telegram.apiUrl}` : ""} (rate limits: per chat ${
+        limit(config.telegram.perChatPerS)
+      }, overall ${limit(config.telegram.globalPerS)})`,
   };
 }

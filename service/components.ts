@@ -10,6 +10,7 @@ import { riskComponent } from "../risk/mod.ts";
 import { reportComponent } from "../report/mod.ts";
 import { strategyComponent } from "../strategy/mod.ts";
 import { createCcxtExchange } from "../exchange/mod.ts";
+import { backupComponent } from "../ops/mod.ts";
 
 export const componentFactories: ComponentFactory[] = [
   // Telegram delivery first, so that every later part's start-up problems reach the operator.
@@ -30,4 +31,6 @@ export const componentFactories: ComponentFactory[] = [
     exchange: (ctx) =>
       createCcxtExchange({ ...ctx.config.exchange, apiKey: undefined, apiSecret: undefined }),
   }),
+  // The daily backup (only with BACKUP_DIR set).
+  backupComponent,
 ];

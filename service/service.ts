@@ -50,7 +50,7 @@ export async function startService(
   const log = options.log ?? logger("serve");
   const clock = options.clock ?? systemClock;
   const ownDb = !options.db;
-  const db = options.db ?? await openDb(config);
+  const db = options.db ?? await openDb(config, { serveLocal: true });
   const controller = new AbortController();
   const started: Component[] = [];
   let server: Deno.HttpServer<Deno.NetAddr> | undefined;

@@ -81,6 +81,8 @@ export interface FakeExchangeOptions {
   balances?: Record<string, string>;
   markets?: Partial<FakeMarket>[];
   now?: () => number;
+  /** What GET /sapi/v1/account/apiRestrictions reports. */
+  enableWithdrawals?: boolean;
 }
 
 export function startFakeExchange(options: FakeExchangeOptions = {}) {
@@ -221,6 +223,14 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
         return json({});
       case "GET time":
         return json({ serverTime: now() });
+      case "GET /sapi/v1/account/apiRestrictions":
+        return json({
+          ipRestrict: false,
+          createTime: now(),
+          enableReading: true,
+          enableSpotAndMarginTrading: true,
+          enableWithdrawals: options.enableWithdrawals ?? false,
+        });
       case "GET exchangeInfo":
         return json(exchangeInfoView([...markets.values()], now()));
       case "GET klines": {

@@ -1,0 +1,32 @@
+import { restoreBackup } from "../ops/mod.ts";
+import { type Command, configure, parse } from "./common.ts";
+
+const command: Command = {
+  name: "restore",
+  help: `Usage: pg-solo-lite restore FILE [--force]
+
+Restores a file written by \`pg-solo-lite backup\`: a .dump into the (empty) database of
+DATABASE_URL with pg_restore, or a .tar.gz into the (empty) embedded DATA_DIR; then applies
+pending migrations. Stop serve first. A target that already holds data is refused unless
+--force: a server database's objects are then replaced; an embedded database is moved aside
+to DATA_DIR/pg.before-restore-<time>, not deleted. Notifications still queued in the backup
+are delivered by the next serve, once each.`,
+  async run(args, io) {
+    const { values, positionals } = parse("restore", args, { force: { type: "boolean" } }, {
+      min: 1,
+      max: 1,
+    });
+    const config = configure(io);
+    const r = await restoreBackup(config, positionals[0], {
+      force: values.force ?? false,
+      now: new Date(),
+    });
+    if (r.movedAside) io.out(`The previous data was moved to ${r.movedAside}`);
+    io.out(
+      `Restored ${positionals[0]} into ${
+        r.kind === "server" ? "the DATABASE_URL database" : config.dataDir
+      }; ${r.migrationsApplied.length} migration(s) applied after it`,
+    );
+  },
+};
+export default command;

@@ -1,0 +1,82 @@
+/**
+ * Backups: `pg_dump` in custom format for a server, PGlite's dumpDataDir for the embedded
+ * database (through the running serve's socket when it runs, so the copy is consistent).
+ * A backup is written to a `.partial` name and renamed, so a file with the final name is
+ * always complete; names carry the UTC time, so sorting them sorts by age.
+ */
+import { RuntimeError } from "../core/errors.ts";
+import type { Db } from "../db/mod.ts";
+import { checkTool, runTool, serverMajor, toolConnection } from "./tools.ts";
+
+const PREFIX = "pg-solo-lite-";
+const NAME = /^pg-solo-lite-(\d{8}T\d{6}Z)\.(dump|tar\.gz)$/;
+
+export interface Backup {
+  path: string;
+  bytes: number;
+}
+
+export function backupName(kind: Db["kind"], now: Date): string {
+  const stamp = now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  return `${PREFIX}${stamp}.${kind === "server" ? "dump" : "tar.gz"}`;
+}
+
+/** Takes one backup of `db` into `dir`. `url` is required for a server (pg_dump connects). */
+export async function takeBackup(
+  db: Db,
+  dir: string,
+  now: Date,
+  url?: string,
+): Promise<Backup> {
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  const path = `${dir}/${backupName(db.kind, now)}`;
+  const partial = `${path}.partial`;
+  try {
+    if (db.kind === "server") {
+      if (!url) throw new RuntimeError("A server backup needs DATABASE_URL");
+      await checkTool("pg_dump", await serverMajor(db));
+      const conn = toolConnection(url);
+      await runTool(
+        "pg_dump",
+        ["--format=custom", "--no-owner", `--file=${partial}`, conn.url],
+        conn.env,
+      );
+    } else {
+      if (!db.dumpDataDir) throw new RuntimeError("This database cannot dump its data directory");
+      const blob = await db.dumpDataDir();
+      await Deno.writeFile(partial, new Uint8Array(await blob.arrayBuffer()), { mode: 0o600 });
+    }
+    await Deno.chmod(partial, 0o600);
+    await Deno.rename(partial, path);
+  } catch (error) {
+    await Deno.remove(partial).catch(() => {});
+    throw error;
+  }
+  return { path, bytes: (await Deno.stat(path)).size };
+}
+
+/** The backups in `dir`, newest first. */
+export async function listBackups(dir: string): Promise<{ name: string; takenAt: Date }[]> {
+  const found: { name: string; takenAt: Date }[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      const m = entry.isFile ? entry.name.match(NAME) : null;
+      if (!m) continue;
+      const s = m[1];
+      const iso = `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6, 8)}T${s.slice(9, 11)}:${
+        s.slice(11, 13)
+      }:${s.slice(13, 15)}Z`;
+      found.push({ name: entry.name, takenAt: new Date(iso) });
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return found.sort((a, b) => b.name.localeCompare(a.name));
+}
+
+/** Deletes all but the newest `keep` backups; returns the names deleted. */
+export async function pruneBackups(dir: string, keep: number): Promise<string[]> {
+  const old = (await listBackups(dir)).slice(keep).map((b) => b.name);
+  for (const name of old) await Deno.remove(`${dir}/${name}`);
+  return old;
+}

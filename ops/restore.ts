@@ -1,0 +1,126 @@
+/**
+ * Restores a backup made by `backup`: a pg_dump archive into an empty server database, or a
+ * data-dir dump into an empty DATA_DIR; then migrations bring the schema up to date. A
+ * non-empty target is refused unless `force`: on a server the existing objects are dropped
+ * (pg_restore --clean); an embedded DATA_DIR's old data is moved aside, not deleted.
+ * Outbox rows still PENDING in the backup are delivered by the next serve, once each: their
+ * dedupe_key rows come back with them, so nothing is enqueued twice.
+ */
+import { RuntimeError, UsageError } from "../core/errors.ts";
+import { migrate, openDb, openEmbeddedAt } from "../db/mod.ts";
+import type { Config } from "../core/config.ts";
+import { checkTool, runTool, serverMajor, toolConnection } from "./tools.ts";
+
+export type BackupKind = "server" | "embedded";
+
+/** What kind of backup a file is, from its first bytes. */
+export async function backupKind(file: string): Promise<BackupKind> {
+  const f = await Deno.open(file, { read: true });
+  try {
+    const head = new Uint8Array(5);
+    const n = await f.read(head) ?? 0;
+    if (n === 5 && new TextDecoder().decode(head) === "PGDMP") return "server";
+    if (n >= 2 && head[0] === 0x1f && head[1] === 0x8b) return "embedded";
+  } finally {
+    f.close();
+  }
+  throw new UsageError(`${file} is not a pg-solo-lite backup (pg_dump archive or data-dir dump)`);
+}
+
+export interface Restored {
+  kind: BackupKind;
+  /** Where the replaced embedded data went (with --force). */
+  movedAside?: string;
+  migrationsApplied: string[];
+}
+
+export async function restoreBackup(
+  config: Config,
+  file: string,
+  options: { force?: boolean; now: Date },
+): Promise<Restored> {
+  const kind = await backupKind(file);
+  const target = config.databaseUrl ? "server" : "embedded";
+  if (kind !== target) {
+    throw new UsageError(
+      `${file} is a${kind === "server" ? " server" : "n embedded"} backup but the target is ${
+        target === "server" ? "DATABASE_URL" : `the embedded database in ${config.dataDir}`
+      }`,
+    );
+  }
+  return kind === "server"
+    ? await restoreServer(config, file, options.force ?? false)
+    : await restoreEmbedded(config, file, options);
+}
+
+async function restoreServer(config: Config, file: string, force: boolean): Promise<Restored> {
+  const db = await openDb(config);
+  try {
+    const [{ n }] = await db.query<{ n: number }>(
+      "select count(*)::int as n from pg_tables where schemaname = 'public'",
+    );
+    if (n > 0 && !force) {
+      throw new RuntimeError(
+        `The target database is not empty (${n} tables); restore into an empty database, or pass --force to replace its contents`,
+      );
+    }
+    await checkTool("pg_restore", await serverMajor(db));
+    const conn = toolConnection(config.databaseUrl!);
+    const clean = n > 0 ? ["--clean", "--if-exists"] : [];
+    await runTool(
+      "pg_restore",
+      [
+        "--no-owner",
+        "--exit-on-error",
+        "--single-transaction",
+        ...clean,
+        `--dbname=${conn.url}`,
+        file,
+      ],
+      conn.env,
+    );
+    const { applied } = await migrate(db);
+    return { kind: "server", migrationsApplied: applied };
+  } finally {
+    await db.close();
+  }
+}
+
+async function restoreEmbedded(
+  config: Config,
+  file: string,
+  options: { force?: boolean; now: Date },
+): Promise<Restored> {
+  const pgDir = `${config.dataDir}/pg`;
+  let movedAside: string | undefined;
+  if (await nonEmptyDir(pgDir)) {
+    if (!options.force) {
+      throw new RuntimeError(
+        `DATA_DIR ${config.dataDir} already holds a database; restore into an empty DATA_DIR, or pass --force to move the current one aside`,
+      );
+    }
+    // Holding the lock while moving: a running serve (or CLI) keeps it, so this refuses then.
+    const probe = await openEmbeddedAt(config.dataDir);
+    await probe.close();
+    movedAside = `${pgDir}.before-restore-${options.now.toISOString().replace(/[-:.]/g, "")}`;
+    await Deno.rename(pgDir, movedAside);
+  }
+  const blob = new Blob([await Deno.readFile(file)]);
+  const db = await openEmbeddedAt(config.dataDir, blob);
+  try {
+    const { applied } = await migrate(db);
+    return { kind: "embedded", movedAside, migrationsApplied: applied };
+  } finally {
+    await db.close();
+  }
+}
+
+async function nonEmptyDir(path: string): Promise<boolean> {
+  try {
+    for await (const _ of Deno.readDir(path)) return true;
+    return false;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
