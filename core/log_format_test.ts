@@ -20,7 +20,15 @@ function capture(format: "auto" | "json" | "pretty", isTerminal: boolean): strin
 }
 
 Deno.test("auto on a terminal: one coloured pretty line per event, secrets masked", () => {
-  const lines = capture("auto", true);
+  // CI sets NO_COLOR for its own output; this test is about a terminal without it.
+  const noColor = Deno.env.get("NO_COLOR");
+  Deno.env.delete("NO_COLOR");
+  let lines: string[];
+  try {
+    lines = capture("auto", true);
+  } finally {
+    if (noColor !== undefined) Deno.env.set("NO_COLOR", noColor);
+  }
   assert.equal(lines.length, 3);
   for (const l of lines) {
     assert.ok(l.endsWith("\n") && !l.slice(0, -1).includes("\n"), `one line: ${l}`);
