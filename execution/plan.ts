@@ -7,6 +7,7 @@ import { z } from "zod";
 import type { TradingDecision } from "../trading/decision.ts";
 import { sizePosition } from "../trading/sizing.ts";
 import { dec } from "../trading/decimal.ts";
+import { sha256Hex } from "../core/hash.ts";
 import type { TradingRules } from "./markets.ts";
 
 const decimal = z.string().regex(/^\d+(\.\d+)?$/, "expected a positive decimal string")
@@ -40,13 +41,8 @@ export function parseDecision(
 }
 
 /** The part of a client order id fixed by the idempotency key: "pg" + 26 hex of its SHA-256. */
-export async function clientOrderIdPrefix(idempotencyKey: string): Promise<string> {
-  const digest = await crypto.subtle.digest(
-    "SHA-256",
-    new TextEncoder().encode(idempotencyKey),
-  );
-  const hex = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-  return `pg${hex.slice(0, 26)}`;
+export function clientOrderIdPrefix(idempotencyKey: string): string {
+  return `pg${sha256Hex(idempotencyKey).slice(0, 26)}`;
 }
 
 /**
@@ -54,8 +50,8 @@ export async function clientOrderIdPrefix(idempotencyKey: string): Promise<strin
  * attempt number (1 + orders already recorded for the key, so a key whose order was refused
  * before reaching the book can be tried again under a new id).
  */
-export async function clientOrderIdFor(idempotencyKey: string, attempt: number): Promise<string> {
-  return `${await clientOrderIdPrefix(idempotencyKey)}-${attempt}`;
+export function clientOrderIdFor(idempotencyKey: string, attempt: number): string {
+  return `${clientOrderIdPrefix(idempotencyKey)}-${attempt}`;
 }
 
 export interface StrategyLimits {

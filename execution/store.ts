@@ -96,7 +96,7 @@ export async function insertOrder(
   plan: OrderPlan,
   decision: unknown,
 ): Promise<{ row: OrderRow } | { duplicate: string } | { invalid: string }> {
-  const prefix = await clientOrderIdPrefix(d.idempotencyKey);
+  const prefix = clientOrderIdPrefix(d.idempotencyKey);
   try {
     const [row] = await db.query<OrderRow>(
       `insert into orders (exchange_id, symbol, side, type, purpose, qty, price, stop_price,

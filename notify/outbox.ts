@@ -182,7 +182,7 @@ export async function markFailed(
         `${f.failCount} attempt(s): ${f.error}. Later failures to this chat within the hour ` +
         `are not announced again. See: pg-solo-lite outbox status; resend with: ` +
         `pg-solo-lite outbox retry --failed`,
-      dedupeKey: await collapseKey(`outbox_failed:${row.chat_id}`, "", f.now),
+      dedupeKey: collapseKey(`outbox_failed:${row.chat_id}`, "", f.now),
     });
   }
 }

@@ -7,10 +7,10 @@
  * Exits do not go through the intake: a disabled or deleted strategy must not keep a
  * position open past its stop.
  */
-import { createHash } from "node:crypto";
 import type { WorkQueue } from "../runtime/mod.ts";
 import type { TradingDecision } from "../trading/decision.ts";
 import { errorMessage } from "../core/errors.ts";
+import { sha256Hex } from "../core/hash.ts";
 import { limits } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
 import { redactText } from "../core/redact.ts";
@@ -76,7 +76,7 @@ export function createRiskAgent(deps: RiskDeps) {
       idempotencyKey: key,
     };
     const body = JSON.stringify(decision);
-    const hash = createHash("sha256").update(body).digest("hex");
+    const hash = sha256Hex(body);
     const params = { trigger_price: action.triggerPrice, last_price: String(last) };
     const stop = action.kind === "stop_loss";
     const already = Symbol("already planned");

@@ -4,10 +4,10 @@
  * RECEIVED in the same transaction as its dedupe key, so an acknowledged signal is never lost
  * and never stored twice; the execution queue is only a wake-up after the commit.
  */
-import { createHash } from "node:crypto";
 import type { WorkQueue } from "../runtime/mod.ts";
 import type { TradingDecision } from "../trading/decision.ts";
 import { limits } from "../core/limits.ts";
+import { sha256Hex } from "../core/hash.ts";
 import { redactText } from "../core/redact.ts";
 import { parseAlertSymbol, splitMarketId } from "../trading/symbol.ts";
 import type { Db, Sql } from "../db/mod.ts";
@@ -55,11 +55,9 @@ export interface IntakeOptions {
 /** The statements of every accepted alert: one round trip each instead of two (db.ts). */
 const PREPARED = { prepare: true };
 
-const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
-
 /** The payload hash: the decision as the source gave it, without its key. */
 export function payloadHash(decision: DecisionInput): string {
-  return sha256(canonicalJson({ ...decision, idempotencyKey: undefined }));
+  return sha256Hex(canonicalJson({ ...decision, idempotencyKey: undefined }));
 }
 
 /**
@@ -327,7 +325,7 @@ async function warn(tx: Sql, source: Source, alertId: number, error: string, o: 
     severity: "WARN",
     kind: "inbound_refused",
     text: redactText(`Inbound ${source} alert ${alertId} refused: ${error}`),
-    dedupeKey: `inbound-refused:${day}:${sha256(error).slice(0, 24)}`,
+    dedupeKey: `inbound-refused:${day}:${sha256Hex(error).slice(0, 24)}`,
   });
 }
 
