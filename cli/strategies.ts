@@ -1,5 +1,6 @@
 import { UsageError } from "../core/errors.ts";
 import type { Db } from "../db/mod.ts";
+import { isUnifiedSymbol } from "../trading/symbol.ts";
 import { type Command, configure, parse, table, withDb } from "./common.ts";
 
 const HELP = `Usage: pg-solo-lite strategies add <name> [options]
@@ -21,8 +22,6 @@ Options of add (defaults for a new strategy in brackets):
 Examples:
   pg-solo-lite strategies add trend
   pg-solo-lite strategies add breakout --symbols BTC/USDT --stop-pct 1.5 --confidence-min 0.6`;
-
-const SYMBOL = /^[A-Z0-9]{1,20}\/[A-Z0-9]{1,20}$/;
 
 function number(flag: string, raw: string | undefined, ok: (n: number) => boolean, range: string) {
   if (raw === undefined) return undefined;
@@ -65,7 +64,7 @@ const command: Command = {
       );
     }
     const symbols = values.symbols?.split(",").map((s) => s.trim().toUpperCase()).filter(Boolean);
-    const bad = symbols?.find((s) => !SYMBOL.test(s));
+    const bad = symbols?.find((s) => !isUnifiedSymbol(s));
     if (bad) throw new UsageError(`--symbols "${bad}" is not a unified symbol like BTC/USDT`);
     const fields: Record<string, unknown> = {
       symbols,

@@ -6,15 +6,15 @@
 import { z } from "zod";
 import type { TradingDecision } from "../trading/decision.ts";
 import { sizePosition } from "../trading/sizing.ts";
-import { dec } from "../trading/decimal.ts";
+import { dec, isPositiveDecimalString } from "../trading/decimal.ts";
+import { UNIFIED_SYMBOL } from "../trading/symbol.ts";
 import { sha256Hex } from "../core/hash.ts";
 import type { TradingRules } from "./markets.ts";
 
-const decimal = z.string().regex(/^\d+(\.\d+)?$/, "expected a positive decimal string")
-  .refine((v) => Number(v) > 0, "expected a positive decimal string");
+const decimal = z.string().refine(isPositiveDecimalString, "expected a positive decimal string");
 
 export const decisionSchema = z.object({
-  symbol: z.string().regex(/^[A-Z0-9]+\/[A-Z0-9]+$/, "expected a symbol like BTC/USDT"),
+  symbol: z.string().regex(UNIFIED_SYMBOL, "expected a symbol like BTC/USDT"),
   action: z.enum(["buy", "sell"]),
   qty: decimal.optional(),
   price: decimal.optional(),

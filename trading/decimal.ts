@@ -92,6 +92,11 @@ export function scaleByPct(price: string, pct: string, sign: 1 | -1): string {
   return formatScaled({ units: rounded, scale: toScale });
 }
 
+/** A stored amount: digits with an optional fraction, greater than zero ("0.01", not "1e-2"). */
+export function isPositiveDecimalString(v: string): boolean {
+  return /^\d+(\.\d+)?$/.test(v) && Number(v) > 0;
+}
+
 /** An inbound decimal: at most 20 integer digits and 18 decimals, the columns' precision. */
 const INBOUND_DECIMAL = /^\d{1,20}(\.\d{1,18})?$/;
 

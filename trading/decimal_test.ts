@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { compareDecimal, dec, numberToDecimal, scaleByPct, toPositiveDecimal } from "./decimal.ts";
+import {
+  compareDecimal,
+  dec,
+  isPositiveDecimalString,
+  numberToDecimal,
+  scaleByPct,
+  toPositiveDecimal,
+} from "./decimal.ts";
 
 Deno.test("decimal sums and products are exact where floats are not", () => {
   assert.equal(dec.add("0.1", "0.2"), "0.3");
@@ -45,4 +52,11 @@ Deno.test("comparison does not truncate past 18 decimals", () => {
   assert.equal(compareDecimal("0.0000000000000000001", "0"), 1);
   assert.equal(dec.cmp("-0.5", "0.5"), -1);
   assert.throws(() => compareDecimal("1e5", "1"), /Not a decimal/);
+});
+
+Deno.test("a stored amount is a plain positive decimal string", () => {
+  assert.ok(isPositiveDecimalString("0.01"));
+  for (const bad of ["0", "0.0", "-1", "1e-2", ".5", "5.", ""]) {
+    assert.equal(isPositiveDecimalString(bad), false, bad);
+  }
 });
