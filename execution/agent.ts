@@ -26,7 +26,7 @@ import {
   ExchangeMaintenanceError,
   UnclassifiedRejectionError,
 } from "../exchange/mod.ts";
-import { enqueueNotification } from "../notify/mod.ts";
+import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { type OrderPlan, parseDecision, planOrder } from "./plan.ts";
 import { type OrderRow, rejectOrder } from "./order_updates.ts";
 import { createApplyQueue } from "./apply_queue.ts";
@@ -115,7 +115,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
       if (options.quiet) return;
       await enqueueNotification(tx, {
         severity: "WARN",
-        kind: "decision_rejected",
+        kind: NotificationKind.decisionRejected,
         text: `Signal ${key} not traded: ${reason}`,
         dedupeKey: `alert:${alertId}:rejected`,
       });
@@ -300,7 +300,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
       if (rows.length === 0) return false;
       await enqueueNotification(tx, {
         severity: "WARN",
-        kind: "decision_failed",
+        kind: NotificationKind.decisionFailed,
         text: `Signal (alert ${alertId}) was not traded: ${
           redactText(reason)
         }; send it again once the cause is fixed`,

@@ -10,7 +10,7 @@ import { ConfigError, errorMessage } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import { startLoop } from "../core/loop.ts";
 import { backoffMs } from "../core/backoff.ts";
-import { enqueueNotification } from "../notify/mod.ts";
+import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import type { Db } from "../db/mod.ts";
 import { createCcxtExchange } from "../exchange/mod.ts";
 import { syncMarkets } from "./markets.ts";
@@ -151,7 +151,7 @@ export async function executionComponent(ctx: ServiceContext): Promise<Component
         log.error("Execution could not start: {error}", { error: message });
         await enqueueNotification(db, {
           severity: "CRITICAL",
-          kind: "execution_start_failed",
+          kind: NotificationKind.executionStartFailed,
           text: fatal
             ? `Execution is stopped: ${message}. Fix the configuration and restart the service`
             : `Execution could not start and is retrying: ${message}. Alerts are kept until it runs`,

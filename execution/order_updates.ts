@@ -6,7 +6,7 @@
  */
 import type { Sql } from "../db/mod.ts";
 import type { ExchangeOrder, Fill } from "../exchange/mod.ts";
-import { enqueueNotification } from "../notify/mod.ts";
+import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 
 export interface OrderRow {
   id: number;
@@ -217,7 +217,7 @@ export async function applyExchangeOrder(
   if (status === "FILLED" && order.status !== "FILLED") {
     await enqueueNotification(tx, {
       severity: "INFO",
-      kind: "order_filled",
+      kind: NotificationKind.orderFilled,
       text: `Filled: ${order.side} ${sum.filled} ${order.symbol} at ${
         Number(sum.avg).toString()
       } (fee ${Number(sum.fee)} ${sum.cur ?? ""}) — order ${order.client_order_id}`,
@@ -226,7 +226,7 @@ export async function applyExchangeOrder(
   } else if (ACTIVE.includes(status) && !["OPEN", "PARTIALLY_FILLED"].includes(order.status)) {
     await enqueueNotification(tx, {
       severity: "INFO",
-      kind: "order_placed",
+      kind: NotificationKind.orderPlaced,
       text:
         `Order placed: ${order.type} ${order.side} ${order.qty} ${order.symbol} — order ${order.client_order_id}`,
       dedupeKey: `order:${order.client_order_id}:placed`,
@@ -261,7 +261,7 @@ export async function rejectOrder(
   }
   await enqueueNotification(tx, {
     severity: "WARN",
-    kind: "order_rejected",
+    kind: NotificationKind.orderRejected,
     text: `Order ${order.client_order_id} (${order.side} ${order.symbol}) rejected: ${reason}`,
     dedupeKey: `order:${order.client_order_id}:rejected`,
   });

@@ -16,7 +16,7 @@ import {
   type ExchangeOrder,
   type Fill,
 } from "../exchange/mod.ts";
-import { enqueueNotification } from "../notify/mod.ts";
+import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { applyExchangeOrder, ORDER_COLUMNS, type OrderRow, rejectOrder } from "./order_updates.ts";
 
 export interface ReconcileTuning {
@@ -83,7 +83,7 @@ export function createReconciler(deps: {
     if (!level) return;
     await enqueueNotification(db, {
       severity: level,
-      kind: "order_unknown",
+      kind: NotificationKind.orderUnknown,
       text: `Order ${order.client_order_id} (${order.side} ${order.qty} ${order.symbol}) has had ` +
         `an unknown outcome for ${Math.round(ageMs / 60_000)} min; the exchange cannot be asked ` +
         `right now. Check it on the exchange; it will not be resent`,
@@ -171,7 +171,7 @@ export function createReconciler(deps: {
       const status = await applyExchangeOrder(tx, order, found, fills, account);
       await enqueueNotification(tx, {
         severity: "CRITICAL",
-        kind: "order_found_late",
+        kind: NotificationKind.orderFoundLate,
         text: `Order ${order.client_order_id} (${order.side} ${order.qty} ${order.symbol}) was ` +
           `given up as never placed but is on the exchange (${status}); it is now recorded. ` +
           `Check the position`,
@@ -195,7 +195,7 @@ export function createReconciler(deps: {
         await tx.query("update orders set checked_at = now() where id = $1", [order.id]);
         await enqueueNotification(tx, {
           severity: "CRITICAL",
-          kind: "order_apply_failed",
+          kind: NotificationKind.orderApplyFailed,
           text: `Order ${order.client_order_id} (${order.side} ${order.qty} ${order.symbol}) ` +
             `is on the exchange but its state cannot be recorded: ${errorMessage(error)}. ` +
             `Check it on the exchange; it is retried on every pass`,

@@ -4,6 +4,7 @@
  * so a second worker skips them while they are locked and does not see them as due once the
  * statement commits. Sending happens outside any transaction.
  */
+import { NotificationKind } from "./kinds.ts";
 import type { Sql } from "../db/mod.ts";
 import { enqueueNotification, type Severity } from "./enqueue.ts";
 import { collapseKey } from "./policy.ts";
@@ -165,7 +166,7 @@ export async function markFailed(
     if (deactivated && f.alert && !ALERT_KINDS.has(row.kind)) {
       await enqueueNotification(sql, {
         severity: "WARN",
-        kind: "chat_deactivated",
+        kind: NotificationKind.chatDeactivated,
         text: `Chat ${chat} no longer receives notifications: ${f.error}. ` +
           `After fixing it (unblock the bot, add it to the group), run: ` +
           `pg-solo-lite chats add ${row.chat_id}`,
@@ -177,7 +178,7 @@ export async function markFailed(
   if (f.alert && !ALERT_KINDS.has(row.kind)) {
     await enqueueNotification(sql, {
       severity: "CRITICAL",
-      kind: "outbox_failed",
+      kind: NotificationKind.outboxFailed,
       text: `Notification #${row.id} (${row.kind}) to chat ${chat} was not delivered after ` +
         `${f.failCount} attempt(s): ${f.error}. Later failures to this chat within the hour ` +
         `are not announced again. See: pg-solo-lite outbox status; resend with: ` +

@@ -16,7 +16,7 @@ import type { Log } from "../core/log.ts";
 import { redactText } from "../core/redact.ts";
 import type { Db, Sql } from "../db/mod.ts";
 import type { Exchange } from "../exchange/mod.ts";
-import { enqueueNotification } from "../notify/mod.ts";
+import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { checkRisk, type RiskAction } from "./rules.ts";
 
 export interface RiskDeps {
@@ -113,7 +113,7 @@ export function createRiskAgent(deps: RiskDeps) {
         );
         await enqueueNotification(tx, {
           severity: stop ? "WARN" : "INFO",
-          kind: action.kind,
+          kind: stop ? NotificationKind.stopLoss : NotificationKind.takeProfit,
           text: `${stop ? "Stop-loss" : "Take-profit"} hit on ${p.symbol} (position ${p.id}): ` +
             `last ${last} ${stop ? "≤ stop" : "≥ target"} ${action.triggerPrice}; ` +
             `selling the position (alert ${alert.id})`,
@@ -184,7 +184,7 @@ export function createRiskAgent(deps: RiskDeps) {
         const rearmed = r.attempts < limits.riskExitAttemptsMax;
         await enqueueNotification(tx, {
           severity: rearmed ? "WARN" : "CRITICAL",
-          kind: "risk_exit_failed",
+          kind: NotificationKind.riskExitFailed,
           text: `The ${r.kind.replace("_", "-")} exit of position ${r.position_id} did not close ` +
             `it: ${redactText(error ?? "")}; ${
               rearmed

@@ -11,7 +11,7 @@ import { sha256Hex } from "../core/hash.ts";
 import { redactText } from "../core/redact.ts";
 import { parseAlertSymbol, splitMarketId } from "../trading/symbol.ts";
 import type { Db, Sql } from "../db/mod.ts";
-import { enqueueNotification } from "../notify/mod.ts";
+import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { parsePineAlert } from "./pine_schema.ts";
 import {
   alertToDecision,
@@ -323,7 +323,7 @@ async function warn(tx: Sql, source: Source, alertId: number, error: string, o: 
   const day = (o.now?.() ?? new Date()).toISOString().slice(0, 10);
   await enqueueNotification(tx, {
     severity: "WARN",
-    kind: "inbound_refused",
+    kind: NotificationKind.inboundRefused,
     text: redactText(`Inbound ${source} alert ${alertId} refused: ${error}`),
     dedupeKey: `inbound-refused:${day}:${sha256Hex(error).slice(0, 24)}`,
   });

@@ -19,7 +19,7 @@ import type { Log } from "../core/log.ts";
 import type { Db } from "../db/mod.ts";
 import { lastCandleTs, pruneCandles, type Series, timeframeMs, upsertCandles } from "./candles.ts";
 import type { Candle, Exchange } from "../exchange/mod.ts";
-import { enqueueNotification } from "../notify/mod.ts";
+import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 
 export interface IngestionDeps {
   db: Db;
@@ -138,7 +138,7 @@ export function createIngestionAgent(deps: IngestionDeps): IngestionAgent {
     try {
       await enqueueNotification(db, {
         severity: "WARN",
-        kind: "ingestion_failing",
+        kind: NotificationKind.ingestionFailing,
         text: `Market data for ${symbol} on ${exchange.id} has failed ${f.count} runs in a row ` +
           `since ${since}: ${errorMessage(error)}. The strategy waits for fresh candles.`,
         dedupeKey: `ingestion-failing:${exchange.id}:${symbol}:${since}`,
@@ -156,7 +156,7 @@ export function createIngestionAgent(deps: IngestionDeps): IngestionAgent {
     const since = new Date(f.sinceMs).toISOString();
     await enqueueNotification(db, {
       severity: "INFO",
-      kind: "ingestion_recovered",
+      kind: NotificationKind.ingestionRecovered,
       text:
         `Market data for ${symbol} on ${exchange.id} is flowing again (failing since ${since}).`,
       dedupeKey: `ingestion-recovered:${exchange.id}:${symbol}:${since}`,
