@@ -17,6 +17,7 @@ import { syncMarkets } from "./markets.ts";
 import { createPaperExchange } from "./paper_broker.ts";
 import type { Exchange } from "../exchange/mod.ts";
 import { createExecutionAgent, type ExecutionAgent } from "./agent.ts";
+import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
 
 /** The configured exchange: live or sandbox through ccxt, or the paper broker over its data. */
 export async function openExchange(config: Config, db: Db): Promise<Exchange> {
@@ -47,7 +48,7 @@ export async function checkModeSwitch(db: Db, exchangeId: string, mode: string):
               where p.exchange_id = e.id and p.status = 'OPEN') as positions,
             (select count(*)::int from orders o
               where o.exchange_id = e.id
-                and o.status in ('NEW', 'UNKNOWN', 'OPEN', 'PARTIALLY_FILLED')) as orders
+                and o.status in ${ACTIVE_ORDER_STATUSES_SQL}) as orders
        from exchanges e where e.id = $1`,
     [exchangeId],
   );

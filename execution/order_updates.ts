@@ -7,6 +7,7 @@
 import type { Sql } from "../db/mod.ts";
 import type { ExchangeOrder, Fill } from "../exchange/mod.ts";
 import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
+import { isActiveOrderStatus } from "../trading/statuses.ts";
 
 export interface OrderRow {
   id: number;
@@ -31,8 +32,6 @@ export interface OrderRow {
 export const ORDER_COLUMNS = `id, exchange_id, symbol, side, type, purpose, qty::text, status,
   client_order_id, idempotency_key, strategy, alert_id, decision, stop_price::text, created_at,
   updated_at, reconcile_misses`;
-
-const ACTIVE = ["NEW", "UNKNOWN", "OPEN", "PARTIALLY_FILLED"];
 
 function statusOf(o: ExchangeOrder, complete: boolean): string {
   switch (o.status) {
@@ -223,7 +222,7 @@ export async function applyExchangeOrder(
       } (fee ${Number(sum.fee)} ${sum.cur ?? ""}) — order ${order.client_order_id}`,
       dedupeKey: `order:${order.client_order_id}:filled`,
     });
-  } else if (ACTIVE.includes(status) && !["OPEN", "PARTIALLY_FILLED"].includes(order.status)) {
+  } else if (isActiveOrderStatus(status) && !["OPEN", "PARTIALLY_FILLED"].includes(order.status)) {
     await enqueueNotification(tx, {
       severity: "INFO",
       kind: NotificationKind.orderPlaced,

@@ -7,6 +7,7 @@ import { type Db, isCheckViolation, isUniqueViolation } from "../db/mod.ts";
 import type { TradingRules } from "./markets.ts";
 import { clientOrderIdPrefix, type OrderPlan, type StrategyLimits } from "./plan.ts";
 import { ORDER_COLUMNS, type OrderRow } from "./order_updates.ts";
+import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
 
 /**
  * Market data for one pass: the alerts of a batch are claimed together, so one ticker per
@@ -61,7 +62,7 @@ export async function loadSnapshot(
     `select p.qty::text,
             (select coalesce(sum(o.qty - o.filled_qty), 0) from orders o
               where o.exchange_id = p.exchange_id and o.symbol = p.symbol and o.side = 'sell'
-                and o.status in ('NEW', 'UNKNOWN', 'OPEN', 'PARTIALLY_FILLED'))::text as selling
+                and o.status in ${ACTIVE_ORDER_STATUSES_SQL})::text as selling
        from positions p where p.exchange_id = $1 and p.symbol = $2 and p.status = 'OPEN'`,
     [exchangeId, symbol],
   );

@@ -18,6 +18,7 @@ import type { Db, Sql } from "../db/mod.ts";
 import type { Exchange } from "../exchange/mod.ts";
 import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { checkRisk, type RiskAction } from "./rules.ts";
+import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
 
 export interface RiskDeps {
   db: Db;
@@ -162,7 +163,7 @@ export function createRiskAgent(deps: RiskDeps) {
           where r.status = 'PLANNED'
             and a.status in ('EXECUTED', 'REJECTED', 'FAILED', 'DUPLICATE', 'INVALID')
             and (a.status <> 'EXECUTED' or o.status is null
-                 or o.status not in ('NEW', 'UNKNOWN', 'OPEN', 'PARTIALLY_FILLED'))
+                 or o.status not in ${ACTIVE_ORDER_STATUSES_SQL})
           order by r.id
           for update of r skip locked`,
         [],
