@@ -1,5 +1,6 @@
 import { UsageError } from "../core/errors.ts";
 import type { Db } from "../db/mod.ts";
+import { STRATEGY_NAME } from "../signals/mod.ts";
 import { isUnifiedSymbol } from "../trading/symbol.ts";
 import { type Command, configure, parse, table, withDb } from "./common.ts";
 
@@ -58,7 +59,7 @@ const command: Command = {
     if (action !== "add") {
       throw new UsageError(`Unknown action "${action}"; use: strategies add <name> | list`);
     }
-    if (!name || !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
+    if (!name || !STRATEGY_NAME.test(name)) {
       throw new UsageError(
         `Strategy name "${name ?? ""}" is not valid; use 1-64 letters, digits, _ . or -`,
       );

@@ -8,6 +8,7 @@ import type { TradingRules } from "./markets.ts";
 import { clientOrderIdPrefix, type OrderPlan, type StrategyLimits } from "./plan.ts";
 import { ORDER_COLUMNS, type OrderRow } from "./order_updates.ts";
 import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
+import { readStrategyRow } from "../signals/mod.ts";
 
 /**
  * Market data for one pass: the alerts of a batch are claimed together, so one ticker per
@@ -45,17 +46,11 @@ export async function loadSnapshot(
         [exchangeId, symbol],
       ),
   );
-  const [s] = await cached(cache, `strategy:${strategyName}`, () =>
-    db.query<{
-      enabled: boolean;
-      risk_pct: string;
-      stop_pct: string;
-      confidence_min: string;
-      max_notional: string | null;
-    }>(
-      "select enabled, risk_pct::text, stop_pct::text, confidence_min::text, max_notional::text from strategies where name = $1",
-      [strategyName],
-    ));
+  const s = await cached(
+    cache,
+    `strategy:${strategyName}`,
+    () => readStrategyRow(db, strategyName),
+  );
   // What is free to sell: the open position less what active sell orders still have to sell.
   // The database enforces the same rule on insert (migration 0006), under a lock.
   const [pos] = await db.query<{ qty: string; selling: string }>(

@@ -5,18 +5,7 @@
 import type { TradingDecision } from "../trading/decision.ts";
 import { compareDecimal, scaleByPct } from "../trading/decimal.ts";
 import type { PineAlert } from "./pine_schema.ts";
-
-/** A row of `strategies`, numerics as decimal strings. */
-export interface StrategyRow {
-  name: string;
-  enabled: boolean;
-  symbols: string[] | null;
-  risk_pct: string;
-  stop_pct: string;
-  take_profit_pct: string;
-  confidence_min: string;
-  max_notional: string | null;
-}
+import type { StrategyRow } from "./strategies.ts";
 
 export type Mapped = { ok: true; decision: TradingDecision } | { ok: false; error: string };
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { applyStrategy, canonicalJson, type StrategyRow } from "./map.ts";
+import { applyStrategy, canonicalJson } from "./map.ts";
+import type { StrategyRow } from "./strategies.ts";
 import type { TradingDecision } from "../trading/decision.ts";
 
 const strategy: StrategyRow = {
@@ -11,6 +12,8 @@ const strategy: StrategyRow = {
   take_profit_pct: "4",
   confidence_min: "0.5",
   max_notional: null,
+  params: {},
+  version: "1",
 };
 const buy: TradingDecision = {
   symbol: "BTC/USDT",

@@ -7,4 +7,5 @@ export {
   recordInvalid,
   symbolResolver,
 } from "./intake.ts";
+export { readStrategyRow, STRATEGY_NAME, type StrategyRow } from "./strategies.ts";
 export { inboundComponent } from "./webhook.ts";

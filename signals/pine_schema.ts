@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { toPositiveDecimal } from "../trading/decimal.ts";
+import { STRATEGY_NAME } from "./strategies.ts";
 
 const positiveDecimal = z.unknown().transform((v, ctx) => {
   const d = toPositiveDecimal(v);
@@ -33,7 +34,7 @@ export const pineAlertSchema = z.object({
   side: z.string({ error: "expected buy or sell" }).trim().toLowerCase()
     .pipe(z.enum(["buy", "sell"], { error: "expected buy or sell" })),
   strategy: z.string({ error: "expected the name of a strategy" }).trim()
-    .regex(/^[A-Za-z0-9_.-]{1,64}$/, "expected a strategy name of letters, digits, _ . -"),
+    .regex(STRATEGY_NAME, "expected a strategy name of letters, digits, _ . -"),
   qty: positiveDecimal.optional(),
   price: positiveDecimal.optional(),
   sl: positiveDecimal.optional(),
