@@ -7,31 +7,21 @@
 import type { Config } from "../core/config.ts";
 import type { TradingDecision } from "../trading/decision.ts";
 import type { Clock } from "../core/clock.ts";
-import {
-  AuthError,
-  DatabaseUnavailableError,
-  errorMessage,
-  RateLimitedError,
-  RejectedError,
-  TemporaryError,
-} from "../core/errors.ts";
+import { errorMessage, nextStep } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
 import { redactText } from "../core/redact.ts";
-import { type Db, sqlState } from "../db/mod.ts";
+import type { Db } from "../db/mod.ts";
 import { numberToDecimal } from "../trading/decimal.ts";
 import { PAPER_ACCOUNT } from "./paper_broker.ts";
-import {
-  type Exchange,
-  ExchangeMaintenanceError,
-  UnclassifiedRejectionError,
-} from "../exchange/mod.ts";
+import type { Exchange } from "../exchange/mod.ts";
 import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { type OrderPlan, parseDecision, planOrder } from "./plan.ts";
 import { type OrderRow, rejectOrder } from "./order_updates.ts";
 import { createApplyQueue } from "./apply_queue.ts";
 import { createReconciler, type ReconcileTuning } from "./reconcile.ts";
 import { cached, insertOrder, loadSnapshot, type PassCache } from "./store.ts";
+import { countsAsFailure, createFailure, pauseOf } from "./outcome.ts";
 
 export interface ExecutionDeps {
   db: Db;
@@ -52,17 +42,6 @@ export interface RunSummary {
 }
 
 type Outcome = keyof Omit<RunSummary, "claimed">;
-
-/**
- * Database conditions that pass by themselves: serialization failures and deadlocks (40),
- * too many connections or out of resources (53), lock and statement timeouts, shutdown (57P).
- */
-function isTransientSqlState(error: unknown): boolean {
-  const state = sqlState(error);
-  return state !== undefined &&
-    (state.startsWith("40") || state.startsWith("53") || state.startsWith("57") ||
-      state === "55P03");
-}
 
 interface Claimed {
   id: number;
@@ -139,24 +118,19 @@ export function createExecutionAgent(deps: ExecutionDeps) {
       await applyAnswer(row, answer);
       return "executed";
     } catch (error) {
-      if (error instanceof RejectedError || error instanceof AuthError) {
+      const failure = createFailure(error);
+      if (failure.kind === "rejected") {
         await db.transaction(async (tx) => {
           await rejectOrder(tx, row, errorMessage(error));
-          // A refusal of unknown cause may hide a placed order: the reconciler's recheck of
-          // given-up orders (reconcile_misses > 0, for a day) looks it up again.
-          if (error instanceof UnclassifiedRejectionError) {
+          // reconcile_misses > 0 puts the order in the reconciler's recheck, for a day.
+          if (failure.recheck) {
             await tx.query("update orders set reconcile_misses = 1 where id = $1", [row.id]);
           }
         });
         return "rejected";
       }
-      if (error instanceof RateLimitedError || error instanceof ExchangeMaintenanceError) {
-        // Refused before it was processed: the order was not placed. The alert waits for the
-        // pause to end and is then planned afresh (a new attempt number, a new client id).
-        const wait = error instanceof RateLimitedError
-          ? error.retryAfterMs
-          : limits.maintenancePauseMs;
-        pauseEntries(wait, errorMessage(error));
+      if (failure.kind === "deferred") {
+        pauseEntries(failure.pauseMs, errorMessage(error));
         await db.transaction(async (tx) => {
           await tx.query(
             `update orders set status = 'REJECTED', reject_reason = $2, updated_at = now()
@@ -170,7 +144,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
         });
         return "deferred";
       }
-      // Timeout, lost connection, 5xx: the order may exist. Mark it and let evidence decide.
+      // failure.kind === "unknown": the order may exist; evidence decides.
       await db.query(
         `update orders set status = 'UNKNOWN', submitted_at = now(), updated_at = now(),
                 reject_reason = $2 where id = $1 and status = 'NEW'`,
@@ -235,10 +209,8 @@ export function createExecutionAgent(deps: ExecutionDeps) {
       equityQuote = Number(balances[snap.instrument.quote]?.total ?? 0) + baseTotal * ticker.last;
     } catch (error) {
       await releaseAlert(alert.id);
-      if (error instanceof ExchangeMaintenanceError) {
-        pauseEntries(limits.maintenancePauseMs, errorMessage(error));
-      }
-      if (error instanceof RateLimitedError) pauseEntries(error.retryAfterMs, errorMessage(error));
+      const wait = pauseOf(nextStep(error));
+      if (wait !== undefined) pauseEntries(wait, errorMessage(error));
       throw error;
     }
     const planned = planOrder({
@@ -274,11 +246,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
    */
   const failuresByAlert = new Map<number, number>();
   const countFailure = (alertId: number, error: unknown): number => {
-    if (
-      error instanceof TemporaryError || error instanceof RateLimitedError ||
-      error instanceof ExchangeMaintenanceError || error instanceof DatabaseUnavailableError ||
-      error instanceof AuthError || isTransientSqlState(error)
-    ) return 0;
+    if (!countsAsFailure(nextStep(error))) return 0;
     const n = (failuresByAlert.get(alertId) ?? 0) + 1;
     // Bounded: a map entry per alert that failed, cleared when it is set aside.
     if (failuresByAlert.size >= limits.executionBatchSize * 100) failuresByAlert.clear();

@@ -6,16 +6,12 @@
  * an order be given up as never placed. Nothing is ever resent from here.
  */
 import type { Clock } from "../core/clock.ts";
-import { DatabaseUnavailableError, errorMessage, RateLimitedError } from "../core/errors.ts";
+import { errorMessage, nextStep } from "../core/errors.ts";
+import { pauseOf } from "./outcome.ts";
 import { limits } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
 import type { Db } from "../db/mod.ts";
-import {
-  type Exchange,
-  ExchangeMaintenanceError,
-  type ExchangeOrder,
-  type Fill,
-} from "../exchange/mod.ts";
+import { type Exchange, type ExchangeOrder, type Fill } from "../exchange/mod.ts";
 import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { applyExchangeOrder, ORDER_COLUMNS, type OrderRow, rejectOrder } from "./order_updates.ts";
 
@@ -107,9 +103,7 @@ export function createReconciler(deps: {
       });
       await warnIfStuck(order, ageMs);
       // Asked to slow down (or down for maintenance): stop this pass, the loop backs off.
-      if (error instanceof RateLimitedError || error instanceof ExchangeMaintenanceError) {
-        throw error;
-      }
+      if (pauseOf(nextStep(error)) !== undefined) throw error;
       return;
     }
     if (order.status === "REJECTED") {
@@ -244,10 +238,8 @@ export function createReconciler(deps: {
         await reconcileOne(order, summary);
       } catch (error) {
         // Slow down / maintenance, or the database is gone: the pass stops, the loop backs off.
-        if (
-          error instanceof RateLimitedError || error instanceof ExchangeMaintenanceError ||
-          error instanceof DatabaseUnavailableError
-        ) throw error;
+        const step = nextStep(error);
+        if (pauseOf(step) !== undefined || step.step === "database_down") throw error;
         summary.failedApplies++;
         await setAside(order, error);
       }

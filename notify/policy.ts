@@ -2,7 +2,7 @@
  * The pure decisions of the outbox worker: what a send outcome does to a row, and when the
  * next message may go out under Telegram's rate limits. No I/O here.
  */
-import { RateLimitedError } from "../core/errors.ts";
+import { nextStep } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import { sha256Hex } from "../core/hash.ts";
 import { TelegramRejectedError } from "./telegram_error.ts";
@@ -29,20 +29,21 @@ export function decideOutcome(
   const { error } = result;
   const schedule = options.schedule ?? limits.outboxRetryScheduleMs;
   const maxFailures = options.maxFailures ?? limits.outboxMaxFailures;
-  if (error instanceof RateLimitedError) {
+  const step = nextStep(error);
+  if (step.step === "wait") {
     return {
       kind: "rate_limited",
-      sendAfter: new Date(now.getTime() + error.retryAfterMs),
+      sendAfter: new Date(now.getTime() + step.waitMs),
       error: error.message,
     };
   }
   const count = failCount + 1;
-  if (error instanceof TelegramRejectedError) {
+  if (step.step === "reject") {
     return {
       kind: "failed",
       failCount: count,
       error: error.message,
-      deactivateChat: error.scope === "chat",
+      deactivateChat: error instanceof TelegramRejectedError && error.scope === "chat",
     };
   }
   if (count >= maxFailures) {

@@ -7,13 +7,7 @@
  */
 import type { Clock } from "../core/clock.ts";
 import { backoffMs } from "../core/backoff.ts";
-import {
-  AuthError,
-  ConfigError,
-  errorMessage,
-  RateLimitedError,
-  RejectedError,
-} from "../core/errors.ts";
+import { errorMessage, nextStep } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
 import type { Db } from "../db/mod.ts";
@@ -58,8 +52,9 @@ interface FailureState {
   warned: boolean;
 }
 
+/** Errors that retrying a fetch does not cure. */
 const permanent = (e: unknown) =>
-  e instanceof RejectedError || e instanceof AuthError || e instanceof ConfigError;
+  ["reject", "fix_credentials", "fix_config"].includes(nextStep(e).step);
 
 const validCandle = (c: Candle) =>
   [c.ts, c.open, c.high, c.low, c.close, c.volume].every(Number.isFinite) &&
@@ -85,7 +80,8 @@ export function createIngestionAgent(deps: IngestionDeps): IngestionAgent {
           maxMs: limits.backoffMaxMs,
           random: deps.random,
         });
-        if (error instanceof RateLimitedError) waitMs = Math.max(waitMs, error.retryAfterMs);
+        const step = nextStep(error);
+        if (step.step === "wait") waitMs = Math.max(waitMs, step.waitMs);
         log.debug("Fetching candles of {symbol} failed; retrying in {waitMs} ms: {error}", {
           symbol,
           waitMs,
