@@ -6,7 +6,7 @@
  */
 import type { Component, ServiceContext } from "../runtime/mod.ts";
 import type { Config } from "../core/config.ts";
-import { ConfigError, errorMessage } from "../core/errors.ts";
+import { ConfigError, errorMessage, nextStep } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import { startLoop } from "../core/loop.ts";
 import { backoffMs } from "../core/backoff.ts";
@@ -147,7 +147,7 @@ export async function executionComponent(ctx: ServiceContext): Promise<Component
         if (attempt > 0) log.info("Execution started after {n} failed attempt(s)", { n: attempt });
         return;
       } catch (error) {
-        const fatal = error instanceof ConfigError;
+        const fatal = nextStep(error).step === "fix_config";
         const message = errorMessage(error);
         log.error("Execution could not start: {error}", { error: message });
         await enqueueNotification(db, {
