@@ -5,7 +5,6 @@
  * answer leaves the order UNKNOWN for the reconciler (reconcile.ts); nothing is ever resent.
  */
 import type { Config } from "../core/config.ts";
-import type { TradingDecision } from "../trading/decision.ts";
 import type { Clock } from "../core/clock.ts";
 import { errorMessage, nextStep } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
@@ -16,7 +15,7 @@ import { numberToDecimal } from "../trading/decimal.ts";
 import { PAPER_ACCOUNT } from "./paper_broker.ts";
 import type { Exchange } from "../exchange/mod.ts";
 import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
-import { type OrderPlan, parseDecision, planOrder } from "./plan.ts";
+import { type OrderPlan, parseDecision, planOrder, staleEntry } from "./plan.ts";
 import { type OrderRow, rejectOrder } from "./order_updates.ts";
 import { createApplyQueue } from "./apply_queue.ts";
 import { createReconciler, type ReconcileTuning } from "./reconcile.ts";
@@ -160,27 +159,15 @@ export function createExecutionAgent(deps: ExecutionDeps) {
     }
   }
 
-  /**
-   * An entry signal that waited too long (the service was down, the exchange in maintenance)
-   * is not traded at today's price. Exits are still executed: closing late is safer than
-   * staying open. The strategy agent has its own freshness rule on candles.
-   */
-  function staleEntry(alert: Claimed, d: TradingDecision): string | undefined {
-    const maxAgeS = deps.config.risk.signalMaxAgeS ?? 0;
-    if (!(maxAgeS > 0) || d.action !== "buy" || alert.source === "strategy") return undefined;
-    const at = d.ts ? Date.parse(d.ts) : new Date(alert.received_at).getTime();
-    const ageS = (clock.now().getTime() - at) / 1000;
-    if (!Number.isFinite(ageS) || ageS <= maxAgeS) return undefined;
-    return `the signal of ${new Date(at).toISOString()} is ${
-      Math.round(ageS)
-    } s old, over SIGNAL_MAX_AGE_S=${maxAgeS}; an entry is not traded that late`;
-  }
-
   async function processAlert(alert: Claimed, cache: PassCache): Promise<Outcome> {
     const parsed = parseDecision(alert.decision);
     if (!parsed.ok) return await refuse(alert.id, `alert ${alert.id}`, parsed.reason);
     const d = parsed.decision;
-    const stale = staleEntry(alert, d);
+    const stale = staleEntry(
+      { source: alert.source, receivedAt: alert.received_at, decision: d },
+      clock.now(),
+      deps.config.risk.signalMaxAgeS ?? 0,
+    );
     if (stale) return await refuse(alert.id, d.idempotencyKey, stale);
     if (entriesPaused()) {
       await releaseAlert(alert.id);

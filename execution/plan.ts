@@ -40,6 +40,28 @@ export function parseDecision(
   };
 }
 
+/**
+ * Why an entry signal that waited too long (the service was down, the exchange in
+ * maintenance) is not traded at today's price, or undefined when it is fresh enough. Exits
+ * are still executed: closing late is safer than staying open. The strategy agent has its own
+ * freshness rule on candles. The age counts from the signal's `ts`, else from its receipt;
+ * `maxAgeS` 0 turns the rule off.
+ */
+export function staleEntry(
+  alert: { source: string; receivedAt: Date; decision: TradingDecision },
+  now: Date,
+  maxAgeS: number,
+): string | undefined {
+  const d = alert.decision;
+  if (!(maxAgeS > 0) || d.action !== "buy" || alert.source === "strategy") return undefined;
+  const at = d.ts ? Date.parse(d.ts) : new Date(alert.receivedAt).getTime();
+  const ageS = (now.getTime() - at) / 1000;
+  if (!Number.isFinite(ageS) || ageS <= maxAgeS) return undefined;
+  return `the signal of ${new Date(at).toISOString()} is ${
+    Math.round(ageS)
+  } s old, over SIGNAL_MAX_AGE_S=${maxAgeS}; an entry is not traded that late`;
+}
+
 /** The part of a client order id fixed by the idempotency key: "pg" + 26 hex of its SHA-256. */
 export function clientOrderIdPrefix(idempotencyKey: string): string {
   return `pg${sha256Hex(idempotencyKey).slice(0, 26)}`;

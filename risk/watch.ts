@@ -13,11 +13,10 @@ import { errorMessage } from "../core/errors.ts";
 import { sha256Hex } from "../core/hash.ts";
 import { limits } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
-import { redactText } from "../core/redact.ts";
 import type { Db, Sql } from "../db/mod.ts";
 import type { Exchange } from "../exchange/mod.ts";
 import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
-import { checkRisk, type RiskAction } from "./rules.ts";
+import { checkRisk, exitVerdict, type RiskAction } from "./rules.ts";
 import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
 
 export interface RiskDeps {
@@ -169,29 +168,28 @@ export function createRiskAgent(deps: RiskDeps) {
         [],
       );
       for (const r of rows) {
-        const done = r.alert_status === "EXECUTED" && !r.position_open;
-        const error = done
-          ? null
-          : r.alert_status !== "EXECUTED"
-          ? (r.alert_error ?? `alert ${r.alert_id} ended ${r.alert_status}`)
-          : `the exit order ended ${r.order_status ?? "without an order"} with ${r.position_qty} ` +
-            `still open`;
+        const verdict = exitVerdict({
+          kind: r.kind,
+          positionId: r.position_id,
+          alertId: r.alert_id,
+          alertStatus: r.alert_status,
+          alertError: r.alert_error,
+          orderStatus: r.order_status,
+          positionOpen: r.position_open,
+          positionQty: r.position_qty,
+          attempts: r.attempts,
+        }, limits.riskExitAttemptsMax);
+        const error = verdict.status === "DONE" ? null : verdict.error;
         await tx.query(
           `update risk_actions set status = $2, error = $3, order_id = $4, updated_at = now()
             where id = $1`,
-          [r.id, done ? "DONE" : "FAILED", error === null ? null : redactText(error), r.order_id],
+          [r.id, verdict.status, error, r.order_id],
         );
-        if (done) continue;
-        const rearmed = r.attempts < limits.riskExitAttemptsMax;
+        if (verdict.status === "DONE") continue;
         await enqueueNotification(tx, {
-          severity: rearmed ? "WARN" : "CRITICAL",
+          severity: verdict.severity,
           kind: NotificationKind.riskExitFailed,
-          text: `The ${r.kind.replace("_", "-")} exit of position ${r.position_id} did not close ` +
-            `it: ${redactText(error ?? "")}; ${
-              rearmed
-                ? `the level stays armed (attempt ${r.attempts} of ${limits.riskExitAttemptsMax})`
-                : "no more automatic attempts: close the position by hand"
-            }`,
+          text: verdict.text,
           dedupeKey: `risk-action:${r.id}:failed`,
         });
       }
