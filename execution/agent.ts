@@ -15,6 +15,7 @@ import { numberToDecimal } from "../trading/decimal.ts";
 import { PAPER_ACCOUNT } from "./paper_broker.ts";
 import type { Exchange } from "../exchange/mod.ts";
 import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
+import { alerts, type ClaimedAlert } from "../signals/mod.ts";
 import { type OrderPlan, parseDecision, planOrder, staleEntry } from "./plan.ts";
 import { type OrderRow, rejectOrder } from "./order_updates.ts";
 import { createApplyQueue } from "./apply_queue.ts";
@@ -42,12 +43,7 @@ export interface RunSummary {
 
 type Outcome = keyof Omit<RunSummary, "claimed">;
 
-interface Claimed {
-  id: number;
-  source: string;
-  decision: unknown;
-  received_at: Date;
-}
+type Claimed = ClaimedAlert;
 
 export function createExecutionAgent(deps: ExecutionDeps) {
   const { db, exchange, clock, log } = deps;
@@ -66,17 +62,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
   };
   const entriesPaused = () => clock.now().getTime() < entriesPausedUntil;
 
-  const finishAlert = (id: number, status: string, error: string | null) =>
-    db.query(
-      `update inbound_alerts set status = $2, error = $3, processed_at = now()
-        where id = $1 and status = 'PROCESSING'`,
-      [id, status, error === null ? null : redactText(error)],
-    );
-  const releaseAlert = (id: number) =>
-    db.query(
-      "update inbound_alerts set status = 'RECEIVED' where id = $1 and status = 'PROCESSING'",
-      [id],
-    );
+  const releaseAlert = (id: number) => alerts.releaseAlert(db, id);
 
   const refuse = async (
     alertId: number,
@@ -85,11 +71,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
     options: { quiet?: boolean } = {},
   ): Promise<Outcome> => {
     await db.transaction(async (tx) => {
-      await tx.query(
-        `update inbound_alerts set status = 'REJECTED', error = $2, processed_at = now()
-          where id = $1 and status = 'PROCESSING'`,
-        [alertId, redactText(reason)],
-      );
+      await alerts.rejectAlert(tx, alertId, reason);
       if (options.quiet) return;
       await enqueueNotification(tx, {
         severity: "WARN",
@@ -136,10 +118,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
               where id = $1`,
             [row.id, `Not accepted: ${redactText(errorMessage(error))}`],
           );
-          await tx.query(
-            "update inbound_alerts set status = 'RECEIVED' where id = $1 and status = 'PROCESSING'",
-            [alertId],
-          );
+          await alerts.releaseAlert(tx, alertId);
         });
         return "deferred";
       }
@@ -220,7 +199,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
     }
     const recorded = await insertOrder(db, exchange.id, alert.id, d, planned.plan, alert.decision);
     if ("duplicate" in recorded) {
-      await finishAlert(alert.id, "DUPLICATE", recorded.duplicate);
+      await alerts.finishAlert(db, alert.id, "DUPLICATE", recorded.duplicate);
       return "duplicate";
     }
     if ("invalid" in recorded) return await refuse(alert.id, d.idempotencyKey, recorded.invalid);
@@ -244,15 +223,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
   const giveUp = async (alertId: number, failures: number, error: unknown): Promise<boolean> => {
     const reason = `Not executed after ${failures} failed attempts: ${errorMessage(error)}`;
     const changed = await db.transaction(async (tx) => {
-      const rows = await tx.query(
-        `update inbound_alerts a set status = 'FAILED', error = $2, processed_at = now()
-          where a.id = $1 and a.status = 'PROCESSING'
-            and not exists (select 1 from orders o where o.alert_id = a.id
-                               and (o.status <> 'REJECTED' or o.filled_qty > 0))
-          returning a.id`,
-        [alertId, redactText(reason)],
-      );
-      if (rows.length === 0) return false;
+      if (!await alerts.failUnlessSent(tx, alertId, reason)) return false;
       await enqueueNotification(tx, {
         severity: "WARN",
         kind: NotificationKind.decisionFailed,
@@ -273,14 +244,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
   async function runOnce(): Promise<RunSummary> {
     // The exchange asked us to wait (429) or is under maintenance: nothing new is sent until
     // the pause ends; the alerts stay RECEIVED and the service keeps serving.
-    const claimed = entriesPaused() ? [] : await db.query<Claimed>(
-      `update inbound_alerts set status = 'PROCESSING'
-        where id in (select id from inbound_alerts
-                      where status = 'RECEIVED' and decision is not null
-                      order by id limit $1 for update skip locked)
-        returning id, source, decision, received_at`,
-      [batchSize],
-    );
+    const claimed = entriesPaused() ? [] : await alerts.claimReceived(db, batchSize);
     const summary: RunSummary = {
       claimed: claimed.length,
       executed: 0,
@@ -312,12 +276,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
           summary.deferred++;
           // Not sent: back to RECEIVED for the next pass. An order refused before reaching the
           // book (429, maintenance: REJECTED, nothing filled) does not count as sent.
-          await db.query(
-            `update inbound_alerts a set status = 'RECEIVED' where a.id = $1 and a.status = 'PROCESSING'
-                and not exists (select 1 from orders o where o.alert_id = a.id
-                                   and (o.status <> 'REJECTED' or o.filled_qty > 0))`,
-            [alert.id],
-          ).catch(() => {});
+          await alerts.releaseUnlessSent(db, alert.id).catch(() => {});
           log.warn("Alert {alertId} deferred: {error}", {
             alertId: alert.id,
             error: errorMessage(error),
@@ -336,15 +295,8 @@ export function createExecutionAgent(deps: ExecutionDeps) {
    * before reaching the book and never filled) were never sent, so they are RECEIVED again;
    * those with an order wait for the reconciler to settle the order.
    */
-  async function recover(): Promise<number> {
-    const rows = await db.query(
-      `update inbound_alerts a set status = 'RECEIVED'
-        where a.status = 'PROCESSING'
-          and not exists (select 1 from orders o where o.alert_id = a.id
-                             and (o.status <> 'REJECTED' or o.filled_qty > 0))
-        returning a.id`,
-    );
-    return rows.length;
+  function recover(): Promise<number> {
+    return alerts.recoverUnsent(db);
   }
 
   return {

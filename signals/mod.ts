@@ -8,4 +8,6 @@ export {
   symbolResolver,
 } from "./intake.ts";
 export { readStrategyRow, STRATEGY_NAME, type StrategyRow } from "./strategies.ts";
+export * as alerts from "./alerts_sql.ts";
+export type { ClaimedAlert } from "./alerts_sql.ts";
 export { inboundComponent } from "./webhook.ts";
