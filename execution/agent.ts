@@ -22,6 +22,7 @@ import { createApplyQueue } from "./apply_queue.ts";
 import { createReconciler, type ReconcileTuning } from "./reconcile.ts";
 import { cached, insertOrder, loadSnapshot, type PassCache } from "./store.ts";
 import { countsAsFailure, createFailure, pauseOf } from "./outcome.ts";
+import * as orders from "./orders_sql.ts";
 
 export interface ExecutionDeps {
   db: Db;
@@ -103,31 +104,20 @@ export function createExecutionAgent(deps: ExecutionDeps) {
       if (failure.kind === "rejected") {
         await db.transaction(async (tx) => {
           await rejectOrder(tx, row, errorMessage(error));
-          // reconcile_misses > 0 puts the order in the reconciler's recheck, for a day.
-          if (failure.recheck) {
-            await tx.query("update orders set reconcile_misses = 1 where id = $1", [row.id]);
-          }
+          if (failure.recheck) await orders.markForRecheck(tx, row.id);
         });
         return "rejected";
       }
       if (failure.kind === "deferred") {
         pauseEntries(failure.pauseMs, errorMessage(error));
         await db.transaction(async (tx) => {
-          await tx.query(
-            `update orders set status = 'REJECTED', reject_reason = $2, updated_at = now()
-              where id = $1`,
-            [row.id, `Not accepted: ${redactText(errorMessage(error))}`],
-          );
+          await orders.markNotAccepted(tx, row.id, errorMessage(error));
           await alerts.releaseAlert(tx, alertId);
         });
         return "deferred";
       }
       // failure.kind === "unknown": the order may exist; evidence decides.
-      await db.query(
-        `update orders set status = 'UNKNOWN', submitted_at = now(), updated_at = now(),
-                reject_reason = $2 where id = $1 and status = 'NEW'`,
-        [row.id, `Outcome unknown: ${redactText(errorMessage(error))}`],
-      );
+      await orders.markUnknown(db, row.id, errorMessage(error));
       log.warn("Order {cid} outcome unknown, to be reconciled: {error}", {
         cid: row.client_order_id,
         error: errorMessage(error),

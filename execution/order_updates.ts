@@ -8,6 +8,7 @@ import type { Sql } from "../db/mod.ts";
 import type { ExchangeOrder, Fill } from "../exchange/mod.ts";
 import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { isActiveOrderStatus } from "../trading/statuses.ts";
+import { markRejected } from "./orders_sql.ts";
 
 export interface OrderRow {
   id: number;
@@ -246,11 +247,7 @@ export async function rejectOrder(
   reason: string,
   alertStatus: "REJECTED" | "FAILED" = "REJECTED",
 ): Promise<void> {
-  await tx.query(
-    `update orders set status = 'REJECTED', reject_reason = $2, updated_at = now(), checked_at = now()
-      where id = $1`,
-    [order.id, reason],
-  );
+  await markRejected(tx, order.id, reason);
   if (order.alert_id !== null) {
     await tx.query(
       `update inbound_alerts set status = $2, error = $3, processed_at = now()
