@@ -30,7 +30,10 @@ export interface ClaimedRow {
 }
 
 /** Kinds raised by the worker itself: their own failure never raises another alert. */
-export const ALERT_KINDS = new Set(["outbox_failed", "chat_deactivated"]);
+export const ALERT_KINDS = new Set<string>([
+  NotificationKind.outboxFailed,
+  NotificationKind.chatDeactivated,
+]);
 
 export interface ClaimOptions {
   now: Date;
