@@ -7,7 +7,13 @@ export {
   recordInvalid,
   symbolResolver,
 } from "./intake.ts";
-export { readStrategyRow, STRATEGY_NAME, type StrategyRow } from "./strategies.ts";
+export {
+  listStrategyRows,
+  readStrategyRow,
+  STRATEGY_NAME,
+  type StrategyRow,
+  upsertStrategy,
+} from "./strategies.ts";
 export * as alerts from "./alerts_sql.ts";
 export type { ClaimedAlert } from "./alerts_sql.ts";
 export { inboundComponent } from "./webhook.ts";
