@@ -7,7 +7,6 @@
  */
 import type { Config } from "../core/config.ts";
 import type { Clock } from "../core/clock.ts";
-import { errorMessage } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
 import { redactText } from "../core/redact.ts";
@@ -18,7 +17,7 @@ import { alerts } from "../signals/mod.ts";
 import { createApplyQueue } from "./apply_queue.ts";
 import { createReconciler, type ReconcileTuning } from "./reconcile.ts";
 import type { PassCache } from "./store.ts";
-import { type AlertContext, createFailureCounter, processAlert, setAside } from "./process.ts";
+import { afterFailure, type AlertContext, createFailureCounter, processAlert } from "./process.ts";
 
 export interface ExecutionDeps {
   db: Db;
@@ -86,26 +85,9 @@ export function createExecutionAgent(deps: ExecutionDeps) {
         try {
           summary[await processAlert(ctx, alert, cache)]++;
         } catch (error) {
-          const n = failures.count(alert.id, error);
-          // The same alert keeps failing for a reason that waiting will not fix: set it
-          // aside (FAILED, WARN) instead of holding every other alert behind the backoff.
-          if (
-            n >= limits.executionAlertMaxFailures &&
-            await setAside(ctx, alert.id, n, error).catch(() => false)
-          ) {
-            failures.forget(alert.id);
-            summary.rejected++;
-            continue;
-          }
-          firstError ??= error;
-          summary.deferred++;
-          // Not sent: back to RECEIVED for the next pass. An order refused before reaching the
-          // book (429, maintenance: REJECTED, nothing filled) does not count as sent.
-          await alerts.releaseUnlessSent(db, alert.id).catch(() => {});
-          log.warn("Alert {alertId} deferred: {error}", {
-            alertId: alert.id,
-            error: errorMessage(error),
-          });
+          const outcome = await afterFailure(ctx, failures, alert.id, error);
+          if (outcome === "deferred") firstError ??= error;
+          summary[outcome]++;
         }
       }
     };

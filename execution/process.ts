@@ -224,3 +224,29 @@ export async function setAside(
   if (changed) ctx.log.error("Alert {alertId} set aside: {reason}", { alertId, reason });
   return changed;
 }
+
+/**
+ * After processing an alert threw: the same alert failing again and again for a reason that
+ * waiting will not fix is set aside (FAILED, WARN: "rejected") instead of holding every other
+ * alert behind the backoff; otherwise it goes back to RECEIVED for the next pass
+ * ("deferred"). An order refused before reaching the book (429, maintenance: REJECTED,
+ * nothing filled) does not count as sent.
+ */
+export async function afterFailure(
+  ctx: AlertContext,
+  failures: ReturnType<typeof createFailureCounter>,
+  alertId: number,
+  error: unknown,
+): Promise<"rejected" | "deferred"> {
+  const n = failures.count(alertId, error);
+  if (
+    n >= limits.executionAlertMaxFailures &&
+    await setAside(ctx, alertId, n, error).catch(() => false)
+  ) {
+    failures.forget(alertId);
+    return "rejected";
+  }
+  await alerts.releaseUnlessSent(ctx.db, alertId).catch(() => {});
+  ctx.log.warn("Alert {alertId} deferred: {error}", { alertId, error: errorMessage(error) });
+  return "deferred";
+}
