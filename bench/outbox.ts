@@ -53,7 +53,7 @@ async function latency() {
       const t0 = performance.now();
       await enqueueNotification(t.db, {
         severity: "INFO",
-        kind: "bench",
+        kind: "order_placed",
         text: `latency ${i}`,
         dedupeKey: `lat-${i}`,
       });

@@ -1,16 +1,8 @@
 import { UsageError } from "../core/errors.ts";
+import { ORDER_STATUSES } from "../trading/statuses.ts";
 import { type Command, configure, parse, table, withDb } from "./common.ts";
 
-const STATUSES = [
-  "NEW",
-  "UNKNOWN",
-  "OPEN",
-  "PARTIALLY_FILLED",
-  "FILLED",
-  "CANCELED",
-  "REJECTED",
-  "EXPIRED",
-];
+const STATUSES: readonly string[] = ORDER_STATUSES;
 
 const command: Command = {
   name: "orders",

@@ -1,5 +1,7 @@
 import { UsageError } from "../core/errors.ts";
 import type { Db } from "../db/mod.ts";
+import { listStrategyRows, STRATEGY_NAME, upsertStrategy } from "../signals/mod.ts";
+import { isUnifiedSymbol } from "../trading/symbol.ts";
 import { type Command, configure, parse, table, withDb } from "./common.ts";
 
 const HELP = `Usage: pg-solo-lite strategies add <name> [options]
@@ -21,8 +23,6 @@ Options of add (defaults for a new strategy in brackets):
 Examples:
   pg-solo-lite strategies add trend
   pg-solo-lite strategies add breakout --symbols BTC/USDT --stop-pct 1.5 --confidence-min 0.6`;
-
-const SYMBOL = /^[A-Z0-9]{1,20}\/[A-Z0-9]{1,20}$/;
 
 function number(flag: string, raw: string | undefined, ok: (n: number) => boolean, range: string) {
   if (raw === undefined) return undefined;
@@ -58,13 +58,13 @@ const command: Command = {
     if (action !== "add") {
       throw new UsageError(`Unknown action "${action}"; use: strategies add <name> | list`);
     }
-    if (!name || !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
+    if (!name || !STRATEGY_NAME.test(name)) {
       throw new UsageError(
         `Strategy name "${name ?? ""}" is not valid; use 1-64 letters, digits, _ . or -`,
       );
     }
     const symbols = values.symbols?.split(",").map((s) => s.trim().toUpperCase()).filter(Boolean);
-    const bad = symbols?.find((s) => !SYMBOL.test(s));
+    const bad = symbols?.find((s) => !isUnifiedSymbol(s));
     if (bad) throw new UsageError(`--symbols "${bad}" is not a unified symbol like BTC/USDT`);
     const fields: Record<string, unknown> = {
       symbols,
@@ -95,32 +95,16 @@ const command: Command = {
 };
 export default command;
 
-/** Inserts or updates; only the fields given (not undefined) are written. True when new. */
-export async function upsertStrategy(
-  db: Db,
-  name: string,
-  fields: Record<string, unknown>,
-): Promise<boolean> {
-  const cols = Object.entries(fields).filter(([, v]) => v !== undefined);
-  const names = cols.map(([k]) => k);
-  const params = [name, ...cols.map(([, v]) => v)];
-  const placeholders = cols.map((_, i) => `$${i + 2}`);
-  const updates = [...names.map((c) => `${c} = excluded.${c}`), "updated_at = now()"];
-  const [row] = await db.query<{ created: boolean }>(
-    `insert into strategies (name${names.map((c) => `, ${c}`).join("")})
-     values ($1${placeholders.map((p) => `, ${p}`).join("")})
-     on conflict (name) do update set ${updates.join(", ")}
-     returning (xmax = 0) as created`,
-    params,
-  );
-  return row.created;
-}
-
-export function listStrategies(db: Db) {
-  return db.query<Record<string, unknown>>(
-    `select name, enabled, coalesce(array_to_string(symbols, ','), 'any') as symbols,
-            risk_pct::text, stop_pct::text, take_profit_pct::text, confidence_min::text,
-            coalesce(max_notional::text, '') as max_notional
-       from strategies order by name`,
-  );
+/** The rows as `strategies list` prints them: no symbols reads "any", no cap reads "". */
+async function listStrategies(db: Db) {
+  return (await listStrategyRows(db)).map((r) => ({
+    name: r.name,
+    enabled: r.enabled,
+    symbols: r.symbols === null ? "any" : r.symbols.join(","),
+    risk_pct: r.risk_pct,
+    stop_pct: r.stop_pct,
+    take_profit_pct: r.take_profit_pct,
+    confidence_min: r.confidence_min,
+    max_notional: r.max_notional ?? "",
+  }));
 }

@@ -43,6 +43,7 @@ const list = z.string().transform((v) =>
   v.split(",").map((s) => s.trim()).filter((s) => s.length > 0)
 );
 
+// trading/symbol.ts UNIFIED_SYMBOL: copied because core/ may not import trading/.
 const symbol = /^[A-Z0-9]{1,20}\/[A-Z0-9]{1,20}$/;
 
 const schema = z.object({

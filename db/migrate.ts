@@ -4,6 +4,7 @@
  * whose text changed is a fatal error: the schema of the money must never drift silently.
  */
 import { ConfigError } from "../core/errors.ts";
+import { sha256Hex } from "../core/hash.ts";
 import { type Db, MIGRATION_LOCK_KEY } from "./db.ts";
 
 export interface Migration {
@@ -20,11 +21,6 @@ export interface MigrateResult {
 
 const MIGRATIONS_DIR = new URL("./migrations/", import.meta.url);
 
-async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 /** The migration files shipped with the program, in order. */
 export async function loadMigrations(dir: URL = MIGRATIONS_DIR): Promise<Migration[]> {
   const out: Migration[] = [];
@@ -32,7 +28,7 @@ export async function loadMigrations(dir: URL = MIGRATIONS_DIR): Promise<Migrati
     const m = /^(\d{4})_([a-z0-9_]+)\.sql$/.exec(entry.name);
     if (!entry.isFile || !m) continue;
     const sql = await Deno.readTextFile(new URL(entry.name, dir));
-    out.push({ version: Number(m[1]), name: entry.name, sql, checksum: await sha256Hex(sql) });
+    out.push({ version: Number(m[1]), name: entry.name, sql, checksum: sha256Hex(sql) });
   }
   out.sort((a, b) => a.version - b.version);
   for (let i = 1; i < out.length; i++) {
@@ -48,7 +44,7 @@ export async function loadMigrations(dir: URL = MIGRATIONS_DIR): Promise<Migrati
 /** A checksum over every migration: names the schema a template database was built from. */
 export async function schemaFingerprint(migrations?: Migration[]): Promise<string> {
   const all = migrations ?? await loadMigrations();
-  return (await sha256Hex(all.map((m) => `${m.name}:${m.checksum}`).join("\n"))).slice(0, 16);
+  return sha256Hex(all.map((m) => `${m.name}:${m.checksum}`).join("\n")).slice(0, 16);
 }
 
 export async function migrate(

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { buildCcxtClient, mapCcxtError, rewriteApiUrls } from "./ccxt.ts";
+import { buildCcxtClient, rewriteApiUrls } from "./ccxt.ts";
+import { mapCcxtError } from "./ccxt_map.ts";
 import { AuthError, RateLimitedError, RejectedError, TemporaryError } from "../core/errors.ts";
 import { ExchangeMaintenanceError, OrderOutcomeUnknownError } from "./port.ts";
 

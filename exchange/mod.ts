@@ -10,6 +10,7 @@ export {
   type ExchangeOrder,
   type Fill,
   type Market,
+  OrderOutcomeUnknownError,
   type OrderRequest,
   UnclassifiedRejectionError,
 } from "./port.ts";

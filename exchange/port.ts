@@ -3,7 +3,7 @@
  * agents depend only on this. Errors thrown are the classes of core/errors.ts (temporary,
  * rate-limited, rejected, auth), mapped once inside the adapter.
  */
-import { RejectedError, TemporaryError } from "../core/errors.ts";
+import { MaintenanceError, RejectedError, TemporaryError } from "../core/errors.ts";
 
 export interface Market {
   /** Unified symbol, e.g. "BTC/USDT". */
@@ -122,7 +122,7 @@ export class OrderOutcomeUnknownError extends TemporaryError {
 }
 
 /** The exchange says it is under maintenance: pause new entries, keep serving. */
-export class ExchangeMaintenanceError extends TemporaryError {
+export class ExchangeMaintenanceError extends MaintenanceError {
   override name = "ExchangeMaintenanceError";
 }
 

@@ -1,37 +1,23 @@
 /**
  * The Execution agent: RECEIVED alerts → at most one exchange order each. It claims alerts
- * with FOR UPDATE SKIP LOCKED, plans the order (pure, execution_plan.ts), records it with its
- * deterministic client order id BEFORE calling the exchange, then applies the answer. A lost
- * answer leaves the order UNKNOWN for the reconciler (reconcile.ts); nothing is ever resent.
+ * with FOR UPDATE SKIP LOCKED and runs each through process.ts: plan (pure, plan.ts), record
+ * the order with its deterministic client order id BEFORE calling the exchange, apply the
+ * answer. A lost answer leaves the order UNKNOWN for the reconciler (reconcile.ts); nothing is
+ * ever resent.
  */
 import type { Config } from "../core/config.ts";
-import type { TradingDecision } from "../trading/decision.ts";
 import type { Clock } from "../core/clock.ts";
-import {
-  AuthError,
-  DatabaseUnavailableError,
-  errorMessage,
-  RateLimitedError,
-  RejectedError,
-  TemporaryError,
-} from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
 import { redactText } from "../core/redact.ts";
-import { type Db, sqlState } from "../db/mod.ts";
-import { numberToDecimal } from "../trading/decimal.ts";
+import type { Db } from "../db/mod.ts";
 import { PAPER_ACCOUNT } from "./paper_broker.ts";
-import {
-  type Exchange,
-  ExchangeMaintenanceError,
-  UnclassifiedRejectionError,
-} from "../exchange/mod.ts";
-import { enqueueNotification } from "../notify/mod.ts";
-import { type OrderPlan, parseDecision, planOrder } from "./plan.ts";
-import { type OrderRow, rejectOrder } from "./order_updates.ts";
+import type { Exchange } from "../exchange/mod.ts";
+import { alerts } from "../signals/mod.ts";
 import { createApplyQueue } from "./apply_queue.ts";
 import { createReconciler, type ReconcileTuning } from "./reconcile.ts";
-import { cached, insertOrder, loadSnapshot, type PassCache } from "./store.ts";
+import type { PassCache } from "./store.ts";
+import { afterFailure, type AlertContext, createFailureCounter, processAlert } from "./process.ts";
 
 export interface ExecutionDeps {
   db: Db;
@@ -51,26 +37,6 @@ export interface RunSummary {
   deferred: number;
 }
 
-type Outcome = keyof Omit<RunSummary, "claimed">;
-
-/**
- * Database conditions that pass by themselves: serialization failures and deadlocks (40),
- * too many connections or out of resources (53), lock and statement timeouts, shutdown (57P).
- */
-function isTransientSqlState(error: unknown): boolean {
-  const state = sqlState(error);
-  return state !== undefined &&
-    (state.startsWith("40") || state.startsWith("53") || state.startsWith("57") ||
-      state === "55P03");
-}
-
-interface Claimed {
-  id: number;
-  source: string;
-  decision: unknown;
-  received_at: Date;
-}
-
 export function createExecutionAgent(deps: ExecutionDeps) {
   const { db, exchange, clock, log } = deps;
   const account = exchange.mode === "paper" ? PAPER_ACCOUNT : "main";
@@ -88,244 +54,20 @@ export function createExecutionAgent(deps: ExecutionDeps) {
   };
   const entriesPaused = () => clock.now().getTime() < entriesPausedUntil;
 
-  const finishAlert = (id: number, status: string, error: string | null) =>
-    db.query(
-      `update inbound_alerts set status = $2, error = $3, processed_at = now()
-        where id = $1 and status = 'PROCESSING'`,
-      [id, status, error === null ? null : redactText(error)],
-    );
-  const releaseAlert = (id: number) =>
-    db.query(
-      "update inbound_alerts set status = 'RECEIVED' where id = $1 and status = 'PROCESSING'",
-      [id],
-    );
-
-  const refuse = async (
-    alertId: number,
-    key: string,
-    reason: string,
-    options: { quiet?: boolean } = {},
-  ): Promise<Outcome> => {
-    await db.transaction(async (tx) => {
-      await tx.query(
-        `update inbound_alerts set status = 'REJECTED', error = $2, processed_at = now()
-          where id = $1 and status = 'PROCESSING'`,
-        [alertId, redactText(reason)],
-      );
-      if (options.quiet) return;
-      await enqueueNotification(tx, {
-        severity: "WARN",
-        kind: "decision_rejected",
-        text: `Signal ${key} not traded: ${reason}`,
-        dedupeKey: `alert:${alertId}:rejected`,
-      });
-    });
-    if (options.quiet) log.info("Alert {alertId} not traded: {reason}", { alertId, reason });
-    else log.warn("Alert {alertId} not traded: {reason}", { alertId, reason });
-    return "rejected";
+  const ctx: AlertContext = {
+    ...deps,
+    inFlight,
+    applyAnswer,
+    pauseEntries,
+    entriesPaused,
   };
-
-  async function send(alertId: number, row: OrderRow, plan: OrderPlan): Promise<Outcome> {
-    inFlight.add(row.client_order_id);
-    try {
-      const answer = await exchange.createOrder({
-        symbol: row.symbol,
-        side: plan.side,
-        type: plan.type,
-        qty: row.qty,
-        price: plan.price,
-        clientOrderId: row.client_order_id,
-      });
-      await applyAnswer(row, answer);
-      return "executed";
-    } catch (error) {
-      if (error instanceof RejectedError || error instanceof AuthError) {
-        await db.transaction(async (tx) => {
-          await rejectOrder(tx, row, errorMessage(error));
-          // A refusal of unknown cause may hide a placed order: the reconciler's recheck of
-          // given-up orders (reconcile_misses > 0, for a day) looks it up again.
-          if (error instanceof UnclassifiedRejectionError) {
-            await tx.query("update orders set reconcile_misses = 1 where id = $1", [row.id]);
-          }
-        });
-        return "rejected";
-      }
-      if (error instanceof RateLimitedError || error instanceof ExchangeMaintenanceError) {
-        // Refused before it was processed: the order was not placed. The alert waits for the
-        // pause to end and is then planned afresh (a new attempt number, a new client id).
-        const wait = error instanceof RateLimitedError
-          ? error.retryAfterMs
-          : limits.maintenancePauseMs;
-        pauseEntries(wait, errorMessage(error));
-        await db.transaction(async (tx) => {
-          await tx.query(
-            `update orders set status = 'REJECTED', reject_reason = $2, updated_at = now()
-              where id = $1`,
-            [row.id, `Not accepted: ${redactText(errorMessage(error))}`],
-          );
-          await tx.query(
-            "update inbound_alerts set status = 'RECEIVED' where id = $1 and status = 'PROCESSING'",
-            [alertId],
-          );
-        });
-        return "deferred";
-      }
-      // Timeout, lost connection, 5xx: the order may exist. Mark it and let evidence decide.
-      await db.query(
-        `update orders set status = 'UNKNOWN', submitted_at = now(), updated_at = now(),
-                reject_reason = $2 where id = $1 and status = 'NEW'`,
-        [row.id, `Outcome unknown: ${redactText(errorMessage(error))}`],
-      );
-      log.warn("Order {cid} outcome unknown, to be reconciled: {error}", {
-        cid: row.client_order_id,
-        error: errorMessage(error),
-      });
-      return "unknown";
-    } finally {
-      inFlight.delete(row.client_order_id);
-    }
-  }
-
-  /**
-   * An entry signal that waited too long (the service was down, the exchange in maintenance)
-   * is not traded at today's price. Exits are still executed: closing late is safer than
-   * staying open. The strategy agent has its own freshness rule on candles.
-   */
-  function staleEntry(alert: Claimed, d: TradingDecision): string | undefined {
-    const maxAgeS = deps.config.risk.signalMaxAgeS ?? 0;
-    if (!(maxAgeS > 0) || d.action !== "buy" || alert.source === "strategy") return undefined;
-    const at = d.ts ? Date.parse(d.ts) : new Date(alert.received_at).getTime();
-    const ageS = (clock.now().getTime() - at) / 1000;
-    if (!Number.isFinite(ageS) || ageS <= maxAgeS) return undefined;
-    return `the signal of ${new Date(at).toISOString()} is ${
-      Math.round(ageS)
-    } s old, over SIGNAL_MAX_AGE_S=${maxAgeS}; an entry is not traded that late`;
-  }
-
-  async function processAlert(alert: Claimed, cache: PassCache): Promise<Outcome> {
-    const parsed = parseDecision(alert.decision);
-    if (!parsed.ok) return await refuse(alert.id, `alert ${alert.id}`, parsed.reason);
-    const d = parsed.decision;
-    const stale = staleEntry(alert, d);
-    if (stale) return await refuse(alert.id, d.idempotencyKey, stale);
-    if (entriesPaused()) {
-      await releaseAlert(alert.id);
-      return "deferred";
-    }
-    const snap = await loadSnapshot(db, exchange.id, d, cache, {
-      riskPct: deps.config.risk.perTradePct,
-      stopPct: deps.config.strategy.stopPct,
-    });
-    if (!snap.instrument) {
-      return await refuse(
-        alert.id,
-        d.idempotencyKey,
-        `${d.symbol} is not an active market on ${exchange.id}; check the symbol or sync markets`,
-      );
-    }
-    let refPrice: string, freeQuote: number, equityQuote: number;
-    try {
-      const [ticker, balances] = await Promise.all([
-        cached(cache, `ticker:${d.symbol}`, () => exchange.fetchTicker(d.symbol)),
-        cached(cache, "balance", () => exchange.fetchBalance()),
-      ]);
-      refPrice = numberToDecimal(ticker.last);
-      freeQuote = Number(balances[snap.instrument.quote]?.free ?? 0);
-      const baseTotal = Number(balances[snap.instrument.base]?.total ?? 0);
-      equityQuote = Number(balances[snap.instrument.quote]?.total ?? 0) + baseTotal * ticker.last;
-    } catch (error) {
-      await releaseAlert(alert.id);
-      if (error instanceof ExchangeMaintenanceError) {
-        pauseEntries(limits.maintenancePauseMs, errorMessage(error));
-      }
-      if (error instanceof RateLimitedError) pauseEntries(error.retryAfterMs, errorMessage(error));
-      throw error;
-    }
-    const planned = planOrder({
-      decision: d,
-      rules: snap.instrument.rules,
-      quote: snap.instrument.quote,
-      refPrice,
-      equityQuote,
-      freeQuote,
-      strategy: snap.strategy,
-      positionQty: snap.positionQty,
-      sellingQty: snap.sellingQty,
-    });
-    if (!planned.ok) {
-      // The built-in strategy emits an exit on every downward cross, with or without a
-      // position; a flat account is the normal case there, not something to alert about.
-      const flatExit = alert.source === "strategy" && d.action === "sell" &&
-        !(Number(snap.positionQty ?? "0") > 0);
-      return await refuse(alert.id, d.idempotencyKey, planned.reason, { quiet: flatExit });
-    }
-    const recorded = await insertOrder(db, exchange.id, alert.id, d, planned.plan, alert.decision);
-    if ("duplicate" in recorded) {
-      await finishAlert(alert.id, "DUPLICATE", recorded.duplicate);
-      return "duplicate";
-    }
-    if ("invalid" in recorded) return await refuse(alert.id, d.idempotencyKey, recorded.invalid);
-    return await send(alert.id, recorded.row, planned.plan);
-  }
-
-  /**
-   * Consecutive failures per alert of errors that waiting does not cure (a bug, bad data);
-   * temporary conditions (network, rate limits, maintenance, database) never count.
-   */
-  const failuresByAlert = new Map<number, number>();
-  const countFailure = (alertId: number, error: unknown): number => {
-    if (
-      error instanceof TemporaryError || error instanceof RateLimitedError ||
-      error instanceof ExchangeMaintenanceError || error instanceof DatabaseUnavailableError ||
-      error instanceof AuthError || isTransientSqlState(error)
-    ) return 0;
-    const n = (failuresByAlert.get(alertId) ?? 0) + 1;
-    // Bounded: a map entry per alert that failed, cleared when it is set aside.
-    if (failuresByAlert.size >= limits.executionBatchSize * 100) failuresByAlert.clear();
-    failuresByAlert.set(alertId, n);
-    return n;
-  };
-  /** Sets the alert aside; false when it was not PROCESSING any more (nothing changed). */
-  const giveUp = async (alertId: number, failures: number, error: unknown): Promise<boolean> => {
-    const reason = `Not executed after ${failures} failed attempts: ${errorMessage(error)}`;
-    const changed = await db.transaction(async (tx) => {
-      const rows = await tx.query(
-        `update inbound_alerts a set status = 'FAILED', error = $2, processed_at = now()
-          where a.id = $1 and a.status = 'PROCESSING'
-            and not exists (select 1 from orders o where o.alert_id = a.id
-                               and (o.status <> 'REJECTED' or o.filled_qty > 0))
-          returning a.id`,
-        [alertId, redactText(reason)],
-      );
-      if (rows.length === 0) return false;
-      await enqueueNotification(tx, {
-        severity: "WARN",
-        kind: "decision_failed",
-        text: `Signal (alert ${alertId}) was not traded: ${
-          redactText(reason)
-        }; send it again once the cause is fixed`,
-        dedupeKey: `alert:${alertId}:failed`,
-      });
-      return true;
-    });
-    if (!changed) return false;
-    failuresByAlert.delete(alertId);
-    log.error("Alert {alertId} set aside: {reason}", { alertId, reason });
-    return true;
-  };
+  const failures = createFailureCounter();
 
   /** Claims up to one batch of RECEIVED alerts and executes them; resolves when all are done. */
   async function runOnce(): Promise<RunSummary> {
     // The exchange asked us to wait (429) or is under maintenance: nothing new is sent until
     // the pause ends; the alerts stay RECEIVED and the service keeps serving.
-    const claimed = entriesPaused() ? [] : await db.query<Claimed>(
-      `update inbound_alerts set status = 'PROCESSING'
-        where id in (select id from inbound_alerts
-                      where status = 'RECEIVED' and decision is not null
-                      order by id limit $1 for update skip locked)
-        returning id, source, decision, received_at`,
-      [batchSize],
-    );
+    const claimed = entriesPaused() ? [] : await alerts.claimReceived(db, batchSize);
     const summary: RunSummary = {
       claimed: claimed.length,
       executed: 0,
@@ -341,32 +83,11 @@ export function createExecutionAgent(deps: ExecutionDeps) {
       while (next < claimed.length) {
         const alert = claimed[next++];
         try {
-          summary[await processAlert(alert, cache)]++;
+          summary[await processAlert(ctx, alert, cache)]++;
         } catch (error) {
-          const failures = countFailure(alert.id, error);
-          // The same alert keeps failing for a reason that waiting will not fix: set it
-          // aside (FAILED, WARN) instead of holding every other alert behind the backoff.
-          if (
-            failures >= limits.executionAlertMaxFailures &&
-            await giveUp(alert.id, failures, error).catch(() => false)
-          ) {
-            summary.rejected++;
-            continue;
-          }
-          firstError ??= error;
-          summary.deferred++;
-          // Not sent: back to RECEIVED for the next pass. An order refused before reaching the
-          // book (429, maintenance: REJECTED, nothing filled) does not count as sent.
-          await db.query(
-            `update inbound_alerts a set status = 'RECEIVED' where a.id = $1 and a.status = 'PROCESSING'
-                and not exists (select 1 from orders o where o.alert_id = a.id
-                                   and (o.status <> 'REJECTED' or o.filled_qty > 0))`,
-            [alert.id],
-          ).catch(() => {});
-          log.warn("Alert {alertId} deferred: {error}", {
-            alertId: alert.id,
-            error: errorMessage(error),
-          });
+          const outcome = await afterFailure(ctx, failures, alert.id, error);
+          if (outcome === "deferred") firstError ??= error;
+          summary[outcome]++;
         }
       }
     };
@@ -381,15 +102,8 @@ export function createExecutionAgent(deps: ExecutionDeps) {
    * before reaching the book and never filled) were never sent, so they are RECEIVED again;
    * those with an order wait for the reconciler to settle the order.
    */
-  async function recover(): Promise<number> {
-    const rows = await db.query(
-      `update inbound_alerts a set status = 'RECEIVED'
-        where a.status = 'PROCESSING'
-          and not exists (select 1 from orders o where o.alert_id = a.id
-                             and (o.status <> 'REJECTED' or o.filled_qty > 0))
-        returning a.id`,
-    );
-    return rows.length;
+  function recover(): Promise<number> {
+    return alerts.recoverUnsent(db);
   }
 
   return {

@@ -6,17 +6,18 @@
  */
 import type { Component, ServiceContext } from "../runtime/mod.ts";
 import type { Config } from "../core/config.ts";
-import { ConfigError, errorMessage } from "../core/errors.ts";
+import { ConfigError, errorMessage, nextStep } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import { startLoop } from "../core/loop.ts";
 import { backoffMs } from "../core/backoff.ts";
-import { enqueueNotification } from "../notify/mod.ts";
+import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import type { Db } from "../db/mod.ts";
 import { createCcxtExchange } from "../exchange/mod.ts";
 import { syncMarkets } from "./markets.ts";
 import { createPaperExchange } from "./paper_broker.ts";
 import type { Exchange } from "../exchange/mod.ts";
 import { createExecutionAgent, type ExecutionAgent } from "./agent.ts";
+import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
 
 /** The configured exchange: live or sandbox through ccxt, or the paper broker over its data. */
 export async function openExchange(config: Config, db: Db): Promise<Exchange> {
@@ -47,7 +48,7 @@ export async function checkModeSwitch(db: Db, exchangeId: string, mode: string):
               where p.exchange_id = e.id and p.status = 'OPEN') as positions,
             (select count(*)::int from orders o
               where o.exchange_id = e.id
-                and o.status in ('NEW', 'UNKNOWN', 'OPEN', 'PARTIALLY_FILLED')) as orders
+                and o.status in ${ACTIVE_ORDER_STATUSES_SQL}) as orders
        from exchanges e where e.id = $1`,
     [exchangeId],
   );
@@ -146,12 +147,12 @@ export async function executionComponent(ctx: ServiceContext): Promise<Component
         if (attempt > 0) log.info("Execution started after {n} failed attempt(s)", { n: attempt });
         return;
       } catch (error) {
-        const fatal = error instanceof ConfigError;
+        const fatal = nextStep(error).step === "fix_config";
         const message = errorMessage(error);
         log.error("Execution could not start: {error}", { error: message });
         await enqueueNotification(db, {
           severity: "CRITICAL",
-          kind: "execution_start_failed",
+          kind: NotificationKind.executionStartFailed,
           text: fatal
             ? `Execution is stopped: ${message}. Fix the configuration and restart the service`
             : `Execution could not start and is retrying: ${message}. Alerts are kept until it runs`,

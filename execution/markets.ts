@@ -5,8 +5,7 @@
  */
 import type { Sql } from "../db/mod.ts";
 import type { Exchange, Market } from "../exchange/mod.ts";
-
-const SYMBOL = /^[A-Z0-9]+\/[A-Z0-9]+$/;
+import { isUnifiedSymbol } from "../trading/symbol.ts";
 
 export interface TradingRules {
   tick_size?: string;
@@ -34,7 +33,7 @@ export async function storeMarkets(
   exchange: Pick<Exchange, "id" | "mode">,
   markets: Market[],
 ): Promise<number> {
-  const rows = markets.filter((m) => SYMBOL.test(m.symbol)).map((m) => ({
+  const rows = markets.filter((m) => isUnifiedSymbol(m.symbol)).map((m) => ({
     symbol: m.symbol,
     base: m.base,
     quote: m.quote,

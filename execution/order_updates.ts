@@ -6,7 +6,9 @@
  */
 import type { Sql } from "../db/mod.ts";
 import type { ExchangeOrder, Fill } from "../exchange/mod.ts";
-import { enqueueNotification } from "../notify/mod.ts";
+import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
+import { isActiveOrderStatus } from "../trading/statuses.ts";
+import { markRejected } from "./orders_sql.ts";
 
 export interface OrderRow {
   id: number;
@@ -31,8 +33,6 @@ export interface OrderRow {
 export const ORDER_COLUMNS = `id, exchange_id, symbol, side, type, purpose, qty::text, status,
   client_order_id, idempotency_key, strategy, alert_id, decision, stop_price::text, created_at,
   updated_at, reconcile_misses`;
-
-const ACTIVE = ["NEW", "UNKNOWN", "OPEN", "PARTIALLY_FILLED"];
 
 function statusOf(o: ExchangeOrder, complete: boolean): string {
   switch (o.status) {
@@ -217,16 +217,16 @@ export async function applyExchangeOrder(
   if (status === "FILLED" && order.status !== "FILLED") {
     await enqueueNotification(tx, {
       severity: "INFO",
-      kind: "order_filled",
+      kind: NotificationKind.orderFilled,
       text: `Filled: ${order.side} ${sum.filled} ${order.symbol} at ${
         Number(sum.avg).toString()
       } (fee ${Number(sum.fee)} ${sum.cur ?? ""}) — order ${order.client_order_id}`,
       dedupeKey: `order:${order.client_order_id}:filled`,
     });
-  } else if (ACTIVE.includes(status) && !["OPEN", "PARTIALLY_FILLED"].includes(order.status)) {
+  } else if (isActiveOrderStatus(status) && !["OPEN", "PARTIALLY_FILLED"].includes(order.status)) {
     await enqueueNotification(tx, {
       severity: "INFO",
-      kind: "order_placed",
+      kind: NotificationKind.orderPlaced,
       text:
         `Order placed: ${order.type} ${order.side} ${order.qty} ${order.symbol} — order ${order.client_order_id}`,
       dedupeKey: `order:${order.client_order_id}:placed`,
@@ -247,11 +247,7 @@ export async function rejectOrder(
   reason: string,
   alertStatus: "REJECTED" | "FAILED" = "REJECTED",
 ): Promise<void> {
-  await tx.query(
-    `update orders set status = 'REJECTED', reject_reason = $2, updated_at = now(), checked_at = now()
-      where id = $1`,
-    [order.id, reason],
-  );
+  await markRejected(tx, order.id, reason);
   if (order.alert_id !== null) {
     await tx.query(
       `update inbound_alerts set status = $2, error = $3, processed_at = now()
@@ -261,7 +257,7 @@ export async function rejectOrder(
   }
   await enqueueNotification(tx, {
     severity: "WARN",
-    kind: "order_rejected",
+    kind: NotificationKind.orderRejected,
     text: `Order ${order.client_order_id} (${order.side} ${order.symbol}) rejected: ${reason}`,
     dedupeKey: `order:${order.client_order_id}:rejected`,
   });

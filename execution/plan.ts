@@ -6,14 +6,15 @@
 import { z } from "zod";
 import type { TradingDecision } from "../trading/decision.ts";
 import { sizePosition } from "../trading/sizing.ts";
-import { dec } from "../trading/decimal.ts";
+import { dec, isPositiveDecimalString } from "../trading/decimal.ts";
+import { UNIFIED_SYMBOL } from "../trading/symbol.ts";
+import { sha256Hex } from "../core/hash.ts";
 import type { TradingRules } from "./markets.ts";
 
-const decimal = z.string().regex(/^\d+(\.\d+)?$/, "expected a positive decimal string")
-  .refine((v) => Number(v) > 0, "expected a positive decimal string");
+const decimal = z.string().refine(isPositiveDecimalString, "expected a positive decimal string");
 
 export const decisionSchema = z.object({
-  symbol: z.string().regex(/^[A-Z0-9]+\/[A-Z0-9]+$/, "expected a symbol like BTC/USDT"),
+  symbol: z.string().regex(UNIFIED_SYMBOL, "expected a symbol like BTC/USDT"),
   action: z.enum(["buy", "sell"]),
   qty: decimal.optional(),
   price: decimal.optional(),
@@ -39,14 +40,31 @@ export function parseDecision(
   };
 }
 
+/**
+ * Why an entry signal that waited too long (the service was down, the exchange in
+ * maintenance) is not traded at today's price, or undefined when it is fresh enough. Exits
+ * are still executed: closing late is safer than staying open. The strategy agent has its own
+ * freshness rule on candles. The age counts from the signal's `ts`, else from its receipt;
+ * `maxAgeS` 0 turns the rule off.
+ */
+export function staleEntry(
+  alert: { source: string; receivedAt: Date; decision: TradingDecision },
+  now: Date,
+  maxAgeS: number,
+): string | undefined {
+  const d = alert.decision;
+  if (!(maxAgeS > 0) || d.action !== "buy" || alert.source === "strategy") return undefined;
+  const at = d.ts ? Date.parse(d.ts) : new Date(alert.receivedAt).getTime();
+  const ageS = (now.getTime() - at) / 1000;
+  if (!Number.isFinite(ageS) || ageS <= maxAgeS) return undefined;
+  return `the signal of ${new Date(at).toISOString()} is ${
+    Math.round(ageS)
+  } s old, over SIGNAL_MAX_AGE_S=${maxAgeS}; an entry is not traded that late`;
+}
+
 /** The part of a client order id fixed by the idempotency key: "pg" + 26 hex of its SHA-256. */
-export async function clientOrderIdPrefix(idempotencyKey: string): Promise<string> {
-  const digest = await crypto.subtle.digest(
-    "SHA-256",
-    new TextEncoder().encode(idempotencyKey),
-  );
-  const hex = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-  return `pg${hex.slice(0, 26)}`;
+export function clientOrderIdPrefix(idempotencyKey: string): string {
+  return `pg${sha256Hex(idempotencyKey).slice(0, 26)}`;
 }
 
 /**
@@ -54,8 +72,8 @@ export async function clientOrderIdPrefix(idempotencyKey: string): Promise<strin
  * attempt number (1 + orders already recorded for the key, so a key whose order was refused
  * before reaching the book can be tried again under a new id).
  */
-export async function clientOrderIdFor(idempotencyKey: string, attempt: number): Promise<string> {
-  return `${await clientOrderIdPrefix(idempotencyKey)}-${attempt}`;
+export function clientOrderIdFor(idempotencyKey: string, attempt: number): string {
+  return `${clientOrderIdPrefix(idempotencyKey)}-${attempt}`;
 }
 
 export interface StrategyLimits {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { clientOrderIdFor, parseDecision, type PlanInput, planOrder } from "./plan.ts";
+import { clientOrderIdFor, parseDecision, type PlanInput, planOrder, staleEntry } from "./plan.ts";
 
 const base: PlanInput = {
   decision: { symbol: "BTC/USDT", action: "buy", strategy: "s", idempotencyKey: "k" },
@@ -82,10 +82,10 @@ Deno.test("a notional cap of the strategy caps a given quantity", () => {
   assert.ok(r.ok && r.plan.qty === "0.02");
 });
 
-Deno.test("client order ids are deterministic, short and in Binance's alphabet", async () => {
-  const a = await clientOrderIdFor("tv:BTC/USDT:2026-01-01T00:00", 1);
-  assert.equal(a, await clientOrderIdFor("tv:BTC/USDT:2026-01-01T00:00", 1));
-  assert.notEqual(a, await clientOrderIdFor("tv:BTC/USDT:2026-01-01T00:00", 2));
+Deno.test("client order ids are deterministic, short and in Binance's alphabet", () => {
+  const a = clientOrderIdFor("tv:BTC/USDT:2026-01-01T00:00", 1);
+  assert.equal(a, clientOrderIdFor("tv:BTC/USDT:2026-01-01T00:00", 1));
+  assert.notEqual(a, clientOrderIdFor("tv:BTC/USDT:2026-01-01T00:00", 2));
   assert.match(a, /^[a-zA-Z0-9-_]{1,36}$/);
 });
 
@@ -113,4 +113,28 @@ Deno.test("the stop exit is checked on what is left after a fee taken in the bas
     rules: { ...base.rules, taker_fee: "0" },
   });
   assert.ok(fee0.ok, "with no fee the whole quantity is sold at the stop");
+});
+
+Deno.test("an entry older than SIGNAL_MAX_AGE_S is refused; exits, strategy signals and fresh ones are not", () => {
+  const now = new Date("2026-01-01T01:00:00Z");
+  const receivedAt = new Date("2026-01-01T00:59:59Z");
+  const buy = { symbol: "BTC/USDT", action: "buy" as const, strategy: "s", idempotencyKey: "k" };
+  const old = { ...buy, ts: "2026-01-01T00:50:00Z" };
+  const stale = staleEntry({ source: "pine", receivedAt, decision: old }, now, 300);
+  assert.match(stale ?? "", /is 600 s old, over SIGNAL_MAX_AGE_S=300/);
+  assert.equal(staleEntry({ source: "pine", receivedAt, decision: old }, now, 600), undefined);
+  assert.equal(staleEntry({ source: "pine", receivedAt, decision: old }, now, 0), undefined);
+  const sell = { ...old, action: "sell" as const };
+  assert.equal(staleEntry({ source: "pine", receivedAt, decision: sell }, now, 300), undefined);
+  assert.equal(staleEntry({ source: "strategy", receivedAt, decision: old }, now, 300), undefined);
+  // Without ts the age counts from the receipt.
+  assert.equal(staleEntry({ source: "csv", receivedAt, decision: buy }, now, 300), undefined);
+  const lateReceipt = new Date("2026-01-01T00:00:00Z");
+  assert.match(
+    staleEntry({ source: "csv", receivedAt: lateReceipt, decision: buy }, now, 300) ?? "",
+    /3600 s old/,
+  );
+  // An unreadable ts is not a reason to refuse.
+  const bad = { ...buy, ts: "yesterday" };
+  assert.equal(staleEntry({ source: "pine", receivedAt, decision: bad }, now, 300), undefined);
 });

@@ -9,17 +9,13 @@
  * so there is never a second active order for a signal.
  */
 import type { Clock } from "../core/clock.ts";
-import { DatabaseUnavailableError, errorMessage, RateLimitedError } from "../core/errors.ts";
+import { errorMessage, nextStep } from "../core/errors.ts";
+import { pauseOf } from "./outcome.ts";
 import { limits } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
 import type { Db, Sql } from "../db/mod.ts";
-import {
-  type Exchange,
-  ExchangeMaintenanceError,
-  type ExchangeOrder,
-  type Fill,
-} from "../exchange/mod.ts";
-import { enqueueNotification } from "../notify/mod.ts";
+import type { Exchange, ExchangeOrder, Fill } from "../exchange/mod.ts";
+import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { applyExchangeOrder, ORDER_COLUMNS, type OrderRow, rejectOrder } from "./order_updates.ts";
 
 export interface ReconcileTuning {
@@ -91,7 +87,7 @@ export function createReconciler(deps: {
     if (!level) return;
     await enqueueNotification(db, {
       severity: level,
-      kind: "order_unknown",
+      kind: NotificationKind.orderUnknown,
       text: `Order ${order.client_order_id} (${order.side} ${order.qty} ${order.symbol}) has had ` +
         `an unknown outcome for ${Math.round(ageMs / 60_000)} min; the exchange cannot be asked ` +
         `right now. Check it on the exchange; it will not be resent`,
@@ -115,9 +111,7 @@ export function createReconciler(deps: {
       });
       await warnIfStuck(order, ageMs);
       // Asked to slow down (or down for maintenance): stop this pass, the loop backs off.
-      if (error instanceof RateLimitedError || error instanceof ExchangeMaintenanceError) {
-        throw error;
-      }
+      if (pauseOf(nextStep(error)) !== undefined) throw error;
       return;
     }
     if (order.status === "REJECTED") {
@@ -193,7 +187,7 @@ export function createReconciler(deps: {
     );
     await enqueueNotification(tx, {
       severity: "WARN",
-      kind: "order_never_placed",
+      kind: NotificationKind.orderNeverPlaced,
       text: `${note}${handed.length === 0 ? " (the alert was already settled)" : ""}`,
       dedupeKey: `order:${order.client_order_id}:never-placed`,
     });
@@ -214,7 +208,7 @@ export function createReconciler(deps: {
       const status = await applyExchangeOrder(tx, order, found, fills, account);
       await enqueueNotification(tx, {
         severity: "CRITICAL",
-        kind: "order_found_late",
+        kind: NotificationKind.orderFoundLate,
         text: `Order ${order.client_order_id} (${order.side} ${order.qty} ${order.symbol}) was ` +
           `given up as never placed but is on the exchange (${status}); it is now recorded. ` +
           `Check the position`,
@@ -238,7 +232,7 @@ export function createReconciler(deps: {
         await tx.query("update orders set checked_at = now() where id = $1", [order.id]);
         await enqueueNotification(tx, {
           severity: "CRITICAL",
-          kind: "order_apply_failed",
+          kind: NotificationKind.orderApplyFailed,
           text: `Order ${order.client_order_id} (${order.side} ${order.qty} ${order.symbol}) ` +
             `is on the exchange but its state cannot be recorded: ${errorMessage(error)}. ` +
             `Check it on the exchange; it is retried on every pass`,
@@ -287,10 +281,8 @@ export function createReconciler(deps: {
         await reconcileOne(order, summary);
       } catch (error) {
         // Slow down / maintenance, or the database is gone: the pass stops, the loop backs off.
-        if (
-          error instanceof RateLimitedError || error instanceof ExchangeMaintenanceError ||
-          error instanceof DatabaseUnavailableError
-        ) throw error;
+        const step = nextStep(error);
+        if (pauseOf(step) !== undefined || step.step === "database_down") throw error;
         summary.failedApplies++;
         await setAside(order, error);
       }

@@ -7,6 +7,8 @@ import { type Db, isCheckViolation, isUniqueViolation } from "../db/mod.ts";
 import type { TradingRules } from "./markets.ts";
 import { clientOrderIdPrefix, type OrderPlan, type StrategyLimits } from "./plan.ts";
 import { ORDER_COLUMNS, type OrderRow } from "./order_updates.ts";
+import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
+import { readStrategyRow } from "../signals/mod.ts";
 
 /**
  * Market data for one pass: the alerts of a batch are claimed together, so one ticker per
@@ -44,24 +46,18 @@ export async function loadSnapshot(
         [exchangeId, symbol],
       ),
   );
-  const [s] = await cached(cache, `strategy:${strategyName}`, () =>
-    db.query<{
-      enabled: boolean;
-      risk_pct: string;
-      stop_pct: string;
-      confidence_min: string;
-      max_notional: string | null;
-    }>(
-      "select enabled, risk_pct::text, stop_pct::text, confidence_min::text, max_notional::text from strategies where name = $1",
-      [strategyName],
-    ));
+  const s = await cached(
+    cache,
+    `strategy:${strategyName}`,
+    () => readStrategyRow(db, strategyName),
+  );
   // What is free to sell: the open position less what active sell orders still have to sell.
   // The database enforces the same rule on insert (migration 0006), under a lock.
   const [pos] = await db.query<{ qty: string; selling: string }>(
     `select p.qty::text,
             (select coalesce(sum(o.qty - o.filled_qty), 0) from orders o
               where o.exchange_id = p.exchange_id and o.symbol = p.symbol and o.side = 'sell'
-                and o.status in ('NEW', 'UNKNOWN', 'OPEN', 'PARTIALLY_FILLED'))::text as selling
+                and o.status in ${ACTIVE_ORDER_STATUSES_SQL})::text as selling
        from positions p where p.exchange_id = $1 and p.symbol = $2 and p.status = 'OPEN'`,
     [exchangeId, symbol],
   );
@@ -96,7 +92,7 @@ export async function insertOrder(
   plan: OrderPlan,
   decision: unknown,
 ): Promise<{ row: OrderRow } | { duplicate: string } | { invalid: string }> {
-  const prefix = await clientOrderIdPrefix(d.idempotencyKey);
+  const prefix = clientOrderIdPrefix(d.idempotencyKey);
   try {
     const [row] = await db.query<OrderRow>(
       `insert into orders (exchange_id, symbol, side, type, purpose, qty, price, stop_price,

@@ -4,13 +4,14 @@
  * committed together or not at all.
  */
 import type { Sql } from "../db/mod.ts";
+import type { NotificationKind } from "./kinds.ts";
 
 export type Severity = "INFO" | "WARN" | "CRITICAL";
 
 /** Returns the number of chat rows written (0 when deduped or no chat wants it). */
 export async function enqueueNotification(
   sql: Sql,
-  n: { severity: Severity; kind: string; text: string; dedupeKey: string },
+  n: { severity: Severity; kind: NotificationKind; text: string; dedupeKey: string },
 ): Promise<number> {
   const [row] = await sql.query<{ n: number }>(
     "select enqueue_notification($1, $2, $3, $4) as n",

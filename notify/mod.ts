@@ -3,4 +3,5 @@
 export { addChat, listChats, removeChat } from "./chats.ts";
 export { notifyComponent } from "./component.ts";
 export { enqueueNotification, type Severity } from "./enqueue.ts";
+export { NotificationKind } from "./kinds.ts";
 export { outboxStatus, retryFailed, retryOne } from "./outbox_admin.ts";

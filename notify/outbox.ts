@@ -4,6 +4,7 @@
  * so a second worker skips them while they are locked and does not see them as due once the
  * statement commits. Sending happens outside any transaction.
  */
+import { NotificationKind } from "./kinds.ts";
 import type { Sql } from "../db/mod.ts";
 import { enqueueNotification, type Severity } from "./enqueue.ts";
 import { collapseKey } from "./policy.ts";
@@ -29,7 +30,10 @@ export interface ClaimedRow {
 }
 
 /** Kinds raised by the worker itself: their own failure never raises another alert. */
-export const ALERT_KINDS = new Set(["outbox_failed", "chat_deactivated"]);
+export const ALERT_KINDS = new Set<string>([
+  NotificationKind.outboxFailed,
+  NotificationKind.chatDeactivated,
+]);
 
 export interface ClaimOptions {
   now: Date;
@@ -165,7 +169,7 @@ export async function markFailed(
     if (deactivated && f.alert && !ALERT_KINDS.has(row.kind)) {
       await enqueueNotification(sql, {
         severity: "WARN",
-        kind: "chat_deactivated",
+        kind: NotificationKind.chatDeactivated,
         text: `Chat ${chat} no longer receives notifications: ${f.error}. ` +
           `After fixing it (unblock the bot, add it to the group), run: ` +
           `pg-solo-lite chats add ${row.chat_id}`,
@@ -177,12 +181,12 @@ export async function markFailed(
   if (f.alert && !ALERT_KINDS.has(row.kind)) {
     await enqueueNotification(sql, {
       severity: "CRITICAL",
-      kind: "outbox_failed",
+      kind: NotificationKind.outboxFailed,
       text: `Notification #${row.id} (${row.kind}) to chat ${chat} was not delivered after ` +
         `${f.failCount} attempt(s): ${f.error}. Later failures to this chat within the hour ` +
         `are not announced again. See: pg-solo-lite outbox status; resend with: ` +
         `pg-solo-lite outbox retry --failed`,
-      dedupeKey: await collapseKey(`outbox_failed:${row.chat_id}`, "", f.now),
+      dedupeKey: collapseKey(`outbox_failed:${row.chat_id}`, "", f.now),
     });
   }
 }

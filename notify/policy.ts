@@ -2,8 +2,9 @@
  * The pure decisions of the outbox worker: what a send outcome does to a row, and when the
  * next message may go out under Telegram's rate limits. No I/O here.
  */
-import { RateLimitedError } from "../core/errors.ts";
+import { nextStep } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
+import { sha256Hex } from "../core/hash.ts";
 import { TelegramRejectedError } from "./telegram_error.ts";
 
 export type Outcome =
@@ -28,20 +29,21 @@ export function decideOutcome(
   const { error } = result;
   const schedule = options.schedule ?? limits.outboxRetryScheduleMs;
   const maxFailures = options.maxFailures ?? limits.outboxMaxFailures;
-  if (error instanceof RateLimitedError) {
+  const step = nextStep(error);
+  if (step.step === "wait") {
     return {
       kind: "rate_limited",
-      sendAfter: new Date(now.getTime() + error.retryAfterMs),
+      sendAfter: new Date(now.getTime() + step.waitMs),
       error: error.message,
     };
   }
   const count = failCount + 1;
-  if (error instanceof TelegramRejectedError) {
+  if (step.step === "reject") {
     return {
       kind: "failed",
       failCount: count,
       error: error.message,
-      deactivateChat: error.scope === "chat",
+      deactivateChat: error instanceof TelegramRejectedError && error.scope === "chat",
     };
   }
   if (count >= maxFailures) {
@@ -93,16 +95,14 @@ export function rateLimiter(perChatPerS: number, globalPerS: number): RateLimite
  * ignored, so ids and amounts do not make every message unique) within one time window
  * share a key, and enqueue_notification stores the first one only.
  */
-export async function collapseKey(
+export function collapseKey(
   kind: string,
   detail: string,
   now: Date,
   windowMs: number = limits.outboxFailedAlertWindowMs,
-): Promise<string> {
+): string {
   const normalized = detail.replace(/\d+/g, "#").trim().toLowerCase();
-  const digest = new Uint8Array(
-    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(normalized)),
-  );
-  const hex = Array.from(digest.slice(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
+  // 16 hex characters (64 bits) are plenty to tell error texts apart within one window.
+  const hex = sha256Hex(normalized).slice(0, 16);
   return `${kind}:${hex}:${Math.floor(now.getTime() / windowMs)}`;
 }

@@ -59,15 +59,15 @@ Deno.test("a paused chat gets no slot before the pause ends", () => {
   assert.equal(l.reserve(8, 100), 100);
 });
 
-Deno.test("collapseKey gives repeated errors one key per window, ignoring numbers", async () => {
-  const a = await collapseKey("db", "Timeout after 5001 ms on order 17", now);
-  const b = await collapseKey(
+Deno.test("collapseKey gives repeated errors one key per window, ignoring numbers", () => {
+  const a = collapseKey("db", "Timeout after 5001 ms on order 17", now);
+  const b = collapseKey(
     "db",
     "Timeout after 4999 ms on order 18",
     new Date(now.getTime() + 1000),
   );
-  const c = await collapseKey("db", "Connection refused", now);
-  const d = await collapseKey(
+  const c = collapseKey("db", "Connection refused", now);
+  const d = collapseKey(
     "db",
     "Timeout after 5001 ms on order 17",
     new Date(now.getTime() + 3_600_000),

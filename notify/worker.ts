@@ -66,6 +66,10 @@ interface LaneResult {
   error?: string;
 }
 
+/**
+ * The worker's loop: claim due rows, split them into one lane per chat, send the lanes side
+ * by side (sendLane), record the outcomes (record).
+ */
 export function outboxWorker(o: OutboxWorkerOptions): OutboxWorker {
   const { db, sender, clock, log } = o;
   const perChatPerS = o.perChatPerS ?? 1;
@@ -73,113 +77,7 @@ export function outboxWorker(o: OutboxWorkerOptions): OutboxWorker {
   const leaseMs = o.leaseMs ?? limits.outboxLeaseMs;
   const concurrency = o.concurrency ?? limits.outboxSendConcurrency;
   const limiter = rateLimiter(perChatPerS, o.globalPerS ?? 30);
-
-  /** Sends one chat's rows in order; returns each row's outcome or the time to put it back. */
-  async function sendLane(
-    rows: ClaimedRow[],
-    signal: AbortSignal | undefined,
-  ): Promise<LaneResult[]> {
-    const results: LaneResult[] = [];
-    for (const row of rows) {
-      const now = clock.now();
-      // After a refusal for the chat, the rest of its lane is not sent (the chat is gone).
-      if (results.some((r) => r.outcome?.kind === "failed" && r.outcome.deactivateChat)) {
-        row.chat_active = false;
-      }
-      if (!row.chat_active) {
-        const error =
-          `Chat ${row.chat_id} is deactivated; re-add it with: pg-solo-lite chats add ${row.chat_id}`;
-        results.push(
-          {
-            row,
-            outcome: { kind: "failed", failCount: row.fail_count, error, deactivateChat: false },
-          } as const,
-        );
-        continue;
-      }
-      // After a 429 the rest of the lane waits in the database, not here: sleeping through
-      // retry_after would hold up every other chat's messages of this batch.
-      const paused = results.find((r) => r.error !== undefined && r.deferTo);
-      if (paused?.deferTo) {
-        results.push({ row, deferTo: paused.deferTo });
-        continue;
-      }
-      const at = limiter.reserve(row.chat_id, now.getTime());
-      // A slot far ahead would hold up the batch (and, beyond the lease, let another worker
-      // take the row): put it back as due at its slot instead.
-      const maxWaitMs = Math.min(leaseMs / 2, limits.outboxClaimAheadS * 1000);
-      if (signal?.aborted || at - now.getTime() > maxWaitMs) {
-        results.push({ row, deferTo: new Date(Math.max(at, now.getTime())) });
-        continue;
-      }
-      if (at > now.getTime()) await clock.sleep(at - now.getTime(), signal);
-      if (signal?.aborted) {
-        results.push({ row, deferTo: clock.now() });
-        continue;
-      }
-      let result: { messageId: number } | { error: Error };
-      try {
-        // No signal: a send already started is finished on shutdown (bounded by the Bot API
-        // timeout) so that it is recorded; an aborted one might be delivered and sent again.
-        result = { messageId: await sender(row.chat_id, renderMessage(row)) };
-      } catch (error) {
-        result = { error: error instanceof Error ? error : new Error(String(error)) };
-      }
-      const outcome = decideOutcome(result, row.fail_count, clock.now());
-      if (outcome.kind === "rate_limited") {
-        limiter.pause(row.chat_id, outcome.sendAfter.getTime());
-        results.push({ row, deferTo: outcome.sendAfter, error: redactText(outcome.error) });
-        continue;
-      }
-      results.push({ row, outcome });
-    }
-    return results;
-  }
-
-  async function record(
-    results: LaneResult[],
-    total: BatchResult,
-  ): Promise<void> {
-    const sent: { id: number; messageId: number }[] = [];
-    const deferred: { id: number; at: Date; error?: string }[] = [];
-    for (const r of results) {
-      if (r.deferTo) deferred.push({ id: r.row.id, at: r.deferTo, error: r.error });
-      else if (r.outcome?.kind === "sent") {
-        sent.push({ id: r.row.id, messageId: r.outcome.messageId });
-      }
-    }
-    await markSent(db, sent);
-    await reschedule(db, deferred);
-    total.sent += sent.length;
-    total.deferred += deferred.length;
-    for (const { row, outcome } of results) {
-      if (!outcome || outcome.kind === "sent" || outcome.kind === "rate_limited") continue;
-      const error = redactText(outcome.error).slice(0, 2000);
-      if (outcome.kind === "retry") {
-        total.retried++;
-        await markRetry(db, { id: row.id, ...outcome, error });
-        log.warn("Notification {id} to chat {chat} failed ({failCount}); retry at {at}: {error}", {
-          id: row.id,
-          chat: row.chat_id,
-          failCount: outcome.failCount,
-          at: outcome.sendAfter.toISOString(),
-          error,
-        });
-        continue;
-      }
-      total.failed++;
-      const alert = row.chat_active && !ALERT_KINDS.has(row.kind);
-      await db.transaction((tx) =>
-        markFailed(tx, row, { ...outcome, error, alert, now: clock.now() })
-      );
-      log.error("Notification {id} to chat {chat} FAILED after {failCount} attempt(s): {error}", {
-        id: row.id,
-        chat: row.chat_id,
-        failCount: outcome.failCount,
-        error,
-      });
-    }
-  }
+  const lanes: Lanes = { db, sender, clock, log, limiter, leaseMs };
 
   async function runOnce(signal?: AbortSignal): Promise<BatchResult> {
     const now = clock.now();
@@ -200,23 +98,23 @@ export function outboxWorker(o: OutboxWorkerOptions): OutboxWorker {
     };
     if (rows.length === 0) return total;
     // One lane per chat keeps each chat's messages in order; lanes run side by side.
-    const lanes = new Map<number, ClaimedRow[]>();
+    const byChat = new Map<number, ClaimedRow[]>();
     // UPDATE … RETURNING has no order: queue order (id) is restored here.
     for (const row of rows.sort((a, b) => a.id - b.id)) {
-      const lane = lanes.get(row.chat_id);
+      const lane = byChat.get(row.chat_id);
       if (lane) lane.push(row);
-      else lanes.set(row.chat_id, [row]);
+      else byChat.set(row.chat_id, [row]);
     }
-    const queue = [...lanes.values()];
+    const queue = [...byChat.values()];
     const results: LaneResult[] = [];
     await Promise.all(
       Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
         for (let lane = queue.shift(); lane; lane = queue.shift()) {
-          results.push(...await sendLane(lane, signal));
+          results.push(...await sendLane(lanes, lane, signal));
         }
       }),
     );
-    await record(results, total);
+    await record(lanes, results, total);
     return total;
   }
 
@@ -261,4 +159,125 @@ export function outboxWorker(o: OutboxWorkerOptions): OutboxWorker {
   }
 
   return { runOnce, drain, start };
+}
+
+/** What sending and recording a batch's lanes need from the worker. */
+interface Lanes {
+  db: Db;
+  sender: Sender;
+  clock: Clock;
+  log: Log;
+  limiter: ReturnType<typeof rateLimiter>;
+  leaseMs: number;
+}
+
+/** Sends one chat's rows in order; returns each row's outcome or the time to put it back. */
+async function sendLane(
+  w: Lanes,
+  rows: ClaimedRow[],
+  signal: AbortSignal | undefined,
+): Promise<LaneResult[]> {
+  const { sender, clock, limiter, leaseMs } = w;
+  const results: LaneResult[] = [];
+  for (const row of rows) {
+    const now = clock.now();
+    // After a refusal for the chat, the rest of its lane is not sent (the chat is gone).
+    if (results.some((r) => r.outcome?.kind === "failed" && r.outcome.deactivateChat)) {
+      row.chat_active = false;
+    }
+    if (!row.chat_active) {
+      const error =
+        `Chat ${row.chat_id} is deactivated; re-add it with: pg-solo-lite chats add ${row.chat_id}`;
+      results.push(
+        {
+          row,
+          outcome: { kind: "failed", failCount: row.fail_count, error, deactivateChat: false },
+        } as const,
+      );
+      continue;
+    }
+    // After a 429 the rest of the lane waits in the database, not here: sleeping through
+    // retry_after would hold up every other chat's messages of this batch.
+    const paused = results.find((r) => r.error !== undefined && r.deferTo);
+    if (paused?.deferTo) {
+      results.push({ row, deferTo: paused.deferTo });
+      continue;
+    }
+    const at = limiter.reserve(row.chat_id, now.getTime());
+    // A slot far ahead would hold up the batch (and, beyond the lease, let another worker
+    // take the row): put it back as due at its slot instead.
+    const maxWaitMs = Math.min(leaseMs / 2, limits.outboxClaimAheadS * 1000);
+    if (signal?.aborted || at - now.getTime() > maxWaitMs) {
+      results.push({ row, deferTo: new Date(Math.max(at, now.getTime())) });
+      continue;
+    }
+    if (at > now.getTime()) await clock.sleep(at - now.getTime(), signal);
+    if (signal?.aborted) {
+      results.push({ row, deferTo: clock.now() });
+      continue;
+    }
+    let result: { messageId: number } | { error: Error };
+    try {
+      // No signal: a send already started is finished on shutdown (bounded by the Bot API
+      // timeout) so that it is recorded; an aborted one might be delivered and sent again.
+      result = { messageId: await sender(row.chat_id, renderMessage(row)) };
+    } catch (error) {
+      result = { error: error instanceof Error ? error : new Error(String(error)) };
+    }
+    const outcome = decideOutcome(result, row.fail_count, clock.now());
+    if (outcome.kind === "rate_limited") {
+      limiter.pause(row.chat_id, outcome.sendAfter.getTime());
+      results.push({ row, deferTo: outcome.sendAfter, error: redactText(outcome.error) });
+      continue;
+    }
+    results.push({ row, outcome });
+  }
+  return results;
+}
+
+async function record(
+  w: Lanes,
+  results: LaneResult[],
+  total: BatchResult,
+): Promise<void> {
+  const { db, clock, log } = w;
+  const sent: { id: number; messageId: number }[] = [];
+  const deferred: { id: number; at: Date; error?: string }[] = [];
+  for (const r of results) {
+    if (r.deferTo) deferred.push({ id: r.row.id, at: r.deferTo, error: r.error });
+    else if (r.outcome?.kind === "sent") {
+      sent.push({ id: r.row.id, messageId: r.outcome.messageId });
+    }
+  }
+  await markSent(db, sent);
+  await reschedule(db, deferred);
+  total.sent += sent.length;
+  total.deferred += deferred.length;
+  for (const { row, outcome } of results) {
+    if (!outcome || outcome.kind === "sent" || outcome.kind === "rate_limited") continue;
+    const error = redactText(outcome.error).slice(0, 2000);
+    if (outcome.kind === "retry") {
+      total.retried++;
+      await markRetry(db, { id: row.id, ...outcome, error });
+      log.warn("Notification {id} to chat {chat} failed ({failCount}); retry at {at}: {error}", {
+        id: row.id,
+        chat: row.chat_id,
+        failCount: outcome.failCount,
+        at: outcome.sendAfter.toISOString(),
+        error,
+      });
+      continue;
+    }
+    total.failed++;
+    const alert = row.chat_active && !ALERT_KINDS.has(row.kind);
+    await db.transaction((tx) =>
+      markFailed(tx, row, { ...outcome, error, alert, now: clock.now() })
+    );
+    log.error("Notification {id} to chat {chat} FAILED after {failCount} attempt(s): {error}", {
+      id: row.id,
+      chat: row.chat_id,
+      failCount: outcome.failCount,
+      error,
+    });
+  }
 }

@@ -1,10 +1,12 @@
 /**
  * The daily backup of `serve` (BACKUP_DIR, at BACKUP_AT UTC, keeping the newest BACKUP_KEEP).
  * It runs inside the service, so an embedded database is dumped between two units of work of
- * the one session (a consistent copy) without stopping anything. Success is logged at INFO,
- * failure at WARN; `doctor` reports the age of the newest backup.
+ * the one session (a consistent copy) without stopping anything. Success is logged and sent to
+ * the operator at INFO, failure at WARN; `doctor` reports the age of the newest backup.
  */
 import { errorMessage } from "../core/errors.ts";
+import { redactText } from "../core/redact.ts";
+import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { scheduleCron } from "../core/scheduler.ts";
 import type { Component, ServiceContext } from "../runtime/mod.ts";
 import { pruneBackups, takeBackup } from "./backup.ts";
@@ -49,7 +51,21 @@ export async function runBackup(ctx: ServiceContext, dir: string, keep: number):
       ms: Math.round(performance.now() - t0),
       pruned: pruned.length,
     });
+    await enqueueNotification(ctx.db, {
+      severity: "INFO",
+      kind: NotificationKind.backupDone,
+      text: `Daily backup written: ${b.path} (${b.bytes} bytes); ${keep} kept`,
+      dedupeKey: `backup:done:${ctx.clock.now().toISOString().slice(0, 10)}`,
+    }).catch(() => {});
   } catch (error) {
-    ctx.log.warn("The daily backup failed: {error}", { error: errorMessage(error) });
+    const reason = redactText(errorMessage(error));
+    ctx.log.warn("The daily backup failed: {error}", { error: reason });
+    await enqueueNotification(ctx.db, {
+      severity: "WARN",
+      kind: NotificationKind.backupFailed,
+      text: `The daily backup failed: ${reason}. The next one runs tomorrow; run ` +
+        "pg-solo-lite backup to take one now",
+      dedupeKey: `backup:failed:${ctx.clock.now().toISOString().slice(0, 10)}`,
+    }).catch(() => {});
   }
 }

@@ -9,7 +9,7 @@ import { errorMessage } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import { startLoop } from "../core/loop.ts";
 import type { Db } from "../db/mod.ts";
-import { enqueueNotification } from "../notify/mod.ts";
+import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import type { Component, Route, ServiceContext } from "../runtime/mod.ts";
 import { closedPeriodsBetween, isoDay, periodOf, type ReportKind } from "./period.ts";
 import {
@@ -113,7 +113,7 @@ export async function catchUp(
       made.push(report);
       await enqueueNotification(db, {
         severity: "INFO",
-        kind: "report",
+        kind: NotificationKind.report,
         text: announcement(report, o.publicBaseUrl),
         dedupeKey: `report:${report.scope}:${kind}:${p.start.toISOString()}`,
       });

@@ -1,8 +1,9 @@
 /**
  * The pure part of the Risk agent: whether a long position's stop or target is hit at the last
  * price. The stop wins when both are (a stop at or above the target is a data error, and
- * getting out is the safer reading of it).
+ * getting out is the safer reading of it). And what a finished exit means for its action.
  */
+import { redactText } from "../core/redact.ts";
 
 export interface RiskPosition {
   /** Decimal strings as stored; null or undefined when not set. */
@@ -37,4 +38,52 @@ export function checkRisk(position: RiskPosition, lastPrice: number): RiskAction
     return { kind: "take_profit", triggerPrice: position.takeProfitPrice! };
   }
   return undefined;
+}
+
+/** A finished exit of a PLANNED risk action, as settle() reads it. */
+export interface FinishedExit {
+  /** "stop_loss" or "take_profit". */
+  kind: string;
+  positionId: number;
+  alertId: number;
+  alertStatus: string;
+  alertError: string | null;
+  /** The status of the exit's last order; null when it has none. */
+  orderStatus: string | null;
+  positionOpen: boolean;
+  positionQty: string;
+  /** Exits handed over so far for this position and kind, this one included. */
+  attempts: number;
+}
+
+export type ExitVerdict =
+  | { status: "DONE" }
+  | { status: "FAILED"; error: string; severity: "WARN" | "CRITICAL"; text: string };
+
+/**
+ * DONE only when the exit executed and the position is closed. Otherwise FAILED with the
+ * reason: the level stays armed (WARN) until `maxAttempts` exits were tried, then CRITICAL —
+ * the operator must close the position by hand. The error is redacted (it may quote the
+ * exchange's answer).
+ */
+export function exitVerdict(r: FinishedExit, maxAttempts: number): ExitVerdict {
+  if (r.alertStatus === "EXECUTED" && !r.positionOpen) return { status: "DONE" };
+  const error = redactText(
+    r.alertStatus !== "EXECUTED"
+      ? (r.alertError ?? `alert ${r.alertId} ended ${r.alertStatus}`)
+      : `the exit order ended ${r.orderStatus ?? "without an order"} with ${r.positionQty} ` +
+        `still open`,
+  );
+  const rearmed = r.attempts < maxAttempts;
+  return {
+    status: "FAILED",
+    error,
+    severity: rearmed ? "WARN" : "CRITICAL",
+    text: `The ${r.kind.replace("_", "-")} exit of position ${r.positionId} did not close ` +
+      `it: ${error}; ${
+        rearmed
+          ? `the level stays armed (attempt ${r.attempts} of ${maxAttempts})`
+          : "no more automatic attempts: close the position by hand"
+      }`,
+  };
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { checkRisk } from "./rules.ts";
+import { checkRisk, exitVerdict } from "./rules.ts";
 
 const position = { stopPrice: "49000", takeProfitPrice: "55000" };
 
@@ -39,4 +39,61 @@ Deno.test("a stop at or above the target: the stop wins", () => {
     checkRisk({ stopPrice: "50000", takeProfitPrice: "49000" }, 49_500)?.kind,
     "stop_loss",
   );
+});
+
+const exit = {
+  kind: "stop_loss",
+  positionId: 7,
+  alertId: 70,
+  alertStatus: "EXECUTED",
+  alertError: null,
+  orderStatus: "FILLED",
+  positionOpen: false,
+  positionQty: "0",
+  attempts: 1,
+};
+
+Deno.test("an executed exit that closed the position is DONE", () => {
+  assert.deepEqual(exitVerdict(exit, 3), { status: "DONE" });
+});
+
+Deno.test("an exit that left the position open is FAILED and the level stays armed", () => {
+  const v = exitVerdict({
+    ...exit,
+    orderStatus: "CANCELED",
+    positionOpen: true,
+    positionQty: "0.4",
+  }, 3);
+  assert.equal(v.status, "FAILED");
+  assert.ok(v.status === "FAILED");
+  assert.equal(v.error, "the exit order ended CANCELED with 0.4 still open");
+  assert.equal(v.severity, "WARN");
+  assert.match(v.text, /^The stop-loss exit of position 7 did not close it: the exit order ended/);
+  assert.match(v.text, /the level stays armed \(attempt 1 of 3\)$/);
+  const none = exitVerdict({ ...exit, orderStatus: null, positionOpen: true, positionQty: "1" }, 3);
+  assert.ok(none.status === "FAILED" && /ended without an order/.test(none.error));
+});
+
+Deno.test("a refused exit is FAILED with the alert's error, CRITICAL after the last attempt", () => {
+  const refused = { ...exit, alertStatus: "REJECTED", alertError: "insufficient balance" };
+  const v = exitVerdict({ ...refused, attempts: 3 }, 3);
+  assert.ok(v.status === "FAILED");
+  assert.equal(v.error, "insufficient balance");
+  assert.equal(v.severity, "CRITICAL");
+  assert.match(v.text, /no more automatic attempts: close the position by hand$/);
+  const silent = exitVerdict({ ...exit, alertStatus: "DUPLICATE", positionOpen: true }, 3);
+  assert.ok(silent.status === "FAILED" && silent.error === "alert 70 ended DUPLICATE");
+  assert.equal(exitVerdict({ ...refused, kind: "take_profit" }, 3).status, "FAILED");
+});
+
+Deno.test("a secret in the alert's error is redacted before it is stored or sent", () => {
+  const leaky = {
+    ...exit,
+    alertStatus: "FAILED",
+    alertError: "GET https://u:hunter2@x.test failed",
+  };
+  const v = exitVerdict(leaky, 3);
+  assert.ok(v.status === "FAILED");
+  assert.doesNotMatch(v.error, /hunter2/);
+  assert.doesNotMatch(v.text, /hunter2/);
 });

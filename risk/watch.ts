@@ -7,17 +7,15 @@
  * Exits do not go through the intake: a disabled or deleted strategy must not keep a
  * position open past its stop.
  */
-import { createHash } from "node:crypto";
 import type { WorkQueue } from "../runtime/mod.ts";
-import type { TradingDecision } from "../trading/decision.ts";
 import { errorMessage } from "../core/errors.ts";
-import { limits } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
-import { redactText } from "../core/redact.ts";
-import type { Db, Sql } from "../db/mod.ts";
+import type { Db } from "../db/mod.ts";
 import type { Exchange } from "../exchange/mod.ts";
-import { enqueueNotification } from "../notify/mod.ts";
-import { checkRisk, type RiskAction } from "./rules.ts";
+import { checkRisk } from "./rules.ts";
+import { handOverExit, settleExits, type WatchedPosition } from "./exits_sql.ts";
+
+export { exitKey } from "./exits_sql.ts";
 
 export interface RiskDeps {
   db: Db;
@@ -38,168 +36,11 @@ export interface RiskSummary {
   settled: number;
 }
 
-interface WatchedPosition {
-  id: number;
-  symbol: string;
-  stop_price: string | null;
-  take_profit_price: string | null;
-  strategy: string | null;
-  opened_at: Date;
-}
-
-/**
- * The key of one exit attempt of one position: a position reopened later gets new keys, and an
- * exit that did not close the position is followed by attempt 2, 3, ….
- */
-export const exitKey = (kind: string, p: { id: number; opened_at: Date }, attempt = 1) =>
-  `risk:${kind}:${p.id}:${new Date(p.opened_at).getTime()}${attempt > 1 ? `:${attempt}` : ""}`;
-
 export function createRiskAgent(deps: RiskDeps) {
   const { db, exchange, log } = deps;
 
-  /**
-   * Hands one exit over; false when its key was used already (the exit was planned before).
-   * The dedupe key's primary key makes a repeat a no-op: the transaction is rolled back.
-   */
-  async function handOver(p: WatchedPosition, action: RiskAction, last: number) {
-    const [{ n: earlier }] = await db.query<{ n: number }>(
-      "select count(*)::int as n from risk_actions where position_id = $1 and kind = $2",
-      [p.id, action.kind],
-    );
-    // The last failed attempt told the operator to act; nothing more is sent automatically.
-    if (earlier >= limits.riskExitAttemptsMax) return undefined;
-    const key = exitKey(action.kind, p, earlier + 1);
-    const decision: TradingDecision = {
-      symbol: p.symbol,
-      action: "sell",
-      strategy: p.strategy ?? "risk",
-      idempotencyKey: key,
-    };
-    const body = JSON.stringify(decision);
-    const hash = createHash("sha256").update(body).digest("hex");
-    const params = { trigger_price: action.triggerPrice, last_price: String(last) };
-    const stop = action.kind === "stop_loss";
-    const already = Symbol("already planned");
-    // The usual case after a failed exit: checked before writing, the unique key below
-    // still decides when two passes race.
-    const used = await db.query("select 1 from inbound_dedupe_keys where idempotency_key = $1", [
-      key,
-    ]);
-    if (used.length > 0) return undefined;
-    try {
-      return await db.transaction(async (tx: Sql) => {
-        const [alert] = await tx.query<{ id: number }>(
-          `insert into inbound_alerts (source, idempotency_key, payload_hash, raw_body, payload,
-                                       status, decision)
-           values ('risk', $1, $2, $3, $4, 'RECEIVED', $5) returning id`,
-          [
-            key,
-            hash,
-            body,
-            JSON.stringify({ kind: action.kind, position_id: p.id, ...params }),
-            body,
-          ],
-        );
-        const claimed = await tx.query(
-          `insert into inbound_dedupe_keys (idempotency_key, payload_hash, alert_id)
-           values ($1, $2, $3) on conflict (idempotency_key) do nothing returning alert_id`,
-          [key, hash, alert.id],
-        );
-        if (claimed.length === 0) throw already;
-        await tx.query(
-          `insert into risk_actions (position_id, kind, status, params, alert_id)
-           values ($1, $2, 'PLANNED', $3, $4)`,
-          [p.id, action.kind, JSON.stringify(params), alert.id],
-        );
-        await enqueueNotification(tx, {
-          severity: stop ? "WARN" : "INFO",
-          kind: action.kind,
-          text: `${stop ? "Stop-loss" : "Take-profit"} hit on ${p.symbol} (position ${p.id}): ` +
-            `last ${last} ${stop ? "≤ stop" : "≥ target"} ${action.triggerPrice}; ` +
-            `selling the position (alert ${alert.id})`,
-          dedupeKey: key,
-        });
-        return alert.id;
-      });
-    } catch (error) {
-      if (error === already) return undefined;
-      throw error;
-    }
-  }
-
-  /**
-   * PLANNED actions whose exit has finished are settled. DONE only when the position is closed;
-   * an exit that was refused, or whose order ended without closing the position (cancelled,
-   * expired, partly filled, only part of it free to sell), is FAILED with a WARN, and the level
-   * is armed again: the next pass hands over a new exit (a new key), up to
-   * `limits.riskExitAttemptsMax` per position and kind, after which the operator must act.
-   */
-  async function settle(): Promise<number> {
-    return await db.transaction(async (tx) => {
-      const rows = await tx.query<{
-        id: number;
-        kind: string;
-        position_id: number;
-        alert_status: string;
-        alert_error: string | null;
-        alert_id: number;
-        order_id: number | null;
-        order_status: string | null;
-        position_open: boolean;
-        position_qty: string;
-        attempts: number;
-      }>(
-        `select r.id, r.kind, r.position_id, a.status as alert_status, a.error as alert_error,
-                a.id as alert_id, o.id as order_id, o.status as order_status,
-                (p.status = 'OPEN' and p.qty > 0) as position_open, p.qty::text as position_qty,
-                (select count(*)::int from risk_actions r2
-                  where r2.position_id = r.position_id and r2.kind = r.kind) as attempts
-           from risk_actions r
-           join inbound_alerts a on a.id = r.alert_id
-           join positions p on p.id = r.position_id
-           left join lateral (select o.id, o.status from orders o where o.alert_id = a.id
-                               order by o.id desc limit 1) o on true
-          where r.status = 'PLANNED'
-            and a.status in ('EXECUTED', 'REJECTED', 'FAILED', 'DUPLICATE', 'INVALID')
-            and (a.status <> 'EXECUTED' or o.status is null
-                 or o.status not in ('NEW', 'UNKNOWN', 'OPEN', 'PARTIALLY_FILLED'))
-          order by r.id
-          for update of r skip locked`,
-        [],
-      );
-      for (const r of rows) {
-        const done = r.alert_status === "EXECUTED" && !r.position_open;
-        const error = done
-          ? null
-          : r.alert_status !== "EXECUTED"
-          ? (r.alert_error ?? `alert ${r.alert_id} ended ${r.alert_status}`)
-          : `the exit order ended ${r.order_status ?? "without an order"} with ${r.position_qty} ` +
-            `still open`;
-        await tx.query(
-          `update risk_actions set status = $2, error = $3, order_id = $4, updated_at = now()
-            where id = $1`,
-          [r.id, done ? "DONE" : "FAILED", error === null ? null : redactText(error), r.order_id],
-        );
-        if (done) continue;
-        const rearmed = r.attempts < limits.riskExitAttemptsMax;
-        await enqueueNotification(tx, {
-          severity: rearmed ? "WARN" : "CRITICAL",
-          kind: "risk_exit_failed",
-          text: `The ${r.kind.replace("_", "-")} exit of position ${r.position_id} did not close ` +
-            `it: ${redactText(error ?? "")}; ${
-              rearmed
-                ? `the level stays armed (attempt ${r.attempts} of ${limits.riskExitAttemptsMax})`
-                : "no more automatic attempts: close the position by hand"
-            }`,
-          dedupeKey: `risk-action:${r.id}:failed`,
-        });
-      }
-      return rows.length;
-    });
-  }
-
   async function runOnce(): Promise<RiskSummary> {
-    const settled = await settle();
+    const settled = await settleExits(db);
     // A position with an exit in flight is not looked at again until that exit settles.
     const positions = await db.query<WatchedPosition>(
       `select p.id, p.symbol, p.stop_price::text, p.take_profit_price::text, p.strategy,
@@ -239,7 +80,7 @@ export function createRiskAgent(deps: RiskDeps) {
           last,
         );
         if (!action) continue;
-        const alertId = await handOver(p, action, last);
+        const alertId = await handOverExit(db, p, action, last);
         if (alertId === undefined) continue;
         summary.handed++;
         log.warn("Risk: {kind} of position {position} on {symbol} at {last}; alert {alertId}", {
@@ -255,7 +96,7 @@ export function createRiskAgent(deps: RiskDeps) {
     return summary;
   }
 
-  return { runOnce, settle };
+  return { runOnce, settle: () => settleExits(db) };
 }
 
 export type RiskAgent = ReturnType<typeof createRiskAgent>;

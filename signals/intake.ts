@@ -4,22 +4,17 @@
  * RECEIVED in the same transaction as its dedupe key, so an acknowledged signal is never lost
  * and never stored twice; the execution queue is only a wake-up after the commit.
  */
-import { createHash } from "node:crypto";
 import type { WorkQueue } from "../runtime/mod.ts";
 import type { TradingDecision } from "../trading/decision.ts";
 import { limits } from "../core/limits.ts";
+import { sha256Hex } from "../core/hash.ts";
 import { redactText } from "../core/redact.ts";
 import { parseAlertSymbol, splitMarketId } from "../trading/symbol.ts";
 import type { Db, Sql } from "../db/mod.ts";
-import { enqueueNotification } from "../notify/mod.ts";
+import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { parsePineAlert } from "./pine_schema.ts";
-import {
-  alertToDecision,
-  applyStrategy,
-  canonicalJson,
-  type DecisionInput,
-  type StrategyRow,
-} from "./map.ts";
+import { alertToDecision, applyStrategy, canonicalJson, type DecisionInput } from "./map.ts";
+import { readStrategyRow, type StrategyRow } from "./strategies.ts";
 
 export type Source = "pine" | "csv" | "tradingview" | "strategy" | "pull";
 
@@ -63,11 +58,9 @@ export interface IntakeOptions {
 /** The statements of every accepted alert: one round trip each instead of two (db.ts). */
 const PREPARED = { prepare: true };
 
-const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
-
 /** The payload hash: the decision as the source gave it, without its key. */
 export function payloadHash(decision: DecisionInput): string {
-  return sha256(canonicalJson({ ...decision, idempotencyKey: undefined }));
+  return sha256Hex(canonicalJson({ ...decision, idempotencyKey: undefined }));
 }
 
 /**
@@ -131,19 +124,16 @@ export async function recordDecision(
   return result;
 }
 
-/** A strategies row with its version (xmin), as the write checks it. */
-type VersionedStrategy = StrategyRow & { version: string };
+const strategyCaches = new WeakMap<Db, Map<string, StrategyRow>>();
 
-const strategyCaches = new WeakMap<Db, Map<string, VersionedStrategy>>();
-
-function strategyCache(db: Db): Map<string, VersionedStrategy> {
+function strategyCache(db: Db): Map<string, StrategyRow> {
   let cache = strategyCaches.get(db);
   if (!cache) strategyCaches.set(db, cache = new Map());
   return cache;
 }
 
-async function readStrategy(db: Db, name: string): Promise<VersionedStrategy | undefined> {
-  const [row] = await db.query<VersionedStrategy>(STRATEGY_SQL, [name], PREPARED);
+async function readStrategy(db: Db, name: string): Promise<StrategyRow | undefined> {
+  const row = await readStrategyRow(db, name);
   const cache = strategyCache(db);
   if (!row) cache.delete(name);
   else {
@@ -164,7 +154,7 @@ async function storeDecision(
   input: SignalInput & { decision: DecisionInput },
   decision: TradingDecision,
   hash: string,
-  strategy: VersionedStrategy,
+  strategy: StrategyRow,
   options: IntakeOptions,
 ): Promise<IntakeResult | undefined> {
   const day = (options.now?.() ?? new Date()).toISOString().slice(0, 10);
@@ -293,12 +283,8 @@ export async function receivedAlertIds(db: Db, limit = 10_000): Promise<number[]
   return rows.map((r) => r.id);
 }
 
-const STRATEGY_SQL = `select name, enabled, symbols, risk_pct::text, stop_pct::text,
-  take_profit_pct::text, confidence_min::text, max_notional::text, xmin::text as version
-  from strategies where name = $1`;
-
 async function dryRun(db: Db, decision: TradingDecision, hash: string): Promise<IntakeResult> {
-  const [strategy] = await db.query<StrategyRow>(STRATEGY_SQL, [decision.strategy]);
+  const strategy = await readStrategyRow(db, decision.strategy);
   const mapped = applyStrategy(decision, strategy);
   if (!mapped.ok) return { outcome: "rejected", error: mapped.error };
   const [first] = await db.query<{ payload_hash: string; alert_id: number }>(
@@ -352,9 +338,9 @@ async function warn(tx: Sql, source: Source, alertId: number, error: string, o: 
   const day = (o.now?.() ?? new Date()).toISOString().slice(0, 10);
   await enqueueNotification(tx, {
     severity: "WARN",
-    kind: "inbound_refused",
+    kind: NotificationKind.inboundRefused,
     text: redactText(`Inbound ${source} alert ${alertId} refused: ${error}`),
-    dedupeKey: `inbound-refused:${day}:${sha256(error).slice(0, 24)}`,
+    dedupeKey: `inbound-refused:${day}:${sha256Hex(error).slice(0, 24)}`,
   });
 }
 

@@ -3,19 +3,9 @@
  * decides whether it is accepted and fills in the stop and target it leaves out. No I/O.
  */
 import type { TradingDecision } from "../trading/decision.ts";
+import { compareDecimal, scaleByPct } from "../trading/decimal.ts";
 import type { PineAlert } from "./pine_schema.ts";
-
-/** A row of `strategies`, numerics as decimal strings. */
-export interface StrategyRow {
-  name: string;
-  enabled: boolean;
-  symbols: string[] | null;
-  risk_pct: string;
-  stop_pct: string;
-  take_profit_pct: string;
-  confidence_min: string;
-  max_notional: string | null;
-}
+import type { StrategyRow } from "./strategies.ts";
 
 export type Mapped = { ok: true; decision: TradingDecision } | { ok: false; error: string };
 
@@ -89,57 +79,9 @@ export function applyStrategy(
     if (d.sl === undefined) d.sl = scaleByPct(d.price, strategy.stop_pct, up ? -1 : 1);
     if (d.tp === undefined) d.tp = scaleByPct(d.price, strategy.take_profit_pct, up ? 1 : -1);
     // Only an entry needs its stop below the price; a spot sell closes what a buy opened.
-    if (up && cmp(d.sl, d.price) >= 0) {
+    if (up && compareDecimal(d.sl, d.price) >= 0) {
       return { ok: false, error: `Stop ${d.sl} must be below the price ${d.price} for a buy` };
     }
   }
   return { ok: true, decision: d };
-}
-
-interface Dec {
-  units: bigint;
-  scale: number;
-}
-
-function parseDec(s: string): Dec {
-  const neg = s.startsWith("-");
-  const [int, frac = ""] = (neg ? s.slice(1) : s).split(".");
-  const units = BigInt(int + frac) * (neg ? -1n : 1n);
-  return { units, scale: frac.length };
-}
-
-function formatDec({ units, scale }: Dec): string {
-  const neg = units < 0n;
-  const digits = (neg ? -units : units).toString().padStart(scale + 1, "0");
-  const int = digits.slice(0, digits.length - scale);
-  const frac = digits.slice(digits.length - scale).replace(/0+$/, "");
-  return `${neg ? "-" : ""}${int}${frac ? `.${frac}` : ""}`;
-}
-
-/** price × (1 + sign × pct / 100), in decimal arithmetic, rounded half up past 8+ decimals. */
-export function scaleByPct(price: string, pct: string, sign: 1 | -1): string {
-  const p = parseDec(price);
-  const q = parseDec(pct);
-  // factor = 100 ± pct at the scale of pct; product at scale p.scale + q.scale + 2.
-  const hundred = 100n * 10n ** BigInt(q.scale);
-  const factor = hundred + BigInt(sign) * q.units;
-  const product = p.units * factor;
-  const fromScale = p.scale + q.scale + 2;
-  const toScale = Math.max(p.scale + 2, 8);
-  if (toScale >= fromScale) {
-    return formatDec({ units: product * 10n ** BigInt(toScale - fromScale), scale: toScale });
-  }
-  const div = 10n ** BigInt(fromScale - toScale);
-  const rounded = (product + div / 2n) / div;
-  return formatDec({ units: rounded, scale: toScale });
-}
-
-/** Compares two decimal strings. */
-export function cmp(a: string, b: string): number {
-  const x = parseDec(a);
-  const y = parseDec(b);
-  const scale = Math.max(x.scale, y.scale);
-  const xu = x.units * 10n ** BigInt(scale - x.scale);
-  const yu = y.units * 10n ** BigInt(scale - y.scale);
-  return xu < yu ? -1 : xu > yu ? 1 : 0;
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { applyStrategy, canonicalJson, cmp, scaleByPct, type StrategyRow } from "./map.ts";
+import { applyStrategy, canonicalJson } from "./map.ts";
+import type { StrategyRow } from "./strategies.ts";
 import type { TradingDecision } from "../trading/decision.ts";
 
 const strategy: StrategyRow = {
@@ -11,6 +12,8 @@ const strategy: StrategyRow = {
   take_profit_pct: "4",
   confidence_min: "0.5",
   max_notional: null,
+  params: {},
+  version: "1",
 };
 const buy: TradingDecision = {
   symbol: "BTC/USDT",
@@ -49,14 +52,6 @@ Deno.test("the strategy refuses unknown, disabled, other symbols, low confidence
   no({ ...buy, confidence: 0.49 }, strategy, /below the floor 0.5/);
   no({ ...buy, sl: "50001" }, strategy, /must be below the price/);
   assert.ok(applyStrategy({ ...buy, confidence: 0.5 }, strategy).ok);
-});
-
-Deno.test("decimal arithmetic keeps exact values", () => {
-  assert.equal(scaleByPct("0.00001234", "2", -1), "0.0000120932");
-  assert.equal(scaleByPct("100.1", "1.5", 1), "101.6015");
-  assert.equal(scaleByPct("3", "33.333", -1), "2.00001");
-  assert.equal(cmp("1.10", "1.1"), 0);
-  assert.equal(cmp("0.9", "1"), -1);
 });
 
 Deno.test("canonical JSON sorts keys at every level and drops undefined", () => {

@@ -4,28 +4,8 @@
  * decimal strings, never floats.
  */
 import { z } from "zod";
-
-const DECIMAL = /^\d{1,20}(\.\d{1,18})?$/;
-
-/** A positive decimal as a normalized string ("0.0100" → "0.01"); undefined when it is not. */
-export function toPositiveDecimal(value: unknown): string | undefined {
-  let text: string;
-  if (typeof value === "number") {
-    if (!Number.isFinite(value) || value <= 0) return undefined;
-    // toFixed avoids the exponent form of very small or large numbers ("1e-7").
-    text = /e/i.test(String(value)) ? value.toFixed(18) : String(value);
-  } else if (typeof value === "string") {
-    text = value.trim();
-  } else {
-    return undefined;
-  }
-  if (!DECIMAL.test(text)) return undefined;
-  let [int, frac = ""] = text.split(".");
-  int = int.replace(/^0+(?=\d)/, "");
-  frac = frac.replace(/0+$/, "");
-  if (/^0*$/.test(int) && frac === "") return undefined;
-  return frac ? `${int}.${frac}` : int;
-}
+import { toPositiveDecimal } from "../trading/decimal.ts";
+import { STRATEGY_NAME } from "./strategies.ts";
 
 const positiveDecimal = z.unknown().transform((v, ctx) => {
   const d = toPositiveDecimal(v);
@@ -54,7 +34,7 @@ export const pineAlertSchema = z.object({
   side: z.string({ error: "expected buy or sell" }).trim().toLowerCase()
     .pipe(z.enum(["buy", "sell"], { error: "expected buy or sell" })),
   strategy: z.string({ error: "expected the name of a strategy" }).trim()
-    .regex(/^[A-Za-z0-9_.-]{1,64}$/, "expected a strategy name of letters, digits, _ . -"),
+    .regex(STRATEGY_NAME, "expected a strategy name of letters, digits, _ . -"),
   qty: positiveDecimal.optional(),
   price: positiveDecimal.optional(),
   sl: positiveDecimal.optional(),

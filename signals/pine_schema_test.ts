@@ -1,15 +1,5 @@
 import assert from "node:assert/strict";
-import { parsePineAlert, toPositiveDecimal } from "./pine_schema.ts";
-
-Deno.test("quantities and prices become normalized positive decimal strings", () => {
-  assert.equal(toPositiveDecimal("0.0100"), "0.01");
-  assert.equal(toPositiveDecimal(0.1), "0.1");
-  assert.equal(toPositiveDecimal(1e-7), "0.0000001");
-  assert.equal(toPositiveDecimal("007"), "7");
-  for (const bad of [0, -1, "0", "-1", "NaN", NaN, Infinity, "1e5", "", "1,5", true, null]) {
-    assert.equal(toPositiveDecimal(bad), undefined, String(bad));
-  }
-});
+import { parsePineAlert } from "./pine_schema.ts";
 
 Deno.test("a Pine alert is parsed with empty fields counted as absent", () => {
   const r = parsePineAlert({

@@ -7,7 +7,7 @@ import { errorMessage } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import { startLoop } from "../core/loop.ts";
 import { redactText } from "../core/redact.ts";
-import { enqueueNotification } from "../notify/mod.ts";
+import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import type { Component, ServiceContext } from "../runtime/mod.ts";
 import { createPuller } from "./pull.ts";
 
@@ -53,7 +53,7 @@ export function pullComponent(ctx: ServiceContext): Promise<Component | undefine
             warned = false;
             await enqueueNotification(db, {
               severity: "INFO",
-              kind: "pull_recovered",
+              kind: NotificationKind.pullRecovered,
               text: "The alerts file (PULL_ALERTS_URL) is read again",
               dedupeKey: `pull:recovered:${clock.now().toISOString()}`,
             });
@@ -65,7 +65,7 @@ export function pullComponent(ctx: ServiceContext): Promise<Component | undefine
           const reason = redactText(errorMessage(error));
           await enqueueNotification(db, {
             severity: "WARN",
-            kind: "pull_failing",
+            kind: NotificationKind.pullFailing,
             text: `The alerts file (PULL_ALERTS_URL) could not be read ${failures} times in a ` +
               `row: ${reason}. Alerts in it wait until it can; retrying with backoff`,
             dedupeKey: `pull:failing:${clock.now().toISOString()}`,

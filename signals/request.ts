@@ -2,7 +2,8 @@
  * The guards of an inbound HTTP request: who sent it (address, allowlist), whether it carries
  * the shared secret (compared in constant time), and its body read with a hard size limit.
  */
-import { createHash, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
+import { sha256Bytes } from "../core/hash.ts";
 
 export type BodyRead = { ok: true; text: string } | { ok: false; tooLarge: true };
 
@@ -53,7 +54,7 @@ export async function readBodyLimited(req: Request, maxBytes: number): Promise<B
 
 const decoder = new TextDecoder();
 
-const digest = (s: string) => createHash("sha256").update(s).digest();
+const digest = sha256Bytes;
 
 /**
  * Constant-time comparison: both sides are hashed first, so neither the content nor the length

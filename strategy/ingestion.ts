@@ -7,19 +7,13 @@
  */
 import type { Clock } from "../core/clock.ts";
 import { backoffMs } from "../core/backoff.ts";
-import {
-  AuthError,
-  ConfigError,
-  errorMessage,
-  RateLimitedError,
-  RejectedError,
-} from "../core/errors.ts";
+import { errorMessage, nextStep } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
 import type { Db } from "../db/mod.ts";
 import { lastCandleTs, pruneCandles, type Series, timeframeMs, upsertCandles } from "./candles.ts";
 import type { Candle, Exchange } from "../exchange/mod.ts";
-import { enqueueNotification } from "../notify/mod.ts";
+import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 
 export interface IngestionDeps {
   db: Db;
@@ -58,8 +52,9 @@ interface FailureState {
   warned: boolean;
 }
 
+/** Errors that retrying a fetch does not cure. */
 const permanent = (e: unknown) =>
-  e instanceof RejectedError || e instanceof AuthError || e instanceof ConfigError;
+  ["reject", "fix_credentials", "fix_config"].includes(nextStep(e).step);
 
 const validCandle = (c: Candle) =>
   [c.ts, c.open, c.high, c.low, c.close, c.volume].every(Number.isFinite) &&
@@ -85,7 +80,8 @@ export function createIngestionAgent(deps: IngestionDeps): IngestionAgent {
           maxMs: limits.backoffMaxMs,
           random: deps.random,
         });
-        if (error instanceof RateLimitedError) waitMs = Math.max(waitMs, error.retryAfterMs);
+        const step = nextStep(error);
+        if (step.step === "wait") waitMs = Math.max(waitMs, step.waitMs);
         log.debug("Fetching candles of {symbol} failed; retrying in {waitMs} ms: {error}", {
           symbol,
           waitMs,
@@ -138,7 +134,7 @@ export function createIngestionAgent(deps: IngestionDeps): IngestionAgent {
     try {
       await enqueueNotification(db, {
         severity: "WARN",
-        kind: "ingestion_failing",
+        kind: NotificationKind.ingestionFailing,
         text: `Market data for ${symbol} on ${exchange.id} has failed ${f.count} runs in a row ` +
           `since ${since}: ${errorMessage(error)}. The strategy waits for fresh candles.`,
         dedupeKey: `ingestion-failing:${exchange.id}:${symbol}:${since}`,
@@ -156,7 +152,7 @@ export function createIngestionAgent(deps: IngestionDeps): IngestionAgent {
     const since = new Date(f.sinceMs).toISOString();
     await enqueueNotification(db, {
       severity: "INFO",
-      kind: "ingestion_recovered",
+      kind: NotificationKind.ingestionRecovered,
       text:
         `Market data for ${symbol} on ${exchange.id} is flowing again (failing since ${since}).`,
       dedupeKey: `ingestion-recovered:${exchange.id}:${symbol}:${since}`,

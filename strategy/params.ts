@@ -6,6 +6,7 @@ import { z } from "zod";
 import type { Config } from "../core/config.ts";
 import { ConfigError } from "../core/errors.ts";
 import type { Sql } from "../db/mod.ts";
+import { readStrategyRow } from "../signals/mod.ts";
 import type { StrategyParams } from "./rule.ts";
 
 export interface ResolvedStrategy {
@@ -41,17 +42,6 @@ export function paramsFromConfig(config: Pick<Config, "strategy" | "risk">): Str
   };
 }
 
-interface Row {
-  enabled: boolean;
-  symbols: string[] | null;
-  risk_pct: string;
-  stop_pct: string;
-  take_profit_pct: string;
-  confidence_min: string;
-  max_notional: string | null;
-  params: unknown;
-}
-
 /** Reads the named strategy; a malformed `params` column is a configuration error. */
 export async function loadStrategy(
   sql: Sql,
@@ -59,12 +49,7 @@ export async function loadStrategy(
   name = config.strategy.name,
 ): Promise<ResolvedStrategy> {
   const base = { ...paramsFromConfig(config), name };
-  const [row] = await sql.query<Row>(
-    `select enabled, symbols, risk_pct::text, stop_pct::text, take_profit_pct::text,
-            confidence_min::text, max_notional::text, params
-     from strategies where name = $1`,
-    [name],
-  );
+  const row = await readStrategyRow(sql, name);
   if (!row) return { params: base, symbols: config.symbols, enabled: true, source: "config" };
   const parsed = paramsSchema.safeParse(row.params ?? {});
   if (!parsed.success) {

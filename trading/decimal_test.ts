@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { dec, numberToDecimal } from "./decimal.ts";
+import {
+  compareDecimal,
+  dec,
+  isPositiveDecimalString,
+  numberToDecimal,
+  scaleByPct,
+  toPositiveDecimal,
+} from "./decimal.ts";
 
 Deno.test("decimal sums and products are exact where floats are not", () => {
   assert.equal(dec.add("0.1", "0.2"), "0.3");
@@ -21,4 +28,35 @@ Deno.test("floats print as plain decimals without an exponent", () => {
   assert.equal(numberToDecimal(1e-8), "0.00000001");
   assert.equal(numberToDecimal(0.001), "0.001");
   assert.throws(() => dec.add("abc", "1"), /Not a decimal/);
+});
+
+Deno.test("quantities and prices become normalized positive decimal strings", () => {
+  assert.equal(toPositiveDecimal("0.0100"), "0.01");
+  assert.equal(toPositiveDecimal(0.1), "0.1");
+  assert.equal(toPositiveDecimal(1e-7), "0.0000001");
+  assert.equal(toPositiveDecimal("007"), "7");
+  for (const bad of [0, -1, "0", "-1", "NaN", NaN, Infinity, "1e5", "", "1,5", true, null]) {
+    assert.equal(toPositiveDecimal(bad), undefined, String(bad));
+  }
+});
+
+Deno.test("a percentage of a price and comparisons stay exact at any number of decimals", () => {
+  assert.equal(scaleByPct("0.00001234", "2", -1), "0.0000120932");
+  assert.equal(scaleByPct("100.1", "1.5", 1), "101.6015");
+  assert.equal(scaleByPct("3", "33.333", -1), "2.00001");
+  assert.equal(compareDecimal("1.10", "1.1"), 0);
+  assert.equal(compareDecimal("0.9", "1"), -1);
+});
+
+Deno.test("comparison does not truncate past 18 decimals", () => {
+  assert.equal(compareDecimal("0.0000000000000000001", "0"), 1);
+  assert.equal(dec.cmp("-0.5", "0.5"), -1);
+  assert.throws(() => compareDecimal("1e5", "1"), /Not a decimal/);
+});
+
+Deno.test("a stored amount is a plain positive decimal string", () => {
+  assert.ok(isPositiveDecimalString("0.01"));
+  for (const bad of ["0", "0.0", "-1", "1e-2", ".5", "5.", ""]) {
+    assert.equal(isPositiveDecimalString(bad), false, bad);
+  }
 });

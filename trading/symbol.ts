@@ -25,8 +25,18 @@ export const KNOWN_QUOTES = [
   "USD",
 ] as const;
 
-const UNIFIED = /^[A-Z0-9]{1,20}\/[A-Z0-9]{1,20}$/;
+/**
+ * A unified symbol "BASE/QUOTE". core/config.ts keeps a copy of this pattern for
+ * TRADE_SYMBOLS because core/ may not import trading/ (see scripts/check_layers.ts).
+ */
+export const UNIFIED_SYMBOL = /^[A-Z0-9]{1,20}\/[A-Z0-9]{1,20}$/;
+const UNIFIED = UNIFIED_SYMBOL;
 const MARKET_ID = /^[A-Z0-9]{2,40}$/;
+
+/** Whether `s` is a unified symbol such as "BTC/USDT" (upper case, as stored). */
+export function isUnifiedSymbol(s: string): boolean {
+  return UNIFIED_SYMBOL.test(s);
+}
 
 export type ParsedSymbol =
   | { ok: true; kind: "unified"; symbol: string }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseAlertSymbol, splitMarketId } from "./symbol.ts";
+import { isUnifiedSymbol, parseAlertSymbol, splitMarketId } from "./symbol.ts";
 
 Deno.test("TradingView symbols of the configured exchange become market ids", () => {
   assert.deepEqual(parseAlertSymbol("BINANCE:BTCUSDT", "binance"), {
@@ -33,4 +33,12 @@ Deno.test("market ids split on the longest known quote asset", () => {
   assert.equal(splitMarketId("SOLTRY"), "SOL/TRY");
   assert.equal(splitMarketId("USDT"), undefined);
   assert.equal(splitMarketId("FOOBAR"), undefined);
+});
+
+Deno.test("a unified symbol is upper case BASE/QUOTE of at most 20 characters each", () => {
+  assert.ok(isUnifiedSymbol("BTC/USDT"));
+  assert.ok(isUnifiedSymbol("1000SATS/USDT"));
+  for (const bad of ["btc/usdt", "BTCUSDT", "BTC/USDT:USDT", "/USDT", "A".repeat(21) + "/USDT"]) {
+    assert.equal(isUnifiedSymbol(bad), false, bad);
+  }
 });

@@ -6,7 +6,7 @@
  */
 import { testDb } from "../../tests/helpers/db.ts";
 import { startFakeTelegram } from "../../tests/fakes/telegram.ts";
-import { enqueueNotification } from "../../notify/mod.ts";
+import { enqueueNotification, NotificationKind } from "../../notify/mod.ts";
 import { outboxWorker } from "../../notify/worker.ts";
 import { telegramSender } from "../../notify/telegram.ts";
 import { systemClock } from "../../core/clock.ts";
@@ -49,7 +49,7 @@ export async function telegramScenario(messages: number, slow: number): Promise<
     for (let i = 0; i < messages; i++) {
       await enqueueNotification(t.db, {
         severity: "INFO",
-        kind: "chaos",
+        kind: NotificationKind.chaos,
         text: `outage message ${i}`,
         dedupeKey: `chaos:outage:${i}`,
       });
@@ -69,7 +69,7 @@ export async function telegramScenario(messages: number, slow: number): Promise<
     tg.fail({ kind: "slow", delayMs: 12_000 }, { times: chats });
     await enqueueNotification(t.db, {
       severity: "INFO",
-      kind: "chaos",
+      kind: NotificationKind.chaos,
       text: "slow message",
       dedupeKey: "chaos:slow",
     });

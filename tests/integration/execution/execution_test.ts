@@ -28,7 +28,7 @@ Deno.test({
       const s = await agent.runOnce();
       assert.equal(s.executed, 1);
       assert.equal(fake.orders.length, 1);
-      assert.equal(fake.orders[0].clientOrderId, await clientOrderIdFor("tv-1", 1));
+      assert.equal(fake.orders[0].clientOrderId, clientOrderIdFor("tv-1", 1));
       const [o] = await db.query<Record<string, string>>(
         "select status, filled_qty::text, avg_fill_price::text, fee::text, position_id from orders",
       );
@@ -124,7 +124,7 @@ Deno.test({
         `insert into orders (exchange_id, symbol, side, qty, ref_price, idempotency_key,
                              client_order_id, alert_id)
          values ('binance', 'BTC/USDT', 'buy', 0.001, 50000, 'crash-1', $1, $2)`,
-        [await clientOrderIdFor("crash-1", 1), id],
+        [clientOrderIdFor("crash-1", 1), id],
       );
       assert.equal(await agent.recover(), 0, "an alert with an order waits for reconciliation");
       await agent.reconcileOnce();
@@ -150,7 +150,7 @@ Deno.test({
   name: "an order sent just before a crash is found by client id at restart and recorded once",
   fn: () =>
     withLive(async ({ db, fake, agent }) => {
-      const cid = await clientOrderIdFor("crash-2", 1);
+      const cid = clientOrderIdFor("crash-2", 1);
       const id = await insertAlert(db, { idempotencyKey: "crash-2", qty: "0.001" });
       await db.query("update inbound_alerts set status = 'PROCESSING' where id = $1", [id]);
       await db.query(

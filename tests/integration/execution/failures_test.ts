@@ -114,7 +114,7 @@ Deno.test({
       const later = await executionSetup(db, exchange);
       assert.equal((await later.runOnce()).executed, 1);
       assert.equal(fake.orders.length, 1);
-      assert.equal(fake.orders[0].clientOrderId, await clientOrderIdFor("rl-1", 2));
+      assert.equal(fake.orders[0].clientOrderId, clientOrderIdFor("rl-1", 2));
     }),
 });
 
@@ -168,7 +168,7 @@ Deno.test({
       await insertAlert(db, { idempotencyKey: "late-2", qty: "0.001" });
       await agent.runOnce();
       for (let i = 0; i < 3; i++) await agent.reconcileOnce();
-      const cid = await clientOrderIdFor("late-2", 1);
+      const cid = clientOrderIdFor("late-2", 1);
       const [given] = await db.query<{ status: string }>("select status from orders");
       assert.equal(given.status, "REJECTED");
       // The exchange books it after all (a request stuck somewhere on the way).

@@ -18,22 +18,13 @@ import type { Db } from "../../../db/db.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
-/** The database, except that reading the open position fails `times` times (a blip). */
-function flakyPositions(db: Db, times: number): Db {
-  return new Proxy(db, {
-    get(target, prop, receiver) {
-      if (prop === "query") {
-        return (text: string, params?: unknown[]) => {
-          if (/from positions p/.test(text) && times-- > 0) {
-            return Promise.reject(new Error("connection reset (simulated)"));
-          }
-          return target.query(text, params);
-        };
-      }
-      const v = Reflect.get(target, prop, receiver);
-      return typeof v === "function" ? v.bind(target) : v;
-    },
-  });
+/**
+ * Makes every read of the open position fail for real (a missing relation: an error that
+ * waiting does not cure), until the returned function puts the table back.
+ */
+async function breakPositions(db: Db): Promise<() => Promise<void>> {
+  await db.exec("alter table positions rename to positions_away");
+  return () => db.exec("alter table positions_away rename to positions");
 }
 
 Deno.test({
@@ -46,16 +37,18 @@ Deno.test({
       assert.equal((await agent.runOnce()).deferred, 1);
       // The pause is over (a fresh agent); the next attempt fails before its order is recorded.
       await executionSetup(db, exchange);
-      const flaky = createExecutionAgent({
-        db: flakyPositions(db, 1),
+      const fresh = createExecutionAgent({
+        db,
         exchange,
         clock: systemClock,
         log: logger("test"),
         config: testConfig,
       });
-      await assert.rejects(() => flaky.runOnce(), /simulated/);
+      const restore = await breakPositions(db);
+      await assert.rejects(() => fresh.runOnce(), /positions/);
+      await restore();
       assert.equal((await alertOf(db, id)).status, "RECEIVED");
-      assert.equal((await flaky.runOnce()).executed, 1);
+      assert.equal((await fresh.runOnce()).executed, 1);
       assert.equal(fake.orders.length, 1);
     }),
 });
@@ -95,20 +88,22 @@ Deno.test({
       await executionSetup(db, exchange);
       const bad = await insertAlert(db, { idempotencyKey: "poison-1", qty: "0.001" });
       const agent = createExecutionAgent({
-        db: flakyPositions(db, 5),
+        db,
         exchange,
         clock: systemClock,
         log: logger("test"),
         config: testConfig,
       });
+      const restore = await breakPositions(db);
       for (let i = 1; i < 5; i++) {
-        await assert.rejects(() => agent.runOnce(), /simulated/);
+        await assert.rejects(() => agent.runOnce(), /positions/);
         assert.equal((await alertOf(db, bad)).status, "RECEIVED", `after failure ${i}`);
       }
       assert.equal((await agent.runOnce()).rejected, 1, "the 5th failure sets it aside");
+      await restore();
       const row = await alertOf(db, bad);
       assert.equal(row.status, "FAILED");
-      assert.match(row.error ?? "", /Not executed after 5 failed attempts: connection reset/);
+      assert.match(row.error ?? "", /Not executed after 5 failed attempts: .*positions/);
       const [warn] = await db.query<{ n: number }>(
         "select count(*)::int as n from notification_outbox where kind = 'decision_failed'",
       );

@@ -76,13 +76,13 @@ Deno.test({
           await withSql(async (db) => {
             await enqueueNotification(db, {
               severity: "WARN",
-              kind: "k1",
+              kind: "order_placed",
               text: "a",
               dedupeKey: "a",
             });
             await enqueueNotification(db, {
               severity: "INFO",
-              kind: "k2",
+              kind: "order_filled",
               text: "b",
               dedupeKey: "b",
             });
@@ -99,12 +99,12 @@ Deno.test({
           assert.equal(r.code, 0, r.err);
           const s = JSON.parse(r.out);
           assert.deepEqual(s.counts, { PENDING: 1, SENT: 1, FAILED: 1 });
-          assert.equal(s.oldestPending.kind, "k2");
+          assert.equal(s.oldestPending.kind, "order_filled");
           assert.equal(s.recentFailures.length, 1);
           assert.match(s.recentFailures[0].last_error, /502/);
           const text = await cli("outbox", "status");
           assert.match(text.out, /PENDING 1 \(due now 1\)\s+SENT 1\s+FAILED 1/);
-          assert.match(text.out, /Oldest pending: #\d+ \(k2\) to chat 123456789/);
+          assert.match(text.out, /Oldest pending: #\d+ \(order_filled\) to chat 123456789/);
           assert.match(text.out, /Note: TELEGRAM_BOT_TOKEN is not set/);
         },
       );
@@ -148,7 +148,7 @@ Deno.test({
           await withSql(async (db) => {
             await enqueueNotification(db, {
               severity: "CRITICAL",
-              kind: "k3",
+              kind: "order_rejected",
               text: "c",
               dedupeKey: "c",
             });

@@ -34,7 +34,7 @@ Deno.test({
         for (let i = 0; i < events; i++) {
           await enqueueNotification(tx, {
             severity: "INFO",
-            kind: "load",
+            kind: "order_placed",
             text: `event ${i}`,
             dedupeKey: `e${i}`,
           });

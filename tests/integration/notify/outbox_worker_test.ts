@@ -43,7 +43,7 @@ async function fresh() {
 }
 
 const enqueue = (severity: Severity, text: string, key = text, sql: Sql = db) =>
-  enqueueNotification(sql, { severity, kind: "test", text, dedupeKey: key });
+  enqueueNotification(sql, { severity, kind: "order_placed", text, dedupeKey: key });
 
 const textsTo = (chatId: number) =>
   tg.messages.filter((m) => m.chatId === chatId).map((m) => m.text.split("\n").slice(1).join("\n"));
@@ -113,7 +113,7 @@ Deno.test({
             const before = clock.now().getTime();
             const r = await worker.runOnce();
             assert.equal(r.claimed, 2);
-            const rows = (await outboxRows(db)).filter((r) => r.kind === "test");
+            const rows = (await outboxRows(db)).filter((r) => r.kind === "order_placed");
             if (attempt < 5) {
               assert.ok(rows.every((r) => r.status === "PENDING" && r.fail_count === attempt));
               assert.match(rows[0].last_error!, /502/);

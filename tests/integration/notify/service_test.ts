@@ -40,7 +40,7 @@ Deno.test({
           await addChat(t.db, 7);
           await enqueueNotification(t.db, {
             severity: "INFO",
-            kind: "test",
+            kind: "order_placed",
             text: "queued while down",
             dedupeKey: "before",
           });
@@ -54,7 +54,7 @@ Deno.test({
             await tg.waitForMessages(1);
             await enqueueNotification(t.db, {
               severity: "WARN",
-              kind: "test",
+              kind: "order_placed",
               text: "while up",
               dedupeKey: "after",
             });

@@ -65,6 +65,17 @@ Deno.test({
         assert.equal(s.stop_pct, "1.5");
         assert.equal(s.take_profit_pct, "4");
         assert.equal(s.enabled, true);
+        assert.equal(s.max_notional, "", "no cap prints empty");
+        assert.deepEqual(Object.keys(s), [
+          "name",
+          "enabled",
+          "symbols",
+          "risk_pct",
+          "stop_pct",
+          "take_profit_pct",
+          "confidence_min",
+          "max_notional",
+        ]);
       });
 
       await tt.step("strategies add refuses bad values with exit code 2", async () => {

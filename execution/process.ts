@@ -1,0 +1,252 @@
+/**
+ * One claimed alert through the Execution agent: parse, freshness, snapshot, plan, record the
+ * order BEFORE the create call, send, and apply the answer or the failure's outcome table
+ * (outcome.ts). The agent (agent.ts) claims batches and runs these; the shared state (entries
+ * pause, create calls in flight) comes in as an AlertContext.
+ */
+import type { Config } from "../core/config.ts";
+import type { Clock } from "../core/clock.ts";
+import { errorMessage, nextStep } from "../core/errors.ts";
+import { limits } from "../core/limits.ts";
+import type { Log } from "../core/log.ts";
+import { redactText } from "../core/redact.ts";
+import type { Db } from "../db/mod.ts";
+import { numberToDecimal } from "../trading/decimal.ts";
+import type { Exchange, ExchangeOrder } from "../exchange/mod.ts";
+import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
+import { alerts, type ClaimedAlert } from "../signals/mod.ts";
+import { type OrderPlan, parseDecision, planOrder, staleEntry } from "./plan.ts";
+import { type OrderRow, rejectOrder } from "./order_updates.ts";
+import { cached, insertOrder, loadSnapshot, type PassCache } from "./store.ts";
+import { countsAsFailure, createFailure, pauseOf } from "./outcome.ts";
+import * as orders from "./orders_sql.ts";
+
+export type Outcome = "executed" | "rejected" | "duplicate" | "unknown" | "deferred";
+
+export interface AlertContext {
+  db: Db;
+  exchange: Exchange;
+  clock: Clock;
+  log: Log;
+  config: Pick<Config, "risk" | "strategy">;
+  /** Client order ids whose create call is in flight in this process: not reconciled yet. */
+  inFlight: Set<string>;
+  applyAnswer: (row: OrderRow, answer: ExchangeOrder) => Promise<unknown>;
+  pauseEntries: (ms: number, why: string) => void;
+  entriesPaused: () => boolean;
+}
+
+export async function refuse(
+  ctx: AlertContext,
+  alertId: number,
+  key: string,
+  reason: string,
+  options: { quiet?: boolean } = {},
+): Promise<Outcome> {
+  await ctx.db.transaction(async (tx) => {
+    await alerts.rejectAlert(tx, alertId, reason);
+    if (options.quiet) return;
+    await enqueueNotification(tx, {
+      severity: "WARN",
+      kind: NotificationKind.decisionRejected,
+      text: `Signal ${key} not traded: ${reason}`,
+      dedupeKey: `alert:${alertId}:rejected`,
+    });
+  });
+  if (options.quiet) ctx.log.info("Alert {alertId} not traded: {reason}", { alertId, reason });
+  else ctx.log.warn("Alert {alertId} not traded: {reason}", { alertId, reason });
+  return "rejected";
+}
+
+async function send(
+  ctx: AlertContext,
+  alertId: number,
+  row: OrderRow,
+  plan: OrderPlan,
+): Promise<Outcome> {
+  const { db, exchange, log, inFlight } = ctx;
+  inFlight.add(row.client_order_id);
+  try {
+    const answer = await exchange.createOrder({
+      symbol: row.symbol,
+      side: plan.side,
+      type: plan.type,
+      qty: row.qty,
+      price: plan.price,
+      clientOrderId: row.client_order_id,
+    });
+    await ctx.applyAnswer(row, answer);
+    return "executed";
+  } catch (error) {
+    const failure = createFailure(error);
+    if (failure.kind === "rejected") {
+      await db.transaction(async (tx) => {
+        await rejectOrder(tx, row, errorMessage(error));
+        if (failure.recheck) await orders.markForRecheck(tx, row.id);
+      });
+      return "rejected";
+    }
+    if (failure.kind === "deferred") {
+      ctx.pauseEntries(failure.pauseMs, errorMessage(error));
+      await db.transaction(async (tx) => {
+        await orders.markNotAccepted(tx, row.id, errorMessage(error));
+        await alerts.releaseAlert(tx, alertId);
+      });
+      return "deferred";
+    }
+    // failure.kind === "unknown": the order may exist; evidence decides.
+    await orders.markUnknown(db, row.id, errorMessage(error));
+    log.warn("Order {cid} outcome unknown, to be reconciled: {error}", {
+      cid: row.client_order_id,
+      error: errorMessage(error),
+    });
+    return "unknown";
+  } finally {
+    inFlight.delete(row.client_order_id);
+  }
+}
+
+export async function processAlert(
+  ctx: AlertContext,
+  alert: ClaimedAlert,
+  cache: PassCache,
+): Promise<Outcome> {
+  const { db, exchange, clock, config } = ctx;
+  const parsed = parseDecision(alert.decision);
+  if (!parsed.ok) return await refuse(ctx, alert.id, `alert ${alert.id}`, parsed.reason);
+  const d = parsed.decision;
+  const stale = staleEntry(
+    { source: alert.source, receivedAt: alert.received_at, decision: d },
+    clock.now(),
+    config.risk.signalMaxAgeS ?? 0,
+  );
+  if (stale) return await refuse(ctx, alert.id, d.idempotencyKey, stale);
+  if (ctx.entriesPaused()) {
+    await alerts.releaseAlert(db, alert.id);
+    return "deferred";
+  }
+  const snap = await loadSnapshot(db, exchange.id, d, cache, {
+    riskPct: config.risk.perTradePct,
+    stopPct: config.strategy.stopPct,
+  });
+  if (!snap.instrument) {
+    return await refuse(
+      ctx,
+      alert.id,
+      d.idempotencyKey,
+      `${d.symbol} is not an active market on ${exchange.id}; check the symbol or sync markets`,
+    );
+  }
+  let refPrice: string, freeQuote: number, equityQuote: number;
+  try {
+    const [ticker, balances] = await Promise.all([
+      cached(cache, `ticker:${d.symbol}`, () => exchange.fetchTicker(d.symbol)),
+      cached(cache, "balance", () => exchange.fetchBalance()),
+    ]);
+    refPrice = numberToDecimal(ticker.last);
+    freeQuote = Number(balances[snap.instrument.quote]?.free ?? 0);
+    const baseTotal = Number(balances[snap.instrument.base]?.total ?? 0);
+    equityQuote = Number(balances[snap.instrument.quote]?.total ?? 0) + baseTotal * ticker.last;
+  } catch (error) {
+    await alerts.releaseAlert(db, alert.id);
+    const wait = pauseOf(nextStep(error));
+    if (wait !== undefined) ctx.pauseEntries(wait, errorMessage(error));
+    throw error;
+  }
+  const planned = planOrder({
+    decision: d,
+    rules: snap.instrument.rules,
+    quote: snap.instrument.quote,
+    refPrice,
+    equityQuote,
+    freeQuote,
+    strategy: snap.strategy,
+    positionQty: snap.positionQty,
+    sellingQty: snap.sellingQty,
+  });
+  if (!planned.ok) {
+    // The built-in strategy emits an exit on every downward cross, with or without a
+    // position; a flat account is the normal case there, not something to alert about.
+    const flatExit = alert.source === "strategy" && d.action === "sell" &&
+      !(Number(snap.positionQty ?? "0") > 0);
+    return await refuse(ctx, alert.id, d.idempotencyKey, planned.reason, { quiet: flatExit });
+  }
+  const recorded = await insertOrder(db, exchange.id, alert.id, d, planned.plan, alert.decision);
+  if ("duplicate" in recorded) {
+    await alerts.finishAlert(db, alert.id, "DUPLICATE", recorded.duplicate);
+    return "duplicate";
+  }
+  if ("invalid" in recorded) return await refuse(ctx, alert.id, d.idempotencyKey, recorded.invalid);
+  return await send(ctx, alert.id, recorded.row, planned.plan);
+}
+
+/**
+ * Consecutive failures per alert of errors that waiting does not cure (a bug, bad data);
+ * temporary conditions (network, rate limits, maintenance, database) never count.
+ */
+export function createFailureCounter() {
+  const failuresByAlert = new Map<number, number>();
+  return {
+    count(alertId: number, error: unknown): number {
+      if (!countsAsFailure(nextStep(error))) return 0;
+      const n = (failuresByAlert.get(alertId) ?? 0) + 1;
+      // Bounded: a map entry per alert that failed, cleared when it is set aside.
+      if (failuresByAlert.size >= limits.executionBatchSize * 100) failuresByAlert.clear();
+      failuresByAlert.set(alertId, n);
+      return n;
+    },
+    forget(alertId: number): void {
+      failuresByAlert.delete(alertId);
+    },
+  };
+}
+
+/** Sets the alert aside (FAILED, WARN); false when it was not PROCESSING any more. */
+export async function setAside(
+  ctx: AlertContext,
+  alertId: number,
+  failures: number,
+  error: unknown,
+): Promise<boolean> {
+  const reason = `Not executed after ${failures} failed attempts: ${errorMessage(error)}`;
+  const changed = await ctx.db.transaction(async (tx) => {
+    if (!await alerts.failUnlessSent(tx, alertId, reason)) return false;
+    await enqueueNotification(tx, {
+      severity: "WARN",
+      kind: NotificationKind.decisionFailed,
+      text: `Signal (alert ${alertId}) was not traded: ${
+        redactText(reason)
+      }; send it again once the cause is fixed`,
+      dedupeKey: `alert:${alertId}:failed`,
+    });
+    return true;
+  });
+  if (changed) ctx.log.error("Alert {alertId} set aside: {reason}", { alertId, reason });
+  return changed;
+}
+
+/**
+ * After processing an alert threw: the same alert failing again and again for a reason that
+ * waiting will not fix is set aside (FAILED, WARN: "rejected") instead of holding every other
+ * alert behind the backoff; otherwise it goes back to RECEIVED for the next pass
+ * ("deferred"). An order refused before reaching the book (429, maintenance: REJECTED,
+ * nothing filled) does not count as sent.
+ */
+export async function afterFailure(
+  ctx: AlertContext,
+  failures: ReturnType<typeof createFailureCounter>,
+  alertId: number,
+  error: unknown,
+): Promise<"rejected" | "deferred"> {
+  const n = failures.count(alertId, error);
+  if (
+    n >= limits.executionAlertMaxFailures &&
+    await setAside(ctx, alertId, n, error).catch(() => false)
+  ) {
+    failures.forget(alertId);
+    return "rejected";
+  }
+  await alerts.releaseUnlessSent(ctx.db, alertId).catch(() => {});
+  ctx.log.warn("Alert {alertId} deferred: {error}", { alertId, error: errorMessage(error) });
+  return "deferred";
+}

@@ -1,0 +1,42 @@
+/**
+ * Every kind of notification the service sends, once: the `kind` column of
+ * `notification_outbox`, shown in each message's header. The SQL functions of
+ * db/migrations/0003 and 0005 also write `inbound_refused`; migrations are never edited, so
+ * that literal stays there.
+ */
+export const NotificationKind = {
+  // Signals
+  inboundRefused: "inbound_refused",
+  pullFailing: "pull_failing",
+  pullRecovered: "pull_recovered",
+  // Execution
+  decisionRejected: "decision_rejected",
+  decisionFailed: "decision_failed",
+  orderPlaced: "order_placed",
+  orderFilled: "order_filled",
+  orderRejected: "order_rejected",
+  orderUnknown: "order_unknown",
+  orderFoundLate: "order_found_late",
+  orderApplyFailed: "order_apply_failed",
+  orderNeverPlaced: "order_never_placed",
+  executionStartFailed: "execution_start_failed",
+  // Risk
+  stopLoss: "stop_loss",
+  takeProfit: "take_profit",
+  riskExitFailed: "risk_exit_failed",
+  // Strategy
+  ingestionFailing: "ingestion_failing",
+  ingestionRecovered: "ingestion_recovered",
+  // Reports
+  report: "report",
+  // Operations
+  backupDone: "backup_done",
+  backupFailed: "backup_failed",
+  // Tests and benchmarks of delivery (never sent by the service)
+  chaos: "chaos",
+  // Notify itself
+  chatDeactivated: "chat_deactivated",
+  outboxFailed: "outbox_failed",
+} as const;
+
+export type NotificationKind = typeof NotificationKind[keyof typeof NotificationKind];

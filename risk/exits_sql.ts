@@ -1,0 +1,174 @@
+/**
+ * The writes of the Risk agent: handing one exit over to execution (an alert, its dedupe key
+ * and a PLANNED risk action, with the notification, in one transaction) and settling the
+ * PLANNED actions whose exit finished (the verdict is pure: rules.ts exitVerdict).
+ */
+import type { TradingDecision } from "../trading/decision.ts";
+import { sha256Hex } from "../core/hash.ts";
+import { limits } from "../core/limits.ts";
+import type { Db, Sql } from "../db/mod.ts";
+import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
+import { exitVerdict, type RiskAction } from "./rules.ts";
+import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
+
+export interface WatchedPosition {
+  id: number;
+  symbol: string;
+  stop_price: string | null;
+  take_profit_price: string | null;
+  strategy: string | null;
+  opened_at: Date;
+}
+
+/**
+ * The key of one exit attempt of one position: a position reopened later gets new keys, and an
+ * exit that did not close the position is followed by attempt 2, 3, ….
+ */
+export const exitKey = (kind: string, p: { id: number; opened_at: Date }, attempt = 1) =>
+  `risk:${kind}:${p.id}:${new Date(p.opened_at).getTime()}${attempt > 1 ? `:${attempt}` : ""}`;
+
+/**
+ * Hands one exit over and returns its alert id; undefined when its key was used already (the
+ * exit was planned before) or the attempts are exhausted.
+ * The dedupe key's primary key makes a repeat a no-op: the transaction is rolled back.
+ */
+export async function handOverExit(
+  db: Db,
+  p: WatchedPosition,
+  action: RiskAction,
+  last: number,
+): Promise<number | undefined> {
+  const [{ n: earlier }] = await db.query<{ n: number }>(
+    "select count(*)::int as n from risk_actions where position_id = $1 and kind = $2",
+    [p.id, action.kind],
+  );
+  // The last failed attempt told the operator to act; nothing more is sent automatically.
+  if (earlier >= limits.riskExitAttemptsMax) return undefined;
+  const key = exitKey(action.kind, p, earlier + 1);
+  const decision: TradingDecision = {
+    symbol: p.symbol,
+    action: "sell",
+    strategy: p.strategy ?? "risk",
+    idempotencyKey: key,
+  };
+  const body = JSON.stringify(decision);
+  const hash = sha256Hex(body);
+  const params = { trigger_price: action.triggerPrice, last_price: String(last) };
+  const stop = action.kind === "stop_loss";
+  const already = Symbol("already planned");
+  // The usual case after a failed exit: checked before writing, the unique key below
+  // still decides when two passes race.
+  const used = await db.query("select 1 from inbound_dedupe_keys where idempotency_key = $1", [
+    key,
+  ]);
+  if (used.length > 0) return undefined;
+  try {
+    return await db.transaction(async (tx: Sql) => {
+      const [alert] = await tx.query<{ id: number }>(
+        `insert into inbound_alerts (source, idempotency_key, payload_hash, raw_body, payload,
+                                     status, decision)
+         values ('risk', $1, $2, $3, $4, 'RECEIVED', $5) returning id`,
+        [
+          key,
+          hash,
+          body,
+          JSON.stringify({ kind: action.kind, position_id: p.id, ...params }),
+          body,
+        ],
+      );
+      const claimed = await tx.query(
+        `insert into inbound_dedupe_keys (idempotency_key, payload_hash, alert_id)
+         values ($1, $2, $3) on conflict (idempotency_key) do nothing returning alert_id`,
+        [key, hash, alert.id],
+      );
+      if (claimed.length === 0) throw already;
+      await tx.query(
+        `insert into risk_actions (position_id, kind, status, params, alert_id)
+         values ($1, $2, 'PLANNED', $3, $4)`,
+        [p.id, action.kind, JSON.stringify(params), alert.id],
+      );
+      await enqueueNotification(tx, {
+        severity: stop ? "WARN" : "INFO",
+        kind: stop ? NotificationKind.stopLoss : NotificationKind.takeProfit,
+        text: `${stop ? "Stop-loss" : "Take-profit"} hit on ${p.symbol} (position ${p.id}): ` +
+          `last ${last} ${stop ? "≤ stop" : "≥ target"} ${action.triggerPrice}; ` +
+          `selling the position (alert ${alert.id})`,
+        dedupeKey: key,
+      });
+      return alert.id;
+    });
+  } catch (error) {
+    if (error === already) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * PLANNED actions whose exit has finished are settled. DONE only when the position is closed;
+ * an exit that was refused, or whose order ended without closing the position (cancelled,
+ * expired, partly filled, only part of it free to sell), is FAILED with a WARN, and the level
+ * is armed again: the next pass hands over a new exit (a new key), up to
+ * `limits.riskExitAttemptsMax` per position and kind, after which the operator must act.
+ */
+export async function settleExits(db: Db): Promise<number> {
+  return await db.transaction(async (tx) => {
+    const rows = await tx.query<{
+      id: number;
+      kind: string;
+      position_id: number;
+      alert_status: string;
+      alert_error: string | null;
+      alert_id: number;
+      order_id: number | null;
+      order_status: string | null;
+      position_open: boolean;
+      position_qty: string;
+      attempts: number;
+    }>(
+      `select r.id, r.kind, r.position_id, a.status as alert_status, a.error as alert_error,
+              a.id as alert_id, o.id as order_id, o.status as order_status,
+              (p.status = 'OPEN' and p.qty > 0) as position_open, p.qty::text as position_qty,
+              (select count(*)::int from risk_actions r2
+                where r2.position_id = r.position_id and r2.kind = r.kind) as attempts
+         from risk_actions r
+         join inbound_alerts a on a.id = r.alert_id
+         join positions p on p.id = r.position_id
+         left join lateral (select o.id, o.status from orders o where o.alert_id = a.id
+                             order by o.id desc limit 1) o on true
+        where r.status = 'PLANNED'
+          and a.status in ('EXECUTED', 'REJECTED', 'FAILED', 'DUPLICATE', 'INVALID')
+          and (a.status <> 'EXECUTED' or o.status is null
+               or o.status not in ${ACTIVE_ORDER_STATUSES_SQL})
+        order by r.id
+        for update of r skip locked`,
+      [],
+    );
+    for (const r of rows) {
+      const verdict = exitVerdict({
+        kind: r.kind,
+        positionId: r.position_id,
+        alertId: r.alert_id,
+        alertStatus: r.alert_status,
+        alertError: r.alert_error,
+        orderStatus: r.order_status,
+        positionOpen: r.position_open,
+        positionQty: r.position_qty,
+        attempts: r.attempts,
+      }, limits.riskExitAttemptsMax);
+      const error = verdict.status === "DONE" ? null : verdict.error;
+      await tx.query(
+        `update risk_actions set status = $2, error = $3, order_id = $4, updated_at = now()
+          where id = $1`,
+        [r.id, verdict.status, error, r.order_id],
+      );
+      if (verdict.status === "DONE") continue;
+      await enqueueNotification(tx, {
+        severity: verdict.severity,
+        kind: NotificationKind.riskExitFailed,
+        text: verdict.text,
+        dedupeKey: `risk-action:${r.id}:failed`,
+      });
+    }
+    return rows.length;
+  });
+}
