@@ -9,6 +9,7 @@ import { overview } from "./cli/mod.ts";
 import { processEnv } from "./core/config.ts";
 import { ConfigError, errorMessage, exitCodeFor, UsageError } from "./core/errors.ts";
 import { redactText } from "./core/redact.ts";
+import { flushLogs } from "./core/log.ts";
 
 export async function main(argv: string[], io: Io): Promise<number> {
   const [name, ...args] = argv;
@@ -47,9 +48,14 @@ if (import.meta.main) {
   const io: Io = {
     env: processEnv(),
     out: (line) => Deno.stdout.writeSync(encoder.encode(line + "\n")),
-    err: (line) => Deno.stderr.writeSync(encoder.encode(line + "\n")),
+    // Queued log lines first, so standard error keeps the order of events.
+    err: (line) => {
+      flushLogs();
+      Deno.stderr.writeSync(encoder.encode(line + "\n"));
+    },
     isTerminal: Deno.stderr.isTerminal(),
   };
   const code = await main(Deno.args, io);
+  flushLogs();
   Deno.exit(code);
 }

@@ -8,7 +8,7 @@
  */
 import { sizePosition } from "../trading/sizing.ts";
 import type { Candle } from "../exchange/mod.ts";
-import type { StrategyParams } from "../strategy/mod.ts";
+import type { RuleOutcome, StrategyParams } from "../strategy/mod.ts";
 import { createRunner } from "../strategy/mod.ts";
 
 export interface BacktestOptions {
@@ -19,8 +19,15 @@ export interface BacktestOptions {
   feeRate: number;
   /** Quantity step for sizing; absent → no truncation. */
   stepSize?: number;
+  /**
+   * Slippage in basis points, against the trader on every fill: buys fill that much above the
+   * price, sells (signal, stop, target, end) that much below it.
+   */
+  slippageBps?: number;
   /** Called with the marked-to-market equity after every candle (equity curve). */
   onEquity?: (ts: number, equityQuote: number) => void;
+  /** The strategy's runner; by default the live one (sweeps pass one over shared series). */
+  runner?: { onCandle(candle: { ts: number; close: number }): RuleOutcome };
 }
 
 export type ExitReason = "stop" | "target" | "signal" | "end";
@@ -58,6 +65,19 @@ export interface BacktestSummary {
   returnPct: number;
   initialQuote: number;
   finalQuote: number;
+  slippageBps: number;
+  /** Gross wins / gross losses; null without a losing trade. */
+  profitFactor: number | null;
+  /** Mean PnL of the winning and of the losing trades, quote; null without such trades. */
+  avgWinQuote: number | null;
+  avgLossQuote: number | null;
+  /** Mean PnL per trade, quote; null without trades. */
+  expectancyQuote: number | null;
+  /** Share of candles with a position open, percent. */
+  exposurePct: number;
+  /** Per-candle equity returns, annualised by the candles' spacing; null when flat. */
+  sharpe: number | null;
+  sortino: number | null;
 }
 
 export interface Backtest {
@@ -77,7 +97,7 @@ interface Position {
 
 export function createBacktest(options: BacktestOptions): Backtest {
   const { params, feeRate } = options;
-  const runner = createRunner(params);
+  const runner = options.runner ?? createRunner(params);
   const trades: Trade[] = [];
   let cash = options.initialQuote;
   let pos: Position | undefined;
@@ -85,9 +105,15 @@ export function createBacktest(options: BacktestOptions): Backtest {
   let candles = 0, signals = 0, dropped = 0, skipped = 0, fees = 0;
   let firstTs: number | undefined, last: Candle | undefined;
   let peak = cash, maxDrawdown = 0;
+  const slip = (options.slippageBps ?? 0) / 10_000;
+  const buyPrice = (p: number) => p * (1 + slip);
+  const sellPrice = (p: number) => p * (1 - slip);
+  // Running sums of per-candle returns for Sharpe and Sortino, and the candles held.
+  let prevEquity = cash, n = 0, sumR = 0, sumR2 = 0, sumDown2 = 0, held = 0;
 
-  const exit = (ts: number, price: number, reason: ExitReason) => {
+  const exit = (ts: number, marketPrice: number, reason: ExitReason) => {
     const p = pos!;
+    const price = sellPrice(marketPrice);
     const proceeds = p.qty * price;
     const fee = proceeds * feeRate;
     cash += proceeds - fee;
@@ -107,11 +133,12 @@ export function createBacktest(options: BacktestOptions): Backtest {
   };
 
   const enter = (c: Candle, stop: number, target: number) => {
+    const entryPrice = buyPrice(c.open);
     const sized = sizePosition({
       equityQuote: cash,
       freeQuote: cash,
       riskPct: params.riskPct,
-      entryPrice: c.open,
+      entryPrice,
       stopPrice: stop,
       stepSize: options.stepSize,
       maxNotionalQuote: params.maxNotionalQuote,
@@ -122,10 +149,10 @@ export function createBacktest(options: BacktestOptions): Backtest {
       return;
     }
     const qty = Number(sized.qty);
-    const fee = qty * c.open * feeRate;
-    cash -= qty * c.open + fee;
+    const fee = qty * entryPrice * feeRate;
+    cash -= qty * entryPrice + fee;
     fees += fee;
-    pos = { qty, entryPrice: c.open, entryTs: c.ts, entryFeeQuote: fee, stop, target };
+    pos = { qty, entryPrice, entryTs: c.ts, entryFeeQuote: fee, stop, target };
   };
 
   return {
@@ -152,6 +179,15 @@ export function createBacktest(options: BacktestOptions): Backtest {
         dropped++;
       }
       const equity = pos ? cash + pos.qty * c.close : cash;
+      if (pos) held++;
+      if (prevEquity > 0) {
+        const r = equity / prevEquity - 1;
+        n++;
+        sumR += r;
+        sumR2 += r * r;
+        if (r < 0) sumDown2 += r * r;
+      }
+      prevEquity = equity;
       if (equity > peak) peak = equity;
       else if ((peak - equity) / peak > maxDrawdown) maxDrawdown = (peak - equity) / peak;
       options.onEquity?.(c.ts, equity);
@@ -161,6 +197,17 @@ export function createBacktest(options: BacktestOptions): Backtest {
       if (pos && last) exit(last.ts, last.close, "end");
       const wins = trades.filter((t) => t.pnlQuote > 0).length;
       const round2 = (x: number) => Math.round(x * 100) / 100;
+      const round3 = (x: number) => Math.round(x * 1000) / 1000;
+      const grossWin = trades.reduce((a, t) => a + Math.max(0, t.pnlQuote), 0);
+      const grossLoss = -trades.reduce((a, t) => a + Math.min(0, t.pnlQuote), 0);
+      // Annualised by the average spacing of the candles (1m candles: 525,600 a year).
+      const spacingMs = last && firstTs !== undefined && candles > 1
+        ? (last.ts - firstTs) / (candles - 1)
+        : 0;
+      const perYear = spacingMs > 0 ? Math.sqrt((365 * 86_400_000) / spacingMs) : 0;
+      const mean = n ? sumR / n : 0;
+      const sd = n > 1 ? Math.sqrt(Math.max(0, sumR2 / n - mean * mean)) : 0;
+      const downside = n ? Math.sqrt(sumDown2 / n) : 0;
       const summary: BacktestSummary = {
         strategy: params.name,
         candles,
@@ -179,6 +226,14 @@ export function createBacktest(options: BacktestOptions): Backtest {
         returnPct: round2((cash - options.initialQuote) / options.initialQuote * 100),
         initialQuote: options.initialQuote,
         finalQuote: round2(cash),
+        slippageBps: options.slippageBps ?? 0,
+        profitFactor: grossLoss > 0 ? round3(grossWin / grossLoss) : null,
+        avgWinQuote: wins ? round2(grossWin / wins) : null,
+        avgLossQuote: trades.length - wins ? round2(-grossLoss / (trades.length - wins)) : null,
+        expectancyQuote: trades.length ? round2((grossWin - grossLoss) / trades.length) : null,
+        exposurePct: candles ? round2((held / candles) * 100) : 0,
+        sharpe: sd > 0 && perYear > 0 ? round3((mean / sd) * perYear) : null,
+        sortino: downside > 0 && perYear > 0 ? round3((mean / downside) * perYear) : null,
       };
       return { summary, trades };
     },

@@ -102,3 +102,49 @@ Deno.test("an open position is closed at the last close and the equity curve is 
   // Cash 1000 − 500.5, plus 50 × 10.1 marked at the close.
   assert.ok(Math.abs(equity[6] - 1004.5) < 1e-9);
 });
+
+Deno.test("slippage fills buys above and sells below the price, and costs exactly that", () => {
+  const after = [at(6, { open: 10, high: 10.2, low: 10, close: 10.1 })];
+  const run = (slippageBps: number) => {
+    const bt = createBacktest({
+      params,
+      initialQuote: 1000,
+      feeRate: 0,
+      stepSize: 0.001,
+      slippageBps,
+    });
+    for (const c of [...SIGNAL, ...after]) bt.feed(c);
+    return bt.finish();
+  };
+  const none = run(0);
+  const slipped = run(50); // 0.5 %
+  assert.equal(none.trades.length, 1);
+  assert.equal(slipped.trades.length, 1);
+  const [a] = none.trades;
+  const [b] = slipped.trades;
+  // Entry at the next open 10 → 10.05; the position is closed at the end (close 10.1) → 10.0495.
+  assert.equal(a.entryPrice, 10);
+  assert.ok(Math.abs(b.entryPrice - 10.05) < 1e-12);
+  assert.ok(Math.abs(b.exitPrice - 10.1 * 0.995) < 1e-12);
+  // Sizing sees the slipped entry: 1 % of 1000 over (10.05 − 9.8) → 40 units (vs 50).
+  assert.equal(a.qty, 50);
+  assert.equal(b.qty, 40);
+  assert.ok(Math.abs(a.pnlQuote - 50 * (10.1 - 10)) < 1e-9);
+  assert.ok(Math.abs(b.pnlQuote - 40 * (10.1 * 0.995 - 10.05)) < 1e-9);
+  assert.equal(slipped.summary.slippageBps, 50);
+});
+
+Deno.test("the summary carries profit factor, expectancy, exposure, Sharpe and Sortino", () => {
+  const { summary, trades } = runWith([
+    at(6, { open: 10, high: 10.05, low: 9.95, close: 10 }),
+    at(7, { open: 10, high: 10.05, low: 9.9, close: 9.95 }),
+  ]);
+  assert.equal(trades.length, 1);
+  assert.ok(trades[0].pnlQuote < 0);
+  assert.equal(summary.profitFactor, 0, "nothing won, something lost");
+  assert.equal(summary.expectancyQuote, Math.round(trades[0].pnlQuote * 100) / 100);
+  // Held from candle 6 to the end: 2 of 8 candles.
+  assert.equal(summary.exposurePct, 25);
+  assert.ok(summary.sharpe !== null && summary.sortino !== null);
+  assert.ok(summary.sharpe! < 0, "a falling position gives a negative Sharpe");
+});

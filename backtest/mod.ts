@@ -2,3 +2,14 @@
 
 export { type CsvReport, streamCandleCsv } from "./csv.ts";
 export { type BacktestSummary, createBacktest, type Trade } from "./engine.ts";
+export {
+  combinations,
+  gridValues,
+  parseGrid,
+  type RankBy,
+  rankValue,
+  type SweepMetrics,
+} from "./sweep.ts";
+export { runSweep, type SweepResult } from "./sweep_pool.ts";
+export { columnCollector } from "./sweep_series.ts";
+export { backtestPage } from "./page.ts";

@@ -1,20 +1,26 @@
 /**
- * Webhook benchmark: 5,000 distinct Pine alerts at concurrency 10 to a running `serve`
- * (a subprocess, as in production) backed by a throwaway PostgreSQL database. Reports the ack
- * latency (p50/p99/max) and alerts/s, then checks every acknowledged alert is stored RECEIVED.
- * Targets (SPEC section 9): p99 ≤ 10 ms, ≥ 1,500 alerts/s.
+ * Webhook benchmark: distinct Pine alerts at concurrency 10 to a running `serve` (a
+ * subprocess, as in production) backed by a throwaway PostgreSQL database, and, in the same
+ * run, to a bare durable webhook (bench/webhook_baseline.ts: Deno.serve + one postgres.js
+ * INSERT per request, answered after the commit) on the same database. Rounds alternate
+ * between the two (baseline first in odd rounds, serve first in even ones), so a slow or
+ * noisy machine slows both; the ratios are the figures that mean the same everywhere.
+ * Reports per round and overall: alerts/s, ack latency p50/p99/max, and checks every
+ * acknowledged alert is stored. Targets (issue 14): throughput ≥ 0.8× the baseline's, p99 ≤
+ * 1.3× its p99 (SPEC section 9 in absolute terms: p99 ≤ 10 ms, ≥ 1,500 alerts/s).
  *
  *   TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test deno run -A bench/webhook.ts
- *   options: --alerts N (5000) --concurrency N (10) --warmup N (200)
+ *   options: --alerts N (5000 per round and target) --rounds N (3) --concurrency N (10)
+ *            --warmup N (200) --log-level L (info): LOG_LEVEL of serve
+ *            --serve-flags "--cpu-prof" (extra deno flags for serve: a CPU profile at its stop)
  *            --clients N (1): spread the load over N client processes (the concurrency is split
  *            between them), to see whether the client itself is the bottleneck
- *            --log-level L (info): LOG_LEVEL of serve
- * On Linux it also reports the CPU seconds spent per alert by serve, the client process(es) and
- * PostgreSQL during the measured run (from /proc), which says where the time goes on a busy
- * machine better than the latency does.
+ * On Linux it also reports the CPU seconds spent per alert by each server, the client
+ * process(es) and PostgreSQL during the measured rounds (from /proc).
  */
 import { parseArgs } from "node:util";
 import { testDb } from "../tests/helpers/db.ts";
+import { cpuS, loadAverage1m, postgresCpuS } from "./proc.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -22,6 +28,9 @@ const { values } = parseArgs({
     alerts: { type: "string", default: "5000" },
     concurrency: { type: "string", default: "10" },
     warmup: { type: "string", default: "200" },
+    rounds: { type: "string", default: "3" },
+    // Extra deno flags for serve, e.g. --serve-flags=--cpu-prof (a profile in the cwd at stop).
+    "serve-flags": { type: "string", default: "" },
     clients: { type: "string", default: "1" },
     "log-level": { type: "string", default: "info" },
     // Internal: a client process started by --clients; posts to this URL, prints latencies.
@@ -33,6 +42,7 @@ const ALERTS = Number(values.alerts);
 const CONCURRENCY = Number(values.concurrency);
 const WARMUP = Number(values.warmup);
 const CLIENTS = Math.max(1, Number(values.clients));
+const ROUNDS = Math.max(1, Number(values.rounds));
 const TOKEN = "bench-token-0123456789abcdef0123456789";
 let url: string | undefined;
 let seq = 0;
@@ -54,82 +64,68 @@ if (!Deno.env.get("TEST_DATABASE_URL")) {
   Deno.exit(2);
 }
 
+/** Starts a server process; resolves with its URL once its ready line is out. */
+async function startServer(
+  args: string[],
+  env: Record<string, string>,
+  stream: "stdout" | "stderr",
+  readUrl: (line: string) => string | undefined,
+) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    env,
+    stdout: stream === "stdout" ? "piped" : "null",
+    stderr: stream === "stderr" ? "piped" : "inherit",
+  }).spawn();
+  // The URL comes from the ready line; the rest is drained so the pipe never fills. Raw bytes,
+  // decoded only until the ready line: the client shares the CPU with the servers, and
+  // decoding a log line per alert here cost it ~40 µs per alert.
+  const reader = child[stream]!.getReader();
+  const decoder = new TextDecoder();
+  let buffered = "";
+  let found: string | undefined;
+  while (!found) {
+    const { done, value } = await reader.read();
+    if (done) throw new Error(`${args.join(" ")} exited before it was ready`);
+    buffered += decoder.decode(value, { stream: true });
+    const lines = buffered.split("\n");
+    buffered = lines.pop() ?? "";
+    for (const line of lines) found ??= readUrl(line);
+  }
+  const drain = (async () => {
+    while (!(await reader.read()).done) { /* discard */ }
+  })();
+  return { child, url: found, drain };
+}
+
 const t = await testDb();
 await t.db.query("insert into strategies (name) values ('bench')");
 const root = new URL("../", import.meta.url).pathname;
-const child = new Deno.Command(Deno.execPath(), {
-  args: ["run", "-A", "--unstable-cron", `${root}main.ts`, "serve"],
-  env: {
+const serve = await startServer(
+  [
+    "run",
+    "-A",
+    "--unstable-cron",
+    ...values["serve-flags"].split(" ").filter(Boolean),
+    `${root}main.ts`,
+    "serve",
+  ],
+  {
     DATABASE_URL: t.url!,
     HTTP_PORT: "0",
     PINE_WEBHOOK_TOKEN: TOKEN,
     LOG_LEVEL: values["log-level"],
+    LOG_FORMAT: "json",
   },
-  stdout: "null",
-  stderr: "piped",
-}).spawn();
-
-function loadAverage1m(): number {
-  try {
-    return Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
-  } catch {
-    return NaN;
-  }
-}
-
-// The URL comes from the ready line; the rest of the log is drained so the pipe never fills.
-// Raw bytes, decoded only until the ready line: the client shares the CPU with serve, and
-// decoding a log line per alert here cost it ~40 µs per alert.
-const reader = child.stderr.getReader();
-const decoder = new TextDecoder();
-let buffered = "";
-let readyMs = NaN;
-while (!url) {
-  const { done, value } = await reader.read();
-  if (done) throw new Error("serve exited before it was ready");
-  buffered += decoder.decode(value, { stream: true });
-  const lines = buffered.split("\n");
-  buffered = lines.pop() ?? "";
-  for (const line of lines) {
-    if (!line.includes("Ready on")) continue;
-    const p = JSON.parse(line).properties;
-    url = p.url;
-    readyMs = p.readyMs;
-  }
-}
-const drain = (async () => {
-  while (!(await reader.read()).done) { /* discard */ }
-})();
-
-/** CPU seconds (user + system) of a process so far, from /proc; NaN elsewhere. */
-function cpuS(pid: number | "self"): number {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return NaN;
-  }
-}
-
-/** CPU seconds of all PostgreSQL processes on this machine (backends come and go: + children). */
-function postgresCpuS(): number {
-  let total = 0;
-  try {
-    for (const e of Deno.readDirSync("/proc")) {
-      if (!/^\d+$/.test(e.name)) continue;
-      try {
-        const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
-        if (!stat.includes("(postgres)")) continue;
-        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        total += (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
-      } catch { /* exited meanwhile */ }
-    }
-  } catch {
-    return NaN;
-  }
-  return total;
-}
+  "stderr",
+  (line) => line.includes("Ready on") ? JSON.parse(line).properties.url : undefined,
+);
+const baseline = await startServer(
+  ["run", "-A", `${root}bench/webhook_baseline.ts`, t.url!, TOKEN],
+  {},
+  "stdout",
+  (line) => line.startsWith("{") ? JSON.parse(line).url : undefined,
+);
 
 /** The measured run from CLIENTS processes, each with its share of alerts and concurrency. */
 async function runClients(total: number): Promise<
@@ -202,60 +198,113 @@ async function run(total: number): Promise<{ latencies: number[]; wallMs: number
   return { latencies, wallMs: performance.now() - t0 };
 }
 
-try {
-  await run(WARMUP);
-  const cpu0 = { serve: cpuS(child.pid), client: cpuS("self"), pg: postgresCpuS() };
-  const measured = CLIENTS > 1
-    ? await runClients(ALERTS)
-    : { ...(await run(ALERTS)), clientCpuS: NaN };
-  const { latencies, wallMs } = measured;
-  const perAlertUs = (s: number) => Math.round(s / latencies.length * 1e6);
-  const cpu = {
-    serve_cpu_us_per_alert: perAlertUs(cpuS(child.pid) - cpu0.serve),
-    client_cpu_us_per_alert: perAlertUs(
-      CLIENTS > 1 ? measured.clientCpuS : cpuS("self") - cpu0.client,
-    ),
-    postgres_cpu_us_per_alert: perAlertUs(postgresCpuS() - cpu0.pg),
+interface Round {
+  alertsPerS: number;
+  p50: number;
+  p99: number;
+  max: number;
+  serverCpuUs: number;
+  clientCpuUs: number;
+  pgCpuUs: number;
+}
+
+const pct = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.ceil(p * xs.length) - 1)];
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function measure(target: { url: string; child: Deno.ChildProcess }): Promise<Round> {
+  url = target.url;
+  const cpu0 = { server: cpuS(target.child.pid), client: cpuS("self"), pg: postgresCpuS() };
+  const m = CLIENTS > 1 ? await runClients(ALERTS) : { ...(await run(ALERTS)), clientCpuS: NaN };
+  const per = (s: number) => Math.round(s / m.latencies.length * 1e6);
+  const lat = m.latencies.sort((a, b) => a - b);
+  return {
+    alertsPerS: Math.round(lat.length / (m.wallMs / 1000)),
+    p50: +pct(lat, 0.5).toFixed(2),
+    p99: +pct(lat, 0.99).toFixed(2),
+    max: +lat[lat.length - 1].toFixed(2),
+    serverCpuUs: per(cpuS(target.child.pid) - cpu0.server),
+    clientCpuUs: per(CLIENTS > 1 ? m.clientCpuS : cpuS("self") - cpu0.client),
+    pgCpuUs: per(postgresCpuS() - cpu0.pg),
   };
-  latencies.sort((a, b) => a - b);
-  const pct = (p: number) =>
-    latencies[Math.min(latencies.length - 1, Math.ceil(p * latencies.length) - 1)];
+}
+
+try {
+  const rounds: { serve: Round[]; baseline: Round[] } = { serve: [], baseline: [] };
+  for (const target of [baseline, serve]) {
+    url = target.url;
+    await run(WARMUP);
+  }
+  const load0 = loadAverage1m();
+  for (let r = 0; r < ROUNDS; r++) {
+    const order = r % 2 === 0 ? ["baseline", "serve"] as const : ["serve", "baseline"] as const;
+    for (const name of order) {
+      rounds[name].push(await measure(name === "serve" ? serve : baseline));
+    }
+  }
   const [stored] = await t.db.query<{ n: number }>(
-    "select count(*)::int8 as n from inbound_alerts where status = 'RECEIVED'",
+    "select count(*)::int8 as n from inbound_alerts",
   );
-  const result = {
+  const [storedBase] = await t.db.query<{ n: number }>(
+    "select count(*)::int8 as n from bench_baseline_alerts",
+  );
+  const expected = ALERTS * ROUNDS + WARMUP;
+  const agg = (rs: Round[]) => ({
+    alerts_per_s: median(rs.map((x) => x.alertsPerS)),
+    p50_ms: median(rs.map((x) => x.p50)),
+    p99_ms: median(rs.map((x) => x.p99)),
+    max_ms: Math.max(...rs.map((x) => x.max)),
+    server_cpu_us_per_alert: median(rs.map((x) => x.serverCpuUs)),
+    client_cpu_us_per_alert: median(rs.map((x) => x.clientCpuUs)),
+    postgres_cpu_us_per_alert: median(rs.map((x) => x.pgCpuUs)),
+  });
+  const s = agg(rounds.serve), b = agg(rounds.baseline);
+  const ratio = (x: number, y: number) => +(x / y).toFixed(2);
+  console.log("round target      alerts/s   p50 ms   p99 ms   max ms  server µs/alert");
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const name of ["baseline", "serve"] as const) {
+      const x = rounds[name][r];
+      console.log(
+        `${String(r + 1).padStart(5)} ${name.padEnd(10)} ${String(x.alertsPerS).padStart(9)} ${
+          x.p50.toFixed(2).padStart(8)
+        } ${x.p99.toFixed(2).padStart(8)} ${x.max.toFixed(2).padStart(8)} ${
+          String(x.serverCpuUs).padStart(16)
+        }`,
+      );
+    }
+  }
+  console.log(
+    `median: serve ${s.alerts_per_s}/s p99 ${s.p99_ms} ms; baseline ${b.alerts_per_s}/s p99 ` +
+      `${b.p99_ms} ms → throughput ${ratio(s.alerts_per_s, b.alerts_per_s)}× (target ≥ 0.8), ` +
+      `p99 ${ratio(s.p99_ms, b.p99_ms)}× (target ≤ 1.3)`,
+  );
+  console.log(
+    `stored: serve ${stored.n} of ${expected}, baseline ${storedBase.n} of ${expected}; ` +
+      `load average ${load0} → ${loadAverage1m()}`,
+  );
+  console.log(JSON.stringify({
     bench: "webhook",
-    alerts: latencies.length,
+    alerts_per_round: ALERTS,
+    rounds: ROUNDS,
     concurrency: CONCURRENCY,
     clients: CLIENTS,
     log_level: values["log-level"],
-    p50_ms: +pct(0.5).toFixed(2),
-    p99_ms: +pct(0.99).toFixed(2),
-    max_ms: +latencies[latencies.length - 1].toFixed(2),
-    alerts_per_s: Math.round(latencies.length / (wallMs / 1000)),
-    stored_received: stored.n,
-    expected_received: latencies.length + WARMUP,
-    serve_ready_ms: readyMs,
-    ...cpu,
-    load_average_1m: loadAverage1m(),
-  };
-  console.log("metric            value     target");
-  console.log(`p50 ack           ${result.p50_ms.toFixed(2).padStart(6)} ms`);
-  console.log(`p99 ack           ${result.p99_ms.toFixed(2).padStart(6)} ms  ≤ 10 ms`);
-  console.log(`max ack           ${result.max_ms.toFixed(2).padStart(6)} ms`);
-  console.log(`alerts/s          ${String(result.alerts_per_s).padStart(6)}     ≥ 1500`);
-  console.log(
-    `stored RECEIVED   ${
-      String(result.stored_received).padStart(6)
-    }     = ${result.expected_received}`,
-  );
-  console.log(
-    `CPU per alert     serve ${cpu.serve_cpu_us_per_alert} µs, client(s) ${cpu.client_cpu_us_per_alert} µs, PostgreSQL ${cpu.postgres_cpu_us_per_alert} µs`,
-  );
-  console.log(JSON.stringify(result));
+    serve: { ...s, rounds: rounds.serve },
+    baseline: { ...b, rounds: rounds.baseline },
+    throughput_ratio: ratio(s.alerts_per_s, b.alerts_per_s),
+    p99_ratio: ratio(s.p99_ms, b.p99_ms),
+    stored_serve: stored.n,
+    stored_baseline: storedBase.n,
+    expected_stored: expected,
+    load_average_1m: [load0, loadAverage1m()],
+  }));
+  if (stored.n !== expected || storedBase.n !== expected) {
+    throw new Error("Not every acknowledged alert is stored");
+  }
 } finally {
-  child.kill("SIGTERM");
-  await child.status;
-  await drain.catch(() => {});
+  for (const p of [serve, baseline]) {
+    p.child.kill("SIGTERM");
+    await p.child.status;
+    await p.drain.catch(() => {});
+  }
   await t.close();
 }

@@ -1,6 +1,6 @@
 import { loadStrategy, paramsFromConfig } from "../strategy/mod.ts";
 import type { StrategyParams } from "../strategy/mod.ts";
-import { type BacktestSummary, createBacktest, type Trade } from "../backtest/mod.ts";
+import { backtestPage, type BacktestSummary, createBacktest, type Trade } from "../backtest/mod.ts";
 import { type CsvReport, streamCandleCsv } from "../backtest/mod.ts";
 import { candlesBetween, type Series } from "../strategy/mod.ts";
 import type { Config } from "../core/config.ts";
@@ -8,6 +8,7 @@ import { errorMessage, RuntimeError, UsageError } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import type { Db } from "../db/mod.ts";
 import { type Command, configure, type Io, parse, table, withDb } from "./common.ts";
+import { sweepCommand, sweepFlags } from "./backtest_sweep.ts";
 
 const HELP = `Usage: pg-solo-lite backtest --csv FILE [options]
        pg-solo-lite backtest --symbol S --from DATE --to DATE [options]
@@ -16,9 +17,11 @@ Runs the strategy over historical candles with the same indicator, rule, sizing 
 code as live trading, and prints trades, win rate, PnL, fees, max drawdown and return.
 
 Sources (one of):
-  --csv FILE          ts,open,high,low,close,volume rows (header optional; ts in epoch ms,
-                      epoch seconds or ISO-8601), streamed; bad or unsorted rows are skipped
-                      and reported with their line numbers
+  --csv FILE          ts,open,high,low,close,volume rows (header optional; ts in epoch s, ms
+                      or µs, or ISO-8601), Binance's 12-column kline CSV or TradingView's
+                      export (time,open,high,low,close,Volume,…), detected from the first rows
+                      and streamed; bad or unsorted rows are skipped and reported with their
+                      line numbers
   --symbol S          candles stored by the ingestion agent (EXCHANGE_ID, TIMEFRAME), with
   --from DATE --to DATE   YYYY-MM-DD (--to inclusive) or ISO-8601 times (--to exclusive)
 
@@ -29,13 +32,28 @@ Options:
   --balance N         starting cash in the quote asset (default PAPER_BALANCE)
   --fee-pct N         taker fee per fill in percent (default 0.1)
   --step N            quantity step for sizing, e.g. 0.00001 (default none)
+  --slippage-bps N    slippage against the trader on every fill, in basis points (default 0):
+                      buys fill N bps above the price, sells (signal, stop, target) below it
   --trades            list every trade
   --json              one JSON object (summary, trades, bad rows) instead of text
   --equity-csv FILE   write the equity curve (ts,equity after every candle) to FILE
+  --html FILE         write a self-contained report page of the backtest to FILE (equity and
+                      drawdown charts, metrics with Sharpe, Sortino, profit factor, expectancy,
+                      exposure, and the trades): the same numbers as the text and --json
+
+Sweeps (with --csv):
+  --sweep GRID        every combination of GRID, on all cores, e.g.
+                      "ema_fast=8..16:2,ema_slow=20..40:5,stop_pct=1..3:0.5" (from..to:step,
+                      or v1|v2|v3); names: ema_fast, ema_slow, rsi_period, rsi_overbought,
+                      rsi_oversold, stop_pct, take_profit_pct, confidence_min, risk_pct
+  --rank METRIC       return (default), sharpe, profit_factor or max_dd
+  --split F           rank on the first F of the candles (e.g. 0.7) and show the same
+                      combinations on the rest (out-of-sample), side by side
 
 Examples:
   pg-solo-lite backtest --csv samples/btcusdt_1m_sample.csv
-  pg-solo-lite backtest --symbol BTC/USDT --from 2026-01-01 --to 2026-01-31 --json`;
+  pg-solo-lite backtest --symbol BTC/USDT --from 2026-01-01 --to 2026-01-31 --json
+  pg-solo-lite backtest --csv candles.csv --sweep "ema_fast=8..16:2,ema_slow=20..40:5" --split 0.7`;
 
 const positive = (name: string, v: string | undefined, fallback: number): number => {
   if (v === undefined) return fallback;
@@ -83,6 +101,11 @@ const command: Command = {
       trades: { type: "boolean" },
       json: { type: "boolean" },
       "equity-csv": { type: "string" },
+      html: { type: "string" },
+      "slippage-bps": { type: "string" },
+      sweep: { type: "string" },
+      rank: { type: "string" },
+      split: { type: "string" },
     }, { max: 0 });
     if (Boolean(v.csv) === Boolean(v.symbol)) {
       throw new UsageError("Give either --csv FILE or --symbol S --from DATE --to DATE");
@@ -96,13 +119,26 @@ const command: Command = {
       balance: positive("balance", v.balance, NaN),
       stepSize: positive("step", v.step, 0) || undefined,
       equityCsv: v["equity-csv"],
+      html: v.html,
+      slippageBps: positive("slippage-bps", v["slippage-bps"], 0),
       csv: v.csv,
       symbol: v.symbol,
       fromMs: v.from ? parseDate("from", v.from, false) : undefined,
       toMs: v.to ? parseDate("to", v.to, true) : undefined,
     };
+    const sweep = sweepFlags(v);
     const config = configure(io, { logLevel: "error" });
     if (Number.isNaN(opts.balance)) opts.balance = config.exchange.paperBalanceQuote;
+    if (sweep) {
+      const settings = {
+        initialQuote: opts.balance,
+        feeRate: opts.feeRate,
+        stepSize: opts.stepSize,
+      };
+      const sweepRun = async (db?: Db) =>
+        sweepCommand(io, await resolveParams(db, config, v.strategy), settings, v.csv!, sweep);
+      return v.strategy ? await withDb(config, sweepRun) : await sweepRun();
+    }
     const run = async (db?: Db) => {
       const params = await resolveParams(db, config, v.strategy);
       return await backtest(io, config, params, opts, db);
@@ -125,6 +161,8 @@ interface RunOptions {
   balance: number;
   stepSize?: number;
   equityCsv?: string;
+  html?: string;
+  slippageBps: number;
   csv?: string;
   symbol?: string;
   fromMs?: number;
@@ -139,12 +177,17 @@ async function backtest(
   db?: Db,
 ): Promise<Result> {
   const equity = o.equityCsv ? equityWriter(o.equityCsv) : undefined;
+  const curve = o.html ? curveCollector() : undefined;
+  const onEquity = equity && curve
+    ? (ts: number, e: number) => (equity.add(ts, e), curve.add(ts, e))
+    : equity?.add ?? curve?.add;
   const bt = createBacktest({
     params,
     initialQuote: o.balance,
     feeRate: o.feeRate,
     stepSize: o.stepSize,
-    onEquity: equity?.add,
+    slippageBps: o.slippageBps,
+    onEquity,
   });
   let lastProgress = performance.now();
   const progress = (text: () => string) => {
@@ -196,7 +239,39 @@ async function backtest(
         `check the file or the --symbol/--from/--to range`,
     );
   }
+  if (o.html && curve) {
+    const html = backtestPage({
+      summary,
+      trades,
+      curve: curve.values(),
+      source,
+      quote: config.symbols[0]?.split("/")[1] ?? "USDT",
+    });
+    try {
+      await Deno.writeTextFile(o.html, html);
+    } catch (error) {
+      throw new RuntimeError(`Cannot write --html ${o.html}: ${errorMessage(error)}`);
+    }
+  }
   return { summary, trades, csv, source };
+}
+
+/** The equity after every candle as [ts, equity] pairs in one growing typed array. */
+function curveCollector() {
+  let buf = new Float64Array(2 * 65_536);
+  let n = 0;
+  return {
+    add(ts: number, equityQuote: number) {
+      if (n + 2 > buf.length) {
+        const bigger = new Float64Array(buf.length * 2);
+        bigger.set(buf);
+        buf = bigger;
+      }
+      buf[n++] = ts;
+      buf[n++] = equityQuote;
+    },
+    values: () => buf.subarray(0, n),
+  };
 }
 
 function equityWriter(path: string) {
@@ -259,6 +334,12 @@ function print(io: Io, r: Result, json: boolean, listTrades: boolean) {
     { metric: "fees", value: String(s.feesQuote) },
     { metric: "max drawdown", value: `${s.maxDrawdownPct} %` },
     { metric: "return", value: `${s.returnPct} % (${s.initialQuote} → ${s.finalQuote})` },
+    { metric: "profit factor", value: String(s.profitFactor ?? "–") },
+    { metric: "expectancy", value: `${s.expectancyQuote ?? "–"} per trade` },
+    { metric: "avg win / loss", value: `${s.avgWinQuote ?? "–"} / ${s.avgLossQuote ?? "–"}` },
+    { metric: "exposure", value: `${s.exposurePct} %` },
+    { metric: "sharpe / sortino", value: `${s.sharpe ?? "–"} / ${s.sortino ?? "–"} (annualised)` },
+    { metric: "slippage", value: `${s.slippageBps} bps per fill` },
     { metric: "signals", value: `${s.signals} (${s.dropped} dropped, ${s.skipped} not sized)` },
   ]));
   if (r.csv && r.csv.badCount > 0) {

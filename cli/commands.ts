@@ -52,11 +52,21 @@ export const commands: CommandEntry[] = [
     "Show open positions (--all for closed ones too)",
     () => import("./positions.ts"),
   ),
+  entry(
+    "report",
+    "Build or show daily and weekly performance reports",
+    () => import("./report.ts"),
+  ),
   entry("ledger", "Verify the ledger's hash chain", () => import("./ledger.ts")),
   entry(
     "backtest",
     "Run the strategy over historical candles and print its performance",
     () => import("./backtest.ts"),
+  ),
+  entry(
+    "candles",
+    "Download historical candles for backtests, resumably",
+    () => import("./candles.ts"),
   ),
   entry(
     "doctor",

@@ -55,7 +55,12 @@ export function parse<O extends Options>(
 /** Loads the configuration and sets up logging (to standard error). */
 export function configure(io: Io, overrides: { logLevel?: LogLevel } = {}): Config {
   const config = loadConfig(io.env);
-  setupLogging({ level: overrides.logLevel ?? config.logLevel, secrets: secretValues(io.env) });
+  setupLogging({
+    level: overrides.logLevel ?? config.logLevel,
+    secrets: secretValues(io.env),
+    format: config.logFormat,
+    isTerminal: io.isTerminal,
+  });
   return config;
 }
 

@@ -56,6 +56,9 @@ const schema = z.object({
   LOG_LEVEL: z.enum(["debug", "info", "warning", "error"], {
     error: "expected debug, info, warning or error",
   }).default("info"),
+  LOG_FORMAT: z.enum(["auto", "json", "pretty"], {
+    error: "expected auto, json or pretty",
+  }).default("auto"),
   HTTP_HOST: z.string().min(1).default("127.0.0.1"),
   HTTP_PORT: intIn(0, 65535).default(8080),
   PINE_WEBHOOK_TOKEN: z.string().min(32, {
@@ -97,6 +100,11 @@ const schema = z.object({
   RISK_PER_TRADE_PCT: numIn(0.01, 3).default(1),
   SIGNAL_MAX_AGE_S: intIn(0, 7 * 86_400).default(300),
   STRATEGY_ENABLED: bool.default(false),
+  REPORTS_ENABLED: bool.default(true),
+  PUBLIC_BASE_URL: z.url({
+    protocol: /^https?$/,
+    error: "expected the service's public address, e.g. https://trading.example.com",
+  }).optional(),
   STRATEGY_NAME: z.string().min(1).default("ema_rsi"),
   EMA_FAST: intIn(2, 500).default(12),
   EMA_SLOW: intIn(3, 1000).default(26),
@@ -117,6 +125,8 @@ export interface Config {
   dataDir: string;
   appEnv: Parsed["APP_ENV"];
   logLevel: Parsed["LOG_LEVEL"];
+  /** auto: pretty on a terminal, JSON lines otherwise. */
+  logFormat: Parsed["LOG_FORMAT"];
   http: { host: string; port: number };
   pine: { token?: string; ipAllowlist?: string[]; trustProxy: boolean };
   /** The polled file of alerts (PULL_ALERTS_URL); unset: the pull door is off. */
@@ -138,6 +148,8 @@ export interface Config {
     /** An entry signal older than this is not traded (0: no limit). */
     signalMaxAgeS: number;
   };
+  /** Daily and weekly performance reports (report/). */
+  reports: { enabled: boolean; publicBaseUrl?: string };
   strategy: {
     enabled: boolean;
     name: string;
@@ -192,6 +204,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     dataDir: e.DATA_DIR,
     appEnv: e.APP_ENV,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
     pine: {
       token: e.PINE_WEBHOOK_TOKEN,
@@ -217,6 +230,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     symbols: e.SYMBOLS,
     timeframe: e.TIMEFRAME,
     risk: { perTradePct: e.RISK_PER_TRADE_PCT, signalMaxAgeS: e.SIGNAL_MAX_AGE_S },
+    reports: {
+      enabled: e.REPORTS_ENABLED,
+      publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ""),
+    },
     strategy: {
       enabled: e.STRATEGY_ENABLED,
       name: e.STRATEGY_NAME,

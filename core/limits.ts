@@ -5,6 +5,10 @@
 export const limits = {
   /** TradingView cancels after 3 s; a body larger than this is refused with 413. */
   webhookBodyMaxBytes: 64 * 1024,
+  /** Log lines are written in batches, at most this long after the first line of a batch. */
+  logFlushMs: 5,
+  /** A batch this large is written at once, without waiting for the timer. */
+  logFlushBytes: 64 * 1024,
   /**
    * The deadline of a webhook write, from the HTTP arrival: the database refuses to commit an
    * alert past it (migration 0009), so a 503 is never stored later.
@@ -71,6 +75,14 @@ export const limits = {
   pullTimeoutMs: 15_000,
   /** Lines of the polled file remembered as already submitted (oldest forgotten first). */
   pullSeenLinesMax: 20_000,
+  /** Candles asked for per page by `candles download` (Binance's most). */
+  historyPageCandles: 1000,
+  /** Pages one `candles download` fetches at most (20 M candles: years of 1m). */
+  historyPagesMax: 20_000,
+  /** How often `serve` looks for a closed report period without its snapshot. */
+  reportCheckMs: 60_000,
+  /** Closed periods built in one catch-up at most (the newest; older ones are skipped). */
+  reportCatchUpMax: { daily: 62, weekly: 12 },
   /** Polls failing in a row before one WARN is raised. */
   pullFailuresBeforeWarn: 3,
   /** Candles asked of the exchange in one call (Binance serves at most 1000). */
@@ -94,6 +106,8 @@ export const limits = {
   backtestErrorsShownMax: 20,
   /** Candles read from the database per page by a backtest. */
   backtestDbPageCandles: 10_000,
+  /** Combinations one `backtest --sweep` runs at most. */
+  sweepCombinationsMax: 10_000,
   /** Wait after a 429/418 from the exchange that gave no Retry-After. */
   exchangeRateLimitWaitMs: 60_000,
   /** Alerts the Execution agent claims in one pass, and how many it sends at once. */

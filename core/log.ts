@@ -1,5 +1,6 @@
 /**
- * Structured JSON-lines logging through LogTape. Secrets are masked twice: by field name
+ * Logging through LogTape: JSON lines for machines, or one pretty line per event for people
+ * (LOG_FORMAT; auto picks pretty on a terminal), written in batches off the request's path. Secrets are masked twice: by field name
  * (before formatting) and by pattern and literal value (on the formatted line), so a token
  * that slips into a message string is caught as well as one passed as a property.
  */
@@ -13,6 +14,8 @@ import {
 } from "@logtape/logtape";
 import { redactByField } from "@logtape/redaction";
 import { redactText, registerSecrets, SECRET_FIELDS } from "./redact.ts";
+import { type BatchSink, batchSink, writeStderrAll } from "./log_sink.ts";
+import { formatPretty } from "./log_pretty.ts";
 
 export type Log = Logger;
 export type LogLevel = "debug" | "info" | "warning" | "error";
@@ -21,23 +24,71 @@ export interface LogSetup {
   level: LogLevel;
   /** Literal secret values to mask wherever they appear. */
   secrets?: string[];
-  /** Where formatted lines go; standard error by default, so stdout stays for command output. */
+  /**
+   * Where formatted lines go, one call per line, synchronously (tests). Without it, lines go
+   * to standard error in batches (log_sink.ts), so stdout stays for command output.
+   */
   write?: (line: string) => void;
+  /** LOG_FORMAT: auto is pretty on a terminal, JSON lines otherwise. JSON by default. */
+  format?: "auto" | "json" | "pretty";
+  /** Whether standard error is a terminal (default: asked of Deno). */
+  isTerminal?: boolean;
 }
 
-const encoder = new TextEncoder();
-const writeStderr = (line: string) => {
-  Deno.stderr.writeSync(encoder.encode(line));
-};
+let current: BatchSink | undefined;
+let unloadHooked = false;
+
+/** Writes every queued log line now; `main` calls it before it exits, `unload` too. */
+export function flushLogs(): void {
+  current?.flush();
+}
+
+function noColour(): boolean {
+  try {
+    return (Deno.env.get("NO_COLOR") ?? "") !== "";
+  } catch {
+    return false;
+  }
+}
 
 export function setupLogging(setup: LogSetup): void {
   registerSecrets(setup.secrets ?? []);
-  const write = setup.write ?? writeStderr;
-  const lineSink: Sink = (record: LogRecord) => write(redactText(formatLine(record)));
+  const format = setup.format ?? "json";
+  const terminal = setup.isTerminal ?? Deno.stderr.isTerminal();
+  const pretty = format === "pretty" || (format === "auto" && terminal);
+  const colour = pretty && terminal && !noColour();
+  // The same masking for both formats: by field name, then by pattern and value on the text.
+  const text = (record: LogRecord) =>
+    redactText(
+      pretty
+        ? formatPretty(record, renderMessage(record), renderValue, colour)
+        : formatLine(record),
+    );
+  let mainSink: Sink;
+  flushLogs();
+  current = undefined;
+  if (setup.write) {
+    const write = setup.write;
+    mainSink = redactByField((record) => write(text(record)), { fieldPatterns: SECRET_FIELDS });
+  } else {
+    let out: string[] = [];
+    const collect = redactByField((record) => out.push(text(record)), {
+      fieldPatterns: SECRET_FIELDS,
+    });
+    current = batchSink((record, into) => {
+      out = into;
+      collect(record);
+    }, writeStderrAll);
+    mainSink = current.sink;
+    if (!unloadHooked) {
+      unloadHooked = true;
+      globalThis.addEventListener("unload", flushLogs);
+    }
+  }
   resetSync();
   configureSync({
     reset: true,
-    sinks: { main: redactByField(lineSink, { fieldPatterns: SECRET_FIELDS }) },
+    sinks: { main: mainSink },
     loggers: [
       { category: ["pg-solo-lite"], lowestLevel: setup.level, sinks: ["main"] },
       // Start and stop lines at info whatever LOG_LEVEL says: wrappers wait for "Ready on",
@@ -92,16 +143,21 @@ function renderValue(value: unknown): string {
   }
 }
 
+function renderMessage(record: LogRecord): string {
+  let message = "";
+  record.message.forEach((part, i) => {
+    message += i % 2 === 0 ? String(part) : renderValue(part);
+  });
+  return message;
+}
+
 /**
  * One JSON line per record, the shape of LogTape's JSON-lines formatter, but with the message
  * rendered for people (`Ready on http://…`, not `Ready on "http://…"`); the values stay typed
  * in `properties`.
  */
 export function formatLine(record: LogRecord): string {
-  let message = "";
-  record.message.forEach((part, i) => {
-    message += i % 2 === 0 ? String(part) : renderValue(part);
-  });
+  const message = renderMessage(record);
   const line = {
     "@timestamp": new Date(record.timestamp).toISOString(),
     level: LEVELS[record.level] ?? record.level.toUpperCase(),

@@ -27,6 +27,7 @@ create table candles (
   low numeric not null,
   close numeric not null,
   volume numeric not null default 0,
+  kept boolean not null default false,
   constraint candles_check CHECK (((high >= low) AND (high >= open) AND (high >= close) AND (low <= open) AND (low <= close))),
   constraint candles_pkey PRIMARY KEY (exchange_id, symbol, timeframe, ts)
 );
@@ -220,10 +221,11 @@ create table reports (
   metrics jsonb not null,
   html text not null,
   created_at timestamp with time zone not null default now(),
+  scope text not null default 'all'::text,
+  partial boolean not null default false,
   constraint reports_id_check CHECK ((id ~ '^[A-Za-z0-9_-]{22,}$'::text)),
   constraint reports_kind_check CHECK ((kind = ANY (ARRAY['daily'::text, 'weekly'::text]))),
-  constraint reports_pkey PRIMARY KEY (id),
-  constraint reports_kind_period_start_key UNIQUE (kind, period_start)
+  constraint reports_pkey PRIMARY KEY (id)
 );
 
 create table risk_actions (
@@ -326,6 +328,8 @@ CREATE INDEX orders_exchange_order_id ON public.orders USING btree (exchange_ord
 CREATE INDEX orders_idempotency_key_all ON public.orders USING btree (idempotency_key);
 CREATE INDEX orders_status_created_at ON public.orders USING btree (status, created_at);
 CREATE UNIQUE INDEX positions_one_open ON public.positions USING btree (exchange_id, symbol) WHERE (status = 'OPEN'::text);
+CREATE INDEX reports_created ON public.reports USING btree (created_at DESC);
+CREATE UNIQUE INDEX reports_final_period ON public.reports USING btree (scope, kind, period_start) WHERE (NOT partial);
 CREATE INDEX risk_actions_planned ON public.risk_actions USING btree (alert_id) WHERE (status = 'PLANNED'::text);
 CREATE INDEX transactions_asset ON public.transactions USING btree (exchange_id, account, asset);
 CREATE UNIQUE INDEX transactions_chain_seq ON public.transactions USING btree (chain_seq);

@@ -34,6 +34,9 @@ export function isConnectionError(error: unknown): boolean {
     [
       "ECONNREFUSED",
       "ECONNRESET",
+      // A write to a connection the server has closed ("This socket has been ended by the
+      // other party"), e.g. right after PostgreSQL terminated the backend.
+      "EPIPE",
       "ETIMEDOUT",
       "ENOTFOUND",
       "EAI_AGAIN",

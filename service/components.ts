@@ -7,6 +7,7 @@ import { notifyComponent } from "../notify/mod.ts";
 import { inboundComponent, pullComponent } from "../signals/mod.ts";
 import { executionComponent } from "../execution/mod.ts";
 import { riskComponent } from "../risk/mod.ts";
+import { reportComponent } from "../report/mod.ts";
 import { strategyComponent } from "../strategy/mod.ts";
 import { createCcxtExchange } from "../exchange/mod.ts";
 
@@ -21,6 +22,8 @@ export const componentFactories: ComponentFactory[] = [
   executionComponent,
   // Software stops and targets of open positions, handed to execution as exits.
   riskComponent,
+  // GET /reports/:id and the daily and weekly reports (REPORTS_ENABLED).
+  reportComponent,
   // Candles and the built-in strategy (only with STRATEGY_ENABLED=true). Market data is
   // public: no keys are given to this client.
   strategyComponent({

@@ -16,10 +16,18 @@ export interface Series {
 const COLUMNS = `(extract(epoch from ts) * 1000)::int8 as ts, open::float8 as open,
   high::float8 as high, low::float8 as low, close::float8 as close, volume::float8 as volume`;
 
-/** Inserts or updates candles (the forming candle changes until it closes). */
-export async function upsertCandles(sql: Sql, s: Series, candles: Candle[]): Promise<void> {
+/**
+ * Inserts or updates candles (the forming candle changes until it closes). `kept` marks
+ * downloaded history that the ingestion window never trims (an existing row keeps its mark).
+ */
+export async function upsertCandles(
+  sql: Sql,
+  s: Series,
+  candles: Candle[],
+  options: { kept?: boolean } = {},
+): Promise<void> {
   if (candles.length === 0) return;
-  const params: unknown[] = [s.exchangeId, s.symbol, s.timeframe];
+  const params: unknown[] = [s.exchangeId, s.symbol, s.timeframe, options.kept === true];
   const rows = candles.map((c) => {
     const i = params.length;
     params.push(
@@ -31,24 +39,28 @@ export async function upsertCandles(sql: Sql, s: Series, candles: Candle[]): Pro
       String(c.volume),
     );
     return `($1, $2, $3, $${i + 1}::timestamptz, $${i + 2}::numeric, $${i + 3}::numeric, ` +
-      `$${i + 4}::numeric, $${i + 5}::numeric, $${i + 6}::numeric)`;
+      `$${i + 4}::numeric, $${i + 5}::numeric, $${i + 6}::numeric, $4)`;
   });
   await sql.query(
-    `insert into candles (exchange_id, symbol, timeframe, ts, open, high, low, close, volume)
+    `insert into candles (exchange_id, symbol, timeframe, ts, open, high, low, close, volume, kept)
      values ${rows.join(", ")}
      on conflict (exchange_id, symbol, timeframe, ts) do update set
        open = excluded.open, high = excluded.high, low = excluded.low,
-       close = excluded.close, volume = excluded.volume`,
+       close = excluded.close, volume = excluded.volume,
+       kept = candles.kept or excluded.kept`,
     params,
   );
 }
 
-/** Deletes all but the newest `keep` candles of a series; returns how many were deleted. */
+/**
+ * Deletes all but the newest `keep` candles of a series, sparing downloaded history (`kept`);
+ * returns how many were deleted.
+ */
 export async function pruneCandles(sql: Sql, s: Series, keep: number): Promise<number> {
   const rows = await sql.query<{ n: number }>(
     `with doomed as (
        delete from candles
-       where exchange_id = $1 and symbol = $2 and timeframe = $3 and ts < (
+       where exchange_id = $1 and symbol = $2 and timeframe = $3 and not kept and ts < (
          select ts from candles where exchange_id = $1 and symbol = $2 and timeframe = $3
          order by ts desc offset $4 limit 1)
        returning 1)

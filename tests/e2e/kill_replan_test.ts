@@ -61,7 +61,7 @@ Deno.test({
           await res.body?.cancel();
           if (res.status === 202) acknowledged.push(key);
         }));
-        for (let i = 0; i < 600 && (fake.requests["POST order"] ?? 0) < ALERTS; i++) {
+        for (let i = 0; i < 1_800 && (fake.requests["POST order"] ?? 0) < ALERTS; i++) {
           await new Promise((r) => setTimeout(r, 50));
         }
       } finally {

@@ -51,12 +51,16 @@ async function ensureServerTemplate(adminUrl: string): Promise<string> {
         await db.close();
       }
       await admin.unsafe(`alter database "${building}" rename to "${name}"`);
-      // Templates of earlier schema versions are never used again: drop them (a copy in flight
-      // from one would fail, which only a run of an older checkout could be doing).
-      const stale = await admin`select datname from pg_database
-        where left(datname, 9) = 'pgsl_tpl_' and datname <> ${name}
-          and right(datname, 6) <> '_build'`;
-      for (const { datname } of stale) {
+      await admin.unsafe(`comment on database "${name}" is 'built ${new Date().toISOString()}'`);
+      // Templates of other schema versions are dropped once they are a day old: a run of
+      // another checkout (another branch, on the same server) may still be copying one.
+      const stale = await admin`select d.datname, shobj_description(d.oid, 'pg_database') as note
+        from pg_database d
+        where left(d.datname, 9) = 'pgsl_tpl_' and d.datname <> ${name}
+          and right(d.datname, 6) <> '_build'`;
+      for (const { datname, note } of stale) {
+        const built = Date.parse(String(note ?? "").replace(/^built /, ""));
+        if (Number.isFinite(built) && Date.now() - built < 86_400_000) continue;
         await admin.unsafe(`drop database if exists "${datname}"`).catch(() => {});
       }
     }
@@ -69,7 +73,7 @@ async function ensureServerTemplate(adminUrl: string): Promise<string> {
 
 async function createServerDb(adminUrl: string): Promise<TestDb> {
   serverTemplate ??= ensureServerTemplate(adminUrl);
-  const template = await serverTemplate;
+  let template = await serverTemplate;
   const name = randomName("pgsl_t");
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
   try {
@@ -78,8 +82,15 @@ async function createServerDb(adminUrl: string): Promise<TestDb> {
         await admin.unsafe(`create database "${name}" template "${template}"`);
         break;
       } catch (error) {
+        const code = (error as { code?: string }).code;
+        // 3D000: the template was dropped by an older harness elsewhere: build it again.
+        if (code === "3D000" && attempt < 3) {
+          serverTemplate = ensureServerTemplate(adminUrl);
+          template = await serverTemplate;
+          continue;
+        }
         // 55006: the template is briefly in use by a concurrent copy; try again.
-        if ((error as { code?: string }).code !== "55006" || attempt > 50) throw error;
+        if (code !== "55006" || attempt > 50) throw error;
         await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
       }
     }

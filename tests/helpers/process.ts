@@ -28,6 +28,10 @@ function childEnv(env: Record<string, string>): Record<string, string> {
     HOME: Deno.env.get("HOME") ?? "/tmp",
     DENO_DIR: Deno.env.get("DENO_DIR") ?? "",
     NO_COLOR: "1",
+    // Nothing a test starts may reach the exchange or Telegram: both point at a closed port on
+    // loopback unless the test gives its fake.
+    EXCHANGE_API_URL: "http://127.0.0.1:9",
+    TELEGRAM_API_URL: "http://127.0.0.1:9",
     ...env,
   };
 }

@@ -173,3 +173,37 @@ Deno.test({
     }
   },
 });
+
+Deno.test("backtest --html writes a page whose numbers are the --json summary's", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "pgsl-bt-html-" });
+  try {
+    const html = `${dir}/bt.html`;
+    const run = await cli(["--csv", SAMPLE, "--html", html, "--slippage-bps", "5", "--json"]);
+    assert.equal(run.code, 0, run.err);
+    const s = JSON.parse(run.out).summary;
+    const page = await Deno.readTextFile(html);
+    const metric = (k: string) => new RegExp(`data-metric="${k}">([^<]*)<`).exec(page)?.[1];
+    const f = (n: number, d = 2) =>
+      n.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
+    assert.equal(metric("trades"), String(s.trades));
+    assert.equal(metric("endEquity"), `${f(s.finalQuote)} USDT`);
+    assert.equal(metric("returnPct"), `${f(s.returnPct)} %`);
+    assert.equal(metric("realizedPnl"), `${f(s.pnlQuote)} USDT`);
+    assert.equal(metric("winRatePct"), `${f(s.winRatePct)} %`);
+    assert.equal(metric("maxDrawdownPct"), `${f(s.maxDrawdownPct)} %`);
+    assert.equal(metric("profitFactor"), f(s.profitFactor));
+    assert.equal(metric("exposurePct"), `${f(s.exposurePct)} %`);
+    assert.equal(metric("sharpe"), f(s.sharpe, 3));
+    assert.equal(metric("sortino"), f(s.sortino, 3));
+    assert.equal(metric("expectancyQuote"), `${f(s.expectancyQuote)} USDT`);
+    assert.equal(s.slippageBps, 5);
+    assert.doesNotMatch(page, /<script|https?:\/\//i);
+    // Slippage only ever costs: the same run without it ends higher.
+    const plain = JSON.parse((await cli(["--csv", SAMPLE, "--json"])).out).summary;
+    assert.ok(plain.finalQuote > s.finalQuote, `${plain.finalQuote} vs ${s.finalQuote}`);
+    const bad = await cli(["--csv", SAMPLE, "--slippage-bps", "-1"]);
+    assert.equal(bad.code, 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,212 @@
+import assert from "node:assert/strict";
+import { computeSnapshot, type FillRow, type LedgerLeg } from "./metrics.ts";
+import { periodOf } from "./period.ts";
+
+const at = (hhmm: string, day = "2026-11-30") => new Date(`${day}T${hhmm}:00Z`);
+const period = periodOf("daily", at("00:00"));
+
+/** Two round trips on one day: +8.99 then −22.02 USDT, fees in USDT. */
+function scriptedDay() {
+  const fills: FillRow[] = [
+    {
+      symbol: "BTC/USDT",
+      side: "buy",
+      qty: 0.01,
+      price: 50_000,
+      fee: 0.5,
+      feeAsset: "USDT",
+      at: at("01:00"),
+      strategy: "trend",
+    },
+    {
+      symbol: "BTC/USDT",
+      side: "sell",
+      qty: 0.01,
+      price: 51_000,
+      fee: 0.51,
+      feeAsset: "USDT",
+      at: at("05:00"),
+      strategy: "trend",
+    },
+    {
+      symbol: "BTC/USDT",
+      side: "buy",
+      qty: 0.02,
+      price: 51_000,
+      fee: 1.02,
+      feeAsset: "USDT",
+      at: at("10:00"),
+      strategy: "swing",
+    },
+    {
+      symbol: "BTC/USDT",
+      side: "sell",
+      qty: 0.02,
+      price: 50_000,
+      fee: 1,
+      feeAsset: "USDT",
+      at: at("12:00"),
+      strategy: "swing",
+    },
+  ];
+  const legs: LedgerLeg[] = [{ asset: "USDT", amount: 1000, at: at("12:00", "2026-11-29") }];
+  for (const f of fills) {
+    const sign = f.side === "buy" ? 1 : -1;
+    legs.push({ asset: "BTC", amount: sign * f.qty, at: f.at });
+    legs.push({ asset: "USDT", amount: -sign * f.qty * f.price, at: f.at });
+    legs.push({ asset: "USDT", amount: -f.fee, at: f.at });
+  }
+  return { fills, legs };
+}
+
+Deno.test("a scripted day: equity, return, PnL, fees, win rate, profit factor, drawdown, exposure", () => {
+  const { fills, legs } = scriptedDay();
+  const s = computeSnapshot({
+    period,
+    until: period.end,
+    quote: "USDT",
+    legs,
+    fills,
+    prices: [],
+    funded: true,
+  });
+  const m = s.metrics;
+  assert.equal(m.startEquity, 1000);
+  assert.equal(m.endEquity, 986.97);
+  assert.equal(m.returnPct, -1.303);
+  assert.equal(m.realizedPnl, -13.03);
+  assert.equal(m.fees, 3.03);
+  assert.equal(m.fills, 4);
+  assert.deepEqual([m.trades, m.wins, m.losses, m.winRatePct], [2, 1, 1, 50]);
+  assert.equal(m.avgWin, 8.99);
+  assert.equal(m.avgLoss, -22.02);
+  assert.equal(m.profitFactor, Math.round((8.99 / 22.02) * 1e8) / 1e8);
+  assert.equal(m.maxDrawdown, 22.02);
+  assert.equal(m.maxDrawdownPct, Math.round((22.02 / 1008.99) * 100 * 1e8) / 1e8);
+  assert.equal(m.exposurePct, 25);
+  assert.deepEqual(s.byStrategy.map((g) => [g.name, g.trades, g.pnl]), [["swing", 1, -22.02], [
+    "trend",
+    1,
+    8.99,
+  ]]);
+  assert.deepEqual(s.openPositions, []);
+  // Start, 23 hourly points, the end; the fills fall on hours.
+  assert.equal(s.curve.length, 25);
+  assert.equal(s.curve[0].equity, 1000);
+  assert.equal(s.curve.at(-1)!.equity, 986.97);
+});
+
+Deno.test("an open position at the end is valued at the latest price and listed", () => {
+  const { fills, legs } = scriptedDay();
+  const buy = fills[0];
+  const s = computeSnapshot({
+    period,
+    until: period.end,
+    quote: "USDT",
+    legs: legs.slice(0, 4),
+    fills: [buy],
+    prices: [{ symbol: "BTC/USDT", at: at("23:00"), price: 52_000 }],
+    funded: true,
+  });
+  assert.equal(s.metrics.trades, 0);
+  assert.equal(s.metrics.endEquity, Math.round((1000 - 500.5 + 520) * 1e8) / 1e8);
+  assert.deepEqual(s.openPositions, [{
+    symbol: "BTC/USDT",
+    qty: 0.01,
+    avgEntry: 50_050,
+    price: 52_000,
+  }]);
+});
+
+Deno.test("a fee in the base asset lowers the quantity held, and the trade still closes", () => {
+  const fills: FillRow[] = [
+    {
+      symbol: "ETH/USDT",
+      side: "buy",
+      qty: 1,
+      price: 100,
+      fee: 0.001,
+      feeAsset: "ETH",
+      at: at("01:00"),
+      strategy: null,
+    },
+    {
+      symbol: "ETH/USDT",
+      side: "sell",
+      qty: 0.999,
+      price: 110,
+      fee: 0.1,
+      feeAsset: "USDT",
+      at: at("02:00"),
+      strategy: null,
+    },
+  ];
+  const s = computeSnapshot({
+    period,
+    until: period.end,
+    quote: "USDT",
+    legs: [],
+    fills,
+    prices: [],
+    funded: false,
+  });
+  assert.equal(s.metrics.trades, 1);
+  assert.equal(s.metrics.realizedPnl, Math.round((0.999 * 110 - 0.1 - 100) * 1e8) / 1e8);
+  assert.equal(s.metrics.returnPct, null, "no return without the account's deposits");
+});
+
+Deno.test("fills before the period count for the cost, not for the period's numbers", () => {
+  const fills: FillRow[] = [
+    {
+      symbol: "BTC/USDT",
+      side: "buy",
+      qty: 0.01,
+      price: 40_000,
+      fee: 0,
+      feeAsset: null,
+      at: at("20:00", "2026-11-29"),
+      strategy: "t",
+    },
+    {
+      symbol: "BTC/USDT",
+      side: "sell",
+      qty: 0.01,
+      price: 41_000,
+      fee: 0,
+      feeAsset: null,
+      at: at("03:00"),
+      strategy: "t",
+    },
+  ];
+  const s = computeSnapshot({
+    period,
+    until: period.end,
+    quote: "USDT",
+    legs: [],
+    fills,
+    prices: [],
+    funded: false,
+  });
+  assert.equal(s.metrics.fills, 1);
+  assert.equal(s.metrics.realizedPnl, 10);
+  assert.equal(s.trades[0].openedAt, "2026-11-29T20:00:00.000Z");
+});
+
+Deno.test("a deposit during the period is capital, not return", () => {
+  const legs: LedgerLeg[] = [
+    { asset: "USDT", amount: 1000, at: at("12:00", "2026-11-29"), kind: "deposit" },
+    { asset: "USDT", amount: 500, at: at("06:00"), kind: "deposit" },
+    { asset: "USDT", amount: 15, at: at("08:00"), kind: "trade" },
+  ];
+  const s = computeSnapshot({
+    period,
+    until: period.end,
+    quote: "USDT",
+    legs,
+    fills: [],
+    prices: [],
+    funded: true,
+  });
+  assert.equal(s.metrics.endEquity, 1515);
+  assert.equal(s.metrics.returnPct, 1);
+});
