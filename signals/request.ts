@@ -145,6 +145,45 @@ export function* jsonStrings(value: unknown): Generator<string> {
   }
 }
 
+/**
+ * Every string literal of a JSON text, keys included, decoded: also the ones JSON.parse drops
+ * (a key given twice keeps only its last value, but the raw text keeps both). In a valid JSON
+ * text no `"` stands outside a string, so the pattern finds exactly its literals; in any other
+ * text a literal that does not decode is unescaped loosely.
+ */
+export function* jsonTextStrings(text: string): Generator<string> {
+  for (const [literal] of text.matchAll(/"(?:[^"\\]|\\.)*"/gs)) {
+    if (!literal.includes("\\")) {
+      yield literal.slice(1, -1);
+      continue;
+    }
+    try {
+      yield JSON.parse(literal);
+    } catch {
+      yield looseUnescape(literal);
+    }
+  }
+}
+
+/**
+ * A text with its JSON-style escapes (`\u0072`, `\/`) decoded, for a body that is not valid
+ * JSON. It may decode more than a parser would (`\\u0072`): it only finds, never stores.
+ */
+export function looseUnescape(text: string): string {
+  return text.replace(
+    /\\(?:u([0-9a-fA-F]{4})|(.))/gs,
+    (_, hex: string | undefined, ch: string | undefined) =>
+      hex === undefined ? ch! : String.fromCharCode(parseInt(hex, 16)),
+  );
+}
+
+/** How many string literals of a JSON text hold `secret` once decoded (see jsonTextStrings). */
+export function secretLiterals(text: string, secret: string): number {
+  let n = 0;
+  for (const s of jsonTextStrings(text)) if (s.includes(secret)) n++;
+  return n;
+}
+
 /** Whether any string of the value (keys included) holds `secret`, however it was escaped. */
 export function holdsSecret(value: unknown, secret: string): boolean {
   for (const s of jsonStrings(value)) if (s.includes(secret)) return true;

@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { clientAddress, ipAllowed, readBodyLimited, tokenMatches } from "./request.ts";
+import {
+  clientAddress,
+  ipAllowed,
+  jsonTextStrings,
+  looseUnescape,
+  readBodyLimited,
+  secretLiterals,
+  tokenMatches,
+} from "./request.ts";
 
 Deno.test("tokens match only when equal, whatever their length", () => {
   assert.ok(tokenMatches("a".repeat(32), "a".repeat(32)));
@@ -60,4 +68,13 @@ Deno.test("a declared length is checked before and after reading, whatever the h
     headers: { "content-length": "6" },
   });
   assert.deepEqual(await readBodyLimited(fits, 6), { ok: true, text: "héllo" });
+});
+
+Deno.test("every string literal of a JSON text is found decoded, a key's dropped duplicate too", () => {
+  const text = '{"a":"\\u0072x","a":"y","k\\"q":["z\\\\"],"n":1}';
+  assert.deepEqual(JSON.parse(text).a, "y");
+  assert.deepEqual([...jsonTextStrings(text)], ["a", "rx", "a", "y", 'k"q', "z\\", "n"]);
+  assert.equal(secretLiterals(text, "rx"), 1);
+  assert.equal(secretLiterals('{"rx":"rx"}', "rx"), 2);
+  assert.equal(looseUnescape('{"n":"\\u0072x\\/",}'), '{"n":"rx/",}');
 });

@@ -25,7 +25,9 @@ import {
   holdsLoneSurrogate,
   holdsSecret,
   ipAllowed,
+  looseUnescape,
   readBodyLimited,
+  secretLiterals,
   tokenChecker,
 } from "./request.ts";
 import { isDeadlineError, withTimeout } from "../core/deadline.ts";
@@ -144,11 +146,11 @@ export function pineHandler(deps: PineDeps): PineHandler {
       refused("unauthorized", remote);
       return json({ error: "missing or wrong token" }, 401);
     }
-    // The token anywhere but auth_token (decoded, so in any escaped form; in a key too; in
-    // the text of a body that is not JSON): refused, and nothing of the request is kept, not
-    // even an invalid-alert record, since every stored form would have to be found and masked.
-    const rest = fields ? withoutToken(fields) : body;
-    if (parsed ? holdsSecret(rest, token) : read.text.includes(token)) {
+    // The token anywhere but auth_token (decoded, so in any escaped form; in a key too; in a
+    // key given twice, whose first value JSON.parse drops but the raw text keeps; in the text
+    // of a body that is not JSON, escapes decoded): refused, and nothing of the request is
+    // kept, not even an invalid-alert record, since every stored form would have to be masked.
+    if (tokenOutsideAuthField(read.text, parsed, fields, token, tokenOk)) {
       refused("tokenInFields", remote);
       return json({
         error: "The webhook token appears in a field of the alert (only auth_token or the " +
@@ -239,11 +241,30 @@ function storableRaw(text: string, token: string, fields?: Record<string, unknow
   const masked = text.split(token).join(MASK);
   if (!fields) return masked;
   try {
-    if (!holdsSecret(JSON.parse(masked), token)) return masked;
+    JSON.parse(masked);
+    if (secretLiterals(masked, token) === 0) return masked;
   } catch {
     // The mask cut through an escape: fall through to the decoded form.
   }
   return JSON.stringify({ ...fields, auth_token: MASK });
+}
+
+/**
+ * Whether the token is in the body anywhere but one auth_token value that is the token
+ * itself: in a JSON body, any other decoded string literal holding it (keys, nested values,
+ * a key's dropped duplicate); in any other body, the text with its escapes decoded.
+ */
+function tokenOutsideAuthField(
+  text: string,
+  parsed: boolean,
+  fields: Record<string, unknown> | undefined,
+  token: string,
+  tokenOk: (given: unknown) => boolean,
+): boolean {
+  if (!parsed) return looseUnescape(text).includes(token);
+  const allowed = fields !== undefined && tokenOk(fields.auth_token) ? 1 : 0;
+  if (fields && holdsSecret(withoutToken(fields), token)) return true;
+  return secretLiterals(text, token) > allowed;
 }
 
 function withoutToken(fields: Record<string, unknown>): Record<string, unknown> {

@@ -57,7 +57,8 @@ async function tokenRows(): Promise<number> {
              (select count(*) from inbound_dedupe_keys k where k::text like $1) +
              (select count(*) from orders o where o::text like $1) +
              (select count(*) from notification_outbox n where n::text like $1))::int8 as n`,
-    [`%${TOKEN}%`],
+    // The token's tail: also finds it with its first character escaped ("\\u0072eltok…").
+    [`%${TOKEN.slice(1)}%`],
   );
   return r.n;
 }
@@ -139,6 +140,14 @@ Deno.test({
             JSON.stringify(alert({ [TOKEN]: 1 })),
             JSON.stringify(alert({ strategy: TOKEN })),
             `buy BTCUSDT ${TOKEN}`,
+            // A key given twice: JSON.parse keeps the last value, the raw text holds both.
+            JSON.stringify(alert()).replace(/}$/, `,"note":"${escaped}","note":"x"}`),
+            JSON.stringify(alert()).replace(
+              /}$/,
+              `,"auth_token":"${escaped}","auth_token":"${TOKEN}"}`,
+            ),
+            // Not JSON, the token escaped as JSON would escape it.
+            `{"note":"${escaped}",}`,
           ];
           for (const body of bodies) {
             const type = body.startsWith("{") ? "application/json" : "text/plain";
