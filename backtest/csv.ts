@@ -37,6 +37,7 @@ export interface CsvOptions {
   onLayout?: (layout: Layout) => void;
 }
 
+// Longer than ~80 lines: the byte-level fast path is one loop kept together for speed (bench/backtest.ts).
 /**
  * Reads the file and calls `onCandle` for each good row, in order. Returns the report; the
  * caller decides whether bad rows are fatal.

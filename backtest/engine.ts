@@ -95,6 +95,7 @@ interface Position {
   target: number;
 }
 
+// Longer than ~80 lines: one closure over the simulated account; feed() is the per-candle hot path, kept in one place for speed.
 export function createBacktest(options: BacktestOptions): Backtest {
   const { params, feeRate } = options;
   const runner = options.runner ?? createRunner(params);

@@ -1,3 +1,4 @@
+// Longer than ~300 lines: one command with its sources, outputs and the sweep's flags.
 import { loadStrategy, paramsFromConfig } from "../strategy/mod.ts";
 import type { StrategyParams } from "../strategy/mod.ts";
 import { backtestPage, type BacktestSummary, createBacktest, type Trade } from "../backtest/mod.ts";
@@ -169,6 +170,7 @@ interface RunOptions {
   toMs?: number;
 }
 
+// Longer than ~80 lines: reads the two sources (CSV, table) and the three outputs in one place; each branch is short.
 async function backtest(
   io: Io,
   config: Config,

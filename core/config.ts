@@ -178,6 +178,7 @@ export interface Config {
   };
 }
 
+// Longer than ~80 lines: one flat mapping of validated variables to the Config object.
 /**
  * Validates an environment. Empty strings count as unset, so `FOO=` in a unit file does not
  * become a bad value.

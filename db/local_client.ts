@@ -15,6 +15,7 @@ class RemoteError extends Error {
   }
 }
 
+// Longer than ~80 lines: one closure over the socket: the Db methods are each a few lines.
 /** Connects to a running serve's socket; undefined when nothing listens there. */
 export async function connectLocalSocket(path: string): Promise<Db | undefined> {
   let conn: Deno.UnixConn;

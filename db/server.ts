@@ -69,6 +69,7 @@ function mapError(error: unknown, url: string): unknown {
   );
 }
 
+// Longer than ~80 lines: one closure over the pool: the Db methods are each a few lines.
 export async function openServerDb(options: ServerDbOptions): Promise<Db> {
   const sql: PgSql = postgres(options.url, {
     max: options.poolSize ?? limits.dbPoolSize,

@@ -73,6 +73,7 @@ export async function buildCcxtClient(settings: ExchangeSettings, withKeys = tru
   return client;
 }
 
+// Longer than ~80 lines: one closure over the ccxt client: each method of the Exchange port is a few lines.
 export async function createCcxtExchange(settings: ExchangeSettings): Promise<Exchange> {
   const ccxt = await loadCcxt();
   const client = await buildCcxtClient(settings);

@@ -60,6 +60,7 @@ export async function checkModeSwitch(db: Db, exchangeId: string, mode: string):
   );
 }
 
+// Longer than ~80 lines: the component's start, retry and stop share the loops' state; each part is short.
 export async function executionComponent(ctx: ServiceContext): Promise<Component> {
   const { config, db, clock, signal } = ctx;
   await checkModeSwitch(db, config.exchange.id, config.exchange.mode);

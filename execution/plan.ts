@@ -118,6 +118,7 @@ const refuse = (reason: string): PlanResult => ({ ok: false, reason });
 /** Assumed when the rules carry no taker fee: Binance's spot rate. */
 const DEFAULT_TAKER_FEE = "0.001";
 
+// Longer than ~80 lines: the plan is one sequence of checks, each with its own refusal message, read top to bottom.
 export function planOrder(input: PlanInput): PlanResult {
   const { decision: d, rules, strategy, quote } = input;
   const what = `Cannot trade "${d.idempotencyKey}"`;

@@ -40,6 +40,7 @@ export interface ReconcileSummary {
   failedApplies: number;
 }
 
+// Longer than ~80 lines: one closure over the tuning and the in-flight set; each settling step is a named inner function.
 export function createReconciler(deps: {
   db: Db;
   exchange: Exchange;

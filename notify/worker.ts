@@ -66,6 +66,7 @@ interface LaneResult {
   error?: string;
 }
 
+// Longer than ~80 lines: one closure over the worker's loop, lanes and rate limiter; the send and record steps are module functions.
 /**
  * The worker's loop: claim due rows, split them into one lane per chat, send the lanes side
  * by side (sendLane), record the outcomes (record).

@@ -1,3 +1,4 @@
+// Longer than ~300 lines: the report's numbers and their rules together, pure, tested beside.
 /**
  * The numbers of a report, computed from what the database holds (pure: the rows come in, the
  * snapshot goes out). Sources and rules:

@@ -42,6 +42,7 @@ export interface StartOptions {
   db?: Db;
 }
 
+// Longer than ~80 lines: start order and shutdown share the started components; read top to bottom.
 export async function startService(
   config: Config,
   options: StartOptions = {},

@@ -1,3 +1,4 @@
+// Longer than ~300 lines: the shared intake: validation, mapping, dedupe and storing, one path for every door.
 /**
  * The one intake of trading signals, shared by the webhook, the CSV import and the Strategy
  * agent: validate → strategy mapping → dedupe → store → hand over. A decision is stored as

@@ -1,3 +1,4 @@
+// Longer than ~300 lines: the webhook handler and its component.
 /**
  * POST /alerts/pine: TradingView's webhook as an authenticated inbox. Every authenticated
  * request is stored (accepted, duplicate, conflicting or invalid) before it is answered; the
@@ -62,6 +63,7 @@ export type PineHandler = ((req: Request, info: { remoteAddr: string }) => Promi
 
 const MASK = "[REDACTED]";
 
+// Longer than ~80 lines: the webhook's checks in the order they run (size, address, token, parse, store), each a few lines.
 /** The handler of POST /alerts/pine; `stats` counts the outcomes since start. */
 export function pineHandler(deps: PineDeps): PineHandler {
   const token = deps.config.pine.token;

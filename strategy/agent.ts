@@ -36,6 +36,7 @@ export interface StrategyAgent {
   runOnce(): Promise<TradingDecision[]>;
 }
 
+// Longer than ~80 lines: one closure over the runners of each symbol; its methods are short.
 export function createStrategyAgent(deps: StrategyAgentDeps): StrategyAgent {
   const { db, clock, log, params } = deps;
   const tfMs = timeframeMs(deps.timeframe);

@@ -34,6 +34,7 @@ const off = (why: string): StrategyComponent => ({
   tick: () => Promise.resolve(),
 });
 
+// Longer than ~80 lines: the component's start and stop share the agents; each part is short.
 export function strategyComponent(options: StrategyComponentOptions = {}): ComponentFactory {
   return async (ctx) => {
     const { config } = ctx;

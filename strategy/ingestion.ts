@@ -61,6 +61,7 @@ const validCandle = (c: Candle) =>
   c.low > 0 && c.high >= c.low && c.high >= Math.max(c.open, c.close) &&
   c.low <= Math.min(c.open, c.close) && c.volume >= 0;
 
+// Longer than ~80 lines: one closure over the series state; its methods are short.
 export function createIngestionAgent(deps: IngestionDeps): IngestionAgent {
   const { db, exchange, clock, log } = deps;
   const window = deps.window ?? limits.candleWindow;
