@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { serverUrl, testDb } from "../helpers/db.ts";
 import { spawnServe } from "../helpers/process.ts";
+import { insertStrategy, serviceTest } from "../helpers/fixtures.ts";
 
 const TOKEN = "outage-webhook-token-0123456789abcdef";
 const needsServer = serverUrl() ? "" : " (needs a PostgreSQL server: set TEST_DATABASE_URL)";
@@ -13,11 +14,10 @@ const needsServer = serverUrl() ? "" : " (needs a PostgreSQL server: set TEST_DA
 Deno.test({
   name: "serve keeps working after all its database connections are killed" + needsServer,
   ignore: !serverUrl(),
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async () => {
     await using t = await testDb();
-    await t.db.query("insert into strategies (name) values ('outage')");
+    await insertStrategy(t.db, "outage");
     await using serve = await spawnServe({ DATABASE_URL: t.url!, PINE_WEBHOOK_TOKEN: TOKEN });
     let seq = 0;
     const post = async () => {

@@ -8,14 +8,14 @@ import { runCli, spawnServe } from "../helpers/process.ts";
 import { openEmbeddedDb } from "../../db/embedded.ts";
 import { migrate } from "../../db/mod.ts";
 import { localSocketPath } from "../../db/local_wire.ts";
+import { serviceTest } from "../helpers/fixtures.ts";
 
 const TOKEN = "e2e-webhook-token-0123456789abcdefghij";
 const ALERTS = 30;
 
 Deno.test({
   name: "CLI commands work against a running serve on the embedded database",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async () => {
     const dataDir = await Deno.makeTempDir({ prefix: "pgsl-local-" });
     try {

@@ -7,16 +7,16 @@ import assert from "node:assert/strict";
 import { testDb } from "../helpers/db.ts";
 import { spawnServe } from "../helpers/process.ts";
 import { openEmbeddedDb } from "../../db/embedded.ts";
+import { insertStrategy, serviceTest } from "../helpers/fixtures.ts";
 
 const TOKEN = "storm-webhook-token-0123456789abcdefgh";
 
 Deno.test({
   name: "no acknowledged alert is lost when serve is killed -9 during a storm",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async () => {
     const t = await testDb({ onDisk: true });
-    await t.db.query("insert into strategies (name) values ('storm')");
+    await insertStrategy(t.db, "storm");
     if (t.kind === "embedded") await t.db.close();
     const env: Record<string, string> = {
       ...(t.url ? { DATABASE_URL: t.url } : { DATA_DIR: t.dataDir! }),

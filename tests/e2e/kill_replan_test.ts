@@ -12,6 +12,7 @@ import { spawnServe } from "../helpers/process.ts";
 import { count, executionSetup, liveExchange } from "../helpers/execution.ts";
 import { openEmbeddedDb } from "../../db/embedded.ts";
 import type { Db } from "../../db/db.ts";
+import { insertStrategy, serviceTest } from "../helpers/fixtures.ts";
 
 const TOKEN = "replan-webhook-token-0123456789abcdefgh";
 const ALERTS = 20;
@@ -19,12 +20,11 @@ const SWALLOWED = 5;
 
 Deno.test({
   name: "after kill -9 every acknowledged alert is traded once, orders never placed planned again",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async () => {
     const t = await testDb({ onDisk: true });
     const fake = startFakeExchange({ balances: { USDT: "1000000" } });
-    await t.db.query("insert into strategies (name) values ('burst')");
+    await insertStrategy(t.db, "burst");
     let db: Db | undefined = t.db;
     if (t.kind === "embedded") {
       await t.db.close();

@@ -6,16 +6,16 @@
 import assert from "node:assert/strict";
 import { testDb } from "../helpers/db.ts";
 import { spawnServe } from "../helpers/process.ts";
+import { insertStrategy, serviceTest } from "../helpers/fixtures.ts";
 
 const TOKEN = "sigterm-webhook-token-0123456789abcdef";
 
 Deno.test({
   name: "no log line is lost when serve gets SIGTERM under load",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async () => {
     const t = await testDb({ onDisk: true });
-    await t.db.query("insert into strategies (name) values ('storm')");
+    await insertStrategy(t.db, "storm");
     if (t.kind === "embedded") await t.db.close();
     const env: Record<string, string> = {
       ...(t.url ? { DATABASE_URL: t.url } : { DATA_DIR: t.dataDir! }),

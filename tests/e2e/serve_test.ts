@@ -6,8 +6,9 @@
 import assert from "node:assert/strict";
 import { testDb } from "../helpers/db.ts";
 import { runCli, spawnServe } from "../helpers/process.ts";
+import { serviceTest } from "../helpers/fixtures.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = serviceTest;
 
 /** Environment that points a child process at a test database (server URL or data dir). */
 async function dbEnv() {

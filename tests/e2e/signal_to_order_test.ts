@@ -11,6 +11,7 @@ import { startFakeExchange } from "../fakes/exchange.ts";
 import { startFakeTelegram } from "../fakes/telegram.ts";
 import { openEmbeddedDb } from "../../db/embedded.ts";
 import type { Db } from "../../db/db.ts";
+import { serviceTest } from "../helpers/fixtures.ts";
 
 const TOKEN = "e2e-webhook-token-0123456789abcdefghij";
 const CHAT_ID = 777001;
@@ -32,8 +33,7 @@ async function until<T>(
 Deno.test({
   name:
     "a Pine alert becomes exactly one order, a fill, a position, ledger legs and a Telegram message",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async () => {
     const t = await testDb({ onDisk: true });
     const exchange = startFakeExchange();

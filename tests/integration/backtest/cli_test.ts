@@ -9,6 +9,7 @@ import { testDb } from "../../helpers/db.ts";
 import { upsertCandles } from "../../../strategy/candles.ts";
 import { generateCandles } from "../../../backtest/sample.ts";
 import type { Candle } from "../../../exchange/port.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
 const SAMPLE = new URL("../../../samples/btcusdt_1m_sample.csv", import.meta.url).pathname;
 
@@ -112,8 +113,7 @@ Deno.test("a file without usable candles fails with exit 1; usage errors exit 2"
 
 Deno.test({
   name: "backtest reads the candles table for --symbol --from --to",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   async fn() {
     const t = await testDb({ onDisk: true });
     try {

@@ -4,8 +4,9 @@ import { testDb } from "../../helpers/db.ts";
 import { captureIo, dbEnvOf } from "../../helpers/io.ts";
 import { openEmbeddedDb } from "../../../db/embedded.ts";
 import type { Db } from "../../../db/db.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = serviceTest;
 
 Deno.test({
   ...opts,

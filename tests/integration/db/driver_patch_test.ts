@@ -11,12 +11,12 @@ import { EventEmitter } from "node:events";
 import net from "node:net";
 import postgres from "postgres";
 import { serverUrl } from "../../helpers/db.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
 Deno.test({
   name: "postgres.js reconnects after a socket closed with a write queued (vendored patch)",
   ignore: !serverUrl(),
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   async fn() {
     const url = new URL(serverUrl()!);
     let sockets = 0;

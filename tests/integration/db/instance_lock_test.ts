@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { serverUrl, testDb } from "../../helpers/db.ts";
 import { openServerDb } from "../../../db/server.ts";
 import { INSTANCE_LOCK_KEY } from "../../../db/db.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
 const needsServer = serverUrl() ? "" : " (needs a PostgreSQL server: set TEST_DATABASE_URL)";
 
@@ -9,8 +10,7 @@ Deno.test({
   name: "the instance lock is taken back after its connection dies, unless another took it" +
     needsServer,
   ignore: !serverUrl(),
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async () => {
     await using t = await testDb();
     const a = await openServerDb({ url: t.url!, poolSize: 2, applicationName: "lock-a" });

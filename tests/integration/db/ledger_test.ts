@@ -4,8 +4,9 @@ import { loadMigrations, migrate } from "../../../db/migrate.ts";
 import { sqlState } from "../../../db/db.ts";
 import { verifyLedger } from "../../../db/ledger.ts";
 import { openServerDb } from "../../../db/server.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = serviceTest;
 const deposit = (amount: string, note: string | null = null, account = "main") =>
   [
     "insert into transactions (exchange_id, account, asset, amount, kind, note) values ('binance', $1, 'USDT', $2, 'deposit', $3)",

@@ -3,8 +3,9 @@ import { emptyTestDb, serverUrl } from "../../helpers/db.ts";
 import { loadMigrations, migrate } from "../../../db/migrate.ts";
 import { openServerDb } from "../../../db/server.ts";
 import { ConfigError } from "../../../core/errors.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = serviceTest;
 
 Deno.test({
   ...opts,

@@ -5,11 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { testDb } from "../../helpers/db.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
 Deno.test({
   name: "a prepared statement returns what an unprepared one does, also after an ALTER",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async () => {
     const t = await testDb();
     try {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { serverUrl, testDb } from "../../helpers/db.ts";
 import { openServerDb } from "../../../db/server.ts";
 import { sqlState } from "../../../db/db.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
 const needsServer = serverUrl() ? "" : " (needs a PostgreSQL server: set TEST_DATABASE_URL)";
 
@@ -10,8 +11,7 @@ Deno.test({
     "the app role cannot rewrite the ledger or alter the schema; the notifier sees only the outbox" +
     needsServer,
   ignore: !serverUrl(),
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async () => {
     await using t = await testDb();
     await t.db.exec(await Deno.readTextFile(new URL("../../../db/roles.sql", import.meta.url)));

@@ -8,6 +8,7 @@ import { createApplyQueue } from "../../../execution/apply_queue.ts";
 import { ORDER_COLUMNS, type OrderRow } from "../../../execution/order_updates.ts";
 import type { ExchangeOrder } from "../../../exchange/port.ts";
 import type { Db } from "../../../db/db.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
 async function newOrder(db: Db, cid: string): Promise<OrderRow> {
   const [row] = await db.query<OrderRow>(
@@ -43,8 +44,7 @@ const filled = (row: OrderRow, qty: string): ExchangeOrder => ({
 
 Deno.test({
   name: "queued answers commit together, and a bad one is applied alone without the others",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async () => {
     const t = await testDb();
     try {

@@ -2,11 +2,11 @@
 import assert from "node:assert/strict";
 import { seedInstrument, testDb } from "../../helpers/db.ts";
 import { cliRunner } from "../../helpers/io.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
 Deno.test({
   name: "orders list filters by status and positions shows open positions",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async () => {
     const t = await testDb({ onDisk: true });
     let closed = false;

@@ -9,11 +9,11 @@ import { startFakeExchange } from "../../fakes/exchange.ts";
 import { count, executionSetup, insertAlert, liveExchange } from "../../helpers/execution.ts";
 import { openEmbeddedDb } from "../../../db/embedded.ts";
 import type { Db } from "../../../db/db.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
 Deno.test({
   name: "a serve killed while its order is in flight reconciles it at restart without a resend",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async () => {
     const t = await testDb({ onDisk: true });
     const fake = startFakeExchange();

@@ -8,11 +8,11 @@ import { startFakeExchange } from "../../fakes/exchange.ts";
 import { liveExchange } from "../../helpers/execution.ts";
 import { syncMarkets } from "../../../execution/markets.ts";
 import { RejectedError } from "../../../core/errors.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
 Deno.test({
   name: "the ccxt adapter reads markets, candles and orders from a Binance-compatible server",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async (t) => {
     const fake = startFakeExchange();
     const exchange = await liveExchange(fake);

@@ -15,8 +15,9 @@ import { clientOrderIdFor } from "../../../execution/plan.ts";
 import { createExecutionAgent } from "../../../execution/agent.ts";
 import { systemClock } from "../../../core/clock.ts";
 import { logger } from "../../../core/log.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = serviceTest;
 
 Deno.test({
   ...opts,

@@ -11,6 +11,7 @@ import { ConfigError } from "../../../core/errors.ts";
 import { startService } from "../../../service/service.ts";
 import { executionComponent } from "../../../execution/component.ts";
 import { seedInstrument } from "../../helpers/db.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
 const liveConfig = (url: string) =>
   loadConfig({
@@ -24,8 +25,7 @@ const liveConfig = (url: string) =>
 
 Deno.test({
   name: "serve refuses live mode on a database holding paper positions, and starts without them",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async () => {
     const t = await testDb();
     const fake = startFakeExchange();

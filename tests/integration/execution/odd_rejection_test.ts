@@ -7,10 +7,10 @@ import assert from "node:assert/strict";
 import { testDb } from "../../helpers/db.ts";
 import { startFakeExchange } from "../../fakes/exchange.ts";
 import { count, executionSetup, insertAlert, liveExchange } from "../../helpers/execution.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
 Deno.test({
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   name: "an order refused with an unknown error code is rechecked and recorded if it was placed",
   fn: async () => {
     const t = await testDb();

@@ -15,6 +15,7 @@ import {
 import type { Db } from "../../../db/db.ts";
 import type { Exchange } from "../../../exchange/port.ts";
 import { RejectedError } from "../../../core/errors.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
 async function scenario(db: Db, exchange: Exchange, fake: ReturnType<typeof startFakeExchange>) {
   fake.setPrice("BTCUSDT", "50000");
@@ -47,8 +48,7 @@ async function scenario(db: Db, exchange: Exchange, fake: ReturnType<typeof star
 
 Deno.test({
   name: "paper mode gives the same rows as live mode against the fake exchange",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async () => {
     const fake = startFakeExchange({ balances: { USDT: "10000" } });
     const liveDb = await testDb();
@@ -78,8 +78,7 @@ Deno.test({
 
 Deno.test({
   name: "the paper broker refuses what its ledger cannot pay and deposits its balance once",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async () => {
     const fake = startFakeExchange();
     const t = await testDb();
@@ -134,8 +133,7 @@ Deno.test({
 
 Deno.test({
   name: "parallel paper buys never overdraw the account: what does not fit is refused",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async () => {
     const fake = startFakeExchange();
     const t = await testDb();

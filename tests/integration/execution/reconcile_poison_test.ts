@@ -5,8 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { count, insertAlert, withLive } from "../../helpers/execution.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = serviceTest;
 
 Deno.test({
   ...opts,

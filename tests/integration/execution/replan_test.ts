@@ -18,8 +18,9 @@ import { createExecutionAgent } from "../../../execution/agent.ts";
 import { systemClock } from "../../../core/clock.ts";
 import { logger } from "../../../core/log.ts";
 import type { Db } from "../../../db/db.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = serviceTest;
 
 /** What a kill -9 leaves behind: the alert PROCESSING, its order NEW, nothing sent. */
 async function crashedBeforeSend(

@@ -11,6 +11,7 @@ import { startService } from "../../../service/service.ts";
 import type { Db } from "../../../db/db.ts";
 import { executionComponent } from "../../../execution/component.ts";
 import { riskComponent } from "../../../risk/component.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
 /** `serve`'s execution part, live mode, on the fake exchange; closed after `fn`. */
 async function withLiveService(
@@ -58,8 +59,7 @@ async function withLiveService(
 
 Deno.test({
   name: "serve executes a pushed alert on the exchange named by EXCHANGE_API_URL",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: () =>
     withLiveService(async ({ db, fake, service, waitFor }) => {
       const id = await insertAlert(db, { idempotencyKey: "svc-1", qty: "0.001" });
@@ -72,8 +72,7 @@ Deno.test({
 
 Deno.test({
   name: "serve watches the stop of an open position and sells it when the price falls through",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: () =>
     withLiveService(async ({ fake, service, waitFor, db }) => {
       const id = await insertAlert(db, { idempotencyKey: "svc-sl", qty: "0.001", sl: "49000" });

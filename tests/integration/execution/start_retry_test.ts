@@ -9,8 +9,9 @@ import { count, insertAlert } from "../../helpers/execution.ts";
 import { loadConfig } from "../../../core/config.ts";
 import { startService } from "../../../service/service.ts";
 import { executionComponent } from "../../../execution/component.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = serviceTest;
 
 const config = (url: string, id = "binance") =>
   loadConfig({

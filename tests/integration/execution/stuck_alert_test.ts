@@ -15,8 +15,9 @@ import { createExecutionAgent } from "../../../execution/agent.ts";
 import { systemClock } from "../../../core/clock.ts";
 import { logger } from "../../../core/log.ts";
 import type { Db } from "../../../db/db.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = serviceTest;
 
 /**
  * Makes every read of the open position fail for real (a missing relation: an error that

@@ -4,6 +4,7 @@ import type { Db } from "../../../db/db.ts";
 import { enqueueNotification } from "../../../notify/enqueue.ts";
 import { testDb, withTestData } from "../../helpers/db.ts";
 import { cliRunner } from "../../helpers/io.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
 const t = await testDb({ onDisk: true });
 // The embedded database is one process's at a time: the commands open it themselves.
@@ -19,8 +20,7 @@ const withSql = <T>(fn: (db: Db) => Promise<T>) => withTestData(t, fn);
 
 Deno.test({
   name: "notification commands",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async (ctx) => {
     try {
       await ctx.step(

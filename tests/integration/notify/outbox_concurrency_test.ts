@@ -13,14 +13,14 @@ import { outboxWorker } from "../../../notify/worker.ts";
 import { startFakeTelegram } from "../../fakes/telegram.ts";
 import { serverUrl, testDb } from "../../helpers/db.ts";
 import { addChat, outboxRows } from "../../helpers/outbox.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
 Deno.test({
   name: serverUrl()
     ? "two workers on one server database never send the same row"
     : "two workers on one server database never send the same row (skipped: set TEST_DATABASE_URL)",
   ignore: !serverUrl(),
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async () => {
     const t = await testDb();
     const tg = await startFakeTelegram();

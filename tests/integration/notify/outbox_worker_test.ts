@@ -14,6 +14,7 @@ import { outboxWorker, type OutboxWorkerOptions } from "../../../notify/worker.t
 import { startFakeTelegram } from "../../fakes/telegram.ts";
 import { testDb } from "../../helpers/db.ts";
 import { addChat, outboxRows, resetOutbox } from "../../helpers/outbox.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
 const t = await testDb();
 const { db } = t;
@@ -50,8 +51,7 @@ const textsTo = (chatId: number) =>
 
 Deno.test({
   name: "outbox worker",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async (ctx) => {
     try {
       await ctx.step("each chat receives only the severities it asked for", async () => {

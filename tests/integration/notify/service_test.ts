@@ -11,11 +11,11 @@ import { enqueueNotification } from "../../../notify/enqueue.ts";
 import { startFakeTelegram } from "../../fakes/telegram.ts";
 import { testDb } from "../../helpers/db.ts";
 import { addChat, outboxRows } from "../../helpers/outbox.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
 Deno.test({
   name: "serve delivers notifications when TELEGRAM_BOT_TOKEN is set and says so when not",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async (ctx) => {
     const t = await testDb();
     const tg = await startFakeTelegram();

@@ -3,8 +3,9 @@ import assert from "node:assert/strict";
 import { RateLimitedError, TemporaryError } from "../../../core/errors.ts";
 import { type Sender, TelegramRejectedError, telegramSender } from "../../../notify/telegram.ts";
 import { type FakeFailure, startFakeTelegram } from "../../fakes/telegram.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = serviceTest;
 
 async function failureOf(send: Sender): Promise<Error> {
   try {

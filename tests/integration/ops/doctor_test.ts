@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { runCli } from "../../helpers/process.ts";
 import { startFakeExchange } from "../../fakes/exchange.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
 async function doctor(skewMs: number, enableWithdrawals: boolean) {
   const exchange = startFakeExchange({ now: () => Date.now() + skewMs, enableWithdrawals });
@@ -22,8 +23,7 @@ async function doctor(skewMs: number, enableWithdrawals: boolean) {
 
 Deno.test({
   name: "doctor warns when the API key can withdraw and when the clock is off by more than 1 s",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async () => {
     const bad = await doctor(5_000, true);
     assert.match(bad.stdout, /clock .*WARNING: local clock is \d+ ms behind binance/);

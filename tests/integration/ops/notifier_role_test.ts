@@ -3,13 +3,13 @@ import assert from "node:assert/strict";
 import { serverUrl, testDb } from "../../helpers/db.ts";
 import { loadConfig } from "../../../core/config.ts";
 import { notifierRoleCheck } from "../../../ops/mod.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
 Deno.test({
   name: "the notifier role check tells the notifier role from a role with more rights" +
     (serverUrl() ? "" : " (needs TEST_DATABASE_URL)"),
   ignore: !serverUrl(),
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async () => {
     await using t = await testDb();
     await t.db.exec(await Deno.readTextFile(new URL("../../../db/roles.sql", import.meta.url)));

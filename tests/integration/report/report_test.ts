@@ -11,6 +11,7 @@ import { buildReport } from "../../../report/store.ts";
 import { catchUp, reportRoute } from "../../../report/component.ts";
 import { periodOf } from "../../../report/period.ts";
 import type { Db } from "../../../db/db.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
 const scope = { exchangeId: "binance", account: "paper", quote: "USDT" };
 
@@ -35,8 +36,7 @@ async function scriptedDay(db: Db, fake: ReturnType<typeof startFakeExchange>) {
 
 Deno.test({
   name: "a daily report equals the ledger's own sums, and is stored once",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async () => {
     await using t = await testDb();
     const { db } = t;
@@ -118,8 +118,7 @@ Deno.test({
 
 Deno.test({
   name: "the schedule catches up missed periods once and announces each new report",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async () => {
     await using t = await testDb();
     const { db } = t;

@@ -12,8 +12,9 @@ import { systemClock } from "../../../core/clock.ts";
 import { logger } from "../../../core/log.ts";
 import type { Db } from "../../../db/db.ts";
 import type { Exchange } from "../../../exchange/port.ts";
+import { expectNotification, insertStrategy, serviceTest } from "../../helpers/fixtures.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = serviceTest;
 const log = logger("test");
 
 type Agent = { runOnce(): Promise<{ executed: number }> };
@@ -67,13 +68,7 @@ Deno.test({
         new RegExp(`^risk:stop_loss:${positionId}:\\d+$`),
       );
       assert.deepEqual(queue.drain(), [a.alert_id]);
-      assert.equal(
-        await count(
-          db,
-          "select 1 from notification_outbox where kind = 'stop_loss' and severity = 'WARN'",
-        ),
-        1,
-      );
+      await expectNotification(db, "stop_loss", { severity: "WARN", count: 1 });
 
       // Execution sells all of it at market; the next pass settles the action.
       assert.equal((await agent.runOnce()).executed, 1);
@@ -110,13 +105,7 @@ Deno.test({
       assert.equal((await risk.runOnce()).handed, 1);
       const [a] = await actions(db);
       assert.deepEqual([a.kind, a.status], ["take_profit", "PLANNED"]);
-      assert.equal(
-        await count(
-          db,
-          "select 1 from notification_outbox where kind = 'take_profit' and severity = 'INFO'",
-        ),
-        1,
-      );
+      await expectNotification(db, "take_profit", { severity: "INFO", count: 1 });
       // A planned exit is not planned again while it is in flight.
       assert.equal((await risk.runOnce()).handed, 0);
       assert.equal(await count(db, "select 1 from risk_actions"), 1);
@@ -128,7 +117,7 @@ Deno.test({
   name: "a disabled strategy does not block its stop exit",
   fn: () =>
     withLive(async ({ db, fake, agent, exchange }) => {
-      await db.query("insert into strategies (name) values ('trend')");
+      await insertStrategy(db, "trend");
       const positionId = await openPosition(db, agent, { strategy: "trend" });
       await db.query("update strategies set enabled = false where name = 'trend'");
       const risk = createRiskAgent({ db, exchange, log });

@@ -11,6 +11,7 @@ import { spawnServe } from "../../helpers/process.ts";
 import { startFakeExchange } from "../../fakes/exchange.ts";
 import { startFakeTelegram } from "../../fakes/telegram.ts";
 import { openServerDb } from "../../../db/server.ts";
+import { insertStrategy, serviceTest } from "../../helpers/fixtures.ts";
 
 const TOKEN = "restart-token-0123456789abcdef012345";
 // A few in the suite; TEST_PG_RESTARTS=20 for a longer run by hand.
@@ -41,8 +42,7 @@ async function postAlert(url: string, key: string): Promise<number> {
 Deno.test({
   name: "serve survives PostgreSQL restarts and accepts alerts again after each",
   ignore: !canMakeCluster(),
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   async fn() {
     const pg = await pgCluster();
     const fake = startFakeExchange();
@@ -62,7 +62,7 @@ Deno.test({
     let seq = 0;
     try {
       const setup = await openServerDb({ url: pg.url, poolSize: 1 });
-      await setup.query("insert into strategies (name) values ('r')");
+      await insertStrategy(setup, "r");
       await setup.query("insert into telegram_chats (chat_id) values (42)");
       await setup.close();
       const poster = async () => {

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { testDb, withTestData } from "../../helpers/db.ts";
 import { cliRunner } from "../../helpers/io.ts";
 import type { Db } from "../../../db/db.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
 const t = await testDb({ onDisk: true });
 // The commands open the database themselves; an embedded one must be closed first.
@@ -39,8 +40,7 @@ await Deno.writeTextFile(file, rows.join("\r\n"));
 
 Deno.test({
   name: "inbound commands",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   async fn(tt) {
     try {
       await tt.step("strategies add with defaults, then with options, then list", async () => {

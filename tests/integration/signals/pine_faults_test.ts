@@ -10,6 +10,7 @@ import { pineHandler } from "../../../signals/webhook.ts";
 import { workQueue } from "../../../runtime/context.ts";
 import type { Config } from "../../../core/config.ts";
 import { logger } from "../../../core/log.ts";
+import { insertStrategy, serviceTest } from "../../helpers/fixtures.ts";
 
 const TOKEN = "reltok-0123456789abcdef0123456789abcd";
 const t = await testDb();
@@ -109,8 +110,7 @@ function mutate(base: string, next: () => number): string {
 
 Deno.test({
   name: "pine webhook under faults",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   async fn(tt) {
     try {
       await tt.step("an escaped auth_token authenticates and is stored masked", async () => {
@@ -231,13 +231,12 @@ Deno.test({
 Deno.test({
   name: "a webhook write blocked past its deadline is a 503 and never stored; in time it is 202",
   ignore: t.kind !== "server",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   async fn() {
     const t2 = await testDb();
     const other = postgres(t2.url!, { max: 1, onnotice: () => {} });
     const h = pineHandler({ db: t2.db, config, log: logger("test") });
-    await t2.db.query("insert into strategies (name) values ('trend')");
+    await insertStrategy(t2.db, "trend");
     const send = async (key: string) => {
       const req = new Request("http://local/alerts/pine", {
         method: "POST",

@@ -7,19 +7,19 @@ import { testDb } from "../../helpers/db.ts";
 import { startService } from "../../../service/service.ts";
 import { inboundComponent } from "../../../signals/webhook.ts";
 import { loadConfig } from "../../../core/config.ts";
+import { insertStrategy, serviceTest } from "../../helpers/fixtures.ts";
 
 const TOKEN = "serve-token-0123456789abcdef0123456789";
 
 Deno.test({
   name: "serve mounts POST /alerts/pine with a token and cuts off a streamed 64 KiB + 1 body",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   async fn() {
     const t = await testDb();
     const config = loadConfig({ HTTP_PORT: "0", PINE_WEBHOOK_TOKEN: TOKEN, LOG_LEVEL: "error" });
     const service = await startService(config, { db: t.db, factories: [inboundComponent] });
     try {
-      await t.db.query("insert into strategies (name) values ('trend')");
+      await insertStrategy(t.db, "trend");
       const url = `${service.url}/alerts/pine`;
       const ok = await fetch(url, {
         method: "POST",

@@ -10,6 +10,7 @@ import type { Config } from "../../../core/config.ts";
 import { logger } from "../../../core/log.ts";
 import { DatabaseUnavailableError } from "../../../core/errors.ts";
 import type { Db } from "../../../db/db.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
 const TOKEN = "pine-token-0123456789abcdef0123456789";
 const t = await testDb();
@@ -60,8 +61,7 @@ const count = async () =>
 
 Deno.test({
   name: "pine webhook",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   async fn(tt) {
     try {
       await tt.step(

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { testDb } from "../../helpers/db.ts";
 import { createPuller } from "../../../signals/pull.ts";
 import { workQueue } from "../../../runtime/context.ts";
+import { insertStrategy, serviceTest } from "../../helpers/fixtures.ts";
 
 interface FileServer {
   url: string;
@@ -52,12 +53,11 @@ const countAlerts = async (db: import("../../../db/db.ts").Db) =>
 
 Deno.test({
   name: "pull: JSON lines are stored once, a 304 costs nothing, 500 and garbage are errors",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async () => {
     await using t = await testDb();
     const { db } = t;
-    await db.query("insert into strategies (name) values ('trend')");
+    await insertStrategy(db, "trend");
     const files = fileServer();
     const queue = workQueue<number>();
     const puller = createPuller({ db, url: files.url, exchangeId: "binance", queue });
@@ -103,12 +103,11 @@ Deno.test({
 
 Deno.test({
   name: "pull: a CSV file goes through the import's columns, each new row once",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async () => {
     await using t = await testDb();
     const { db } = t;
-    await db.query("insert into strategies (name) values ('trend')");
+    await insertStrategy(db, "trend");
     const files = fileServer();
     const puller = createPuller({ db, url: files.url, exchangeId: "binance" });
     const header = "ts,symbol,side,qty,price,strategy,idempotency_key";
@@ -137,8 +136,7 @@ Deno.test({
 
 Deno.test({
   name: "pull: a body over the limit is refused without storing anything",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async () => {
     await using t = await testDb();
     const files = fileServer();

@@ -9,6 +9,7 @@ import type { Db } from "../../../db/db.ts";
 import { startService } from "../../../service/service.ts";
 import { inboundComponent } from "../../../signals/webhook.ts";
 import { loadConfig } from "../../../core/config.ts";
+import { insertStrategy, serviceTest } from "../../helpers/fixtures.ts";
 
 const TOKEN = "recovery-token-0123456789abcdef01234567";
 const root = new URL("../../../", import.meta.url).pathname;
@@ -65,12 +66,11 @@ async function spawnServe(env: Record<string, string>) {
 
 Deno.test({
   name: "an alert acknowledged before a kill -9 is still RECEIVED and handed over at next start",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   async fn() {
     const t = await testDb({ onDisk: true });
     try {
-      await t.db.query("insert into strategies (name) values ('trend')");
+      await insertStrategy(t.db, "trend");
       if (t.kind === "embedded") await t.db.close();
       const env: Record<string, string> = t.url ? { DATABASE_URL: t.url } : {
         DATA_DIR: t.dataDir!,
@@ -111,8 +111,7 @@ Deno.test({
 
 Deno.test({
   name: "at start the inbound component queues RECEIVED alerts, and without a token no route",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   async fn() {
     const t = await testDb();
     try {

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { testDb } from "../../helpers/db.ts";
 import { recordDecision } from "../../../signals/intake.ts";
 import type { DecisionInput } from "../../../signals/map.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
 let seq = 0;
 const decision = (over: Partial<DecisionInput> = {}): DecisionInput =>
@@ -28,8 +29,7 @@ const signal = (over: Partial<DecisionInput> = {}) => ({
 
 Deno.test({
   name: "a strategy change applies to the next alert although the intake keeps a copy",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async () => {
     const t = await testDb();
     try {

@@ -12,6 +12,7 @@ import { type CandleSink, csvSink, downloadCandles, tableSink } from "../../../s
 import { pruneCandles, upsertCandles } from "../../../strategy/candles.ts";
 import { main } from "../../../main.ts";
 import type { Db } from "../../../db/db.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
 const MIN = 60_000;
 const series = { exchangeId: "binance", symbol: "BTC/USDT", timeframe: "1m" };
@@ -39,8 +40,7 @@ const stored = async (db: Db) =>
 
 Deno.test({
   name: "candles download fetches a range in pages and resumes after an interruption",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async () => {
     const t = await testDb({ onDisk: true });
     const fake = startFakeExchange();
@@ -123,8 +123,7 @@ Deno.test({
 
 Deno.test({
   name: "candles download into a CSV file appends after its last row when run again",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   fn: async () => {
     const fake = startFakeExchange();
     const exchange = await createCcxtExchange({

@@ -15,6 +15,7 @@ import { createIngestionAgent } from "../../../strategy/ingestion.ts";
 import { createStrategyAgent } from "../../../strategy/agent.ts";
 import { candleAt, TF_MS } from "../../fakes/candle_source.ts";
 import { startKlinesServer } from "../../fakes/klines_server.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
 /**
  * The market-data slice of an Exchange over ccxt, as small as the test needs: the service's
@@ -55,8 +56,7 @@ function ccxtCandles(apiUrl: string): Pick<Exchange, "id" | "fetchOHLCV"> {
 
 Deno.test({
   name: "ingestion through ccxt against a local klines server",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   async fn(ctx) {
     const t = await testDb();
     const clock = fakeClock(new Date(Date.UTC(2026, 0, 1, 12, 0, 30)));

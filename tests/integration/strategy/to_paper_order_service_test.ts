@@ -21,6 +21,7 @@ import type { StrategyComponent } from "../../../strategy/component.ts";
 import { type Clock, fakeClock, systemClock } from "../../../core/clock.ts";
 import { loadConfig } from "../../../core/config.ts";
 import type { Db } from "../../../db/db.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
 const MINUTE_MS = 60_000;
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 30);
@@ -46,8 +47,7 @@ const alertStatus = async (db: Db) =>
 Deno.test({
   name: "under serve, a market data tick that sees the EMA cross leads to one paper order",
   // ccxt and the service keep sockets and timers of their own; everything is stopped below.
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   async fn() {
     const t = await testDb();
     const { db } = t;

@@ -26,6 +26,7 @@ import { createStrategyAgent } from "../../../strategy/agent.ts";
 import { loadStrategy } from "../../../strategy/params.ts";
 import { storeDecisionSink } from "../../../strategy/store_sink.ts";
 import { createExecutionAgent } from "../../../execution/agent.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
 
 const MINUTE_MS = 60_000;
 /** Half a minute past 12:00: the fake's ±1 % wave crosses up (EMA 3/8) on the 12:14 candle. */
@@ -101,8 +102,7 @@ const snapshot = async (db: Db) => ({
 Deno.test({
   name: "an EMA cross in ingested candles becomes exactly one paper order, and a restart adds none",
   // ccxt keeps keep-alive sockets and timers of its own; every client is closed below.
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...serviceTest,
   async fn(ctx) {
     const t = await testDb();
     const clock = fakeClock(new Date(T0));
