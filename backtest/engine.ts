@@ -26,6 +26,11 @@ export interface BacktestOptions {
   slippageBps?: number;
   /** Called with the marked-to-market equity after every candle (equity curve). */
   onEquity?: (ts: number, equityQuote: number) => void;
+  /**
+   * The account's cash, shared by several backtests of one portfolio (`backtest --symbols`):
+   * each sizes from and books into the same balance. Default: its own, `initialQuote`.
+   */
+  wallet?: { cash: number };
   /** The strategy's runner; by default the live one (sweeps pass one over shared series). */
   runner?: { onCandle(candle: { ts: number; close: number }): RuleOutcome };
 }
@@ -82,6 +87,8 @@ export interface BacktestSummary {
 
 export interface Backtest {
   feed(candle: Candle): void;
+  /** The open position's value at the last close, quote (0 when flat). */
+  positionValue(): number;
   /** Closes an open position at the last close and returns the summary. */
   finish(): { summary: BacktestSummary; trades: Trade[] };
 }
@@ -100,24 +107,24 @@ export function createBacktest(options: BacktestOptions): Backtest {
   const { params, feeRate } = options;
   const runner = options.runner ?? createRunner(params);
   const trades: Trade[] = [];
-  let cash = options.initialQuote;
+  const wallet = options.wallet ?? { cash: options.initialQuote };
   let pos: Position | undefined;
   let pending: { action: "buy" | "sell"; stop: number; target: number } | undefined;
   let candles = 0, signals = 0, dropped = 0, skipped = 0, fees = 0;
   let firstTs: number | undefined, last: Candle | undefined;
-  let peak = cash, maxDrawdown = 0;
+  let peak = wallet.cash, maxDrawdown = 0;
   const slip = (options.slippageBps ?? 0) / 10_000;
   const buyPrice = (p: number) => p * (1 + slip);
   const sellPrice = (p: number) => p * (1 - slip);
   // Running sums of per-candle returns for Sharpe and Sortino, and the candles held.
-  let prevEquity = cash, n = 0, sumR = 0, sumR2 = 0, sumDown2 = 0, held = 0;
+  let prevEquity = wallet.cash, n = 0, sumR = 0, sumR2 = 0, sumDown2 = 0, held = 0;
 
   const exit = (ts: number, marketPrice: number, reason: ExitReason) => {
     const p = pos!;
     const price = sellPrice(marketPrice);
     const proceeds = p.qty * price;
     const fee = proceeds * feeRate;
-    cash += proceeds - fee;
+    wallet.cash += proceeds - fee;
     fees += fee;
     const cost = p.qty * p.entryPrice + p.entryFeeQuote;
     trades.push({
@@ -136,8 +143,8 @@ export function createBacktest(options: BacktestOptions): Backtest {
   const enter = (c: Candle, stop: number, target: number) => {
     const entryPrice = buyPrice(c.open);
     const sized = sizePosition({
-      equityQuote: cash,
-      freeQuote: cash,
+      equityQuote: wallet.cash,
+      freeQuote: wallet.cash,
       riskPct: params.riskPct,
       entryPrice,
       stopPrice: stop,
@@ -151,7 +158,7 @@ export function createBacktest(options: BacktestOptions): Backtest {
     }
     const qty = Number(sized.qty);
     const fee = qty * entryPrice * feeRate;
-    cash -= qty * entryPrice + fee;
+    wallet.cash -= qty * entryPrice + fee;
     fees += fee;
     pos = { qty, entryPrice, entryTs: c.ts, entryFeeQuote: fee, stop, target };
   };
@@ -179,6 +186,7 @@ export function createBacktest(options: BacktestOptions): Backtest {
       } else if (outcome.kind === "dropped") {
         dropped++;
       }
+      const cash = wallet.cash;
       const equity = pos ? cash + pos.qty * c.close : cash;
       if (pos) held++;
       if (prevEquity > 0) {
@@ -194,49 +202,97 @@ export function createBacktest(options: BacktestOptions): Backtest {
       options.onEquity?.(c.ts, equity);
       last = c;
     },
+    positionValue: () => (pos && last ? pos.qty * last.close : 0),
     finish() {
       if (pos && last) exit(last.ts, last.close, "end");
-      const wins = trades.filter((t) => t.pnlQuote > 0).length;
-      const round2 = (x: number) => Math.round(x * 100) / 100;
-      const round3 = (x: number) => Math.round(x * 1000) / 1000;
-      const grossWin = trades.reduce((a, t) => a + Math.max(0, t.pnlQuote), 0);
-      const grossLoss = -trades.reduce((a, t) => a + Math.min(0, t.pnlQuote), 0);
-      // Annualised by the average spacing of the candles (1m candles: 525,600 a year).
-      const spacingMs = last && firstTs !== undefined && candles > 1
-        ? (last.ts - firstTs) / (candles - 1)
-        : 0;
-      const perYear = spacingMs > 0 ? Math.sqrt((365 * 86_400_000) / spacingMs) : 0;
-      const mean = n ? sumR / n : 0;
-      const sd = n > 1 ? Math.sqrt(Math.max(0, sumR2 / n - mean * mean)) : 0;
-      const downside = n ? Math.sqrt(sumDown2 / n) : 0;
-      const summary: BacktestSummary = {
+      const summary = summarize({
         strategy: params.name,
         candles,
         firstTs,
         lastTs: last?.ts,
+        steps: candles,
         signals,
         dropped,
         skipped,
-        trades: trades.length,
-        wins,
-        losses: trades.length - wins,
-        winRatePct: trades.length ? round2(wins / trades.length * 100) : 0,
-        pnlQuote: round2(cash - options.initialQuote),
-        feesQuote: round2(fees),
-        maxDrawdownPct: round2(maxDrawdown * 100),
-        returnPct: round2((cash - options.initialQuote) / options.initialQuote * 100),
+        trades,
+        feesQuote: fees,
         initialQuote: options.initialQuote,
-        finalQuote: round2(cash),
+        finalQuote: wallet.cash,
         slippageBps: options.slippageBps ?? 0,
-        profitFactor: grossLoss > 0 ? round3(grossWin / grossLoss) : null,
-        avgWinQuote: wins ? round2(grossWin / wins) : null,
-        avgLossQuote: trades.length - wins ? round2(-grossLoss / (trades.length - wins)) : null,
-        expectancyQuote: trades.length ? round2((grossWin - grossLoss) / trades.length) : null,
-        exposurePct: candles ? round2((held / candles) * 100) : 0,
-        sharpe: sd > 0 && perYear > 0 ? round3((mean / sd) * perYear) : null,
-        sortino: downside > 0 && perYear > 0 ? round3((mean / downside) * perYear) : null,
-      };
+        stats: { maxDrawdown, n, sumR, sumR2, sumDown2, held },
+      });
       return { summary, trades };
     },
+  };
+}
+
+/** Running statistics of an equity curve: drawdown, per-step returns, steps with a position. */
+export interface EquityStats {
+  maxDrawdown: number;
+  n: number;
+  sumR: number;
+  sumR2: number;
+  sumDown2: number;
+  held: number;
+}
+
+/** The summary from the counts, the trades and the equity statistics (one backtest or a portfolio). */
+export function summarize(o: {
+  strategy: string;
+  candles: number;
+  firstTs?: number;
+  lastTs?: number;
+  /** Equity samples (candles; for a portfolio, distinct times). */
+  steps: number;
+  signals: number;
+  dropped: number;
+  skipped: number;
+  trades: Trade[];
+  feesQuote: number;
+  initialQuote: number;
+  finalQuote: number;
+  slippageBps: number;
+  stats: EquityStats;
+}): BacktestSummary {
+  const { trades, stats } = o;
+  const wins = trades.filter((t) => t.pnlQuote > 0).length;
+  const round2 = (x: number) => Math.round(x * 100) / 100;
+  const round3 = (x: number) => Math.round(x * 1000) / 1000;
+  const grossWin = trades.reduce((a, t) => a + Math.max(0, t.pnlQuote), 0);
+  const grossLoss = -trades.reduce((a, t) => a + Math.min(0, t.pnlQuote), 0);
+  // Annualised by the average spacing of the samples (1m candles: 525,600 a year).
+  const spacingMs = o.lastTs !== undefined && o.firstTs !== undefined && o.steps > 1
+    ? (o.lastTs - o.firstTs) / (o.steps - 1)
+    : 0;
+  const perYear = spacingMs > 0 ? Math.sqrt((365 * 86_400_000) / spacingMs) : 0;
+  const mean = stats.n ? stats.sumR / stats.n : 0;
+  const sd = stats.n > 1 ? Math.sqrt(Math.max(0, stats.sumR2 / stats.n - mean * mean)) : 0;
+  const downside = stats.n ? Math.sqrt(stats.sumDown2 / stats.n) : 0;
+  return {
+    strategy: o.strategy,
+    candles: o.candles,
+    firstTs: o.firstTs,
+    lastTs: o.lastTs,
+    signals: o.signals,
+    dropped: o.dropped,
+    skipped: o.skipped,
+    trades: trades.length,
+    wins,
+    losses: trades.length - wins,
+    winRatePct: trades.length ? round2(wins / trades.length * 100) : 0,
+    pnlQuote: round2(o.finalQuote - o.initialQuote),
+    feesQuote: round2(o.feesQuote),
+    maxDrawdownPct: round2(stats.maxDrawdown * 100),
+    returnPct: round2((o.finalQuote - o.initialQuote) / o.initialQuote * 100),
+    initialQuote: o.initialQuote,
+    finalQuote: round2(o.finalQuote),
+    slippageBps: o.slippageBps,
+    profitFactor: grossLoss > 0 ? round3(grossWin / grossLoss) : null,
+    avgWinQuote: wins ? round2(grossWin / wins) : null,
+    avgLossQuote: trades.length - wins ? round2(-grossLoss / (trades.length - wins)) : null,
+    expectancyQuote: trades.length ? round2((grossWin - grossLoss) / trades.length) : null,
+    exposurePct: o.steps ? round2((stats.held / o.steps) * 100) : 0,
+    sharpe: sd > 0 && perYear > 0 ? round3((mean / sd) * perYear) : null,
+    sortino: downside > 0 && perYear > 0 ? round3((mean / downside) * perYear) : null,
   };
 }

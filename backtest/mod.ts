@@ -13,3 +13,4 @@ export {
 export { runSweep, type SweepResult } from "./sweep_pool.ts";
 export { columnCollector } from "./sweep_series.ts";
 export { backtestPage } from "./page.ts";
+export { createPortfolioBacktest, type PortfolioTrade } from "./portfolio.ts";

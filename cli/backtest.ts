@@ -1,7 +1,14 @@
 // Longer than ~300 lines: one command with its sources, outputs and the sweep's flags.
 import { loadStrategy, paramsFromConfig } from "../strategy/mod.ts";
 import type { StrategyParams } from "../strategy/mod.ts";
-import { backtestPage, type BacktestSummary, createBacktest, type Trade } from "../backtest/mod.ts";
+import {
+  backtestPage,
+  type BacktestSummary,
+  createBacktest,
+  createPortfolioBacktest,
+  type Trade,
+} from "../backtest/mod.ts";
+import type { Candle } from "../exchange/mod.ts";
 import { type CsvReport, streamCandleCsv } from "../backtest/mod.ts";
 import { candlesBetween, type Series } from "../strategy/mod.ts";
 import type { Config } from "../core/config.ts";
@@ -13,6 +20,7 @@ import { sweepCommand, sweepFlags } from "./backtest_sweep.ts";
 
 const HELP = `Usage: pg-solo-lite backtest --csv FILE [options]
        pg-solo-lite backtest --symbol S --from DATE --to DATE [options]
+       pg-solo-lite backtest --symbols A,B --from DATE --to DATE [options]
 
 Runs the strategy over historical candles with the same indicator, rule, sizing and paper-fill
 code as live trading, and prints trades, win rate, PnL, fees, max drawdown and return.
@@ -23,6 +31,8 @@ Sources (one of):
                       export (time,open,high,low,close,Volume,…), detected from the first rows
                       and streamed; bad or unsorted rows are skipped and reported with their
                       line numbers
+  --symbols A,B       several symbols' stored candles on one shared balance, in time order:
+                      each entry is sized from the cash left; a table per symbol follows
   --symbol S          candles stored by the ingestion agent (EXCHANGE_ID, TIMEFRAME), with
   --from DATE --to DATE   YYYY-MM-DD (--to inclusive) or ISO-8601 times (--to exclusive)
 
@@ -93,6 +103,7 @@ const command: Command = {
     const { values: v } = parse("backtest", args, {
       csv: { type: "string" },
       symbol: { type: "string" },
+      symbols: { type: "string" },
       from: { type: "string" },
       to: { type: "string" },
       strategy: { type: "string" },
@@ -108,11 +119,22 @@ const command: Command = {
       rank: { type: "string" },
       split: { type: "string" },
     }, { max: 0 });
-    if (Boolean(v.csv) === Boolean(v.symbol)) {
-      throw new UsageError("Give either --csv FILE or --symbol S --from DATE --to DATE");
+    if ([v.csv, v.symbol, v.symbols].filter(Boolean).length !== 1) {
+      throw new UsageError(
+        "Give one of --csv FILE, --symbol S or --symbols A,B (with --from DATE --to DATE)",
+      );
     }
-    if (v.symbol && (!v.from || !v.to)) {
-      throw new UsageError("--symbol needs --from and --to (YYYY-MM-DD)");
+    if ((v.symbol || v.symbols) && (!v.from || !v.to)) {
+      throw new UsageError(
+        `--${v.symbol ? "symbol" : "symbols"} needs --from and --to (YYYY-MM-DD)`,
+      );
+    }
+    const symbols = v.symbols?.split(",").map((x) => x.trim()).filter(Boolean);
+    if (symbols && (symbols.length < 2 || new Set(symbols).size !== symbols.length)) {
+      throw new UsageError(`--symbols needs two or more different symbols, e.g. BTC/USDT,ETH/USDT`);
+    }
+    if (symbols && (v.sweep || v.html || v["equity-csv"])) {
+      throw new UsageError("--symbols does not combine with --sweep, --html or --equity-csv yet");
     }
     // Every flag is checked before a database is opened, so a typo costs nothing.
     const opts: RunOptions = {
@@ -144,6 +166,16 @@ const command: Command = {
       const params = await resolveParams(db, config, v.strategy);
       return await backtest(io, config, params, opts, db);
     };
+    if (symbols) {
+      const folio = await withDb(
+        config,
+        async (db) =>
+          portfolioBacktest(db, config, await resolveParams(db, config, v.strategy), opts, symbols),
+      );
+      print(io, folio, Boolean(v.json), Boolean(v.trades));
+      if (!v.json) io.out("\n" + table(folio.perSymbol));
+      return;
+    }
     const result = v.csv && !v.strategy ? await run() : await withDb(config, run);
     print(io, result, Boolean(v.json), Boolean(v.trades));
   },
@@ -258,6 +290,82 @@ async function backtest(
   return { summary, trades, csv, source };
 }
 
+/**
+ * `--symbols`: every symbol's stored candles over the range, merged in time order into one
+ * portfolio on a shared balance. The candles are read into memory first (bounded).
+ */
+async function portfolioBacktest(
+  db: Db,
+  config: Config,
+  params: StrategyParams,
+  o: RunOptions,
+  symbols: string[],
+): Promise<Result & { perSymbol: Record<string, unknown>[] }> {
+  const series = new Map<string, Candle[]>();
+  let total = 0;
+  for (const symbol of symbols) {
+    const s: Series = { exchangeId: config.exchange.id, symbol, timeframe: config.timeframe };
+    const all: Candle[] = [];
+    let from = o.fromMs!;
+    for (;;) {
+      const page = await candlesBetween(db, s, from, o.toMs!, limits.backtestDbPageCandles);
+      all.push(...page);
+      total += page.length;
+      if (total > limits.backtestPortfolioCandlesMax) {
+        throw new UsageError(
+          `More than ${limits.backtestPortfolioCandlesMax} candles for --symbols; use a shorter range`,
+        );
+      }
+      if (page.length < limits.backtestDbPageCandles) break;
+      from = page[page.length - 1].ts + 1;
+    }
+    if (all.length === 0) {
+      throw new RuntimeError(
+        `No candles of ${symbol} ${config.timeframe} in the range; download them first: ` +
+          `pg-solo-lite candles download --symbol ${symbol} --from … --to …`,
+      );
+    }
+    series.set(symbol, all);
+  }
+  const folio = createPortfolioBacktest({
+    params,
+    initialQuote: o.balance,
+    feeRate: o.feeRate,
+    stepSize: o.stepSize,
+    slippageBps: o.slippageBps,
+    symbols,
+  });
+  // A k-way merge by time: symbols are few, so a scan for the earliest head is enough.
+  const at = new Map(symbols.map((s) => [s, 0]));
+  for (;;) {
+    let next: string | undefined;
+    for (const s of symbols) {
+      const c = series.get(s)![at.get(s)!];
+      if (c && (!next || c.ts < series.get(next)![at.get(next)!].ts)) next = s;
+    }
+    if (!next) break;
+    folio.feed(next, series.get(next)![at.get(next)!]);
+    at.set(next, at.get(next)! + 1);
+  }
+  const { summary, trades, perSymbol } = folio.finish();
+  return {
+    summary,
+    trades,
+    source: `${symbols.join(", ")} ${config.timeframe} on ${config.exchange.id} (one balance)`,
+    perSymbol: Object.entries(perSymbol).map(([symbol, s]: [string, BacktestSummary]) => ({
+      symbol,
+      trades: s.trades,
+      wins: s.wins,
+      pnl: Math.round(
+        trades.filter((t) => t.symbol === symbol).reduce((a, t) => a + t.pnlQuote, 0) * 100,
+      ) / 100,
+      fees: Math.round(
+        trades.filter((t) => t.symbol === symbol).reduce((a, t) => a + t.feeQuote, 0) * 100,
+      ) / 100,
+    })),
+  };
+}
+
 /** The equity after every candle as [ts, equity] pairs in one growing typed array. */
 function curveCollector() {
   let buf = new Float64Array(2 * 65_536);
@@ -305,6 +413,7 @@ function equityWriter(path: string) {
 function print(io: Io, r: Result, json: boolean, listTrades: boolean) {
   const iso = (ms?: number) => ms === undefined ? "" : new Date(ms).toISOString();
   const tradeRows = r.trades.map((t) => ({
+    ...("symbol" in t ? { symbol: (t as { symbol: string }).symbol } : {}),
     entry_ts: iso(t.entryTs),
     exit_ts: iso(t.exitTs),
     qty: Number(t.qty.toPrecision(8)),

@@ -117,6 +117,8 @@ export const limits = {
   backtestErrorsShownMax: 20,
   /** Candles read from the database per page by a backtest. */
   backtestDbPageCandles: 10_000,
+  /** Candles `backtest --symbols` reads into memory at most (all symbols together). */
+  backtestPortfolioCandlesMax: 5_000_000,
   /** Combinations one `backtest --sweep` runs at most. */
   sweepCombinationsMax: 10_000,
   /** Wait after a 429/418 from the exchange that gave no Retry-After. */

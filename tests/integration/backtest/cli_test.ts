@@ -207,3 +207,56 @@ Deno.test("backtest --html writes a page whose numbers are the --json summary's"
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test({
+  name: "backtest --symbols runs several stored series on one balance",
+  ...serviceTest,
+  async fn() {
+    const t = await testDb({ onDisk: true });
+    try {
+      for (const [symbol, seed] of [["BTC/USDT", 9], ["ETH/USDT", 21]] as const) {
+        const candles: Candle[] = [];
+        generateCandles(
+          { count: 3_000, seed, startTs: Date.UTC(2026, 0, 1) },
+          (c) => candles.push(c),
+        );
+        const series = { exchangeId: "binance", symbol, timeframe: "1m" };
+        for (let i = 0; i < candles.length; i += 500) {
+          await upsertCandles(t.db, series, candles.slice(i, i + 500));
+        }
+      }
+      await t.db.close();
+      const env: Record<string, string> = t.url
+        ? { DATABASE_URL: t.url }
+        : { DATA_DIR: t.dataDir! };
+      const range = ["--from", "2026-01-01", "--to", "2026-01-02T00:00:00Z"];
+      const run = (symbols: string) => cli(["--symbols", symbols, ...range, "--json"], env);
+      const r = await run("BTC/USDT,ETH/USDT");
+      assert.equal(r.code, 0, r.err);
+      const out = JSON.parse(r.out);
+      assert.equal(out.summary.candles, 2 * 1440);
+      const symbols = new Set(out.trades.map((x: { symbol?: string }) => x.symbol));
+      assert.equal(out.summary.trades, out.trades.length);
+      const pnl = out.trades.reduce((a: number, x: { pnl: string }) => a + Number(x.pnl), 0);
+      assert.ok(
+        Math.abs(out.summary.finalQuote - (out.summary.initialQuote + pnl)) <
+          0.05 * out.trades.length + 0.01,
+        "the shared balance ends at the start plus every trade's PnL",
+      );
+      assert.ok(out.trades.length > 0);
+      assert.ok(
+        [...symbols].every((x) => x === "BTC/USDT" || x === "ETH/USDT"),
+        [...symbols].join(),
+      );
+      const single = JSON.parse((await cli(["--symbol", "BTC/USDT", ...range, "--json"], env)).out);
+      assert.notDeepEqual(out.summary, single.summary, "two series are not one");
+
+      assert.equal((await run("BTC/USDT")).code, 2, "one symbol is not a portfolio");
+      const missing = await run("BTC/USDT,XRP/USDT");
+      assert.equal(missing.code, 1);
+      assert.match(missing.err, /No candles of XRP\/USDT.*candles download/);
+    } finally {
+      await t.close();
+    }
+  },
+});
