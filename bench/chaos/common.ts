@@ -73,14 +73,6 @@ export async function rssMb(pid: number): Promise<number> {
   }
 }
 
-/** A free TCP port on loopback. */
-export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
 export const envInt = (name: string, fallback: number) => {
   const v = Number(Deno.env.get(name));
   return Number.isFinite(v) && v > 0 ? Math.floor(v) : fallback;

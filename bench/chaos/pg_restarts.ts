@@ -9,65 +9,11 @@ import { startFakeExchange } from "../../tests/fakes/exchange.ts";
 import { startFakeTelegram } from "../../tests/fakes/telegram.ts";
 import { type ServeProcess, spawnServe } from "../../tests/helpers/process.ts";
 import { openServerDb } from "../../db/server.ts";
-import {
-  alertBody,
-  freePort,
-  postAlert,
-  type Row,
-  row,
-  sleep,
-  TOKEN,
-  waitUntil,
-} from "./common.ts";
-
-const PG_BIN = "/usr/lib/postgresql/15/bin";
-const PLAIN_USER = "pgslchaos";
-
-async function run(cmd: string, asUser: boolean): Promise<void> {
-  const args = asUser ? ["su", PLAIN_USER, "-s", "/bin/sh", "-c", cmd] : ["sh", "-c", cmd];
-  const out = await new Deno.Command(args[0], {
-    args: args.slice(1),
-    stdout: "piped",
-    stderr: "piped",
-  })
-    .output();
-  if (!out.success) {
-    throw new Error(`${cmd} failed: ${new TextDecoder().decode(out.stderr).slice(0, 500)}`);
-  }
-}
-
-async function cluster() {
-  const root = Deno.uid() === 0;
-  if (root) {
-    const exists = await new Deno.Command("id", {
-      args: ["-u", PLAIN_USER],
-      stdout: "null",
-      stderr: "null",
-    })
-      .output();
-    if (!exists.success) {
-      await run(`useradd --system --no-create-home --shell /usr/sbin/nologin ${PLAIN_USER}`, false);
-    }
-  }
-  const dir = await Deno.makeTempDir({ prefix: "pgsl-chaos-" });
-  if (root) await run(`chown ${PLAIN_USER} ${dir}`, false);
-  const port = freePort();
-  const ctl = (args: string) =>
-    run(`${PG_BIN}/pg_ctl -D ${dir}/data -l ${dir}/log -w ${args}`, root);
-  await run(`${PG_BIN}/initdb -D ${dir}/data -A trust -U postgres --no-sync >/dev/null`, root);
-  await ctl(`-o "-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off" start`);
-  return {
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    restart: () => ctl("-m fast restart"),
-    async destroy() {
-      await ctl("-m immediate stop").catch(() => {});
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-    },
-  };
-}
+import { pgCluster } from "../../tests/helpers/pg_cluster.ts";
+import { alertBody, postAlert, type Row, row, sleep, TOKEN, waitUntil } from "./common.ts";
 
 export async function pgRestartScenario(restarts: number): Promise<Row[]> {
-  const pg = await cluster();
+  const pg = await pgCluster();
   const fake = startFakeExchange();
   const tg = await startFakeTelegram();
   const env = {
