@@ -15,7 +15,7 @@ import type { Config } from "../core/config.ts";
 import { errorMessage, RuntimeError, UsageError } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import type { Db } from "../db/mod.ts";
-import { type Command, configure, type Io, parse, table, withDb } from "./common.ts";
+import { type Command, configure, type Io, parse, parseDateFlag, table, withDb } from "./common.ts";
 import { sweepCommand, sweepFlags } from "./backtest_sweep.ts";
 
 const HELP = `Usage: pg-solo-lite backtest --csv FILE [options]
@@ -74,15 +74,6 @@ const positive = (name: string, v: string | undefined, fallback: number): number
   }
   return n;
 };
-
-function parseDate(name: string, v: string, endOfDay: boolean): number {
-  const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(v);
-  const ms = Date.parse(dateOnly ? `${v}T00:00:00Z` : v);
-  if (!Number.isFinite(ms)) {
-    throw new UsageError(`--${name} "${v}" is not a date; use YYYY-MM-DD or an ISO-8601 time`);
-  }
-  return dateOnly && endOfDay ? ms + 86_400_000 : ms;
-}
 
 async function resolveParams(db: Db | undefined, config: Config, name?: string) {
   if (!db) return paramsFromConfig(config);
@@ -146,8 +137,8 @@ const command: Command = {
       slippageBps: positive("slippage-bps", v["slippage-bps"], 0),
       csv: v.csv,
       symbol: v.symbol,
-      fromMs: v.from ? parseDate("from", v.from, false) : undefined,
-      toMs: v.to ? parseDate("to", v.to, true) : undefined,
+      fromMs: v.from ? parseDateFlag("from", v.from, false) : undefined,
+      toMs: v.to ? parseDateFlag("to", v.to, true) : undefined,
     };
     const sweep = sweepFlags(v);
     const config = configure(io, { logLevel: "error" });

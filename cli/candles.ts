@@ -1,7 +1,7 @@
 import { errorMessage, RuntimeError, UsageError } from "../core/errors.ts";
 import { createCcxtExchange } from "../exchange/mod.ts";
 import { csvSink, downloadCandles, tableSink } from "../strategy/mod.ts";
-import { type Command, configure, parse, withDb } from "./common.ts";
+import { type Command, configure, parse, parseDateFlag, withDb } from "./common.ts";
 
 const TIMEFRAMES = ["1m", "3m", "5m", "15m", "30m", "1h", "4h", "1d"];
 
@@ -28,12 +28,7 @@ Examples:
 
 function parseDate(name: string, v: string | undefined, endOfDay: boolean): number {
   if (!v) throw new UsageError(`--${name} is required; see: pg-solo-lite candles --help`);
-  const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(v);
-  const ms = Date.parse(dateOnly ? `${v}T00:00:00Z` : v);
-  if (!Number.isFinite(ms)) {
-    throw new UsageError(`--${name} "${v}" is not a date; use YYYY-MM-DD or an ISO-8601 time`);
-  }
-  return dateOnly && endOfDay ? ms + 86_400_000 : ms;
+  return parseDateFlag(name, v, endOfDay);
 }
 
 const command: Command = {

@@ -111,3 +111,16 @@ export function table(rows: Record<string, unknown>[], columns?: string[]): stri
   const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i])).join("  ").trimEnd();
   return [line(cols), ...rows.map((r) => line(cols.map((c) => cell(r[c]))))].join("\n");
 }
+
+/**
+ * A --from/--to flag: YYYY-MM-DD (midnight UTC; with `endOfDay`, the next midnight, so a `--to`
+ * day is whole) or an ISO-8601 time, as epoch milliseconds.
+ */
+export function parseDateFlag(name: string, v: string, endOfDay: boolean): number {
+  const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(v);
+  const ms = Date.parse(dateOnly ? `${v}T00:00:00Z` : v);
+  if (!Number.isFinite(ms)) {
+    throw new UsageError(`--${name} "${v}" is not a date; use YYYY-MM-DD or an ISO-8601 time`);
+  }
+  return dateOnly && endOfDay ? ms + 86_400_000 : ms;
+}
