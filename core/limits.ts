@@ -16,6 +16,8 @@ export const limits = {
   localClientsMax: 16,
   /** TradingView cancels after 3 s; a body larger than this is refused with 413. */
   webhookBodyMaxBytes: 64 * 1024,
+  /** Arrays and objects nested deeper than this in an alert are a 422 (an alert is flat). */
+  webhookJsonDepthMax: 32,
   /** Log lines are written in batches, at most this long after the first line of a batch. */
   logFlushMs: 5,
   /** A batch this large is written at once, without waiting for the timer. */

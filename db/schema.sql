@@ -432,13 +432,9 @@ begin
     end if;
     return new;
   end if;
-  if exists (select 1 from orders where idempotency_key = new.idempotency_key and filled_qty > 0) then
-    raise exception 'Cannot place order "%": idempotency key "%" already has a filled order',
-      new.client_order_id, new.idempotency_key using errcode = 'unique_violation';
-  end if;
   if exists (select 1 from orders where idempotency_key = new.idempotency_key
-               and status in ('NEW', 'UNKNOWN', 'OPEN', 'PARTIALLY_FILLED')) then
-    raise exception 'Cannot place order "%": idempotency key "%" already has an active order',
+               and (filled_qty > 0 or status in ('NEW', 'UNKNOWN', 'OPEN', 'PARTIALLY_FILLED'))) then
+    raise exception 'Cannot place order "%": idempotency key "%" already has a filled or active order',
       new.client_order_id, new.idempotency_key using errcode = 'unique_violation';
   end if;
   return new;

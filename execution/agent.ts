@@ -62,11 +62,24 @@ export function createExecutionAgent(deps: ExecutionDeps) {
     entriesPaused,
   };
   const failures = createFailureCounter();
+  /**
+   * Alerts of passes that failed, to hand back if they were left PROCESSING unsent (their own
+   * release may have failed with the database); tried before each pass until it works.
+   */
+  const stranded = new Set<number>();
+  const releaseStranded = async () => {
+    if (stranded.size === 0) return;
+    const ids = [...stranded];
+    const n = await alerts.releaseStranded(db, ids);
+    for (const id of ids) stranded.delete(id);
+    if (n > 0) log.info("{n} alert(s) left by a failed pass are received again", { n });
+  };
 
   /** Claims up to one batch of RECEIVED alerts and executes them; resolves when all are done. */
   async function runOnce(): Promise<RunSummary> {
     // The exchange asked us to wait (429) or is under maintenance: nothing new is sent until
     // the pause ends; the alerts stay RECEIVED and the service keeps serving.
+    await releaseStranded();
     const claimed = entriesPaused() ? [] : await alerts.claimReceived(db, batchSize);
     const summary: RunSummary = {
       claimed: claimed.length,
@@ -85,6 +98,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
         try {
           summary[await processAlert(ctx, alert, cache)]++;
         } catch (error) {
+          stranded.add(alert.id);
           const outcome = await afterFailure(ctx, failures, alert.id, error);
           if (outcome === "deferred") firstError ??= error;
           summary[outcome]++;

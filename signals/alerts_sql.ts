@@ -89,3 +89,18 @@ export async function recoverUnsent(sql: Sql): Promise<number> {
   );
   return rows.length;
 }
+
+/**
+ * PROCESSING → RECEIVED for alerts of a pass that failed (for example the database went away
+ * mid-pass, so their own release failed too), when no order of theirs was sent. Only for ids
+ * no pass is still working on: the one running `serve` runs its passes one after another.
+ */
+export async function releaseStranded(sql: Sql, ids: number[]): Promise<number> {
+  const rows = await sql.query(
+    `update inbound_alerts a set status = 'RECEIVED'
+      where a.id = any($1::int8[]) and a.status = 'PROCESSING' and ${NOT_SENT}
+      returning a.id`,
+    [ids],
+  );
+  return rows.length;
+}

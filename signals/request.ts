@@ -131,18 +131,35 @@ export function contentTypeRefusal(header: string | null): string | undefined {
 }
 
 /**
- * Every string of a decoded JSON value, object keys included, depth-first. Bounded by the body
- * size limit, and a decoded JSON value has no cycles.
+ * Every string of a decoded JSON value, object keys included. Bounded by the body size limit,
+ * and a decoded JSON value has no cycles. Walked with a stack of its own, not by recursion: a
+ * body of 64 KiB can nest 30,000 levels deep, past the call stack.
  */
 export function* jsonStrings(value: unknown): Generator<string> {
-  if (typeof value === "string") yield value;
-  else if (Array.isArray(value)) { for (const v of value) yield* jsonStrings(v); }
-  else if (typeof value === "object" && value !== null) {
-    for (const [k, v] of Object.entries(value)) {
-      yield k;
-      yield* jsonStrings(v);
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === "string") yield v;
+    else if (Array.isArray(v)) { for (let i = v.length - 1; i >= 0; i--) stack.push(v[i]); }
+    else if (typeof v === "object" && v !== null) {
+      for (const [k, x] of Object.entries(v).reverse()) {
+        stack.push(x);
+        stack.push(k);
+      }
     }
   }
+}
+
+/** Whether a decoded JSON value nests arrays and objects deeper than `max` levels. */
+export function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== "object" || v === null) continue;
+    if (depth + 1 > max) return true;
+    for (const x of Array.isArray(v) ? v : Object.values(v)) stack.push([x, depth + 1]);
+  }
+  return false;
 }
 
 /**

@@ -27,6 +27,7 @@ import {
   holdsSecret,
   ipAllowed,
   looseUnescape,
+  nestedDeeperThan,
   readBodyLimited,
   secretLiterals,
   tokenChecker,
@@ -159,7 +160,11 @@ export function pineHandler(deps: PineDeps): PineHandler {
           "X-Auth-Token header may hold it); nothing was stored",
       }, 422);
     }
-    if (parsed && holdsLoneSurrogate(body)) {
+    if (parsed && nestedDeeperThan(body, limits.webhookJsonDepthMax)) {
+      // PostgreSQL refuses to store such a value (stack depth): a clear 422 instead.
+      parseError = `Body nests deeper than ${limits.webhookJsonDepthMax} levels; an alert ` +
+        "message is a flat object";
+    } else if (parsed && holdsLoneSurrogate(body)) {
       parseError = "Body holds an unpaired UTF-16 surrogate escape (such as \\ud800), which " +
         "is not text; remove it from the message";
     }

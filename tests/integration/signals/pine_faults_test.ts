@@ -171,6 +171,18 @@ Deno.test({
         }
       });
 
+      await tt.step("a body nested 30,000 levels deep is a 422, not a 500", async () => {
+        const deep = JSON.stringify(alert()).replace(
+          /}$/,
+          `,"a":${"[".repeat(30_000)}${"]".repeat(30_000)}}`,
+        );
+        const r = await post(deep);
+        assert.equal(r.status, 422);
+        assert.match(String(r.body.error), /nests deeper than 32 levels/);
+        const shallow = JSON.stringify(alert()).replace(/}$/, ',"a":[[["ok"]]]}');
+        assert.equal((await post(shallow)).status, 202, "a little nesting is fine");
+      });
+
       await tt.step(
         "content types: JSON and text in any charset or case, none; else 415",
         async () => {
