@@ -147,7 +147,7 @@ export function createReconciler(deps: {
       summary.givenUp++;
       log.warn("Order {cid} was never placed; {what}", {
         cid: order.client_order_id,
-        what: replanned ? "its alert is planned again" : "its alert is set aside",
+        what: replanned ? "its alert is planned again" : "its alert is not planned again",
       });
       return;
     }
@@ -174,11 +174,15 @@ export function createReconciler(deps: {
       await rejectOrder(tx, order, reason, "FAILED");
       return false;
     }
-    await tx.query(
+    // Only from the state the decision was made on: anything that settled the order since (an
+    // answer recorded late) wins, and the alert is not planned again.
+    const closed = await tx.query(
       `update orders set status = 'REJECTED', reject_reason = $2, updated_at = now(),
-              checked_at = now() where id = $1`,
+              checked_at = now()
+        where id = $1 and status in ('NEW', 'UNKNOWN') and filled_qty = 0 returning id`,
       [order.id, reason],
     );
+    if (closed.length === 0) return false;
     const note = `Order ${order.client_order_id} was never placed (${reason}); the signal is ` +
       `planned again under a new client order id`;
     const handed = await tx.query(

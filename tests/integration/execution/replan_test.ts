@@ -150,3 +150,37 @@ Deno.test({
       assert.equal(await count(db, "select 1 from orders where status <> 'REJECTED'"), 0);
     }),
 });
+
+Deno.test({
+  ...opts,
+  name: "an order settled while reconciliation was deciding is never given up nor replanned",
+  fn: () =>
+    withLive(async ({ db, fake, exchange }) => {
+      const id = await crashedBeforeSend(db, "replan-late");
+      let lookups = 0;
+      // The third lookup misses too, but meanwhile the order's answer was recorded (late).
+      const watched = {
+        ...exchange,
+        fetchOrderByClientId: async (cid: string, symbol: string) => {
+          if (++lookups === 3) {
+            await db.query(
+              "update orders set status = 'OPEN', exchange_order_id = 'late-1' where client_order_id = $1",
+              [cid],
+            );
+          }
+          return await exchange.fetchOrderByClientId(cid, symbol);
+        },
+      };
+      const agent = await executionSetup(db, watched);
+      for (let i = 0; i < 3; i++) await agent.reconcileOnce();
+      assert.equal(lookups >= 3, true);
+      assert.deepEqual((await orders(db, "replan-late")).map((o) => o.status), ["OPEN"]);
+      assert.equal((await alertOf(db, id)).status, "PROCESSING", "not handed back");
+      await agent.runOnce();
+      assert.equal(fake.requests["POST order"], undefined, "no second order");
+      assert.equal(
+        await count(db, "select 1 from orders where idempotency_key = 'replan-late'"),
+        1,
+      );
+    }),
+});
