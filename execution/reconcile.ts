@@ -111,6 +111,10 @@ export function createReconciler(deps: {
         error: errorMessage(error),
       });
       await warnIfStuck(order, ageMs);
+      // To the back of the queue: orders whose lookup keeps failing (a delisted symbol) must not
+      // fill every pass and starve the others.
+      await db.query("update orders set checked_at = now() where id = $1", [order.id])
+        .catch(() => {});
       // Asked to slow down (or down for maintenance): stop this pass, the loop backs off.
       if (pauseOf(nextStep(error)) !== undefined) throw error;
       return;

@@ -18,6 +18,7 @@ import { createExecutionAgent } from "../../../execution/agent.ts";
 import { systemClock } from "../../../core/clock.ts";
 import { logger } from "../../../core/log.ts";
 import type { Db } from "../../../db/db.ts";
+import { TemporaryError } from "../../../core/errors.ts";
 import { serviceTest } from "../../helpers/fixtures.ts";
 
 const opts = serviceTest;
@@ -182,5 +183,33 @@ Deno.test({
         await count(db, "select 1 from orders where idempotency_key = 'replan-late'"),
         1,
       );
+    }),
+});
+
+Deno.test({
+  ...opts,
+  name: "orders whose lookup keeps failing do not starve the others of reconciliation",
+  fn: () =>
+    withLive(async ({ db, exchange }) => {
+      // More failing orders than one pass takes (limits.reconcileBatchSize = 100), made first.
+      for (let i = 0; i < 101; i++) {
+        await db.query(
+          `insert into orders (exchange_id, symbol, side, qty, ref_price, idempotency_key,
+                               client_order_id, purpose)
+           values ('binance', 'ETH/USDT', 'buy', 0.01, 3000, $1, $2, 'entry')`,
+          [`lost-${i}`, await clientOrderIdFor(`lost-${i}`, 1)],
+        );
+      }
+      const id = await crashedBeforeSend(db, "behind-them");
+      const failing = {
+        ...exchange,
+        fetchOrderByClientId: async (cid: string, symbol: string) => {
+          if (symbol === "ETH/USDT") throw new TemporaryError("lookup failed (test)");
+          return await exchange.fetchOrderByClientId(cid, symbol);
+        },
+      };
+      const agent = await executionSetup(db, failing);
+      for (let i = 0; i < 8; i++) await agent.reconcileOnce();
+      assert.equal((await alertOf(db, id)).status, "RECEIVED", "its order was looked at");
     }),
 });
