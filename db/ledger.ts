@@ -13,7 +13,10 @@ export interface LedgerRow {
   chain_seq: number;
   id: number;
   exchange_id: string;
+  /** The book: 'paper' or 'main'. */
   account: string;
+  /** Whose leg it is (migration 0016); 1 is the default account. */
+  account_id: number;
   asset: string;
   amount: string;
   kind: string;
@@ -48,7 +51,8 @@ export function ledgerRowHash(prev: string, r: Omit<LedgerRow, "prev_hash" | "ha
     field(r.chain_seq),
     field(r.id),
     field(r.exchange_id),
-    field(r.account),
+    // ledger_account_field: the default account's legs hash as they did before accounts.
+    field(Number(r.account_id) === 1 ? r.account : `${r.account}@${r.account_id}`),
     field(r.asset),
     field(r.amount),
     field(r.kind),
@@ -75,7 +79,7 @@ export async function verifyLedger(db: Sql): Promise<LedgerReport> {
   });
   for (;;) {
     const page = await db.query<LedgerRow>(
-      `select chain_seq, id, exchange_id, account, asset, amount::text, kind, order_id,
+      `select chain_seq, id, exchange_id, account, account_id, asset, amount::text, kind, order_id,
               execution_id, note,
               to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as created_utc,
               prev_hash, hash

@@ -31,7 +31,7 @@ grant execute on all functions in schema public to pgsl_app;
 grant select, insert, update on notification_outbox, telegram_chats to pgsl_notifier;
 grant select on schema_migrations to pgsl_notifier;
 grant usage, select on all sequences in schema public to pgsl_notifier;
-grant execute on function enqueue_notification(text, text, text, text), severity_rank(text)
+grant execute on function enqueue_notification(text, text, text, text, bigint), severity_rank(text)
   to pgsl_notifier;
 
 -- Executions are append-only like the ledger, and a dedupe key is never changed. The intake's
