@@ -154,6 +154,12 @@ export interface Config {
     timeoutMs: number;
     paperBalanceQuote: number;
   };
+  /**
+   * Keys of the accounts other than the default one, from `ACCOUNT_<NAME>_API_KEY`,
+   * `ACCOUNT_<NAME>_API_SECRET` and the optional `ACCOUNT_<NAME>_API_URL`, by <NAME> (the
+   * account's name upper-cased, `-` as `_`). Never stored: the database keeps a fingerprint.
+   */
+  accountKeys: Record<string, AccountKeys>;
   telegram: { botToken?: string; apiUrl?: string; perChatPerS: number; globalPerS: number };
   symbols: string[];
   timeframe: Parsed["TIMEFRAME"];
@@ -178,6 +184,48 @@ export interface Config {
   };
 }
 
+export interface AccountKeys {
+  apiKey?: string;
+  apiSecret?: string;
+  apiUrl?: string;
+}
+
+const ACCOUNT_VAR = /^ACCOUNT_([A-Z0-9_]{1,32})_(API_KEY|API_SECRET|API_URL)$/;
+
+/** The variable holding one of an account's keys, e.g. ACCOUNT_ALICE_API_KEY. */
+export function accountVar(name: string, what: "API_KEY" | "API_SECRET" | "API_URL"): string {
+  return `ACCOUNT_${accountEnvName(name)}_${what}`;
+}
+
+export function accountEnvName(name: string): string {
+  return name.toUpperCase().replaceAll("-", "_");
+}
+
+/** The ACCOUNT_<NAME>_* variables, validated (a URL must be one; key and secret come in pairs). */
+function readAccountKeys(
+  env: Record<string, string | undefined>,
+  problems: string[],
+): Record<string, AccountKeys> {
+  const out: Record<string, AccountKeys> = {};
+  for (const [k, raw] of Object.entries(env)) {
+    const m = ACCOUNT_VAR.exec(k);
+    const value = raw?.trim();
+    if (!m || !value) continue;
+    const keys = out[m[1]] ??= {};
+    if (m[2] === "API_KEY") keys.apiKey = value;
+    else if (m[2] === "API_SECRET") keys.apiSecret = value;
+    else if (!url.safeParse(value).success) {
+      problems.push(`${k}: expected a URL such as http://127.0.0.1:9000`);
+    } else keys.apiUrl = value;
+  }
+  for (const [name, keys] of Object.entries(out)) {
+    if (Boolean(keys.apiKey) !== Boolean(keys.apiSecret)) {
+      problems.push(`ACCOUNT_${name}_API_KEY, ACCOUNT_${name}_API_SECRET: set both or neither`);
+    }
+  }
+  return out;
+}
+
 // Longer than ~80 lines: one flat mapping of validated variables to the Config object.
 /**
  * Validates an environment. Empty strings count as unset, so `FOO=` in a unit file does not
@@ -197,6 +245,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     }
   }
   const e = result.data;
+  const accountKeys = readAccountKeys(env, problems);
   if (e) {
     if (e.EMA_FAST >= e.EMA_SLOW) problems.push("EMA_FAST: must be smaller than EMA_SLOW");
     if (e.EXCHANGE_MODE === "live" && (!e.BROKER_API_KEY || !e.BROKER_API_SECRET)) {
@@ -243,6 +292,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       timeoutMs: e.EXCHANGE_TIMEOUT_MS,
       paperBalanceQuote: e.PAPER_BALANCE,
     },
+    accountKeys,
     telegram: {
       botToken: e.TELEGRAM_BOT_TOKEN,
       apiUrl: e.TELEGRAM_API_URL,
@@ -278,5 +328,10 @@ export function processEnv(): Record<string, string | undefined> {
 
 /** Secret values currently set, for the log redactor to mask by pattern. */
 export function secretValues(env: Record<string, string | undefined>): string[] {
-  return SECRET_VARS.map((k) => env[k]).filter((v): v is string => !!v && v.length >= 8);
+  const accountSecrets = Object.keys(env).filter((k) =>
+    /^ACCOUNT_[A-Z0-9_]+_(API_KEY|API_SECRET|API_URL)$/.test(k)
+  );
+  return [...SECRET_VARS, ...accountSecrets].map((k) => env[k]).filter((v): v is string =>
+    !!v && v.length >= 8
+  );
 }

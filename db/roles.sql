@@ -24,6 +24,8 @@ revoke insert, update, delete, truncate on schema_migrations from pgsl_app;
 grant select on schema_migrations to pgsl_app;
 -- The candle window is pruned by the ingestion agent.
 grant delete on candles to pgsl_app;
+-- A strategy's subscriptions are replaced as a whole (strategies add … --accounts).
+grant delete on strategy_accounts to pgsl_app;
 grant usage, select on all sequences in schema public to pgsl_app;
 grant execute on all functions in schema public to pgsl_app;
 

@@ -1,5 +1,9 @@
 /**
- * The Execution agent: RECEIVED alerts → at most one exchange order each. It claims alerts
+ * The Execution agent: RECEIVED alerts → at most one exchange order each, per account. An
+ * alert not yet routed goes to the accounts that trade its strategy (fan_out.ts): to the one
+ * account directly, or as one child alert per account, each then planned, sized and sent on
+ * its own account's exchange with its own pause and backoff, so one account's outage never
+ * holds up another. It claims alerts
  * with FOR UPDATE SKIP LOCKED and runs each through process.ts: plan (pure, plan.ts), record
  * the order with its deterministic client order id BEFORE calling the exchange, apply the
  * answer. A lost answer leaves the order UNKNOWN for the reconciler (reconcile.ts); nothing is
@@ -7,21 +11,37 @@
  */
 import type { Config } from "../core/config.ts";
 import type { Clock } from "../core/clock.ts";
+import { backoffMs } from "../core/backoff.ts";
+import { ConfigError, errorMessage, nextStep } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
 import { redactText } from "../core/redact.ts";
 import type { Db } from "../db/mod.ts";
-import { PAPER_ACCOUNT } from "./paper_broker.ts";
 import type { Exchange } from "../exchange/mod.ts";
-import { alerts } from "../signals/mod.ts";
+import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
+import { alerts, type ClaimedAlert } from "../signals/mod.ts";
+import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
+import {
+  type Account,
+  accountTag,
+  DEFAULT_ACCOUNT_ID,
+  ledgerBook,
+  listAccounts,
+} from "./accounts.ts";
 import { createApplyQueue } from "./apply_queue.ts";
-import { createReconciler, type ReconcileTuning } from "./reconcile.ts";
+import { pauseOf } from "./outcome.ts";
+import { parseDecision } from "./plan.ts";
+import { createReconciler, type ReconcileSummary, type ReconcileTuning } from "./reconcile.ts";
 import type { PassCache } from "./store.ts";
 import { afterFailure, type AlertContext, createFailureCounter, processAlert } from "./process.ts";
+import { fanOut } from "./fan_out.ts";
 
 export interface ExecutionDeps {
   db: Db;
-  exchange: Exchange;
+  /** The default account's exchange; used for every account when `exchangeFor` is not given. */
+  exchange?: Exchange;
+  /** The exchange an account trades on, opened once; throws while it cannot be opened. */
+  exchangeFor?: (account: Account) => Promise<Exchange>;
   clock: Clock;
   log: Log;
   config: Pick<Config, "risk" | "strategy">;
@@ -35,33 +55,142 @@ export interface RunSummary {
   duplicate: number;
   unknown: number;
   deferred: number;
+  /** Alerts of strategies traded on several accounts, handed on as one alert per account. */
+  fannedOut: number;
 }
 
+/** What the agent keeps per account: its exchange, its reconciler, its pause. */
+interface AccountState {
+  account: Account;
+  ctx: AlertContext;
+  reconcile: () => Promise<ReconcileSummary>;
+  pausedUntil: number;
+  /** Consecutive passes in which the account's exchange failed (its own backoff). */
+  outages: number;
+  /** Set while an outage has been reported, so it is reported once. */
+  outageReported: boolean;
+}
+
+// Longer than ~80 lines: one closure over the per-account state; the pass, the routing and the outage handling are named inner functions.
 export function createExecutionAgent(deps: ExecutionDeps) {
-  const { db, exchange, clock, log } = deps;
-  const account = exchange.mode === "paper" ? PAPER_ACCOUNT : "main";
+  const { db, clock, log } = deps;
   const batchSize = deps.tuning?.batchSize ?? limits.executionBatchSize;
   const concurrency = deps.tuning?.concurrency ?? limits.executionConcurrency;
   /** Client order ids whose create call is in flight in this process: not reconciled yet. */
   const inFlight = new Set<string>();
-  let entriesPausedUntil = 0;
-  const reconciler = createReconciler({ ...deps, account, inFlight });
-  const applyAnswer = createApplyQueue(db, account);
-
-  const pauseEntries = (ms: number, why: string) => {
-    entriesPausedUntil = Math.max(entriesPausedUntil, clock.now().getTime() + ms);
-    log.warn("New entries paused for {ms} ms: {why}", { ms, why: redactText(why) });
-  };
-  const entriesPaused = () => clock.now().getTime() < entriesPausedUntil;
-
-  const ctx: AlertContext = {
-    ...deps,
-    inFlight,
-    applyAnswer,
-    pauseEntries,
-    entriesPaused,
-  };
+  const states = new Map<number, AccountState>();
+  const opening = new Map<number, Promise<AccountState>>();
   const failures = createFailureCounter();
+
+  const exchangeFor = deps.exchangeFor ?? ((account: Account) => {
+    if (account.id === DEFAULT_ACCOUNT_ID && deps.exchange) return Promise.resolve(deps.exchange);
+    return Promise.reject(
+      new ConfigError(`No exchange is configured for account "${account.name}"`),
+    );
+  });
+
+  async function openState(account: Account): Promise<AccountState> {
+    const exchange = await exchangeFor(account);
+    const book = ledgerBook(exchange.mode);
+    const state: AccountState = {
+      account,
+      pausedUntil: 0,
+      outages: 0,
+      outageReported: false,
+      reconcile: undefined as never,
+      ctx: undefined as never,
+    };
+    state.ctx = {
+      ...deps,
+      exchange,
+      account,
+      inFlight,
+      applyAnswer: createApplyQueue(db, book),
+      pauseEntries: (ms, why) => {
+        state.pausedUntil = Math.max(state.pausedUntil, clock.now().getTime() + ms);
+        log.warn("New entries of account {account} paused for {ms} ms: {why}", {
+          account: account.name,
+          ms,
+          why: redactText(why),
+        });
+      },
+      entriesPaused: () => clock.now().getTime() < state.pausedUntil,
+    };
+    state.reconcile = createReconciler({
+      ...deps,
+      exchange,
+      account: book,
+      accountId: account.id,
+      inFlight,
+    }).reconcileOnce;
+    return state;
+  }
+
+  /** The state of an account, opened on first use; a failed open is tried again next time. */
+  function stateOf(account: Account): Promise<AccountState> {
+    const known = states.get(account.id);
+    if (known) {
+      known.account = account;
+      known.ctx.account = account;
+      return Promise.resolve(known);
+    }
+    let p = opening.get(account.id);
+    if (!p) {
+      p = openState(account).then((s) => {
+        states.set(account.id, s);
+        return s;
+      }).finally(() => opening.delete(account.id));
+      opening.set(account.id, p);
+    }
+    return p;
+  }
+
+  /**
+   * An account's exchange failed (down, rate limited, in maintenance, or it cannot be opened):
+   * only that account waits, with its own backoff, and the operator and the account's chats
+   * hear about it once per outage. The other accounts keep trading.
+   */
+  async function accountFailed(account: Account, state: AccountState | undefined, error: unknown) {
+    const s = state ?? states.get(account.id);
+    const n = s ? s.outages++ : 0;
+    const wait = Math.max(
+      pauseOf(nextStep(error)) ?? 0,
+      backoffMs(n, { baseMs: limits.executionStartRetryMs, maxMs: limits.backoffMaxMs }),
+    );
+    if (s) s.pausedUntil = Math.max(s.pausedUntil, clock.now().getTime() + wait);
+    log.warn("Account {account}: its exchange failed, its signals wait {ms} ms: {error}", {
+      account: account.name,
+      ms: wait,
+      error: errorMessage(error),
+    });
+    if (s?.outageReported) return;
+    if (s) s.outageReported = true;
+    await enqueueNotification(db, {
+      severity: "WARN",
+      kind: NotificationKind.accountOutage,
+      text: `${accountTag(account)}Trading on account ${account.name} is held up: ${
+        redactText(errorMessage(error))
+      }. Its signals wait and are retried; other accounts are not affected`,
+      dedupeKey: `account:${account.id}:outage:${clock.now().toISOString().slice(0, 13)}`,
+      accountId: account.id,
+    }).catch(() => {});
+  }
+
+  async function accountRecovered(s: AccountState) {
+    const reported = s.outageReported;
+    s.outages = 0;
+    s.outageReported = false;
+    if (!reported) return;
+    log.info("Account {account}: its exchange answers again", { account: s.account.name });
+    await enqueueNotification(db, {
+      severity: "INFO",
+      kind: NotificationKind.accountOutage,
+      text: `${accountTag(s.account)}Account ${s.account.name} trades again`,
+      dedupeKey: `account:${s.account.id}:recovered:${clock.now().toISOString()}`,
+      accountId: s.account.id,
+    }).catch(() => {});
+  }
+
   /**
    * Alerts of passes that failed, to hand back if they were left PROCESSING unsent (their own
    * release may have failed with the database); tried before each pass until it works.
@@ -75,12 +204,70 @@ export function createExecutionAgent(deps: ExecutionDeps) {
     if (n > 0) log.info("{n} alert(s) left by a failed pass are received again", { n });
   };
 
+  /** One alert of a pass: routed to its account (or fanned out), then executed there. */
+  async function runAlert(
+    alert: ClaimedAlert,
+    accounts: Map<number, Account>,
+    cache: PassCache,
+    summary: RunSummary,
+  ): Promise<unknown> {
+    let accountId = alert.account_id;
+    if (accountId === null) {
+      const parsed = parseDecision(alert.decision);
+      const routed = await fanOut(db, alert.id, parsed.ok ? parsed.decision.strategy : undefined);
+      if ("children" in routed) {
+        summary.fannedOut++;
+        return;
+      }
+      if ("refused" in routed) {
+        summary.rejected++;
+        return;
+      }
+      accountId = routed.accountId;
+    }
+    const account = accounts.get(accountId);
+    if (!account) throw new Error(`Alert ${alert.id} names account ${accountId}, which is unknown`);
+    let state: AccountState;
+    try {
+      state = await stateOf(account);
+    } catch (error) {
+      await alerts.releaseAlert(db, alert.id);
+      summary.deferred++;
+      await accountFailed(account, undefined, error);
+      if (nextStep(error).step === "fix_config") {
+        log.error("{error}", { error: errorMessage(error) });
+      }
+      return;
+    }
+    try {
+      const outcome = await processAlert(state.ctx, alert, cache);
+      summary[outcome]++;
+      if (outcome !== "deferred") await accountRecovered(state);
+    } catch (error) {
+      stranded.add(alert.id);
+      const outcome = await afterFailure(state.ctx, failures, alert.id, error);
+      summary[outcome]++;
+      const step = nextStep(error).step;
+      // The database is everyone's: the pass stops and the loop backs off. Anything else
+      // temporary is this account's exchange: only the account waits.
+      if (step === "database_down") return error;
+      if (step === "retry" || step === "wait" || step === "pause") {
+        await accountFailed(account, state, error);
+      } else if (outcome === "deferred") return error;
+    }
+  }
+
   /** Claims up to one batch of RECEIVED alerts and executes them; resolves when all are done. */
   async function runOnce(): Promise<RunSummary> {
-    // The exchange asked us to wait (429) or is under maintenance: nothing new is sent until
-    // the pause ends; the alerts stay RECEIVED and the service keeps serving.
     await releaseStranded();
-    const claimed = entriesPaused() ? [] : await alerts.claimReceived(db, batchSize);
+    const accounts = new Map((await listAccounts(db)).map((a) => [a.id, a]));
+    // The exchange asked an account to wait (429) or is under maintenance: nothing new is
+    // sent for it until the pause ends; its alerts stay RECEIVED and the others go on. When
+    // every account waits, nothing is claimed at all.
+    const allPaused = [...accounts.values()].every((a) =>
+      states.get(a.id)?.ctx.entriesPaused() ?? false
+    );
+    const claimed = allPaused ? [] : await alerts.claimReceived(db, batchSize);
     const summary: RunSummary = {
       claimed: claimed.length,
       executed: 0,
@@ -88,6 +275,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
       duplicate: 0,
       unknown: 0,
       deferred: 0,
+      fannedOut: 0,
     };
     let next = 0;
     let firstError: unknown;
@@ -96,12 +284,13 @@ export function createExecutionAgent(deps: ExecutionDeps) {
       while (next < claimed.length) {
         const alert = claimed[next++];
         try {
-          summary[await processAlert(ctx, alert, cache)]++;
+          const error = await runAlert(alert, accounts, cache, summary);
+          if (error !== undefined) firstError ??= error;
         } catch (error) {
           stranded.add(alert.id);
-          const outcome = await afterFailure(ctx, failures, alert.id, error);
-          if (outcome === "deferred") firstError ??= error;
-          summary[outcome]++;
+          summary.deferred++;
+          await alerts.releaseUnlessSent(db, alert.id).catch(() => {});
+          firstError ??= error;
         }
       }
     };
@@ -109,6 +298,46 @@ export function createExecutionAgent(deps: ExecutionDeps) {
     // A failure lets the loop back off; the deferred alerts are RECEIVED again.
     if (firstError) throw firstError;
     return summary;
+  }
+
+  /**
+   * One reconciliation pass per account that has something to settle. One account's exchange
+   * failing does not stop the others; the database failing stops the pass.
+   */
+  async function reconcileOnce(): Promise<ReconcileSummary> {
+    const total: ReconcileSummary = {
+      checked: 0,
+      settled: 0,
+      givenUp: 0,
+      failedLookups: 0,
+      failedApplies: 0,
+    };
+    const active = new Set(
+      (await db.query<{ account_id: string }>(
+        `select distinct account_id from orders
+          where status in ${ACTIVE_ORDER_STATUSES_SQL}
+             or (status = 'REJECTED' and reconcile_misses > 0 and created_at >= $1)`,
+        [new Date(clock.now().getTime() - limits.reconcileGivenUpWindowMs)],
+      )).map((r) => Number(r.account_id)),
+    );
+    let firstError: unknown;
+    for (const account of await listAccounts(db)) {
+      if (!active.has(account.id) && !states.has(account.id)) continue;
+      try {
+        const s = await (await stateOf(account)).reconcile();
+        for (const k of Object.keys(total) as (keyof ReconcileSummary)[]) total[k] += s[k];
+      } catch (error) {
+        if (nextStep(error).step === "database_down") throw error;
+        log.warn("Reconcile of account {account} failed: {error}", {
+          account: account.name,
+          error: errorMessage(error),
+        });
+        firstError ??= error;
+      }
+    }
+    // Asked to slow down, or an exchange down: the loop backs off once every account had its turn.
+    if (firstError) throw firstError;
+    return total;
   }
 
   /**
@@ -120,13 +349,11 @@ export function createExecutionAgent(deps: ExecutionDeps) {
     return alerts.recoverUnsent(db);
   }
 
-  return {
-    runOnce,
-    recover,
-    reconcileOnce: reconciler.reconcileOnce,
-    entriesPaused,
-    pauseEntries,
-  };
+  /** Whether an account's new entries wait (a 429, maintenance, an outage). */
+  const entriesPaused = (accountId = DEFAULT_ACCOUNT_ID) =>
+    states.get(accountId)?.ctx.entriesPaused() ?? false;
+
+  return { runOnce, recover, reconcileOnce, entriesPaused };
 }
 
 export type ExecutionAgent = ReturnType<typeof createExecutionAgent>;

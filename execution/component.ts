@@ -4,7 +4,12 @@
  * polling as a fallback), reconciliation, and the market sync. Nothing here blocks start-up or stops the
  * service: an exchange that is down or in maintenance only delays the loops, which back off.
  */
-import type { Component, ServiceContext } from "../runtime/mod.ts";
+import {
+  type Component,
+  type ServiceContext,
+  type SharedExchange,
+  sharedExchange,
+} from "../runtime/mod.ts";
 import type { Config } from "../core/config.ts";
 import { ConfigError, errorMessage, nextStep } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
@@ -17,53 +22,114 @@ import { syncMarkets } from "./markets.ts";
 import { createPaperExchange } from "./paper_broker.ts";
 import type { Exchange } from "../exchange/mod.ts";
 import { createExecutionAgent, type ExecutionAgent } from "./agent.ts";
-import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
+import {
+  type Account,
+  DEFAULT_ACCOUNT_ID,
+  DEFAULT_ACCOUNT_NAME,
+  keysOf,
+  listAccounts,
+  missingKeys,
+  recordKeyFingerprint,
+  syncDefaultAccount,
+} from "./accounts.ts";
 
-/** The configured exchange: live or sandbox through ccxt, or the paper broker over its data. */
-export async function openExchange(config: Config, db: Db): Promise<Exchange> {
-  if (config.exchange.mode !== "paper") return await createCcxtExchange(config.exchange);
-  // Paper mode reads public market data only: no keys are sent.
-  const market = await createCcxtExchange({
-    ...config.exchange,
-    apiKey: undefined,
-    apiSecret: undefined,
+/** The default account's exchange: live or sandbox through ccxt, or the paper broker. */
+export function openExchange(config: Config, db: Db): Promise<Exchange> {
+  return openAccountExchange(config, db, {
+    id: DEFAULT_ACCOUNT_ID,
+    name: DEFAULT_ACCOUNT_NAME,
+    exchangeId: config.exchange.id,
+    mode: config.exchange.mode,
+    enabled: true,
+    user: null,
   });
+}
+
+/**
+ * An account's exchange: ccxt with the account's own keys (sandbox, live), or the paper broker
+ * over the account's own paper book, with public market data only (no keys are sent).
+ */
+export async function openAccountExchange(
+  config: Config,
+  db: Db,
+  account: Account,
+): Promise<Exchange> {
+  const keys = keysOf(config, account);
+  const settings = { ...config.exchange, id: account.exchangeId, mode: account.mode, ...keys };
+  if (account.mode !== "paper") {
+    const missing = missingKeys(config, account);
+    if (missing.length > 0) {
+      throw new ConfigError(
+        `Account ${account.name} trades in ${account.mode} mode but ${missing.join("; ")}`,
+      );
+    }
+    const exchange = await createCcxtExchange(settings);
+    await recordKeyFingerprint(db, account, keys.apiKey!);
+    return exchange;
+  }
+  const market = await createCcxtExchange({ ...settings, apiKey: undefined, apiSecret: undefined });
   return createPaperExchange({
     db,
     market,
-    initialBalanceQuote: config.exchange.paperBalanceQuote,
+    accountId: account.id,
+    initialBalanceQuote: account.paperBalance ?? config.exchange.paperBalanceQuote,
     depositAsset: config.symbols[0]?.split("/")[1] ?? "USDT",
   });
 }
 
 /**
- * Positions and orders carry no account, so the positions and orders of one mode must not be
- * traded in another: live trading would sell paper positions (and the market sync would
- * overwrite the stored mode). A switch is allowed once nothing is open or active.
+ * Public market data by exchange id: the default account's exchange for its own id, a client
+ * without keys (opened once) for any other exchange an account trades on.
  */
-export async function checkModeSwitch(db: Db, exchangeId: string, mode: string): Promise<void> {
-  const [row] = await db.query<{ mode: string; positions: number; orders: number }>(
-    `select e.mode,
-            (select count(*)::int from positions p
-              where p.exchange_id = e.id and p.status = 'OPEN') as positions,
-            (select count(*)::int from orders o
-              where o.exchange_id = e.id
-                and o.status in ${ACTIVE_ORDER_STATUSES_SQL}) as orders
-       from exchanges e where e.id = $1`,
-    [exchangeId],
-  );
-  if (!row || row.mode === mode || (row.positions === 0 && row.orders === 0)) return;
-  throw new ConfigError(
-    `EXCHANGE_MODE is ${mode} but this database holds ${row.positions} open position(s) and ` +
-      `${row.orders} active order(s) on ${exchangeId} from ${row.mode} mode; close them in ` +
-      `${row.mode} mode first, or use another database for ${mode}`,
-  );
+export function marketDataOf(config: Config, defaultExchange: SharedExchange) {
+  const others = new Map<string, SharedExchange>();
+  return {
+    get: (exchangeId: string): Promise<Exchange> => {
+      if (exchangeId === config.exchange.id) return defaultExchange.get();
+      let shared = others.get(exchangeId);
+      if (!shared) {
+        shared = sharedExchange(() =>
+          createCcxtExchange({
+            ...config.exchange,
+            id: exchangeId,
+            apiKey: undefined,
+            apiSecret: undefined,
+          })
+        );
+        others.set(exchangeId, shared);
+      }
+      return shared.get();
+    },
+    async close() {
+      for (const shared of others.values()) await shared.close().catch(() => {});
+    },
+  };
+}
+
+/** The exchanges of the accounts, each opened once and shared by the execution loops. */
+function accountExchanges(ctx: ServiceContext) {
+  const opened = new Map<number, SharedExchange>();
+  return {
+    get(account: Account): Promise<Exchange> {
+      if (account.id === DEFAULT_ACCOUNT_ID) return ctx.exchange.get();
+      let shared = opened.get(account.id);
+      if (!shared) {
+        shared = sharedExchange(() => openAccountExchange(ctx.config, ctx.db, account));
+        opened.set(account.id, shared);
+      }
+      return shared.get();
+    },
+    async close() {
+      for (const shared of opened.values()) await shared.close().catch(() => {});
+    },
+  };
 }
 
 // Longer than ~80 lines: the component's start, retry and stop share the loops' state; each part is short.
 export async function executionComponent(ctx: ServiceContext): Promise<Component> {
   const { config, db, clock, signal } = ctx;
-  await checkModeSwitch(db, config.exchange.id, config.exchange.mode);
+  await syncDefaultAccount(db, config.exchange);
+  const exchanges = accountExchanges(ctx);
   const log = ctx.log.with?.({ component: "execution" }) ?? ctx.log;
   let exchange: Exchange | undefined;
   let agent: ExecutionAgent | undefined;
@@ -72,7 +138,13 @@ export async function executionComponent(ctx: ServiceContext): Promise<Component
 
   const init = async () => {
     exchange = await ctx.exchange.get();
-    agent = createExecutionAgent({ db, exchange, clock, log, config });
+    agent = createExecutionAgent({
+      db,
+      exchangeFor: (account) => exchanges.get(account),
+      clock,
+      log,
+      config,
+    });
     let marketsReady: boolean;
     try {
       const recovered = await agent.recover();
@@ -111,8 +183,12 @@ export async function executionComponent(ctx: ServiceContext): Promise<Component
         ctx.queues.decisions.drain();
         if (!marketsReady) return;
         const s = await agent!.runOnce();
-        // A full batch means more may be waiting: go again at once.
-        return s.claimed >= limits.executionBatchSize ? 0 : undefined;
+        // A full batch means more may be waiting, and alerts fanned out to several accounts
+        // wait as one alert each: go again at once. A batch of alerts handed back because
+        // their account waits does not count, or the loop would spin on them.
+        return s.claimed - s.deferred >= limits.executionBatchSize || s.fannedOut > 0
+          ? 0
+          : undefined;
       },
     });
     const sync = startLoop({
@@ -125,6 +201,7 @@ export async function executionComponent(ctx: ServiceContext): Promise<Component
       run: async () => {
         const n = await syncMarkets(db, exchange!);
         log.info("Synced {n} markets of {exchange}", { n, exchange: exchange!.id });
+        await syncOtherExchanges(exchange!.id);
         if (!marketsReady) {
           marketsReady = true;
           decisions.wake();
@@ -140,6 +217,25 @@ export async function executionComponent(ctx: ServiceContext): Promise<Component
    * retry, serve would keep accepting alerts that nothing executes. A configuration error
    * cannot get better by waiting: it is raised and not retried.
    */
+  /** Accounts on another exchange than the default account's need its trading rules too. */
+  const syncOtherExchanges = async (done: string) => {
+    const seen = new Set([done]);
+    for (const account of await listAccounts(db)) {
+      if (!account.enabled || seen.has(account.exchangeId)) continue;
+      seen.add(account.exchangeId);
+      try {
+        const n = await syncMarkets(db, await exchanges.get(account));
+        log.info("Synced {n} markets of {exchange}", { n, exchange: account.exchangeId });
+      } catch (error) {
+        log.warn("Markets of {exchange} not synced (account {account}): {error}", {
+          exchange: account.exchangeId,
+          account: account.name,
+          error: errorMessage(error),
+        });
+      }
+    }
+  };
+
   const startWithRetry = async () => {
     const dedupeKey = `execution:start-failed:${clock.now().toISOString()}`;
     for (let attempt = 0; !signal.aborted; attempt++) {
@@ -187,6 +283,7 @@ export async function executionComponent(ctx: ServiceContext): Promise<Component
         new Promise((r) => timer = setTimeout(r, limits.shutdownGraceMs)),
       ]);
       clearTimeout(timer);
+      await exchanges.close();
     },
     describe: () =>
       `${config.exchange.id} in ${config.exchange.mode} mode${

@@ -1,3 +1,8 @@
 /** The public face of execution/: what other rooms may use. */
 
-export { executionComponent, openExchange } from "./component.ts";
+export {
+  executionComponent,
+  marketDataOf,
+  openAccountExchange,
+  openExchange,
+} from "./component.ts";

@@ -9,9 +9,13 @@ import type { ExchangeOrder, Fill } from "../exchange/mod.ts";
 import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { isActiveOrderStatus } from "../trading/statuses.ts";
 import { markRejected } from "./orders_sql.ts";
+import { accountTag } from "./accounts.ts";
 
 export interface OrderRow {
   id: number;
+  account_id: number;
+  /** The account's name: messages about accounts other than the default one name it. */
+  account_name: string;
   exchange_id: string;
   symbol: string;
   side: "buy" | "sell";
@@ -30,9 +34,13 @@ export interface OrderRow {
   reconcile_misses: number;
 }
 
-export const ORDER_COLUMNS = `id, exchange_id, symbol, side, type, purpose, qty::text, status,
+export const ORDER_COLUMNS = `id, account_id,
+  (select a.name from accounts a where a.id = orders.account_id) as account_name, exchange_id, symbol, side, type, purpose, qty::text, status,
   client_order_id, idempotency_key, strategy, alert_id, decision, stop_price::text, created_at,
   updated_at, reconcile_misses`;
+
+const tagOf = (o: Pick<OrderRow, "account_id" | "account_name">) =>
+  accountTag({ id: o.account_id, name: o.account_name });
 
 function statusOf(o: ExchangeOrder, complete: boolean): string {
   switch (o.status) {
@@ -58,18 +66,29 @@ async function recordExecution(
   account: string,
 ): Promise<boolean> {
   const [exec] = await tx.query<{ id: number }>(
-    `insert into executions (order_id, exchange_trade_id, qty, price, fee, fee_currency, executed_at)
-     values ($1, $2, $3, $4, $5, $6, $7)
+    `insert into executions (order_id, exchange_trade_id, qty, price, fee, fee_currency, executed_at,
+                             account_id)
+     values ($1, $2, $3, $4, $5, $6, $7, $8)
      on conflict (order_id, exchange_trade_id) do nothing returning id`,
-    [order.id, f.id, f.qty, f.price, f.fee || "0", f.feeCurrency ?? null, new Date(f.ts || 0)],
+    [
+      order.id,
+      f.id,
+      f.qty,
+      f.price,
+      f.fee || "0",
+      f.feeCurrency ?? null,
+      new Date(f.ts || 0),
+      order.account_id,
+    ],
   );
   if (!exec) return false;
   const [base, quote] = order.symbol.split("/");
   const sign = order.side === "buy" ? 1 : -1;
   // Base, quote and fee legs in one statement; the fee leg only when there is a fee.
   await tx.query(
-    `insert into transactions (exchange_id, account, asset, amount, kind, order_id, execution_id)
-     select $1, $2, v.asset, v.amount, v.kind, $8, $9 from (values
+    `insert into transactions (exchange_id, account, asset, amount, kind, order_id, execution_id,
+                               account_id)
+     select $1, $2, v.asset, v.amount, v.kind, $8, $9, $12 from (values
        ($3, $5::numeric * $7, 'trade'),
        ($4, -$5::numeric * $6::numeric * $7, 'trade'),
        ($10, -$11::numeric, 'fee')) as v(asset, amount, kind)
@@ -86,6 +105,7 @@ async function recordExecution(
       exec.id,
       f.feeCurrency ?? null,
       f.fee || "0",
+      order.account_id,
     ],
   );
   return true;
@@ -107,10 +127,10 @@ export async function applyToPosition(tx: Sql, order: OrderRow, f: Fill): Promis
   if (order.side === "buy") {
     await tx.query(
       `with p as (insert into positions (exchange_id, symbol, qty, avg_entry_price, stop_price,
-                              take_profit_price, fees, strategy)
+                              take_profit_price, fees, strategy, account_id)
        values ($1, $6, $2::numeric - case when $5::text = $10 then $4::numeric else 0 end,
-               $3, $7, $8, ${feeQuote("$10", "$11")}, $9)
-       on conflict (exchange_id, symbol) where status = 'OPEN' do update set
+               $3, $7, $8, ${feeQuote("$10", "$11")}, $9, $13)
+       on conflict (account_id, exchange_id, symbol) where status = 'OPEN' do update set
          avg_entry_price = (positions.qty * coalesce(positions.avg_entry_price, 0)
                             + excluded.qty * excluded.avg_entry_price)
                            / nullif(positions.qty + excluded.qty, 0),
@@ -133,6 +153,7 @@ export async function applyToPosition(tx: Sql, order: OrderRow, f: Fill): Promis
         base,
         quote,
         order.id,
+        order.account_id,
       ],
     );
   } else {
@@ -145,7 +166,7 @@ export async function applyToPosition(tx: Sql, order: OrderRow, f: Fill): Promis
          status = case when qty - $2::numeric <= 0 then 'CLOSED' else 'OPEN' end,
          closed_at = case when qty - $2::numeric <= 0 then now() end,
          updated_at = now()
-       where exchange_id = $1 and symbol = $6 and status = 'OPEN'
+       where account_id = $10 and exchange_id = $1 and symbol = $6 and status = 'OPEN'
        returning id) ${link(9)}`,
       [
         order.exchange_id,
@@ -157,6 +178,7 @@ export async function applyToPosition(tx: Sql, order: OrderRow, f: Fill): Promis
         base,
         quote,
         order.id,
+        order.account_id,
       ],
     );
   }
@@ -218,18 +240,21 @@ export async function applyExchangeOrder(
     await enqueueNotification(tx, {
       severity: "INFO",
       kind: NotificationKind.orderFilled,
-      text: `Filled: ${order.side} ${sum.filled} ${order.symbol} at ${
+      text: `${tagOf(order)}Filled: ${order.side} ${sum.filled} ${order.symbol} at ${
         Number(sum.avg).toString()
       } (fee ${Number(sum.fee)} ${sum.cur ?? ""}) — order ${order.client_order_id}`,
       dedupeKey: `order:${order.client_order_id}:filled`,
+      accountId: order.account_id,
     });
   } else if (isActiveOrderStatus(status) && !["OPEN", "PARTIALLY_FILLED"].includes(order.status)) {
     await enqueueNotification(tx, {
       severity: "INFO",
       kind: NotificationKind.orderPlaced,
-      text:
-        `Order placed: ${order.type} ${order.side} ${order.qty} ${order.symbol} — order ${order.client_order_id}`,
+      text: `${
+        tagOf(order)
+      }Order placed: ${order.type} ${order.side} ${order.qty} ${order.symbol} — order ${order.client_order_id}`,
       dedupeKey: `order:${order.client_order_id}:placed`,
+      accountId: order.account_id,
     });
   }
   if (deferredPositions) {
@@ -243,7 +268,10 @@ export async function applyExchangeOrder(
 /** Marks an order rejected (before or by the exchange), its alert too, and notifies WARN. */
 export async function rejectOrder(
   tx: Sql,
-  order: Pick<OrderRow, "id" | "client_order_id" | "alert_id" | "symbol" | "side">,
+  order: Pick<
+    OrderRow,
+    "id" | "client_order_id" | "alert_id" | "symbol" | "side" | "account_id" | "account_name"
+  >,
   reason: string,
   alertStatus: "REJECTED" | "FAILED" = "REJECTED",
 ): Promise<void> {
@@ -258,7 +286,9 @@ export async function rejectOrder(
   await enqueueNotification(tx, {
     severity: "WARN",
     kind: NotificationKind.orderRejected,
-    text: `Order ${order.client_order_id} (${order.side} ${order.symbol}) rejected: ${reason}`,
+    text: `${tagOf(order)}Order ${order.client_order_id} (${order.side} ${order.symbol}) ` +
+      `rejected: ${reason}`,
     dedupeKey: `order:${order.client_order_id}:rejected`,
+    accountId: order.account_id,
   });
 }

@@ -33,6 +33,8 @@ export interface PaperOptions {
   market: Exchange;
   initialBalanceQuote: number;
   depositAsset?: string;
+  /** The account whose paper book this is (migration 0016); the default account when unset. */
+  accountId?: number;
   now?: () => number;
 }
 
@@ -41,6 +43,7 @@ export function createPaperExchange(options: PaperOptions): Exchange {
   const { db, market } = options;
   const now = options.now ?? (() => Date.now());
   const depositAsset = options.depositAsset ?? "USDT";
+  const accountId = options.accountId ?? 1;
   const markets = new Map<string, Market>();
   const orders = new Map<string, ExchangeOrder>();
   const limitPrices = new Map<string, string>();
@@ -88,11 +91,12 @@ export function createPaperExchange(options: PaperOptions): Exchange {
       [market.id],
     );
     await db.query(
-      `insert into transactions (exchange_id, account, asset, amount, kind, note)
-       values ($1, $2, $3, $4, 'deposit', 'initial paper balance')
-       on conflict (exchange_id, account) where kind = 'deposit' and note = 'initial paper balance'
+      `insert into transactions (exchange_id, account, asset, amount, kind, note, account_id)
+       values ($1, $2, $3, $4, 'deposit', 'initial paper balance', $5)
+       on conflict (account_id, exchange_id, account)
+       where kind = 'deposit' and note = 'initial paper balance'
        do nothing`,
-      [market.id, PAPER_ACCOUNT, depositAsset, String(options.initialBalanceQuote)],
+      [market.id, PAPER_ACCOUNT, depositAsset, String(options.initialBalanceQuote), accountId],
     );
     deposited = true;
   };
@@ -101,8 +105,8 @@ export function createPaperExchange(options: PaperOptions): Exchange {
     await ensureDeposit();
     const rows = await db.query<{ asset: string; total: string }>(
       `select asset, sum(amount)::text as total from transactions
-        where exchange_id = $1 and account = $2 group by asset`,
-      [market.id, PAPER_ACCOUNT],
+        where account_id = $3 and exchange_id = $1 and account = $2 group by asset`,
+      [market.id, PAPER_ACCOUNT, accountId],
     );
     const used = new Map<string, string>();
     for (const h of held.values()) used.set(h.asset, dec.add(used.get(h.asset) ?? "0", h.amount));

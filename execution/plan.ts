@@ -62,9 +62,15 @@ export function staleEntry(
   } s old, over SIGNAL_MAX_AGE_S=${maxAgeS}; an entry is not traded that late`;
 }
 
-/** The part of a client order id fixed by the idempotency key: "pg" + 26 hex of its SHA-256. */
-export function clientOrderIdPrefix(idempotencyKey: string): string {
-  return `pg${sha256Hex(idempotencyKey).slice(0, 26)}`;
+/**
+ * The part of a client order id fixed by the idempotency key and the account: "pg" + 26 hex of
+ * the SHA-256 of the key (the default account, as before accounts existed) or of the account's
+ * name, a NUL and the key (any other account), so one signal traded on several accounts gets a
+ * distinct, deterministic id on each.
+ */
+export function clientOrderIdPrefix(idempotencyKey: string, accountName?: string): string {
+  const id = accountName === undefined ? idempotencyKey : `${accountName}\u0000${idempotencyKey}`;
+  return `pg${sha256Hex(id).slice(0, 26)}`;
 }
 
 /**
@@ -72,8 +78,12 @@ export function clientOrderIdPrefix(idempotencyKey: string): string {
  * attempt number (1 + orders already recorded for the key, so a key whose order was refused
  * before reaching the book can be tried again under a new id).
  */
-export function clientOrderIdFor(idempotencyKey: string, attempt: number): string {
-  return `${clientOrderIdPrefix(idempotencyKey)}-${attempt}`;
+export function clientOrderIdFor(
+  idempotencyKey: string,
+  attempt: number,
+  accountName?: string,
+): string {
+  return `${clientOrderIdPrefix(idempotencyKey, accountName)}-${attempt}`;
 }
 
 export interface StrategyLimits {

@@ -20,11 +20,14 @@ import { type OrderRow, rejectOrder } from "./order_updates.ts";
 import { cached, insertOrder, loadSnapshot, type PassCache } from "./store.ts";
 import { countsAsFailure, createFailure, pauseOf } from "./outcome.ts";
 import * as orders from "./orders_sql.ts";
+import { type Account, accountTag } from "./accounts.ts";
 
 export type Outcome = "executed" | "rejected" | "duplicate" | "unknown" | "deferred";
 
 export interface AlertContext {
   db: Db;
+  /** The account this alert is executed for, and its exchange. */
+  account: Account;
   exchange: Exchange;
   clock: Clock;
   log: Log;
@@ -49,8 +52,9 @@ export async function refuse(
     await enqueueNotification(tx, {
       severity: "WARN",
       kind: NotificationKind.decisionRejected,
-      text: `Signal ${key} not traded: ${reason}`,
+      text: `${accountTag(ctx.account)}Signal ${key} not traded: ${reason}`,
       dedupeKey: `alert:${alertId}:rejected`,
+      accountId: ctx.account.id,
     });
   });
   if (options.quiet) ctx.log.info("Alert {alertId} not traded: {reason}", { alertId, reason });
@@ -111,7 +115,7 @@ export async function processAlert(
   alert: ClaimedAlert,
   cache: PassCache,
 ): Promise<Outcome> {
-  const { db, exchange, clock, config } = ctx;
+  const { db, exchange, clock, config, account } = ctx;
   const parsed = parseDecision(alert.decision);
   if (!parsed.ok) return await refuse(ctx, alert.id, `alert ${alert.id}`, parsed.reason);
   const d = parsed.decision;
@@ -125,10 +129,14 @@ export async function processAlert(
     await alerts.releaseAlert(db, alert.id);
     return "deferred";
   }
-  const snap = await loadSnapshot(db, exchange.id, d, cache, {
-    riskPct: config.risk.perTradePct,
+  const snap = await loadSnapshot(db, { id: account.id, exchangeId: exchange.id }, d, cache, {
+    riskPct: account.riskPct ?? config.risk.perTradePct,
     stopPct: config.strategy.stopPct,
   });
+  // An account's own risk per trade caps the strategy's.
+  if (account.riskPct !== undefined) {
+    snap.strategy.riskPct = Math.min(snap.strategy.riskPct, account.riskPct);
+  }
   if (!snap.instrument) {
     return await refuse(
       ctx,
@@ -140,8 +148,8 @@ export async function processAlert(
   let refPrice: string, freeQuote: number, equityQuote: number;
   try {
     const [ticker, balances] = await Promise.all([
-      cached(cache, `ticker:${d.symbol}`, () => exchange.fetchTicker(d.symbol)),
-      cached(cache, "balance", () => exchange.fetchBalance()),
+      cached(cache, `ticker:${exchange.id}:${d.symbol}`, () => exchange.fetchTicker(d.symbol)),
+      cached(cache, `balance:${account.id}`, () => exchange.fetchBalance()),
     ]);
     refPrice = numberToDecimal(ticker.last);
     freeQuote = Number(balances[snap.instrument.quote]?.free ?? 0);
@@ -171,7 +179,14 @@ export async function processAlert(
       !(Number(snap.positionQty ?? "0") > 0);
     return await refuse(ctx, alert.id, d.idempotencyKey, planned.reason, { quiet: flatExit });
   }
-  const recorded = await insertOrder(db, exchange.id, alert.id, d, planned.plan, alert.decision);
+  const recorded = await insertOrder(
+    db,
+    { id: account.id, name: account.name, exchangeId: exchange.id },
+    alert.id,
+    d,
+    planned.plan,
+    alert.decision,
+  );
   if ("duplicate" in recorded) {
     await alerts.finishAlert(db, alert.id, "DUPLICATE", recorded.duplicate);
     return "duplicate";
@@ -214,10 +229,11 @@ export async function setAside(
     await enqueueNotification(tx, {
       severity: "WARN",
       kind: NotificationKind.decisionFailed,
-      text: `Signal (alert ${alertId}) was not traded: ${
+      text: `${accountTag(ctx.account)}Signal (alert ${alertId}) was not traded: ${
         redactText(reason)
       }; send it again once the cause is fixed`,
       dedupeKey: `alert:${alertId}:failed`,
+      accountId: ctx.account.id,
     });
     return true;
   });

@@ -46,11 +46,15 @@ export function createReconciler(deps: {
   exchange: Exchange;
   clock: Clock;
   log: Log;
+  /** The ledger book ('paper' or 'main') of the account's legs. */
   account: string;
+  /** Whose orders these are (migration 0016); the default account when unset. */
+  accountId?: number;
   inFlight: Set<string>;
   tuning?: Partial<ReconcileTuning>;
 }) {
   const { db, exchange, clock, log, account, inFlight } = deps;
+  const accountId = deps.accountId ?? 1;
   const t: ReconcileTuning = {
     minAgeMs: deps.tuning?.minAgeMs ?? limits.reconcileMinAgeMs,
     notFoundMisses: deps.tuning?.notFoundMisses ?? limits.reconcileNotFoundMisses,
@@ -93,6 +97,7 @@ export function createReconciler(deps: {
         `an unknown outcome for ${Math.round(ageMs / 60_000)} min; the exchange cannot be asked ` +
         `right now. Check it on the exchange; it will not be resent`,
       dedupeKey: `order:${order.client_order_id}:unknown:${level}`,
+      accountId: order.account_id,
     });
   }
 
@@ -199,6 +204,7 @@ export function createReconciler(deps: {
       kind: NotificationKind.orderNeverPlaced,
       text: `${note}${handed.length === 0 ? " (the alert was already settled)" : ""}`,
       dedupeKey: `order:${order.client_order_id}:never-placed`,
+      accountId: order.account_id,
     });
     return handed.length > 0;
   }
@@ -222,6 +228,7 @@ export function createReconciler(deps: {
           `given up as never placed but is on the exchange (${status}); it is now recorded. ` +
           `Check the position`,
         dedupeKey: `order:${order.client_order_id}:found-late`,
+        accountId: order.account_id,
       });
     });
     log.error("Order {cid}, given up as never placed, was found on the exchange", {
@@ -246,6 +253,7 @@ export function createReconciler(deps: {
             `is on the exchange but its state cannot be recorded: ${errorMessage(error)}. ` +
             `Check it on the exchange; it is retried on every pass`,
           dedupeKey: `order:${order.client_order_id}:apply-failed`,
+          accountId: order.account_id,
         });
       });
     } catch {
@@ -262,7 +270,7 @@ export function createReconciler(deps: {
     const now = clock.now().getTime();
     const orders = await db.query<OrderRow>(
       `select ${ORDER_COLUMNS} from orders
-        where exchange_id = $1
+        where account_id = $6 and exchange_id = $1
           and (status in ('OPEN', 'PARTIALLY_FILLED')
                or (status in ('NEW', 'UNKNOWN') and created_at <= $2)
                or (status = 'REJECTED' and reconcile_misses > 0
@@ -274,6 +282,7 @@ export function createReconciler(deps: {
         limits.reconcileBatchSize,
         new Date(now - limits.reconcileGivenUpWindowMs),
         new Date(now - t.givenUpRecheckMs),
+        accountId,
       ],
     );
     const summary: ReconcileSummary = {

@@ -9,6 +9,7 @@ import { clientOrderIdPrefix, type OrderPlan, type StrategyLimits } from "./plan
 import { ORDER_COLUMNS, type OrderRow } from "./order_updates.ts";
 import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
 import { readStrategyRow } from "../signals/mod.ts";
+import { DEFAULT_ACCOUNT_ID } from "./accounts.ts";
 
 /**
  * Market data for one pass: the alerts of a batch are claimed together, so one ticker per
@@ -29,15 +30,16 @@ export function cached<T>(cache: PassCache, key: string, load: () => Promise<T>)
 /** What planning needs from the database; rules and strategy are read once per pass. */
 export async function loadSnapshot(
   db: Db,
-  exchangeId: string,
+  account: { id: number; exchangeId: string },
   d: { symbol: string; strategy: string },
   cache: PassCache,
   defaults: { riskPct: number; stopPct: number },
 ) {
   const { symbol, strategy: strategyName } = d;
+  const exchangeId = account.exchangeId;
   const [instrument] = await cached(
     cache,
-    `rules:${symbol}`,
+    `rules:${exchangeId}:${symbol}`,
     () =>
       db.query<{ rules: TradingRules; quote: string; base: string }>(
         `select ei.trading_rules as rules, i.quote, i.base from exchange_instruments ei
@@ -56,10 +58,12 @@ export async function loadSnapshot(
   const [pos] = await db.query<{ qty: string; selling: string }>(
     `select p.qty::text,
             (select coalesce(sum(o.qty - o.filled_qty), 0) from orders o
-              where o.exchange_id = p.exchange_id and o.symbol = p.symbol and o.side = 'sell'
+              where o.account_id = p.account_id and o.exchange_id = p.exchange_id
+                and o.symbol = p.symbol and o.side = 'sell'
                 and o.status in ${ACTIVE_ORDER_STATUSES_SQL})::text as selling
-       from positions p where p.exchange_id = $1 and p.symbol = $2 and p.status = 'OPEN'`,
-    [exchangeId, symbol],
+       from positions p
+      where p.account_id = $3 and p.exchange_id = $1 and p.symbol = $2 and p.status = 'OPEN'`,
+    [exchangeId, symbol, account.id],
   );
   const strategy: StrategyLimits = s
     ? {
@@ -86,23 +90,28 @@ export async function loadSnapshot(
  */
 export async function insertOrder(
   db: Db,
-  exchangeId: string,
+  account: { id: number; name: string; exchangeId: string },
   alertId: number,
   d: { idempotencyKey: string; symbol: string; strategy: string },
   plan: OrderPlan,
   decision: unknown,
 ): Promise<{ row: OrderRow } | { duplicate: string } | { invalid: string }> {
-  const prefix = clientOrderIdPrefix(d.idempotencyKey);
+  const prefix = clientOrderIdPrefix(
+    d.idempotencyKey,
+    account.id === DEFAULT_ACCOUNT_ID ? undefined : account.name,
+  );
   try {
     const [row] = await db.query<OrderRow>(
       `insert into orders (exchange_id, symbol, side, type, purpose, qty, price, stop_price,
-                           ref_price, idempotency_key, client_order_id, strategy, alert_id, decision)
+                           ref_price, idempotency_key, client_order_id, strategy, alert_id, decision,
+                           account_id)
        values ($1, $2, $3, $4, $5, $6, $7, null, $8, $9,
-               $10 || '-' || ((select count(*) from orders where idempotency_key = $9) + 1),
-               $11, $12, $13)
+               $10 || '-' || ((select count(*) from orders
+                                where account_id = $14 and idempotency_key = $9) + 1),
+               $11, $12, $13, $14)
        returning ${ORDER_COLUMNS}`,
       [
-        exchangeId,
+        account.exchangeId,
         d.symbol,
         plan.side,
         plan.type,
@@ -115,6 +124,7 @@ export async function insertOrder(
         d.strategy,
         alertId,
         JSON.stringify({ ...(decision as object), sl: plan.stopPrice, tp: plan.takeProfitPrice }),
+        account.id,
       ],
     );
     return { row };

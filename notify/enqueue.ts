@@ -1,5 +1,6 @@
 /**
- * Queues a Telegram notification for every operator chat whose min_severity allows it. Call it
+ * Queues a Telegram notification for every chat whose min_severity allows it and that hears
+ * its account (migration 0016). Call it
  * with the transaction of the event it reports, so that the event and its notification are
  * committed together or not at all.
  */
@@ -11,11 +12,21 @@ export type Severity = "INFO" | "WARN" | "CRITICAL";
 /** Returns the number of chat rows written (0 when deduped or no chat wants it). */
 export async function enqueueNotification(
   sql: Sql,
-  n: { severity: Severity; kind: NotificationKind; text: string; dedupeKey: string },
+  n: {
+    severity: Severity;
+    kind: NotificationKind;
+    text: string;
+    dedupeKey: string;
+    /**
+     * The account the event is about: it reaches that account's chats as well as the
+     * operator's. Without one, only the operator's chats (those tied to no account) hear it.
+     */
+    accountId?: number;
+  },
 ): Promise<number> {
   const [row] = await sql.query<{ n: number }>(
-    "select enqueue_notification($1, $2, $3, $4) as n",
-    [n.severity, n.kind, n.text, n.dedupeKey],
+    "select enqueue_notification($1, $2, $3, $4, $5::bigint) as n",
+    [n.severity, n.kind, n.text, n.dedupeKey, n.accountId ?? null],
   );
   return row?.n ?? 0;
 }

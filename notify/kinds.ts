@@ -20,6 +20,7 @@ export const NotificationKind = {
   orderApplyFailed: "order_apply_failed",
   orderNeverPlaced: "order_never_placed",
   executionStartFailed: "execution_start_failed",
+  accountOutage: "account_outage",
   // Risk
   stopLoss: "stop_loss",
   takeProfit: "take_profit",

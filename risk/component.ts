@@ -27,6 +27,7 @@ export function riskComponent(ctx: ServiceContext): Promise<Component> {
           agent ??= createRiskAgent({
             db,
             exchange: await ctx.exchange.get(),
+            marketData: ctx.marketData,
             log,
             queue: ctx.queues.decisions,
           });

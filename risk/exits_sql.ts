@@ -13,6 +13,10 @@ import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
 
 export interface WatchedPosition {
   id: number;
+  /** Whose position it is: its exit is executed for that account alone. */
+  account_id: number;
+  account_name: string;
+  exchange_id: string;
   symbol: string;
   stop_price: string | null;
   take_profit_price: string | null;
@@ -66,14 +70,15 @@ export async function handOverExit(
     return await db.transaction(async (tx: Sql) => {
       const [alert] = await tx.query<{ id: number }>(
         `insert into inbound_alerts (source, idempotency_key, payload_hash, raw_body, payload,
-                                     status, decision)
-         values ('risk', $1, $2, $3, $4, 'RECEIVED', $5) returning id`,
+                                     status, decision, account_id)
+         values ('risk', $1, $2, $3, $4, 'RECEIVED', $5, $6) returning id`,
         [
           key,
           hash,
           body,
           JSON.stringify({ kind: action.kind, position_id: p.id, ...params }),
           body,
+          p.account_id,
         ],
       );
       const claimed = await tx.query(
@@ -83,17 +88,21 @@ export async function handOverExit(
       );
       if (claimed.length === 0) throw already;
       await tx.query(
-        `insert into risk_actions (position_id, kind, status, params, alert_id)
-         values ($1, $2, 'PLANNED', $3, $4)`,
-        [p.id, action.kind, JSON.stringify(params), alert.id],
+        `insert into risk_actions (position_id, kind, status, params, alert_id, account_id)
+         values ($1, $2, 'PLANNED', $3, $4, $5)`,
+        [p.id, action.kind, JSON.stringify(params), alert.id, p.account_id],
       );
       await enqueueNotification(tx, {
         severity: stop ? "WARN" : "INFO",
         kind: stop ? NotificationKind.stopLoss : NotificationKind.takeProfit,
-        text: `${stop ? "Stop-loss" : "Take-profit"} hit on ${p.symbol} (position ${p.id}): ` +
+        text:
+          `${p.account_id === 1 ? "" : `[${p.account_name}] `}${
+            stop ? "Stop-loss" : "Take-profit"
+          } hit on ${p.symbol} (position ${p.id}): ` +
           `last ${last} ${stop ? "≤ stop" : "≥ target"} ${action.triggerPrice}; ` +
           `selling the position (alert ${alert.id})`,
         dedupeKey: key,
+        accountId: p.account_id,
       });
       return alert.id;
     });
@@ -124,8 +133,9 @@ export async function settleExits(db: Db): Promise<number> {
       position_open: boolean;
       position_qty: string;
       attempts: number;
+      account_id: number;
     }>(
-      `select r.id, r.kind, r.position_id, a.status as alert_status, a.error as alert_error,
+      `select r.id, r.account_id::int, r.kind, r.position_id, a.status as alert_status, a.error as alert_error,
               a.id as alert_id, o.id as order_id, o.status as order_status,
               (p.status = 'OPEN' and p.qty > 0) as position_open, p.qty::text as position_qty,
               (select count(*)::int from risk_actions r2
@@ -167,6 +177,7 @@ export async function settleExits(db: Db): Promise<number> {
         kind: NotificationKind.riskExitFailed,
         text: verdict.text,
         dedupeKey: `risk-action:${r.id}:failed`,
+        accountId: r.account_id,
       });
     }
     return rows.length;

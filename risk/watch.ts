@@ -19,7 +19,10 @@ export { exitKey } from "./exits_sql.ts";
 
 export interface RiskDeps {
   db: Db;
+  /** Market data of the default account's exchange. */
   exchange: Pick<Exchange, "id" | "fetchTicker">;
+  /** Market data of another exchange an account trades on (positions there are skipped without). */
+  marketData?: (exchangeId: string) => Promise<Pick<Exchange, "id" | "fetchTicker">>;
   log: Log;
   /** Woken with each new exit's alert id after the commit (execution's queue). */
   queue?: WorkQueue<number>;
@@ -43,15 +46,16 @@ export function createRiskAgent(deps: RiskDeps) {
     const settled = await settleExits(db);
     // A position with an exit in flight is not looked at again until that exit settles.
     const positions = await db.query<WatchedPosition>(
-      `select p.id, p.symbol, p.stop_price::text, p.take_profit_price::text, p.strategy,
-              p.opened_at
+      `select p.id, p.account_id::int, (select a.name from accounts a where a.id = p.account_id)
+              as account_name, p.exchange_id, p.symbol, p.stop_price::text,
+              p.take_profit_price::text, p.strategy, p.opened_at
          from positions p
-        where p.exchange_id = $1 and p.status = 'OPEN' and p.qty > 0
+        where (p.exchange_id = $1 or $2) and p.status = 'OPEN' and p.qty > 0
           and (p.stop_price is not null or p.take_profit_price is not null)
           and not exists (select 1 from risk_actions r
                            where r.position_id = p.id and r.status = 'PLANNED')
         order by p.id`,
-      [exchange.id],
+      [exchange.id, deps.marketData !== undefined],
     );
     const summary: RiskSummary = {
       watched: positions.length,
@@ -59,12 +63,18 @@ export function createRiskAgent(deps: RiskDeps) {
       tickerFailures: 0,
       settled,
     };
+    // One ticker per exchange and symbol, whichever accounts hold it.
     const bySymbol = new Map<string, WatchedPosition[]>();
-    for (const p of positions) bySymbol.set(p.symbol, [...(bySymbol.get(p.symbol) ?? []), p]);
-    for (const [symbol, group] of bySymbol) {
+    for (const p of positions) {
+      const key = `${p.exchange_id}\n${p.symbol}`;
+      bySymbol.set(key, [...(bySymbol.get(key) ?? []), p]);
+    }
+    for (const group of bySymbol.values()) {
+      const { symbol, exchange_id: exchangeId } = group[0];
       let last: number;
       try {
-        last = (await exchange.fetchTicker(symbol)).last;
+        const source = exchangeId === exchange.id ? exchange : await deps.marketData!(exchangeId);
+        last = (await source.fetchTicker(symbol)).last;
       } catch (error) {
         // Never a trigger: the stop is checked again on the next pass.
         summary.tickerFailures++;

@@ -22,6 +22,11 @@ export interface ServiceContext {
    * first use and shared by every part: one client, one set of loaded markets.
    */
   exchange: SharedExchange;
+  /**
+   * Public market data (tickers, candles) of an exchange by id: the shared exchange for its own
+   * id, a client without keys for another exchange an account trades on.
+   */
+  marketData: (exchangeId: string) => Promise<Exchange>;
 }
 
 /** Builds a part of the service; `undefined` when the part has nothing to do. */

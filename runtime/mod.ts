@@ -5,6 +5,7 @@ export {
   type ComponentFactory,
   type Route,
   type ServiceContext,
+  type SharedExchange,
   sharedExchange,
   type WorkQueue,
   workQueue,

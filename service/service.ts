@@ -19,7 +19,7 @@ import {
   sharedExchange,
   workQueue,
 } from "../runtime/mod.ts";
-import { openExchange } from "../execution/mod.ts";
+import { marketDataOf, openExchange } from "../execution/mod.ts";
 import { componentFactories } from "./components.ts";
 
 export interface RunningService {
@@ -58,6 +58,7 @@ export async function startService(
 
   let lockLoop: LoopHandle | undefined;
   const exchange = sharedExchange(() => openExchange(config, db));
+  const marketData = marketDataOf(config, exchange);
   const shutdown = async () => {
     controller.abort();
     // Stop taking requests first (in-flight ones finish), then stop the agents.
@@ -84,6 +85,7 @@ export async function startService(
         new Promise((r) => setTimeout(r, limits.shutdownGraceMs)),
       ]);
     }
+    await marketData.close();
     await exchange.close().catch((error) =>
       log.error("Closing the exchange failed: {error}", { error: errorMessage(error) })
     );
@@ -112,6 +114,7 @@ export async function startService(
       signal: controller.signal,
       queues: { decisions: workQueue<number>() },
       exchange,
+      marketData: marketData.get,
     };
     const components: Component[] = [];
     for (const factory of options.factories ?? componentFactories) {

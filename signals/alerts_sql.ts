@@ -9,6 +9,8 @@ import type { Sql } from "../db/mod.ts";
 
 export interface ClaimedAlert {
   id: number;
+  /** The account it is executed for; null until the Execution agent routes it. */
+  account_id: number | null;
   source: string;
   decision: unknown;
   received_at: Date;
@@ -28,7 +30,7 @@ export function claimReceived(sql: Sql, limit: number): Promise<ClaimedAlert[]> 
       where id in (select id from inbound_alerts
                     where status = 'RECEIVED' and decision is not null
                     order by id limit $1 for update skip locked)
-      returning id, source, decision, received_at`,
+      returning id, account_id::int, source, decision, received_at`,
     [limit],
   );
 }

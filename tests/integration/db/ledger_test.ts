@@ -31,7 +31,7 @@ Deno.test({
     await t.db.query(
       `insert into transactions (exchange_id, account, asset, amount, kind, note)
        values ('binance', 'paper', 'USDT', 5, 'deposit', 'initial paper balance')
-       on conflict (exchange_id, account) where kind = 'deposit' and note = 'initial paper balance'
+       on conflict (account_id, exchange_id, account) where kind = 'deposit' and note = 'initial paper balance'
        do nothing`,
     );
     const report = await verifyLedger(t.db);

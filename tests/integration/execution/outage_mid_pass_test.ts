@@ -19,15 +19,14 @@ Deno.test({
     withLive(async ({ db, exchange, fake }) => {
       const id = await insertAlert(db, { idempotencyKey: "outage-mid-pass", qty: "0.001" });
       let down = false;
-      let calls = 0;
       const gone = () => Promise.reject(new DatabaseUnavailableError("database down (test)"));
-      // The pass's first statement is its claim; the outage starts right after it.
+      // The outage starts right after the pass's claim.
       const flaky: Db = {
         ...db,
         query: <T>(text: string, params?: readonly unknown[], options?: QueryOptions) => {
           if (down) return gone();
           const p = db.query<T>(text, params, options);
-          if (++calls === 1) p.then(() => (down = true), () => {});
+          if (text.includes("set status = 'PROCESSING'")) p.then(() => (down = true), () => {});
           return p;
         },
         exec: (text) => (down ? gone() : db.exec(text)),

@@ -1,0 +1,279 @@
+/**
+ * Accounts (migration 0016): who trades, where and how. The default account (id 1) is the one
+ * the single-account environment describes (EXCHANGE_ID, EXCHANGE_MODE, BROKER_API_KEY, …): its
+ * exchange and mode follow that environment at every start. Any other account reads its keys
+ * from `ACCOUNT_<NAME>_API_KEY` / `_API_SECRET` (and an optional `_API_URL`); the database keeps
+ * only a fingerprint of the key in `api_keys`.
+ */
+import { createHash } from "node:crypto";
+import { accountEnvName, type AccountKeys, accountVar, type Config } from "../core/config.ts";
+import { ConfigError, UsageError } from "../core/errors.ts";
+import type { Sql } from "../db/mod.ts";
+import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
+
+export const DEFAULT_ACCOUNT_ID = 1;
+export const DEFAULT_ACCOUNT_NAME = "default";
+export const ACCOUNT_NAME = /^[a-z][a-z0-9_-]{0,31}$/;
+
+export type AccountMode = "paper" | "sandbox" | "live";
+
+export interface Account {
+  id: number;
+  name: string;
+  exchangeId: string;
+  mode: AccountMode;
+  /** Risk per trade in percent; undefined: RISK_PER_TRADE_PCT. */
+  riskPct?: number;
+  /** A paper account's initial deposit in the quote asset; undefined: PAPER_BALANCE. */
+  paperBalance?: number;
+  enabled: boolean;
+  user: string | null;
+}
+
+interface AccountRow {
+  id: string | number;
+  name: string;
+  exchange_id: string;
+  mode: AccountMode;
+  risk_pct: string | null;
+  paper_balance: string | null;
+  enabled: boolean;
+  user_name: string | null;
+}
+
+const COLUMNS = `a.id, a.name, a.exchange_id, a.mode, a.risk_pct::text, a.paper_balance::text,
+  a.enabled, u.name as user_name`;
+const FROM = "accounts a left join users u on u.id = a.user_id";
+
+function toAccount(r: AccountRow): Account {
+  return {
+    id: Number(r.id),
+    name: r.name,
+    exchangeId: r.exchange_id,
+    mode: r.mode,
+    riskPct: r.risk_pct === null ? undefined : Number(r.risk_pct),
+    paperBalance: r.paper_balance === null ? undefined : Number(r.paper_balance),
+    enabled: r.enabled,
+    user: r.user_name,
+  };
+}
+
+/** The ledger book of an account's legs: simulated fills never mix with real ones. */
+export function ledgerBook(mode: AccountMode): "paper" | "main" {
+  return mode === "paper" ? "paper" : "main";
+}
+
+/** "[alice] " for messages about an account other than the default one; "" otherwise. */
+export function accountTag(account: Pick<Account, "id" | "name">): string {
+  return account.id === DEFAULT_ACCOUNT_ID ? "" : `[${account.name}] `;
+}
+
+export async function listAccounts(sql: Sql): Promise<Account[]> {
+  const rows = await sql.query<AccountRow>(`select ${COLUMNS} from ${FROM} order by a.id`);
+  return rows.map(toAccount);
+}
+
+export async function accountById(sql: Sql, id: number): Promise<Account | undefined> {
+  const [row] = await sql.query<AccountRow>(`select ${COLUMNS} from ${FROM} where a.id = $1`, [
+    id,
+  ]);
+  return row ? toAccount(row) : undefined;
+}
+
+export async function accountByName(sql: Sql, name: string): Promise<Account | undefined> {
+  const [row] = await sql.query<AccountRow>(`select ${COLUMNS} from ${FROM} where a.name = $1`, [
+    name,
+  ]);
+  return row ? toAccount(row) : undefined;
+}
+
+/** The account named `name`, or a usage error that lists the accounts there are. */
+export async function requireAccount(sql: Sql, name: string): Promise<Account> {
+  const found = await accountByName(sql, name);
+  if (found) return found;
+  const names = (await listAccounts(sql)).map((a) => a.name);
+  throw new UsageError(`No account named "${name}"; accounts: ${names.join(", ")}`);
+}
+
+export interface NewAccount {
+  name: string;
+  mode: AccountMode;
+  exchangeId: string;
+  user?: string;
+  riskPct?: number;
+  paperBalance?: number;
+}
+
+/** Adds an account (and its user, when named and new); a taken name is a usage error. */
+export async function addAccount(sql: Sql, a: NewAccount): Promise<Account> {
+  if (!ACCOUNT_NAME.test(a.name)) {
+    throw new UsageError(
+      `Account name "${a.name}": expected 1–32 lower-case letters, digits, "_" or "-", starting with a letter`,
+    );
+  }
+  if (await accountByName(sql, a.name)) {
+    throw new UsageError(`An account named "${a.name}" already exists`);
+  }
+  const [row] = await sql.query<{ id: number }>(
+    `with u as (insert into users (name) select $5::text where $5::text is not null
+                on conflict (name) do update set name = excluded.name returning id)
+     insert into accounts (name, mode, exchange_id, risk_pct, paper_balance, user_id)
+     values ($1, $2, $3, $4, $6, (select id from u))
+     returning id`,
+    [a.name, a.mode, a.exchangeId, a.riskPct ?? null, a.user ?? null, a.paperBalance ?? null],
+  );
+  return (await accountById(sql, Number(row.id)))!;
+}
+
+/**
+ * Stops new entries of an account: it is no longer subscribed to new signals. Its open
+ * positions and active orders are still watched and reconciled until they are closed.
+ */
+export async function disableAccount(sql: Sql, name: string): Promise<Account> {
+  const account = await requireAccount(sql, name);
+  if (account.id === DEFAULT_ACCOUNT_ID) {
+    throw new UsageError(
+      "The default account cannot be disabled: it is the one EXCHANGE_MODE and BROKER_API_KEY describe",
+    );
+  }
+  await sql.query(
+    `update accounts set enabled = false, disabled_at = coalesce(disabled_at, now()),
+            updated_at = now() where id = $1`,
+    [account.id],
+  );
+  return { ...account, enabled: false };
+}
+
+/**
+ * Positions and orders of one mode must not be traded in another: live trading would sell
+ * paper positions. The default account may switch mode once nothing of it is open or active;
+ * then its exchange and mode follow the environment.
+ */
+export async function syncDefaultAccount(
+  sql: Sql,
+  exchange: { id: string; mode: AccountMode },
+): Promise<void> {
+  const [row] = await sql.query<{ mode: string; positions: number; orders: number }>(
+    `select a.mode,
+            (select count(*)::int from positions p
+              where p.account_id = a.id and p.exchange_id = $2 and p.status = 'OPEN') as positions,
+            (select count(*)::int from orders o
+              where o.account_id = a.id and o.exchange_id = $2
+                and o.status in ${ACTIVE_ORDER_STATUSES_SQL}) as orders
+       from accounts a where a.id = $1`,
+    [DEFAULT_ACCOUNT_ID, exchange.id],
+  );
+  if (row && row.mode !== exchange.mode && (row.positions > 0 || row.orders > 0)) {
+    throw new ConfigError(
+      `EXCHANGE_MODE is ${exchange.mode} but this database holds ${row.positions} open position(s) and ` +
+        `${row.orders} active order(s) on ${exchange.id} from ${row.mode} mode; close them in ` +
+        `${row.mode} mode first, or use another database for ${exchange.mode}`,
+    );
+  }
+  await sql.query(
+    `update accounts set exchange_id = $2, mode = $3, updated_at = now()
+      where id = $1 and (exchange_id, mode) is distinct from ($2, $3)`,
+    [DEFAULT_ACCOUNT_ID, exchange.id, exchange.mode],
+  );
+}
+
+/** The keys an account trades with: the BROKER_* variables for the default account. */
+export function keysOf(config: Pick<Config, "exchange" | "accountKeys">, account: Account) {
+  if (account.id === DEFAULT_ACCOUNT_ID) {
+    return {
+      apiKey: config.exchange.apiKey,
+      apiSecret: config.exchange.apiSecret,
+      apiUrl: config.exchange.apiUrl,
+    };
+  }
+  const own: AccountKeys = config.accountKeys[accountEnvName(account.name)] ?? {};
+  return {
+    apiKey: own.apiKey,
+    apiSecret: own.apiSecret,
+    apiUrl: own.apiUrl ?? config.exchange.apiUrl,
+  };
+}
+
+/** What is missing for an account to trade, in words naming the variables; [] when nothing. */
+export function missingKeys(config: Pick<Config, "exchange" | "accountKeys">, account: Account) {
+  if (account.mode === "paper") return [];
+  const keys = keysOf(config, account);
+  if (keys.apiKey && keys.apiSecret) return [];
+  return account.id === DEFAULT_ACCOUNT_ID
+    ? ["BROKER_API_KEY and BROKER_API_SECRET are not set"]
+    : [
+      `${accountVar(account.name, "API_KEY")} and ${
+        accountVar(account.name, "API_SECRET")
+      } are not set`,
+    ];
+}
+
+/** The fingerprint kept of a key: never the key, never reversible. */
+export function keyFingerprint(apiKey: string): string {
+  return createHash("sha256").update(apiKey, "utf8").digest("hex").slice(0, 16);
+}
+
+/** Records the fingerprint of the key an account trades with (a new key revokes the old one). */
+export async function recordKeyFingerprint(
+  sql: Sql,
+  account: Account,
+  apiKey: string,
+): Promise<void> {
+  const fingerprint = keyFingerprint(apiKey);
+  await sql.query(
+    "insert into exchanges (id, mode) values ($1, $2) on conflict (id) do nothing",
+    [account.exchangeId, account.mode],
+  );
+  await sql.query(
+    `update api_keys set revoked_at = now()
+      where account_id = $1 and revoked_at is null and (exchange_id, fingerprint) <> ($2, $3)`,
+    [account.id, account.exchangeId, fingerprint],
+  );
+  await sql.query(
+    `insert into api_keys (account_id, exchange_id, label, fingerprint, user_id)
+     values ($1, $2, $4, $3, (select user_id from accounts where id = $1))
+     on conflict (exchange_id, fingerprint) do update set revoked_at = null,
+       account_id = excluded.account_id`,
+    [account.id, account.exchangeId, fingerprint, `${account.name} key`],
+  );
+}
+
+/**
+ * The accounts a strategy's signals are traded on: those subscribed and enabled, or the
+ * default account alone when the strategy has no subscription.
+ */
+export async function targetsOf(sql: Sql, strategy: string): Promise<Account[]> {
+  const rows = await sql.query<AccountRow & { subscribed: boolean }>(
+    `select ${COLUMNS} from ${FROM}
+      where a.id in (select account_id from strategy_accounts where strategy = $1)
+         or (a.id = $2 and not exists (select 1 from strategy_accounts where strategy = $1))
+      order by a.id`,
+    [strategy, DEFAULT_ACCOUNT_ID],
+  );
+  return rows.map(toAccount).filter((a) => a.enabled);
+}
+
+/** Subscribes exactly these accounts to a strategy (an empty list: the default account). */
+export async function setSubscriptions(sql: Sql, strategy: string, names: string[]) {
+  const accounts: Account[] = [];
+  for (const name of names) accounts.push(await requireAccount(sql, name));
+  await sql.query("delete from strategy_accounts where strategy = $1", [strategy]);
+  for (const a of accounts) {
+    await sql.query(
+      "insert into strategy_accounts (strategy, account_id) values ($1, $2) on conflict do nothing",
+      [strategy, a.id],
+    );
+  }
+  return accounts;
+}
+
+/** Names of the accounts subscribed to each strategy (strategies without any are absent). */
+export async function subscriptions(sql: Sql): Promise<Map<string, string[]>> {
+  const rows = await sql.query<{ strategy: string; name: string }>(
+    `select s.strategy, a.name from strategy_accounts s join accounts a on a.id = s.account_id
+      order by s.strategy, a.id`,
+  );
+  const out = new Map<string, string[]>();
+  for (const r of rows) out.set(r.strategy, [...(out.get(r.strategy) ?? []), r.name]);
+  return out;
+}
