@@ -19,6 +19,7 @@ Deno.test({
     withLive(async ({ db, exchange, fake }) => {
       const id = await insertAlert(db, { idempotencyKey: "outage-mid-pass", qty: "0.001" });
       let down = false;
+      let claims = 0;
       const gone = () => Promise.reject(new DatabaseUnavailableError("database down (test)"));
       // The outage starts right after the pass's claim.
       const flaky: Db = {
@@ -26,7 +27,9 @@ Deno.test({
         query: <T>(text: string, params?: readonly unknown[], options?: QueryOptions) => {
           if (down) return gone();
           const p = db.query<T>(text, params, options);
-          if (text.includes("set status = 'PROCESSING'")) p.then(() => (down = true), () => {});
+          if (text.includes("set status = 'PROCESSING'") && ++claims === 1) {
+            p.then(() => (down = true), () => {});
+          }
           return p;
         },
         exec: (text) => (down ? gone() : db.exec(text)),
