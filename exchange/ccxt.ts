@@ -88,7 +88,9 @@ export async function createCcxtExchange(settings: ExchangeSettings): Promise<Ex
   let marketsLoaded = false;
   const ensureMarkets = async () => {
     if (!marketsLoaded) {
-      await call("Loading markets", () => client.loadMarkets());
+      // Reload: ccxt keeps a failed load's promise and would hand it back rejected forever, so
+      // an exchange that was down at the first call would never be traded on until a restart.
+      await call("Loading markets", () => client.loadMarkets(true));
       marketsLoaded = true;
     }
   };

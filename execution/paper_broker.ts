@@ -208,7 +208,12 @@ export function createPaperExchange(options: PaperOptions): Exchange {
     loadMarkets: () => market.loadMarkets(),
     fetchOHLCV: (...args) => market.fetchOHLCV(...args),
     fetchTicker: (symbol) => market.fetchTicker(symbol),
-    fetchBalance: balances,
+    // Holds of orders settled meanwhile are dropped first, or the free balance would count
+    // a filled buy twice (once in the ledger, once held).
+    fetchBalance: async () => {
+      await releaseSettled();
+      return await balances();
+    },
     async createOrder(r: OrderRequest) {
       await ensureMarkets();
       const price = await lastPrice(r.symbol);
