@@ -203,7 +203,7 @@ Deno.test({
         exchangeId: "binance",
         paperBalance: 1000,
       });
-      const lena = await addAccount(db, live("lena"));
+      await addAccount(db, live("lena"));
       const paulaEx = createPaperExchange({
         db,
         market,
