@@ -166,4 +166,12 @@ export const limits = {
   intakeStrategyCacheMax: 1_000,
   /** Writes retried when the strategy changed between its read and the write. */
   intakeStaleRetries: 3,
+  /**
+   * Writes of accepted signals in flight at once per database; the signals arriving meanwhile
+   * are stored together in the next write (signals/record_batch.ts). Below DB_POOL_SIZE, so
+   * the other work of the service keeps connections.
+   */
+  intakeWritesInFlight: 3,
+  /** Signals stored by one write at most. */
+  intakeWriteBatchMax: 64,
 } as const;

@@ -661,6 +661,35 @@ begin
   return query select v_id, v_status, v_first, v_error;
 end $function$;
 
+CREATE OR REPLACE FUNCTION public.record_inbound_decisions(p_alerts jsonb)
+ RETURNS TABLE(ord integer, id bigint, status text, first_id bigint, error text)
+ LANGUAGE plpgsql
+AS $function$
+declare
+  a record;
+  r record;
+begin
+  for a in
+    select t.ord::int as n, x.*
+      from jsonb_array_elements(p_alerts) with ordinality as t(v, ord),
+           jsonb_to_record(t.v) as x(source text, key text, hash text, raw_body text,
+             payload jsonb, remote_addr text, decision jsonb, line_no int, dedupe_day text,
+             strategy text, strategy_version text, received_at timestamptz,
+             accept_by timestamptz)
+     order by t.ord
+  loop
+    select * into r from record_inbound_decision(a.source, a.key, a.hash, a.raw_body,
+      a.payload, a.remote_addr, a.decision, a.line_no, a.dedupe_day, a.strategy,
+      a.strategy_version, a.received_at, a.accept_by);
+    ord := a.n;
+    id := r.id;
+    status := r.status;
+    first_id := r.first_id;
+    error := r.error;
+    return next;
+  end loop;
+end $function$;
+
 CREATE OR REPLACE FUNCTION public.refuse_change()
  RETURNS trigger
  LANGUAGE plpgsql

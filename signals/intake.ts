@@ -16,6 +16,7 @@ import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { parsePineAlert } from "./pine_schema.ts";
 import { alertToDecision, applyStrategy, canonicalJson, type DecisionInput } from "./map.ts";
 import { readStrategyRow, type StrategyRow } from "./strategies.ts";
+import { recordInbound } from "./record_batch.ts";
 
 export type Source = "pine" | "csv" | "tradingview" | "strategy" | "pull";
 
@@ -55,9 +56,6 @@ export interface IntakeOptions {
   dryRun?: boolean;
   now?: () => Date;
 }
-
-/** The statements of every accepted alert: one round trip each instead of two (db.ts). */
-const PREPARED = { prepare: true };
 
 /** The payload hash: the decision as the source gave it, without its key. */
 export function payloadHash(decision: DecisionInput): string {
@@ -145,10 +143,11 @@ async function readStrategy(db: Db, name: string): Promise<StrategyRow | undefin
 }
 
 /**
- * One statement, so one commit (one WAL flush) per alert: record_inbound_decision (migrations
- * 0003, 0005) checks the strategy row is still the version the decision was mapped with,
- * stores the alert, claims its key and settles the status atomically. Undefined when the
- * strategy changed in between (nothing written).
+ * One statement, so one commit (one WAL flush) per alert, or per batch of alerts arriving
+ * together (record_batch.ts): record_inbound_decision (migrations 0003, 0005, 0009) checks the
+ * strategy row is still the version the decision was mapped with, stores the alert, claims its
+ * key and settles the status atomically. Undefined when the strategy changed in between
+ * (nothing written).
  */
 async function storeDecision(
   db: Db,
@@ -158,30 +157,25 @@ async function storeDecision(
   strategy: StrategyRow,
   options: IntakeOptions,
 ): Promise<IntakeResult | undefined> {
-  const day = (options.now?.() ?? new Date()).toISOString().slice(0, 10);
-  const [row] = await db.query<{ id: number; status: string; first_id: number; error: string }>(
-    "select * from record_inbound_decision($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-    [
-      input.source,
-      decision.idempotencyKey,
-      hash,
-      storableText(input.rawBody),
-      jsonOrNull(input.payload ?? input.decision),
-      input.remoteAddr ?? null,
-      JSON.stringify(decision),
-      input.lineNo ?? null,
-      day,
-      strategy.name,
-      strategy.version,
-      input.receivedAt?.toISOString() ?? null,
-      input.acceptBy?.toISOString() ?? null,
-    ],
-    PREPARED,
-  );
+  const row = await recordInbound(db, {
+    source: input.source,
+    key: decision.idempotencyKey,
+    hash,
+    rawBody: storableText(input.rawBody),
+    payloadJson: jsonOrNull(input.payload ?? input.decision),
+    remoteAddr: input.remoteAddr ?? null,
+    decisionJson: JSON.stringify(decision),
+    lineNo: input.lineNo ?? null,
+    dedupeDay: (options.now?.() ?? new Date()).toISOString().slice(0, 10),
+    strategy: strategy.name,
+    strategyVersion: strategy.version,
+    receivedAt: input.receivedAt ?? null,
+    acceptBy: input.acceptBy ?? null,
+  });
   if (row.status === "STALE") return undefined;
   if (row.status === "RECEIVED") return { outcome: "accepted", alertId: row.id, decision };
   if (row.status === "DUPLICATE") return { outcome: "duplicate", alertId: row.first_id };
-  return { outcome: "conflict", alertId: row.id, error: row.error };
+  return { outcome: "conflict", alertId: row.id, error: row.error ?? "" };
 }
 
 /** Records a signal that failed validation: status INVALID, with its error and a WARN. */
@@ -356,7 +350,10 @@ function storableText(text: string): string {
 /** The JSON text of a payload for a jsonb column: secrets masked in any field, NULs replaced. */
 function jsonOrNull(value: unknown): string | null {
   if (value === undefined) return null;
-  const text = redactText(JSON.stringify(value)).replaceAll("\\u0000", "\\ufffd");
+  const json = JSON.stringify(value);
+  const text = redactText(json).replaceAll("\\u0000", "\\ufffd");
+  // Unchanged, it is JSON.stringify's own output.
+  if (text === json) return text;
   try {
     JSON.parse(text);
     return text;

@@ -144,8 +144,13 @@ export function pineHandler(deps: PineDeps): PineHandler {
         `send the alert message as a JSON object`;
     }
     const fields = isObject(body) ? body : undefined;
-    const given = [req.headers.get("x-auth-token"), fields?.auth_token];
-    if (!given.some(tokenOk)) {
+    // A JSON object written without a single escape (what TradingView sends): its decoded
+    // strings are pieces of the raw text, so the token checks below can count in the text.
+    const plain = fields !== undefined && !read.text.includes("\\");
+    // Each given token is compared once (a digest each); the body's answer is kept for the
+    // check below.
+    const bodyTokenOk = tokenOk(fields?.auth_token);
+    if (!bodyTokenOk && !tokenOk(req.headers.get("x-auth-token"))) {
       refused("unauthorized", remote);
       return json({ error: "missing or wrong token" }, 401);
     }
@@ -153,7 +158,7 @@ export function pineHandler(deps: PineDeps): PineHandler {
     // key given twice, whose first value JSON.parse drops but the raw text keeps; in the text
     // of a body that is not JSON, escapes decoded): refused, and nothing of the request is
     // kept, not even an invalid-alert record, since every stored form would have to be masked.
-    if (tokenOutsideAuthField(read.text, parsed, fields, token, tokenOk)) {
+    if (tokenOutsideAuthField(read.text, parsed, fields, token, bodyTokenOk, plain)) {
       refused("tokenInFields", remote);
       return json({
         error: "The webhook token appears in a field of the alert (only auth_token or the " +
@@ -164,11 +169,12 @@ export function pineHandler(deps: PineDeps): PineHandler {
       // PostgreSQL refuses to store such a value (stack depth): a clear 422 instead.
       parseError = `Body nests deeper than ${limits.webhookJsonDepthMax} levels; an alert ` +
         "message is a flat object";
-    } else if (parsed && holdsLoneSurrogate(body)) {
+    } else if (parsed && !plain && holdsLoneSurrogate(body)) {
+      // (Decoded UTF-8 without escapes holds no unpaired surrogate.)
       parseError = "Body holds an unpaired UTF-16 surrogate escape (such as \\ud800), which " +
         "is not text; remove it from the message";
     }
-    const rawBody = storableRaw(read.text, token, fields);
+    const rawBody = storableRaw(read.text, token, fields, plain);
     const payload = parseError === undefined && fields ? withoutToken(fields) : undefined;
     const acceptBy = new Date(arrival.getTime() + limits.webhookDbTimeoutMs);
     const input = {
@@ -244,9 +250,16 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
  * text (`"\u0072eltok…"`), the literal mask misses it: the decoded body is stored instead,
  * auth_token masked.
  */
-function storableRaw(text: string, token: string, fields?: Record<string, unknown>): string {
+function storableRaw(
+  text: string,
+  token: string,
+  fields: Record<string, unknown> | undefined,
+  plain: boolean,
+): string {
   const masked = text.split(token).join(MASK);
   if (!fields) return masked;
+  // Without escapes the token sat inside a string literal, so the mask kept the JSON valid.
+  if (plain && !masked.includes(token)) return masked;
   try {
     JSON.parse(masked);
     if (secretLiterals(masked, token) === 0) return masked;
@@ -266,12 +279,22 @@ function tokenOutsideAuthField(
   parsed: boolean,
   fields: Record<string, unknown> | undefined,
   token: string,
-  tokenOk: (given: unknown) => boolean,
+  bodyTokenOk: boolean,
+  plain: boolean,
 ): boolean {
   if (!parsed) return looseUnescape(text).includes(token);
-  const allowed = fields !== undefined && tokenOk(fields.auth_token) ? 1 : 0;
+  const allowed = fields !== undefined && bodyTokenOk ? 1 : 0;
+  // Without escapes every decoded string is a piece of the text: the token found no more
+  // often than the one allowed auth_token value holds it is in no other string.
+  if (plain && occurrences(text, token) <= allowed) return false;
   if (fields && holdsSecret(withoutToken(fields), token)) return true;
   return secretLiterals(text, token) > allowed;
+}
+
+function occurrences(text: string, part: string): number {
+  let n = 0;
+  for (let at = text.indexOf(part); at !== -1; at = text.indexOf(part, at + part.length)) n++;
+  return n;
 }
 
 function withoutToken(fields: Record<string, unknown>): Record<string, unknown> {

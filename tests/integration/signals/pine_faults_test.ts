@@ -142,6 +142,7 @@ Deno.test({
             `buy BTCUSDT ${TOKEN}`,
             // A key given twice: JSON.parse keeps the last value, the raw text holds both.
             JSON.stringify(alert()).replace(/}$/, `,"note":"${escaped}","note":"x"}`),
+            JSON.stringify(alert()).replace(/}$/, `,"note":"${TOKEN}","note":"x"}`),
             JSON.stringify(alert()).replace(
               /}$/,
               `,"auth_token":"${escaped}","auth_token":"${TOKEN}"}`,
