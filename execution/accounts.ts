@@ -114,6 +114,17 @@ export async function addAccount(sql: Sql, a: NewAccount): Promise<Account> {
   if (await accountByName(sql, a.name)) {
     throw new UsageError(`An account named "${a.name}" already exists`);
   }
+  // Both would read the same ACCOUNT_<NAME>_* variables: one exchange account traded twice.
+  const twin = (await listAccounts(sql)).find((o) =>
+    accountEnvName(o.name) === accountEnvName(a.name)
+  );
+  if (twin) {
+    throw new UsageError(
+      `Account name "${a.name}" reads the same variables (${
+        accountVar(a.name, "API_KEY")
+      }) as account "${twin.name}"; choose another name`,
+    );
+  }
   const [row] = await sql.query<{ id: number }>(
     `with u as (insert into users (name) select $5::text where $5::text is not null
                 on conflict (name) do update set name = excluded.name returning id)
@@ -194,6 +205,22 @@ export function keysOf(config: Pick<Config, "exchange" | "accountKeys">, account
   };
 }
 
+/**
+ * Which market data an account sees: accounts with the same key share prices. Paper accounts
+ * read the live public data; a sandbox (testnet) and another API_URL are other markets.
+ */
+export function marketKeyOf(config: Pick<Config, "exchange" | "accountKeys">, account: Account) {
+  const sandbox = account.mode === "sandbox";
+  return {
+    key: `${account.exchangeId}|${sandbox ? "sandbox" : "main"}|${
+      keysOf(config, account).apiUrl ?? ""
+    }`,
+    exchangeId: account.exchangeId,
+    sandbox,
+    apiUrl: keysOf(config, account).apiUrl,
+  };
+}
+
 /** What is missing for an account to trade, in words naming the variables; [] when nothing. */
 export function missingKeys(config: Pick<Config, "exchange" | "accountKeys">, account: Account) {
   if (account.mode === "paper") return [];
@@ -220,6 +247,20 @@ export async function recordKeyFingerprint(
   apiKey: string,
 ): Promise<void> {
   const fingerprint = keyFingerprint(apiKey);
+  // One key, one account: the same key on two accounts would trade one exchange account twice
+  // for every signal, each sized from the same balance.
+  const [other] = await sql.query<{ name: string }>(
+    `select a.name from api_keys k join accounts a on a.id = k.account_id
+      where k.exchange_id = $1 and k.fingerprint = $2 and k.revoked_at is null
+        and k.account_id <> $3`,
+    [account.exchangeId, fingerprint, account.id],
+  );
+  if (other) {
+    throw new ConfigError(
+      `Account ${account.name} has the same API key as account ${other.name}; each account ` +
+        `needs its own exchange account and key`,
+    );
+  }
   await sql.query(
     "insert into exchanges (id, mode) values ($1, $2) on conflict (id) do nothing",
     [account.exchangeId, account.mode],

@@ -6,6 +6,7 @@
  */
 import {
   type Component,
+  type MarketSource,
   type ServiceContext,
   type SharedExchange,
   sharedExchange,
@@ -78,25 +79,29 @@ export async function openAccountExchange(
 }
 
 /**
- * Public market data by exchange id: the default account's exchange for its own id, a client
- * without keys (opened once) for any other exchange an account trades on.
+ * Public market data by market: the default account's exchange for its own market, a client
+ * without keys (opened once) for any other market an account trades on.
  */
 export function marketDataOf(config: Config, defaultExchange: SharedExchange) {
   const others = new Map<string, SharedExchange>();
+  const own = (m: MarketSource) =>
+    m.exchangeId === config.exchange.id && m.sandbox === (config.exchange.mode === "sandbox") &&
+    (m.apiUrl ?? "") === (config.exchange.apiUrl ?? "");
   return {
-    get: (exchangeId: string): Promise<Exchange> => {
-      if (exchangeId === config.exchange.id) return defaultExchange.get();
-      let shared = others.get(exchangeId);
+    get: (m: MarketSource): Promise<Exchange> => {
+      if (own(m)) return defaultExchange.get();
+      const key = `${m.exchangeId}|${m.sandbox}|${m.apiUrl ?? ""}`;
+      let shared = others.get(key);
       if (!shared) {
         shared = sharedExchange(() =>
           createCcxtExchange({
-            ...config.exchange,
-            id: exchangeId,
-            apiKey: undefined,
-            apiSecret: undefined,
+            id: m.exchangeId,
+            mode: m.sandbox ? "sandbox" : "paper",
+            apiUrl: m.apiUrl,
+            timeoutMs: config.exchange.timeoutMs,
           })
         );
-        others.set(exchangeId, shared);
+        others.set(key, shared);
       }
       return shared.get();
     },

@@ -11,6 +11,7 @@ export {
   accountByName,
   DEFAULT_ACCOUNT_ID,
   listAccounts,
+  marketKeyOf,
   requireAccount,
 } from "./accounts.ts";
 export {

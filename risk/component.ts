@@ -7,6 +7,7 @@ import type { Component, ServiceContext } from "../runtime/mod.ts";
 import { limits } from "../core/limits.ts";
 import { startLoop } from "../core/loop.ts";
 import { createRiskAgent, type RiskAgent } from "./watch.ts";
+import { listAccounts, marketKeyOf } from "../execution/mod.ts";
 
 export function riskComponent(ctx: ServiceContext): Promise<Component> {
   const { db, clock, signal } = ctx;
@@ -27,7 +28,13 @@ export function riskComponent(ctx: ServiceContext): Promise<Component> {
           agent ??= createRiskAgent({
             db,
             exchange: await ctx.exchange.get(),
-            marketData: ctx.marketData,
+            markets: async () =>
+              new Map(
+                (await listAccounts(db)).map((a) => {
+                  const m = marketKeyOf(ctx.config, a);
+                  return [a.id, { key: m.key, get: () => ctx.marketData(m) }];
+                }),
+              ),
             log,
             queue: ctx.queues.decisions,
           });
