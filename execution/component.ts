@@ -16,7 +16,7 @@ import { ConfigError, errorMessage, nextStep } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import { startLoop } from "../core/loop.ts";
 import { backoffMs } from "../core/backoff.ts";
-import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
+import { enqueueNotification, loopAlarm, NotificationKind } from "../notify/mod.ts";
 import type { Db } from "../db/mod.ts";
 import { createCcxtExchange } from "../exchange/mod.ts";
 import { syncMarkets } from "./markets.ts";
@@ -169,6 +169,7 @@ export async function executionComponent(ctx: ServiceContext): Promise<Component
     }
     const reconcile = startLoop({
       name: "reconcile",
+      onFailing: loopAlarm(db, "orders are not reconciled with the exchange"),
       intervalMs: limits.reconcileIntervalMs,
       maxBackoffMs: limits.backoffMaxMs,
       signal,
@@ -178,6 +179,7 @@ export async function executionComponent(ctx: ServiceContext): Promise<Component
     });
     const decisions = startLoop({
       name: "execution",
+      onFailing: loopAlarm(db, "signals are not traded (they are kept and traded once it works)"),
       intervalMs: limits.executionPollMs,
       maxBackoffMs: limits.backoffMaxMs,
       signal,
@@ -198,6 +200,7 @@ export async function executionComponent(ctx: ServiceContext): Promise<Component
     });
     const sync = startLoop({
       name: "market-sync",
+      onFailing: loopAlarm(db, "trading rules are not refreshed"),
       intervalMs: limits.marketSyncIntervalMs,
       maxBackoffMs: limits.backoffMaxMs,
       signal,

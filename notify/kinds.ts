@@ -39,6 +39,10 @@ export const NotificationKind = {
   backupFailed: "backup_failed",
   // Tests and benchmarks of delivery (never sent by the service)
   chaos: "chaos",
+  // Loops that keep failing
+  loopFailing: "loop_failing",
+  loopRecovered: "loop_recovered",
+  unhandledError: "unhandled_error",
   // Notify itself
   chatDeactivated: "chat_deactivated",
   outboxFailed: "outbox_failed",

@@ -5,6 +5,7 @@
  */
 import type { Component, ServiceContext } from "../runtime/mod.ts";
 import { limits } from "../core/limits.ts";
+import { loopAlarm } from "../notify/mod.ts";
 import { startLoop } from "../core/loop.ts";
 import { createRiskAgent, type RiskAgent } from "./watch.ts";
 import { listAccounts, marketKeyOf } from "../execution/mod.ts";
@@ -19,6 +20,10 @@ export function riskComponent(ctx: ServiceContext): Promise<Component> {
       let agent: RiskAgent | undefined;
       stopped = startLoop({
         name: "risk",
+        // Positions unwatched: a WARN soon, a CRITICAL after a minute.
+        onFailing: loopAlarm(db, "stops and targets of open positions are not watched"),
+        failingWarnMs: 15_000,
+        failingCriticalMs: 60_000,
         intervalMs: limits.riskCheckMs,
         maxBackoffMs: limits.backoffMaxMs,
         signal,

@@ -8,7 +8,7 @@
  * position open past its stop.
  */
 import type { WorkQueue } from "../runtime/mod.ts";
-import { errorMessage } from "../core/errors.ts";
+import { errorMessage, TemporaryError } from "../core/errors.ts";
 import type { Log } from "../core/log.ts";
 import type { Db } from "../db/mod.ts";
 import type { Exchange } from "../exchange/mod.ts";
@@ -71,6 +71,7 @@ export function createRiskAgent(deps: RiskDeps) {
     // One ticker per market and symbol, whichever accounts hold it.
     const markets = positions.length > 0 ? await deps.markets?.() : undefined;
     const bySymbol = new Map<string, WatchedPosition[]>();
+    let lastError = "";
     for (const p of positions) {
       const key = `${markets?.get(p.account_id)?.key ?? p.exchange_id}\n${p.symbol}`;
       bySymbol.set(key, [...(bySymbol.get(key) ?? []), p]);
@@ -85,6 +86,7 @@ export function createRiskAgent(deps: RiskDeps) {
       } catch (error) {
         // Never a trigger: the stop is checked again on the next pass.
         summary.tickerFailures++;
+        lastError = errorMessage(error);
         log.warn("Risk: no price for {symbol}, checked again next pass: {error}", {
           symbol,
           error: errorMessage(error),
@@ -109,6 +111,13 @@ export function createRiskAgent(deps: RiskDeps) {
         });
         deps.queue?.push(alertId);
       }
+    }
+    // Not one price: every watched position is unwatched. The loop counts it as a failure, so
+    // the operator hears about it if it lasts (notify/loop_alarm.ts).
+    if (bySymbol.size > 0 && summary.tickerFailures === bySymbol.size) {
+      throw new TemporaryError(
+        `no price for any of the ${positions.length} watched position(s): ${lastError}`,
+      );
     }
     return summary;
   }
