@@ -277,3 +277,12 @@ export async function subscriptions(sql: Sql): Promise<Map<string, string[]>> {
   for (const r of rows) out.set(r.strategy, [...(out.get(r.strategy) ?? []), r.name]);
   return out;
 }
+
+/** Open positions per account id (accounts without any are absent), for `accounts list`. */
+export async function openPositionCounts(sql: Sql): Promise<Map<number, number>> {
+  const rows = await sql.query<{ account_id: string | number; n: number }>(
+    `select account_id, count(*)::int as n from positions where status = 'OPEN'
+      group by account_id`,
+  );
+  return new Map(rows.map((r) => [Number(r.account_id), r.n]));
+}

@@ -1,6 +1,24 @@
 /** The public face of execution/: what other rooms may use. */
 
 export {
+  type Account,
+  accountByName,
+  type AccountMode,
+  addAccount,
+  DEFAULT_ACCOUNT_ID,
+  DEFAULT_ACCOUNT_NAME,
+  disableAccount,
+  keysOf,
+  ledgerBook,
+  listAccounts,
+  missingKeys,
+  type NewAccount,
+  openPositionCounts,
+  requireAccount,
+  setSubscriptions,
+  subscriptions,
+} from "./accounts.ts";
+export {
   executionComponent,
   marketDataOf,
   openAccountExchange,
