@@ -283,28 +283,37 @@ export async function recordKeyFingerprint(
  * The accounts a strategy's signals are traded on: those subscribed and enabled, or the
  * default account alone when the strategy has no subscription.
  */
-export async function targetsOf(sql: Sql, strategy: string): Promise<Account[]> {
-  const rows = await sql.query<AccountRow & { subscribed: boolean }>(
-    `select ${COLUMNS} from ${FROM}
+export async function targetsOf(
+  sql: Sql,
+  strategy: string,
+  /** For a sell: its symbol. A disabled account still exits what it holds of it. */
+  exitSymbol?: string,
+): Promise<Account[]> {
+  const rows = await sql.query<AccountRow & { holds: boolean }>(
+    `select ${COLUMNS},
+            exists (select 1 from positions p where p.account_id = a.id and p.symbol = $3
+                      and p.status = 'OPEN' and p.qty > 0) as holds
+       from ${FROM}
       where a.id in (select account_id from strategy_accounts where strategy = $1)
          or (a.id = $2 and not exists (select 1 from strategy_accounts where strategy = $1))
       order by a.id`,
-    [strategy, DEFAULT_ACCOUNT_ID],
+    [strategy, DEFAULT_ACCOUNT_ID, exitSymbol ?? null],
   );
-  return rows.map(toAccount).filter((a) => a.enabled);
+  return rows.filter((r) => r.enabled || r.holds).map(toAccount);
 }
 
 /** Subscribes exactly these accounts to a strategy (an empty list: the default account). */
 export async function setSubscriptions(sql: Sql, strategy: string, names: string[]) {
   const accounts: Account[] = [];
   for (const name of names) accounts.push(await requireAccount(sql, name));
-  await sql.query("delete from strategy_accounts where strategy = $1", [strategy]);
-  for (const a of accounts) {
-    await sql.query(
-      "insert into strategy_accounts (strategy, account_id) values ($1, $2) on conflict do nothing",
-      [strategy, a.id],
-    );
-  }
+  // One statement: the old subscriptions are replaced as a whole or not at all.
+  await sql.query(
+    `with gone as (delete from strategy_accounts where strategy = $1
+                    and account_id <> all($2::int8[]))
+     insert into strategy_accounts (strategy, account_id)
+     select $1, unnest($2::int8[]) on conflict do nothing`,
+    [strategy, accounts.map((a) => a.id)],
+  );
   return accounts;
 }
 
@@ -317,4 +326,13 @@ export async function subscriptions(sql: Sql): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
   for (const r of rows) out.set(r.strategy, [...(out.get(r.strategy) ?? []), r.name]);
   return out;
+}
+
+/** Open positions per account id (accounts without any are absent), for `accounts list`. */
+export async function openPositionCounts(sql: Sql): Promise<Map<number, number>> {
+  const rows = await sql.query<{ account_id: string | number; n: number }>(
+    `select account_id, count(*)::int as n from positions where status = 'OPEN'
+      group by account_id`,
+  );
+  return new Map(rows.map((r) => [Number(r.account_id), r.n]));
 }

@@ -227,7 +227,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
     let accountId = alert.account_id;
     if (accountId === null) {
       const parsed = parseDecision(alert.decision);
-      const routed = await fanOut(db, alert.id, parsed.ok ? parsed.decision.strategy : undefined);
+      const routed = await fanOut(db, alert.id, parsed.ok ? parsed.decision : undefined);
       if ("children" in routed) {
         summary.fannedOut++;
         return;

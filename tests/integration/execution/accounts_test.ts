@@ -285,9 +285,9 @@ Deno.test({
 
 Deno.test({
   ...serviceTest,
-  name: "an alert of a strategy whose accounts are all disabled is refused with the reason",
+  name: "an entry for a strategy whose accounts are all disabled is refused; their exits pass",
   fn: () =>
-    withAccounts({ alice: "10000" }, async ({ db, agent }) => {
+    withAccounts({ alice: "10000" }, async ({ db, agent, fakes }) => {
       await db.query("update accounts set enabled = false where name = 'alice'");
       const id = await insertAlert(db, { strategy: "trend", idempotencyKey: "none-1" });
       const pass = await agent.runOnce();
@@ -296,6 +296,15 @@ Deno.test({
       assert.equal(alert.status, "REJECTED");
       assert.match(alert.error ?? "", /no enabled account trades strategy "trend"/);
       assert.equal(await count(db, "select 1 from orders"), 0);
+
+      // A disabled account still exits what it holds when its strategy says sell.
+      await db.query("update accounts set enabled = true where name = 'alice'");
+      await insertAlert(db, { strategy: "trend", qty: "0.01", idempotencyKey: "none-buy" });
+      await agent.runOnce();
+      await db.query("update accounts set enabled = false where name = 'alice'");
+      await insertAlert(db, { strategy: "trend", action: "sell", idempotencyKey: "none-sell" });
+      assert.equal((await agent.runOnce()).executed, 1);
+      assert.deepEqual(fakes.alice.orders.map((o) => o.side), ["BUY", "SELL"]);
     }),
 });
 
