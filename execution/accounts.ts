@@ -289,15 +289,17 @@ export async function targetsOf(
   /** For a sell: its symbol. A disabled account still exits what it holds of it. */
   exitSymbol?: string,
 ): Promise<Account[]> {
+  const holds = exitSymbol === undefined ? "false" : `exists (select 1 from positions p
+      where p.account_id = a.id and p.symbol = $3 and p.status = 'OPEN' and p.qty > 0)`;
   const rows = await sql.query<AccountRow & { holds: boolean }>(
-    `select ${COLUMNS},
-            exists (select 1 from positions p where p.account_id = a.id and p.symbol = $3
-                      and p.status = 'OPEN' and p.qty > 0) as holds
+    `select ${COLUMNS}, ${holds} as holds
        from ${FROM}
       where a.id in (select account_id from strategy_accounts where strategy = $1)
          or (a.id = $2 and not exists (select 1 from strategy_accounts where strategy = $1))
       order by a.id`,
-    [strategy, DEFAULT_ACCOUNT_ID, exitSymbol ?? null],
+    exitSymbol === undefined
+      ? [strategy, DEFAULT_ACCOUNT_ID]
+      : [strategy, DEFAULT_ACCOUNT_ID, exitSymbol],
   );
   return rows.filter((r) => r.enabled || r.holds).map(toAccount);
 }

@@ -240,9 +240,7 @@ export async function applyExchangeOrder(
     await enqueueNotification(tx, {
       severity: "INFO",
       kind: NotificationKind.orderFilled,
-      text: `${tagOf(order)}Filled: ${order.side} ${sum.filled} ${order.symbol} at ${
-        Number(sum.avg).toString()
-      } (fee ${Number(sum.fee)} ${sum.cur ?? ""}) — order ${order.client_order_id}`,
+      text: `${tagOf(order)}${await fillText(tx, order, sum)} — order ${order.client_order_id}`,
       dedupeKey: `order:${order.client_order_id}:filled`,
       accountId: order.account_id,
     });
@@ -263,6 +261,75 @@ export async function applyExchangeOrder(
     for (const f of recorded) await applyToPosition(tx, order, f);
   }
   return status;
+}
+
+const n = (v: number, digits = 8) => Number(v.toFixed(digits)).toString();
+
+function duration(ms: number): string {
+  const min = Math.max(0, Math.round(ms / 60_000));
+  if (min < 60) return `${min} min`;
+  const h = Math.floor(min / 60);
+  return h < 48 ? `${h} h ${min % 60} min` : `${Math.floor(h / 24)} d ${h % 24} h`;
+}
+
+/**
+ * A fill as a person reads it. An entry: quantity, price, notional, fee, stop, target and the
+ * amount at risk down to the stop. An exit: the PnL in quote and percent (after this sell's
+ * fee), how long the position was held, and why (signal, stop-loss, target, operator).
+ */
+async function fillText(
+  tx: Sql,
+  order: OrderRow,
+  sum: { filled: string; avg: string | null; fee: string; cur: string | null },
+): Promise<string> {
+  const [base, quote] = order.symbol.split("/");
+  const qty = Number(sum.filled);
+  const avg = Number(sum.avg);
+  const fee = Number(sum.fee);
+  const feeQuote = sum.cur === quote ? fee : sum.cur === base ? fee * avg : 0;
+  const feeText = `fee ${n(fee)} ${sum.cur ?? ""}`.trim();
+  if (order.side === "buy") {
+    const stop = Number(order.stop_price ?? order.decision?.sl ?? NaN);
+    const target = order.decision?.tp;
+    const risk = Number.isFinite(stop) ? qty * (avg - stop) + feeQuote : undefined;
+    return `Bought ${n(qty)} ${order.symbol} at ${n(avg)}: ${
+      n(qty * avg, 2)
+    } ${quote}, ${feeText}` +
+      `; stop ${Number.isFinite(stop) ? n(stop) : "none"}, target ${
+        target ? n(Number(target)) : "none"
+      }` +
+      (risk === undefined ? "" : `, at risk ${n(risk, 2)} ${quote}`);
+  }
+  const [ctx] = await tx.query<
+    { entry: string | null; opened_at: Date | null; source: string | null; why: string | null }
+  >(
+    `select (select p.avg_entry_price::text from positions p
+              where p.account_id = $1 and p.exchange_id = $2 and p.symbol = $3
+              order by (p.status = 'OPEN') desc, p.id desc limit 1) as entry,
+            (select p.opened_at from positions p
+              where p.account_id = $1 and p.exchange_id = $2 and p.symbol = $3
+              order by (p.status = 'OPEN') desc, p.id desc limit 1) as opened_at,
+            (select a.source from inbound_alerts a where a.id = $4) as source,
+            (select r.kind from risk_actions r where r.alert_id = $4 limit 1) as why`,
+    [order.account_id, order.exchange_id, order.symbol, order.alert_id],
+  );
+  const why = ctx?.why === "stop_loss"
+    ? "stop-loss"
+    : ctx?.why === "take_profit"
+    ? "target"
+    : ctx?.why === "exit"
+    ? "operator"
+    : ctx?.why ?? (ctx?.source ? `signal (${ctx.source})` : "order");
+  const entry = Number(ctx?.entry ?? NaN);
+  const pnl = Number.isFinite(entry) ? qty * (avg - entry) - feeQuote : undefined;
+  return `Sold ${n(qty)} ${order.symbol} at ${n(avg)}: ` +
+    (pnl === undefined
+      ? `${feeText}`
+      : `PnL ${pnl >= 0 ? "+" : ""}${n(pnl, 2)} ${quote} (${avg >= entry ? "+" : ""}${
+        n((avg / entry - 1) * 100, 2)
+      } %), ${feeText}`) +
+    (ctx?.opened_at ? `, held ${duration(Date.now() - new Date(ctx.opened_at).getTime())}` : "") +
+    `; why: ${why}`;
 }
 
 /** Marks an order rejected (before or by the exchange), its alert too, and notifies WARN. */

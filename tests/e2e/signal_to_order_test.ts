@@ -79,7 +79,7 @@ Deno.test({
       await until("one order on the exchange", () => exchange.orders.length === 1);
       await until(
         "the fill notification",
-        () => telegram.messages.some((m) => /Filled/.test(m.text)),
+        () => telegram.messages.some((m) => /Bought/.test(m.text)),
       );
       const again = await post();
       assert.equal(again.status, 200);

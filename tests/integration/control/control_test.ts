@@ -151,6 +151,13 @@ Deno.test({
       await agent.runOnce();
       assert.equal(fake.orders.filter((o) => o.side === "SELL").length, 1, "still one sell");
       await expectNotification(db, "operator_exit", { text: /asked by ops \(CLI\)/ });
+      // The messages a person reads: the entry with its risk, the exit with its PnL and why.
+      const fills = (await db.query<{ text: string }>(
+        "select text from notification_outbox where kind = 'order_filled' order by id",
+      )).map((r) => r.text);
+      assert.match(fills[0], /^Bought 0\.01 BTC\/USDT at 50000: 500 USDT, fee 0\.5 USDT; stop 49000/);
+      assert.match(fills[0], /at risk 10\.5 USDT/);
+      assert.match(fills[1], /^Sold 0\.01 BTC\/USDT at 50000: PnL -0\.5 USDT \(\+0 %\), fee 0\.5 USDT, held \d+ min; why: operator/);
     }),
 });
 

@@ -133,7 +133,7 @@ Deno.test({
       assert.equal(texts["42"].length, 3);
       for (const [chat, name] of [["100", "alice"], ["101", "bob"], ["102", "carol"]]) {
         assert.equal(texts[chat].length, 1, `chat ${chat}: ${texts[chat]}`);
-        assert.match(texts[chat][0], new RegExp(`^\\[${name}\\] Filled`));
+        assert.match(texts[chat][0], new RegExp(`^\\[${name}\\] Bought`));
       }
     }),
 });
