@@ -20,3 +20,4 @@ export {
   statusText,
   type ViewOptions,
 } from "./views.ts";
+export { heartbeatComponent, heartbeatText, sendHeartbeat } from "./heartbeat.ts";

@@ -60,6 +60,9 @@ const schema = z.object({
     error: "expected HH:MM (UTC), e.g. 03:00",
   }).default("03:00"),
   BACKUP_KEEP: intIn(1, 10_000).default(14),
+  HEARTBEAT_AT: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, {
+    error: "expected HH:MM (UTC), e.g. 08:00",
+  }).default("08:00"),
   APP_ENV: z.enum(["development", "test", "production"], {
     error: "expected development, test or production",
   }).default("development"),
@@ -139,6 +142,8 @@ export interface Config {
   /** The outbox worker's own connection, as the notifier role (least privilege). */
   notifierDatabaseUrl?: string;
   dataDir: string;
+  /** The daily "alive" message, HH:MM UTC. */
+  heartbeatAt: string;
   /** The daily backup of `serve`; off when `dir` is unset. */
   backup: { dir?: string; at: string; keep: number };
   appEnv: Parsed["APP_ENV"];
@@ -285,6 +290,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     notifierDatabaseUrl: e.NOTIFIER_DATABASE_URL,
     dataDir: e.DATA_DIR,
     backup: { dir: e.BACKUP_DIR, at: e.BACKUP_AT, keep: e.BACKUP_KEEP },
+    heartbeatAt: e.HEARTBEAT_AT,
     appEnv: e.APP_ENV,
     logLevel: e.LOG_LEVEL,
     logFormat: e.LOG_FORMAT,

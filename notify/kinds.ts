@@ -29,6 +29,7 @@ export const NotificationKind = {
   // Control
   operatorExit: "operator_exit",
   controlAction: "control_action",
+  heartbeat: "heartbeat",
   // Strategy
   ingestionFailing: "ingestion_failing",
   ingestionRecovered: "ingestion_recovered",

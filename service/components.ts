@@ -11,6 +11,7 @@ import { reportComponent } from "../report/mod.ts";
 import { strategyComponent } from "../strategy/mod.ts";
 import { createCcxtExchange } from "../exchange/mod.ts";
 import { backupComponent } from "../ops/mod.ts";
+import { heartbeatComponent } from "../control/mod.ts";
 
 export const componentFactories: ComponentFactory[] = [
   // Telegram delivery first, so that every later part's start-up problems reach the operator.
@@ -33,4 +34,6 @@ export const componentFactories: ComponentFactory[] = [
   }),
   // The daily backup (only with BACKUP_DIR set).
   backupComponent,
+  // The daily "alive" message (HEARTBEAT_AT).
+  heartbeatComponent,
 ];

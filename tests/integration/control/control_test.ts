@@ -16,6 +16,7 @@ import {
   exitTargets,
   pauseTrading,
   resumeTrading,
+  sendHeartbeat,
   statusText,
 } from "../../../control/mod.ts";
 import { createExecutionAgent } from "../../../execution/agent.ts";
@@ -155,9 +156,15 @@ Deno.test({
       const fills = (await db.query<{ text: string }>(
         "select text from notification_outbox where kind = 'order_filled' order by id",
       )).map((r) => r.text);
-      assert.match(fills[0], /^Bought 0\.01 BTC\/USDT at 50000: 500 USDT, fee 0\.5 USDT; stop 49000/);
+      assert.match(
+        fills[0],
+        /^Bought 0\.01 BTC\/USDT at 50000: 500 USDT, fee 0\.5 USDT; stop 49000/,
+      );
       assert.match(fills[0], /at risk 10\.5 USDT/);
-      assert.match(fills[1], /^Sold 0\.01 BTC\/USDT at 50000: PnL -0\.5 USDT \(\+0 %\), fee 0\.5 USDT, held \d+ min; why: operator/);
+      assert.match(
+        fills[1],
+        /^Sold 0\.01 BTC\/USDT at 50000: PnL -0\.5 USDT \(\+0 %\), fee 0\.5 USDT, held \d+ min; why: operator/,
+      );
     }),
 });
 
@@ -255,4 +262,26 @@ Deno.test({
         assert.equal((await agent.runOnce()).executed, 1);
       },
     ),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "the daily heartbeat says what happened and what needs a look, once a day",
+  fn: () =>
+    withControl({}, async ({ db, agent, clock }) => {
+      await insertAlert(db, { qty: "0.01", idempotencyKey: "h-buy-1" });
+      await agent.runOnce();
+      await pauseTrading(db, admin, { reason: "holiday" });
+      await sendHeartbeat(db, clock, new Date(clock.now().getTime() - 5 * 3_600_000));
+      await sendHeartbeat(db, clock);
+      const [beat] = await expectNotification(db, "heartbeat", { severity: "INFO", count: 1 });
+      assert.match(
+        beat.text,
+        /^Alive at .*\(up 5 h\)\. Last 24 h: 1 alert\(s\), 1 trade\(s\); 1 open position/,
+      );
+      assert.match(beat.text, /Needs a look: default: entries are paused \(operator: holiday\)/);
+      clock.advance(24 * 3_600_000);
+      await sendHeartbeat(db, clock);
+      await expectNotification(db, "heartbeat", { count: 2 });
+    }),
 });
