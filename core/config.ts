@@ -108,6 +108,10 @@ const schema = z.object({
     error: "expected one of 1m, 3m, 5m, 15m, 30m, 1h, 4h, 1d",
   }).default("1m"),
   RISK_PER_TRADE_PCT: numIn(0.01, 3).default(1),
+  MAX_DAILY_LOSS_PCT: numIn(0.1, 100).optional(),
+  MAX_DRAWDOWN_PCT: numIn(0.1, 100).optional(),
+  COOLDOWN_AFTER_STOP_MIN: intIn(0, 7 * 24 * 60).default(0),
+  MAX_OPEN_POSITIONS: intIn(0, 10_000).default(0),
   SIGNAL_MAX_AGE_S: intIn(0, 7 * 86_400).default(300),
   STRATEGY_ENABLED: bool.default(false),
   REPORTS_ENABLED: bool.default(true),
@@ -167,6 +171,14 @@ export interface Config {
     perTradePct: number;
     /** An entry signal older than this is not traded (0: no limit). */
     signalMaxAgeS: number;
+    /** Entries pause for the rest of the UTC day after this loss of the day's first equity. */
+    maxDailyLossPct?: number;
+    /** Entries pause until `resume` after this fall from the equity's peak. */
+    maxDrawdownPct?: number;
+    /** No re-entry of a symbol this long after its stop-loss (0: off). */
+    cooldownAfterStopMin?: number;
+    /** No new position beyond this many open ones per account (0: no cap). */
+    maxOpenPositions?: number;
   };
   /** Daily and weekly performance reports (report/). */
   reports: { enabled: boolean; publicBaseUrl?: string };
@@ -301,7 +313,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     symbols: e.SYMBOLS,
     timeframe: e.TIMEFRAME,
-    risk: { perTradePct: e.RISK_PER_TRADE_PCT, signalMaxAgeS: e.SIGNAL_MAX_AGE_S },
+    risk: {
+      perTradePct: e.RISK_PER_TRADE_PCT,
+      signalMaxAgeS: e.SIGNAL_MAX_AGE_S,
+      maxDailyLossPct: e.MAX_DAILY_LOSS_PCT,
+      maxDrawdownPct: e.MAX_DRAWDOWN_PCT,
+      cooldownAfterStopMin: e.COOLDOWN_AFTER_STOP_MIN,
+      maxOpenPositions: e.MAX_OPEN_POSITIONS,
+    },
     reports: {
       enabled: e.REPORTS_ENABLED,
       publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ""),

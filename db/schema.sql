@@ -41,6 +41,19 @@ create table api_keys (
   constraint api_keys_exchange_id_fingerprint_key UNIQUE (exchange_id, fingerprint)
 );
 
+create table cancel_requests (
+  id bigint generated always as identity not null,
+  order_id bigint not null,
+  status text not null default 'PENDING'::text,
+  error text,
+  requested_by text not null,
+  created_at timestamp with time zone not null default now(),
+  updated_at timestamp with time zone not null default now(),
+  constraint cancel_requests_status_check CHECK ((status = ANY (ARRAY['PENDING'::text, 'DONE'::text, 'FAILED'::text]))),
+  constraint cancel_requests_order_id_fkey FOREIGN KEY (order_id) REFERENCES orders(id),
+  constraint cancel_requests_pkey PRIMARY KEY (id)
+);
+
 create table candles (
   exchange_id text not null,
   symbol text not null,
@@ -54,6 +67,30 @@ create table candles (
   kept boolean not null default false,
   constraint candles_check CHECK (((high >= low) AND (high >= open) AND (high >= close) AND (low <= open) AND (low <= close))),
   constraint candles_pkey PRIMARY KEY (exchange_id, symbol, timeframe, ts)
+);
+
+create table control_actions (
+  id bigint generated always as identity not null,
+  via text not null,
+  actor text not null,
+  action text not null,
+  args jsonb not null default '{}'::jsonb,
+  ok boolean not null,
+  result text not null,
+  created_at timestamp with time zone not null default now(),
+  constraint control_actions_via_check CHECK ((via = ANY (ARRAY['cli'::text, 'telegram'::text]))),
+  constraint control_actions_pkey PRIMARY KEY (id)
+);
+
+create table equity_marks (
+  account_id bigint not null,
+  day date not null,
+  first_equity numeric not null,
+  last_equity numeric not null,
+  peak_equity numeric not null,
+  updated_at timestamp with time zone not null default now(),
+  constraint equity_marks_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts(id),
+  constraint equity_marks_pkey PRIMARY KEY (account_id, day)
 );
 
 create table exchange_instruments (
@@ -335,6 +372,21 @@ create table telegram_chats (
   constraint telegram_chats_pkey PRIMARY KEY (chat_id)
 );
 
+create table trading_pauses (
+  id bigint generated always as identity not null,
+  account_id bigint not null,
+  kind text not null,
+  reason text not null,
+  by_whom text not null,
+  until timestamp with time zone,
+  created_at timestamp with time zone not null default now(),
+  lifted_at timestamp with time zone,
+  lifted_by text,
+  constraint trading_pauses_kind_check CHECK ((kind = ANY (ARRAY['operator'::text, 'daily_loss'::text, 'drawdown'::text]))),
+  constraint trading_pauses_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts(id),
+  constraint trading_pauses_pkey PRIMARY KEY (id)
+);
+
 create table transactions (
   id bigint generated always as identity not null,
   exchange_id text not null,
@@ -369,6 +421,8 @@ create table users (
 -- Indexes
 
 CREATE UNIQUE INDEX api_keys_one_active ON public.api_keys USING btree (account_id) WHERE (revoked_at IS NULL);
+CREATE UNIQUE INDEX cancel_requests_one_pending ON public.cancel_requests USING btree (order_id) WHERE (status = 'PENDING'::text);
+CREATE INDEX control_actions_created ON public.control_actions USING btree (created_at DESC);
 CREATE UNIQUE INDEX inbound_alerts_one_child ON public.inbound_alerts USING btree (parent_id, account_id) WHERE (parent_id IS NOT NULL);
 CREATE INDEX inbound_alerts_received ON public.inbound_alerts USING btree (received_at) WHERE (status = 'RECEIVED'::text);
 CREATE INDEX notification_outbox_due_order ON public.notification_outbox USING btree (send_after, id) WHERE (status = 'PENDING'::text);
@@ -383,6 +437,7 @@ CREATE UNIQUE INDEX positions_one_open ON public.positions USING btree (account_
 CREATE INDEX reports_created ON public.reports USING btree (created_at DESC);
 CREATE UNIQUE INDEX reports_final_period ON public.reports USING btree (scope, kind, period_start) WHERE (NOT partial);
 CREATE INDEX risk_actions_planned ON public.risk_actions USING btree (alert_id) WHERE (status = 'PLANNED'::text);
+CREATE UNIQUE INDEX trading_pauses_one_active ON public.trading_pauses USING btree (account_id, kind) WHERE (lifted_at IS NULL);
 CREATE INDEX transactions_asset ON public.transactions USING btree (account_id, exchange_id, account, asset);
 CREATE UNIQUE INDEX transactions_chain_seq ON public.transactions USING btree (chain_seq);
 CREATE INDEX transactions_created_at_brin ON public.transactions USING brin (created_at);

@@ -35,6 +35,7 @@ import { createReconciler, type ReconcileSummary, type ReconcileTuning } from ".
 import type { PassCache } from "./store.ts";
 import { afterFailure, type AlertContext, createFailureCounter, processAlert } from "./process.ts";
 import { fanOut } from "./fan_out.ts";
+import { runCancelRequests } from "./cancels.ts";
 
 export interface ExecutionDeps {
   db: Db;
@@ -316,7 +317,8 @@ export function createExecutionAgent(deps: ExecutionDeps) {
       (await db.query<{ account_id: string }>(
         `select distinct account_id from orders
           where status in ${ACTIVE_ORDER_STATUSES_SQL}
-             or (status = 'REJECTED' and reconcile_misses > 0 and created_at >= $1)`,
+             or (status = 'REJECTED' and reconcile_misses > 0 and created_at >= $1)
+             or id in (select order_id from cancel_requests where status = 'PENDING')`,
         [new Date(clock.now().getTime() - limits.reconcileGivenUpWindowMs)],
       )).map((r) => Number(r.account_id)),
     );
@@ -324,7 +326,9 @@ export function createExecutionAgent(deps: ExecutionDeps) {
     for (const account of await listAccounts(db)) {
       if (!active.has(account.id) && !states.has(account.id)) continue;
       try {
-        const s = await (await stateOf(account)).reconcile();
+        const state = await stateOf(account);
+        await runCancelRequests(db, state.ctx.exchange, account.id);
+        const s = await state.reconcile();
         for (const k of Object.keys(total) as (keyof ReconcileSummary)[]) total[k] += s[k];
       } catch (error) {
         if (nextStep(error).step === "database_down") throw error;

@@ -6,3 +6,17 @@ export {
   openAccountExchange,
   openExchange,
 } from "./component.ts";
+export {
+  type Account,
+  accountByName,
+  DEFAULT_ACCOUNT_ID,
+  listAccounts,
+  requireAccount,
+} from "./accounts.ts";
+export {
+  activePauses,
+  liftPauses,
+  pauseAccount,
+  type PauseKind,
+  pauseReason,
+} from "./protections.ts";

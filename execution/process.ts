@@ -21,6 +21,14 @@ import { cached, insertOrder, loadSnapshot, type PassCache } from "./store.ts";
 import { countsAsFailure, createFailure, pauseOf } from "./outcome.ts";
 import * as orders from "./orders_sql.ts";
 import { type Account, accountTag } from "./accounts.ts";
+import {
+  activePauses,
+  entryFacts,
+  entryVerdict,
+  pauseReason,
+  protectionsOn,
+  tripProtection,
+} from "./protections.ts";
 
 export type Outcome = "executed" | "rejected" | "duplicate" | "unknown" | "deferred";
 
@@ -129,6 +137,14 @@ export async function processAlert(
     await alerts.releaseAlert(db, alert.id);
     return "deferred";
   }
+  // A paused account takes no new entry: refused with the reason on the alert (the pause itself
+  // was announced); exits always pass.
+  const pauses = d.action === "buy" ? await activePauses(db, clock.now(), account.id) : [];
+  if (pauses.length > 0) {
+    return await refuse(ctx, alert.id, d.idempotencyKey, pauseReason(pauses[0]), {
+      quiet: true,
+    });
+  }
   const snap = await loadSnapshot(db, { id: account.id, exchangeId: exchange.id }, d, cache, {
     riskPct: account.riskPct ?? config.risk.perTradePct,
     stopPct: config.strategy.stopPct,
@@ -160,6 +176,17 @@ export async function processAlert(
     const wait = pauseOf(nextStep(error));
     if (wait !== undefined) ctx.pauseEntries(wait, errorMessage(error));
     throw error;
+  }
+  if (d.action === "buy" && protectionsOn(config.risk)) {
+    const now = clock.now();
+    const facts = await entryFacts(db, account, d.symbol, equityQuote, now, config.risk, []);
+    const verdict = entryVerdict(facts, config.risk, now);
+    if (verdict) {
+      await tripProtection(db, account, verdict, now);
+      return await refuse(ctx, alert.id, d.idempotencyKey, verdict.reason, {
+        quiet: verdict.pause !== undefined,
+      });
+    }
   }
   const planned = planOrder({
     decision: d,

@@ -21,10 +21,14 @@ export const NotificationKind = {
   orderNeverPlaced: "order_never_placed",
   executionStartFailed: "execution_start_failed",
   accountOutage: "account_outage",
+  protectionTripped: "protection_tripped",
   // Risk
   stopLoss: "stop_loss",
   takeProfit: "take_profit",
   riskExitFailed: "risk_exit_failed",
+  // Control
+  operatorExit: "operator_exit",
+  controlAction: "control_action",
   // Strategy
   ingestionFailing: "ingestion_failing",
   ingestionRecovered: "ingestion_recovered",

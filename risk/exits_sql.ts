@@ -41,6 +41,8 @@ export async function handOverExit(
   p: WatchedPosition,
   action: RiskAction,
   last: number,
+  /** Who asked for an operator's exit (kind "exit"). */
+  requestedBy?: string,
 ): Promise<number | undefined> {
   const [{ n: earlier }] = await db.query<{ n: number }>(
     "select count(*)::int as n from risk_actions where position_id = $1 and kind = $2",
@@ -57,7 +59,9 @@ export async function handOverExit(
   };
   const body = JSON.stringify(decision);
   const hash = sha256Hex(body);
-  const params = { trigger_price: action.triggerPrice, last_price: String(last) };
+  const params = action.kind === "exit"
+    ? { requested_by: requestedBy ?? "operator" }
+    : { trigger_price: action.triggerPrice, last_price: String(last) };
   const stop = action.kind === "stop_loss";
   const already = Symbol("already planned");
   // The usual case after a failed exit: checked before writing, the unique key below

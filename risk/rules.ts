@@ -11,7 +11,8 @@ export interface RiskPosition {
   takeProfitPrice?: string | null;
 }
 
-export type RiskKind = "stop_loss" | "take_profit";
+/** A stop or target crossed, or an operator's exit (control/). */
+export type RiskKind = "stop_loss" | "take_profit" | "exit";
 
 export interface RiskAction {
   kind: RiskKind;

@@ -1,0 +1,205 @@
+/**
+ * Plain-text views for the operator (Telegram's /status, /positions, …, and the CLI's
+ * `status`): short lines, numbers as stored, every account named. Unrealized PnL needs a
+ * price: `price` (the running service's ticker) or else the latest stored candle's close.
+ */
+import type { Sql } from "../db/mod.ts";
+import { activePauses, listAccounts, pauseReason } from "../execution/mod.ts";
+import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
+
+export type PriceOf = (exchangeId: string, symbol: string) => Promise<number | undefined>;
+
+export interface ViewOptions {
+  now?: Date;
+  price?: PriceOf;
+}
+
+const num = (v: string | number | null | undefined, digits = 2) =>
+  v === null || v === undefined || v === "" ? "–" : Number(Number(v).toFixed(digits)).toString();
+
+/** The latest stored candle's close: a price when the service's own is not at hand. */
+function storedPrice(sql: Sql): PriceOf {
+  return async (exchangeId, symbol) => {
+    const [row] = await sql.query<{ close: string }>(
+      `select close::text from candles where exchange_id = $1 and symbol = $2
+        order by ts desc limit 1`,
+      [exchangeId, symbol],
+    );
+    return row ? Number(row.close) : undefined;
+  };
+}
+
+interface OpenPosition {
+  id: number;
+  account: string;
+  exchange_id: string;
+  symbol: string;
+  qty: string;
+  avg: string | null;
+  stop: string | null;
+  target: string | null;
+  realized: string;
+  opened_at: Date;
+}
+
+async function openPositions(sql: Sql): Promise<OpenPosition[]> {
+  return await sql.query<OpenPosition>(
+    `select p.id, a.name as account, p.exchange_id, p.symbol, p.qty::text,
+            p.avg_entry_price::text as avg, p.stop_price::text as stop,
+            p.take_profit_price::text as target, p.realized_pnl::text as realized, p.opened_at
+       from positions p join accounts a on a.id = p.account_id
+      where p.status = 'OPEN' and p.qty > 0 order by a.id, p.id`,
+  );
+}
+
+async function unrealized(p: OpenPosition, price: PriceOf) {
+  const last = await price(p.exchange_id, p.symbol).catch(() => undefined);
+  if (last === undefined || p.avg === null) return { last, pnl: undefined, pct: undefined };
+  const pnl = Number(p.qty) * (last - Number(p.avg));
+  return { last, pnl, pct: (last / Number(p.avg) - 1) * 100 };
+}
+
+async function positionLines(sql: Sql, o: ViewOptions): Promise<string[]> {
+  const price = o.price ?? storedPrice(sql);
+  const lines: string[] = [];
+  for (const p of await openPositions(sql)) {
+    const u = await unrealized(p, price);
+    lines.push(
+      `#${p.id} ${p.account} ${p.symbol} ${num(p.qty, 8)} @ ${num(p.avg)}` +
+        ` stop ${num(p.stop)} target ${num(p.target)}` +
+        (u.pnl === undefined
+          ? " (no price)"
+          : ` last ${num(u.last)} PnL ${num(u.pnl)} (${num(u.pct)} %)`),
+    );
+  }
+  return lines;
+}
+
+export async function positionsText(sql: Sql, o: ViewOptions = {}): Promise<string> {
+  const lines = await positionLines(sql, o);
+  return lines.length === 0 ? "No open positions" : ["Open positions:", ...lines].join("\n");
+}
+
+export async function statusText(sql: Sql, o: ViewOptions = {}): Promise<string> {
+  const now = o.now ?? new Date();
+  const pauses = await activePauses(sql, now);
+  const lines = ["Accounts:"];
+  for (const a of await listAccounts(sql)) {
+    const paused = pauses.filter((p) => p.accountId === a.id);
+    lines.push(
+      `${a.name}: ${a.mode} on ${a.exchangeId}${a.enabled ? "" : " (disabled)"}, entries ${
+        paused.length === 0 ? "running" : paused.map(pauseReason).join("; ")
+      }`,
+    );
+  }
+  const positions = await positionLines(sql, o);
+  lines.push(
+    positions.length === 0 ? "No open positions" : `Open positions (${positions.length}):`,
+  );
+  lines.push(...positions);
+  if (positions.length > 0) {
+    lines.push(
+      "Protection: stops and targets are watched by serve every 5 s (software exits)",
+    );
+  }
+  return lines.join("\n");
+}
+
+export async function ordersText(sql: Sql, o: { limit?: number } = {}): Promise<string> {
+  const rows = await sql.query<{
+    id: number;
+    account: string;
+    side: string;
+    type: string;
+    qty: string;
+    symbol: string;
+    status: string;
+    price: string | null;
+    avg: string | null;
+  }>(
+    `select o.id, a.name as account, o.side, o.type, o.qty::text, o.symbol, o.status,
+            o.price::text, o.avg_fill_price::text as avg
+       from orders o join accounts a on a.id = o.account_id
+      order by (o.status in ${ACTIVE_ORDER_STATUSES_SQL}) desc, o.id desc limit $1`,
+    [o.limit ?? 30],
+  );
+  if (rows.length === 0) return "No orders";
+  return [
+    "Orders (active first, then the latest):",
+    ...rows.map((r) =>
+      `#${r.id} ${r.account} ${r.side} ${r.type} ${num(r.qty, 8)} ${r.symbol} ${r.status}` +
+      (r.avg ? ` filled @ ${num(r.avg)}` : r.price ? ` @ ${num(r.price)}` : "")
+    ),
+  ].join("\n");
+}
+
+/** Balances from the ledger, per account and book (a live book starts at its first trade). */
+export async function balanceText(sql: Sql): Promise<string> {
+  const rows = await sql.query<{ account: string; book: string; asset: string; total: string }>(
+    `select a.name as account, t.account as book, t.asset, sum(t.amount)::text as total
+       from transactions t join accounts a on a.id = t.account_id
+      group by a.id, a.name, t.account, t.asset having sum(t.amount) <> 0
+      order by a.id, t.account, t.asset`,
+  );
+  if (rows.length === 0) return "No balances in the ledger yet";
+  const lines = ["Balances (from the ledger):"];
+  for (const r of rows) lines.push(`${r.account} ${r.book}: ${num(r.total, 8)} ${r.asset}`);
+  if (rows.some((r) => r.book === "main")) {
+    lines.push("Live books count trades since the first one; the exchange holds the rest");
+  }
+  return lines.join("\n");
+}
+
+const DAY = 86_400_000;
+const dayStart = (d: Date) =>
+  new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()));
+
+/** Realized PnL (closed positions) today, over 7 days and in all; unrealized of the open ones. */
+export async function profitText(sql: Sql, now: Date, o: ViewOptions = {}): Promise<string> {
+  const today = dayStart(now);
+  const [r] = await sql.query<{ today: string; week: string; all: string; n: number }>(
+    `select coalesce(sum(realized_pnl) filter (where closed_at >= $1), 0)::text as today,
+            coalesce(sum(realized_pnl) filter (where closed_at >= $2), 0)::text as week,
+            coalesce(sum(realized_pnl), 0)::text as all, count(*)::int as n
+       from positions where status = 'CLOSED'`,
+    [today, new Date(today.getTime() - 6 * DAY)],
+  );
+  let open = 0;
+  let priced = 0;
+  const positions = await openPositions(sql);
+  const price = o.price ?? storedPrice(sql);
+  for (const p of positions) {
+    const u = await unrealized(p, price);
+    if (u.pnl !== undefined) {
+      open += u.pnl;
+      priced++;
+    }
+  }
+  return [
+    `Realized PnL: today ${num(r.today)}, 7 days ${num(r.week)}, all ${num(r.all)} ` +
+    `(${r.n} closed positions)`,
+    positions.length === 0
+      ? "No open positions"
+      : `Unrealized PnL: ${num(open)} on ${priced} of ${positions.length} open positions`,
+  ].join("\n");
+}
+
+/** The last 7 UTC days: positions closed and their realized PnL. */
+export async function dailyText(sql: Sql, now: Date): Promise<string> {
+  const first = new Date(dayStart(now).getTime() - 6 * DAY);
+  const rows = await sql.query<{ day: string; n: number; pnl: string }>(
+    `select to_char(closed_at at time zone 'UTC', 'YYYY-MM-DD') as day, count(*)::int as n,
+            sum(realized_pnl)::text as pnl
+       from positions where status = 'CLOSED' and closed_at >= $1
+      group by 1 order by 1`,
+    [first],
+  );
+  const byDay = new Map(rows.map((r) => [r.day, r]));
+  const lines = ["Day (UTC)  closed  realized PnL"];
+  for (let i = 0; i < 7; i++) {
+    const day = new Date(first.getTime() + i * DAY).toISOString().slice(0, 10);
+    const r = byDay.get(day);
+    lines.push(`${day}  ${String(r?.n ?? 0).padStart(6)}  ${num(r?.pnl ?? 0)}`);
+  }
+  return lines.join("\n");
+}
