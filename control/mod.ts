@@ -20,3 +20,4 @@ export {
   statusText,
   type ViewOptions,
 } from "./views.ts";
+export { telegramControlComponent } from "./component.ts";
