@@ -96,6 +96,8 @@ export interface FakeTelegram extends AsyncDisposable {
   readonly getUpdatesCalls: number;
   /** Updates queued and not yet confirmed by an offset. */
   readonly pendingUpdates: number;
+  /** Whether a getUpdates is long-polling now (a second one would end it with 409). */
+  readonly pollerWaiting: boolean;
   /** Resolves once `done()` holds after a message, edit or answer; rejects after `timeoutMs`. */
   waitFor(done: () => boolean, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -302,7 +304,7 @@ export async function startFakeTelegram(
         return answer(a);
       }
       case "getUpdates":
-        return answer(await updates.getUpdates(params, req));
+        return answer(await updates.getUpdates(params));
       case "deleteWebhook":
         return answer(updates.deleteWebhook());
       case "getWebhookInfo":
@@ -394,6 +396,9 @@ export async function startFakeTelegram(
     },
     get pendingUpdates() {
       return updates.pendingCount;
+    },
+    get pollerWaiting() {
+      return updates.pollerWaiting;
     },
     waitFor(done, timeoutMs = 10_000) {
       if (done()) return Promise.resolve();

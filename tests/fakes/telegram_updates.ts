@@ -8,7 +8,8 @@
  * `limit` is 1–100 (default 100); `timeout` long-polls up to that many seconds and answers as
  * soon as an update is queued; `allowed_updates` is remembered until the next call that gives it
  * (an empty list means every type). A getUpdates arriving while another one is waiting ends the
- * waiting one with 409 "terminated by other getUpdates request", as Telegram does.
+ * waiting one with 409 "terminated by other getUpdates request", as Telegram does (a client
+ * that gave up its request is not noticed: its wait ends by timeout, by that 409, or at close).
  */
 
 export type Conflict = "poller" | "webhook";
@@ -94,7 +95,7 @@ export function updateQueue(closed: AbortSignal) {
     }
   }
 
-  async function getUpdates(params: Record<string, unknown>, req: Request): Promise<Answer> {
+  async function getUpdates(params: Record<string, unknown>): Promise<Answer> {
     state.getUpdatesCalls++;
     if (state.conflict) return fail(409, CONFLICT_TEXT[state.conflict]);
     // The one waiting before this call loses, as with two pollers on one token.
@@ -114,8 +115,6 @@ export function updateQueue(closed: AbortSignal) {
         };
         const timer = setTimeout(() => me.wake(), timeoutS * 1000);
         waiting = me;
-        // A client that gives up (shutdown, its own timeout) is no longer a poller.
-        req.signal.addEventListener("abort", () => me.wake(), { once: true });
         closed.addEventListener("abort", () => me.wake(), { once: true });
       });
       if (woken) return woken;
@@ -186,6 +185,10 @@ export function updateQueue(closed: AbortSignal) {
     message,
     callbackQuery,
     answerCallbackQuery,
+    /** Whether a getUpdates is waiting for an update now. */
+    get pollerWaiting() {
+      return waiting !== undefined;
+    },
     /** Updates queued and not yet confirmed. */
     get pendingCount() {
       return pending.length;
