@@ -57,6 +57,31 @@ export const commands: CommandEntry[] = [
     "Build or show daily and weekly performance reports",
     () => import("./report.ts"),
   ),
+  entry(
+    "status",
+    "Show the accounts, whether entries are paused, and the open positions",
+    () => import("./control.ts").then((m) => ({ default: m.status })),
+  ),
+  entry(
+    "pause",
+    "Stop new entries (exits and stops keep working) until resume",
+    () => import("./control.ts").then((m) => ({ default: m.pause })),
+  ),
+  entry(
+    "resume",
+    "Lift the pauses: new entries are traded again",
+    () => import("./control.ts").then((m) => ({ default: m.resume })),
+  ),
+  entry(
+    "exit",
+    "Sell an open position at market, after confirmation",
+    () => import("./control.ts").then((m) => ({ default: m.exit })),
+  ),
+  entry(
+    "cancel",
+    "Cancel an active order on its exchange",
+    () => import("./control.ts").then((m) => ({ default: m.cancel })),
+  ),
   entry("ledger", "Verify the ledger's hash chain", () => import("./ledger.ts")),
   entry(
     "backtest",

@@ -87,8 +87,8 @@ export async function statusText(sql: Sql, o: ViewOptions = {}): Promise<string>
   for (const a of await listAccounts(sql)) {
     const paused = pauses.filter((p) => p.accountId === a.id);
     lines.push(
-      `${a.name}: ${a.mode} on ${a.exchangeId}${a.enabled ? "" : " (disabled)"}, entries ${
-        paused.length === 0 ? "running" : paused.map(pauseReason).join("; ")
+      `${a.name}: ${a.mode} on ${a.exchangeId}${a.enabled ? "" : " (disabled)"}, ${
+        paused.length === 0 ? "entries running" : paused.map(pauseReason).join("; ")
       }`,
     );
   }

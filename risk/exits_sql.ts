@@ -96,15 +96,21 @@ export async function handOverExit(
          values ($1, $2, 'PLANNED', $3, $4, $5)`,
         [p.id, action.kind, JSON.stringify(params), alert.id, p.account_id],
       );
+      const tag = p.account_id === 1 ? "" : `[${p.account_name}] `;
       await enqueueNotification(tx, {
         severity: stop ? "WARN" : "INFO",
-        kind: stop ? NotificationKind.stopLoss : NotificationKind.takeProfit,
-        text:
-          `${p.account_id === 1 ? "" : `[${p.account_name}] `}${
-            stop ? "Stop-loss" : "Take-profit"
-          } hit on ${p.symbol} (position ${p.id}): ` +
-          `last ${last} ${stop ? "≤ stop" : "≥ target"} ${action.triggerPrice}; ` +
-          `selling the position (alert ${alert.id})`,
+        kind: action.kind === "exit"
+          ? NotificationKind.operatorExit
+          : stop
+          ? NotificationKind.stopLoss
+          : NotificationKind.takeProfit,
+        text: action.kind === "exit"
+          ? `${tag}Exit of ${p.symbol} (position ${p.id}) asked by ${
+            requestedBy ?? "the operator"
+          }; selling the position (alert ${alert.id})`
+          : `${tag}${stop ? "Stop-loss" : "Take-profit"} hit on ${p.symbol} (position ${p.id}): ` +
+            `last ${last} ${stop ? "≤ stop" : "≥ target"} ${action.triggerPrice}; ` +
+            `selling the position (alert ${alert.id})`,
         dedupeKey: key,
         accountId: p.account_id,
       });

@@ -1,0 +1,251 @@
+/**
+ * Operator control and account protections against the fake Binance through the real ccxt
+ * client, with the real Execution and Risk agents: a pause refuses entries (with the reason on
+ * the alert) and never exits; an operator's exit sells exactly once; a cancel is carried out on
+ * the exchange and settled from its answer; the daily loss limit pauses entries on a losing day
+ * and lifts the next UTC day; the cooldown refuses a re-entry after a stop; the cap on open
+ * positions holds. Every action is recorded in control_actions.
+ */
+import assert from "node:assert/strict";
+import { fakeClock } from "../../../core/clock.ts";
+import { logger } from "../../../core/log.ts";
+import type { Db } from "../../../db/db.ts";
+import {
+  cancelOrder,
+  exitPosition,
+  exitTargets,
+  pauseTrading,
+  resumeTrading,
+  statusText,
+} from "../../../control/mod.ts";
+import { createExecutionAgent } from "../../../execution/agent.ts";
+import { syncMarkets } from "../../../execution/markets.ts";
+import { createRiskAgent } from "../../../risk/watch.ts";
+import type { Exchange } from "../../../exchange/port.ts";
+import { type FakeExchange, startFakeExchange } from "../../fakes/exchange.ts";
+import { testDb } from "../../helpers/db.ts";
+import { alertOf, count, insertAlert, liveExchange } from "../../helpers/execution.ts";
+import { expectNotification, serviceTest } from "../../helpers/fixtures.ts";
+
+const admin = { via: "cli" as const, who: "ops" };
+
+type Risk = {
+  maxDailyLossPct?: number;
+  maxDrawdownPct?: number;
+  cooldownAfterStopMin?: number;
+  maxOpenPositions?: number;
+};
+
+async function withControl(
+  risk: Risk,
+  fn: (s: {
+    db: Db;
+    fake: FakeExchange;
+    exchange: Exchange;
+    agent: ReturnType<typeof createExecutionAgent>;
+    clock: ReturnType<typeof fakeClock>;
+  }) => Promise<void>,
+) {
+  const t = await testDb();
+  const fake = startFakeExchange();
+  const exchange = await liveExchange(fake);
+  try {
+    await syncMarkets(t.db, exchange);
+    await t.db.query("insert into telegram_chats (chat_id) values (42)");
+    const clock = fakeClock(new Date("2026-03-02T10:00:00Z"));
+    const agent = createExecutionAgent({
+      db: t.db,
+      exchange,
+      clock,
+      log: logger("test"),
+      config: {
+        risk: { perTradePct: 1, signalMaxAgeS: 0, ...risk },
+        strategy: { stopPct: 2 },
+      } as never,
+      tuning: { minAgeMs: 0, notFoundMinAgeMs: 0 },
+    });
+    await fn({ db: t.db, fake, exchange, agent, clock });
+  } finally {
+    await exchange.close?.();
+    await fake.close();
+    await t.close();
+  }
+}
+
+const openIds = async (db: Db) =>
+  (await db.query<{ id: number; opened_at: Date }>(
+    "select id, opened_at from positions where status = 'OPEN' order by id",
+  )).map((p) => ({ id: Number(p.id), openedAtMs: new Date(p.opened_at).getTime() }));
+
+Deno.test({
+  ...serviceTest,
+  name: "a pause refuses entries with the reason and lets exits through; resume trades again",
+  fn: () =>
+    withControl({}, async ({ db, agent, fake }) => {
+      await insertAlert(db, { qty: "0.01", idempotencyKey: "p-buy-1" });
+      assert.equal((await agent.runOnce()).executed, 1);
+
+      const paused = await pauseTrading(db, admin, { reason: "exchange incident" });
+      assert.equal(paused.ok, true, paused.text);
+      assert.equal((await pauseTrading(db, admin, {})).ok, false, "already paused");
+      assert.match(
+        await statusText(db),
+        /default: .*entries are paused \(operator: exchange incident\) until resume/,
+      );
+
+      const buy = await insertAlert(db, { qty: "0.01", idempotencyKey: "p-buy-2" });
+      const sell = await insertAlert(db, { action: "sell", idempotencyKey: "p-sell-1" });
+      const pass = await agent.runOnce();
+      assert.equal(pass.executed, 1, "the exit is traded");
+      assert.equal(pass.rejected, 1, "the entry is not");
+      const refused = await alertOf(db, buy);
+      assert.equal(refused.status, "REJECTED");
+      assert.match(refused.error ?? "", /entries are paused \(operator: exchange incident\)/);
+      assert.equal((await alertOf(db, sell)).status, "EXECUTED");
+      assert.equal(fake.orders.length, 2);
+
+      const resumed = await resumeTrading(db, admin, {});
+      assert.equal(resumed.ok, true, resumed.text);
+      assert.equal((await resumeTrading(db, admin, {})).ok, false, "nothing left to resume");
+      const again = await insertAlert(db, { qty: "0.01", idempotencyKey: "p-buy-3" });
+      assert.equal((await agent.runOnce()).executed, 1);
+      assert.equal((await alertOf(db, again)).status, "EXECUTED");
+
+      const recorded = await db.query<{ action: string; ok: boolean; actor: string }>(
+        "select action, ok, actor from control_actions order by id",
+      );
+      assert.deepEqual(recorded.map((r) => [r.action, r.ok]), [
+        ["pause", true],
+        ["pause", false],
+        ["resume", true],
+        ["resume", false],
+      ]);
+      await expectNotification(db, "control_action", { severity: "INFO", count: 2 });
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "an operator's exit sells the whole position exactly once",
+  fn: () =>
+    withControl({}, async ({ db, agent, fake }) => {
+      await insertAlert(db, { qty: "0.01", idempotencyKey: "x-buy-1" });
+      await agent.runOnce();
+      const [target] = await exitTargets(db, "btc/usdt");
+      assert.ok(target, "found by symbol");
+      assert.match(target.text, /sell 0\.01 BTC\/USDT/);
+      assert.deepEqual((await exitTargets(db, String(target.positionId)))[0], target);
+
+      const first = await exitPosition(db, admin, target.positionId, target.openedAtMs);
+      assert.equal(first.ok, true, first.text);
+      const second = await exitPosition(db, admin, target.positionId, target.openedAtMs);
+      assert.equal(second.ok, false);
+      assert.match(second.text, /already being exited/);
+
+      await agent.runOnce();
+      assert.equal(fake.orders.filter((o) => o.side === "SELL").length, 1);
+      assert.deepEqual(await openIds(db), [], "the position is closed");
+      const late = await exitPosition(db, admin, target.positionId, target.openedAtMs);
+      assert.equal(late.ok, false);
+      assert.match(late.text, /not open any more/);
+      await agent.runOnce();
+      assert.equal(fake.orders.filter((o) => o.side === "SELL").length, 1, "still one sell");
+      await expectNotification(db, "operator_exit", { text: /asked by ops \(CLI\)/ });
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "a cancel request is sent on the order's account and settled from the exchange",
+  fn: () =>
+    withControl({}, async ({ db, agent, fake }) => {
+      await insertAlert(db, { qty: "0.01", price: "40000", idempotencyKey: "c-limit-1" });
+      await agent.runOnce();
+      const [order] = await db.query<{ id: number; status: string }>(
+        "select id, status from orders",
+      );
+      assert.equal(order.status, "OPEN");
+      assert.equal((await cancelOrder(db, admin, 9999)).ok, false, "no such order");
+      const r = await cancelOrder(db, admin, Number(order.id));
+      assert.equal(r.ok, true, r.text);
+      assert.equal((await cancelOrder(db, admin, Number(order.id))).ok, false, "once");
+      await agent.reconcileOnce();
+      await agent.reconcileOnce();
+      const [after] = await db.query<{ status: string }>("select status from orders");
+      assert.equal(after.status, "CANCELED");
+      assert.equal(fake.orders[0].status, "CANCELED");
+      assert.equal((await cancelOrder(db, admin, Number(order.id))).ok, false, "not active");
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "the daily loss limit pauses entries on a losing day and lifts the next UTC day",
+  fn: () =>
+    withControl({ maxDailyLossPct: 3 }, async ({ db, agent, fake, clock }) => {
+      // Half the balance in BTC, then the price falls 10 %: equity is 5 % down on the day.
+      await insertAlert(db, { qty: "0.1", idempotencyKey: "d-buy-1" });
+      assert.equal((await agent.runOnce()).executed, 1);
+      fake.setPrice("BTCUSDT", "45000");
+      const refusedId = await insertAlert(db, { qty: "0.01", idempotencyKey: "d-buy-2" });
+      assert.equal((await agent.runOnce()).rejected, 1);
+      assert.match((await alertOf(db, refusedId)).error ?? "", /daily loss limit is reached/);
+      const [crit] = await expectNotification(db, "protection_tripped", {
+        severity: "CRITICAL",
+        count: 1,
+      });
+      assert.match(crit.text, /MAX_DAILY_LOSS_PCT=3/);
+      // The rest of the day: refused as paused, without a second CRITICAL.
+      clock.advance(6 * 3600_000);
+      await insertAlert(db, { qty: "0.01", idempotencyKey: "d-buy-3" });
+      assert.equal((await agent.runOnce()).rejected, 1);
+      await expectNotification(db, "protection_tripped", { count: 1 });
+      // The exit still passes.
+      await insertAlert(db, { action: "sell", idempotencyKey: "d-sell-1" });
+      assert.equal((await agent.runOnce()).executed, 1);
+
+      // Next UTC day: the pause has lifted and the day starts from the new equity.
+      clock.set(new Date("2026-03-03T00:00:01Z"));
+      const next = await insertAlert(db, { qty: "0.01", idempotencyKey: "d-buy-4" });
+      assert.equal((await agent.runOnce()).executed, 1);
+      assert.equal((await alertOf(db, next)).status, "EXECUTED");
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "the cooldown refuses a re-entry after a stop; the open positions cap holds",
+  fn: () =>
+    withControl(
+      { cooldownAfterStopMin: 60, maxOpenPositions: 1 },
+      async ({ db, agent, fake, exchange, clock }) => {
+        await insertAlert(db, { qty: "0.01", sl: "49000", idempotencyKey: "s-buy-1" });
+        assert.equal((await agent.runOnce()).executed, 1);
+        // A second symbol would be a second open position: over the cap.
+        const eth = await insertAlert(db, {
+          symbol: "ETH/USDT",
+          qty: "0.1",
+          idempotencyKey: "s-eth-1",
+        });
+        assert.equal((await agent.runOnce()).rejected, 1);
+        assert.match((await alertOf(db, eth)).error ?? "", /MAX_OPEN_POSITIONS=1/);
+
+        // The stop is hit and the position sold.
+        const risk = createRiskAgent({ db, exchange, log: logger("test") });
+        fake.setPrice("BTCUSDT", "48000");
+        assert.equal((await risk.runOnce()).handed, 1);
+        assert.equal((await agent.runOnce()).executed, 1);
+        assert.equal((await risk.runOnce()).settled, 1);
+        assert.equal(await count(db, "select 1 from positions where status = 'OPEN'"), 0);
+
+        fake.setPrice("BTCUSDT", "50000");
+        const re = await insertAlert(db, { qty: "0.01", idempotencyKey: "s-buy-2" });
+        assert.equal((await agent.runOnce()).rejected, 1);
+        assert.match((await alertOf(db, re)).error ?? "", /cooling down after its stop-loss/);
+        // An hour after the stop, the symbol trades again.
+        clock.set(new Date(Date.now() + 61 * 60_000));
+        await insertAlert(db, { qty: "0.01", idempotencyKey: "s-buy-3" });
+        assert.equal((await agent.runOnce()).executed, 1);
+      },
+    ),
+});
