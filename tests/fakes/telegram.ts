@@ -246,7 +246,8 @@ export async function startFakeTelegram(
       text,
       parseMode: params.parse_mode as string | undefined,
       messageId,
-      replyMarkup: params.reply_markup,
+      // Only when sent, so a message without markup looks as it always did.
+      ...(params.reply_markup !== undefined ? { replyMarkup: params.reply_markup } : {}),
     };
     fake.messages.push(message);
     fake.onMessage?.(message);
