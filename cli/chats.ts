@@ -1,4 +1,5 @@
 import { UsageError } from "../core/errors.ts";
+import { requireAccount } from "../execution/mod.ts";
 import { addChat, listChats, removeChat } from "../notify/mod.ts";
 import type { Severity } from "../notify/mod.ts";
 import { type Command, configure, parse, table, withDb } from "./common.ts";
@@ -7,11 +8,15 @@ const SEVERITIES = ["INFO", "WARN", "CRITICAL"];
 
 const help = `Usage:
   pg-solo-lite chats add <chat_id> [--min-severity INFO|WARN|CRITICAL] [--label L]
+                                  [--account NAME | --operator]
   pg-solo-lite chats list [--json]
   pg-solo-lite chats remove <chat_id>
 
 The Telegram chats that receive notifications. A chat gets every message at or above its
-minimum severity (INFO < WARN < CRITICAL; default INFO). Group ids are negative
+minimum severity (INFO < WARN < CRITICAL; default INFO). An operator chat hears every
+account and the service itself; a chat tied to an account with --account hears only that
+account's messages (its orders, fills, stops and refusals), so each person can have a chat of
+their own. --operator unties a chat again. Group ids are negative
 (e.g. -1001234567890). Adding an existing chat updates it and reactivates it, for example
 after a chat that blocked the bot (deactivated automatically) has unblocked it.
 Removing a chat deactivates it and drops its queued messages; its history stays.
@@ -19,6 +24,7 @@ Removing a chat deactivates it and drops its queued messages; its history stays.
 Examples:
   pg-solo-lite chats add 123456789 --label alice
   pg-solo-lite chats add -1001234567890 --min-severity WARN --label ops-group
+  pg-solo-lite chats add 987654321 --label alice --account alice
   pg-solo-lite chats list --json
   pg-solo-lite chats remove 123456789`;
 
@@ -49,6 +55,8 @@ const command: Command = {
       const { values, positionals } = parse("chats", splitArgs(rest), {
         "min-severity": { type: "string" },
         label: { type: "string" },
+        account: { type: "string" },
+        operator: { type: "boolean" },
       }, { min: 1, max: 1 });
       const id = chatId(positionals[0]);
       const severity = values["min-severity"]?.toUpperCase();
@@ -61,15 +69,29 @@ const command: Command = {
       if (label !== undefined && (label.length === 0 || label.length > 100)) {
         throw new UsageError("Invalid --label: expected 1 to 100 characters");
       }
+      if (values.account !== undefined && values.operator) {
+        throw new UsageError("--account and --operator exclude each other; give one");
+      }
       const config = configure(io);
-      const { created, chat } = await withDb(
-        config,
-        (db) => addChat(db, { chatId: id, minSeverity: severity as Severity | undefined, label }),
-      );
+      const { created, chat } = await withDb(config, async (db) => {
+        const accountId = values.operator
+          ? null
+          : values.account === undefined
+          ? undefined
+          : (await requireAccount(db, values.account)).id;
+        return await addChat(db, {
+          chatId: id,
+          minSeverity: severity as Severity | undefined,
+          label,
+          accountId,
+        });
+      });
       io.out(
         `${created ? "Added" : "Updated"} chat ${chat.chat_id}${
           chat.label ? ` (${chat.label})` : ""
-        }: receives ${chat.min_severity} and above`,
+        }: receives ${chat.min_severity} and above${
+          chat.account ? ` of account ${chat.account} only` : ""
+        }`,
       );
       return;
     }
@@ -87,6 +109,7 @@ const command: Command = {
           label: c.label,
           min_severity: c.min_severity,
           active: c.active ? "yes" : "no",
+          account: c.account ?? "all (operator)",
           pending: c.pending,
           note: c.deactivated_reason,
         })),

@@ -38,13 +38,18 @@ export const commands: CommandEntry[] = [
     () => import("./strategies.ts"),
   ),
   entry(
+    "accounts",
+    "Add, list or disable the exchange accounts the service trades on",
+    () => import("./accounts.ts"),
+  ),
+  entry(
     "outbox",
     "Show the notification queue, or retry failed notifications",
     () => import("./outbox.ts"),
   ),
   entry(
     "orders",
-    "List orders, newest first (--status S, --limit N, --json)",
+    "List orders, newest first (--status S, --account NAME, --limit N, --json)",
     () => import("./orders.ts"),
   ),
   entry(

@@ -1,8 +1,16 @@
-import { loadConfig } from "../core/config.ts";
+import { type Config, loadConfig } from "../core/config.ts";
 import { ConfigError, errorMessage, RuntimeError } from "../core/errors.ts";
 import { setupLogging } from "../core/log.ts";
 import { loadMigrations, privilegeWarning, verifyLedger } from "../db/mod.ts";
 import { openDb } from "../db/mod.ts";
+import {
+  type Account,
+  DEFAULT_ACCOUNT_ID,
+  keysOf,
+  listAccounts,
+  missingKeys,
+} from "../execution/mod.ts";
+import { asConfigured } from "./accounts.ts";
 import { type Command, parse } from "./common.ts";
 
 interface Check {
@@ -19,7 +27,10 @@ const command: Command = {
 
 Checks the configuration (every problem listed), connects to the database and compares its
 schema with the shipped migrations, and says what is and is not configured: exchange mode and
-keys, Telegram delivery and operator chats, the TradingView webhook. Never prints a secret.
+keys, Telegram delivery and operator chats, the TradingView webhook. Every enabled account
+is checked: a live or sandbox one for its keys in the environment (ACCOUNT_<NAME>_API_KEY and
+_API_SECRET) and, where the exchange says so, that its key can trade and cannot withdraw; a
+paper one needs nothing. Never prints a secret.
 Exit code 0 when everything needed to run is in order, 1 otherwise.`,
   async run(args, io) {
     const { values } = parse("doctor", args, { json: { type: "boolean" } }, { max: 0 });
@@ -35,6 +46,7 @@ Exit code 0 when everything needed to run is in order, 1 otherwise.`,
     }
     if (config) {
       const where = config.databaseUrl ? "server (DATABASE_URL)" : `embedded in ${config.dataDir}`;
+      let accounts: Account[] = [];
       try {
         const db = await openDb(config);
         try {
@@ -69,8 +81,11 @@ Exit code 0 when everything needed to run is in order, 1 otherwise.`,
           if (tooPowerful) {
             checks.push({ name: "role", ok: true, warn: true, detail: tooPowerful });
           }
+          if (pending.length === 0) accounts = await listAccounts(db);
           const chats = await db.query<{ n: number }>(
-            "select count(*)::int as n from telegram_chats where active",
+            pending.length === 0
+              ? "select count(*)::int as n from telegram_chats where active and account_id is null"
+              : "select count(*)::int as n from telegram_chats where active",
           ).catch(() => [{ n: 0 }]);
           const tg = config.telegram.botToken
             ? `bot token set; ${chats[0].n} active operator chat(s)${
@@ -115,6 +130,7 @@ Exit code 0 when everything needed to run is in order, 1 otherwise.`,
         const { exchangeChecks } = await import("../exchange/mod.ts");
         checks.push(...await exchangeChecks(ex));
       }
+      checks.push(...await accountChecks(config, accounts));
       const { backupCheck } = await import("../ops/mod.ts");
       checks.push(await backupCheck(config, new Date()));
       if (config.notifierDatabaseUrl) {
@@ -133,3 +149,57 @@ Exit code 0 when everything needed to run is in order, 1 otherwise.`,
   },
 };
 export default command;
+
+/**
+ * One line per account, then the exchange's word on each live or sandbox key. The default
+ * account is the one the "exchange" line above describes; its key checks run there.
+ */
+async function accountChecks(config: Config, rows: Account[]): Promise<Check[]> {
+  if (rows.length === 0) return [];
+  const accounts = rows.map((a) => asConfigured(config, a));
+  const checks: Check[] = [{
+    name: "accounts",
+    ok: true,
+    detail: accounts.map((a) =>
+      `${a.name} (${a.mode} on ${a.exchangeId}${a.enabled ? "" : ", disabled"})`
+    ).join(", "),
+  }];
+  // The clock is asked once per exchange: it is the same for every key.
+  const clockChecked = new Set(config.exchange.mode === "paper" ? [] : [config.exchange.id]);
+  for (const a of accounts) {
+    if (!a.enabled || a.id === DEFAULT_ACCOUNT_ID) continue;
+    const name = `account ${a.name}`;
+    if (a.mode === "paper") {
+      checks.push({ name, ok: true, detail: `paper on ${a.exchangeId}: no keys needed` });
+      continue;
+    }
+    const missing = missingKeys(config, a);
+    if (missing.length > 0) {
+      checks.push({
+        name,
+        ok: false,
+        detail: `${a.mode} on ${a.exchangeId}: ${missing.join("; ")}`,
+      });
+      continue;
+    }
+    const settings = { ...config.exchange, id: a.exchangeId, mode: a.mode, ...keysOf(config, a) };
+    const { buildCcxtClient, exchangeChecks } = await import("../exchange/mod.ts");
+    try {
+      await buildCcxtClient(settings, false);
+    } catch (error) {
+      checks.push({
+        name,
+        ok: false,
+        detail: `${a.mode} on ${a.exchangeId}: ${errorMessage(error)}`,
+      });
+      continue;
+    }
+    checks.push({ name, ok: true, detail: `${a.mode} on ${a.exchangeId}; API keys set` });
+    for (const c of await exchangeChecks(settings)) {
+      if (c.name === "clock" && clockChecked.has(a.exchangeId)) continue;
+      if (c.name === "clock") clockChecked.add(a.exchangeId);
+      checks.push({ ...c, name: `${a.name} ${c.name}` });
+    }
+  }
+  return checks;
+}

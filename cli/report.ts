@@ -1,5 +1,7 @@
 import { RuntimeError, UsageError } from "../core/errors.ts";
+import { requireAccount } from "../execution/mod.ts";
 import {
+  accountScope,
   buildReport,
   listReports,
   parseDay,
@@ -12,8 +14,8 @@ import {
 import { type Command, configure, type Io, parse, table, withDb } from "./common.ts";
 
 const HELP = `Usage:
-  pg-solo-lite report daily|weekly [--date YYYY-MM-DD] [--json]
-  pg-solo-lite report list [--limit N] [--json]
+  pg-solo-lite report daily|weekly [--date YYYY-MM-DD] [--account NAME] [--json]
+  pg-solo-lite report list [--limit N] [--account NAME] [--json]
   pg-solo-lite report show <id> [--json]
 
 daily / weekly: the performance snapshot of the UTC day (or the Monday-to-Sunday week) that
@@ -22,12 +24,16 @@ stored ever after; a period still running is built anew and stored marked partia
 summary and the report's link (PUBLIC_BASE_URL/reports/<id>, served by \`serve\`).
 list: the newest reports. show: one report's summary by id.
 
-The numbers are those of this service's exchange and account (EXCHANGE_ID, and the paper
-ledger in paper mode). See docs/reports.md for how equity, trades and drawdown are counted.
+The numbers are those of this service's exchange and ledger book (EXCHANGE_ID, and the paper
+ledger in paper mode), summed over every account that books there (scope "binance:paper").
+With --account NAME they are that account's alone: its own orders, fills and ledger legs, on
+its own exchange and book, stored with the account's name as scope; list --account shows only
+those. See docs/reports.md for how equity, trades and drawdown are counted.
 
 Examples:
   pg-solo-lite report daily --date 2026-11-30
   pg-solo-lite report weekly --json
+  pg-solo-lite report daily --account alice
   pg-solo-lite report list`;
 
 const command: Command = {
@@ -50,6 +56,7 @@ export default command;
 async function build(kind: ReportKind, args: string[], io: Io) {
   const { values } = parse("report", args, {
     date: { type: "string" },
+    account: { type: "string" },
     json: { type: "boolean" },
   }, { max: 0 });
   const now = new Date();
@@ -61,16 +68,19 @@ async function build(kind: ReportKind, args: string[], io: Io) {
     throw new UsageError(`--date ${values.date} is in the future; give a day up to today`);
   }
   const config = configure(io, { logLevel: "error" });
-  const { report, created } = await withDb(
-    config,
-    (db) => buildReport(db, { kind, at, scope: serviceScope(config), now }),
-  );
+  const { report, created } = await withDb(config, async (db) => {
+    const scope = values.account === undefined
+      ? serviceScope(config)
+      : accountScope(config, await requireAccount(db, values.account));
+    return await buildReport(db, { kind, at, scope, now });
+  });
   print(io, report, config.reports.publicBaseUrl, values.json, created);
 }
 
 async function list(args: string[], io: Io) {
   const { values } = parse("report", args, {
     limit: { type: "string", default: "20" },
+    account: { type: "string" },
     json: { type: "boolean" },
   }, { max: 0 });
   const limit = Number(values.limit);
@@ -78,7 +88,12 @@ async function list(args: string[], io: Io) {
     throw new UsageError(`--limit "${values.limit}" must be a whole number from 1 to 1000`);
   }
   const config = configure(io, { logLevel: "error" });
-  const rows = await withDb(config, (db) => listReports(db, limit));
+  const rows = await withDb(config, async (db) => {
+    const account = values.account === undefined
+      ? undefined
+      : await requireAccount(db, values.account);
+    return await listReports(db, limit, account?.name);
+  });
   if (values.json) return io.out(JSON.stringify(rows.map(summaryOf)));
   io.out(table(rows.map((r) => {
     const m = r.snapshot.metrics;

@@ -1,5 +1,6 @@
 import { UsageError } from "../core/errors.ts";
 import type { Db } from "../db/mod.ts";
+import { setSubscriptions, subscriptions } from "../execution/mod.ts";
 import { listStrategyRows, STRATEGY_NAME, upsertStrategy } from "../signals/mod.ts";
 import { isUnifiedSymbol } from "../trading/symbol.ts";
 import { type Command, configure, parse, table, withDb } from "./common.ts";
@@ -19,10 +20,17 @@ Options of add (defaults for a new strategy in brackets):
   --confidence-min N      alerts with a lower confidence (0-1) are refused [0]
   --max-notional N        largest order value in the quote currency [no limit]
   --disabled              refuse alerts for it (add again without the flag to enable)
+  --accounts A,B          the accounts that trade its alerts, exactly these (see: accounts list);
+                          "default" alone goes back to the default account [default]
+
+An alert of a strategy subscribed by several accounts becomes one order per enabled account,
+each sized from that account's own balance and risk. Without --accounts, "add" leaves the
+subscriptions as they are.
 
 Examples:
   pg-solo-lite strategies add trend
-  pg-solo-lite strategies add breakout --symbols BTC/USDT --stop-pct 1.5 --confidence-min 0.6`;
+  pg-solo-lite strategies add breakout --symbols BTC/USDT --stop-pct 1.5 --confidence-min 0.6
+  pg-solo-lite strategies add trend --accounts alice,bob`;
 
 function number(flag: string, raw: string | undefined, ok: (n: number) => boolean, range: string) {
   if (raw === undefined) return undefined;
@@ -45,6 +53,7 @@ const command: Command = {
       "confidence-min": { type: "string" },
       "max-notional": { type: "string" },
       disabled: { type: "boolean" },
+      accounts: { type: "string" },
       json: { type: "boolean" },
     }, { min: 1, max: 2 });
     const [action, name] = positionals;
@@ -85,21 +94,47 @@ const command: Command = {
       max_notional: number("max-notional", values["max-notional"], (n) => n > 0, "above 0"),
       enabled: !values.disabled,
     };
+    const accounts = accountNames(values.accounts);
     const config = configure(io);
     await withDb(config, async (db) => {
-      const created = await upsertStrategy(db, name, fields);
+      // One transaction: an unknown account name changes neither the strategy nor its accounts.
+      const { created, disabled } = await db.transaction(async (tx) => {
+        const created = await upsertStrategy(tx, name, fields);
+        const subscribed = accounts ? await setSubscriptions(tx, name, accounts) : [];
+        return { created, disabled: subscribed.filter((a) => !a.enabled).map((a) => a.name) };
+      });
       io.out(`${created ? "Added" : "Updated"} strategy ${name}`);
+      if (disabled.length > 0) {
+        io.out(`  Disabled account(s) ${disabled.join(", ")} take no new entries from it`);
+      }
       io.out(table((await listStrategies(db)).filter((r) => r.name === name)));
     });
   },
 };
 export default command;
 
-/** The rows as `strategies list` prints them: no symbols reads "any", no cap reads "". */
+/** The names of --accounts, deduplicated; undefined when the flag is not given. */
+function accountNames(raw: string | undefined): string[] | undefined {
+  if (raw === undefined) return undefined;
+  const names = [...new Set(raw.split(",").map((s) => s.trim()).filter(Boolean))];
+  if (names.length === 0) {
+    throw new UsageError(
+      '--accounts is empty; name one or more accounts (see: accounts list), or "default"',
+    );
+  }
+  return names;
+}
+
+/**
+ * The rows as `strategies list` prints them: no symbols reads "any", no cap reads "", no
+ * subscription reads "default" (the default account trades it).
+ */
 async function listStrategies(db: Db) {
+  const subs = await subscriptions(db);
   return (await listStrategyRows(db)).map((r) => ({
     name: r.name,
     enabled: r.enabled,
+    accounts: subs.get(r.name)?.join(",") ?? "default",
     symbols: r.symbols === null ? "any" : r.symbols.join(","),
     risk_pct: r.risk_pct,
     stop_pct: r.stop_pct,

@@ -364,9 +364,10 @@ export function processEnv(): Record<string, string | undefined> {
 /** Secret values currently set, for the log redactor to mask by pattern. */
 export function secretValues(env: Record<string, string | undefined>): string[] {
   const accountSecrets = Object.keys(env).filter((k) =>
-    /^ACCOUNT_[A-Z0-9_]+_(API_KEY|API_SECRET|API_URL)$/.test(k)
+    /^ACCOUNT_[A-Z0-9_]+_(API_KEY|API_SECRET)$/.test(k)
   );
-  return [...SECRET_VARS, ...accountSecrets].map((k) => env[k]).filter((v): v is string =>
+  // Trimmed, as loadConfig uses them: a key with a trailing newline is masked as well.
+  return [...SECRET_VARS, ...accountSecrets].map((k) => env[k]?.trim()).filter((v): v is string =>
     !!v && v.length >= 8
   );
 }

@@ -21,7 +21,29 @@ export interface LoopOptions {
   maxBackoffMs?: number;
   /** An extra way to start the next run early (LISTEN/NOTIFY wake-ups). */
   wake?: (fn: () => void) => void;
+  /**
+   * No silent failures: called once when the loop has been failing for `failingWarnMs`
+   * (WARN), once more at `failingCriticalMs` (CRITICAL), and once when it works again after
+   * either (RECOVERED).
+   */
+  onFailing?: (f: LoopFailing) => void | Promise<void>;
+  failingWarnMs?: number;
+  failingCriticalMs?: number;
 }
+
+export interface LoopFailing {
+  loop: string;
+  level: "WARN" | "CRITICAL" | "RECOVERED";
+  /** When the failures began. */
+  since: Date;
+  failures: number;
+  /** The last error (absent when recovered). */
+  error?: unknown;
+}
+
+/** By default a loop failing for 30 s is a WARN, for 5 min a CRITICAL. */
+export const FAILING_WARN_MS = 30_000;
+export const FAILING_CRITICAL_MS = 5 * 60_000;
 
 export interface LoopHandle {
   stopped: Promise<void>;
@@ -43,6 +65,38 @@ export function startLoop(options: LoopOptions): LoopHandle {
   };
   options.wake?.(wake);
 
+  let failingSince: Date | undefined;
+  let raised: "WARN" | "CRITICAL" | undefined;
+  const tell = async (f: Omit<LoopFailing, "loop">) => {
+    try {
+      await options.onFailing?.({ loop: options.name, ...f });
+    } catch (inner) {
+      log.error("Loop {loop} failure report failed: {error}", {
+        loop: options.name,
+        error: errorMessage(inner),
+      });
+    }
+  };
+  const stillFailing = async (error: unknown, failures: number) => {
+    failingSince ??= clock.now();
+    const ms = clock.now().getTime() - failingSince.getTime();
+    const level = ms >= (options.failingCriticalMs ?? FAILING_CRITICAL_MS)
+      ? "CRITICAL"
+      : ms >= (options.failingWarnMs ?? FAILING_WARN_MS)
+      ? "WARN"
+      : undefined;
+    if (!level || level === raised || (raised === "CRITICAL")) return;
+    raised = level;
+    await tell({ level, since: failingSince, failures, error });
+  };
+  const working = async (failures: number) => {
+    const since = failingSince;
+    failingSince = undefined;
+    if (!raised || !since) return;
+    raised = undefined;
+    await tell({ level: "RECOVERED", since, failures });
+  };
+
   const stopped = (async () => {
     let failures = 0;
     while (!signal.aborted) {
@@ -51,6 +105,7 @@ export function startLoop(options: LoopOptions): LoopHandle {
       try {
         const next = await options.run();
         if (typeof next === "number") delay = next;
+        await working(failures);
         failures = 0;
       } catch (error) {
         failures++;
@@ -71,6 +126,7 @@ export function startLoop(options: LoopOptions): LoopHandle {
             error: errorMessage(inner),
           });
         }
+        await stillFailing(error, failures);
       }
       if (signal.aborted || (wakeRequested && failures === 0)) continue;
       wakeNow = new AbortController();

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { startLoop } from "./loop.ts";
-import { systemClock } from "./clock.ts";
+import { fakeClock, systemClock } from "./clock.ts";
 import { logger, setupLogging } from "./log.ts";
 import { backoffMs } from "./backoff.ts";
 import { isValidSchedule } from "./scheduler.ts";
@@ -97,4 +97,30 @@ Deno.test("cron schedules are checked before registration", () => {
   assert.ok(isValidSchedule("*/5 0-6 * * 1,3"));
   assert.ok(!isValidSchedule("* * * *"));
   assert.ok(!isValidSchedule("every minute"));
+});
+
+Deno.test("a loop that keeps failing is raised once at WARN, once at CRITICAL, then recovered", async () => {
+  const clock = fakeClock();
+  const controller = new AbortController();
+  const told: string[] = [];
+  let runs = 0;
+  const handle = startLoop({
+    name: "t",
+    intervalMs: 10_000,
+    maxBackoffMs: 10_000,
+    signal: controller.signal,
+    clock,
+    log: logger("test"),
+    failingWarnMs: 30_000,
+    failingCriticalMs: 60_000,
+    onFailing: (f) => void told.push(`${f.level}:${f.failures}`),
+    run: () => {
+      runs++;
+      if (runs === 12) controller.abort();
+      // Fails for 9 runs (90 s of the fake clock), then works.
+      return runs <= 9 ? Promise.reject(new Error("down")) : Promise.resolve();
+    },
+  });
+  await handle.stopped;
+  assert.deepEqual(told, ["WARN:4", "CRITICAL:7", "RECOVERED:9"]);
 });

@@ -30,7 +30,11 @@ grant usage, select on all sequences in schema public to pgsl_app;
 grant execute on all functions in schema public to pgsl_app;
 
 -- The notifier: the outbox and the chats, nothing else.
-grant select, insert, update on notification_outbox, telegram_chats to pgsl_notifier;
+grant select, insert, update on notification_outbox to pgsl_notifier;
+-- Chats: read, and deactivated when Telegram says the bot was blocked; never re-tied to another
+-- account (account_id decides who hears a person's trades).
+grant select on telegram_chats to pgsl_notifier;
+grant update (active, deactivated_reason, updated_at) on telegram_chats to pgsl_notifier;
 grant select on schema_migrations to pgsl_notifier;
 grant usage, select on all sequences in schema public to pgsl_notifier;
 grant execute on function enqueue_notification(text, text, text, text, bigint), severity_rank(text)

@@ -1,7 +1,7 @@
 /**
- * What `doctor` asks the exchange: whether the API key may withdraw (a trading key never should;
- * Binance reports it through sapi/v1/account/apiRestrictions, other exchanges have no common
- * way, so it is said to be unchecked), and how far the local clock is from the exchange's
+ * What `doctor` asks the exchange: whether the API key may trade (it must) and may withdraw (a
+ * trading key never should; Binance reports both through sapi/v1/account/apiRestrictions, other
+ * exchanges have no common way, so they are said to be unchecked), and how far the local clock is from the exchange's
  * (signed requests are refused outside a window, Binance's recvWindow).
  */
 import { errorMessage } from "../core/errors.ts";
@@ -43,18 +43,25 @@ export async function exchangeChecks(settings: ExchangeSettings): Promise<KeyChe
     if (settings.id === "binance" && typeof client.sapiGetAccountApiRestrictions === "function") {
       try {
         const r = await client.sapiGetAccountApiRestrictions();
+        const canTrade = r?.enableSpotAndMarginTrading !== false;
         checks.push({
           name: "api key",
-          ok: true,
-          detail: r?.enableWithdrawals
-            ? "WARNING: this API key can withdraw; create a key with withdrawals disabled"
-            : "cannot withdraw (good)",
+          ok: canTrade,
+          detail: `${
+            canTrade
+              ? "can trade"
+              : "cannot trade: enable spot trading for this key (Binance: Enable Spot & Margin Trading)"
+          }; ${
+            r?.enableWithdrawals
+              ? "WARNING: this API key can withdraw; create a key with withdrawals disabled"
+              : "cannot withdraw (good)"
+          }`,
         });
       } catch (error) {
         checks.push({
           name: "api key",
           ok: true,
-          detail: `withdrawal permission not checked: ${errorMessage(error)}`,
+          detail: `trading and withdrawal permissions not checked: ${errorMessage(error)}`,
         });
       }
     } else {

@@ -114,6 +114,17 @@ export async function addAccount(sql: Sql, a: NewAccount): Promise<Account> {
   if (await accountByName(sql, a.name)) {
     throw new UsageError(`An account named "${a.name}" already exists`);
   }
+  // Both would read the same ACCOUNT_<NAME>_* variables: one exchange account traded twice.
+  const twin = (await listAccounts(sql)).find((o) =>
+    accountEnvName(o.name) === accountEnvName(a.name)
+  );
+  if (twin) {
+    throw new UsageError(
+      `Account name "${a.name}" reads the same variables (${
+        accountVar(a.name, "API_KEY")
+      }) as account "${twin.name}"; choose another name`,
+    );
+  }
   const [row] = await sql.query<{ id: number }>(
     `with u as (insert into users (name) select $5::text where $5::text is not null
                 on conflict (name) do update set name = excluded.name returning id)
@@ -194,6 +205,22 @@ export function keysOf(config: Pick<Config, "exchange" | "accountKeys">, account
   };
 }
 
+/**
+ * Which market data an account sees: accounts with the same key share prices. Paper accounts
+ * read the live public data; a sandbox (testnet) and another API_URL are other markets.
+ */
+export function marketKeyOf(config: Pick<Config, "exchange" | "accountKeys">, account: Account) {
+  const sandbox = account.mode === "sandbox";
+  return {
+    key: `${account.exchangeId}|${sandbox ? "sandbox" : "main"}|${
+      keysOf(config, account).apiUrl ?? ""
+    }`,
+    exchangeId: account.exchangeId,
+    sandbox,
+    apiUrl: keysOf(config, account).apiUrl,
+  };
+}
+
 /** What is missing for an account to trade, in words naming the variables; [] when nothing. */
 export function missingKeys(config: Pick<Config, "exchange" | "accountKeys">, account: Account) {
   if (account.mode === "paper") return [];
@@ -220,6 +247,20 @@ export async function recordKeyFingerprint(
   apiKey: string,
 ): Promise<void> {
   const fingerprint = keyFingerprint(apiKey);
+  // One key, one account: the same key on two accounts would trade one exchange account twice
+  // for every signal, each sized from the same balance.
+  const [other] = await sql.query<{ name: string }>(
+    `select a.name from api_keys k join accounts a on a.id = k.account_id
+      where k.exchange_id = $1 and k.fingerprint = $2 and k.revoked_at is null
+        and k.account_id <> $3`,
+    [account.exchangeId, fingerprint, account.id],
+  );
+  if (other) {
+    throw new ConfigError(
+      `Account ${account.name} has the same API key as account ${other.name}; each account ` +
+        `needs its own exchange account and key`,
+    );
+  }
   await sql.query(
     "insert into exchanges (id, mode) values ($1, $2) on conflict (id) do nothing",
     [account.exchangeId, account.mode],
@@ -242,28 +283,37 @@ export async function recordKeyFingerprint(
  * The accounts a strategy's signals are traded on: those subscribed and enabled, or the
  * default account alone when the strategy has no subscription.
  */
-export async function targetsOf(sql: Sql, strategy: string): Promise<Account[]> {
-  const rows = await sql.query<AccountRow & { subscribed: boolean }>(
-    `select ${COLUMNS} from ${FROM}
+export async function targetsOf(
+  sql: Sql,
+  strategy: string,
+  /** For a sell: its symbol. A disabled account still exits what it holds of it. */
+  exitSymbol?: string,
+): Promise<Account[]> {
+  const rows = await sql.query<AccountRow & { holds: boolean }>(
+    `select ${COLUMNS},
+            exists (select 1 from positions p where p.account_id = a.id and p.symbol = $3
+                      and p.status = 'OPEN' and p.qty > 0) as holds
+       from ${FROM}
       where a.id in (select account_id from strategy_accounts where strategy = $1)
          or (a.id = $2 and not exists (select 1 from strategy_accounts where strategy = $1))
       order by a.id`,
-    [strategy, DEFAULT_ACCOUNT_ID],
+    [strategy, DEFAULT_ACCOUNT_ID, exitSymbol ?? null],
   );
-  return rows.map(toAccount).filter((a) => a.enabled);
+  return rows.filter((r) => r.enabled || r.holds).map(toAccount);
 }
 
 /** Subscribes exactly these accounts to a strategy (an empty list: the default account). */
 export async function setSubscriptions(sql: Sql, strategy: string, names: string[]) {
   const accounts: Account[] = [];
   for (const name of names) accounts.push(await requireAccount(sql, name));
-  await sql.query("delete from strategy_accounts where strategy = $1", [strategy]);
-  for (const a of accounts) {
-    await sql.query(
-      "insert into strategy_accounts (strategy, account_id) values ($1, $2) on conflict do nothing",
-      [strategy, a.id],
-    );
-  }
+  // One statement: the old subscriptions are replaced as a whole or not at all.
+  await sql.query(
+    `with gone as (delete from strategy_accounts where strategy = $1
+                    and account_id <> all($2::int8[]))
+     insert into strategy_accounts (strategy, account_id)
+     select $1, unnest($2::int8[]) on conflict do nothing`,
+    [strategy, accounts.map((a) => a.id)],
+  );
   return accounts;
 }
 
@@ -276,4 +326,13 @@ export async function subscriptions(sql: Sql): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
   for (const r of rows) out.set(r.strategy, [...(out.get(r.strategy) ?? []), r.name]);
   return out;
+}
+
+/** Open positions per account id (accounts without any are absent), for `accounts list`. */
+export async function openPositionCounts(sql: Sql): Promise<Map<number, number>> {
+  const rows = await sql.query<{ account_id: string | number; n: number }>(
+    `select account_id, count(*)::int as n from positions where status = 'OPEN'
+      group by account_id`,
+  );
+  return new Map(rows.map((r) => [Number(r.account_id), r.n]));
 }

@@ -60,16 +60,21 @@ export interface RunSummary {
   fannedOut: number;
 }
 
-/** What the agent keeps per account: its exchange, its reconciler, its pause. */
+/** What the agent keeps per account once its exchange is open: its context, its reconciler. */
 interface AccountState {
   account: Account;
   ctx: AlertContext;
   reconcile: () => Promise<ReconcileSummary>;
+}
+
+/** Per account, whether or not its exchange could be opened: its pause and its outage. */
+interface Health {
+  /** No new entries and no reconciliation before this time (epoch ms). */
   pausedUntil: number;
-  /** Consecutive passes in which the account's exchange failed (its own backoff). */
+  /** Consecutive failures of its exchange (its own backoff). */
   outages: number;
-  /** Set while an outage has been reported, so it is reported once. */
-  outageReported: boolean;
+  /** When the outage being reported began; unset while the account is well. */
+  outageSince?: string;
 }
 
 // Longer than ~80 lines: one closure over the per-account state; the pass, the routing and the outage handling are named inner functions.
@@ -81,7 +86,15 @@ export function createExecutionAgent(deps: ExecutionDeps) {
   const inFlight = new Set<string>();
   const states = new Map<number, AccountState>();
   const opening = new Map<number, Promise<AccountState>>();
+  const health = new Map<number, Health>();
   const failures = createFailureCounter();
+
+  const healthOf = (accountId: number): Health => {
+    let h = health.get(accountId);
+    if (!h) health.set(accountId, h = { pausedUntil: 0, outages: 0 });
+    return h;
+  };
+  const waiting = (accountId: number) => clock.now().getTime() < healthOf(accountId).pausedUntil;
 
   const exchangeFor = deps.exchangeFor ?? ((account: Account) => {
     if (account.id === DEFAULT_ACCOUNT_ID && deps.exchange) return Promise.resolve(deps.exchange);
@@ -93,38 +106,31 @@ export function createExecutionAgent(deps: ExecutionDeps) {
   async function openState(account: Account): Promise<AccountState> {
     const exchange = await exchangeFor(account);
     const book = ledgerBook(exchange.mode);
-    const state: AccountState = {
-      account,
-      pausedUntil: 0,
-      outages: 0,
-      outageReported: false,
-      reconcile: undefined as never,
-      ctx: undefined as never,
-    };
-    state.ctx = {
+    const h = healthOf(account.id);
+    const ctx: AlertContext = {
       ...deps,
       exchange,
       account,
       inFlight,
       applyAnswer: createApplyQueue(db, book),
       pauseEntries: (ms, why) => {
-        state.pausedUntil = Math.max(state.pausedUntil, clock.now().getTime() + ms);
+        h.pausedUntil = Math.max(h.pausedUntil, clock.now().getTime() + ms);
         log.warn("New entries of account {account} paused for {ms} ms: {why}", {
           account: account.name,
           ms,
           why: redactText(why),
         });
       },
-      entriesPaused: () => clock.now().getTime() < state.pausedUntil,
+      entriesPaused: () => waiting(account.id),
     };
-    state.reconcile = createReconciler({
+    const reconcile = createReconciler({
       ...deps,
       exchange,
       account: book,
       accountId: account.id,
       inFlight,
     }).reconcileOnce;
-    return state;
+    return { account, ctx, reconcile };
   }
 
   /** The state of an account, opened on first use; a failed open is tried again next time. */
@@ -147,48 +153,54 @@ export function createExecutionAgent(deps: ExecutionDeps) {
   }
 
   /**
-   * An account's exchange failed (down, rate limited, in maintenance, or it cannot be opened):
-   * only that account waits, with its own backoff, and the operator and the account's chats
-   * hear about it once per outage. The other accounts keep trading.
+   * An account's exchange failed (down, rate limited, in maintenance, wrong keys, or it cannot
+   * be opened): only that account waits, with its own backoff — its alerts are not even claimed
+   * meanwhile, so they never crowd out the others' — and the operator and the account's chats
+   * hear about it once per outage (CRITICAL when only the operator can cure it).
    */
-  async function accountFailed(account: Account, state: AccountState | undefined, error: unknown) {
-    const s = state ?? states.get(account.id);
-    const n = s ? s.outages++ : 0;
+  async function accountFailed(account: Account, error: unknown) {
+    const h = healthOf(account.id);
+    const step = nextStep(error).step;
     const wait = Math.max(
       pauseOf(nextStep(error)) ?? 0,
-      backoffMs(n, { baseMs: limits.executionStartRetryMs, maxMs: limits.backoffMaxMs }),
+      backoffMs(h.outages++, { baseMs: limits.executionStartRetryMs, maxMs: limits.backoffMaxMs }),
     );
-    if (s) s.pausedUntil = Math.max(s.pausedUntil, clock.now().getTime() + wait);
+    h.pausedUntil = Math.max(h.pausedUntil, clock.now().getTime() + wait);
     log.warn("Account {account}: its exchange failed, its signals wait {ms} ms: {error}", {
       account: account.name,
       ms: wait,
       error: errorMessage(error),
     });
-    if (s?.outageReported) return;
-    if (s) s.outageReported = true;
+    if (h.outageSince) return;
+    h.outageSince = clock.now().toISOString();
+    const operator = step === "fix_config" || step === "fix_credentials";
     await enqueueNotification(db, {
-      severity: "WARN",
+      severity: operator ? "CRITICAL" : "WARN",
       kind: NotificationKind.accountOutage,
       text: `${accountTag(account)}Trading on account ${account.name} is held up: ${
         redactText(errorMessage(error))
-      }. Its signals wait and are retried; other accounts are not affected`,
-      dedupeKey: `account:${account.id}:outage:${clock.now().toISOString().slice(0, 13)}`,
+      }. ${
+        operator ? "Fix it and restart the service; meanwhile its" : "Its"
+      } signals wait and are retried; other accounts are not affected`,
+      dedupeKey: `account:${account.id}:outage:${h.outageSince}`,
       accountId: account.id,
     }).catch(() => {});
   }
 
-  async function accountRecovered(s: AccountState) {
-    const reported = s.outageReported;
-    s.outages = 0;
-    s.outageReported = false;
-    if (!reported) return;
-    log.info("Account {account}: its exchange answers again", { account: s.account.name });
+  /** After a call to the account's exchange worked: the outage (if any) is over. */
+  async function accountRecovered(account: Account) {
+    const h = healthOf(account.id);
+    const since = h.outageSince;
+    h.outages = 0;
+    h.outageSince = undefined;
+    if (!since) return;
+    log.info("Account {account}: its exchange answers again", { account: account.name });
     await enqueueNotification(db, {
       severity: "INFO",
       kind: NotificationKind.accountOutage,
-      text: `${accountTag(s.account)}Account ${s.account.name} trades again`,
-      dedupeKey: `account:${s.account.id}:recovered:${clock.now().toISOString()}`,
-      accountId: s.account.id,
+      text: `${accountTag(account)}Account ${account.name} trades again`,
+      dedupeKey: `account:${account.id}:recovered:${since}`,
+      accountId: account.id,
     }).catch(() => {});
   }
 
@@ -215,7 +227,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
     let accountId = alert.account_id;
     if (accountId === null) {
       const parsed = parseDecision(alert.decision);
-      const routed = await fanOut(db, alert.id, parsed.ok ? parsed.decision.strategy : undefined);
+      const routed = await fanOut(db, alert.id, parsed.ok ? parsed.decision : undefined);
       if ("children" in routed) {
         summary.fannedOut++;
         return;
@@ -234,16 +246,14 @@ export function createExecutionAgent(deps: ExecutionDeps) {
     } catch (error) {
       await alerts.releaseAlert(db, alert.id);
       summary.deferred++;
-      await accountFailed(account, undefined, error);
-      if (nextStep(error).step === "fix_config") {
-        log.error("{error}", { error: errorMessage(error) });
-      }
+      if (nextStep(error).step === "database_down") return error;
+      await accountFailed(account, error);
       return;
     }
     try {
       const outcome = await processAlert(state.ctx, alert, cache);
       summary[outcome]++;
-      if (outcome !== "deferred") await accountRecovered(state);
+      if (outcome === "executed") await accountRecovered(account);
     } catch (error) {
       stranded.add(alert.id);
       const outcome = await afterFailure(state.ctx, failures, alert.id, error);
@@ -252,8 +262,10 @@ export function createExecutionAgent(deps: ExecutionDeps) {
       // The database is everyone's: the pass stops and the loop backs off. Anything else
       // temporary is this account's exchange: only the account waits.
       if (step === "database_down") return error;
-      if (step === "retry" || step === "wait" || step === "pause") {
-        await accountFailed(account, state, error);
+      if (
+        step === "retry" || step === "wait" || step === "pause" || step === "fix_credentials"
+      ) {
+        await accountFailed(account, error);
       } else if (outcome === "deferred") return error;
     }
   }
@@ -262,13 +274,13 @@ export function createExecutionAgent(deps: ExecutionDeps) {
   async function runOnce(): Promise<RunSummary> {
     await releaseStranded();
     const accounts = new Map((await listAccounts(db)).map((a) => [a.id, a]));
-    // The exchange asked an account to wait (429) or is under maintenance: nothing new is
-    // sent for it until the pause ends; its alerts stay RECEIVED and the others go on. When
-    // every account waits, nothing is claimed at all.
-    const allPaused = [...accounts.values()].every((a) =>
-      states.get(a.id)?.ctx.entriesPaused() ?? false
-    );
-    const claimed = allPaused ? [] : await alerts.claimReceived(db, batchSize);
+    // An account whose exchange asked to wait (429), is in maintenance or down: nothing new is
+    // sent for it until its pause ends; its alerts stay RECEIVED, unclaimed, and the others go
+    // on. When every account waits, nothing is claimed at all.
+    const held = [...accounts.keys()].filter(waiting);
+    const claimed = held.length === accounts.size
+      ? []
+      : await alerts.claimReceived(db, batchSize, held);
     const summary: RunSummary = {
       claimed: claimed.length,
       executed: 0,
@@ -303,7 +315,8 @@ export function createExecutionAgent(deps: ExecutionDeps) {
 
   /**
    * One reconciliation pass per account that has something to settle. One account's exchange
-   * failing does not stop the others; the database failing stops the pass.
+   * failing pauses that account alone (accountFailed) and the pass goes on; the database
+   * failing stops the pass.
    */
   async function reconcileOnce(): Promise<ReconcileSummary> {
     const total: ReconcileSummary = {
@@ -312,6 +325,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
       givenUp: 0,
       failedLookups: 0,
       failedApplies: 0,
+      accountsWaiting: 0,
     };
     const active = new Set(
       (await db.query<{ account_id: string }>(
@@ -322,25 +336,24 @@ export function createExecutionAgent(deps: ExecutionDeps) {
         [new Date(clock.now().getTime() - limits.reconcileGivenUpWindowMs)],
       )).map((r) => Number(r.account_id)),
     );
-    let firstError: unknown;
     for (const account of await listAccounts(db)) {
       if (!active.has(account.id) && !states.has(account.id)) continue;
+      // An account whose exchange asked to wait, or is down, is left alone until its pause ends.
+      if (waiting(account.id)) {
+        total.accountsWaiting++;
+        continue;
+      }
       try {
         const state = await stateOf(account);
         await runCancelRequests(db, state.ctx.exchange, account.id);
         const s = await state.reconcile();
-        for (const k of Object.keys(total) as (keyof ReconcileSummary)[]) total[k] += s[k];
+        for (const k of Object.keys(s) as (keyof ReconcileSummary)[]) total[k] += s[k];
       } catch (error) {
         if (nextStep(error).step === "database_down") throw error;
-        log.warn("Reconcile of account {account} failed: {error}", {
-          account: account.name,
-          error: errorMessage(error),
-        });
-        firstError ??= error;
+        total.accountsWaiting++;
+        await accountFailed(account, error);
       }
     }
-    // Asked to slow down, or an exchange down: the loop backs off once every account had its turn.
-    if (firstError) throw firstError;
     return total;
   }
 
@@ -354,8 +367,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
   }
 
   /** Whether an account's new entries wait (a 429, maintenance, an outage). */
-  const entriesPaused = (accountId = DEFAULT_ACCOUNT_ID) =>
-    states.get(accountId)?.ctx.entriesPaused() ?? false;
+  const entriesPaused = (accountId = DEFAULT_ACCOUNT_ID) => waiting(accountId);
 
   return { runOnce, recover, reconcileOnce, entriesPaused };
 }

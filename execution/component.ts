@@ -6,6 +6,7 @@
  */
 import {
   type Component,
+  type MarketSource,
   type ServiceContext,
   type SharedExchange,
   sharedExchange,
@@ -15,7 +16,7 @@ import { ConfigError, errorMessage, nextStep } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import { startLoop } from "../core/loop.ts";
 import { backoffMs } from "../core/backoff.ts";
-import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
+import { enqueueNotification, loopAlarm, NotificationKind } from "../notify/mod.ts";
 import type { Db } from "../db/mod.ts";
 import { createCcxtExchange } from "../exchange/mod.ts";
 import { syncMarkets } from "./markets.ts";
@@ -78,25 +79,29 @@ export async function openAccountExchange(
 }
 
 /**
- * Public market data by exchange id: the default account's exchange for its own id, a client
- * without keys (opened once) for any other exchange an account trades on.
+ * Public market data by market: the default account's exchange for its own market, a client
+ * without keys (opened once) for any other market an account trades on.
  */
 export function marketDataOf(config: Config, defaultExchange: SharedExchange) {
   const others = new Map<string, SharedExchange>();
+  const own = (m: MarketSource) =>
+    m.exchangeId === config.exchange.id && m.sandbox === (config.exchange.mode === "sandbox") &&
+    (m.apiUrl ?? "") === (config.exchange.apiUrl ?? "");
   return {
-    get: (exchangeId: string): Promise<Exchange> => {
-      if (exchangeId === config.exchange.id) return defaultExchange.get();
-      let shared = others.get(exchangeId);
+    get: (m: MarketSource): Promise<Exchange> => {
+      if (own(m)) return defaultExchange.get();
+      const key = `${m.exchangeId}|${m.sandbox}|${m.apiUrl ?? ""}`;
+      let shared = others.get(key);
       if (!shared) {
         shared = sharedExchange(() =>
           createCcxtExchange({
-            ...config.exchange,
-            id: exchangeId,
-            apiKey: undefined,
-            apiSecret: undefined,
+            id: m.exchangeId,
+            mode: m.sandbox ? "sandbox" : "paper",
+            apiUrl: m.apiUrl,
+            timeoutMs: config.exchange.timeoutMs,
           })
         );
-        others.set(exchangeId, shared);
+        others.set(key, shared);
       }
       return shared.get();
     },
@@ -164,6 +169,7 @@ export async function executionComponent(ctx: ServiceContext): Promise<Component
     }
     const reconcile = startLoop({
       name: "reconcile",
+      onFailing: loopAlarm(db, "orders are not reconciled with the exchange"),
       intervalMs: limits.reconcileIntervalMs,
       maxBackoffMs: limits.backoffMaxMs,
       signal,
@@ -173,6 +179,7 @@ export async function executionComponent(ctx: ServiceContext): Promise<Component
     });
     const decisions = startLoop({
       name: "execution",
+      onFailing: loopAlarm(db, "signals are not traded (they are kept and traded once it works)"),
       intervalMs: limits.executionPollMs,
       maxBackoffMs: limits.backoffMaxMs,
       signal,
@@ -193,6 +200,7 @@ export async function executionComponent(ctx: ServiceContext): Promise<Component
     });
     const sync = startLoop({
       name: "market-sync",
+      onFailing: loopAlarm(db, "trading rules are not refreshed"),
       intervalMs: limits.marketSyncIntervalMs,
       maxBackoffMs: limits.backoffMaxMs,
       signal,

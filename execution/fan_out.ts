@@ -15,11 +15,20 @@ export type Routed =
   | { children: number[] }
   | { refused: string };
 
-export async function fanOut(db: Db, alertId: number, strategy: string | undefined) {
+export async function fanOut(
+  db: Db,
+  alertId: number,
+  decision: { strategy: string; action: string; symbol: string } | undefined,
+) {
   // A decision that does not parse is refused by the account's execution, with its reason.
-  const targets = strategy === undefined
+  const strategy = decision?.strategy;
+  const targets = decision === undefined
     ? [{ id: DEFAULT_ACCOUNT_ID, name: "default" }]
-    : await targetsOf(db, strategy);
+    : await targetsOf(
+      db,
+      decision.strategy,
+      decision.action === "sell" ? decision.symbol : undefined,
+    );
   if (targets.length === 0) {
     const reason = `no enabled account trades strategy "${strategy}"; subscribe one with ` +
       `strategies add ${strategy} --accounts NAME`;

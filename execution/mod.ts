@@ -1,18 +1,30 @@
 /** The public face of execution/: what other rooms may use. */
 
 export {
+  type Account,
+  accountByName,
+  type AccountMode,
+  addAccount,
+  DEFAULT_ACCOUNT_ID,
+  DEFAULT_ACCOUNT_NAME,
+  disableAccount,
+  keysOf,
+  ledgerBook,
+  listAccounts,
+  marketKeyOf,
+  missingKeys,
+  type NewAccount,
+  openPositionCounts,
+  requireAccount,
+  setSubscriptions,
+  subscriptions,
+} from "./accounts.ts";
+export {
   executionComponent,
   marketDataOf,
   openAccountExchange,
   openExchange,
 } from "./component.ts";
-export {
-  type Account,
-  accountByName,
-  DEFAULT_ACCOUNT_ID,
-  listAccounts,
-  requireAccount,
-} from "./accounts.ts";
 export {
   activePauses,
   liftPauses,

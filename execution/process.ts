@@ -164,7 +164,9 @@ export async function processAlert(
   let refPrice: string, freeQuote: number, equityQuote: number;
   try {
     const [ticker, balances] = await Promise.all([
-      cached(cache, `ticker:${exchange.id}:${d.symbol}`, () => exchange.fetchTicker(d.symbol)),
+      // Per account: accounts on one exchange id may still see other prices (a testnet,
+      // their own API_URL).
+      cached(cache, `ticker:${account.id}:${d.symbol}`, () => exchange.fetchTicker(d.symbol)),
       cached(cache, `balance:${account.id}`, () => exchange.fetchBalance()),
     ]);
     refPrice = numberToDecimal(ticker.last);

@@ -17,6 +17,7 @@ import type { Db, Sql } from "../db/mod.ts";
 import type { Exchange, ExchangeOrder, Fill } from "../exchange/mod.ts";
 import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { applyExchangeOrder, ORDER_COLUMNS, type OrderRow, rejectOrder } from "./order_updates.ts";
+import { accountTag } from "./accounts.ts";
 
 export interface ReconcileTuning {
   minAgeMs: number;
@@ -28,6 +29,8 @@ export interface ReconcileTuning {
   replansMax: number;
 }
 
+const tagOf = (o: OrderRow) => accountTag({ id: o.account_id, name: o.account_name });
+
 /** How the reason of an order given up as never placed begins (counted per alert). */
 const NEVER_PLACED = "Not found on the exchange after";
 
@@ -38,6 +41,8 @@ export interface ReconcileSummary {
   failedLookups: number;
   /** Orders whose exchange view could not be recorded (set aside with a CRITICAL). */
   failedApplies: number;
+  /** Accounts not reconciled this pass: their exchange failed or asked to wait. */
+  accountsWaiting: number;
 }
 
 // Longer than ~80 lines: one closure over the tuning and the in-flight set; each settling step is a named inner function.
@@ -93,7 +98,10 @@ export function createReconciler(deps: {
     await enqueueNotification(db, {
       severity: level,
       kind: NotificationKind.orderUnknown,
-      text: `Order ${order.client_order_id} (${order.side} ${order.qty} ${order.symbol}) has had ` +
+      text:
+        `${
+          tagOf(order)
+        }Order ${order.client_order_id} (${order.side} ${order.qty} ${order.symbol}) has had ` +
         `an unknown outcome for ${Math.round(ageMs / 60_000)} min; the exchange cannot be asked ` +
         `right now. Check it on the exchange; it will not be resent`,
       dedupeKey: `order:${order.client_order_id}:unknown:${level}`,
@@ -202,7 +210,9 @@ export function createReconciler(deps: {
     await enqueueNotification(tx, {
       severity: "WARN",
       kind: NotificationKind.orderNeverPlaced,
-      text: `${note}${handed.length === 0 ? " (the alert was already settled)" : ""}`,
+      text: `${tagOf(order)}${note}${
+        handed.length === 0 ? " (the alert was already settled)" : ""
+      }`,
       dedupeKey: `order:${order.client_order_id}:never-placed`,
       accountId: order.account_id,
     });
@@ -224,7 +234,10 @@ export function createReconciler(deps: {
       await enqueueNotification(tx, {
         severity: "CRITICAL",
         kind: NotificationKind.orderFoundLate,
-        text: `Order ${order.client_order_id} (${order.side} ${order.qty} ${order.symbol}) was ` +
+        text:
+          `${
+            tagOf(order)
+          }Order ${order.client_order_id} (${order.side} ${order.qty} ${order.symbol}) was ` +
           `given up as never placed but is on the exchange (${status}); it is now recorded. ` +
           `Check the position`,
         dedupeKey: `order:${order.client_order_id}:found-late`,
@@ -249,7 +262,10 @@ export function createReconciler(deps: {
         await enqueueNotification(tx, {
           severity: "CRITICAL",
           kind: NotificationKind.orderApplyFailed,
-          text: `Order ${order.client_order_id} (${order.side} ${order.qty} ${order.symbol}) ` +
+          text:
+            `${
+              tagOf(order)
+            }Order ${order.client_order_id} (${order.side} ${order.qty} ${order.symbol}) ` +
             `is on the exchange but its state cannot be recorded: ${errorMessage(error)}. ` +
             `Check it on the exchange; it is retried on every pass`,
           dedupeKey: `order:${order.client_order_id}:apply-failed`,
@@ -291,6 +307,7 @@ export function createReconciler(deps: {
       givenUp: 0,
       failedLookups: 0,
       failedApplies: 0,
+      accountsWaiting: 0,
     };
     for (const order of orders) {
       if (inFlight.has(order.client_order_id)) continue;

@@ -9,24 +9,37 @@ export interface Chat {
   min_severity: Severity;
   active: boolean;
   deactivated_reason: string | null;
+  /** The account whose messages alone it hears; null: an operator chat, which hears all. */
+  account: string | null;
   pending: number;
   created_at: Date;
 }
 
-/** Adds a chat, or updates and reactivates it when it exists. Returns whether it was new. */
+/**
+ * Adds a chat, or updates and reactivates it when it exists. Returns whether it was new.
+ * `accountId` ties the chat to one account (it hears only that account's messages); null
+ * makes it an operator chat again; undefined leaves an existing chat's tie as it is.
+ */
 export async function addChat(
   sql: Sql,
-  c: { chatId: number; minSeverity?: Severity; label?: string },
+  c: { chatId: number; minSeverity?: Severity; label?: string; accountId?: number | null },
 ): Promise<{ created: boolean; chat: Chat }> {
   const [row] = await sql.query<{ created: boolean }>(
-    `insert into telegram_chats (chat_id, min_severity, label)
-     values ($1, coalesce($2, 'INFO'), $3)
+    `insert into telegram_chats (chat_id, min_severity, label, account_id)
+     values ($1, coalesce($2, 'INFO'), $3, $5::bigint)
      on conflict (chat_id) do update
         set min_severity = coalesce($2, telegram_chats.min_severity),
             label = coalesce($3, telegram_chats.label),
+            account_id = case when $4 then $5::bigint else telegram_chats.account_id end,
             active = true, deactivated_reason = null, updated_at = now()
      returning (xmax = 0) as created`,
-    [c.chatId, c.minSeverity ?? null, c.label ?? null],
+    [
+      c.chatId,
+      c.minSeverity ?? null,
+      c.label ?? null,
+      c.accountId !== undefined,
+      c.accountId ?? null,
+    ],
   );
   const chat = (await listChats(sql)).find((x) => x.chat_id === c.chatId)!;
   return { created: row.created, chat };
@@ -35,9 +48,11 @@ export async function addChat(
 export function listChats(sql: Sql): Promise<Chat[]> {
   return sql.query<Chat>(
     `select c.chat_id, c.label, c.min_severity, c.active, c.deactivated_reason, c.created_at,
+            a.name as account,
             (select count(*) from notification_outbox o
               where o.chat_id = c.chat_id and o.status = 'PENDING')::int as pending
-       from telegram_chats c order by c.chat_id`,
+       from telegram_chats c left join accounts a on a.id = c.account_id
+      order by c.chat_id`,
   );
 }
 

@@ -42,6 +42,10 @@ export const NotificationKind = {
   telegramPollRecovered: "telegram_poll_recovered",
   // Tests and benchmarks of delivery (never sent by the service)
   chaos: "chaos",
+  // Loops that keep failing
+  loopFailing: "loop_failing",
+  loopRecovered: "loop_recovered",
+  unhandledError: "unhandled_error",
   // Notify itself
   chatDeactivated: "chat_deactivated",
   outboxFailed: "outbox_failed",

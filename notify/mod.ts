@@ -5,3 +5,4 @@ export { notifyComponent } from "./component.ts";
 export { enqueueNotification, type Severity } from "./enqueue.ts";
 export { NotificationKind } from "./kinds.ts";
 export { outboxStatus, retryFailed, retryOne } from "./outbox_admin.ts";
+export { loopAlarm } from "./loop_alarm.ts";

@@ -32,7 +32,8 @@ export async function notifierRoleCheck(
       >(
         `select current_user as who,
                 has_table_privilege('notification_outbox', 'select, update') as outbox,
-                has_table_privilege('telegram_chats', 'select, update') as chats,
+                has_table_privilege('telegram_chats', 'select')
+                  and has_column_privilege('telegram_chats', 'active', 'update') as chats,
                 has_table_privilege('transactions', 'select') as ledger,
                 has_table_privilege('orders', 'select') as orders,
                 (select rolsuper from pg_roles where rolname = current_user) as su`,

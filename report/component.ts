@@ -3,12 +3,15 @@
  * REPORTS_ENABLED the schedule — every minute it looks for closed daily and weekly periods of
  * this service's scope that have no snapshot yet (at start too, so a run missed while the
  * service was down is caught up), builds them, and announces each new one at INFO with its
- * headline numbers and its link.
+ * headline numbers and its link. Once accounts other than the default one exist, each account
+ * with ledger activity gets its own reports too (scope: its name), announced to its own chats
+ * (and the operator's).
  */
 import { errorMessage } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import { startLoop } from "../core/loop.ts";
-import type { Db } from "../db/mod.ts";
+import type { Db, Sql } from "../db/mod.ts";
+import { type Account, DEFAULT_ACCOUNT_ID, ledgerBook, listAccounts } from "../execution/mod.ts";
 import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import type { Component, Route, ServiceContext } from "../runtime/mod.ts";
 import { closedPeriodsBetween, isoDay, periodOf, type ReportKind } from "./period.ts";
@@ -35,6 +38,31 @@ export function serviceScope(config: ServiceContext["config"]): ReportScope {
     account: config.exchange.mode === "paper" ? "paper" : "main",
     quote: config.symbols[0]?.split("/")[1] ?? "USDT",
   };
+}
+
+/**
+ * The scope of one trading account: its own orders, fills and ledger legs only. The default
+ * account trades on the exchange and in the mode of the environment (EXCHANGE_ID, EXCHANGE_MODE).
+ */
+export function accountScope(
+  config: ServiceContext["config"],
+  account: Pick<Account, "id" | "name" | "exchangeId" | "mode">,
+): ReportScope {
+  const own = account.id === DEFAULT_ACCOUNT_ID ? serviceScope(config) : {
+    ...serviceScope(config),
+    exchangeId: account.exchangeId,
+    account: ledgerBook(account.mode),
+  };
+  return { ...own, accountId: account.id, name: account.name };
+}
+
+/** The per-account scopes the schedule builds: none while the default account is the only one. */
+export async function accountScopes(
+  sql: Sql,
+  config: ServiceContext["config"],
+): Promise<ReportScope[]> {
+  const accounts = await listAccounts(sql);
+  return accounts.length > 1 ? accounts.map((a) => accountScope(config, a)) : [];
 }
 
 /**
@@ -81,7 +109,10 @@ export function announcement(r: StoredReport, publicBaseUrl?: string): string {
     `\n${reportLink(r.id, publicBaseUrl)}`;
 }
 
-/** Builds every closed period still missing its snapshot; returns the new ones. */
+/**
+ * Builds every closed period still missing its snapshot; returns the new ones. A report of one
+ * account is announced to that account's chats as well as the operator's.
+ */
 export async function catchUp(
   db: Db,
   o: { scope: ReportScope; now: Date; publicBaseUrl?: string },
@@ -116,6 +147,7 @@ export async function catchUp(
         kind: NotificationKind.report,
         text: announcement(report, o.publicBaseUrl),
         dedupeKey: `report:${report.scope}:${kind}:${p.start.toISOString()}`,
+        accountId: o.scope.accountId,
       });
     }
   }
@@ -140,14 +172,20 @@ export function reportComponent(ctx: ServiceContext): Promise<Component> {
         clock,
         log,
         run: async () => {
-          const made = await catchUp(db, {
-            scope,
-            now: clock.now(),
-            publicBaseUrl: config.reports.publicBaseUrl,
-          });
+          const made: StoredReport[] = [];
+          for (const s of [scope, ...await accountScopes(db, config)]) {
+            made.push(
+              ...await catchUp(db, {
+                scope: s,
+                now: clock.now(),
+                publicBaseUrl: config.reports.publicBaseUrl,
+              }),
+            );
+          }
           for (const r of made) {
-            log.info("Report {kind} {start} stored as {id}", {
+            log.info("Report {kind} {start} of {scope} stored as {id}", {
               kind: r.kind,
+              scope: r.scope,
               start: isoDay(r.periodStart),
               id: r.id,
             });
@@ -164,7 +202,9 @@ export function reportComponent(ctx: ServiceContext): Promise<Component> {
     describe: () =>
       `GET /reports/:id; ${
         config.reports.enabled
-          ? `daily and weekly reports of ${scopeName(scope)} built after each period closes`
+          ? `daily and weekly reports of ${
+            scopeName(scope)
+          } (and of each account, once there are several) built after each period closes`
           : "no scheduled reports (REPORTS_ENABLED=false)"
       }`,
   });

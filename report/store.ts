@@ -9,12 +9,19 @@ import { computeSnapshot, type Snapshot } from "./metrics.ts";
 import { type Period, periodOf, type ReportKind } from "./period.ts";
 import { renderReportPage } from "./page.ts";
 
-/** Whose numbers: one exchange and one ledger account ("paper", or "main" for live/sandbox). */
+/**
+ * Whose numbers: one exchange and one ledger account ("paper", or "main" for live/sandbox) —
+ * of every trading account that books there, or of one trading account alone (`accountId`).
+ */
 export interface ReportScope {
   exchangeId: string;
   account: string;
   /** The asset equity is valued in (e.g. USDT). */
   quote: string;
+  /** Only this trading account's orders, fills and ledger legs; undefined: all of them. */
+  accountId?: number;
+  /** The scope's stored name when it is one account's: that account's name. */
+  name?: string;
 }
 
 export interface StoredReport {
@@ -28,7 +35,11 @@ export interface StoredReport {
   snapshot: Snapshot;
 }
 
-export const scopeName = (s: ReportScope) => `${s.exchangeId}:${s.account}`;
+/**
+ * "binance:paper" for every account booking there, or the account's name for one account
+ * (account names never contain ":", so the two never collide).
+ */
+export const scopeName = (s: ReportScope) => s.name ?? `${s.exchangeId}:${s.account}`;
 
 /** 128 bits from the system's CSPRNG, as 22 URL-safe characters. */
 export function newReportId(): string {
@@ -92,11 +103,12 @@ export async function buildReport(
 }
 
 async function snapshotOf(db: Sql, scope: ReportScope, period: Period, until: Date) {
-  const params = [scope.exchangeId, scope.account, until];
+  const params = [scope.exchangeId, scope.account, until, scope.accountId ?? null];
   const [legs, fills, prices, funded] = await Promise.all([
     db.query<{ asset: string; amount: number; at: Date; kind: string }>(
       `select asset, amount::float8 as amount, created_at as at, kind from transactions
-        where exchange_id = $1 and account = $2 and created_at <= $3 order by id`,
+        where exchange_id = $1 and account = $2 and created_at <= $3
+          and ($4::bigint is null or account_id = $4) order by id`,
       params,
     ),
     db.query<{
@@ -113,6 +125,7 @@ async function snapshotOf(db: Sql, scope: ReportScope, period: Period, until: Da
               e.fee::float8 as fee, e.fee_currency as "feeAsset", e.executed_at as at, o.strategy
          from executions e join orders o on o.id = e.order_id
         where o.exchange_id = $1 and e.executed_at <= $3
+          and ($4::bigint is null or o.account_id = $4)
           and exists (select 1 from transactions t where t.execution_id = e.id and t.account = $2)
         order by e.executed_at, e.id`,
       params,
@@ -128,7 +141,8 @@ async function snapshotOf(db: Sql, scope: ReportScope, period: Period, until: Da
     ),
     db.query<{ ok: boolean }>(
       `select exists (select 1 from transactions where exchange_id = $1 and account = $2
-                        and kind = 'deposit' and created_at <= $3) as ok`,
+                        and kind = 'deposit' and created_at <= $3
+                        and ($4::bigint is null or account_id = $4)) as ok`,
       params,
     ),
   ]);
@@ -188,11 +202,12 @@ export async function reportPage(db: Sql, id: string): Promise<string | undefine
   return row?.html;
 }
 
-/** The newest reports first. */
-export async function listReports(db: Sql, limit = 50): Promise<StoredReport[]> {
+/** The newest reports first; of one scope (by its name) when given. */
+export async function listReports(db: Sql, limit = 50, scope?: string): Promise<StoredReport[]> {
   const rows = await db.query<ReportRow>(
-    `select ${COLUMNS} from reports order by created_at desc, period_start desc limit $1`,
-    [limit],
+    `select ${COLUMNS} from reports where ($2::text is null or scope = $2)
+      order by created_at desc, period_start desc limit $1`,
+    [limit, scope ?? null],
   );
   return rows.map(fromRow);
 }
@@ -200,8 +215,9 @@ export async function listReports(db: Sql, limit = 50): Promise<StoredReport[]> 
 /** The start of the earliest activity of a scope (its first ledger leg), for catching up. */
 export async function firstActivity(db: Sql, scope: ReportScope): Promise<Date | undefined> {
   const [row] = await db.query<{ at: Date | null }>(
-    "select min(created_at) as at from transactions where exchange_id = $1 and account = $2",
-    [scope.exchangeId, scope.account],
+    `select min(created_at) as at from transactions where exchange_id = $1 and account = $2
+        and ($3::bigint is null or account_id = $3)`,
+    [scope.exchangeId, scope.account, scope.accountId ?? null],
   );
   return row?.at ? new Date(row.at) : undefined;
 }

@@ -5,8 +5,10 @@
  */
 import type { Component, ServiceContext } from "../runtime/mod.ts";
 import { limits } from "../core/limits.ts";
+import { loopAlarm } from "../notify/mod.ts";
 import { startLoop } from "../core/loop.ts";
 import { createRiskAgent, type RiskAgent } from "./watch.ts";
+import { listAccounts, marketKeyOf } from "../execution/mod.ts";
 
 export function riskComponent(ctx: ServiceContext): Promise<Component> {
   const { db, clock, signal } = ctx;
@@ -18,6 +20,10 @@ export function riskComponent(ctx: ServiceContext): Promise<Component> {
       let agent: RiskAgent | undefined;
       stopped = startLoop({
         name: "risk",
+        // Positions unwatched: a WARN soon, a CRITICAL after a minute.
+        onFailing: loopAlarm(db, "stops and targets of open positions are not watched"),
+        failingWarnMs: 15_000,
+        failingCriticalMs: 60_000,
         intervalMs: limits.riskCheckMs,
         maxBackoffMs: limits.backoffMaxMs,
         signal,
@@ -27,7 +33,13 @@ export function riskComponent(ctx: ServiceContext): Promise<Component> {
           agent ??= createRiskAgent({
             db,
             exchange: await ctx.exchange.get(),
-            marketData: ctx.marketData,
+            markets: async () =>
+              new Map(
+                (await listAccounts(db)).map((a) => {
+                  const m = marketKeyOf(ctx.config, a);
+                  return [a.id, { key: m.key, get: () => ctx.marketData(m) }];
+                }),
+              ),
             log,
             queue: ctx.queues.decisions,
           });

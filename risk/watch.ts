@@ -8,7 +8,7 @@
  * position open past its stop.
  */
 import type { WorkQueue } from "../runtime/mod.ts";
-import { errorMessage } from "../core/errors.ts";
+import { errorMessage, TemporaryError } from "../core/errors.ts";
 import type { Log } from "../core/log.ts";
 import type { Db } from "../db/mod.ts";
 import type { Exchange } from "../exchange/mod.ts";
@@ -21,8 +21,13 @@ export interface RiskDeps {
   db: Db;
   /** Market data of the default account's exchange. */
   exchange: Pick<Exchange, "id" | "fetchTicker">;
-  /** Market data of another exchange an account trades on (positions there are skipped without). */
-  marketData?: (exchangeId: string) => Promise<Pick<Exchange, "id" | "fetchTicker">>;
+  /**
+   * Each account's market (accounts on one exchange id may see other prices: a testnet, their
+   * own API_URL): its key and its source. Without it every position is priced by `exchange`.
+   */
+  markets?: () => Promise<
+    Map<number, { key: string; get: () => Promise<Pick<Exchange, "fetchTicker">> }>
+  >;
   log: Log;
   /** Woken with each new exit's alert id after the commit (execution's queue). */
   queue?: WorkQueue<number>;
@@ -55,7 +60,7 @@ export function createRiskAgent(deps: RiskDeps) {
           and not exists (select 1 from risk_actions r
                            where r.position_id = p.id and r.status = 'PLANNED')
         order by p.id`,
-      [exchange.id, deps.marketData !== undefined],
+      [exchange.id, deps.markets !== undefined],
     );
     const summary: RiskSummary = {
       watched: positions.length,
@@ -63,21 +68,25 @@ export function createRiskAgent(deps: RiskDeps) {
       tickerFailures: 0,
       settled,
     };
-    // One ticker per exchange and symbol, whichever accounts hold it.
+    // One ticker per market and symbol, whichever accounts hold it.
+    const markets = positions.length > 0 ? await deps.markets?.() : undefined;
     const bySymbol = new Map<string, WatchedPosition[]>();
+    let lastError = "";
     for (const p of positions) {
-      const key = `${p.exchange_id}\n${p.symbol}`;
+      const key = `${markets?.get(p.account_id)?.key ?? p.exchange_id}\n${p.symbol}`;
       bySymbol.set(key, [...(bySymbol.get(key) ?? []), p]);
     }
     for (const group of bySymbol.values()) {
-      const { symbol, exchange_id: exchangeId } = group[0];
+      const { symbol, account_id: accountId } = group[0];
       let last: number;
       try {
-        const source = exchangeId === exchange.id ? exchange : await deps.marketData!(exchangeId);
+        const market = markets?.get(accountId);
+        const source = market ? await market.get() : exchange;
         last = (await source.fetchTicker(symbol)).last;
       } catch (error) {
         // Never a trigger: the stop is checked again on the next pass.
         summary.tickerFailures++;
+        lastError = errorMessage(error);
         log.warn("Risk: no price for {symbol}, checked again next pass: {error}", {
           symbol,
           error: errorMessage(error),
@@ -102,6 +111,13 @@ export function createRiskAgent(deps: RiskDeps) {
         });
         deps.queue?.push(alertId);
       }
+    }
+    // Not one price: every watched position is unwatched. The loop counts it as a failure, so
+    // the operator hears about it if it lasts (notify/loop_alarm.ts).
+    if (bySymbol.size > 0 && summary.tickerFailures === bySymbol.size) {
+      throw new TemporaryError(
+        `no price for any of the ${positions.length} watched position(s): ${lastError}`,
+      );
     }
     return summary;
   }

@@ -23,10 +23,17 @@ export interface ServiceContext {
    */
   exchange: SharedExchange;
   /**
-   * Public market data (tickers, candles) of an exchange by id: the shared exchange for its own
-   * id, a client without keys for another exchange an account trades on.
+   * Public market data (tickers, candles) of a market: the shared exchange for its own, a
+   * client without keys (opened once) for another an account trades on.
    */
-  marketData: (exchangeId: string) => Promise<Exchange>;
+  marketData: (market: MarketSource) => Promise<Exchange>;
+}
+
+/** Where an account's prices come from: an exchange, its testnet or not, a REST base. */
+export interface MarketSource {
+  exchangeId: string;
+  sandbox: boolean;
+  apiUrl?: string;
 }
 
 /** Builds a part of the service; `undefined` when the part has nothing to do. */

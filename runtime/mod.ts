@@ -3,6 +3,7 @@
 export {
   type Component,
   type ComponentFactory,
+  type MarketSource,
   type Route,
   type ServiceContext,
   type SharedExchange,

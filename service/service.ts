@@ -5,6 +5,9 @@
 import type { Config } from "../core/config.ts";
 import { type Clock, systemClock } from "../core/clock.ts";
 import { errorMessage, RuntimeError } from "../core/errors.ts";
+import { sha256Hex } from "../core/hash.ts";
+import { redactText } from "../core/redact.ts";
+import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { LIFECYCLE, type Log, logger } from "../core/log.ts";
 import { limits } from "../core/limits.ts";
 import { type LoopHandle, startLoop } from "../core/loop.ts";
@@ -59,7 +62,25 @@ export async function startService(
   let lockLoop: LoopHandle | undefined;
   const exchange = sharedExchange(() => openExchange(config, db));
   const marketData = marketDataOf(config, exchange);
+  // No silent failures: a promise nobody awaited that rejects is logged and raised CRITICAL
+  // (once per message and hour), and the service keeps running.
+  const onUnhandled = (event: PromiseRejectionEvent) => {
+    event.preventDefault();
+    const message = errorMessage(event.reason);
+    log.error("Unhandled error: {error}", { error: message });
+    void enqueueNotification(db, {
+      severity: "CRITICAL",
+      kind: NotificationKind.unhandledError,
+      text: `Unexpected error inside serve: ${redactText(message)}. The service keeps running; ` +
+        `look at the log around ${new Date().toISOString()}`,
+      dedupeKey: `unhandled:${sha256Hex(message).slice(0, 16)}:${
+        new Date().toISOString().slice(0, 13)
+      }`,
+    }).catch(() => {});
+  };
+  globalThis.addEventListener("unhandledrejection", onUnhandled);
   const shutdown = async () => {
+    globalThis.removeEventListener("unhandledrejection", onUnhandled);
     controller.abort();
     // Stop taking requests first (in-flight ones finish), then stop the agents.
     if (server) {

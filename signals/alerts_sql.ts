@@ -23,15 +23,24 @@ export interface ClaimedAlert {
 const NOT_SENT = `not exists (select 1 from orders o where o.alert_id = a.id
                                and (o.status <> 'REJECTED' or o.filled_qty > 0))`;
 
-/** RECEIVED → PROCESSING for up to `limit` alerts, oldest first, skipping locked ones. */
-export function claimReceived(sql: Sql, limit: number): Promise<ClaimedAlert[]> {
+/**
+ * RECEIVED → PROCESSING for up to `limit` alerts, oldest first, skipping locked ones and those
+ * of the accounts in `waiting` (their exchange asked them to wait): a waiting account's alerts
+ * never fill a batch and hold up the others'.
+ */
+export function claimReceived(
+  sql: Sql,
+  limit: number,
+  waiting: number[] = [],
+): Promise<ClaimedAlert[]> {
   return sql.query<ClaimedAlert>(
     `update inbound_alerts set status = 'PROCESSING'
       where id in (select id from inbound_alerts
                     where status = 'RECEIVED' and decision is not null
+                      and (account_id is null or account_id <> all($2::int8[]))
                     order by id limit $1 for update skip locked)
       returning id, account_id::int, source, decision, received_at`,
-    [limit],
+    [limit, waiting],
   );
 }
 

@@ -83,6 +83,8 @@ export interface FakeExchangeOptions {
   now?: () => number;
   /** What GET /sapi/v1/account/apiRestrictions reports. */
   enableWithdrawals?: boolean;
+  /** What GET /sapi/v1/account/apiRestrictions reports as enableSpotAndMarginTrading. */
+  enableTrading?: boolean;
 }
 
 export function startFakeExchange(options: FakeExchangeOptions = {}) {
@@ -228,7 +230,7 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
           ipRestrict: false,
           createTime: now(),
           enableReading: true,
-          enableSpotAndMarginTrading: true,
+          enableSpotAndMarginTrading: options.enableTrading ?? true,
           enableWithdrawals: options.enableWithdrawals ?? false,
         });
       case "GET exchangeInfo":

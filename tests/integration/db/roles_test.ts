@@ -60,7 +60,11 @@ Deno.test({
         assert.equal(Number(claim.alert_id), Number(alert.id));
       }
 
-      await notifier.query("insert into telegram_chats (chat_id) values (42)");
+      await app.query("insert into telegram_chats (chat_id) values (42)");
+      // The notifier deactivates a blocked chat, but never ties a chat to another account.
+      await notifier.query("update telegram_chats set active = true, updated_at = now()");
+      await denied(notifier.query("update telegram_chats set account_id = 1"));
+      await denied(notifier.query("insert into telegram_chats (chat_id) values (43)"));
       assert.equal(
         (await notifier.query<{ n: number }>(
           "select enqueue_notification('INFO', 'k', 'hello', 'd1') as n",

@@ -10,7 +10,13 @@ import { logger } from "../../../core/log.ts";
 import type { Db } from "../../../db/db.ts";
 import { verifyLedger } from "../../../db/ledger.ts";
 import { createExecutionAgent } from "../../../execution/agent.ts";
-import { type Account, addAccount, setSubscriptions } from "../../../execution/accounts.ts";
+import {
+  type Account,
+  addAccount,
+  recordKeyFingerprint,
+  setSubscriptions,
+} from "../../../execution/accounts.ts";
+import { ConfigError } from "../../../core/errors.ts";
 import { clientOrderIdFor } from "../../../execution/plan.ts";
 import { syncMarkets } from "../../../execution/markets.ts";
 import { createPaperExchange } from "../../../execution/paper_broker.ts";
@@ -279,9 +285,9 @@ Deno.test({
 
 Deno.test({
   ...serviceTest,
-  name: "an alert of a strategy whose accounts are all disabled is refused with the reason",
+  name: "an entry for a strategy whose accounts are all disabled is refused; their exits pass",
   fn: () =>
-    withAccounts({ alice: "10000" }, async ({ db, agent }) => {
+    withAccounts({ alice: "10000" }, async ({ db, agent, fakes }) => {
       await db.query("update accounts set enabled = false where name = 'alice'");
       const id = await insertAlert(db, { strategy: "trend", idempotencyKey: "none-1" });
       const pass = await agent.runOnce();
@@ -290,5 +296,140 @@ Deno.test({
       assert.equal(alert.status, "REJECTED");
       assert.match(alert.error ?? "", /no enabled account trades strategy "trend"/);
       assert.equal(await count(db, "select 1 from orders"), 0);
+
+      // A disabled account still exits what it holds when its strategy says sell.
+      await db.query("update accounts set enabled = true where name = 'alice'");
+      await insertAlert(db, { strategy: "trend", qty: "0.01", idempotencyKey: "none-buy" });
+      await agent.runOnce();
+      await db.query("update accounts set enabled = false where name = 'alice'");
+      await insertAlert(db, { strategy: "trend", action: "sell", idempotencyKey: "none-sell" });
+      assert.equal((await agent.runOnce()).executed, 1);
+      assert.deepEqual(fakes.alice.orders.map((o) => o.side), ["BUY", "SELL"]);
     }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "an account that cannot be opened never crowds the others out of a batch",
+  fn: async () => {
+    const t = await testDb();
+    const fake = startFakeExchange();
+    const aliceEx = await liveExchange(fake);
+    try {
+      const db = t.db;
+      await addAccount(db, live("alice"));
+      await addAccount(db, live("bob"));
+      await syncMarkets(db, aliceEx);
+      await insertStrategy(db, "bobs");
+      await setSubscriptions(db, "bobs", ["bob"]);
+      await insertStrategy(db, "alices");
+      await setSubscriptions(db, "alices", ["alice"]);
+      await db.query("insert into telegram_chats (chat_id) values (42)");
+      let opens = 0;
+      const clock = fakeClock(new Date());
+      const agent = createExecutionAgent({
+        db,
+        exchangeFor: (a) => {
+          if (a.name === "alice") return Promise.resolve(aliceEx);
+          opens++;
+          return Promise.reject(new ConfigError("ACCOUNT_BOB_API_KEY is not set"));
+        },
+        clock,
+        log: logger("test"),
+        config: testConfig,
+        tuning: { batchSize: 2 },
+      });
+      // Bob's signals come first and fill a batch; alice's comes after.
+      await insertAlert(db, { strategy: "bobs", qty: "0.001", idempotencyKey: "b-1" });
+      await insertAlert(db, { strategy: "bobs", qty: "0.001", idempotencyKey: "b-2" });
+      const alice = await insertAlert(db, {
+        strategy: "alices",
+        qty: "0.001",
+        idempotencyKey: "a-1",
+      });
+      const passes = 8;
+      for (let i = 0; i < passes; i++) {
+        await agent.runOnce();
+        clock.advance(1_000);
+      }
+      assert.equal((await alertOf(db, alice)).status, "EXECUTED", "alice is not held up by bob");
+      assert.ok(opens <= passes / 2, `bob's exchange is retried with backoff (${opens} opens)`);
+      const [crit] = await expectNotification(db, "account_outage", { severity: "CRITICAL" });
+      assert.match(crit.text, /\[bob\] .*ACCOUNT_BOB_API_KEY is not set/);
+      assert.equal(
+        await count(db, "select 1 from inbound_alerts where status = 'RECEIVED'"),
+        2,
+        "bob's signals wait, kept",
+      );
+    } finally {
+      await aliceEx.close?.();
+      await fake.close();
+      await t.close();
+    }
+  },
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "accounts on one exchange id with other prices are each sized from their own ticker",
+  fn: async () => {
+    const t = await testDb();
+    const main = startFakeExchange({ balances: { USDT: "10000" } });
+    const testnet = startFakeExchange({
+      balances: { USDT: "10000" },
+      markets: [{ symbol: "BTCUSDT", price: "25000" }],
+    });
+    const exchanges: Record<string, Exchange> = {
+      lena: await liveExchange(main),
+      sam: await liveExchange(testnet),
+    };
+    try {
+      const db = t.db;
+      await addAccount(db, live("lena"));
+      await addAccount(db, { name: "sam", mode: "sandbox", exchangeId: "binance" });
+      await syncMarkets(db, exchanges.lena);
+      await insertStrategy(db, "trend");
+      await setSubscriptions(db, "trend", ["lena", "sam"]);
+      const agent = createExecutionAgent({
+        db,
+        exchangeFor: (a) => Promise.resolve(exchanges[a.name]),
+        clock: fakeClock(new Date()),
+        log: logger("test"),
+        config: testConfig,
+        tuning: { concurrency: 1 },
+      });
+      await insertAlert(db, { strategy: "trend", idempotencyKey: "px-1" });
+      await agent.runOnce();
+      assert.equal((await agent.runOnce()).executed, 2);
+      const rows = await db.query<{ name: string; ref: string; qty: string }>(
+        `select a.name, o.ref_price::text as ref, o.qty::text from orders o
+           join accounts a on a.id = o.account_id order by a.name`,
+      );
+      assert.deepEqual(rows.map((r) => [r.name, Number(r.ref)]), [["lena", 50000], ["sam", 25000]]);
+      assert.equal(Number(rows[1].qty), Number(rows[0].qty) * 2, "sized from each own price");
+    } finally {
+      for (const ex of Object.values(exchanges)) await ex.close?.();
+      await main.close();
+      await testnet.close();
+      await t.close();
+    }
+  },
+});
+
+Deno.test("two accounts never trade one exchange account: twin names and shared keys are refused", async () => {
+  await using t = await testDb();
+  const db = t.db;
+  const a = await addAccount(db, live("a-b"));
+  await assert.rejects(
+    addAccount(db, live("a_b")),
+    /reads the same variables \(ACCOUNT_A_B_API_KEY\)/,
+  );
+  const c = await addAccount(db, live("carol"));
+  await recordKeyFingerprint(db, a, "shared-key-0000");
+  await assert.rejects(
+    recordKeyFingerprint(db, c, "shared-key-0000"),
+    /Account carol has the same API key as account a-b/,
+  );
+  const stored = JSON.stringify(await db.query("select * from api_keys"));
+  assert.ok(!stored.includes("shared-key-0000"), "only a fingerprint is kept");
 });

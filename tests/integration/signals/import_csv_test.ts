@@ -66,9 +66,11 @@ Deno.test({
         assert.equal(s.take_profit_pct, "4");
         assert.equal(s.enabled, true);
         assert.equal(s.max_notional, "", "no cap prints empty");
+        assert.equal(s.accounts, "default", "no subscription: the default account trades it");
         assert.deepEqual(Object.keys(s), [
           "name",
           "enabled",
+          "accounts",
           "symbols",
           "risk_pct",
           "stop_pct",
