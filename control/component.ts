@@ -105,9 +105,12 @@ function build(ctx: ServiceContext, options: TelegramControlOptions): Promise<Co
     async start() {
       // grammY is loaded only when the bot runs.
       const { startControlBot } = await import("./telegram_bot.ts");
-      // Unrealized PnL at the service's own last price (views fall back to nothing on failure).
+      // Unrealized PnL at the service's own last price on its configured exchange; a position
+      // on another exchange (or a failed lookup) is shown without one.
       const price: PriceOf = async (exchangeId, symbol) =>
-        (await (await ctx.marketData(exchangeId)).fetchTicker(symbol)).last;
+        exchangeId === config.exchange.id
+          ? (await (await ctx.exchange.get()).fetchTicker(symbol)).last
+          : undefined;
       stopped = startControlBot({
         token,
         apiUrl: config.telegram.apiUrl,
