@@ -21,3 +21,4 @@ export {
   type ViewOptions,
 } from "./views.ts";
 export { heartbeatComponent, heartbeatText, sendHeartbeat } from "./heartbeat.ts";
+export { telegramControlComponent } from "./component.ts";

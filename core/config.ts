@@ -104,6 +104,14 @@ const schema = z.object({
   TELEGRAM_API_URL: url.optional(),
   TELEGRAM_PER_CHAT_PER_S: numIn(0, 1000).default(1),
   TELEGRAM_GLOBAL_PER_S: numIn(0, 10_000).default(30),
+  TELEGRAM_ADMIN_IDS: list.pipe(
+    z.array(
+      z.string().regex(/^[1-9]\d{0,15}$/, {
+        error:
+          "expected Telegram user ids (whole numbers) separated by commas, e.g. 12345678,87654321",
+      }),
+    ),
+  ).transform((ids) => [...new Set(ids.map(Number))]).default([]),
   SYMBOLS: list.pipe(
     z.array(z.string().regex(symbol, { error: "expected symbols like BTC/USDT,ETH/USDT" })).min(1),
   ).default(["BTC/USDT"]),
@@ -169,7 +177,14 @@ export interface Config {
    * account's name upper-cased, `-` as `_`). Never stored: the database keeps a fingerprint.
    */
   accountKeys: Record<string, AccountKeys>;
-  telegram: { botToken?: string; apiUrl?: string; perChatPerS: number; globalPerS: number };
+  telegram: {
+    botToken?: string;
+    apiUrl?: string;
+    perChatPerS: number;
+    globalPerS: number;
+    /** Telegram user ids allowed to command the bot (TELEGRAM_ADMIN_IDS); empty: nobody. */
+    adminIds: number[];
+  };
   symbols: string[];
   timeframe: Parsed["TIMEFRAME"];
   risk: {
@@ -316,6 +331,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       apiUrl: e.TELEGRAM_API_URL,
       perChatPerS: e.TELEGRAM_PER_CHAT_PER_S,
       globalPerS: e.TELEGRAM_GLOBAL_PER_S,
+      adminIds: e.TELEGRAM_ADMIN_IDS,
     },
     symbols: e.SYMBOLS,
     timeframe: e.TIMEFRAME,

@@ -65,3 +65,18 @@ Deno.test("lists are split, trimmed and checked; empty values count as unset", (
   assert.throws(() => loadConfig({ SYMBOLS: "btcusdt" }), /SYMBOLS/);
   assert.throws(() => loadConfig({ EMA_FAST: "30", EMA_SLOW: "20" }), /EMA_FAST/);
 });
+
+Deno.test("TELEGRAM_ADMIN_IDS is a comma list of user ids; nobody by default", () => {
+  assert.deepEqual(loadConfig({}).telegram.adminIds, []);
+  assert.deepEqual(
+    loadConfig({ TELEGRAM_ADMIN_IDS: " 12345678, 87654321,12345678," }).telegram.adminIds,
+    [12345678, 87654321],
+  );
+  for (const bad of ["@alice", "-100123", "12.5", "0", "1234567890123456789"]) {
+    assert.throws(
+      () => loadConfig({ TELEGRAM_ADMIN_IDS: bad }),
+      /TELEGRAM_ADMIN_IDS.*expected Telegram user ids/,
+      bad,
+    );
+  }
+});

@@ -166,6 +166,25 @@ export const limits = {
   intakeStrategyCacheMax: 1_000,
   /** Writes retried when the strategy changed between its read and the write. */
   intakeStaleRetries: 3,
+  /** Orders one /orders lists at most (the reply is split into several messages). */
+  controlOrdersShownMax: 500,
+  /** A "Confirm exit" button of a Telegram /exit works this long after it was sent. */
+  controlConfirmTtlMs: 60_000,
+  /** A user not in TELEGRAM_ADMIN_IDS gets at most one "not allowed" reply this often. */
+  controlRefusalReplyEveryMs: 3_600_000,
+  /** Refused users remembered for that limit (the oldest is forgotten first). */
+  controlRefusedUsersMax: 10_000,
+  /** Updates asked of getUpdates at once, and its long-poll wait (Telegram's limits: 100). */
+  controlPollLimit: 100,
+  controlPollTimeoutS: 25,
+  /** A command older than this (sent while the service was down) is answered, not run. */
+  controlCommandMaxAgeMs: 10 * 60_000,
+  /** Longest wait between getUpdates attempts after failures (a conflict, an outage). */
+  controlPollBackoffMaxMs: 60_000,
+  /** Bot API timeout of one reply, edit or callback answer (a late answer is worthless). */
+  controlReplyTimeoutS: 10,
+  /** A 429 on a reply is waited out once if Telegram asks for at most this long. */
+  controlReplyRetryMaxMs: 5_000,
   /**
    * Writes of accepted signals in flight at once per database; the signals arriving meanwhile
    * are stored together in the next write (signals/record_batch.ts). Below DB_POOL_SIZE, so

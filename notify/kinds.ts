@@ -38,6 +38,9 @@ export const NotificationKind = {
   // Operations
   backupDone: "backup_done",
   backupFailed: "backup_failed",
+  // Control (Telegram commands)
+  telegramPollConflict: "telegram_poll_conflict",
+  telegramPollRecovered: "telegram_poll_recovered",
   // Tests and benchmarks of delivery (never sent by the service)
   chaos: "chaos",
   // Loops that keep failing

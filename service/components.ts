@@ -11,11 +11,14 @@ import { reportComponent } from "../report/mod.ts";
 import { strategyComponent } from "../strategy/mod.ts";
 import { createCcxtExchange } from "../exchange/mod.ts";
 import { backupComponent } from "../ops/mod.ts";
-import { heartbeatComponent } from "../control/mod.ts";
+import { heartbeatComponent, telegramControlComponent } from "../control/mod.ts";
 
 export const componentFactories: ComponentFactory[] = [
   // Telegram delivery first, so that every later part's start-up problems reach the operator.
   notifyComponent,
+  // The operator's commands on Telegram (TELEGRAM_BOT_TOKEN and TELEGRAM_ADMIN_IDS): replies
+  // go straight to the Bot API, control actions are announced through the outbox.
+  telegramControlComponent(),
   // The webhook: alerts stored as RECEIVED and handed to execution.
   inboundComponent,
   // The polled file of alerts (only with PULL_ALERTS_URL), through the same intake.

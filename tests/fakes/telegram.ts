@@ -9,12 +9,30 @@
  * tg.fail({ kind: "blocked" }, { chatId: 42 });             // chat 42 blocked the bot, for good
  * tg.fail({ kind: "rate_limited", retryAfterS: 3 }, { times: 1 });
  * await tg.waitForMessages(3);
- * tg.messages; // [{ chatId, text, parseMode, messageId }, …]
+ * tg.messages; // [{ chatId, text, parseMode, messageId, replyMarkup }, …]
+ *
+ * // Incoming updates, served by getUpdates (telegram_updates.ts has the semantics):
+ * tg.sendUpdate({ fromId: 7, chatId: 7, text: "/status" });   // a message; returns its update id
+ * tg.press({ fromId: 7, chatId: 7, messageId: 3, data: "x:…" }); // an inline button press
+ * tg.conflict("webhook");                                  // getUpdates answers 409 until cleared
+ * await tg.waitFor(() => tg.edits.length > 0);
+ * tg.answers; tg.edits;                                    // answerCallbackQuery, editMessageText
  * ```
  *
- * Methods: sendMessage (validates HTML and the 4096-character limit like Telegram) and getMe.
- * A wrong token gets 401.
+ * Methods: sendMessage (validates HTML and the 4096-character limit like Telegram, records
+ * `reply_markup`), editMessageText, answerCallbackQuery, getUpdates, deleteWebhook,
+ * getWebhookInfo and getMe. A wrong token gets 401.
  */
+import {
+  type Conflict,
+  CONFLICT_TEXT,
+  type FakeCallbackAnswer,
+  type FakeEdit,
+  updateQueue,
+} from "./telegram_updates.ts";
+
+export { CONFLICT_TEXT };
+export type { Conflict, FakeCallbackAnswer, FakeEdit };
 
 export type FakeFailure =
   /** 502 with a Bot API error body (grammY: GrammyError 502). */
@@ -38,6 +56,8 @@ export interface FakeMessage {
   text: string;
   parseMode?: string;
   messageId: number;
+  /** The inline keyboard or other markup sent with it, as given. */
+  replyMarkup?: unknown;
 }
 
 export interface FakeTelegram extends AsyncDisposable {
@@ -59,6 +79,27 @@ export interface FakeTelegram extends AsyncDisposable {
   onMessage?: (m: FakeMessage) => void;
   /** Resolves when at least `n` messages were accepted; rejects after `timeoutMs`. */
   waitForMessages(n: number, timeoutMs?: number): Promise<void>;
+  /** Queues a text message from user `fromId` in chat `chatId` (negative: a group). */
+  sendUpdate(m: { fromId: number; chatId: number; text: string }): number;
+  /**
+   * Queues a press of an inline button with callback data `data` on message `messageId` (the
+   * message as last sent or edited is attached, as Telegram does); returns the query id.
+   */
+  press(p: { fromId: number; chatId: number; messageId: number; data: string }): string;
+  /** getUpdates answers 409 for this reason until `conflict(undefined)` (or deleteWebhook). */
+  conflict(reason: Conflict | undefined): void;
+  /** answerCallbackQuery calls accepted, in order. */
+  answers: FakeCallbackAnswer[];
+  /** editMessageText calls accepted, in order. */
+  edits: FakeEdit[];
+  /** getUpdates calls, refused ones included. */
+  readonly getUpdatesCalls: number;
+  /** Updates queued and not yet confirmed by an offset. */
+  readonly pendingUpdates: number;
+  /** Whether a getUpdates is long-polling now (a second one would end it with 409). */
+  readonly pollerWaiting: boolean;
+  /** Resolves once `done()` holds after a message, edit or answer; rejects after `timeoutMs`. */
+  waitFor(done: () => boolean, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -108,6 +149,13 @@ export async function startFakeTelegram(
   const hangs = new AbortController();
   const waiters: { n: number; resolve: () => void }[] = [];
   const nextId = new Map<number, number>();
+  const watchers = new Set<() => void>();
+  // Message ids are shared by the bot's messages and the users' in a chat, as in Telegram.
+  const takeMessageId = (chatId: number) => {
+    const id = (nextId.get(chatId) ?? 0) + 1;
+    nextId.set(chatId, id);
+    return id;
+  };
   const reply = (status: number, body: unknown) => Response.json(body, { status });
   const error = (code: number, description: string, parameters?: unknown) =>
     reply(code, { ok: false, error_code: code, description, parameters });
@@ -135,6 +183,47 @@ export async function startFakeTelegram(
     }
   }
 
+  /** Telegram's checks on a text: its parse mode and length. */
+  function textProblem(params: Record<string, unknown>, text: string): Response | undefined {
+    if (params.parse_mode === "HTML") {
+      const problem = htmlProblem(text);
+      if (problem) return error(400, `Bad Request: can't parse entities: ${problem}`);
+    }
+    const length = params.parse_mode === "HTML" ? visible(text).length : text.length;
+    if (length === 0) return error(400, "Bad Request: message text is empty");
+    if (length > 4096) return error(400, "Bad Request: message is too long");
+  }
+
+  const changed = () => {
+    for (const w of [...watchers]) w();
+  };
+
+  function editMessageText(params: Record<string, unknown>): Response {
+    const chatId = Number(params.chat_id);
+    const messageId = Number(params.message_id);
+    const text = String(params.text ?? "");
+    const original = fake.messages.find((m) => m.chatId === chatId && m.messageId === messageId);
+    if (!original) return error(400, "Bad Request: message to edit not found");
+    const problem = textProblem(params, text);
+    if (problem) return problem;
+    const current =
+      [...fake.edits].reverse().find((e) => e.chatId === chatId && e.messageId === messageId) ??
+        original;
+    const replyMarkup = params.reply_markup;
+    if (
+      current.text === text &&
+      JSON.stringify(current.replyMarkup ?? null) === JSON.stringify(replyMarkup ?? null)
+    ) {
+      return error(400, "Bad Request: message is not modified");
+    }
+    fake.edits.push({ chatId, messageId, text, replyMarkup });
+    changed();
+    return reply(200, {
+      ok: true,
+      result: { message_id: messageId, date: 0, chat: { id: chatId, type: "private" }, text },
+    });
+  }
+
   function sendMessage(params: Record<string, unknown>): Response | Promise<Response> {
     fake.requests++;
     const chatId = Number(params.chat_id);
@@ -149,23 +238,20 @@ export async function startFakeTelegram(
       return failWith(rule.failure);
     }
     if (!Number.isSafeInteger(chatId)) return error(400, "Bad Request: chat not found");
-    if (params.parse_mode === "HTML") {
-      const problem = htmlProblem(text);
-      if (problem) return error(400, `Bad Request: can't parse entities: ${problem}`);
-    }
-    const length = params.parse_mode === "HTML" ? visible(text).length : text.length;
-    if (length === 0) return error(400, "Bad Request: message text is empty");
-    if (length > 4096) return error(400, "Bad Request: message is too long");
-    const messageId = (nextId.get(chatId) ?? 0) + 1;
-    nextId.set(chatId, messageId);
+    const problem = textProblem(params, text);
+    if (problem) return problem;
+    const messageId = takeMessageId(chatId);
     const message: FakeMessage = {
       chatId,
       text,
       parseMode: params.parse_mode as string | undefined,
       messageId,
+      // Only when sent, so a message without markup looks as it always did.
+      ...(params.reply_markup !== undefined ? { replyMarkup: params.reply_markup } : {}),
     };
     fake.messages.push(message);
     fake.onMessage?.(message);
+    changed();
     for (const w of [...waiters]) {
       if (fake.messages.length >= w.n) {
         waiters.splice(waiters.indexOf(w), 1);
@@ -193,6 +279,9 @@ export async function startFakeTelegram(
     });
   }
 
+  const updates = updateQueue(hangs.signal);
+  const answer = (a: { status: number; body: unknown }) => reply(a.status, a.body);
+
   const listening = Promise.withResolvers<void>();
   const server = Deno.serve({
     hostname: "127.0.0.1",
@@ -205,9 +294,34 @@ export async function startFakeTelegram(
     const params = req.method === "POST" && req.headers.get("content-type")?.includes("json")
       ? await req.json()
       : Object.fromEntries(new URL(req.url).searchParams);
-    if (m[2] === "sendMessage") return sendMessage(params);
-    if (m[2] === "getMe") {
-      return reply(200, { ok: true, result: { id: 123456789, is_bot: true, first_name: "fake" } });
+    switch (m[2]) {
+      case "sendMessage":
+        return sendMessage(params);
+      case "editMessageText":
+        return editMessageText(params);
+      case "answerCallbackQuery": {
+        const a = updates.answerCallbackQuery(params);
+        if (a.status === 200) changed();
+        return answer(a);
+      }
+      case "getUpdates":
+        return answer(await updates.getUpdates(params));
+      case "deleteWebhook":
+        return answer(updates.deleteWebhook());
+      case "getWebhookInfo":
+        return reply(200, {
+          ok: true,
+          result: {
+            url: updates.state.conflict === "webhook" ? "https://elsewhere.example/hook" : "",
+            has_custom_certificate: false,
+            pending_update_count: updates.pendingCount,
+          },
+        });
+      case "getMe":
+        return reply(200, {
+          ok: true,
+          result: { id: 123456789, is_bot: true, first_name: "fake", username: "fake_bot" },
+        });
     }
     return error(404, "Not Found: method not found");
   });
@@ -248,6 +362,59 @@ export async function startFakeTelegram(
             resolve();
           },
         });
+      });
+    },
+    sendUpdate(o) {
+      return updates.push({ message: updates.message(o, takeMessageId(o.chatId)) });
+    },
+    press(o) {
+      const sent = fake.messages.find((m) => m.chatId === o.chatId && m.messageId === o.messageId);
+      const edit = [...fake.edits].reverse().find((e) =>
+        e.chatId === o.chatId && e.messageId === o.messageId
+      );
+      const latest = edit ?? sent;
+      const original = latest && {
+        message_id: o.messageId,
+        date: Math.floor(Date.now() / 1000),
+        from: { id: 123456789, is_bot: true, first_name: "fake", username: "fake_bot" },
+        chat: o.chatId < 0
+          ? { id: o.chatId, type: "supergroup", title: `group${-o.chatId}` }
+          : { id: o.chatId, type: "private", first_name: `user${o.chatId}` },
+        text: latest.text,
+        ...(latest.replyMarkup ? { reply_markup: latest.replyMarkup } : {}),
+      };
+      const q = updates.callbackQuery(o, original);
+      updates.push({ callback_query: q.update });
+      return q.id;
+    },
+    conflict(reason) {
+      updates.state.conflict = reason;
+    },
+    answers: updates.state.answers,
+    edits: updates.state.edits,
+    get getUpdatesCalls() {
+      return updates.state.getUpdatesCalls;
+    },
+    get pendingUpdates() {
+      return updates.pendingCount;
+    },
+    get pollerWaiting() {
+      return updates.pollerWaiting;
+    },
+    waitFor(done, timeoutMs = 10_000) {
+      if (done()) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (!done()) return;
+          watchers.delete(check);
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          watchers.delete(check);
+          reject(new Error(`Fake Telegram: the awaited condition did not hold in ${timeoutMs} ms`));
+        }, timeoutMs);
+        watchers.add(check);
       });
     },
     close,

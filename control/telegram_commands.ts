@@ -1,0 +1,198 @@
+/**
+ * The operator's commands on Telegram, as grammY handlers: each one checks the sender against
+ * TELEGRAM_ADMIN_IDS, calls the control core (which records and announces every action) and
+ * replies in plain text. /exit only asks: the sale happens when its "Confirm exit" button is
+ * pressed (telegram_exit.ts).
+ */
+import type { Bot, CommandContext, Context } from "grammy";
+import type { Clock } from "../core/clock.ts";
+import { errorMessage } from "../core/errors.ts";
+import { limits } from "../core/limits.ts";
+import type { Log } from "../core/log.ts";
+import { redactText } from "../core/redact.ts";
+import type { Db } from "../db/mod.ts";
+import type * as core from "./mod.ts";
+import { type Access, NOT_ALLOWED_TEXT } from "./telegram_access.ts";
+import { askExitConfirmation, onExitPress } from "./telegram_exit.ts";
+import { replyPlain, withOneRetry } from "./telegram_reply.ts";
+
+/** What the bot calls in the control core; tests may count or replace the calls. */
+export type ControlActions = Pick<
+  typeof core,
+  | "pauseTrading"
+  | "resumeTrading"
+  | "exitTargets"
+  | "exitPosition"
+  | "cancelOrder"
+  | "statusText"
+  | "positionsText"
+  | "ordersText"
+  | "balanceText"
+  | "profitText"
+  | "dailyText"
+>;
+
+export interface CommandDeps {
+  db: Db;
+  clock: Clock;
+  log: Log;
+  access: Access;
+  actions: ControlActions;
+  /** Last prices for unrealized PnL (the service's market data); stored candles without it. */
+  price?: core.PriceOf;
+}
+
+/** Orders /orders lists without a count, as the CLI does. */
+const ORDERS_DEFAULT = 30;
+
+type Run = (ctx: CommandContext<Context>, arg: string, actor: core.Actor) => Promise<void>;
+
+interface Command {
+  usage: string;
+  help: string;
+  run: Run;
+}
+
+// Longer than ~70 lines: one table of the commands, each entry a few lines.
+function commandTable(deps: CommandDeps): Record<string, Command> {
+  const { db, clock, log, actions, price } = deps;
+  const say = (ctx: Context, text: string) => replyPlain(ctx, log, text).then(() => {});
+  const text = (read: () => Promise<string>): Run => async (ctx) => say(ctx, await read());
+  return {
+    status: {
+      usage: "/status",
+      help: "mode, paused or not, open positions with PnL, protections",
+      run: text(() => actions.statusText(db, { now: clock.now(), price })),
+    },
+    positions: {
+      usage: "/positions",
+      help: "open positions",
+      run: text(() => actions.positionsText(db, { now: clock.now(), price })),
+    },
+    orders: {
+      usage: "/orders [count]",
+      help:
+        `active orders, then the latest (${ORDERS_DEFAULT} by default, at most ${limits.controlOrdersShownMax})`,
+      run: async (ctx, arg) => {
+        if (arg !== "" && !/^\d{1,6}$/.test(arg)) {
+          return say(ctx, "Usage: /orders [count], e.g. /orders 100");
+        }
+        const limit = Math.min(Number(arg || ORDERS_DEFAULT), limits.controlOrdersShownMax);
+        await say(ctx, await actions.ordersText(db, { limit: Math.max(1, limit) }));
+      },
+    },
+    balance: { usage: "/balance", help: "balances", run: text(() => actions.balanceText(db)) },
+    profit: {
+      usage: "/profit",
+      help: "realized and unrealized PnL: today, 7 days, all",
+      run: text(() => actions.profitText(db, clock.now(), { price })),
+    },
+    daily: {
+      usage: "/daily",
+      help: "PnL per day",
+      run: text(() => actions.dailyText(db, clock.now())),
+    },
+    pause: {
+      usage: "/pause [reason]",
+      help: "no new entries (exits and protections keep working)",
+      run: async (ctx, arg, actor) =>
+        say(ctx, (await actions.pauseTrading(db, actor, { reason: arg || undefined }, clock)).text),
+    },
+    resume: {
+      usage: "/resume",
+      help: "allow new entries again",
+      run: async (ctx, _arg, actor) =>
+        say(ctx, (await actions.resumeTrading(db, actor, {}, clock)).text),
+    },
+    exit: {
+      usage: "/exit <symbol|position id>",
+      help: "sell a position at market, after a confirmation",
+      run: (ctx, arg) => askExitConfirmation(ctx, arg, deps),
+    },
+    cancel: {
+      usage: "/cancel <order id>",
+      help: "cancel an open order",
+      run: async (ctx, arg, actor) => {
+        if (!/^\d{1,15}$/.test(arg)) return say(ctx, "Usage: /cancel <order id>, e.g. /cancel 42");
+        await say(ctx, (await actions.cancelOrder(db, actor, Number(arg))).text);
+      },
+    },
+    help: { usage: "/help", help: "this list", run: async (ctx) => await say(ctx, helpText()) },
+  };
+
+  function helpText(): string {
+    const table = commandTable(deps);
+    return [
+      "Commands (only for the user ids in TELEGRAM_ADMIN_IDS):",
+      ...Object.values(table).map((c) => `${c.usage} - ${c.help}`),
+    ].join("\n");
+  }
+}
+
+/** Registers the commands and the confirmation button on `bot`. */
+export function registerCommands(bot: Bot, deps: CommandDeps): void {
+  const { log, access, clock } = deps;
+  const table = commandTable(deps);
+  bot.command(Object.keys(table), async (ctx) => {
+    const userId = ctx.from?.id;
+    const name = ctx.message?.text.slice(1).split(/[\s@]/)[0].toLowerCase() ?? "";
+    if (!access.isAdmin(userId)) return refuse(ctx, userId, `/${name}`);
+    const ageMs = clock.now().getTime() - (ctx.message?.date ?? 0) * 1000;
+    if (ageMs > limits.controlCommandMaxAgeMs) {
+      log.info("Ignored /{name} from {userId}: sent {ageS} s ago, while the service was down", {
+        name,
+        userId,
+        ageS: Math.round(ageMs / 1000),
+      });
+      await replyPlain(
+        ctx,
+        log,
+        `Not done: /${name} was sent ${Math.round(ageMs / 60_000)} min ago, while the ` +
+          "service was not running. Send it again if it still applies.",
+      );
+      return;
+    }
+    const actor: core.Actor = { via: "telegram", who: String(userId) };
+    log.info("Telegram command /{name} from {userId} in chat {chatId}", {
+      name,
+      userId,
+      chatId: ctx.chat.id,
+    });
+    try {
+      await table[name].run(ctx, ctx.match.trim(), actor);
+    } catch (error) {
+      const message = redactText(errorMessage(error));
+      log.error("Telegram command /{name} from {userId} failed: {error}", {
+        name,
+        userId,
+        error: message,
+      });
+      await replyPlain(ctx, log, `/${name} failed: ${message}`);
+    }
+  });
+  bot.on("callback_query:data", async (ctx) => {
+    const userId = ctx.from.id;
+    if (!access.isAdmin(userId)) {
+      // Answered so that the client stops waiting; the answer says nothing else.
+      await withOneRetry(() => ctx.answerCallbackQuery({ text: NOT_ALLOWED_TEXT })).catch(() => {});
+      return refuse(ctx, userId, "a button press", false);
+    }
+    await onExitPress(ctx, deps);
+  });
+
+  async function refuse(ctx: Context, userId: number | undefined, what: string, reply = true) {
+    if (userId === undefined) return; // A channel post: no user to answer.
+    if (!access.refuse(userId)) {
+      log.debug("Refused {what} from user {userId} again (already told this hour)", {
+        what,
+        userId,
+      });
+      return;
+    }
+    log.warn(
+      "Refused {what} from Telegram user {userId} in chat {chatId}: not in TELEGRAM_ADMIN_IDS",
+      { what, userId, chatId: ctx.chat?.id },
+    );
+    if (reply) await replyPlain(ctx, log, NOT_ALLOWED_TEXT);
+  }
+}
