@@ -19,6 +19,8 @@ Options of add (defaults for a new strategy in brackets):
   --take-profit-pct N     target distance from the price when an alert has no tp [4]
   --confidence-min N      alerts with a lower confidence (0-1) are refused [0]
   --max-notional N        largest order value in the quote currency [no limit]
+  --qty-policy cap|trust  an alert's qty: "cap" trades at most the size the risk rule gives,
+                          "trust" trades it as given (within the cash and --max-notional) [cap]
   --disabled              refuse alerts for it (add again without the flag to enable)
   --accounts A,B          the accounts that trade its alerts, exactly these (see: accounts list);
                           "default" alone goes back to the default account [default]
@@ -52,6 +54,7 @@ const command: Command = {
       "take-profit-pct": { type: "string" },
       "confidence-min": { type: "string" },
       "max-notional": { type: "string" },
+      "qty-policy": { type: "string" },
       disabled: { type: "boolean" },
       accounts: { type: "string" },
       json: { type: "boolean" },
@@ -92,6 +95,7 @@ const command: Command = {
         "from 0 to 1",
       ),
       max_notional: number("max-notional", values["max-notional"], (n) => n > 0, "above 0"),
+      qty_policy: qtyPolicy(values["qty-policy"]),
       enabled: !values.disabled,
     };
     const accounts = accountNames(values.accounts);
@@ -112,6 +116,12 @@ const command: Command = {
   },
 };
 export default command;
+
+function qtyPolicy(raw: string | undefined): "cap" | "trust" | undefined {
+  if (raw === undefined) return undefined;
+  if (raw === "cap" || raw === "trust") return raw;
+  throw new UsageError(`--qty-policy "${raw}" is not a policy; use cap or trust`);
+}
 
 /** The names of --accounts, deduplicated; undefined when the flag is not given. */
 function accountNames(raw: string | undefined): string[] | undefined {
@@ -141,5 +151,6 @@ async function listStrategies(db: Db) {
     take_profit_pct: r.take_profit_pct,
     confidence_min: r.confidence_min,
     max_notional: r.max_notional ?? "",
+    qty_policy: r.qty_policy,
   }));
 }

@@ -340,9 +340,11 @@ create table strategies (
   params jsonb not null default '{}'::jsonb,
   created_at timestamp with time zone not null default now(),
   updated_at timestamp with time zone not null default now(),
+  qty_policy text not null default 'cap'::text,
   constraint strategies_confidence_min_check CHECK (((confidence_min >= (0)::numeric) AND (confidence_min <= (1)::numeric))),
   constraint strategies_max_notional_check CHECK ((max_notional > (0)::numeric)),
   constraint strategies_name_check CHECK ((name ~ '^[A-Za-z0-9_.-]{1,64}$'::text)),
+  constraint strategies_qty_policy_check CHECK ((qty_policy = ANY (ARRAY['cap'::text, 'trust'::text]))),
   constraint strategies_risk_pct_check CHECK (((risk_pct > (0)::numeric) AND (risk_pct <= (3)::numeric))),
   constraint strategies_stop_pct_check CHECK (((stop_pct > (0)::numeric) AND (stop_pct < (100)::numeric))),
   constraint strategies_take_profit_pct_check CHECK ((take_profit_pct > (0)::numeric)),
@@ -432,6 +434,7 @@ CREATE UNIQUE INDEX orders_active_idempotency_key ON public.orders USING btree (
 CREATE INDEX orders_alert_id ON public.orders USING btree (alert_id) WHERE (alert_id IS NOT NULL);
 CREATE INDEX orders_exchange_order_id ON public.orders USING btree (exchange_order_id) WHERE (exchange_order_id IS NOT NULL);
 CREATE INDEX orders_idempotency_key_all ON public.orders USING btree (account_id, idempotency_key);
+CREATE INDEX orders_protective_by_position ON public.orders USING btree (position_id, status) WHERE (purpose = 'stop_loss'::text);
 CREATE INDEX orders_status_created_at ON public.orders USING btree (status, created_at);
 CREATE UNIQUE INDEX positions_one_open ON public.positions USING btree (account_id, exchange_id, symbol) WHERE (status = 'OPEN'::text);
 CREATE INDEX reports_created ON public.reports USING btree (created_at DESC);

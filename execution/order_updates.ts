@@ -27,7 +27,7 @@ export interface OrderRow {
   idempotency_key: string;
   strategy: string | null;
   alert_id: number | null;
-  decision: { sl?: string; tp?: string } | null;
+  decision: { sl?: string; tp?: string; sizing?: string } | null;
   stop_price: string | null;
   created_at: Date;
   updated_at: Date;
@@ -248,9 +248,9 @@ export async function applyExchangeOrder(
     await enqueueNotification(tx, {
       severity: "INFO",
       kind: NotificationKind.orderPlaced,
-      text: `${
-        tagOf(order)
-      }Order placed: ${order.type} ${order.side} ${order.qty} ${order.symbol} — order ${order.client_order_id}`,
+      text: `${tagOf(order)}Order placed: ${order.type} ${order.side} ${order.qty} ${order.symbol}${
+        order.decision?.sizing ? ` (${order.decision.sizing})` : ""
+      } — order ${order.client_order_id}`,
       dedupeKey: `order:${order.client_order_id}:placed`,
       accountId: order.account_id,
     });
@@ -298,7 +298,8 @@ async function fillText(
       `; stop ${Number.isFinite(stop) ? n(stop) : "none"}, target ${
         target ? n(Number(target)) : "none"
       }` +
-      (risk === undefined ? "" : `, at risk ${n(risk, 2)} ${quote}`);
+      (risk === undefined ? "" : `, at risk ${n(risk, 2)} ${quote}`) +
+      (order.decision?.sizing ? `; ${order.decision.sizing}` : "");
   }
   const [ctx] = await tx.query<
     { entry: string | null; opened_at: Date | null; source: string | null; why: string | null }

@@ -92,6 +92,13 @@ export interface StrategyLimits {
   stopPct: number;
   confidenceMin: number;
   maxNotionalQuote?: number;
+  /** Target distance (%) of an entry without `tp`, from the price it trades at. */
+  takeProfitPct?: number;
+  /**
+   * What an alert's `qty` may do (migration 0019): `cap` (the default) trades at most the
+   * risk-based size, `trust` trades the alert's quantity as given.
+   */
+  qtyPolicy?: "cap" | "trust";
 }
 
 export interface PlanInput {
@@ -119,6 +126,8 @@ export interface OrderPlan {
   /** The invalidation level of an entry (its implied stop exit). */
   stopPrice?: string;
   takeProfitPrice?: string;
+  /** Where an entry's quantity came from, as the order's notifications say it. */
+  sizingNote?: string;
 }
 
 export type PlanResult = { ok: true; plan: OrderPlan } | { ok: false; reason: string };
@@ -150,6 +159,7 @@ export function planOrder(input: PlanInput): PlanResult {
 
   let qty: string;
   let stopPrice: string | undefined;
+  let sizingNote: string | undefined;
   if (d.action === "sell") {
     const held = input.positionQty ?? "0";
     if (dec.cmp(held, "0") <= 0) return refuse(`${what}: no open ${d.symbol} position to sell`);
@@ -171,34 +181,10 @@ export function planOrder(input: PlanInput): PlanResult {
         `${what}: stop ${stopPrice} is not below the entry ${entry} of a long position`,
       );
     }
-    const fee = Number(rules.taker_fee ?? 0);
-    if (d.qty) {
-      qty = floor(d.qty);
-      if (strategy.maxNotionalQuote && Number(qty) * Number(entry) > strategy.maxNotionalQuote) {
-        qty = floor(String(strategy.maxNotionalQuote / Number(entry)));
-      }
-      const cost = Number(qty) * Number(entry) * (1 + fee);
-      if (cost > input.freeQuote) {
-        return refuse(
-          `${what}: cost ${cost.toFixed(2)} ${quote} is more than the free ${
-            input.freeQuote.toFixed(2)
-          } ${quote}`,
-        );
-      }
-    } else {
-      const sized = sizePosition({
-        equityQuote: input.equityQuote,
-        freeQuote: input.freeQuote,
-        riskPct: Math.min(strategy.riskPct, 3),
-        entryPrice: Number(entry),
-        stopPrice: Number(stopPrice),
-        stepSize: step ? Number(step) : undefined,
-        maxNotionalQuote: strategy.maxNotionalQuote,
-        feeRate: fee,
-      });
-      if (!sized.ok) return refuse(`${what}: ${sized.reason}`);
-      qty = dec.normalize(sized.qty);
-    }
+    const sized = sizeEntry(input, entry, stopPrice, floor);
+    if (!sized.ok) return refuse(`${what}: ${sized.reason}`);
+    qty = sized.qty;
+    sizingNote = sized.note;
   }
   if (dec.cmp(qty, "0") <= 0 || (rules.min_qty && dec.cmp(qty, rules.min_qty) < 0)) {
     return refuse(`${what}: quantity ${qty} is below the minimum ${rules.min_qty ?? step}`);
@@ -233,7 +219,98 @@ export function planOrder(input: PlanInput): PlanResult {
       price,
       refPrice: tick ? dec.roundToStep(input.refPrice, tick) : input.refPrice,
       stopPrice,
-      takeProfitPrice: d.action === "buy" ? d.tp : undefined,
+      takeProfitPrice: d.action === "buy" ? targetOf(d.tp, entry, strategy, tick) : undefined,
+      sizingNote,
     },
+  };
+}
+
+/**
+ * An entry's target: the alert's `tp`, else the strategy's distance from the price the entry
+ * trades at (a market alert has no price of its own: the reference price stands in, as it does
+ * for the stop). Rounded down to the tick, so a target just reached is not missed by a tick.
+ */
+function targetOf(
+  tp: string | undefined,
+  entry: string,
+  strategy: StrategyLimits,
+  tick: string | undefined,
+): string | undefined {
+  if (tp !== undefined) return tp;
+  if (!(Number(strategy.takeProfitPct) > 0)) return undefined;
+  const raw = dec.mul(entry, String(1 + strategy.takeProfitPct! / 100), 12);
+  return tick ? dec.roundToStep(raw, tick, "down") : raw;
+}
+
+const pct = (n: number) => Number(n.toFixed(4)).toString();
+
+/**
+ * An entry's quantity and where it came from. Without `qty`: the risk-based size (1–3 % of
+ * equity down to the stop, capped by the free cash and the strategy's notional cap). With
+ * `qty` under the `cap` policy: the smaller of the two; under `trust`: the alert's quantity,
+ * capped only by the notional cap and refused when the cash does not cover it.
+ */
+function sizeEntry(
+  input: PlanInput,
+  entry: string,
+  stopPrice: string,
+  floor: (q: string) => string,
+): { ok: true; qty: string; note: string } | { ok: false; reason: string } {
+  const { decision: d, rules, strategy, quote } = input;
+  const fee = Number(rules.taker_fee ?? 0);
+  const riskPct = Math.min(strategy.riskPct, 3);
+  const step = rules.step_size;
+  if (d.qty && strategy.qtyPolicy === "trust") {
+    let qty = floor(d.qty);
+    let note = `qty ${qty} from the alert (qty policy trust)`;
+    if (strategy.maxNotionalQuote && Number(qty) * Number(entry) > strategy.maxNotionalQuote) {
+      qty = floor(String(strategy.maxNotionalQuote / Number(entry)));
+      note = `qty ${floor(d.qty)} from the alert capped to ${qty} by the strategy's max notional ${
+        pct(strategy.maxNotionalQuote)
+      } ${quote}`;
+    }
+    const cost = Number(qty) * Number(entry) * (1 + fee);
+    if (cost > input.freeQuote) {
+      return {
+        ok: false,
+        reason: `cost ${cost.toFixed(2)} ${quote} is more than the free ${
+          input.freeQuote.toFixed(2)
+        } ${quote}`,
+      };
+    }
+    return { ok: true, qty, note };
+  }
+  const sized = sizePosition({
+    equityQuote: input.equityQuote,
+    freeQuote: input.freeQuote,
+    riskPct,
+    entryPrice: Number(entry),
+    stopPrice: Number(stopPrice),
+    stepSize: step ? Number(step) : undefined,
+    maxNotionalQuote: strategy.maxNotionalQuote,
+    feeRate: fee,
+  });
+  if (!sized.ok) return sized;
+  const sizedQty = dec.normalize(sized.qty);
+  // Which cap bound the size: the risk, the free cash or the strategy's notional cap.
+  const byRisk = input.equityQuote * riskPct / 100 / (Number(entry) - Number(stopPrice));
+  const byCash = input.freeQuote / (Number(entry) * (1 + fee));
+  const byNotional = strategy.maxNotionalQuote
+    ? strategy.maxNotionalQuote / Number(entry)
+    : Infinity;
+  const bound = byRisk <= byCash && byRisk <= byNotional
+    ? `${pct(riskPct)} % risk`
+    : byCash <= byNotional
+    ? `the free ${input.freeQuote.toFixed(2)} ${quote}`
+    : `the strategy's max notional ${pct(strategy.maxNotionalQuote!)} ${quote}`;
+  if (!d.qty) return { ok: true, qty: sizedQty, note: `qty ${sizedQty} sized by ${bound}` };
+  const asked = floor(d.qty);
+  if (dec.cmp(asked, sizedQty) <= 0) {
+    return { ok: true, qty: asked, note: `qty ${asked} from the alert (within ${bound})` };
+  }
+  return {
+    ok: true,
+    qty: sizedQty,
+    note: `qty ${dec.normalize(d.qty)} from the alert capped to ${sizedQty} by ${bound}`,
   };
 }

@@ -46,7 +46,7 @@ Deno.test("refusals: low confidence, disabled strategy, stop above entry, too li
     plan({ d: { confidence: 0.2 } }),
     plan({ strategy: { ...base.strategy, enabled: false } }),
     plan({ d: { sl: "51000" } }),
-    plan({ d: { qty: "1" } }),
+    plan({ d: { qty: "1" }, strategy: { ...base.strategy, qtyPolicy: "trust" } }),
   ].map((r) => (r.ok ? "ok" : r.reason));
   assert.match(reasons[0], /confidence 0\.2 is below the strategy's minimum 0\.5/);
   assert.match(reasons[1], /disabled/);
@@ -137,4 +137,68 @@ Deno.test("an entry older than SIGNAL_MAX_AGE_S is refused; exits, strategy sign
   // An unreadable ts is not a reason to refuse.
   const bad = { ...buy, ts: "yesterday" };
   assert.equal(staleEntry({ source: "pine", receivedAt, decision: bad }, now, 300), undefined);
+});
+
+Deno.test("an alert's qty above the risk-based size is capped by the risk rule and says so", () => {
+  const r = plan({ d: { qty: "0.5" } });
+  assert.ok(r.ok);
+  // 1 % of 10,000 over a 1,000 stop distance: 0.1 BTC, not the alert's 0.5.
+  assert.equal(r.plan.qty, "0.1");
+  assert.equal(r.plan.sizingNote, "qty 0.5 from the alert capped to 0.1 by 1 % risk");
+});
+
+Deno.test("an alert's qty within the risk-based size is traded as given", () => {
+  const r = plan({ d: { qty: "0.05" } });
+  assert.ok(r.ok);
+  assert.equal(r.plan.qty, "0.05");
+  assert.equal(r.plan.sizingNote, "qty 0.05 from the alert (within 1 % risk)");
+});
+
+Deno.test("the cap names the free cash or the notional cap when that binds first", () => {
+  const cash = plan({ d: { qty: "0.5" }, freeQuote: 1_000 });
+  assert.ok(cash.ok);
+  assert.match(cash.plan.sizingNote!, /capped to 0\.02 by the free 1000\.00 USDT/);
+  const capped = plan({ d: { qty: "0.5" }, strategy: { ...base.strategy, maxNotionalQuote: 500 } });
+  assert.ok(capped.ok);
+  assert.equal(capped.plan.qty, "0.01");
+  assert.match(capped.plan.sizingNote!, /by the strategy's max notional 500 USDT/);
+});
+
+Deno.test("qty policy trust trades the alert's qty beyond the risk rule", () => {
+  const r = plan({ d: { qty: "0.15" }, strategy: { ...base.strategy, qtyPolicy: "trust" } });
+  assert.ok(r.ok);
+  assert.equal(r.plan.qty, "0.15");
+  assert.equal(r.plan.sizingNote, "qty 0.15 from the alert (qty policy trust)");
+});
+
+Deno.test("an entry without qty says it was sized by the risk rule", () => {
+  const r = plan();
+  assert.ok(r.ok);
+  assert.equal(r.plan.sizingNote, "qty 0.1 sized by 1 % risk");
+});
+
+Deno.test("a market entry without tp gets its target from the reference price", () => {
+  const r = plan({ refPrice: "50000.005", strategy: { ...base.strategy, takeProfitPct: 4 } });
+  assert.ok(r.ok);
+  // 50000.005 × 1.04 = 52000.0052, down to the tick.
+  assert.equal(r.plan.takeProfitPrice, "52000");
+  assert.equal(r.plan.type, "market");
+});
+
+Deno.test("an alert's own tp wins, and no distance means no target", () => {
+  const own = plan({ d: { tp: "55000" }, strategy: { ...base.strategy, takeProfitPct: 4 } });
+  assert.ok(own.ok);
+  assert.equal(own.plan.takeProfitPrice, "55000");
+  const none = plan();
+  assert.ok(none.ok);
+  assert.equal(none.plan.takeProfitPrice, undefined);
+});
+
+Deno.test("a limit entry without tp takes its target from its own price", () => {
+  const r = plan({
+    d: { price: "48000" },
+    strategy: { ...base.strategy, takeProfitPct: 5 },
+  });
+  assert.ok(r.ok);
+  assert.equal(r.plan.takeProfitPrice, "50400");
 });

@@ -148,6 +148,7 @@ export async function processAlert(
   const snap = await loadSnapshot(db, { id: account.id, exchangeId: exchange.id }, d, cache, {
     riskPct: account.riskPct ?? config.risk.perTradePct,
     stopPct: config.strategy.stopPct,
+    takeProfitPct: config.strategy.takeProfitPct,
   });
   // An account's own risk per trade caps the strategy's.
   if (account.riskPct !== undefined) {

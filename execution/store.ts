@@ -33,7 +33,7 @@ export async function loadSnapshot(
   account: { id: number; exchangeId: string },
   d: { symbol: string; strategy: string },
   cache: PassCache,
-  defaults: { riskPct: number; stopPct: number },
+  defaults: { riskPct: number; stopPct: number; takeProfitPct?: number },
 ) {
   const { symbol, strategy: strategyName } = d;
   const exchangeId = account.exchangeId;
@@ -72,13 +72,17 @@ export async function loadSnapshot(
       stopPct: Number(s.stop_pct),
       confidenceMin: Number(s.confidence_min),
       maxNotionalQuote: s.max_notional ? Number(s.max_notional) : undefined,
+      takeProfitPct: Number(s.take_profit_pct),
+      qtyPolicy: s.qty_policy === "trust" ? "trust" : "cap",
     }
     // A strategy without a row trades with the configured defaults.
     : {
       enabled: true,
       riskPct: defaults.riskPct,
       stopPct: defaults.stopPct,
+      takeProfitPct: defaults.takeProfitPct,
       confidenceMin: 0,
+      qtyPolicy: "cap",
     };
   return { instrument, strategy, positionQty: pos?.qty, sellingQty: pos?.selling };
 }
@@ -123,7 +127,12 @@ export async function insertOrder(
         prefix,
         d.strategy,
         alertId,
-        JSON.stringify({ ...(decision as object), sl: plan.stopPrice, tp: plan.takeProfitPrice }),
+        JSON.stringify({
+          ...(decision as object),
+          sl: plan.stopPrice,
+          tp: plan.takeProfitPrice,
+          sizing: plan.sizingNote,
+        }),
         account.id,
       ],
     );

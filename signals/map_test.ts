@@ -12,6 +12,7 @@ const strategy: StrategyRow = {
   take_profit_pct: "4",
   confidence_min: "0.5",
   max_notional: null,
+  qty_policy: "cap",
   params: {},
   version: "1",
 };

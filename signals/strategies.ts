@@ -18,6 +18,8 @@ export interface StrategyRow {
   take_profit_pct: string;
   confidence_min: string;
   max_notional: string | null;
+  /** What an alert's qty may do: 'cap' (at most the risk-based size) or 'trust' (migration 0019). */
+  qty_policy: "cap" | "trust";
   /** The strategy agent's indicator parameters (jsonb), validated by strategy/params.ts. */
   params: unknown;
   /** The row's xmin: record_inbound_decision checks the row did not change since the read. */
@@ -25,7 +27,7 @@ export interface StrategyRow {
 }
 
 const COLUMNS = `name, enabled, symbols, risk_pct::text, stop_pct::text, take_profit_pct::text,
-  confidence_min::text, max_notional::text, params, xmin::text as version`;
+  confidence_min::text, max_notional::text, qty_policy, params, xmin::text as version`;
 
 const SELECT_STRATEGY = `select ${COLUMNS} from strategies where name = $1`;
 

@@ -1,0 +1,55 @@
+/**
+ * The qty policy and the derived target through the real ccxt client against the fake Binance:
+ * an alert's qty above the risk-based size is capped (and the fill says so) unless the strategy
+ * trusts it, and a market entry without tp gets its target from the price it traded at.
+ * Runs on the real PostgreSQL when TEST_DATABASE_URL is set and on PGlite otherwise.
+ */
+import assert from "node:assert/strict";
+import { insertAlert, withLive } from "../../helpers/execution.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
+import { upsertStrategy } from "../../../signals/mod.ts";
+
+const text = async (db: Parameters<Parameters<typeof withLive>[0]>[0]["db"], kind: string) =>
+  (await db.query<{ text: string }>(
+    "select text from notification_outbox where kind = $1 order by id",
+    [kind],
+  )).map((r) => r.text);
+
+Deno.test({
+  ...serviceTest,
+  name: "an alert's qty is capped by 1 % risk under the default policy and the fill says so",
+  fn: () =>
+    withLive(async ({ db, fake, agent }) => {
+      await upsertStrategy(db, "capped", { stop_pct: "2", take_profit_pct: "4" });
+      await insertAlert(db, { strategy: "capped", qty: "0.5" });
+      assert.equal((await agent.runOnce()).executed, 1);
+      // 1 % of 10,000 USDT over a 2 % stop (1,000 USDT per BTC) is 0.1 BTC.
+      assert.equal(fake.orders[0].origQty, "0.10000000");
+      const [fill] = await text(db, "order_filled");
+      assert.match(fill, /qty 0\.5 from the alert capped to 0\.1 by 1 % risk/);
+      // The market entry had no tp: its target comes from the price it traded at.
+      const [p] = await db.query<{ stop: string; target: string }>(
+        "select stop_price::text as stop, take_profit_price::text as target from positions",
+      );
+      assert.deepEqual([Number(p.stop), Number(p.target)], [49000, 52000]);
+      assert.match(fill, /target 52000/);
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "a strategy with qty policy trust trades the alert's qty beyond the risk rule",
+  fn: () =>
+    withLive(async ({ db, fake, agent }) => {
+      await upsertStrategy(db, "trusted", { qty_policy: "trust" });
+      await insertAlert(db, { strategy: "trusted", qty: "0.15", tp: "60000" });
+      assert.equal((await agent.runOnce()).executed, 1);
+      assert.equal(fake.orders[0].origQty, "0.15000000");
+      const [fill] = await text(db, "order_filled");
+      assert.match(fill, /qty 0\.15 from the alert \(qty policy trust\)/);
+      const [p] = await db.query<{ target: string }>(
+        "select take_profit_price::text as target from positions",
+      );
+      assert.equal(Number(p.target), 60000);
+    }),
+});
