@@ -6,11 +6,18 @@
  *   GET  ping, time, exchangeInfo, ticker/24hr, ticker/price, ticker/bookTicker
  *   GET  klines         symbol, interval (1m 3m 5m 15m 30m 1h 4h 1d), startTime?, endTime?,
  *                       limit? (≤ 1000): a deterministic ±1 % wave around the symbol's price
- *   POST order          symbol, side, type (MARKET|LIMIT), quantity, price, timeInForce,
- *                       newClientOrderId (≤ 36 chars; refused with -2010 while an open order
- *                       has it), newOrderRespType. Enforces LOT_SIZE and NOTIONAL (-1013).
- *                       MARKET fills at once at the symbol's price with a 0.1 % commission in
- *                       the quote asset; LIMIT fills when marketable, else rests (NEW).
+ *   POST order          symbol, side, type (MARKET|LIMIT|STOP_LOSS_LIMIT), quantity, price,
+ *                       stopPrice, timeInForce, newClientOrderId (≤ 36 chars; refused with -2010
+ *                       while an open order has it), newOrderRespType. Enforces LOT_SIZE and
+ *                       NOTIONAL (-1013) and the symbol's orderTypes (-1013). MARKET fills at
+ *                       once at the symbol's price with a 0.1 % commission in the quote asset;
+ *                       LIMIT fills when marketable, else rests (NEW). STOP_LOSS_LIMIT (a sell
+ *                       stop must be below the price, else -2010 "Stop price would trigger
+ *                       immediately") rests untriggered; once the price reaches the stop it is
+ *                       a limit at `price`, filled at the market price while that is at or
+ *                       above the limit, resting otherwise. An open sell locks its quantity: a
+ *                       sell beyond the base balance less what open sells lock is refused with
+ *                       -2010 "Account has insufficient balance for requested action."
  *   GET  order          symbol + orderId or origClientOrderId (-2013 when unknown)
  *   DELETE order        symbol + orderId or origClientOrderId (-2011 when unknown or closed)
  *   GET  openOrders     symbol optional
@@ -23,13 +30,16 @@
  * Test controls on the returned object:
  *   url                       the base to give ccxt (http://127.0.0.1:PORT)
  *   setPrice(marketId, p)     moves the price (and fills resting limits that became marketable)
- *   fail(kind, times = 1)     scripts the next POST /order calls:
+ *   fail(kind, times = 1, type?)  scripts the next POST /order calls (of that order type only,
+ *                             when given):
  *       "hang"        books the order, then never answers (until close) — a client timeout
  *       "hang-before" never answers and books nothing
  *       "5xx"         answers 500 without booking
  *       "429"         answers 429 (Retry-After: 7) without booking
  *       "maintenance" answers 503 {"code":1,"msg":"System is under maintenance."}
  *       "odd"         books the order, then answers 400 with a code ccxt does not know (-9876)
+ *       "refuse"      answers -1013 "Stop loss orders are not supported for this symbol."
+ *   cancel(cid), expire(cid)  a person (or the exchange) ends an open order: CANCELED / EXPIRED
  *   maintenance(on)           every endpoint answers as in maintenance while on
  *   orders, trades            what was booked, in order
  *   requests                  count of requests per "METHOD path"
@@ -39,6 +49,7 @@
 import {
   COMMISSION_RATE,
   DEFAULT_MARKETS,
+  DEFAULT_ORDER_TYPES,
   exchangeInfoView,
   type FakeMarket,
   fix8,
@@ -46,7 +57,14 @@ import {
   tickerView,
 } from "./exchange_views.ts";
 
-export type FailKind = "hang" | "hang-before" | "5xx" | "429" | "maintenance" | "odd";
+export type FailKind =
+  | "hang"
+  | "hang-before"
+  | "5xx"
+  | "429"
+  | "maintenance"
+  | "odd"
+  | "refuse";
 
 export interface FakeOrder {
   symbol: string;
@@ -56,7 +74,11 @@ export interface FakeOrder {
   origQty: string;
   executedQty: string;
   cummulativeQuoteQty: string;
-  status: "NEW" | "PARTIALLY_FILLED" | "FILLED" | "CANCELED";
+  status: "NEW" | "PARTIALLY_FILLED" | "FILLED" | "CANCELED" | "EXPIRED";
+  /** The trigger of a STOP_LOSS_LIMIT ("0.00000000" otherwise). */
+  stopPrice: string;
+  /** A STOP_LOSS_LIMIT whose stop was reached: it now rests as a limit at `price`. */
+  triggered?: boolean;
   timeInForce: string;
   type: string;
   side: "BUY" | "SELL";
@@ -101,7 +123,7 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
   const orders: FakeOrder[] = [];
   const trades: FakeTrade[] = [];
   const requests: Record<string, number> = {};
-  const script: FailKind[] = [];
+  const script: Array<{ kind: FailKind; type?: string }> = [];
   const hung: Array<() => void> = [];
   let inMaintenance = false;
   let nextOrderId = 1000;
@@ -145,9 +167,15 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
     return t;
   };
 
+  const isStop = (o: FakeOrder) => o.type === "STOP_LOSS_LIMIT";
   const marketable = (o: FakeOrder, price: number) =>
     o.type === "MARKET" ||
-    (o.side === "BUY" ? price <= Number(o.price) : price >= Number(o.price));
+    ((!isStop(o) || o.triggered === true) &&
+      (o.side === "BUY" ? price <= Number(o.price) : price >= Number(o.price)));
+  /** What open sells of `asset` still have to sell: locked, as Binance locks it. */
+  const lockedBase = (m: FakeMarket) =>
+    orders.filter((o) => o.status === "NEW" && o.side === "SELL" && o.symbol === m.symbol)
+      .reduce((sum, o) => sum + Number(o.origQty) - Number(o.executedQty), 0);
 
   const findOrder = (p: URLSearchParams) => {
     const cid = p.get("origClientOrderId");
@@ -177,18 +205,36 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
     if (!(qty >= Number(m.minQty)) || Math.abs(qty / step - Math.round(qty / step)) > 1e-6) {
       return error(-1013, "Filter failure: LOT_SIZE");
     }
-    const price = type === "LIMIT" ? Number(p.get("price")) : Number(m.price);
+    if (!(m.orderTypes ?? DEFAULT_ORDER_TYPES).includes(type)) {
+      return error(-1013, "Stop loss orders are not supported for this symbol.");
+    }
+    const limited = type === "LIMIT" || type === "STOP_LOSS_LIMIT";
+    const price = limited ? Number(p.get("price")) : Number(m.price);
     if (qty * price < Number(m.minNotional)) return error(-1013, "Filter failure: NOTIONAL");
+    const stopPrice = Number(p.get("stopPrice"));
+    if (type === "STOP_LOSS_LIMIT") {
+      if (!(stopPrice > 0) || !(price > 0)) {
+        return error(-1102, "Mandatory parameter 'stopPrice' was not sent, was empty/null.");
+      }
+      if (side === "SELL" && stopPrice >= Number(m.price)) {
+        return error(-2010, "Stop price would trigger immediately.");
+      }
+    }
+    const locked = side === "SELL" ? lockedBase(m) : 0;
+    if (locked > 0 && qty > (balances.get(m.base) ?? 0) - locked + 1e-12) {
+      return error(-2010, "Account has insufficient balance for requested action.");
+    }
     const o: FakeOrder = {
       symbol: m.symbol,
       orderId: nextOrderId++,
       clientOrderId: cid,
-      price: type === "LIMIT" ? fix8(price) : "0.00000000",
+      price: limited ? fix8(price) : "0.00000000",
+      stopPrice: type === "STOP_LOSS_LIMIT" ? fix8(stopPrice) : "0.00000000",
       origQty: fix8(qty),
       executedQty: "0.00000000",
       cummulativeQuoteQty: "0.00000000",
       status: "NEW",
-      timeInForce: type === "LIMIT" ? (p.get("timeInForce") ?? "GTC") : "GTC",
+      timeInForce: limited ? (p.get("timeInForce") ?? "GTC") : "GTC",
       type,
       side,
       time: now(),
@@ -202,9 +248,8 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
   const orderView = (o: FakeOrder) => ({
     ...o,
     orderListId: -1,
-    stopPrice: "0.00000000",
     icebergQty: "0.00000000",
-    isWorking: true,
+    isWorking: !isStop(o) || o.triggered === true,
     workingTime: o.time,
     origQuoteOrderQty: "0.00000000",
     selfTradePreventionMode: "EXPIRE_MAKER",
@@ -250,11 +295,18 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
         return json(p.get("symbol") ? views[0] : views);
       }
       case "POST order": {
-        const kind = script.shift();
+        // A failure scripted for one order type waits for the first order of that type.
+        const next = script[0];
+        const kind = next && (!next.type || next.type === p.get("type"))
+          ? script.shift()!.kind
+          : undefined;
         if (kind === "5xx") return error(-1000, "An unknown error occurred.", 500);
         if (kind === "429") return error(-1003, "Too many requests.", 429);
         if (kind === "maintenance") return error(1, "System is under maintenance.", 503);
         if (kind === "hang-before") return await hang();
+        if (kind === "refuse") {
+          return error(-1013, "Stop loss orders are not supported for this symbol.");
+        }
         const placed = placeOrder(p);
         if (placed instanceof Response) return placed;
         if (kind === "hang") return await hang();
@@ -307,11 +359,11 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
           canDeposit: true,
           updateTime: now(),
           accountType: "SPOT",
-          balances: [...balances.entries()].map(([asset, free]) => ({
-            asset,
-            free: fix8(free),
-            locked: "0.00000000",
-          })),
+          balances: [...balances.entries()].map(([asset, total]) => {
+            const locked = [...markets.values()].filter((m) => m.base === asset)
+              .reduce((sum, m) => sum + lockedBase(m), 0);
+            return { asset, free: fix8(total - locked), locked: fix8(locked) };
+          }),
           permissions: ["SPOT"],
         });
       default:
@@ -330,14 +382,33 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
       const m = markets.get(marketId);
       if (!m) throw new Error(`Fake exchange has no market ${marketId}`);
       m.price = price;
+      const last = Number(price);
       for (const o of orders) {
-        if (o.symbol === marketId && o.status === "NEW" && marketable(o, Number(price))) {
-          fill(o, m, Number(o.price));
+        if (o.symbol !== marketId || o.status !== "NEW") continue;
+        if (isStop(o) && !o.triggered) {
+          const reached = o.side === "SELL"
+            ? last <= Number(o.stopPrice)
+            : last >= Number(o.stopPrice);
+          if (!reached) continue;
+          o.triggered = true;
+          o.updateTime = now();
         }
+        // A triggered stop is a taker at the market price; a resting limit fills at its own.
+        if (marketable(o, last)) fill(o, m, isStop(o) ? last : Number(o.price));
       }
     },
-    fail(kind: FailKind, times = 1) {
-      for (let i = 0; i < times; i++) script.push(kind);
+    /** A person (or the exchange) ends an open order behind the service's back. */
+    cancel(clientOrderId: string, status: "CANCELED" | "EXPIRED" = "CANCELED") {
+      const o = orders.find((x) => x.clientOrderId === clientOrderId && x.status === "NEW");
+      if (!o) throw new Error(`Fake exchange has no open order ${clientOrderId}`);
+      o.status = status;
+      o.updateTime = now();
+    },
+    expire(clientOrderId: string) {
+      this.cancel(clientOrderId, "EXPIRED");
+    },
+    fail(kind: FailKind, times = 1, type?: "MARKET" | "LIMIT" | "STOP_LOSS_LIMIT") {
+      for (let i = 0; i < times; i++) script.push({ kind, type });
     },
     maintenance(on: boolean) {
       inMaintenance = on;

@@ -11,7 +11,11 @@ export interface FakeMarket {
   minQty: string;
   minNotional: string;
   price: string;
+  /** What the symbol accepts (exchangeInfo's orderTypes); DEFAULT_ORDER_TYPES when absent. */
+  orderTypes?: string[];
 }
+
+export const DEFAULT_ORDER_TYPES = ["LIMIT", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"];
 
 export const DEFAULT_MARKETS: FakeMarket[] = [
   {
@@ -64,7 +68,7 @@ export function exchangeInfoView(markets: FakeMarket[], now: number) {
       quoteAsset: m.quote,
       quotePrecision: 8,
       quoteAssetPrecision: 8,
-      orderTypes: ["LIMIT", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"],
+      orderTypes: m.orderTypes ?? DEFAULT_ORDER_TYPES,
       icebergAllowed: true,
       ocoAllowed: true,
       isSpotTradingAllowed: true,
