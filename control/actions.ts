@@ -176,7 +176,8 @@ export async function exitPosition(
             p.stop_price::text, p.take_profit_price::text, p.strategy, p.opened_at,
             (p.status = 'OPEN' and p.qty > 0) as open,
             (select r.alert_id from risk_actions r where r.position_id = p.id
-               and r.status = 'PLANNED' order by r.id limit 1) as exiting
+               and r.status = 'PLANNED' and r.alert_id is not null
+              order by r.id limit 1) as exiting
        from positions p join accounts a on a.id = p.account_id where p.id = $1`,
     [positionId],
   );

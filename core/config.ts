@@ -124,6 +124,8 @@ const schema = z.object({
   COOLDOWN_AFTER_STOP_MIN: intIn(0, 7 * 24 * 60).default(0),
   MAX_OPEN_POSITIONS: intIn(0, 10_000).default(0),
   SIGNAL_MAX_AGE_S: intIn(0, 7 * 86_400).default(300),
+  STOP_LIMIT_OFFSET_PCT: numIn(0.01, 10).default(0.5),
+  EXCHANGE_STOPS: bool.default(true),
   STRATEGY_ENABLED: bool.default(false),
   REPORTS_ENABLED: bool.default(true),
   PUBLIC_BASE_URL: z.url({
@@ -199,6 +201,13 @@ export interface Config {
     cooldownAfterStopMin?: number;
     /** No new position beyond this many open ones per account (0: no cap). */
     maxOpenPositions?: number;
+    /** The limit of a protective stop-limit on the exchange sits this far (%) below its stop. */
+    stopLimitOffsetPct?: number;
+    /**
+     * Live and sandbox: rest each open position's stop on the exchange (EXCHANGE_STOPS, on by
+     * default); off or unset leaves the software watch alone, as in paper mode.
+     */
+    exchangeStops?: boolean;
   };
   /** Daily and weekly performance reports (report/). */
   reports: { enabled: boolean; publicBaseUrl?: string };
@@ -342,6 +351,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       maxDrawdownPct: e.MAX_DRAWDOWN_PCT,
       cooldownAfterStopMin: e.COOLDOWN_AFTER_STOP_MIN,
       maxOpenPositions: e.MAX_OPEN_POSITIONS,
+      stopLimitOffsetPct: e.STOP_LIMIT_OFFSET_PCT,
+      exchangeStops: e.EXCHANGE_STOPS,
     },
     reports: {
       enabled: e.REPORTS_ENABLED,

@@ -140,8 +140,11 @@ export async function createCcxtExchange(settings: ExchangeSettings): Promise<Ex
       const params: Record<string, unknown> = { clientOrderId: r.clientOrderId };
       let type: string = r.type;
       if (r.type === "stop_market" || r.type === "stop_limit") {
+        // ccxt's binance reads the trigger of a sell as a stop-loss: "limit" with it becomes
+        // STOP_LOSS_LIMIT (price = the limit), "market" STOP_LOSS (refused on many symbols).
         params.triggerPrice = Number(r.stopPrice);
         type = r.type === "stop_market" ? "market" : "limit";
+        if (r.type === "stop_limit") params.timeInForce = "GTC";
       }
       const o = await call(
         `Placing order "${r.clientOrderId}"`,

@@ -36,6 +36,7 @@ import type { PassCache } from "./store.ts";
 import { afterFailure, type AlertContext, createFailureCounter, processAlert } from "./process.ts";
 import { fanOut } from "./fan_out.ts";
 import { runCancelRequests } from "./cancels.ts";
+import { createProtector } from "./protective.ts";
 
 export interface ExecutionDeps {
   db: Db;
@@ -65,6 +66,8 @@ interface AccountState {
   account: Account;
   ctx: AlertContext;
   reconcile: () => Promise<ReconcileSummary>;
+  /** Protective stops on the exchange (live and sandbox; a no-op on paper). */
+  protect: () => Promise<unknown>;
 }
 
 /** Per account, whether or not its exchange could be opened: its pause and its outage. */
@@ -122,6 +125,15 @@ export function createExecutionAgent(deps: ExecutionDeps) {
         });
       },
       entriesPaused: () => waiting(account.id),
+      protect: deps.config.risk.exchangeStops !== true ? undefined : (symbol) =>
+        createProtector({
+          db,
+          exchange,
+          account: ctx.account,
+          log,
+          inFlight,
+          stopLimitOffsetPct: deps.config.risk.stopLimitOffsetPct,
+        }).protectOnce({ symbol }),
     };
     const reconcile = createReconciler({
       ...deps,
@@ -130,7 +142,8 @@ export function createExecutionAgent(deps: ExecutionDeps) {
       accountId: account.id,
       inFlight,
     }).reconcileOnce;
-    return { account, ctx, reconcile };
+    const protect = () => ctx.protect?.() ?? Promise.resolve();
+    return { account, ctx, reconcile, protect };
   }
 
   /** The state of an account, opened on first use; a failed open is tried again next time. */
@@ -332,7 +345,10 @@ export function createExecutionAgent(deps: ExecutionDeps) {
         `select distinct account_id from orders
           where status in ${ACTIVE_ORDER_STATUSES_SQL}
              or (status = 'REJECTED' and reconcile_misses > 0 and created_at >= $1)
-             or id in (select order_id from cancel_requests where status = 'PENDING')`,
+             or id in (select order_id from cancel_requests where status = 'PENDING')
+          union
+         select account_id from positions
+          where status = 'OPEN' and qty > 0 and stop_price is not null`,
         [new Date(clock.now().getTime() - limits.reconcileGivenUpWindowMs)],
       )).map((r) => Number(r.account_id)),
     );
@@ -348,6 +364,9 @@ export function createExecutionAgent(deps: ExecutionDeps) {
         await runCancelRequests(db, state.ctx.exchange, account.id);
         const s = await state.reconcile();
         for (const k of Object.keys(s) as (keyof ReconcileSummary)[]) total[k] += s[k];
+        // After the exchange's word is recorded: a stop that ended is placed again in the same
+        // pass, and an entry filled while resting gets its stop.
+        await state.protect();
       } catch (error) {
         if (nextStep(error).step === "database_down") throw error;
         total.accountsWaiting++;

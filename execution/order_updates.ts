@@ -314,7 +314,9 @@ async function fillText(
             (select r.kind from risk_actions r where r.alert_id = $4 limit 1) as why`,
     [order.account_id, order.exchange_id, order.symbol, order.alert_id],
   );
-  const why = ctx?.why === "stop_loss"
+  const why = order.purpose === "stop_loss"
+    ? "stop-loss on the exchange"
+    : ctx?.why === "stop_loss"
     ? "stop-loss"
     : ctx?.why === "take_profit"
     ? "target"

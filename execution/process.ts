@@ -12,6 +12,7 @@ import type { Log } from "../core/log.ts";
 import { redactText } from "../core/redact.ts";
 import type { Db } from "../db/mod.ts";
 import { numberToDecimal } from "../trading/decimal.ts";
+import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
 import type { Exchange, ExchangeOrder } from "../exchange/mod.ts";
 import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { alerts, type ClaimedAlert } from "../signals/mod.ts";
@@ -45,6 +46,8 @@ export interface AlertContext {
   applyAnswer: (row: OrderRow, answer: ExchangeOrder) => Promise<unknown>;
   pauseEntries: (ms: number, why: string) => void;
   entriesPaused: () => boolean;
+  /** Places the protective stops still missing (of one symbol, or all); live and sandbox. */
+  protect?: (symbol?: string) => Promise<unknown>;
 }
 
 export async function refuse(
@@ -87,7 +90,17 @@ async function send(
       price: plan.price,
       clientOrderId: row.client_order_id,
     });
-    await ctx.applyAnswer(row, answer);
+    const status = await ctx.applyAnswer(row, answer);
+    if (status === "FILLED" && plan.purpose === "entry" && ctx.protect) {
+      // The entry is recorded; its stop goes on the exchange now. A failure here is retried by
+      // the reconcile loop, which protects every open position it finds unprotected.
+      await ctx.protect(row.symbol).catch((error) =>
+        log.warn("Protective stop of {symbol} not placed yet: {error}", {
+          symbol: row.symbol,
+          error: errorMessage(error),
+        })
+      );
+    }
     return "executed";
   } catch (error) {
     const failure = createFailure(error);
@@ -191,6 +204,9 @@ export async function processAlert(
       });
     }
   }
+  if (d.action === "sell" && await awaitProtectionCancel(ctx, alert.id, d.symbol)) {
+    return "deferred";
+  }
   const planned = planOrder({
     decision: d,
     rules: snap.instrument.rules,
@@ -223,6 +239,45 @@ export async function processAlert(
   }
   if ("invalid" in recorded) return await refuse(ctx, alert.id, d.idempotencyKey, recorded.invalid);
   return await send(ctx, alert.id, recorded.row, planned.plan);
+}
+
+/**
+ * One exit at a time: a sell of a position whose protective stop rests on the exchange first
+ * asks for the stop's cancel (carried out by the reconcile loop, cancels.ts) and waits, its
+ * alert RECEIVED again, until the exchange's word settles the stop: cancelled, the sell then
+ * sells exactly what is held; filled meanwhile, there is nothing left to sell. True while it
+ * waits.
+ */
+async function awaitProtectionCancel(
+  ctx: AlertContext,
+  alertId: number,
+  symbol: string,
+): Promise<boolean> {
+  const resting = await ctx.db.query<{ id: number; client_order_id: string }>(
+    `select id, client_order_id from orders
+      where account_id = $1 and exchange_id = $2 and symbol = $3 and purpose = 'stop_loss'
+        and status in ${ACTIVE_ORDER_STATUSES_SQL}`,
+    [ctx.account.id, ctx.exchange.id, symbol],
+  );
+  if (resting.length === 0) return false;
+  await ctx.db.transaction(async (tx) => {
+    for (const o of resting) {
+      // Once a cancel was sent, the reconciler's record of it is awaited, not a second cancel.
+      await tx.query(
+        `insert into cancel_requests (order_id, requested_by)
+         select $1, $2 where not exists (select 1 from cancel_requests
+                                          where order_id = $1 and status = 'DONE')
+         on conflict (order_id) where status = 'PENDING' do nothing`,
+        [o.id, `exit:alert ${alertId}`],
+      );
+    }
+    await alerts.releaseAlert(tx, alertId);
+  });
+  ctx.log.info("Alert {alertId} waits for the cancel of protective stop(s) {cids}", {
+    alertId,
+    cids: resting.map((o) => o.client_order_id).join(", "),
+  });
+  return true;
 }
 
 /**

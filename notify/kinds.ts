@@ -26,6 +26,10 @@ export const NotificationKind = {
   stopLoss: "stop_loss",
   takeProfit: "take_profit",
   riskExitFailed: "risk_exit_failed",
+  /** A protective stop on the exchange ended (cancelled, expired) while its position is open. */
+  protectiveStop: "protective_stop",
+  /** A position could not get its stop on the exchange: only the software watch protects it. */
+  protectionFailed: "protection_failed",
   // Control
   operatorExit: "operator_exit",
   controlAction: "control_action",

@@ -22,6 +22,8 @@ export interface WatchedPosition {
   take_profit_price: string | null;
   strategy: string | null;
   opened_at: Date;
+  /** The limit of the protective stop resting on the exchange, if any (the watch reads it). */
+  protective_limit?: string | null;
 }
 
 /**
@@ -45,7 +47,9 @@ export async function handOverExit(
   requestedBy?: string,
 ): Promise<number | undefined> {
   const [{ n: earlier }] = await db.query<{ n: number }>(
-    "select count(*)::int as n from risk_actions where position_id = $1 and kind = $2",
+    // Software exits only: protective stops on the exchange have no alert and count apart.
+    `select count(*)::int as n from risk_actions
+      where position_id = $1 and kind = $2 and alert_id is not null`,
     [p.id, action.kind],
   );
   // The last failed attempt told the operator to act; nothing more is sent automatically.
@@ -149,7 +153,8 @@ export async function settleExits(db: Db): Promise<number> {
               a.id as alert_id, o.id as order_id, o.status as order_status,
               (p.status = 'OPEN' and p.qty > 0) as position_open, p.qty::text as position_qty,
               (select count(*)::int from risk_actions r2
-                where r2.position_id = r.position_id and r2.kind = r.kind) as attempts
+                where r2.position_id = r.position_id and r2.kind = r.kind
+                  and r2.alert_id is not null) as attempts
          from risk_actions r
          join inbound_alerts a on a.id = r.alert_id
          join positions p on p.id = r.position_id

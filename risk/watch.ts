@@ -5,7 +5,9 @@
  * (RECEIVED, source 'risk') with its dedupe key and the notification are written in one
  * transaction, so an exit is recorded before anything is sent and never handed over twice.
  * Exits do not go through the intake: a disabled or deleted strategy must not keep a
- * position open past its stop.
+ * position open past its stop. A position whose stop rests on the exchange (a protective
+ * order, execution/protective.ts) is watched for its target only; its exit cancels that stop
+ * first.
  */
 import type { WorkQueue } from "../runtime/mod.ts";
 import { errorMessage, TemporaryError } from "../core/errors.ts";
@@ -14,6 +16,7 @@ import type { Db } from "../db/mod.ts";
 import type { Exchange } from "../exchange/mod.ts";
 import { checkRisk } from "./rules.ts";
 import { handOverExit, settleExits, type WatchedPosition } from "./exits_sql.ts";
+import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
 
 export { exitKey } from "./exits_sql.ts";
 
@@ -53,12 +56,16 @@ export function createRiskAgent(deps: RiskDeps) {
     const positions = await db.query<WatchedPosition>(
       `select p.id, p.account_id::int, (select a.name from accounts a where a.id = p.account_id)
               as account_name, p.exchange_id, p.symbol, p.stop_price::text,
-              p.take_profit_price::text, p.strategy, p.opened_at
+              p.take_profit_price::text, p.strategy, p.opened_at,
+              (select min(o.price)::text from orders o
+                where o.position_id = p.id and o.purpose = 'stop_loss'
+                  and o.status in ${ACTIVE_ORDER_STATUSES_SQL}) as protective_limit
          from positions p
         where (p.exchange_id = $1 or $2) and p.status = 'OPEN' and p.qty > 0
           and (p.stop_price is not null or p.take_profit_price is not null)
           and not exists (select 1 from risk_actions r
-                           where r.position_id = p.id and r.status = 'PLANNED')
+                           where r.position_id = p.id and r.status = 'PLANNED'
+                             and r.alert_id is not null)
         order by p.id`,
       [exchange.id, deps.markets !== undefined],
     );
@@ -94,8 +101,11 @@ export function createRiskAgent(deps: RiskDeps) {
         continue;
       }
       for (const p of group) {
+        // A stop resting on the exchange guards the position there; the software stop steps
+        // in only once the price is below that stop's limit (triggered but unfilled: a gap).
+        const onExchange = p.protective_limit != null && last >= Number(p.protective_limit);
         const action = checkRisk(
-          { stopPrice: p.stop_price, takeProfitPrice: p.take_profit_price },
+          { stopPrice: onExchange ? null : p.stop_price, takeProfitPrice: p.take_profit_price },
           last,
         );
         if (!action) continue;

@@ -15,10 +15,20 @@ import { createExecutionAgent, type ExecutionDeps } from "../../execution/agent.
 import { type FakeExchange, startFakeExchange } from "../fakes/exchange.ts";
 import { testDb } from "./db.ts";
 
+/**
+ * Stops on the exchange are off here: these tests are about the orders a signal makes, and the
+ * protective stop each live entry would add is tested on its own (protective_test.ts, with
+ * `protectedConfig`).
+ */
 export const testConfig = {
-  risk: { perTradePct: 1 },
+  risk: { perTradePct: 1, exchangeStops: false },
   strategy: { stopPct: 2 },
 } as Parameters<typeof createExecutionAgent>[0]["config"];
+
+export const protectedConfig = {
+  ...testConfig,
+  risk: { ...testConfig.risk, exchangeStops: true },
+} as typeof testConfig;
 
 export function liveExchange(fake: FakeExchange, timeoutMs = 2_000): Promise<Exchange> {
   return createCcxtExchange({
@@ -51,6 +61,7 @@ export async function executionSetup(
   db: Db,
   exchange: Exchange,
   tuning: ExecutionDeps["tuning"] = {},
+  config: ExecutionDeps["config"] = testConfig,
 ) {
   await syncMarkets(db, exchange);
   await db.query(
@@ -61,7 +72,7 @@ export async function executionSetup(
     exchange,
     clock: systemClock,
     log: logger("test"),
-    config: testConfig,
+    config,
     tuning: { minAgeMs: 0, notFoundMinAgeMs: 0, ...tuning },
   });
 }
@@ -102,12 +113,13 @@ export async function withLive(
     },
   ) => Promise<void>,
   timeoutMs?: number,
+  config: ExecutionDeps["config"] = testConfig,
 ) {
   const t = await testDb();
   const fake = startFakeExchange();
   const exchange = await liveExchange(fake, timeoutMs);
   try {
-    const agent = await executionSetup(t.db, exchange);
+    const agent = await executionSetup(t.db, exchange, {}, config);
     await fn({ db: t.db, fake, agent, exchange });
   } finally {
     await exchange.close?.();

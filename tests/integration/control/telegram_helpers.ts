@@ -56,6 +56,8 @@ export async function withBot(
   const config = loadConfig({
     HTTP_PORT: "0",
     EXCHANGE_MODE: "live",
+    // The commands' own orders are counted here; stops on the exchange are tested apart.
+    EXCHANGE_STOPS: "false",
     BROKER_API_KEY: "control-test-key",
     BROKER_API_SECRET: "control-test-secret",
     EXCHANGE_API_URL: fake.url,

@@ -71,16 +71,24 @@ Deno.test({
 });
 
 Deno.test({
-  name: "serve watches the stop of an open position and sells it when the price falls through",
+  name:
+    "serve rests the stop on the exchange; a gap past its limit is sold by the software stop, after the cancel",
   ...serviceTest,
   fn: () =>
     withLiveService(async ({ fake, service, waitFor, db }) => {
       const id = await insertAlert(db, { idempotencyKey: "svc-sl", qty: "0.001", sl: "49000" });
       service.ctx.queues.decisions.push(id);
       await waitFor("select status as v from positions", "OPEN");
+      await waitFor("select status as v from orders where purpose = 'stop_loss'", "OPEN");
+      // 48000 triggers the stop (49000) but is below its limit (48755): it rests unfilled, and
+      // the software stop takes over — it cancels the stop first, then sells at market.
       fake.setPrice("BTCUSDT", "48000");
       await waitFor("select status as v from positions", "CLOSED");
-      await waitFor("select status as v from risk_actions", "DONE");
-      assert.deepEqual(fake.orders.map((o) => o.side), ["BUY", "SELL"]);
+      await waitFor("select status as v from risk_actions where alert_id is not null", "DONE");
+      assert.deepEqual(fake.orders.map((o) => [o.side, o.type, o.status]), [
+        ["BUY", "MARKET", "FILLED"],
+        ["SELL", "STOP_LOSS_LIMIT", "CANCELED"],
+        ["SELL", "MARKET", "FILLED"],
+      ]);
     }),
 });

@@ -1,0 +1,349 @@
+/**
+ * Protective stops on the exchange (live and sandbox accounts): every open position with a stop
+ * gets a STOP_LOSS_LIMIT sell of the quantity held resting on the exchange, so it is protected
+ * while `serve` is down. Each attempt is recorded (an `orders` row, purpose stop_loss, and a
+ * PLANNED `risk_actions` row) BEFORE the create call, under its own deterministic client order
+ * id (the position's key and an attempt number), and is settled like every order: UNKNOWN on a
+ * lost answer, then only from the exchange's evidence (reconcile.ts). A stop cancelled or
+ * expired on the exchange while its position is open is placed again (WARN) on the next pass;
+ * a stop refused for good leaves the software watch as the backstop (one CRITICAL). A filled
+ * stop closes the position through the usual fill path (order_updates.ts).
+ *
+ * Everything is read from the database each pass, never kept in memory, so a restart finds
+ * every position and its protection as they are. Paper accounts keep the software watch only.
+ */
+import { errorMessage } from "../core/errors.ts";
+import type { Log } from "../core/log.ts";
+import { type Db, isCheckViolation, isUniqueViolation, type Sql } from "../db/mod.ts";
+import type { Exchange } from "../exchange/mod.ts";
+import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
+import { dec } from "../trading/decimal.ts";
+import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
+import { type Account, accountTag, DEFAULT_ACCOUNT_ID, ledgerBook } from "./accounts.ts";
+import type { TradingRules } from "./markets.ts";
+import { applyExchangeOrder, ORDER_COLUMNS, type OrderRow, rejectOrder } from "./order_updates.ts";
+import * as orders from "./orders_sql.ts";
+import { createFailure } from "./outcome.ts";
+import { clientOrderIdPrefix } from "./plan.ts";
+
+/** The limit of a stop-limit sits this far (%) below its stop unless configured. */
+export const DEFAULT_STOP_LIMIT_OFFSET_PCT = 0.5;
+
+/** A protective action is the Risk row of an order on the exchange: it has no alert. */
+export const PROTECTIVE_ACTION_SQL = "r.alert_id is null and r.order_id is not null";
+
+export interface ProtectDeps {
+  db: Db;
+  exchange: Exchange;
+  account: Account;
+  log: Log;
+  /** Client order ids whose create call is in flight in this process: not reconciled yet. */
+  inFlight: Set<string>;
+  /** How far (%) below the stop its limit sits, so a gap still fills. */
+  stopLimitOffsetPct?: number;
+}
+
+export interface ProtectSummary {
+  placed: number;
+  refused: number;
+  /** Protective actions settled from their order's end (filled, cancelled, expired). */
+  settled: number;
+}
+
+/** The key of a position's protective stop; attempts are numbered in its client order id. */
+export const protectiveKey = (p: { id: number; opened_at: Date }) =>
+  `protect:stop:${p.id}:${new Date(p.opened_at).getTime()}`;
+
+/**
+ * The stop-limit of a position: the quantity held truncated to the step, the stop as recorded
+ * (already rounded up to the tick), and the limit `offsetPct` below it rounded down to the tick.
+ */
+export function protectiveOrder(
+  p: { qty: string; stop_price: string },
+  rules: TradingRules,
+  offsetPct: number,
+): { qty: string; stopPrice: string; limitPrice: string } {
+  const qty = rules.step_size ? dec.floorToStep(p.qty, rules.step_size) : dec.normalize(p.qty);
+  const rawLimit = dec.mul(p.stop_price, String(1 - offsetPct / 100), 12);
+  const limitPrice = rules.tick_size
+    ? dec.roundToStep(rawLimit, rules.tick_size, "down")
+    : rawLimit;
+  return { qty, stopPrice: dec.normalize(p.stop_price), limitPrice };
+}
+
+interface Candidate {
+  id: number;
+  symbol: string;
+  qty: string;
+  stop_price: string;
+  strategy: string | null;
+  opened_at: Date;
+  rules: TradingRules | null;
+}
+
+// Longer than ~80 lines: one closure over the account's exchange; settle, record and send are named inner functions.
+export function createProtector(deps: ProtectDeps) {
+  const { db, exchange, account, log, inFlight } = deps;
+  const offsetPct = deps.stopLimitOffsetPct ?? DEFAULT_STOP_LIMIT_OFFSET_PCT;
+  const book = ledgerBook(exchange.mode);
+  const tag = accountTag(account);
+
+  /**
+   * PLANNED protective actions whose order ended: DONE when it filled; otherwise FAILED, and
+   * while the position is still open the next step places a new attempt. A stop cancelled for
+   * an exit (exit_cancel) is expected and quiet; one cancelled or expired by anyone else is a
+   * WARN.
+   */
+  async function settle(): Promise<number> {
+    return await db.transaction(async (tx) => {
+      const rows = await tx.query<{
+        id: number;
+        position_id: number;
+        status: string;
+        filled: boolean;
+        client_order_id: string;
+        symbol: string;
+        position_open: boolean;
+        for_exit: boolean;
+      }>(
+        `select r.id, r.position_id, o.status, o.filled_qty > 0 as filled, o.client_order_id,
+                o.symbol, (p.status = 'OPEN' and p.qty > 0) as position_open,
+                exists (select 1 from cancel_requests c where c.order_id = o.id
+                         and c.requested_by like 'exit:%') as for_exit
+           from risk_actions r
+           join orders o on o.id = r.order_id
+           join positions p on p.id = r.position_id
+          where r.account_id = $1 and ${PROTECTIVE_ACTION_SQL} and r.status = 'PLANNED'
+            and o.status not in ${ACTIVE_ORDER_STATUSES_SQL}
+          order by r.id
+          for update of r skip locked`,
+        [account.id],
+      );
+      for (const r of rows) {
+        const done = r.status === "FILLED" || (r.filled && !r.position_open);
+        const error = done ? null : `${r.status.toLowerCase()} on the exchange`;
+        await tx.query(
+          `update risk_actions set status = $2, error = $3, updated_at = now() where id = $1`,
+          [r.id, done ? "DONE" : "FAILED", error],
+        );
+        if (done || !r.position_open || r.for_exit || r.status === "REJECTED") continue;
+        await enqueueNotification(tx, {
+          severity: "WARN",
+          kind: NotificationKind.protectiveStop,
+          text:
+            `${tag}Protective stop ${r.client_order_id} of ${r.symbol} (position ${r.position_id}) was ${r.status.toLowerCase()} on the exchange; placing it again`,
+          dedupeKey: `order:${r.client_order_id}:protection-ended`,
+          accountId: account.id,
+        });
+        log.warn("Protective stop {cid} was {status} on the exchange; placing it again", {
+          cid: r.client_order_id,
+          status: r.status,
+        });
+      }
+      return rows.length;
+    });
+  }
+
+  /**
+   * Open positions of the account with a stop and nothing protecting them: no active protective
+   * order, no sell in flight or waiting (an exit takes over the position), and no attempt given
+   * up for good (the software watch protects those).
+   */
+  function candidates(symbol?: string): Promise<Candidate[]> {
+    return db.query<Candidate>(
+      `select p.id, p.symbol, p.qty::text, p.stop_price::text, p.strategy, p.opened_at,
+              (select ei.trading_rules from exchange_instruments ei
+                 join instruments i on i.id = ei.instrument_id
+                where ei.exchange_id = p.exchange_id and i.symbol = p.symbol) as rules
+         from positions p
+        where p.account_id = $1 and p.exchange_id = $2 and p.status = 'OPEN' and p.qty > 0
+          and p.stop_price is not null and ($3::text is null or p.symbol = $3)
+          and not exists (select 1 from orders o
+                           where o.account_id = p.account_id and o.exchange_id = p.exchange_id
+                             and o.symbol = p.symbol and o.side = 'sell'
+                             and o.status in ${ACTIVE_ORDER_STATUSES_SQL})
+          and not exists (select 1 from inbound_alerts a
+                           where a.account_id = p.account_id
+                             and a.status in ('RECEIVED', 'PROCESSING')
+                             and a.decision ->> 'symbol' = p.symbol
+                             and a.decision ->> 'action' = 'sell')
+          and not exists (select 1 from risk_actions r
+                           where r.position_id = p.id and r.status = 'PLANNED')
+          and not exists (select 1 from risk_actions r
+                           where r.position_id = p.id and r.alert_id is null
+                             and r.params ->> 'given_up' = 'true')
+        order by p.id`,
+      [account.id, exchange.id, symbol ?? null],
+    );
+  }
+
+  /** Records the attempt (order NEW + action PLANNED) in one transaction; null when raced. */
+  async function record(
+    p: Candidate,
+    o: ReturnType<typeof protectiveOrder>,
+  ): Promise<OrderRow | null | { invalid: string }> {
+    const key = protectiveKey(p);
+    const prefix = clientOrderIdPrefix(
+      key,
+      account.id === DEFAULT_ACCOUNT_ID ? undefined : account.name,
+    );
+    try {
+      return await db.transaction(async (tx: Sql) => {
+        const [row] = await tx.query<OrderRow>(
+          `insert into orders (exchange_id, symbol, side, type, purpose, qty, price, stop_price,
+                               ref_price, idempotency_key, client_order_id, strategy, position_id,
+                               account_id)
+           values ($1, $2, 'sell', 'stop_limit', 'stop_loss', $3, $4, $5, $5, $6,
+                   $7 || '-' || ((select count(*) from orders
+                                   where account_id = $10 and idempotency_key = $6) + 1),
+                   $8, $9, $10)
+           returning ${ORDER_COLUMNS}`,
+          [
+            exchange.id,
+            p.symbol,
+            o.qty,
+            o.limitPrice,
+            o.stopPrice,
+            key,
+            prefix,
+            p.strategy,
+            p.id,
+            account.id,
+          ],
+        );
+        await tx.query(
+          `insert into risk_actions (position_id, kind, status, params, order_id, account_id)
+           values ($1, 'stop_loss', 'PLANNED', $2, $3, $4)`,
+          [
+            p.id,
+            JSON.stringify({
+              on_exchange: true,
+              stop_price: o.stopPrice,
+              limit_price: o.limitPrice,
+              client_order_id: row.client_order_id,
+            }),
+            row.id,
+            account.id,
+          ],
+        );
+        return row;
+      });
+    } catch (error) {
+      // Another pass recorded this attempt first (one active order per key).
+      if (isUniqueViolation(error)) return null;
+      if (isCheckViolation(error)) return { invalid: errorMessage(error) };
+      throw error;
+    }
+  }
+
+  /**
+   * A stop the exchange (or the database's rules) will not take: the software watch stays the
+   * position's backstop, and the operator hears once that it is protected only while serve runs.
+   */
+  async function giveUp(tx: Sql, p: Candidate, reason: string, orderId: number | null) {
+    if (orderId !== null) {
+      await tx.query(
+        `update risk_actions set status = 'FAILED', error = $2,
+                params = params || '{"given_up": true}', updated_at = now()
+          where order_id = $1 and alert_id is null`,
+        [orderId, reason],
+      );
+    } else {
+      await tx.query(
+        `insert into risk_actions (position_id, kind, status, params, error, account_id)
+         values ($1, 'stop_loss', 'FAILED', '{"on_exchange": true, "given_up": true}', $2, $3)`,
+        [p.id, reason, account.id],
+      );
+    }
+    await enqueueNotification(tx, {
+      severity: "CRITICAL",
+      kind: NotificationKind.protectionFailed,
+      text: `${tag}No stop on the exchange for ${p.symbol} (position ${p.id}, stop ${
+        dec.normalize(p.stop_price)
+      }): ${reason}. The position is protected only while serve runs (software stop)`,
+      dedupeKey: `position:${p.id}:protection-failed`,
+      accountId: account.id,
+    });
+    log.error("Position {position}: no stop on the exchange: {reason}", {
+      position: p.id,
+      reason,
+    });
+  }
+
+  /** Sends one recorded attempt and applies the answer or the failure's outcome. */
+  async function send(p: Candidate, row: OrderRow, o: ReturnType<typeof protectiveOrder>) {
+    inFlight.add(row.client_order_id);
+    try {
+      const answer = await exchange.createOrder({
+        symbol: p.symbol,
+        side: "sell",
+        type: "stop_limit",
+        qty: row.qty,
+        price: o.limitPrice,
+        stopPrice: o.stopPrice,
+        clientOrderId: row.client_order_id,
+      });
+      await db.transaction((tx) => applyExchangeOrder(tx, row, answer, answer.fills ?? [], book));
+      return "placed";
+    } catch (error) {
+      const failure = createFailure(error);
+      const reason = errorMessage(error);
+      if (failure.kind === "rejected") {
+        await db.transaction(async (tx) => {
+          await rejectOrder(tx, row, reason);
+          if (failure.recheck) await orders.markForRecheck(tx, row.id);
+          await giveUp(tx, p, reason, row.id);
+        });
+        return "refused";
+      }
+      if (failure.kind === "deferred") {
+        // Never booked (429, maintenance): the next pass tries again under a new attempt.
+        await db.transaction(async (tx) => {
+          await orders.markNotAccepted(tx, row.id, reason);
+          await tx.query(
+            `update risk_actions set status = 'FAILED', error = $2, updated_at = now()
+              where order_id = $1 and alert_id is null`,
+            [row.id, `Not accepted: ${reason}`],
+          );
+        });
+        throw error;
+      }
+      // Unknown: the stop may rest on the exchange; the reconciler settles it from evidence.
+      await orders.markUnknown(db, row.id, reason);
+      log.warn("Protective stop {cid} outcome unknown, to be reconciled: {error}", {
+        cid: row.client_order_id,
+        error: reason,
+      });
+      return "unknown";
+    } finally {
+      inFlight.delete(row.client_order_id);
+    }
+  }
+
+  /** One pass: settle what ended, then protect what is unprotected (of one symbol, or all). */
+  async function protectOnce(options: { symbol?: string } = {}): Promise<ProtectSummary> {
+    const summary: ProtectSummary = { placed: 0, refused: 0, settled: await settle() };
+    if (exchange.mode === "paper") return summary;
+    for (const p of await candidates(options.symbol)) {
+      const o = protectiveOrder(p, p.rules ?? {}, offsetPct);
+      const recorded = await record(p, o);
+      if (recorded === null) continue;
+      if ("invalid" in recorded) {
+        await db.transaction((tx) => giveUp(tx, p, recorded.invalid, null));
+        summary.refused++;
+        continue;
+      }
+      const outcome = await send(p, recorded, o);
+      if (outcome === "refused") summary.refused++;
+      else summary.placed++;
+      log.info("Protective stop {cid} of position {position}: {outcome}", {
+        cid: recorded.client_order_id,
+        position: p.id,
+        outcome,
+      });
+    }
+    return summary;
+  }
+
+  return { protectOnce };
+}

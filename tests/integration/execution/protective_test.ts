@@ -1,0 +1,318 @@
+/**
+ * Protective stops on the exchange, through the real ccxt client against the fake Binance (which
+ * keeps STOP_LOSS_LIMIT orders resting and triggers them when its price moves): placed once
+ * after an entry fills, recorded before the call, re-placed when cancelled on the exchange,
+ * closing the position from the exchange's evidence when they fill, cancelled first by any exit,
+ * and settled only from evidence after a timeout or a lost answer.
+ * Runs on the real PostgreSQL when TEST_DATABASE_URL is set and on PGlite otherwise.
+ */
+import assert from "node:assert/strict";
+import {
+  count,
+  executionSetup,
+  insertAlert,
+  protectedConfig,
+  withLive as withLiveAgent,
+} from "../../helpers/execution.ts";
+import { serviceTest } from "../../helpers/fixtures.ts";
+import { clientOrderIdFor } from "../../../execution/plan.ts";
+import { protectiveKey } from "../../../execution/protective.ts";
+import { createRiskAgent } from "../../../risk/watch.ts";
+import { logger } from "../../../core/log.ts";
+import { exitPosition } from "../../../control/actions.ts";
+import type { Db } from "../../../db/db.ts";
+import type { FakeExchange } from "../../fakes/exchange.ts";
+
+/** withLive with stops on the exchange turned on. */
+const withLive = (fn: Parameters<typeof withLiveAgent>[0], timeoutMs?: number) =>
+  withLiveAgent(fn, timeoutMs, protectedConfig);
+
+const stopsOn = (fake: FakeExchange) => fake.orders.filter((o) => o.type === "STOP_LOSS_LIMIT");
+const sellsOn = (fake: FakeExchange) => fake.orders.filter((o) => o.side === "SELL");
+
+const position = async (db: Db) =>
+  (await db.query<{ id: number; status: string; qty: string; opened_at: Date }>(
+    "select id, status, qty::text, opened_at from positions order by id desc limit 1",
+  ))[0];
+
+const protective = (db: Db) =>
+  db.query<{
+    client_order_id: string;
+    status: string;
+    qty: string;
+    price: string;
+    stop_price: string;
+    created_at: Date;
+    submitted_at: Date | null;
+  }>(
+    `select client_order_id, status, qty::text, price::text, stop_price::text, created_at,
+            submitted_at from orders where purpose = 'stop_loss' order by id`,
+  );
+
+const actions = (db: Db) =>
+  db.query<{ status: string; order_id: number | null; given_up: boolean }>(
+    `select status, order_id, coalesce((params ->> 'given_up')::boolean, false) as given_up
+       from risk_actions where alert_id is null order by id`,
+  );
+
+const notes = async (db: Db, kind: string) => (await db.query<{ severity: string; text: string }>(
+  "select severity, text from notification_outbox where kind = $1 order by id",
+  [kind],
+));
+
+/** An entry of 0.01 BTC at 50000 with its stop at 49000 (limit 0.5 % below: 48755). */
+const enter = (db: Db) => insertAlert(db, { qty: "0.01", sl: "49000" });
+
+Deno.test({
+  ...serviceTest,
+  name: "an entry in live mode places exactly one protective stop, recorded before the call",
+  fn: () =>
+    withLive(async ({ db, fake, agent, exchange }) => {
+      await enter(db);
+      assert.equal((await agent.runOnce()).executed, 1);
+      const p = await position(db);
+      const stops = stopsOn(fake);
+      assert.equal(stops.length, 1);
+      assert.equal(stops[0].clientOrderId, clientOrderIdFor(protectiveKey(p), 1));
+      assert.deepEqual(
+        [stops[0].side, stops[0].origQty, stops[0].stopPrice, stops[0].price, stops[0].status],
+        ["SELL", "0.01000000", "49000.00000000", "48755.00000000", "NEW"],
+      );
+      const [row] = await protective(db);
+      assert.equal(row.client_order_id, stops[0].clientOrderId);
+      assert.equal(row.status, "OPEN");
+      assert.deepEqual([Number(row.qty), Number(row.stop_price), Number(row.price)], [
+        0.01,
+        49000,
+        48755,
+      ]);
+      // Recorded first: the row existed before the exchange was called.
+      assert.ok(row.submitted_at && row.created_at <= row.submitted_at);
+      assert.deepEqual(
+        (await actions(db)).map((a) => a.status),
+        ["PLANNED"],
+      );
+      // Later passes find it protected and place nothing more.
+      await agent.reconcileOnce();
+      await agent.reconcileOnce();
+      assert.equal(stopsOn(fake).length, 1);
+      // The software watch leaves the stop to the exchange: the price at the stop hands no exit.
+      fake.setPrice("BTCUSDT", "49500");
+      const risk = createRiskAgent({ db, exchange, log: logger("t") });
+      assert.equal((await risk.runOnce()).handed, 0);
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "the price falling through the stop fills it and closes the position from the evidence",
+  fn: () =>
+    withLive(async ({ db, fake, agent }) => {
+      await enter(db);
+      await agent.runOnce();
+      fake.setPrice("BTCUSDT", "48900");
+      assert.equal(stopsOn(fake)[0].status, "FILLED");
+      await agent.reconcileOnce();
+      const p = await position(db);
+      assert.equal(p.status, "CLOSED");
+      assert.equal(
+        await count(
+          db,
+          "select 1 from executions e join orders o on o.id = e.order_id where o.purpose = 'stop_loss'",
+        ),
+        1,
+      );
+      const legs = await db.query<{ asset: string; kind: string; amount: string }>(
+        `select t.asset, t.kind, t.amount::text from transactions t
+           join orders o on o.id = t.order_id where o.purpose = 'stop_loss' order by t.id`,
+      );
+      assert.deepEqual(legs.map((l) => [l.asset, l.kind, Number(l.amount)]), [
+        ["BTC", "trade", -0.01],
+        ["USDT", "trade", 489],
+        ["USDT", "fee", -0.489],
+      ]);
+      const fills = (await notes(db, "order_filled")).map((n) => n.text);
+      assert.equal(fills.length, 2);
+      assert.match(fills[1], /Sold 0\.01 BTC\/USDT at 48900.*why: stop-loss on the exchange/);
+      assert.deepEqual((await actions(db)).map((a) => a.status), ["DONE"]);
+      // Nothing more reaches the exchange.
+      await agent.reconcileOnce();
+      await agent.runOnce();
+      assert.equal(sellsOn(fake).length, 1);
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "a stop cancelled on the exchange by a person is placed again in one pass, with a WARN",
+  fn: () =>
+    withLive(async ({ db, fake, agent }) => {
+      await enter(db);
+      await agent.runOnce();
+      const first = stopsOn(fake)[0];
+      fake.cancel(first.clientOrderId);
+      await agent.reconcileOnce();
+      const stops = stopsOn(fake);
+      assert.equal(stops.length, 2);
+      const p = await position(db);
+      assert.equal(stops[1].clientOrderId, clientOrderIdFor(protectiveKey(p), 2));
+      assert.equal(stops[1].status, "NEW");
+      assert.deepEqual((await protective(db)).map((o) => o.status), ["CANCELED", "OPEN"]);
+      assert.deepEqual((await actions(db)).map((a) => a.status), ["FAILED", "PLANNED"]);
+      const warn = await notes(db, "protective_stop");
+      assert.equal(warn.length, 1);
+      assert.equal(warn[0].severity, "WARN");
+      assert.match(warn[0].text, /was canceled on the exchange; placing it again/);
+      // An expiry is handled the same way.
+      fake.expire(stops[1].clientOrderId);
+      await agent.reconcileOnce();
+      assert.equal(stopsOn(fake).length, 3);
+      assert.equal((await notes(db, "protective_stop")).length, 2);
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name:
+    "a stop refused for good raises one CRITICAL and the software watch still sells at the stop",
+  fn: () =>
+    withLive(async ({ db, fake, agent, exchange }) => {
+      fake.fail("refuse", 1, "STOP_LOSS_LIMIT");
+      await enter(db);
+      assert.equal((await agent.runOnce()).executed, 1);
+      assert.deepEqual((await protective(db)).map((o) => o.status), ["REJECTED"]);
+      assert.deepEqual((await actions(db)).map((a) => [a.status, a.given_up]), [["FAILED", true]]);
+      const critical = await notes(db, "protection_failed");
+      assert.equal(critical.length, 1);
+      assert.equal(critical[0].severity, "CRITICAL");
+      assert.match(critical[0].text, /protected only while serve runs/);
+      // Not tried again: the software watch is this position's backstop.
+      await agent.reconcileOnce();
+      assert.equal(stopsOn(fake).length, 0);
+      assert.equal((await notes(db, "protection_failed")).length, 1);
+      fake.setPrice("BTCUSDT", "48990");
+      const risk = createRiskAgent({ db, exchange, log: logger("t") });
+      assert.equal((await risk.runOnce()).handed, 1);
+      await agent.runOnce();
+      assert.equal((await position(db)).status, "CLOSED");
+      assert.equal(sellsOn(fake).length, 1);
+      assert.equal(sellsOn(fake)[0].type, "MARKET");
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "an operator's exit cancels the resting stop first, then sells exactly the held quantity",
+  fn: () =>
+    withLive(async ({ db, fake, agent }) => {
+      await enter(db);
+      await agent.runOnce();
+      const p = await position(db);
+      const asked = await exitPosition(
+        db,
+        { via: "cli", who: "ops" },
+        p.id,
+        new Date(p.opened_at).getTime(),
+      );
+      assert.ok(asked.ok, asked.text);
+      // The sell waits for the exchange to confirm the cancel.
+      assert.equal((await agent.runOnce()).deferred, 1);
+      assert.equal(stopsOn(fake)[0].status, "NEW");
+      assert.equal(sellsOn(fake).length, 1);
+      await agent.reconcileOnce();
+      assert.equal(stopsOn(fake)[0].status, "CANCELED");
+      assert.deepEqual((await protective(db)).map((o) => o.status), ["CANCELED"]);
+      // Not placed again while the exit is waiting.
+      assert.equal(stopsOn(fake).length, 1);
+      assert.equal((await agent.runOnce()).executed, 1);
+      const sells = sellsOn(fake).filter((o) => o.type === "MARKET");
+      assert.equal(sells.length, 1);
+      assert.equal(Number(sells[0].origQty), Number(p.qty));
+      assert.equal((await position(db)).status, "CLOSED");
+      assert.equal((await notes(db, "protective_stop")).length, 0);
+      await agent.reconcileOnce();
+      assert.equal(stopsOn(fake).length, 1);
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "a sell signal whose stop fills during the exit never sells twice",
+  fn: () =>
+    withLive(async ({ db, fake, agent }) => {
+      await enter(db);
+      await agent.runOnce();
+      await insertAlert(db, { action: "sell" });
+      assert.equal((await agent.runOnce()).deferred, 1);
+      // The stop fills on the exchange before the cancel reaches it.
+      fake.setPrice("BTCUSDT", "48900");
+      await agent.reconcileOnce();
+      assert.equal((await position(db)).status, "CLOSED");
+      await agent.runOnce();
+      assert.equal(sellsOn(fake).length, 1);
+      assert.equal(sellsOn(fake)[0].type, "STOP_LOSS_LIMIT");
+      const [alert] = await db.query<{ status: string; error: string }>(
+        "select status, error from inbound_alerts where decision ->> 'action' = 'sell'",
+      );
+      assert.equal(alert.status, "REJECTED");
+      assert.match(alert.error, /no open BTC\/USDT position to sell/);
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "a sell signal with a resting stop cancels it first and sells the held quantity once",
+  fn: () =>
+    withLive(async ({ db, fake, agent }) => {
+      await enter(db);
+      await agent.runOnce();
+      await insertAlert(db, { action: "sell" });
+      await agent.runOnce();
+      await agent.reconcileOnce();
+      await agent.runOnce();
+      assert.deepEqual(sellsOn(fake).map((o) => [o.type, o.status]), [
+        ["STOP_LOSS_LIMIT", "CANCELED"],
+        ["MARKET", "FILLED"],
+      ]);
+      assert.equal((await position(db)).status, "CLOSED");
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "a timeout while placing the stop leaves it UNKNOWN until reconciled; never placed twice",
+  fn: () =>
+    withLive(async ({ db, fake, agent }) => {
+      fake.fail("hang", 1, "STOP_LOSS_LIMIT");
+      await enter(db);
+      await agent.runOnce();
+      assert.deepEqual((await protective(db)).map((o) => o.status), ["UNKNOWN"]);
+      await agent.reconcileOnce();
+      assert.deepEqual((await protective(db)).map((o) => o.status), ["OPEN"]);
+      await agent.reconcileOnce();
+      assert.equal(stopsOn(fake).length, 1);
+    }, 500),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "a stop recorded but never placed (killed in between) is placed after a restart",
+  fn: () =>
+    withLive(async ({ db, fake, exchange }) => {
+      // The create never reaches the book and never answers: as if the process died after
+      // recording the stop. A new agent (a restart) knows only the database and the exchange.
+      fake.fail("hang-before", 1, "STOP_LOSS_LIMIT");
+      const first = await executionSetup(db, exchange, {}, protectedConfig);
+      await enter(db);
+      await first.runOnce();
+      assert.deepEqual((await protective(db)).map((o) => o.status), ["UNKNOWN"]);
+      assert.equal(stopsOn(fake).length, 0);
+      const restarted = await executionSetup(db, exchange, {}, protectedConfig);
+      // Three misses prove it was never placed (thresholds are zero in tests); then attempt 2.
+      for (let i = 0; i < 4 && stopsOn(fake).length === 0; i++) await restarted.reconcileOnce();
+      assert.deepEqual((await protective(db)).map((o) => o.status), ["REJECTED", "OPEN"]);
+      assert.equal(stopsOn(fake).length, 1);
+      const p = await position(db);
+      assert.equal(stopsOn(fake)[0].clientOrderId, clientOrderIdFor(protectiveKey(p), 2));
+    }, 500),
+});
