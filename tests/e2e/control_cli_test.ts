@@ -77,7 +77,7 @@ Deno.test({
         // The server database can be read beside serve: the refusal is on the alert.
         const [a] = await until("the paused entry to be refused", async () => {
           const rows = await t.db.query<{ status: string; error: string }>(
-            "select status, error from inbound_alerts where id = $1 and status <> 'RECEIVED'",
+            "select status, error from inbound_alerts where id = $1 and status not in ('RECEIVED', 'PROCESSING')",
             [refusedId],
           );
           return rows.length > 0 ? rows : undefined;
