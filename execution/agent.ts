@@ -34,7 +34,7 @@ import { parseDecision } from "./plan.ts";
 import { createReconciler, type ReconcileSummary, type ReconcileTuning } from "./reconcile.ts";
 import type { PassCache } from "./store.ts";
 import { afterFailure, type AlertContext, createFailureCounter, processAlert } from "./process.ts";
-import { fanOut } from "./fan_out.ts";
+import { routeBatch, type Routed } from "./fan_out.ts";
 import { runCancelRequests } from "./cancels.ts";
 
 export interface ExecutionDeps {
@@ -223,11 +223,11 @@ export function createExecutionAgent(deps: ExecutionDeps) {
     accounts: Map<number, Account>,
     cache: PassCache,
     summary: RunSummary,
+    routes: Map<number, Routed>,
   ): Promise<unknown> {
     let accountId = alert.account_id;
     if (accountId === null) {
-      const parsed = parseDecision(alert.decision);
-      const routed = await fanOut(db, alert.id, parsed.ok ? parsed.decision : undefined);
+      const routed = routes.get(alert.id)!;
       if ("children" in routed) {
         summary.fannedOut++;
         return;
@@ -293,11 +293,24 @@ export function createExecutionAgent(deps: ExecutionDeps) {
     let next = 0;
     let firstError: unknown;
     const cache: PassCache = new Map();
+    // Routed together: one read of each strategy's accounts and one update for the batch.
+    const unrouted = claimed.filter((a) => a.account_id === null).map((a) => {
+      const parsed = parseDecision(a.decision);
+      return { id: a.id, decision: parsed.ok ? parsed.decision : undefined };
+    });
+    let routes: Map<number, Routed>;
+    try {
+      routes = unrouted.length > 0 ? await routeBatch(db, unrouted) : new Map();
+    } catch (error) {
+      for (const a of claimed) stranded.add(a.id);
+      await Promise.all(claimed.map((a) => alerts.releaseUnlessSent(db, a.id).catch(() => {})));
+      throw error;
+    }
     const worker = async () => {
       while (next < claimed.length) {
         const alert = claimed[next++];
         try {
-          const error = await runAlert(alert, accounts, cache, summary);
+          const error = await runAlert(alert, accounts, cache, summary, routes);
           if (error !== undefined) firstError ??= error;
         } catch (error) {
           stranded.add(alert.id);
