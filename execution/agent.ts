@@ -31,7 +31,12 @@ import {
 import { createApplyQueue } from "./apply_queue.ts";
 import { pauseOf } from "./outcome.ts";
 import { parseDecision } from "./plan.ts";
-import { createReconciler, type ReconcileSummary, type ReconcileTuning } from "./reconcile.ts";
+import {
+  createReconciler,
+  emptyReconcileSummary,
+  type ReconcileSummary,
+  type ReconcileTuning,
+} from "./reconcile.ts";
 import type { PassCache } from "./store.ts";
 import { afterFailure, type AlertContext, createFailureCounter, processAlert } from "./process.ts";
 import { routeBatch, type Routed } from "./fan_out.ts";
@@ -332,14 +337,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
    * failing stops the pass.
    */
   async function reconcileOnce(): Promise<ReconcileSummary> {
-    const total: ReconcileSummary = {
-      checked: 0,
-      settled: 0,
-      givenUp: 0,
-      failedLookups: 0,
-      failedApplies: 0,
-      accountsWaiting: 0,
-    };
+    const total = emptyReconcileSummary();
     const active = new Set(
       (await db.query<{ account_id: string }>(
         `select distinct account_id from orders

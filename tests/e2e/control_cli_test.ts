@@ -9,19 +9,9 @@ import assert from "node:assert/strict";
 import { testDb } from "../helpers/db.ts";
 import { runCli, spawnServe } from "../helpers/process.ts";
 import { startFakeExchange } from "../fakes/exchange.ts";
-import { serviceTest } from "../helpers/fixtures.ts";
+import { serviceTest, until } from "../helpers/fixtures.ts";
 
 const TOKEN = "control-webhook-token-0123456789abcdef";
-
-async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>) {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 Deno.test({
   name: "pause, status, resume, exit and cancel from the CLI act on a running serve",
