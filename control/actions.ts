@@ -81,7 +81,7 @@ export function pauseTrading(
         reason,
         byWhom: label(actor),
       }, clock.now());
-      if (ok) started.push(a.name);
+      if (ok !== undefined) started.push(a.name);
     }
     const what = o.account ? `account ${o.account}` : "all accounts";
     const result = started.length === 0

@@ -4,6 +4,7 @@
  * replies in plain text. /exit only asks: the sale happens when its "Confirm exit" button is
  * pressed (telegram_exit.ts).
  */
+import { UsageError } from "../core/errors.ts";
 import type { Bot, CommandContext, Context } from "grammy";
 import type { Clock } from "../core/clock.ts";
 import { errorMessage } from "../core/errors.ts";
@@ -93,16 +94,21 @@ function commandTable(deps: CommandDeps): Record<string, Command> {
       run: text(() => actions.dailyText(db, clock.now())),
     },
     pause: {
-      usage: "/pause [reason]",
-      help: "no new entries (exits and protections keep working)",
-      run: async (ctx, arg, actor) =>
-        say(ctx, (await actions.pauseTrading(db, actor, { reason: arg || undefined }, clock)).text),
+      usage: "/pause [account:NAME] [reason]",
+      help: "no new entries (exits and protections keep working); every account, or one",
+      run: async (ctx, arg, actor) => {
+        const m = /^account:(\S+)\s*(.*)$/s.exec(arg.trim());
+        const o = m ? { account: m[1], reason: m[2] || undefined } : { reason: arg || undefined };
+        await say(ctx, await orUsage(() => actions.pauseTrading(db, actor, o, clock)));
+      },
     },
     resume: {
-      usage: "/resume",
-      help: "allow new entries again",
-      run: async (ctx, _arg, actor) =>
-        say(ctx, (await actions.resumeTrading(db, actor, {}, clock)).text),
+      usage: "/resume [account]",
+      help: "allow new entries again: every account, or the one named",
+      run: async (ctx, arg, actor) => {
+        const account = arg.trim() || undefined;
+        await say(ctx, await orUsage(() => actions.resumeTrading(db, actor, { account }, clock)));
+      },
     },
     exit: {
       usage: "/exit <symbol|position id>",
@@ -194,5 +200,15 @@ export function registerCommands(bot: Bot, deps: CommandDeps): void {
       { what, userId, chatId: ctx.chat?.id },
     );
     if (reply) await replyPlain(ctx, log, NOT_ALLOWED_TEXT);
+  }
+}
+
+/** The action's answer, or the reason it could not be taken (an unknown account, say). */
+async function orUsage(fn: () => Promise<{ text: string }>): Promise<string> {
+  try {
+    return (await fn()).text;
+  } catch (error) {
+    if (error instanceof UsageError) return error.message;
+    throw error;
   }
 }

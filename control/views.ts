@@ -154,52 +154,73 @@ const DAY = 86_400_000;
 const dayStart = (d: Date) =>
   new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()));
 
-/** Realized PnL (closed positions) today, over 7 days and in all; unrealized of the open ones. */
+/**
+ * Realized PnL (closed positions) today, over 7 days and in all, and unrealized of the open
+ * ones, per account and quote asset: paper and live, USDT and BTC are never summed together.
+ */
 export async function profitText(sql: Sql, now: Date, o: ViewOptions = {}): Promise<string> {
   const today = dayStart(now);
-  const [r] = await sql.query<{ today: string; week: string; all: string; n: number }>(
-    `select coalesce(sum(realized_pnl) filter (where closed_at >= $1), 0)::text as today,
-            coalesce(sum(realized_pnl) filter (where closed_at >= $2), 0)::text as week,
-            coalesce(sum(realized_pnl), 0)::text as all, count(*)::int as n
-       from positions where status = 'CLOSED'`,
+  const rows = await sql.query<
+    { account: string; quote: string; today: string; week: string; all: string; n: number }
+  >(
+    `select a.name as account, split_part(p.symbol, '/', 2) as quote,
+            coalesce(sum(p.realized_pnl) filter (where p.closed_at >= $1), 0)::text as today,
+            coalesce(sum(p.realized_pnl) filter (where p.closed_at >= $2), 0)::text as week,
+            coalesce(sum(p.realized_pnl), 0)::text as all, count(*)::int as n
+       from positions p join accounts a on a.id = p.account_id
+      where p.status = 'CLOSED' group by a.id, a.name, 2 order by a.id, 2`,
     [today, new Date(today.getTime() - 6 * DAY)],
   );
-  let open = 0;
-  let priced = 0;
-  const positions = await openPositions(sql);
   const price = o.price ?? storedPrice(sql);
-  for (const p of positions) {
+  const open = new Map<string, { pnl: number; priced: number; n: number }>();
+  for (const p of await openPositions(sql)) {
+    const key = `${p.account} ${p.symbol.split("/")[1]}`;
     const u = await unrealized(p, price);
+    const v = open.get(key) ?? { pnl: 0, priced: 0, n: 0 };
+    v.n++;
     if (u.pnl !== undefined) {
-      open += u.pnl;
-      priced++;
+      v.pnl += u.pnl;
+      v.priced++;
     }
+    open.set(key, v);
   }
-  return [
-    `Realized PnL: today ${num(r.today)}, 7 days ${num(r.week)}, all ${num(r.all)} ` +
-    `(${r.n} closed positions)`,
-    positions.length === 0
-      ? "No open positions"
-      : `Unrealized PnL: ${num(open)} on ${priced} of ${positions.length} open positions`,
-  ].join("\n");
+  const lines: string[] = [];
+  for (const r of rows) {
+    lines.push(
+      `${r.account} ${r.quote}: realized today ${num(r.today)}, 7 days ${num(r.week)}, ` +
+        `all ${num(r.all)} (${r.n} closed)`,
+    );
+  }
+  for (const [key, v] of open) {
+    lines.push(`${key}: unrealized ${num(v.pnl)} on ${v.priced} of ${v.n} open positions`);
+  }
+  return lines.length === 0 ? "No trades yet" : ["PnL:", ...lines].join("\n");
 }
 
-/** The last 7 UTC days: positions closed and their realized PnL. */
+/** The last 7 UTC days: positions closed and their realized PnL, per account and quote. */
 export async function dailyText(sql: Sql, now: Date): Promise<string> {
   const first = new Date(dayStart(now).getTime() - 6 * DAY);
-  const rows = await sql.query<{ day: string; n: number; pnl: string }>(
-    `select to_char(closed_at at time zone 'UTC', 'YYYY-MM-DD') as day, count(*)::int as n,
-            sum(realized_pnl)::text as pnl
-       from positions where status = 'CLOSED' and closed_at >= $1
-      group by 1 order by 1`,
+  const rows = await sql.query<
+    { day: string; account: string; quote: string; n: number; pnl: string }
+  >(
+    `select to_char(p.closed_at at time zone 'UTC', 'YYYY-MM-DD') as day, a.name as account,
+            split_part(p.symbol, '/', 2) as quote, count(*)::int as n,
+            sum(p.realized_pnl)::text as pnl
+       from positions p join accounts a on a.id = p.account_id
+      where p.status = 'CLOSED' and p.closed_at >= $1
+      group by 1, a.id, a.name, 3 order by 1, a.id, 3`,
     [first],
   );
-  const byDay = new Map(rows.map((r) => [r.day, r]));
+  const byDay = new Map<string, typeof rows>();
+  for (const r of rows) byDay.set(r.day, [...(byDay.get(r.day) ?? []), r]);
   const lines = ["Day (UTC)  closed  realized PnL"];
   for (let i = 0; i < 7; i++) {
     const day = new Date(first.getTime() + i * DAY).toISOString().slice(0, 10);
-    const r = byDay.get(day);
-    lines.push(`${day}  ${String(r?.n ?? 0).padStart(6)}  ${num(r?.pnl ?? 0)}`);
+    const of = byDay.get(day) ?? [];
+    if (of.length === 0) lines.push(`${day}  ${"0".padStart(6)}  0`);
+    for (const r of of) {
+      lines.push(`${day}  ${String(r.n).padStart(6)}  ${num(r.pnl)} ${r.quote} (${r.account})`);
+    }
   }
   return lines.join("\n");
 }

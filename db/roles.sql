@@ -28,6 +28,13 @@ grant delete on candles to pgsl_app;
 grant delete on strategy_accounts to pgsl_app;
 grant usage, select on all sequences in schema public to pgsl_app;
 grant execute on all functions in schema public to pgsl_app;
+-- Tables a later migration adds get the same rights, so an upgrade without re-running this file
+-- does not leave the app unable to read them (the owner running the migrations grants them).
+alter default privileges in schema public grant select, insert, update on tables to pgsl_app;
+alter default privileges in schema public grant usage, select on sequences to pgsl_app;
+alter default privileges in schema public grant execute on functions to pgsl_app;
+-- The record of control actions is appended to, never rewritten.
+revoke update on control_actions from pgsl_app;
 
 -- The notifier: the outbox and the chats, nothing else.
 grant select, insert, update on notification_outbox to pgsl_notifier;

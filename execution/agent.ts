@@ -31,10 +31,15 @@ import {
 import { createApplyQueue } from "./apply_queue.ts";
 import { pauseOf } from "./outcome.ts";
 import { parseDecision } from "./plan.ts";
-import { createReconciler, type ReconcileSummary, type ReconcileTuning } from "./reconcile.ts";
+import {
+  createReconciler,
+  emptyReconcileSummary,
+  type ReconcileSummary,
+  type ReconcileTuning,
+} from "./reconcile.ts";
 import type { PassCache } from "./store.ts";
 import { afterFailure, type AlertContext, createFailureCounter, processAlert } from "./process.ts";
-import { fanOut } from "./fan_out.ts";
+import { routeBatch, type Routed } from "./fan_out.ts";
 import { runCancelRequests } from "./cancels.ts";
 import { createProtector } from "./protective.ts";
 
@@ -236,11 +241,11 @@ export function createExecutionAgent(deps: ExecutionDeps) {
     accounts: Map<number, Account>,
     cache: PassCache,
     summary: RunSummary,
+    routes: Map<number, Routed>,
   ): Promise<unknown> {
     let accountId = alert.account_id;
     if (accountId === null) {
-      const parsed = parseDecision(alert.decision);
-      const routed = await fanOut(db, alert.id, parsed.ok ? parsed.decision : undefined);
+      const routed = routes.get(alert.id)!;
       if ("children" in routed) {
         summary.fannedOut++;
         return;
@@ -306,11 +311,24 @@ export function createExecutionAgent(deps: ExecutionDeps) {
     let next = 0;
     let firstError: unknown;
     const cache: PassCache = new Map();
+    // Routed together: one read of each strategy's accounts and one update for the batch.
+    const unrouted = claimed.filter((a) => a.account_id === null).map((a) => {
+      const parsed = parseDecision(a.decision);
+      return { id: a.id, decision: parsed.ok ? parsed.decision : undefined };
+    });
+    let routes: Map<number, Routed>;
+    try {
+      routes = unrouted.length > 0 ? await routeBatch(db, unrouted) : new Map();
+    } catch (error) {
+      for (const a of claimed) stranded.add(a.id);
+      await Promise.all(claimed.map((a) => alerts.releaseUnlessSent(db, a.id).catch(() => {})));
+      throw error;
+    }
     const worker = async () => {
       while (next < claimed.length) {
         const alert = claimed[next++];
         try {
-          const error = await runAlert(alert, accounts, cache, summary);
+          const error = await runAlert(alert, accounts, cache, summary, routes);
           if (error !== undefined) firstError ??= error;
         } catch (error) {
           stranded.add(alert.id);
@@ -332,14 +350,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
    * failing stops the pass.
    */
   async function reconcileOnce(): Promise<ReconcileSummary> {
-    const total: ReconcileSummary = {
-      checked: 0,
-      settled: 0,
-      givenUp: 0,
-      failedLookups: 0,
-      failedApplies: 0,
-      accountsWaiting: 0,
-    };
+    const total = emptyReconcileSummary();
     const active = new Set(
       (await db.query<{ account_id: string }>(
         `select distinct account_id from orders

@@ -40,10 +40,10 @@ export async function runCancelRequests(
         sent++;
       } catch (e) {
         const step = nextStep(e).step;
-        // Temporary: asked again on the next pass.
-        if (step === "retry" || step === "wait" || step === "pause" || step === "database_down") {
-          throw e;
-        }
+        if (step === "database_down") throw e;
+        // Temporary: the request stays PENDING and is sent again on the next pass; the other
+        // requests and the reconciliation of the account go on.
+        if (step === "retry" || step === "wait" || step === "pause") continue;
         error = redactText(errorMessage(e));
       }
     }

@@ -15,20 +15,58 @@ export type Routed =
   | { children: number[] }
   | { refused: string };
 
+type Decision = { strategy: string; action: string; symbol: string };
+
+/** The accounts of a decision's strategy, read once per batch for each strategy and exit. */
+function targetsFor(db: Db, decision: Decision | undefined, cache: Map<string, Promise<Target[]>>) {
+  // A decision that does not parse is refused by the account's execution, with its reason.
+  if (decision === undefined) return Promise.resolve([{ id: DEFAULT_ACCOUNT_ID, name: "default" }]);
+  const exit = decision.action === "sell" ? decision.symbol : undefined;
+  const key = `${decision.strategy}\n${exit ?? ""}`;
+  let p = cache.get(key);
+  if (!p) cache.set(key, p = targetsOf(db, decision.strategy, exit));
+  return p;
+}
+
+type Target = { id: number; name: string };
+
+/**
+ * Routes the alerts of a batch that have no account yet: those with one target get it in one
+ * statement for the whole batch; the others are fanned out (or refused) one by one.
+ */
+export async function routeBatch(
+  db: Db,
+  batch: Array<{ id: number; decision: Decision | undefined }>,
+): Promise<Map<number, Routed>> {
+  const cache = new Map<string, Promise<Target[]>>();
+  const out = new Map<number, Routed>();
+  const single: Array<[number, number]> = [];
+  for (const a of batch) {
+    const targets = await targetsFor(db, a.decision, cache);
+    if (targets.length === 1) single.push([a.id, targets[0].id]);
+  }
+  if (single.length > 0) {
+    await db.query(
+      `update inbound_alerts a set account_id = v.account_id
+         from unnest($1::int8[], $2::int8[]) as v(id, account_id) where a.id = v.id`,
+      [single.map(([id]) => id), single.map(([, account]) => account)],
+    );
+    for (const [id, accountId] of single) out.set(id, { accountId });
+  }
+  for (const a of batch) {
+    if (!out.has(a.id)) out.set(a.id, await fanOut(db, a.id, a.decision, cache));
+  }
+  return out;
+}
+
 export async function fanOut(
   db: Db,
   alertId: number,
-  decision: { strategy: string; action: string; symbol: string } | undefined,
-) {
-  // A decision that does not parse is refused by the account's execution, with its reason.
+  decision: Decision | undefined,
+  cache = new Map<string, Promise<Target[]>>(),
+): Promise<Routed> {
   const strategy = decision?.strategy;
-  const targets = decision === undefined
-    ? [{ id: DEFAULT_ACCOUNT_ID, name: "default" }]
-    : await targetsOf(
-      db,
-      decision.strategy,
-      decision.action === "sell" ? decision.symbol : undefined,
-    );
+  const targets = await targetsFor(db, decision, cache);
   if (targets.length === 0) {
     const reason = `no enabled account trades strategy "${strategy}"; subscribe one with ` +
       `strategies add ${strategy} --accounts NAME`;

@@ -152,7 +152,10 @@ export async function processAlert(
   }
   // A paused account takes no new entry: refused with the reason on the alert (the pause itself
   // was announced); exits always pass.
-  const pauses = d.action === "buy" ? await activePauses(db, clock.now(), account.id) : [];
+  // Read once per pass and account; the order insert checks again (store.ts insertOrder).
+  const pauses = d.action === "buy"
+    ? await cached(cache, `pauses:${account.id}`, () => activePauses(db, clock.now(), account.id))
+    : [];
   if (pauses.length > 0) {
     return await refuse(ctx, alert.id, d.idempotencyKey, pauseReason(pauses[0]), {
       quiet: true,
@@ -195,7 +198,10 @@ export async function processAlert(
   }
   if (d.action === "buy" && protectionsOn(config.risk)) {
     const now = clock.now();
-    const facts = await entryFacts(db, account, d.symbol, equityQuote, now, config.risk, []);
+    const equity = config.risk.maxDailyLossPct || config.risk.maxDrawdownPct
+      ? await accountEquity(ctx, cache, snap.instrument.quote)
+      : equityQuote;
+    const facts = await entryFacts(db, account, d.symbol, equity, now, config.risk, []);
     const verdict = entryVerdict(facts, config.risk, now);
     if (verdict) {
       await tripProtection(db, account, verdict, now);
@@ -232,7 +238,13 @@ export async function processAlert(
     d,
     planned.plan,
     alert.decision,
+    { openCap: config.risk.maxOpenPositions ?? 0 },
   );
+  if ("paused" in recorded) {
+    const now = await activePauses(db, clock.now(), account.id);
+    const reason = now[0] ? pauseReason(now[0]) : "entries were paused meanwhile";
+    return await refuse(ctx, alert.id, d.idempotencyKey, reason, { quiet: true });
+  }
   if ("duplicate" in recorded) {
     await alerts.finishAlert(db, alert.id, "DUPLICATE", recorded.duplicate);
     return "duplicate";
@@ -278,6 +290,31 @@ async function awaitProtectionCancel(
     cids: resting.map((o) => o.client_order_id).join(", "),
   });
   return true;
+}
+
+/**
+ * What the account is worth in `quote` for its protections: the quote balance and every open
+ * position of that quote at its ticker (a position whose price cannot be read counts at its
+ * entry), so a second symbol bought or held never looks like a loss or hides one.
+ */
+async function accountEquity(ctx: AlertContext, cache: PassCache, quote: string) {
+  const { db, exchange, account } = ctx;
+  const balances = await cached(cache, `balance:${account.id}`, () => exchange.fetchBalance());
+  const open = await db.query<{ symbol: string; qty: string; avg: string | null }>(
+    `select symbol, qty::text, avg_entry_price::text as avg from positions
+      where account_id = $1 and status = 'OPEN' and qty > 0 and split_part(symbol, '/', 2) = $2`,
+    [account.id, quote],
+  );
+  let equity = Number(balances[quote]?.total ?? 0);
+  for (const p of open) {
+    const last = await cached(
+      cache,
+      `ticker:${account.id}:${p.symbol}`,
+      () => exchange.fetchTicker(p.symbol),
+    ).then((t) => t.last, () => Number(p.avg ?? 0));
+    equity += Number(p.qty) * last;
+  }
+  return equity;
 }
 
 /**

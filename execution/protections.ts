@@ -48,14 +48,15 @@ export async function activePauses(sql: Sql, now: Date, accountId?: number) {
 }
 
 /**
- * Pauses an account's entries; false when a pause of that kind is already in effect. A pause
+ * Pauses an account's entries and returns the pause's id; undefined when a pause of that kind
+ * is already in effect. A pause
  * of the same kind that expired (its `until` passed) is lifted first, so a new one can start.
  */
 export async function pauseAccount(
   sql: Sql,
   p: { accountId: number; kind: PauseKind; reason: string; byWhom: string; until?: Date },
   now: Date,
-): Promise<boolean> {
+): Promise<number | undefined> {
   await sql.query(
     `update trading_pauses set lifted_at = $3, lifted_by = 'expired'
       where account_id = $1 and kind = $2 and lifted_at is null and until is not null
@@ -68,7 +69,7 @@ export async function pauseAccount(
      on conflict (account_id, kind) where lifted_at is null do nothing returning id`,
     [p.accountId, p.kind, p.reason, p.byWhom, p.until ?? null],
   );
-  return rows.length > 0;
+  return rows.length > 0 ? Number((rows[0] as { id: number }).id) : undefined;
 }
 
 /** Lifts every pause of an account (`resume`); returns the kinds lifted. */
@@ -79,6 +80,13 @@ export async function liftPauses(sql: Sql, accountId: number, byWhom: string, no
       returning kind`,
     [accountId, now, byWhom],
   );
+  // A lifted drawdown lock starts over from today's equity: the old peak would lock again at
+  // the next entry, and the account could never get back above it without trading.
+  if (rows.some((r) => r.kind === "drawdown")) {
+    await sql.query("update equity_marks set peak_equity = last_equity where account_id = $1", [
+      accountId,
+    ]);
+  }
   return rows.map((r) => r.kind);
 }
 
@@ -104,9 +112,10 @@ export interface EntryFacts {
   firstEquity?: number;
   peakEquity?: number;
   equity: number;
+  /** Symbols the account holds or is buying (active buy orders). */
   openPositions: number;
   holdsSymbol: boolean;
-  /** When this symbol's last stop-loss of the account was settled, if any. */
+  /** When this symbol's last stop-loss of the account was handed over or settled, if any. */
   lastStopAt?: Date;
 }
 
@@ -192,14 +201,20 @@ export async function entryFacts(
   }
   if (limits.cooldownAfterStopMin || limits.maxOpenPositions) {
     const [pos] = await db.query<{ open: number; holds: boolean; last_stop: Date | null }>(
-      `select (select count(*)::int from positions where account_id = $1 and status = 'OPEN'
-                 and qty > 0) as open,
+      `select (select count(distinct symbol)::int from (
+                 select symbol from positions where account_id = $1 and status = 'OPEN' and qty > 0
+                 union all
+                 select symbol from orders where account_id = $1 and side = 'buy'
+                    and status in ('NEW', 'UNKNOWN', 'OPEN', 'PARTIALLY_FILLED')) s) as open,
               exists (select 1 from positions where account_id = $1 and status = 'OPEN'
                         and qty > 0 and symbol = $2) as holds,
-              (select max(r.updated_at) from risk_actions r
-                 join positions p on p.id = r.position_id
+              (select max(case when r.status = 'DONE' then r.updated_at else r.created_at end)
+                 from risk_actions r join positions p on p.id = r.position_id
                 where r.account_id = $1 and p.symbol = $2 and r.kind = 'stop_loss'
-                  and r.status = 'DONE') as last_stop`,
+                  -- A protective stop resting on the exchange (no alert) is no stop-loss yet;
+                  -- it counts once it filled (DONE).
+                  and (r.status = 'DONE' or (r.status = 'PLANNED' and r.alert_id is not null)))
+                as last_stop`,
       [account.id, symbol],
     );
     facts.openPositions = pos.open;
@@ -235,20 +250,20 @@ export async function tripProtection(
   if (!verdict.pause) return;
   const pause = verdict.pause;
   await db.transaction(async (tx) => {
-    const started = await pauseAccount(tx, {
+    const pauseId = await pauseAccount(tx, {
       accountId: account.id,
       kind: pause.kind,
       reason: verdict.reason,
       byWhom: "protection",
       until: pause.until,
     }, now);
-    if (!started) return;
+    if (pauseId === undefined) return;
     await enqueueNotification(tx, {
       severity: "CRITICAL",
       kind: NotificationKind.protectionTripped,
       text: `${accountTag(account)}New entries of account ${account.name} are paused: ` +
         `${verdict.reason}. Exits and stops keep working`,
-      dedupeKey: `protection:${account.id}:${pause.kind}:${now.toISOString().slice(0, 10)}`,
+      dedupeKey: `protection:${account.id}:${pause.kind}:${pauseId}`,
       accountId: account.id,
     });
   });

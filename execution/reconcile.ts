@@ -31,6 +31,15 @@ export interface ReconcileTuning {
 
 const tagOf = (o: OrderRow) => accountTag({ id: o.account_id, name: o.account_name });
 
+export const emptyReconcileSummary = (): ReconcileSummary => ({
+  checked: 0,
+  settled: 0,
+  givenUp: 0,
+  failedLookups: 0,
+  failedApplies: 0,
+  accountsWaiting: 0,
+});
+
 /** How the reason of an order given up as never placed begins (counted per alert). */
 const NEVER_PLACED = "Not found on the exchange after";
 
@@ -301,14 +310,7 @@ export function createReconciler(deps: {
         accountId,
       ],
     );
-    const summary: ReconcileSummary = {
-      checked: 0,
-      settled: 0,
-      givenUp: 0,
-      failedLookups: 0,
-      failedApplies: 0,
-      accountsWaiting: 0,
-    };
+    const summary = emptyReconcileSummary();
     for (const order of orders) {
       if (inFlight.has(order.client_order_id)) continue;
       summary.checked++;

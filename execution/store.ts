@@ -3,7 +3,7 @@
  * strategy limits, the open position) and the intent recorded before the exchange is called.
  */
 import { errorMessage } from "../core/errors.ts";
-import { type Db, isCheckViolation, isUniqueViolation } from "../db/mod.ts";
+import { type Db, isCheckViolation, isUniqueViolation, type Sql } from "../db/mod.ts";
 import type { TradingRules } from "./markets.ts";
 import { clientOrderIdPrefix, type OrderPlan, type StrategyLimits } from "./plan.ts";
 import { ORDER_COLUMNS, type OrderRow } from "./order_updates.ts";
@@ -90,7 +90,10 @@ export async function loadSnapshot(
 /**
  * Records the order (status NEW) before anything is sent. The attempt number in the client
  * order id counts the key's earlier orders; the database refuses a second active or any order
- * after a filled one, which comes back here as a duplicate.
+ * after a filled one, which comes back here as a duplicate. A buy is not recorded while the
+ * account is paused (a pause committed after planning began wins), nor beyond `openCap`
+ * symbols held or being bought: that count and the insert run under a lock per account, so
+ * concurrent buys of one pass cannot all pass it.
  */
 export async function insertOrder(
   db: Db,
@@ -99,20 +102,25 @@ export async function insertOrder(
   d: { idempotencyKey: string; symbol: string; strategy: string },
   plan: OrderPlan,
   decision: unknown,
-): Promise<{ row: OrderRow } | { duplicate: string } | { invalid: string }> {
+  guards: { openCap?: number } = {},
+): Promise<{ row: OrderRow } | { duplicate: string } | { invalid: string } | { paused: true }> {
   const prefix = clientOrderIdPrefix(
     d.idempotencyKey,
     account.id === DEFAULT_ACCOUNT_ID ? undefined : account.name,
   );
-  try {
-    const [row] = await db.query<OrderRow>(
+  const buy = plan.side === "buy";
+  const insert = (sql: Sql) =>
+    sql.query<OrderRow>(
       `insert into orders (exchange_id, symbol, side, type, purpose, qty, price, stop_price,
                            ref_price, idempotency_key, client_order_id, strategy, alert_id, decision,
                            account_id)
-       values ($1, $2, $3, $4, $5, $6, $7, null, $8, $9,
+       select $1, $2, $3, $4, $5, $6, $7, null, $8, $9,
                $10 || '-' || ((select count(*) from orders
                                 where account_id = $14 and idempotency_key = $9) + 1),
-               $11, $12, $13, $14)
+               $11, $12, $13, $14
+        where not $15::bool or not exists (
+                select 1 from trading_pauses where account_id = $14 and lifted_at is null
+                   and (until is null or until > now()))
        returning ${ORDER_COLUMNS}`,
       [
         account.exchangeId,
@@ -134,9 +142,35 @@ export async function insertOrder(
           sizing: plan.sizingNote,
         }),
         account.id,
+        buy,
       ],
     );
-    return { row };
+  try {
+    const cap = guards.openCap ?? 0;
+    const rows = buy && cap > 0
+      ? await db.transaction(async (tx) => {
+        await tx.query("select pg_advisory_xact_lock($1, $2)", [OPEN_CAP_LOCK, account.id]);
+        const [{ n }] = await tx.query<{ n: number }>(
+          `select count(distinct symbol)::int as n from (
+             select symbol from positions where account_id = $1 and status = 'OPEN' and qty > 0
+             union all
+             select symbol from orders where account_id = $1 and side = 'buy'
+                and status in ${ACTIVE_ORDER_STATUSES_SQL}) s
+            where symbol <> $2`,
+          [account.id, d.symbol],
+        );
+        if (n >= cap) return "over" as const;
+        return await insert(tx);
+      })
+      : await insert(db);
+    if (rows === "over") {
+      return {
+        invalid: `${cap} positions are open or being opened, the most allowed ` +
+          `(MAX_OPEN_POSITIONS=${cap})`,
+      };
+    }
+    if (rows.length === 0) return { paused: true };
+    return { row: rows[0] };
   } catch (error) {
     if (isUniqueViolation(error)) {
       return { duplicate: `An order for idempotency key "${d.idempotencyKey}" already exists` };
@@ -145,3 +179,6 @@ export async function insertOrder(
     throw error;
   }
 }
+
+/** The advisory lock (with the account id) around the open-positions cap and its insert. */
+const OPEN_CAP_LOCK = 1885827951;

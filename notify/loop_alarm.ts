@@ -22,7 +22,9 @@ export function loopAlarm(db: Sql, what: string) {
       severity: f.level === "RECOVERED" ? "INFO" : f.level,
       kind: f.level === "RECOVERED" ? NotificationKind.loopRecovered : NotificationKind.loopFailing,
       text,
-      dedupeKey: `loop:${f.loop}:${f.since.toISOString()}:${f.level}`,
+      // Per loop, level and hour: a loop that flaps (fails, works once, fails again) is told
+      // about once an hour, not at every turn.
+      dedupeKey: `loop:${f.loop}:${f.level}:${new Date().toISOString().slice(0, 13)}`,
     });
   };
 }

@@ -11,24 +11,10 @@ import { startFakeExchange } from "../fakes/exchange.ts";
 import { startFakeTelegram } from "../fakes/telegram.ts";
 import { openEmbeddedDb } from "../../db/embedded.ts";
 import type { Db } from "../../db/db.ts";
-import { serviceTest } from "../helpers/fixtures.ts";
+import { serviceTest, until } from "../helpers/fixtures.ts";
 
 const TOKEN = "e2e-webhook-token-0123456789abcdefghij";
 const CHAT_ID = 777001;
-
-async function until<T>(
-  what: string,
-  fn: () => T | undefined | Promise<T | undefined>,
-  ms = 15_000,
-) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 Deno.test({
   name:

@@ -45,3 +45,21 @@ export async function expectNotification(
   }
   return rows;
 }
+
+/**
+ * Polls `fn` until it gives a value (not undefined or false) and returns it; throws naming
+ * `what` after `ms`. For waiting on another process, never for timing anything.
+ */
+export async function until<T>(
+  what: string,
+  fn: () => T | undefined | false | Promise<T | undefined | false>,
+  ms = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

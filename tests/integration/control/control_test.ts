@@ -249,6 +249,10 @@ Deno.test({
         fake.setPrice("BTCUSDT", "48000");
         assert.equal((await risk.runOnce()).handed, 1);
         assert.equal((await agent.runOnce()).executed, 1);
+        // Sold, not yet settled by the risk watch: the cooldown already holds.
+        const early = await insertAlert(db, { qty: "0.01", idempotencyKey: "s-buy-early" });
+        assert.equal((await agent.runOnce()).rejected, 1);
+        assert.match((await alertOf(db, early)).error ?? "", /cooling down after its stop-loss/);
         assert.equal((await risk.runOnce()).settled, 1);
         assert.equal(await count(db, "select 1 from positions where status = 'OPEN'"), 0);
 
@@ -284,4 +288,70 @@ Deno.test({
       await sendHeartbeat(db, clock);
       await expectNotification(db, "heartbeat", { count: 2 });
     }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "the daily loss limit counts the whole account: a second symbol bought is no loss",
+  fn: () =>
+    withControl({ maxDailyLossPct: 3 }, async ({ db, agent }) => {
+      await insertAlert(db, { qty: "0.1", idempotencyKey: "m-btc" });
+      assert.equal((await agent.runOnce()).executed, 1);
+      const eth = await insertAlert(db, {
+        symbol: "ETH/USDT",
+        qty: "0.1",
+        idempotencyKey: "m-eth",
+      });
+      assert.equal((await agent.runOnce()).executed, 1, "no price moved: nothing was lost");
+      assert.equal((await alertOf(db, eth)).status, "EXECUTED");
+      assert.equal(await count(db, "select 1 from trading_pauses"), 0);
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "the open positions cap holds for buys of one pass, and counts buys still resting",
+  fn: () =>
+    withControl({ maxOpenPositions: 1 }, async ({ db, agent, fake }) => {
+      await insertAlert(db, { qty: "0.01", idempotencyKey: "cap-btc" });
+      await insertAlert(db, { symbol: "ETH/USDT", qty: "0.1", idempotencyKey: "cap-eth" });
+      const pass = await agent.runOnce();
+      assert.equal(pass.executed, 1, JSON.stringify(pass));
+      assert.equal(pass.rejected, 1);
+      assert.equal(fake.orders.length, 1);
+      // A resting buy on another symbol counts as well.
+      await db.query("update positions set status = 'CLOSED', qty = 0");
+      await insertAlert(db, {
+        symbol: "ETH/USDT",
+        qty: "0.1",
+        price: "2000",
+        idempotencyKey: "cap-rest",
+      });
+      assert.equal((await agent.runOnce()).executed, 1);
+      await insertAlert(db, { qty: "0.01", idempotencyKey: "cap-btc-2" });
+      const after = await agent.runOnce();
+      assert.equal(after.rejected, 1, JSON.stringify(after));
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "resume lifts a drawdown lock for good: the old peak does not lock again",
+  fn: () =>
+    withControl(
+      { maxDrawdownPct: 3 },
+      async ({ db, agent, fake }) => {
+        // A stop 1,000 below the entry: 1 % risk allows the whole 0.1 BTC (qty policy cap).
+        await insertAlert(db, { qty: "0.1", sl: "49000", idempotencyKey: "dd-1" });
+        await agent.runOnce();
+        assert.equal(fake.orders[0].origQty, "0.10000000");
+        fake.setPrice("BTCUSDT", "45000");
+        await insertAlert(db, { qty: "0.01", sl: "40000", idempotencyKey: "dd-2" });
+        assert.equal((await agent.runOnce()).rejected, 1);
+        await expectNotification(db, "protection_tripped", { text: /drawdown lock/, count: 1 });
+        assert.equal((await resumeTrading(db, admin, {})).ok, true);
+        await insertAlert(db, { qty: "0.01", sl: "40000", idempotencyKey: "dd-3" });
+        assert.equal((await agent.runOnce()).executed, 1, "the lock does not come straight back");
+      },
+    ),
 });
