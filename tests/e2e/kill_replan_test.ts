@@ -39,6 +39,8 @@ Deno.test({
         EXCHANGE_MODE: "live",
         EXCHANGE_API_URL: fake.url,
         EXCHANGE_TIMEOUT_MS: "60000",
+        // Entry orders are counted here; stops on the exchange are tested in protective_test.ts.
+        EXCHANGE_STOPS: "false",
         BROKER_API_KEY: "replan-key-0000",
         BROKER_API_SECRET: "replan-secret-0000",
       });

@@ -62,7 +62,10 @@ Deno.test({
       const { alert_id } = await first.json();
       assert.ok(alert_id);
 
-      await until("one order on the exchange", () => exchange.orders.length === 1);
+      const entries = () => exchange.orders.filter((o) => o.type !== "STOP_LOSS_LIMIT");
+      const stops = () => exchange.orders.filter((o) => o.type === "STOP_LOSS_LIMIT");
+      await until("one order on the exchange", () => entries().length === 1);
+      await until("its protective stop on the exchange", () => stops().length === 1);
       await until(
         "the fill notification",
         () => telegram.messages.some((m) => /Bought/.test(m.text)),
@@ -75,11 +78,19 @@ Deno.test({
         assert.ok(!line.includes(TOKEN) && !line.includes(telegram.token), "no secret is logged");
       }
 
-      assert.equal(exchange.orders.length, 1, "the repeated alert placed nothing");
+      assert.equal(entries().length, 1, "the repeated alert placed nothing");
+      assert.equal(stops().length, 1, "one stop rests on the exchange");
+      assert.deepEqual([stops()[0].origQty, stops()[0].stopPrice], [
+        "0.00200000",
+        "49000.00000000",
+      ]);
       db = t.kind === "embedded" ? await openEmbeddedDb({ dataDir: t.dataDir }) : t.db;
       const orders = await db.query<
         { client_order_id: string; status: string; filled_qty: string; qty: string }
-      >("select client_order_id, status, filled_qty::text, qty::text from orders");
+      >(
+        `select client_order_id, status, filled_qty::text, qty::text from orders
+          where purpose = 'entry'`,
+      );
       assert.equal(orders.length, 1);
       assert.equal(orders[0].status, "FILLED");
       assert.equal(Number(orders[0].filled_qty), 0.002);
