@@ -53,6 +53,8 @@ export function riskComponent(ctx: ServiceContext): Promise<Component> {
     },
     describe: () =>
       `stops and targets of open positions are checked every ${limits.riskCheckMs / 1000} s ` +
-      `(software exits; in live and sandbox mode stops also rest on the exchange)`,
+      (ctx.config.risk.exchangeStops
+        ? "(software exits; in live and sandbox mode stops also rest on the exchange)"
+        : "(software exits, nothing is placed on the exchange)"),
   });
 }

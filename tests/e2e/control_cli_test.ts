@@ -26,6 +26,9 @@ Deno.test({
         ...(t.url ? { DATABASE_URL: t.url } : { DATA_DIR: t.dataDir! }),
         PINE_WEBHOOK_TOKEN: TOKEN,
         EXCHANGE_MODE: "live",
+        // The commands' own orders are counted; an exit with a stop resting on the exchange is
+        // tested in tests/integration/execution/protective_test.ts.
+        EXCHANGE_STOPS: "false",
         BROKER_API_KEY: "control-key",
         BROKER_API_SECRET: "control-secret",
         EXCHANGE_API_URL: exchange.url,
