@@ -77,6 +77,7 @@ Deno.test({
           "take_profit_pct",
           "confidence_min",
           "max_notional",
+          "qty_policy",
         ]);
       });
 
