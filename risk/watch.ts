@@ -57,9 +57,22 @@ export function createRiskAgent(deps: RiskDeps) {
       `select p.id, p.account_id::int, (select a.name from accounts a where a.id = p.account_id)
               as account_name, p.exchange_id, p.symbol, p.stop_price::text,
               p.take_profit_price::text, p.strategy, p.opened_at,
-              (select min(o.price)::text from orders o
+              -- Only a resting stop that covers the whole position at its stop (or tighter)
+              -- guards it: after a second buy added to the position, or a stop moved up, the
+              -- software stop keeps watching until the exchange stop matches again.
+              (select case
+                        when sum(o.qty - o.filled_qty) >= normalize_size(p.qty,
+                               nullif(ei.trading_rules ->> 'step_size', '')::numeric)
+                         and max(o.stop_price) >= normalize_price(p.stop_price,
+                               nullif(ei.trading_rules ->> 'tick_size', '')::numeric, 'down')
+                        then min(o.price)::text end
+                 from orders o
+                 left join instruments i on i.symbol = p.symbol
+                 left join exchange_instruments ei
+                   on ei.exchange_id = p.exchange_id and ei.instrument_id = i.id
                 where o.position_id = p.id and o.purpose = 'stop_loss'
-                  and o.status in ${ACTIVE_ORDER_STATUSES_SQL}) as protective_limit
+                  and o.status in ${ACTIVE_ORDER_STATUSES_SQL}
+                group by ei.trading_rules) as protective_limit
          from positions p
         where (p.exchange_id = $1 or $2) and p.status = 'OPEN' and p.qty > 0
           and (p.stop_price is not null or p.take_profit_price is not null)

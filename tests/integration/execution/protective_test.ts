@@ -316,3 +316,21 @@ Deno.test({
       assert.equal(stopsOn(fake)[0].clientOrderId, clientOrderIdFor(protectiveKey(p), 2));
     }, 500),
 });
+
+Deno.test({
+  ...serviceTest,
+  name: "a second buy the resting stop does not cover is watched by the software stop",
+  fn: () =>
+    withLive(async ({ db, fake, agent, exchange }) => {
+      await enter(db);
+      assert.equal((await agent.runOnce()).executed, 1);
+      assert.equal(stopsOn(fake).length, 1);
+      // A second buy adds to the position and moves its stop up; the exchange stop still
+      // covers only the first 0.01 at 49000.
+      await insertAlert(db, { qty: "0.01", sl: "49500" });
+      assert.equal((await agent.runOnce()).executed, 1);
+      const risk = createRiskAgent({ db, exchange, log: logger("test") });
+      fake.setPrice("BTCUSDT", "49200");
+      assert.equal((await risk.runOnce()).handed, 1, "below the position's own stop: an exit");
+    }),
+});
