@@ -60,7 +60,8 @@ export async function runCancelRequests(
         text: error === null
           ? `Cancel of order ${r.client_order_id} (${r.symbol}) sent to the exchange`
           : `Cancel of order ${r.client_order_id} (${r.symbol}) not done: ${error}`,
-        dedupeKey: `cancel-request:${r.id}`,
+        // A cancel that keeps failing for one order (not on the exchange yet) is told once.
+        dedupeKey: error === null ? `cancel-request:${r.id}` : `cancel-failed:${r.order_id}`,
         accountId,
       });
     });

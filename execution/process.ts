@@ -249,7 +249,14 @@ export async function processAlert(
     await alerts.finishAlert(db, alert.id, "DUPLICATE", recorded.duplicate);
     return "duplicate";
   }
-  if ("invalid" in recorded) return await refuse(ctx, alert.id, d.idempotencyKey, recorded.invalid);
+  if ("invalid" in recorded) {
+    // A protective stop recorded after this sell was planned now holds the quantity: its
+    // cancel comes first, and the exit waits for it instead of being refused.
+    if (d.action === "sell" && await awaitProtectionCancel(ctx, alert.id, d.symbol)) {
+      return "deferred";
+    }
+    return await refuse(ctx, alert.id, d.idempotencyKey, recorded.invalid);
+  }
   return await send(ctx, alert.id, recorded.row, planned.plan);
 }
 

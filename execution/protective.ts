@@ -231,6 +231,11 @@ export function createProtector(deps: ProtectDeps) {
     } catch (error) {
       // Another pass recorded this attempt first (one active order per key).
       if (isUniqueViolation(error)) return null;
+      // A sell recorded meanwhile (an exit) holds the quantity: it takes over the position,
+      // which is not a reason to give its exchange stop up.
+      if (isCheckViolation(error) && /sell of .* exceeds the/.test(errorMessage(error))) {
+        return null;
+      }
       if (isCheckViolation(error)) return { invalid: errorMessage(error) };
       throw error;
     }
