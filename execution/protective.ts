@@ -71,6 +71,9 @@ export function protectiveOrder(
   return { qty, stopPrice: dec.normalize(p.stop_price), limitPrice };
 }
 
+/** A stop given up is tried again after this long (its CRITICAL is not repeated). */
+const RETRY_GIVEN_UP_MIN = 15;
+
 interface Candidate {
   id: number;
   symbol: string;
@@ -147,7 +150,9 @@ export function createProtector(deps: ProtectDeps) {
   /**
    * Open positions of the account with a stop and nothing protecting them: no active protective
    * order, no sell in flight or waiting (an exit takes over the position), and no attempt given
-   * up for good (the software watch protects those).
+   * up in the last RETRY_GIVEN_UP_MIN minutes (the software watch protects those meanwhile; a
+   * refusal that passes — the price briefly below the stop, a balance held by another order —
+   * does not end the exchange's protection for the position's life).
    */
   function candidates(symbol?: string): Promise<Candidate[]> {
     return db.query<Candidate>(
@@ -171,7 +176,8 @@ export function createProtector(deps: ProtectDeps) {
                            where r.position_id = p.id and r.status = 'PLANNED')
           and not exists (select 1 from risk_actions r
                            where r.position_id = p.id and r.alert_id is null
-                             and r.params ->> 'given_up' = 'true')
+                             and r.params ->> 'given_up' = 'true'
+                             and r.updated_at > now() - interval '${RETRY_GIVEN_UP_MIN} minutes')
         order by p.id`,
       [account.id, exchange.id, symbol ?? null],
     );

@@ -190,6 +190,12 @@ Deno.test({
       await agent.reconcileOnce();
       assert.equal(stopsOn(fake).length, 0);
       assert.equal((await notes(db, "protection_failed")).length, 1);
+      // A quarter of an hour later it is tried again (the refusal may have passed), quietly.
+      await db.query("update risk_actions set updated_at = now() - interval '16 minutes'");
+      fake.fail("refuse", 1, "STOP_LOSS_LIMIT");
+      await agent.reconcileOnce();
+      assert.deepEqual((await protective(db)).map((o) => o.status), ["REJECTED", "REJECTED"]);
+      assert.equal((await notes(db, "protection_failed")).length, 1, "one CRITICAL per position");
       fake.setPrice("BTCUSDT", "48990");
       const risk = createRiskAgent({ db, exchange, log: logger("t") });
       assert.equal((await risk.runOnce()).handed, 1);
