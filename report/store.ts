@@ -5,7 +5,7 @@
  * one, never a recomputed one. A period still running gets a new partial snapshot each time.
  */
 import type { Db, Sql } from "../db/mod.ts";
-import { computeSnapshot, type Snapshot } from "./metrics.ts";
+import { computeSnapshot, type FillRow, type Snapshot } from "./metrics.ts";
 import { type Period, periodOf, type ReportKind } from "./period.ts";
 import { renderReportPage } from "./page.ts";
 
@@ -111,16 +111,7 @@ async function snapshotOf(db: Sql, scope: ReportScope, period: Period, until: Da
           and ($4::bigint is null or account_id = $4) order by id`,
       params,
     ),
-    db.query<{
-      symbol: string;
-      side: "buy" | "sell";
-      qty: number;
-      price: number;
-      fee: number;
-      feeAsset: string | null;
-      at: Date;
-      strategy: string | null;
-    }>(
+    db.query<FillRow>(
       `select o.symbol, o.side, e.qty::float8 as qty, e.price::float8 as price,
               e.fee::float8 as fee, e.fee_currency as "feeAsset", e.executed_at as at, o.strategy
          from executions e join orders o on o.id = e.order_id

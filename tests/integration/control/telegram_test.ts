@@ -185,3 +185,32 @@ Deno.test({
       );
     }),
 });
+
+Deno.test({
+  name:
+    "/pause account:NAME pauses that account alone; /resume NAME lifts it; unknown names say so",
+  ...serviceTest,
+  fn: () =>
+    withBot(async ({ db, say }) => {
+      await db.query(
+        "insert into accounts (name, exchange_id, mode) values ('alice', 'binance', 'paper')",
+      );
+      const [unknown] = await say(ADMIN, ADMIN, "/pause account:nosuch incident");
+      assert.match(unknown.text, /No account named "nosuch"; accounts: default, alice/);
+      const [paused] = await say(ADMIN, ADMIN, "/pause account:alice incident");
+      assert.match(paused.text, /account alice paused \(incident\)/);
+      const active = await db.query<{ name: string }>(
+        `select a.name from trading_pauses p join accounts a on a.id = p.account_id
+          where p.lifted_at is null`,
+      );
+      assert.deepEqual(active.map((r) => r.name), ["alice"], "the default account still trades");
+      const [wrong] = await say(ADMIN, ADMIN, "/resume nosuch");
+      assert.match(wrong.text, /No account named "nosuch"/);
+      const [resumed] = await say(ADMIN, ADMIN, "/resume alice");
+      assert.match(resumed.text, /resume: alice \(operator\)/);
+      assert.equal(
+        await count(db, "select 1 from trading_pauses where lifted_at is null"),
+        0,
+      );
+    }),
+});
