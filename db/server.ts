@@ -3,7 +3,7 @@ import postgres from "postgres";
 import { DatabaseUnavailableError } from "../core/errors.ts";
 import { redactText } from "../core/redact.ts";
 import { limits } from "../core/limits.ts";
-import { DeadlineError, withTimeout } from "../core/deadline.ts";
+import { DeadlineError, isDeadlineError, withTimeout } from "../core/deadline.ts";
 import { type Db, INSTANCE_LOCK_KEY, type QueryOptions, type Sql, sqlState } from "./db.ts";
 
 export interface ServerDbOptions {
@@ -11,6 +11,8 @@ export interface ServerDbOptions {
   poolSize?: number;
   /** Shown in pg_stat_activity. */
   applicationName?: string;
+  /** How long a pool query may take before it is cancelled (limits.dbQueryTimeoutMs). */
+  queryTimeoutMs?: number;
 }
 
 // deno-lint-ignore no-explicit-any
@@ -25,6 +27,35 @@ const wrap = (sql: PgSql | postgres.TransactionSql): Sql => ({
   // Without parameters postgres.js uses the simple protocol, which allows several statements.
   exec: async (text: string) => void (await sql.unsafe(text)),
 });
+
+/**
+ * A pool query that is cancelled when its wait runs out: taken out of the driver's queue if it
+ * was not sent yet, or cancelled on the server (a CancelRequest) if it runs. Without the cancel
+ * a statement reported as timed out could still commit later — an order insert the caller
+ * believed lost would then exist unseen. (A statement that commits in the very moment the wait
+ * ends is still reported as timed out: callers treat a DeadlineError as "unknown", never as
+ * "not done".)
+ */
+async function boundedQuery<T>(
+  sql: PgSql,
+  text: string,
+  params: readonly unknown[],
+  options: QueryOptions | undefined,
+  ms: number,
+): Promise<T[]> {
+  // deno-lint-ignore no-explicit-any
+  const pending = sql.unsafe(text, params as any[], { prepare: options?.prepare === true });
+  try {
+    return (await withTimeout(pending, ms, "Query")) as unknown as T[];
+  } catch (error) {
+    if (isDeadlineError(error)) {
+      // The cancel's own outcome (the query's rejection) is not waited for.
+      pending.catch(() => {});
+      pending.cancel();
+    }
+    throw error;
+  }
+}
 
 /** Errors that mean "no server to talk to", as opposed to an SQL error. */
 export function isConnectionError(error: unknown): boolean {
@@ -98,6 +129,7 @@ export async function openServerDb(options: ServerDbOptions): Promise<Db> {
       },
     },
   });
+  const queryTimeoutMs = options.queryTimeoutMs ?? limits.dbQueryTimeoutMs;
   let lockSql: PgSql | undefined;
   const guard = async <T>(fn: () => Promise<T>): Promise<T> => {
     try {
@@ -112,9 +144,7 @@ export async function openServerDb(options: ServerDbOptions): Promise<Db> {
     kind: "server",
     // A bounded wait: a query sent as a connection dies can otherwise hang for ever.
     query: (text, params, options) =>
-      guard(() =>
-        withTimeout(wrap(sql).query(text, params, options), limits.dbQueryTimeoutMs, "Query")
-      ),
+      guard(() => boundedQuery(sql, text, params ?? [], options, queryTimeoutMs)),
     exec: (text) => guard(() => wrap(sql).exec(text)),
     transaction: (fn) =>
       guard(async () => (await sql.begin((tx) => fn(wrap(tx)))) as Awaited<ReturnType<typeof fn>>),

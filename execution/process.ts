@@ -18,7 +18,7 @@ import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { alerts, type ClaimedAlert } from "../signals/mod.ts";
 import { type OrderPlan, parseDecision, planOrder, staleEntry } from "./plan.ts";
 import { type OrderRow, rejectOrder } from "./order_updates.ts";
-import { cached, insertOrder, loadSnapshot, type PassCache } from "./store.ts";
+import { adoptOwnOrder, cached, insertOrder, loadSnapshot, type PassCache } from "./store.ts";
 import { countsAsFailure, createFailure, pauseOf } from "./outcome.ts";
 import * as orders from "./orders_sql.ts";
 import { type Account, accountTag } from "./accounts.ts";
@@ -246,6 +246,10 @@ export async function processAlert(
     return await refuse(ctx, alert.id, d.idempotencyKey, reason, { quiet: true });
   }
   if ("duplicate" in recorded) {
+    // The active order of this key is the alert's own: an earlier pass's insert that committed
+    // after that pass gave up on it (a bounded wait ran out). Nothing was sent for it, but only
+    // the exchange can say so: the reconciler looks it up and, absent, plans the alert again.
+    if (await adoptOwnOrder(db, account.id, d.idempotencyKey, alert.id)) return "unknown";
     await alerts.finishAlert(db, alert.id, "DUPLICATE", recorded.duplicate);
     return "duplicate";
   }

@@ -180,5 +180,28 @@ export async function insertOrder(
   }
 }
 
+/**
+ * An active NEW order of the key recorded for this very alert is handed to the reconciler as
+ * UNKNOWN (found: true): it was never sent by this process, or its answer was lost.
+ */
+export async function adoptOwnOrder(
+  db: Db,
+  accountId: number,
+  key: string,
+  alertId: number,
+): Promise<boolean> {
+  const rows = await db.query(
+    `update orders set status = case when status = 'NEW' then 'UNKNOWN' else status end,
+            submitted_at = coalesce(submitted_at, now()), updated_at = now(),
+            reject_reason = coalesce(reject_reason,
+              'Outcome unknown: recorded by an earlier pass that gave up on its insert')
+      where account_id = $1 and idempotency_key = $2 and alert_id = $3
+        and status in ('NEW', 'UNKNOWN')
+      returning id`,
+    [accountId, key, alertId],
+  );
+  return rows.length > 0;
+}
+
 /** The advisory lock (with the account id) around the open-positions cap and its insert. */
 const OPEN_CAP_LOCK = 1885827951;

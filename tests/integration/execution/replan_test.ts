@@ -213,3 +213,26 @@ Deno.test({
       assert.equal((await alertOf(db, id)).status, "RECEIVED", "its order was looked at");
     }),
 });
+
+Deno.test({
+  ...opts,
+  name: "an order insert that committed after its pass gave up is reconciled, not a duplicate",
+  fn: () =>
+    withLive(async ({ db, fake, agent }) => {
+      // A pool query bounded at 30 s was reported as the database down, the alert handed back,
+      // and the insert committed afterwards: the alert is RECEIVED with its own order NEW.
+      const id = await crashedBeforeSend(db, "late-insert");
+      await db.query("update inbound_alerts set status = 'RECEIVED' where id = $1", [id]);
+      await agent.runOnce();
+      assert.notEqual((await alertOf(db, id)).status, "DUPLICATE", "its own order is no duplicate");
+      assert.equal(fake.requests["POST order"], undefined, "never sent blind");
+      for (let i = 0; i < 3; i++) await agent.reconcileOnce();
+      await agent.runOnce();
+      assert.equal((await alertOf(db, id)).status, "EXECUTED");
+      assert.deepEqual((await orders(db, "late-insert")).map((o) => o.status), [
+        "REJECTED",
+        "FILLED",
+      ]);
+      assert.equal(fake.requests["POST order"], 1, "exactly one order reached the exchange");
+    }),
+});
