@@ -24,6 +24,8 @@ export interface WatchedPosition {
   opened_at: Date;
   /** The limit of the protective stop resting on the exchange, if any (the watch reads it). */
   protective_limit?: string | null;
+  /** Whether the reconciler has looked at that stop since the watch started (or a minute passed). */
+  protective_checked?: boolean | null;
 }
 
 /**

@@ -49,8 +49,11 @@ export interface RiskSummary {
 
 export function createRiskAgent(deps: RiskDeps) {
   const { db, exchange, log } = deps;
+  /** The database's clock at this agent's first pass: see protective_checked below. */
+  let startedAt: Date | undefined;
 
   async function runOnce(): Promise<RiskSummary> {
+    startedAt ??= (await db.query<{ now: Date }>("select now() as now"))[0].now;
     const settled = await settleExits(db);
     // A position with an exit in flight is not looked at again until that exit settles.
     const positions = await db.query<WatchedPosition>(
@@ -72,7 +75,15 @@ export function createRiskAgent(deps: RiskDeps) {
                    on ei.exchange_id = p.exchange_id and ei.instrument_id = i.id
                 where o.position_id = p.id and o.purpose = 'stop_loss'
                   and o.status in ${ACTIVE_ORDER_STATUSES_SQL}
-                group by ei.trading_rules) as protective_limit
+                group by ei.trading_rules) as protective_limit,
+              -- After a restart a stop's row tells what it was before the downtime: it may have
+              -- filled on the exchange meanwhile. Until the reconciler has been at it since
+              -- this agent started (at most a minute, should the exchange not answer), a price
+              -- below its limit is no gap to act on.
+              ((select bool_and(o.checked_at >= $3) from orders o
+                 where o.position_id = p.id and o.purpose = 'stop_loss'
+                   and o.status in ${ACTIVE_ORDER_STATUSES_SQL})
+               or $3 < now() - interval '1 minute') as protective_checked
          from positions p
         where (p.exchange_id = $1 or $2) and p.status = 'OPEN' and p.qty > 0
           and (p.stop_price is not null or p.take_profit_price is not null)
@@ -80,7 +91,7 @@ export function createRiskAgent(deps: RiskDeps) {
                            where r.position_id = p.id and r.status = 'PLANNED'
                              and r.alert_id is not null)
         order by p.id`,
-      [exchange.id, deps.markets !== undefined],
+      [exchange.id, deps.markets !== undefined, startedAt],
     );
     const summary: RiskSummary = {
       watched: positions.length,
@@ -115,8 +126,12 @@ export function createRiskAgent(deps: RiskDeps) {
       }
       for (const p of group) {
         // A stop resting on the exchange guards the position there; the software stop steps
-        // in only once the price is below that stop's limit (triggered but unfilled: a gap).
-        const onExchange = p.protective_limit != null && last >= Number(p.protective_limit);
+        // in only once the price is below that stop's limit (triggered but unfilled: a gap)
+        // and the reconciler has looked at the stop since this watch started: after a restart
+        // its exit would otherwise race the recording of a fill made while serve was down (a
+        // false "stop-loss hit" and a sell refused, or a cancel of a filled order).
+        const onExchange = p.protective_limit != null &&
+          (last >= Number(p.protective_limit) || p.protective_checked !== true);
         const action = checkRisk(
           { stopPrice: onExchange ? null : p.stop_price, takeProfitPrice: p.take_profit_price },
           last,

@@ -147,3 +147,16 @@ export async function spawnServe(
     [Symbol.asyncDispose]: async () => void (await stop("SIGKILL")),
   };
 }
+
+/** Posts one TradingView alert (JSON, token in the header) to a running serve's webhook. */
+export function postPineAlert(
+  serve: Pick<ServeProcess, "url">,
+  token: string,
+  alert: Record<string, unknown>,
+): Promise<Response> {
+  return fetch(`${serve.url}/alerts/pine`, {
+    method: "POST",
+    headers: { "x-auth-token": token, "content-type": "application/json" },
+    body: JSON.stringify(alert),
+  });
+}

@@ -340,3 +340,56 @@ Deno.test({
       assert.equal((await risk.runOnce()).handed, 1, "below the position's own stop: an exit");
     }),
 });
+
+Deno.test({
+  ...serviceTest,
+  name: "a restarted watch leaves a stop that filled below its limit to the reconciler",
+  fn: () =>
+    withLive(async ({ db, fake, agent, exchange }) => {
+      await enter(db);
+      await agent.runOnce();
+      // While nothing watches: the stop fills, then the price falls on below its limit.
+      fake.setPrice("BTCUSDT", "48900");
+      fake.setPrice("BTCUSDT", "48000");
+      assert.equal(stopsOn(fake)[0].status, "FILLED");
+      // A watch started now reads the stop's row from before: still OPEN, under a gap price.
+      const risk = createRiskAgent({ db, exchange, log: logger("t") });
+      assert.equal((await risk.runOnce()).handed, 0, "no software stop on an old row");
+      await agent.reconcileOnce();
+      assert.equal((await position(db)).status, "CLOSED");
+      assert.deepEqual(await risk.runOnce(), {
+        watched: 0,
+        handed: 0,
+        tickerFailures: 0,
+        settled: 0,
+      });
+      assert.equal(await count(db, "select 1 from inbound_alerts where source = 'risk'"), 0);
+      assert.equal(sellsOn(fake).length, 1);
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "a restarted watch takes a gap over once the reconciler found the stop still resting",
+  fn: () =>
+    withLive(async ({ db, fake, agent, exchange }) => {
+      await enter(db);
+      await agent.runOnce();
+      // A gap through the stop and its limit at once: triggered, it rests unfilled.
+      fake.setPrice("BTCUSDT", "48000");
+      assert.equal(stopsOn(fake)[0].status, "NEW");
+      const risk = createRiskAgent({ db, exchange, log: logger("t") });
+      assert.equal((await risk.runOnce()).handed, 0, "the stop's row is older than the watch");
+      await agent.reconcileOnce();
+      assert.equal((await risk.runOnce()).handed, 1, "the software stop takes the gap over");
+      // Its exit cancels the stop first, then sells the held quantity once.
+      assert.equal((await agent.runOnce()).deferred, 1);
+      await agent.reconcileOnce();
+      assert.equal((await agent.runOnce()).executed, 1);
+      assert.deepEqual(sellsOn(fake).map((o) => [o.type, o.status]), [
+        ["STOP_LOSS_LIMIT", "CANCELED"],
+        ["MARKET", "FILLED"],
+      ]);
+      assert.equal((await position(db)).status, "CLOSED");
+    }),
+});
