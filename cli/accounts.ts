@@ -123,6 +123,12 @@ async function add(args: string[], io: Io) {
       paperBalance,
     }));
   io.out(`Added account ${account.name}: ${account.mode} on ${account.exchangeId}`);
+  if (account.pausedWithAll !== undefined) {
+    io.out(
+      `  Its entries are paused, as every account's are (${account.pausedWithAll}); ` +
+        `resume it with: pg-solo-lite resume --account ${account.name}`,
+    );
+  }
   const missing = missingKeys(config, account);
   if (missing.length > 0) {
     io.out(`  It cannot trade yet: ${missing.join("; ")} (set them where serve runs)`);

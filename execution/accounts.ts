@@ -105,7 +105,10 @@ export interface NewAccount {
 }
 
 /** Adds an account (and its user, when named and new); a taken name is a usage error. */
-export async function addAccount(sql: Sql, a: NewAccount): Promise<Account> {
+export async function addAccount(
+  sql: Sql,
+  a: NewAccount,
+): Promise<Account & { pausedWithAll?: string }> {
   if (!ACCOUNT_NAME.test(a.name)) {
     throw new UsageError(
       `Account name "${a.name}": expected 1–32 lower-case letters, digits, "_" or "-", starting with a letter`,
@@ -125,15 +128,30 @@ export async function addAccount(sql: Sql, a: NewAccount): Promise<Account> {
       }) as account "${twin.name}"; choose another name`,
     );
   }
-  const [row] = await sql.query<{ id: number }>(
+  // One statement: the account and, when the operator has paused every enabled account (a
+  // "pause" of all), its own pause, so an account added meanwhile does not trade on its own.
+  const [row] = await sql.query<{ id: number; paused: string | null }>(
     `with u as (insert into users (name) select $5::text where $5::text is not null
-                on conflict (name) do update set name = excluded.name returning id)
-     insert into accounts (name, mode, exchange_id, risk_pct, paper_balance, user_id)
-     values ($1, $2, $3, $4, $6, (select id from u))
-     returning id`,
+                on conflict (name) do update set name = excluded.name returning id),
+          n as (insert into accounts (name, mode, exchange_id, risk_pct, paper_balance, user_id)
+                values ($1, $2, $3, $4, $6, (select id from u)) returning id),
+          held as (select o.id, (select t.reason from trading_pauses t
+                                  where t.account_id = o.id and t.kind = 'operator'
+                                    and t.lifted_at is null
+                                    and (t.until is null or t.until > now())
+                                  order by t.created_at desc limit 1) as reason
+                     from accounts o where o.enabled),
+          p as (insert into trading_pauses (account_id, kind, reason, by_whom)
+                select n.id, 'operator', (select reason from held limit 1), 'accounts add'
+                  from n
+                 where exists (select 1 from held)
+                   and not exists (select 1 from held where reason is null)
+                returning reason)
+     select n.id, (select reason from p) as paused from n`,
     [a.name, a.mode, a.exchangeId, a.riskPct ?? null, a.user ?? null, a.paperBalance ?? null],
   );
-  return (await accountById(sql, Number(row.id)))!;
+  const account = (await accountById(sql, Number(row.id)))!;
+  return row.paused === null ? account : { ...account, pausedWithAll: row.paused };
 }
 
 /**
