@@ -27,7 +27,15 @@ export interface OrderRow {
   idempotency_key: string;
   strategy: string | null;
   alert_id: number | null;
-  decision: { sl?: string; tp?: string; sizing?: string } | null;
+  decision: {
+    sl?: string;
+    tp?: string;
+    sizing?: string;
+    /** The entry's trail as planned (the alert's or the strategy's), and the alert's own. */
+    trail_pct?: string;
+    trail_activation_pct?: string;
+    trailPct?: string;
+  } | null;
   stop_price: string | null;
   created_at: Date;
   updated_at: Date;
@@ -112,6 +120,23 @@ async function recordExecution(
 }
 
 /**
+ * A buy added to an open position ($16: the alert's own trail_pct). The position keeps its
+ * trail unless the alert sets one (a position without one takes the entry's). The stop of a
+ * trailing position never moves down: a trailed stop above the new entry's stop stays.
+ */
+const TRAIL_ON_ADD = `
+  trail_pct = coalesce($16::numeric, positions.trail_pct, excluded.trail_pct),
+  trail_activation_pct = case
+    when $16::numeric is not null or positions.trail_pct is null
+      then excluded.trail_activation_pct
+    else positions.trail_activation_pct end,
+  high_water_price = greatest(positions.high_water_price, excluded.high_water_price),
+  stop_price = case
+    when coalesce($16::numeric, positions.trail_pct, excluded.trail_pct) is not null
+      then greatest(excluded.stop_price, positions.stop_price)
+    else coalesce(excluded.stop_price, positions.stop_price) end,`;
+
+/**
  * One fill's change to the open position, and the order's link to it, in one statement. It is
  * the last statement before commit: concurrent fills of one symbol queue on the position row,
  * so the lock is held as briefly as possible.
@@ -127,16 +152,17 @@ export async function applyToPosition(tx: Sql, order: OrderRow, f: Fill): Promis
   if (order.side === "buy") {
     await tx.query(
       `with p as (insert into positions (exchange_id, symbol, qty, avg_entry_price, stop_price,
-                              take_profit_price, fees, strategy, account_id)
+                              take_profit_price, fees, strategy, account_id, trail_pct,
+                              trail_activation_pct, high_water_price)
        values ($1, $6, $2::numeric - case when $5::text = $10 then $4::numeric else 0 end,
-               $3, $7, $8, ${feeQuote("$10", "$11")}, $9, $13)
+               $3, $7, $8, ${feeQuote("$10", "$11")}, $9, $13, $14, coalesce($15::numeric, 0), $3)
        on conflict (account_id, exchange_id, symbol) where status = 'OPEN' do update set
          avg_entry_price = (positions.qty * coalesce(positions.avg_entry_price, 0)
                             + excluded.qty * excluded.avg_entry_price)
                            / nullif(positions.qty + excluded.qty, 0),
          qty = positions.qty + excluded.qty,
          fees = positions.fees + excluded.fees,
-         stop_price = coalesce(excluded.stop_price, positions.stop_price),
+         ${TRAIL_ON_ADD}
          take_profit_price = coalesce(excluded.take_profit_price, positions.take_profit_price),
          updated_at = now()
        returning id) ${link(12)}`,
@@ -154,6 +180,9 @@ export async function applyToPosition(tx: Sql, order: OrderRow, f: Fill): Promis
         quote,
         order.id,
         order.account_id,
+        order.decision?.trail_pct ?? null,
+        order.decision?.trail_activation_pct ?? null,
+        order.decision?.trailPct ?? null,
       ],
     );
   } else {

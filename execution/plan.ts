@@ -20,6 +20,7 @@ export const decisionSchema = z.object({
   price: decimal.optional(),
   sl: decimal.optional(),
   tp: decimal.optional(),
+  trailPct: decimal.refine((d) => Number(d) < 100, "expected a percentage below 100").optional(),
   confidence: z.number().min(0).max(1).optional(),
   strategy: z.string().min(1).max(64),
   idempotencyKey: z.string().min(1).max(200),
@@ -99,6 +100,10 @@ export interface StrategyLimits {
    * risk-based size, `trust` trades the alert's quantity as given.
    */
   qtyPolicy?: "cap" | "trust";
+  /** The trailing stop distance (%) of its entries (migration 0020); unset: no trail. */
+  trailPct?: number;
+  /** How far (%) above the entry the high must be before the stop trails (0: at once). */
+  trailActivationPct?: number;
 }
 
 export interface PlanInput {
@@ -128,6 +133,8 @@ export interface OrderPlan {
   takeProfitPrice?: string;
   /** Where an entry's quantity came from, as the order's notifications say it. */
   sizingNote?: string;
+  /** An entry's trail: the alert's `trailPct`, else the strategy's (absent: no trail). */
+  trail?: { pct: string; activationPct: string };
 }
 
 export type PlanResult = { ok: true; plan: OrderPlan } | { ok: false; reason: string };
@@ -221,6 +228,7 @@ export function planOrder(input: PlanInput): PlanResult {
       stopPrice,
       takeProfitPrice: d.action === "buy" ? targetOf(d.tp, entry, strategy, tick) : undefined,
       sizingNote,
+      trail: d.action === "buy" ? trailOf(d, strategy) : undefined,
     },
   };
 }
@@ -240,6 +248,13 @@ function targetOf(
   if (!(Number(strategy.takeProfitPct) > 0)) return undefined;
   const raw = dec.mul(entry, String(1 + strategy.takeProfitPct! / 100), 12);
   return tick ? dec.roundToStep(raw, tick, "down") : raw;
+}
+
+/** An entry's trail: the alert's distance wins over the strategy's; the activation is the strategy's. */
+function trailOf(d: TradingDecision, strategy: StrategyLimits): OrderPlan["trail"] {
+  const pct = d.trailPct ?? (strategy.trailPct ? String(strategy.trailPct) : undefined);
+  if (pct === undefined) return undefined;
+  return { pct, activationPct: String(strategy.trailActivationPct ?? 0) };
 }
 
 const pct = (n: number) => Number(n.toFixed(4)).toString();
