@@ -28,6 +28,8 @@ export const NotificationKind = {
   riskExitFailed: "risk_exit_failed",
   /** A protective stop on the exchange ended (cancelled, expired) while its position is open. */
   protectiveStop: "protective_stop",
+  /** A position's trailing stop started to follow the price (once per position). */
+  trailingStop: "trailing_stop",
   /** A position could not get its stop on the exchange: only the software watch protects it. */
   protectionFailed: "protection_failed",
   // Control
