@@ -56,9 +56,10 @@ export async function runCancelRequests(
       );
       // First in the reconciler's queue: its new state is recorded on the next pass.
       await tx.query("update orders set checked_at = null where id = $1", [r.order_id]);
-      // A stop's replacement is routine: neither its sending nor the stop found already ended
-      // (it filled first) is told; an exchange refusing the cancel still is.
-      if (r.requested_by === REPLACE_REQUESTER && (error === null || !r.active)) return;
+      // A stop's replacement is routine and not told, nor is its failure (most often the stop
+      // filled first, which its fill tells): the resting stop still protects at its own level,
+      // the software watch at the position's, and the protector asks again later.
+      if (r.requested_by === REPLACE_REQUESTER) return;
       await enqueueNotification(tx, {
         severity: error === null ? "INFO" : "WARN",
         kind: NotificationKind.controlAction,

@@ -169,10 +169,11 @@ export function createProtector(deps: ProtectDeps) {
   /**
    * Resting stops that no longer match their open position: a stop below the position's (as
    * the order guard rounds a sell's stop: up to the tick) or a quantity other than held
-   * (truncated to the step). Their cancel is requested once per order: a cancel the exchange
-   * refused is not asked again every pass (cancels.ts says so), the software watch guards the
-   * position at its own stop meanwhile (risk/watch.ts: a stop that does not cover it is no
-   * guard). Returns how many were asked for.
+   * (truncated to the step). Their cancel is requested once per order; one the exchange
+   * refused is asked again only after RETRY_GIVEN_UP_MIN minutes, not every pass: meanwhile the
+   * resting stop still protects at its own level and the software watch at the position's
+   * (risk/watch.ts: a stop that does not cover the position is no guard). Returns how many
+   * were asked for.
    */
   async function requestReplacements(): Promise<number> {
     const stale = await db.query<{ id: number; client_order_id: string; position_id: number }>(
@@ -190,13 +191,15 @@ export function createProtector(deps: ProtectDeps) {
                    nullif(ei.trading_rules ->> 'tick_size', '')::numeric, 'up')
                  or o.qty - o.filled_qty <> normalize_size(p.qty,
                    nullif(ei.trading_rules ->> 'step_size', '')::numeric))
-            and not exists (select 1 from cancel_requests c where c.order_id = o.id))
+            and not exists (select 1 from cancel_requests c where c.order_id = o.id
+                             and (c.status <> 'FAILED'
+                                  or c.updated_at > now() - interval '${RETRY_GIVEN_UP_MIN} minutes')))
        insert into cancel_requests (order_id, requested_by)
        select id, '${REPLACE_REQUESTER}' from s
        on conflict (order_id) where status = 'PENDING' do nothing
        returning order_id as id,
-                 (select client_order_id from s where s.id = order_id),
-                 (select position_id from s where s.id = order_id)`,
+                 (select s.client_order_id from s where s.id = order_id) as client_order_id,
+                 (select s.position_id from s where s.id = order_id) as position_id`,
       [account.id, exchange.id],
     );
     for (const o of stale) {
