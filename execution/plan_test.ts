@@ -202,3 +202,24 @@ Deno.test("a limit entry without tp takes its target from its own price", () => 
   assert.ok(r.ok);
   assert.equal(r.plan.takeProfitPrice, "50400");
 });
+
+Deno.test("an entry's trail: the alert's distance wins, the activation is the strategy's", () => {
+  const trailing = { ...base.strategy, trailPct: 2, trailActivationPct: 1 };
+  const none = plan();
+  assert.ok(none.ok);
+  assert.equal(none.plan.trail, undefined);
+  const own = plan({ strategy: trailing });
+  assert.ok(own.ok);
+  assert.deepEqual(own.plan.trail, { pct: "2", activationPct: "1" });
+  const alert = plan({ strategy: trailing, d: { trailPct: "5" } });
+  assert.ok(alert.ok);
+  assert.deepEqual(alert.plan.trail, { pct: "5", activationPct: "1" });
+  const noStrategyTrail = plan({ d: { trailPct: "3" } });
+  assert.ok(noStrategyTrail.ok);
+  assert.deepEqual(noStrategyTrail.plan.trail, { pct: "3", activationPct: "0" });
+  const sell = plan({ strategy: trailing, positionQty: "1", d: { action: "sell" } });
+  assert.ok(sell.ok);
+  assert.equal(sell.plan.trail, undefined, "a sell has no trail");
+  const r = parseDecision({ ...base.decision, trailPct: "100" });
+  assert.equal(r.ok, false);
+});
