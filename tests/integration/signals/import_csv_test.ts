@@ -78,6 +78,8 @@ Deno.test({
           "confidence_min",
           "max_notional",
           "qty_policy",
+          "trail_pct",
+          "trail_activation_pct",
         ]);
       });
 
