@@ -13,6 +13,7 @@ import {
   executionSetup,
   insertAlert,
   liveExchange,
+  paperExchange,
   protectedConfig,
 } from "../../helpers/execution.ts";
 import { testDb } from "../../helpers/db.ts";
@@ -306,4 +307,41 @@ Deno.test({
       assert.equal(Number(p.qty), 1.5);
       assert.equal(Number(p.stop_price), 103.88);
     }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "paper: the software stop trails the price and sells once when it falls through",
+  fn: async () => {
+    const t = await testDb();
+    const fake = startFakeExchange({ markets: [{ symbol: "BTCUSDT", price: "100" }] });
+    const exchange = await paperExchange(t.db, fake);
+    try {
+      const db = t.db;
+      const agent = await executionSetup(db, exchange, {}, protectedConfig);
+      const risk = createRiskAgent({ db, exchange, log: logger("test") });
+      await upsertStrategy(db, "swing", { trail_pct: "2", take_profit_pct: "50" });
+      await insertAlert(db, { strategy: "swing", qty: "1", sl: "95" });
+      assert.equal((await agent.runOnce()).executed, 1);
+      for (const price of ["104", "110", "108"]) {
+        fake.setPrice("BTCUSDT", price);
+        assert.equal((await risk.runOnce()).handed, 0);
+      }
+      assert.equal(Number((await position(db)).stop_price), 107.8);
+      fake.setPrice("BTCUSDT", "107.5");
+      assert.equal((await risk.runOnce()).handed, 1);
+      await agent.runOnce();
+      assert.equal((await risk.runOnce()).handed, 0);
+      await agent.runOnce();
+      assert.equal((await position(db)).status, "CLOSED");
+      assert.equal(
+        await count(db, "select 1 from orders where side = 'sell' and status = 'FILLED'"),
+        1,
+      );
+    } finally {
+      await exchange.close?.();
+      await fake.close();
+      await t.close();
+    }
+  },
 });
