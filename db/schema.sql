@@ -276,9 +276,13 @@ create table positions (
   closed_at timestamp with time zone,
   updated_at timestamp with time zone not null default now(),
   account_id bigint not null default 1,
+  tp_ladder jsonb,
+  tp_ladder_filled integer not null default 0,
   constraint positions_qty_check CHECK ((qty >= (0)::numeric)),
   constraint positions_side_check CHECK ((side = 'long'::text)),
   constraint positions_status_check CHECK ((status = ANY (ARRAY['OPEN'::text, 'CLOSED'::text]))),
+  constraint positions_tp_ladder_check CHECK (((tp_ladder IS NULL) OR (jsonb_typeof(tp_ladder) = 'array'::text))),
+  constraint positions_tp_ladder_filled_check CHECK ((tp_ladder_filled >= 0)),
   constraint positions_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts(id),
   constraint positions_exchange_id_fkey FOREIGN KEY (exchange_id) REFERENCES exchanges(id),
   constraint positions_pkey PRIMARY KEY (id)
@@ -341,6 +345,7 @@ create table strategies (
   created_at timestamp with time zone not null default now(),
   updated_at timestamp with time zone not null default now(),
   qty_policy text not null default 'cap'::text,
+  tp_ladder jsonb,
   constraint strategies_confidence_min_check CHECK (((confidence_min >= (0)::numeric) AND (confidence_min <= (1)::numeric))),
   constraint strategies_max_notional_check CHECK ((max_notional > (0)::numeric)),
   constraint strategies_name_check CHECK ((name ~ '^[A-Za-z0-9_.-]{1,64}$'::text)),
@@ -348,6 +353,7 @@ create table strategies (
   constraint strategies_risk_pct_check CHECK (((risk_pct > (0)::numeric) AND (risk_pct <= (3)::numeric))),
   constraint strategies_stop_pct_check CHECK (((stop_pct > (0)::numeric) AND (stop_pct < (100)::numeric))),
   constraint strategies_take_profit_pct_check CHECK ((take_profit_pct > (0)::numeric)),
+  constraint strategies_tp_ladder_check CHECK (((tp_ladder IS NULL) OR (jsonb_typeof(tp_ladder) = 'array'::text))),
   constraint strategies_pkey PRIMARY KEY (name)
 );
 

@@ -74,6 +74,7 @@ export async function loadSnapshot(
       maxNotionalQuote: s.max_notional ? Number(s.max_notional) : undefined,
       takeProfitPct: Number(s.take_profit_pct),
       qtyPolicy: s.qty_policy === "trust" ? "trust" : "cap",
+      tpLadder: s.tp_ladder ?? undefined,
     }
     // A strategy without a row trades with the configured defaults.
     : {
@@ -140,6 +141,7 @@ export async function insertOrder(
           sl: plan.stopPrice,
           tp: plan.takeProfitPrice,
           sizing: plan.sizingNote,
+          ladder: plan.ladder,
         }),
         account.id,
         buy,

@@ -20,6 +20,8 @@ export interface StrategyRow {
   max_notional: string | null;
   /** What an alert's qty may do: 'cap' (at most the risk-based size) or 'trust' (migration 0019). */
   qty_policy: "cap" | "trust";
+  /** The laddered take-profit ([{pct, share}], trading/ladder.ts), or null (migration 0023). */
+  tp_ladder: { pct: number; share: number }[] | null;
   /** The strategy agent's indicator parameters (jsonb), validated by strategy/params.ts. */
   params: unknown;
   /** The row's xmin: record_inbound_decision checks the row did not change since the read. */
@@ -27,7 +29,7 @@ export interface StrategyRow {
 }
 
 const COLUMNS = `name, enabled, symbols, risk_pct::text, stop_pct::text, take_profit_pct::text,
-  confidence_min::text, max_notional::text, qty_policy, params, xmin::text as version`;
+  confidence_min::text, max_notional::text, qty_policy, tp_ladder, params, xmin::text as version`;
 
 const SELECT_STRATEGY = `select ${COLUMNS} from strategies where name = $1`;
 
