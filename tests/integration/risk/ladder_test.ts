@@ -17,6 +17,7 @@ import {
 import { expectNotification, serviceTest } from "../../helpers/fixtures.ts";
 import { createRiskAgent } from "../../../risk/watch.ts";
 import { logger } from "../../../core/log.ts";
+import { positionsText } from "../../../control/views.ts";
 import type { Db } from "../../../db/db.ts";
 import type { FakeExchange } from "../../fakes/exchange.ts";
 
@@ -130,6 +131,11 @@ Deno.test({
         1,
       );
 
+      // What /positions on Telegram shows: the new stop and the next slice's target.
+      assert.match(
+        await positionsText(db),
+        /ETH\/USDT 0\.5005 @ 100 stop 100\.21 target 108 \(take-profit 2 of 2\)/,
+      );
       // The protector rests the remainder's stop at break even on the exchange.
       await agent.reconcileOnce();
       const stops = stopsOn(fake);
