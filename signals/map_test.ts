@@ -13,6 +13,7 @@ const strategy: StrategyRow = {
   confidence_min: "0.5",
   max_notional: null,
   qty_policy: "cap",
+  tp_ladder: null,
   params: {},
   version: "1",
 };
