@@ -11,9 +11,12 @@ import {
   count,
   executionSetup,
   insertAlert,
+  paperExchange,
   protectedConfig,
   withLive as withLiveAgent,
 } from "../../helpers/execution.ts";
+import { testDb } from "../../helpers/db.ts";
+import { startFakeExchange } from "../../fakes/exchange.ts";
 import { expectNotification, serviceTest } from "../../helpers/fixtures.ts";
 import { createRiskAgent } from "../../../risk/watch.ts";
 import { logger } from "../../../core/log.ts";
@@ -263,4 +266,46 @@ Deno.test({
           /targets 0\.0999 at 108, .*take-profit ladder: the 5 % at \+4 % joins \+8 % \(0\.0049 at 104 is 0\.5096, below the minimum notional 5\)/,
       });
     }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "a paper account sells the same slices and moves its stop to break even",
+  fn: async () => {
+    const t = await testDb();
+    const fake = startFakeExchange();
+    fake.setPrice("ETHUSDT", "100");
+    const exchange = await paperExchange(t.db, fake);
+    try {
+      const db = t.db;
+      const agent = await executionSetup(db, exchange, {}, protectedConfig);
+      await db.query(
+        `insert into strategies (name, tp_ladder)
+         values ('ladder', '[{"pct": 4, "share": 50}, {"pct": 8, "share": 50}]')`,
+      );
+      await insertAlert(db, { symbol: "ETH/USDT", strategy: "ladder", qty: "1", sl: "98" });
+      assert.equal((await agent.runOnce()).executed, 1);
+      const risk = createRiskAgent({ db, exchange, log });
+      const sold = () =>
+        db.query<{ qty: string }>(
+          "select qty::text from orders where side = 'sell' and status = 'FILLED' order by id",
+        );
+      for (const [price, handed] of [["104", 1], ["103", 0], ["104.5", 0], ["108", 1]] as const) {
+        fake.setPrice("ETHUSDT", price);
+        assert.equal((await risk.runOnce()).handed, handed, `at ${price}`);
+        await agent.runOnce();
+        if (price === "103") assert.equal(Number((await position(db)).stop_price), 100.21);
+      }
+      assert.deepEqual((await sold()).map((o) => Number(o.qty)), [0.4995, 0.5005]);
+      assert.equal((await position(db)).status, "CLOSED");
+      await risk.runOnce();
+      assert.deepEqual((await takeProfits(db)).map((a) => a.status), ["DONE", "DONE"]);
+      await expectNotification(db, "breakeven", { count: 1 });
+      assert.equal(fake.orders.length, 0, "paper: nothing reaches the exchange");
+    } finally {
+      await exchange.close?.();
+      await fake.close();
+      await t.close();
+    }
+  },
 });
