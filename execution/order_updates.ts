@@ -344,7 +344,7 @@ async function fillText(
 }
 
 /** The slices of a ladder as a person reads them: "0.5 at 104, the rest at 108". */
-export const ladderText = (slices: readonly LadderSlice[]) =>
+const ladderText = (slices: readonly LadderSlice[]) =>
   slices.map((sl, i) =>
     `${i === slices.length - 1 && i > 0 ? "the rest" : n(Number(sl.qty))} at ${n(Number(sl.price))}`
   ).join(", ");
