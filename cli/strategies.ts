@@ -1,8 +1,9 @@
-import { UsageError } from "../core/errors.ts";
+import { errorMessage, UsageError } from "../core/errors.ts";
 import type { Db } from "../db/mod.ts";
 import { setSubscriptions, subscriptions } from "../execution/mod.ts";
 import { listStrategyRows, STRATEGY_NAME, upsertStrategy } from "../signals/mod.ts";
 import { isUnifiedSymbol } from "../trading/symbol.ts";
+import { formatLadder, parseLadder } from "../trading/ladder.ts";
 import { type Command, configure, parse, table, withDb } from "./common.ts";
 
 const HELP = `Usage: pg-solo-lite strategies add <name> [options]
@@ -26,6 +27,9 @@ Options of add (defaults for a new strategy in brackets):
                           (an alert's trail_pct wins) [none]
   --trail-activation-pct N  the stop trails once the price is this far (%) above the entry;
                           given with --trail-pct [0]
+  --tp-ladder PCT:SHARE,… a laddered take-profit instead of the single target: "4:50,8:50" sells
+                          50 % at +4 % and the rest at +8 %, then moves the stop to break even;
+                          "none" goes back to the single target [none]
   --disabled              refuse alerts for it (add again without the flag to enable)
   --accounts A,B          the accounts that trade its alerts, exactly these (see: accounts list);
                           "default" alone goes back to the default account [default]
@@ -38,7 +42,8 @@ Examples:
   pg-solo-lite strategies add trend
   pg-solo-lite strategies add breakout --symbols BTC/USDT --stop-pct 1.5 --confidence-min 0.6
   pg-solo-lite strategies add trend --accounts alice,bob
-  pg-solo-lite strategies add swing --trail-pct 2 --trail-activation-pct 1`;
+  pg-solo-lite strategies add swing --trail-pct 2 --trail-activation-pct 1
+  pg-solo-lite strategies add trend --tp-ladder "4:50,8:50"`;
 
 function number(flag: string, raw: string | undefined, ok: (n: number) => boolean, range: string) {
   if (raw === undefined) return undefined;
@@ -63,6 +68,7 @@ const command: Command = {
       "qty-policy": { type: "string" },
       "trail-pct": { type: "string" },
       "trail-activation-pct": { type: "string" },
+      "tp-ladder": { type: "string" },
       disabled: { type: "boolean" },
       accounts: { type: "string" },
       json: { type: "boolean" },
@@ -105,6 +111,7 @@ const command: Command = {
       max_notional: number("max-notional", values["max-notional"], (n) => n > 0, "above 0"),
       qty_policy: qtyPolicy(values["qty-policy"]),
       ...trail(values["trail-pct"], values["trail-activation-pct"]),
+      tp_ladder: tpLadder(values["tp-ladder"]),
       enabled: !values.disabled,
     };
     const accounts = accountNames(values.accounts);
@@ -152,6 +159,17 @@ function trail(pct: string | undefined, activation: string | undefined) {
   };
 }
 
+/** --tp-ladder as stored (jsonb text); "none" clears it; parseLadder's errors are usage errors. */
+function tpLadder(raw: string | undefined): string | null | undefined {
+  if (raw === undefined) return undefined;
+  if (raw.trim().toLowerCase() === "none") return null;
+  try {
+    return JSON.stringify(parseLadder(raw));
+  } catch (error) {
+    throw new UsageError(`--tp-ladder: ${errorMessage(error)}`);
+  }
+}
+
 /** The names of --accounts, deduplicated; undefined when the flag is not given. */
 function accountNames(raw: string | undefined): string[] | undefined {
   if (raw === undefined) return undefined;
@@ -183,5 +201,6 @@ async function listStrategies(db: Db) {
     qty_policy: r.qty_policy,
     trail_pct: r.trail_pct ?? "",
     trail_activation_pct: r.trail_pct === null ? "" : r.trail_activation_pct,
+    tp_ladder: r.tp_ladder ? formatLadder(r.tp_ladder) : "",
   }));
 }

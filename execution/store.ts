@@ -76,6 +76,7 @@ export async function loadSnapshot(
       qtyPolicy: s.qty_policy === "trust" ? "trust" : "cap",
       trailPct: s.trail_pct === null ? undefined : Number(s.trail_pct),
       trailActivationPct: Number(s.trail_activation_pct),
+      tpLadder: s.tp_ladder ?? undefined,
     }
     // A strategy without a row trades with the configured defaults.
     : {
@@ -145,6 +146,7 @@ export async function insertOrder(
           // The trail the position opened from this entry gets (order_updates.ts).
           trail_pct: plan.trail?.pct,
           trail_activation_pct: plan.trail?.activationPct,
+          ladder: plan.ladder,
         }),
         account.id,
         buy,

@@ -25,6 +25,8 @@ export const NotificationKind = {
   // Risk
   stopLoss: "stop_loss",
   takeProfit: "take_profit",
+  /** A laddered take-profit's first slice filled: the stop moved up to break even. */
+  breakeven: "breakeven",
   riskExitFailed: "risk_exit_failed",
   /** A protective stop on the exchange ended (cancelled, expired) while its position is open. */
   protectiveStop: "protective_stop",

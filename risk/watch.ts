@@ -8,14 +8,15 @@
  * position open past its stop. A position whose stop rests on the exchange (a protective
  * order, execution/protective.ts) is watched for its target only; its exit cancels that stop
  * first. A position with a trail (trailing.ts) is watched for it too, target or not: its stop
- * is raised before the levels are checked.
+ * is raised before the levels are checked. A laddered take-profit hands over its next slice alone (rules.ts ladderExit), as a
+ * partial exit; settling it moves the stop to break even after the first (ladder_sql.ts).
  */
 import type { WorkQueue } from "../runtime/mod.ts";
 import { errorMessage, TemporaryError } from "../core/errors.ts";
 import type { Log } from "../core/log.ts";
 import type { Db } from "../db/mod.ts";
 import type { Exchange } from "../exchange/mod.ts";
-import { checkRisk } from "./rules.ts";
+import { checkRisk, ladderExit } from "./rules.ts";
 import { handOverExit, settleExits, type WatchedPosition } from "./exits_sql.ts";
 import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
 import { type TrailingPosition, trailPosition } from "./trailing.ts";
@@ -71,6 +72,7 @@ export function createRiskAgent(deps: RiskDeps) {
       `select p.id, p.account_id::int, (select a.name from accounts a where a.id = p.account_id)
               as account_name, p.exchange_id, p.symbol, p.stop_price::text,
               p.take_profit_price::text, p.strategy, p.opened_at, ${TRAIL_COLUMNS},
+              p.tp_ladder, p.tp_ladder_filled,
               -- Only a resting stop that covers the whole position at its stop (or tighter)
               -- guards it: after a second buy added to the position, or a stop moved up, the
               -- software stop keeps watching until the exchange stop matches again.
@@ -98,7 +100,7 @@ export function createRiskAgent(deps: RiskDeps) {
          from positions p
         where (p.exchange_id = $1 or $2) and p.status = 'OPEN' and p.qty > 0
           and (p.stop_price is not null or p.take_profit_price is not null
-               or p.trail_pct is not null)
+               or p.trail_pct is not null or p.tp_ladder is not null)
           and not exists (select 1 from risk_actions r
                            where r.position_id = p.id and r.status = 'PLANNED'
                              and r.alert_id is not null)
@@ -151,9 +153,13 @@ export function createRiskAgent(deps: RiskDeps) {
         const onExchange = p.protective_limit != null &&
           (last >= Number(p.protective_limit) || p.protective_checked !== true);
         const action = checkRisk(
-          { stopPrice: onExchange ? null : p.stop_price, takeProfitPrice: p.take_profit_price },
+          {
+            stopPrice: onExchange ? null : p.stop_price,
+            // A ladder replaces the single target.
+            takeProfitPrice: p.tp_ladder ? null : p.take_profit_price,
+          },
           last,
-        );
+        ) ?? ladderExit(p.tp_ladder, p.tp_ladder_filled ?? 0, last);
         if (!action) continue;
         const alertId = await handOverExit(db, p, action, last);
         if (alertId === undefined) continue;

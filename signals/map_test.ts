@@ -15,6 +15,7 @@ const strategy: StrategyRow = {
   qty_policy: "cap",
   trail_pct: null,
   trail_activation_pct: "0",
+  tp_ladder: null,
   params: {},
   version: "1",
 };

@@ -80,6 +80,7 @@ Deno.test({
           "qty_policy",
           "trail_pct",
           "trail_activation_pct",
+          "tp_ladder",
         ]);
       });
 
