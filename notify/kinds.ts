@@ -32,6 +32,9 @@ export const NotificationKind = {
   protectiveStop: "protective_stop",
   /** A position's trailing stop started to follow the price (once per position). */
   trailingStop: "trailing_stop",
+  /** No price for one symbol (others priced) for a minute: its positions are unwatched. */
+  priceMissing: "price_missing",
+  priceRecovered: "price_recovered",
   /** A position could not get its stop on the exchange: only the software watch protects it. */
   protectionFailed: "protection_failed",
   // Control

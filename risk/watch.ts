@@ -20,6 +20,7 @@ import { checkRisk, ladderExit } from "./rules.ts";
 import { handOverExit, settleExits, type WatchedPosition } from "./exits_sql.ts";
 import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
 import { type TrailingPosition, trailPosition } from "./trailing.ts";
+import { priceGaps } from "./price_gaps.ts";
 
 export { exitKey } from "./exits_sql.ts";
 
@@ -39,6 +40,8 @@ export interface RiskDeps {
   queue?: WorkQueue<number>;
   /** A trailing stop moves by at least this much (%) of itself (TRAIL_STEP_PCT). */
   trailStepPct?: number;
+  /** The clock of the price-gap warnings (price_gaps.ts); tests move it. */
+  now?: () => number;
 }
 
 export interface RiskSummary {
@@ -61,6 +64,7 @@ const TRAIL_COLUMNS = `p.avg_entry_price::text, p.trail_pct::text, p.trail_activ
 
 export function createRiskAgent(deps: RiskDeps) {
   const { db, exchange, log } = deps;
+  const gaps = priceGaps({ db, log, now: deps.now });
   /** The database's clock at this agent's first pass: see protective_checked below. */
   let startedAt: Date | undefined;
 
@@ -121,17 +125,19 @@ export function createRiskAgent(deps: RiskDeps) {
       const key = `${markets?.get(p.account_id)?.key ?? p.exchange_id}\n${p.symbol}`;
       bySymbol.set(key, [...(bySymbol.get(key) ?? []), p]);
     }
-    for (const group of bySymbol.values()) {
+    for (const [key, group] of bySymbol) {
       const { symbol, account_id: accountId } = group[0];
       let last: number;
       try {
         const market = markets?.get(accountId);
         const source = market ? await market.get() : exchange;
         last = (await source.fetchTicker(symbol)).last;
+        gaps.priced(key);
       } catch (error) {
         // Never a trigger: the stop is checked again on the next pass.
         summary.tickerFailures++;
         lastError = errorMessage(error);
+        gaps.failed(key, symbol, group.map((p) => p.id), lastError);
         log.warn("Risk: no price for {symbol}, checked again next pass: {error}", {
           symbol,
           error: errorMessage(error),
@@ -174,6 +180,7 @@ export function createRiskAgent(deps: RiskDeps) {
         deps.queue?.push(alertId);
       }
     }
+    await gaps.flush(bySymbol, bySymbol.size > 0 && summary.tickerFailures === bySymbol.size);
     // Not one price: every watched position is unwatched. The loop counts it as a failure, so
     // the operator hears about it if it lasts (notify/loop_alarm.ts).
     if (bySymbol.size > 0 && summary.tickerFailures === bySymbol.size) {

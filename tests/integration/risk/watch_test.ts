@@ -223,3 +223,70 @@ Deno.test({
       assert.equal((await risk.runOnce()).handed, 1);
     }),
 });
+
+Deno.test({
+  ...opts,
+  name:
+    "a symbol without a price for a minute while others are priced is told once, and its return",
+  fn: () =>
+    withLive(async ({ db, agent, exchange }) => {
+      await openPosition(db, agent);
+      await insertAlert(db, { symbol: "ETH/USDT", qty: "0.1", sl: "2900", tp: "3500" });
+      assert.equal((await agent.runOnce()).executed, 1);
+      let ethDown = true;
+      const market = {
+        id: exchange.id,
+        fetchTicker: (symbol: string) =>
+          ethDown && symbol === "ETH/USDT"
+            ? Promise.reject(new Error("ETH/USDT ticker unavailable"))
+            : exchange.fetchTicker(symbol),
+      };
+      let clock = Date.parse("2026-03-02T10:00:00Z");
+      const risk = createRiskAgent({ db, exchange: market, log, now: () => clock });
+      const gapWarnings = () =>
+        count(db, "select 1 from notification_outbox where kind = 'price_missing'");
+
+      assert.equal((await risk.runOnce()).tickerFailures, 1);
+      clock += 30_000;
+      await risk.runOnce();
+      assert.equal(await gapWarnings(), 0, "half a minute is not yet an outage");
+      clock += 31_000;
+      await risk.runOnce();
+      clock += 60_000;
+      await risk.runOnce();
+      assert.equal(await gapWarnings(), 1, "told once per outage");
+      const [warn] = await db.query<{ severity: string; text: string }>(
+        "select severity, text from notification_outbox where kind = 'price_missing'",
+      );
+      assert.equal(warn.severity, "WARN");
+      assert.match(warn.text, /No price for ETH\/USDT for 61 s .*ticker unavailable/);
+
+      ethDown = false;
+      await risk.runOnce();
+      await risk.runOnce();
+      await expectNotification(db, "price_recovered", { severity: "INFO", count: 1 });
+    }),
+});
+
+Deno.test({
+  ...opts,
+  name: "no price for any symbol is the loop alarm's: no per-symbol warning",
+  fn: () =>
+    withLive(async ({ db, agent, exchange }) => {
+      await openPosition(db, agent);
+      let clock = Date.parse("2026-03-02T10:00:00Z");
+      const market = {
+        id: exchange.id,
+        fetchTicker: () => Promise.reject(new Error("exchange down")),
+      };
+      const risk = createRiskAgent({ db, exchange: market, log, now: () => clock });
+      for (let i = 0; i < 3; i++) {
+        await assert.rejects(risk.runOnce(), /no price for any/);
+        clock += 60_000;
+      }
+      assert.equal(
+        await count(db, "select 1 from notification_outbox where kind = 'price_missing'"),
+        0,
+      );
+    }),
+});
