@@ -224,7 +224,10 @@ Deno.test("the step keeps the stop where it is for a small move", () => {
 });
 
 Deno.test("a gap below a trailed stop fills at the open", () => {
-  const path = [...RISE_THEN_FALL.slice(0, 2), at(8, { open: 10, high: 10.1, low: 9.9, close: 10 })];
+  const path = [
+    ...RISE_THEN_FALL.slice(0, 2),
+    at(8, { open: 10, high: 10.1, low: 9.9, close: 10 }),
+  ];
   const [t] = runExits(path, trail2).trades;
   assert.deepEqual([t.reason, t.exitPrice, t.exitTs], ["stop", 10, 8 * 60_000]);
 });
