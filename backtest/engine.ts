@@ -152,6 +152,8 @@ interface Position {
   target: number;
   /** Highest price since entry (from the entry price on). */
   high: number;
+  /** Whether the trail rule has seen this position's high yet. */
+  trailAsked: boolean;
   /** The ladder's slice prices and quantities, and the next slice to fill. */
   slicePrice?: Float64Array;
   sliceQty?: Float64Array;
@@ -238,7 +240,11 @@ export function createBacktest(options: BacktestOptions): Backtest {
   const raiseStop = (c: Candle, p: Position) => {
     if (p.nextSlice > 0 && p.breakeven > p.stop) p.stop = p.breakeven;
     if (!trail) return;
+    // Without a new high the rule answers as it did for the last one (the stop it set then, or
+    // a higher one, is not below its candidate), so it is asked again only after a new high.
     if (c.high > p.high) p.high = c.high;
+    else if (p.trailAsked) return;
+    p.trailAsked = true;
     const moved = trailedStop(p.entryPrice, p.high, p.stop, trail);
     if (moved !== undefined && moved > p.stop) p.stop = moved;
   };
@@ -274,6 +280,7 @@ export function createBacktest(options: BacktestOptions): Backtest {
       stop,
       target,
       high: entryPrice,
+      trailAsked: false,
       slicePrice: slices?.price,
       sliceQty: slices?.qty,
       nextSlice: 0,
