@@ -33,7 +33,10 @@ Examples:
       const rows = await db.query<Record<string, unknown>>(
         `select p.id, a.name as account, p.exchange_id, p.symbol, p.status, p.qty::text,
                 p.avg_entry_price::text as avg_entry, p.stop_price::text as stop,
-                p.take_profit_price::text as take_profit, p.fees::text,
+                -- A laddered position's target: its next slice's price.
+                coalesce(p.take_profit_price,
+                         (p.tp_ladder -> p.tp_ladder_filled ->> 'price')::numeric)::text
+                  as take_profit, p.fees::text,
                 p.realized_pnl::text, p.strategy, p.opened_at, p.closed_at
            from positions p join accounts a on a.id = p.account_id
           where ($1 or p.status = 'OPEN') and ($2::bigint is null or p.account_id = $2)

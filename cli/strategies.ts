@@ -1,8 +1,9 @@
-import { UsageError } from "../core/errors.ts";
+import { errorMessage, UsageError } from "../core/errors.ts";
 import type { Db } from "../db/mod.ts";
 import { setSubscriptions, subscriptions } from "../execution/mod.ts";
 import { listStrategyRows, STRATEGY_NAME, upsertStrategy } from "../signals/mod.ts";
 import { isUnifiedSymbol } from "../trading/symbol.ts";
+import { formatLadder, parseLadder } from "../trading/ladder.ts";
 import { type Command, configure, parse, table, withDb } from "./common.ts";
 
 const HELP = `Usage: pg-solo-lite strategies add <name> [options]
@@ -21,6 +22,14 @@ Options of add (defaults for a new strategy in brackets):
   --max-notional N        largest order value in the quote currency [no limit]
   --qty-policy cap|trust  an alert's qty: "cap" trades at most the size the risk rule gives,
                           "trust" trades it as given (within the cash and --max-notional) [cap]
+  --trail-pct N           trailing stop: the stop follows the highest price since entry this
+                          far (%, above 0, below 100) below it, only ever up; "none" removes it
+                          (an alert's trail_pct wins) [none]
+  --trail-activation-pct N  the stop trails once the price is this far (%) above the entry;
+                          given with --trail-pct [0]
+  --tp-ladder PCT:SHARE,… a laddered take-profit instead of the single target: "4:50,8:50" sells
+                          50 % at +4 % and the rest at +8 %, then moves the stop to break even;
+                          "none" goes back to the single target [none]
   --disabled              refuse alerts for it (add again without the flag to enable)
   --accounts A,B          the accounts that trade its alerts, exactly these (see: accounts list);
                           "default" alone goes back to the default account [default]
@@ -32,7 +41,9 @@ subscriptions as they are.
 Examples:
   pg-solo-lite strategies add trend
   pg-solo-lite strategies add breakout --symbols BTC/USDT --stop-pct 1.5 --confidence-min 0.6
-  pg-solo-lite strategies add trend --accounts alice,bob`;
+  pg-solo-lite strategies add trend --accounts alice,bob
+  pg-solo-lite strategies add swing --trail-pct 2 --trail-activation-pct 1
+  pg-solo-lite strategies add trend --tp-ladder "4:50,8:50"`;
 
 function number(flag: string, raw: string | undefined, ok: (n: number) => boolean, range: string) {
   if (raw === undefined) return undefined;
@@ -55,6 +66,9 @@ const command: Command = {
       "confidence-min": { type: "string" },
       "max-notional": { type: "string" },
       "qty-policy": { type: "string" },
+      "trail-pct": { type: "string" },
+      "trail-activation-pct": { type: "string" },
+      "tp-ladder": { type: "string" },
       disabled: { type: "boolean" },
       accounts: { type: "string" },
       json: { type: "boolean" },
@@ -96,6 +110,8 @@ const command: Command = {
       ),
       max_notional: number("max-notional", values["max-notional"], (n) => n > 0, "above 0"),
       qty_policy: qtyPolicy(values["qty-policy"]),
+      ...trail(values["trail-pct"], values["trail-activation-pct"]),
+      tp_ladder: tpLadder(values["tp-ladder"]),
       enabled: !values.disabled,
     };
     const accounts = accountNames(values.accounts);
@@ -121,6 +137,37 @@ function qtyPolicy(raw: string | undefined): "cap" | "trust" | undefined {
   if (raw === undefined) return undefined;
   if (raw === "cap" || raw === "trust") return raw;
   throw new UsageError(`--qty-policy "${raw}" is not a policy; use cap or trust`);
+}
+
+/**
+ * The trail columns of --trail-pct and --trail-activation-pct: "none" clears the trail (and its
+ * activation); an activation alone is refused, it means nothing without a trail.
+ */
+function trail(pct: string | undefined, activation: string | undefined) {
+  if (activation !== undefined && (pct === undefined || pct.trim() === "none")) {
+    throw new UsageError("--trail-activation-pct needs --trail-pct N in the same command");
+  }
+  if (pct?.trim() === "none") return { trail_pct: null, trail_activation_pct: "0" };
+  return {
+    trail_pct: number("trail-pct", pct, (n) => n > 0 && n < 100, "above 0 and below 100"),
+    trail_activation_pct: number(
+      "trail-activation-pct",
+      activation ?? (pct === undefined ? undefined : "0"),
+      (n) => n >= 0,
+      "from 0 up",
+    ),
+  };
+}
+
+/** --tp-ladder as stored (jsonb text); "none" clears it; parseLadder's errors are usage errors. */
+function tpLadder(raw: string | undefined): string | null | undefined {
+  if (raw === undefined) return undefined;
+  if (raw.trim().toLowerCase() === "none") return null;
+  try {
+    return JSON.stringify(parseLadder(raw));
+  } catch (error) {
+    throw new UsageError(`--tp-ladder: ${errorMessage(error)}`);
+  }
 }
 
 /** The names of --accounts, deduplicated; undefined when the flag is not given. */
@@ -152,5 +199,8 @@ async function listStrategies(db: Db) {
     confidence_min: r.confidence_min,
     max_notional: r.max_notional ?? "",
     qty_policy: r.qty_policy,
+    trail_pct: r.trail_pct ?? "",
+    trail_activation_pct: r.trail_pct === null ? "" : r.trail_activation_pct,
+    tp_ladder: r.tp_ladder ? formatLadder(r.tp_ladder) : "",
   }));
 }

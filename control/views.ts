@@ -38,6 +38,9 @@ interface OpenPosition {
   avg: string | null;
   stop: string | null;
   target: string | null;
+  /** A laddered take-profit: the slice whose price is `target`, and how many there are. */
+  slice: number | null;
+  slices: number | null;
   realized: string;
   opened_at: Date;
 }
@@ -46,7 +49,11 @@ async function openPositions(sql: Sql): Promise<OpenPosition[]> {
   return await sql.query<OpenPosition>(
     `select p.id, a.name as account, p.exchange_id, p.symbol, p.qty::text,
             p.avg_entry_price::text as avg, p.stop_price::text as stop,
-            p.take_profit_price::text as target, p.realized_pnl::text as realized, p.opened_at
+            coalesce(p.take_profit_price,
+                     (p.tp_ladder -> p.tp_ladder_filled ->> 'price')::numeric)::text as target,
+            case when p.tp_ladder is not null then p.tp_ladder_filled + 1 end as slice,
+            jsonb_array_length(p.tp_ladder) as slices,
+            p.realized_pnl::text as realized, p.opened_at
        from positions p join accounts a on a.id = p.account_id
       where p.status = 'OPEN' and p.qty > 0 order by a.id, p.id`,
   );
@@ -67,6 +74,7 @@ async function positionLines(sql: Sql, o: ViewOptions): Promise<string[]> {
     lines.push(
       `#${p.id} ${p.account} ${p.symbol} ${num(p.qty, 8)} @ ${num(p.avg)}` +
         ` stop ${num(p.stop)} target ${num(p.target)}` +
+        (p.slices ? ` (take-profit ${Math.min(p.slice!, p.slices)} of ${p.slices})` : "") +
         (u.pnl === undefined
           ? " (no price)"
           : ` last ${num(u.last)} PnL ${num(u.pnl)} (${num(u.pct)} %)`),

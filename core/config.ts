@@ -126,6 +126,8 @@ const schema = z.object({
   SIGNAL_MAX_AGE_S: intIn(0, 7 * 86_400).default(300),
   STOP_LIMIT_OFFSET_PCT: numIn(0.01, 10).default(0.5),
   EXCHANGE_STOPS: bool.default(true),
+  // Unset: trading/trail.ts DEFAULT_TRAIL_STEP_PCT (core cannot import trading/).
+  TRAIL_STEP_PCT: numIn(0, 50).optional(),
   STRATEGY_ENABLED: bool.default(false),
   REPORTS_ENABLED: bool.default(true),
   PUBLIC_BASE_URL: z.url({
@@ -208,6 +210,8 @@ export interface Config {
      * default); off or unset leaves the software watch alone, as in paper mode.
      */
     exchangeStops?: boolean;
+    /** A trailing stop moves by at least this much (%) of itself, so it does not churn. */
+    trailStepPct?: number;
   };
   /** Daily and weekly performance reports (report/). */
   reports: { enabled: boolean; publicBaseUrl?: string };
@@ -353,6 +357,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       maxOpenPositions: e.MAX_OPEN_POSITIONS,
       stopLimitOffsetPct: e.STOP_LIMIT_OFFSET_PCT,
       exchangeStops: e.EXCHANGE_STOPS,
+      trailStepPct: e.TRAIL_STEP_PCT,
     },
     reports: {
       enabled: e.REPORTS_ENABLED,

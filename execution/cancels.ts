@@ -10,6 +10,7 @@ import type { Db } from "../db/mod.ts";
 import type { Exchange } from "../exchange/mod.ts";
 import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
+import { REPLACE_REQUESTER } from "./protective.ts";
 
 /** Carries out the account's pending cancel requests; returns how many were sent. */
 export async function runCancelRequests(
@@ -23,8 +24,9 @@ export async function runCancelRequests(
     client_order_id: string;
     symbol: string;
     active: boolean;
+    requested_by: string;
   }>(
-    `select r.id, r.order_id, o.client_order_id, o.symbol,
+    `select r.id, r.order_id, o.client_order_id, o.symbol, r.requested_by,
             o.status in ${ACTIVE_ORDER_STATUSES_SQL} as active
        from cancel_requests r join orders o on o.id = r.order_id
       where r.status = 'PENDING' and o.account_id = $1 order by r.id limit 20`,
@@ -54,6 +56,10 @@ export async function runCancelRequests(
       );
       // First in the reconciler's queue: its new state is recorded on the next pass.
       await tx.query("update orders set checked_at = null where id = $1", [r.order_id]);
+      // A stop's replacement is routine and not told, nor is its failure (most often the stop
+      // filled first, which its fill tells): the resting stop still protects at its own level,
+      // the software watch at the position's, and the protector asks again later.
+      if (r.requested_by === REPLACE_REQUESTER) return;
       await enqueueNotification(tx, {
         severity: error === null ? "INFO" : "WARN",
         kind: NotificationKind.controlAction,

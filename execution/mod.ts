@@ -4,6 +4,7 @@ export {
   type Account,
   accountByName,
   type AccountMode,
+  accountTag,
   addAccount,
   DEFAULT_ACCOUNT_ID,
   DEFAULT_ACCOUNT_NAME,
@@ -32,3 +33,4 @@ export {
   type PauseKind,
   pauseReason,
 } from "./protections.ts";
+export { DEFAULT_TAKER_FEE } from "./plan.ts";

@@ -10,6 +10,7 @@ import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { isActiveOrderStatus } from "../trading/statuses.ts";
 import { markRejected } from "./orders_sql.ts";
 import { accountTag } from "./accounts.ts";
+import type { LadderSlice } from "../trading/ladder.ts";
 
 export interface OrderRow {
   id: number;
@@ -27,7 +28,17 @@ export interface OrderRow {
   idempotency_key: string;
   strategy: string | null;
   alert_id: number | null;
-  decision: { sl?: string; tp?: string; sizing?: string } | null;
+  decision: {
+    sl?: string;
+    tp?: string;
+    sizing?: string;
+    /** The entry's trail as planned (the alert's or the strategy's), and the alert's own. */
+    trail_pct?: string;
+    trail_activation_pct?: string;
+    trailPct?: string;
+    /** The entry's take-profit slices (a laddered strategy). */
+    ladder?: LadderSlice[];
+  } | null;
   stop_price: string | null;
   created_at: Date;
   updated_at: Date;
@@ -112,6 +123,25 @@ async function recordExecution(
 }
 
 /**
+ * A buy added to an open position ($16: the alert's own trail_pct). The position keeps its
+ * trail unless the alert sets one (a position without one takes the entry's). The stop of a
+ * trailing position, or of a ladder past its first slice (at break even), never moves down: a
+ * raised stop above the new entry's stop stays.
+ */
+const TRAIL_ON_ADD = `
+  trail_pct = coalesce($16::numeric, positions.trail_pct, excluded.trail_pct),
+  trail_activation_pct = case
+    when $16::numeric is not null or positions.trail_pct is null
+      then excluded.trail_activation_pct
+    else positions.trail_activation_pct end,
+  high_water_price = greatest(positions.high_water_price, excluded.high_water_price),
+  stop_price = case
+    when coalesce($16::numeric, positions.trail_pct, excluded.trail_pct) is not null
+         or positions.tp_ladder_filled > 0
+      then greatest(excluded.stop_price, positions.stop_price)
+    else coalesce(excluded.stop_price, positions.stop_price) end,`;
+
+/**
  * One fill's change to the open position, and the order's link to it, in one statement. It is
  * the last statement before commit: concurrent fills of one symbol queue on the position row,
  * so the lock is held as briefly as possible.
@@ -126,17 +156,22 @@ export async function applyToPosition(tx: Sql, order: OrderRow, f: Fill): Promis
     `update orders set position_id = coalesce(orders.position_id, p.id) from p where orders.id = $${n}`;
   if (order.side === "buy") {
     await tx.query(
+      // A second buy into an open position keeps the position's take-profit ladder as first
+      // planned: the slices still to fill sell their planned quantities and the last one sells
+      // everything held, the added quantity included (never more than held, never unsellable).
       `with p as (insert into positions (exchange_id, symbol, qty, avg_entry_price, stop_price,
-                              take_profit_price, fees, strategy, account_id)
+                              take_profit_price, fees, strategy, account_id, trail_pct,
+                              trail_activation_pct, high_water_price, tp_ladder)
        values ($1, $6, $2::numeric - case when $5::text = $10 then $4::numeric else 0 end,
-               $3, $7, $8, ${feeQuote("$10", "$11")}, $9, $13)
+               $3, $7, $8, ${feeQuote("$10", "$11")}, $9, $13, $14, coalesce($15::numeric, 0), $3,
+               $17::jsonb)
        on conflict (account_id, exchange_id, symbol) where status = 'OPEN' do update set
          avg_entry_price = (positions.qty * coalesce(positions.avg_entry_price, 0)
                             + excluded.qty * excluded.avg_entry_price)
                            / nullif(positions.qty + excluded.qty, 0),
          qty = positions.qty + excluded.qty,
          fees = positions.fees + excluded.fees,
-         stop_price = coalesce(excluded.stop_price, positions.stop_price),
+         ${TRAIL_ON_ADD}
          take_profit_price = coalesce(excluded.take_profit_price, positions.take_profit_price),
          updated_at = now()
        returning id) ${link(12)}`,
@@ -154,6 +189,10 @@ export async function applyToPosition(tx: Sql, order: OrderRow, f: Fill): Promis
         quote,
         order.id,
         order.account_id,
+        order.decision?.trail_pct ?? null,
+        order.decision?.trail_activation_pct ?? null,
+        order.decision?.trailPct ?? null,
+        order.decision?.ladder ? JSON.stringify(order.decision.ladder) : null,
       ],
     );
   } else {
@@ -291,12 +330,15 @@ async function fillText(
   if (order.side === "buy") {
     const stop = Number(order.stop_price ?? order.decision?.sl ?? NaN);
     const target = order.decision?.tp;
+    const ladder = order.decision?.ladder;
     const risk = Number.isFinite(stop) ? qty * (avg - stop) + feeQuote : undefined;
     return `Bought ${n(qty)} ${order.symbol} at ${n(avg)}: ${
       n(qty * avg, 2)
     } ${quote}, ${feeText}` +
-      `; stop ${Number.isFinite(stop) ? n(stop) : "none"}, target ${
-        target ? n(Number(target)) : "none"
+      `; stop ${Number.isFinite(stop) ? n(stop) : "none"}, ${
+        ladder?.length
+          ? `targets ${ladderText(ladder)}`
+          : `target ${target ? n(Number(target)) : "none"}`
       }` +
       (risk === undefined ? "" : `, at risk ${n(risk, 2)} ${quote}`) +
       (order.decision?.sizing ? `; ${order.decision.sizing}` : "");
@@ -334,6 +376,12 @@ async function fillText(
     (ctx?.opened_at ? `, held ${duration(Date.now() - new Date(ctx.opened_at).getTime())}` : "") +
     `; why: ${why}`;
 }
+
+/** The slices of a ladder as a person reads them: "0.5 at 104, the rest at 108". */
+const ladderText = (slices: readonly LadderSlice[]) =>
+  slices.map((sl, i) =>
+    `${i === slices.length - 1 && i > 0 ? "the rest" : n(Number(sl.qty))} at ${n(Number(sl.price))}`
+  ).join(", ");
 
 /** Marks an order rejected (before or by the exchange), its alert too, and notifies WARN. */
 export async function rejectOrder(

@@ -10,6 +10,7 @@ import { dec, isPositiveDecimalString } from "../trading/decimal.ts";
 import { UNIFIED_SYMBOL } from "../trading/symbol.ts";
 import { sha256Hex } from "../core/hash.ts";
 import type { TradingRules } from "./markets.ts";
+import { type LadderLevel, type LadderSlice, planLadder } from "../trading/ladder.ts";
 
 const decimal = z.string().refine(isPositiveDecimalString, "expected a positive decimal string");
 
@@ -20,6 +21,7 @@ export const decisionSchema = z.object({
   price: decimal.optional(),
   sl: decimal.optional(),
   tp: decimal.optional(),
+  trailPct: decimal.refine((d) => Number(d) < 100, "expected a percentage below 100").optional(),
   confidence: z.number().min(0).max(1).optional(),
   strategy: z.string().min(1).max(64),
   idempotencyKey: z.string().min(1).max(200),
@@ -99,6 +101,15 @@ export interface StrategyLimits {
    * risk-based size, `trust` trades the alert's quantity as given.
    */
   qtyPolicy?: "cap" | "trust";
+  /** The trailing stop distance (%) of its entries (migration 0020); unset: no trail. */
+  trailPct?: number;
+  /** How far (%) above the entry the high must be before the stop trails (0: at once). */
+  trailActivationPct?: number;
+  /**
+   * A laddered take-profit (migration 0021): it replaces the single target, so an entry of the
+   * strategy has no take_profit_price; its slices travel with the order to the position.
+   */
+  tpLadder?: LadderLevel[];
 }
 
 export interface PlanInput {
@@ -126,8 +137,12 @@ export interface OrderPlan {
   /** The invalidation level of an entry (its implied stop exit). */
   stopPrice?: string;
   takeProfitPrice?: string;
-  /** Where an entry's quantity came from, as the order's notifications say it. */
+  /** Where an entry's quantity came from (and how its ladder was merged), as its notifications say it. */
   sizingNote?: string;
+  /** An entry's trail: the alert's `trailPct`, else the strategy's (absent: no trail). */
+  trail?: { pct: string; activationPct: string };
+  /** The take-profit slices of a laddered strategy's entry (planLadder over its exit quantity). */
+  ladder?: LadderSlice[];
 }
 
 export type PlanResult = { ok: true; plan: OrderPlan } | { ok: false; reason: string };
@@ -135,7 +150,7 @@ export type PlanResult = { ok: true; plan: OrderPlan } | { ok: false; reason: st
 const refuse = (reason: string): PlanResult => ({ ok: false, reason });
 
 /** Assumed when the rules carry no taker fee: Binance's spot rate. */
-const DEFAULT_TAKER_FEE = "0.001";
+export const DEFAULT_TAKER_FEE = "0.001";
 
 // Longer than ~80 lines: the plan is one sequence of checks, each with its own refusal message, read top to bottom.
 export function planOrder(input: PlanInput): PlanResult {
@@ -198,9 +213,7 @@ export function planOrder(input: PlanInput): PlanResult {
       );
     }
     if (stopPrice) {
-      // The exchange may take the buy's fee in the base asset: what is left to sell at the
-      // stop is the quantity less the fee, truncated to the step.
-      const exitQty = floor(dec.mul(qty, dec.sub("1", rules.taker_fee ?? DEFAULT_TAKER_FEE)));
+      const exitQty = exitQtyOf(qty, rules, floor);
       const exitNotional = dec.mul(exitQty, stopPrice, 8);
       if (dec.cmp(exitNotional, minNotional) < 0) {
         return refuse(
@@ -208,6 +221,13 @@ export function planOrder(input: PlanInput): PlanResult {
         );
       }
     }
+  }
+  const ladder = d.action === "buy" && strategy.tpLadder?.length
+    ? planLadder(strategy.tpLadder, entry, exitQtyOf(qty, rules, floor), stopPrice!, rules)
+    : undefined;
+  if (ladder && !ladder.ok) return refuse(`${what}: ${ladder.reason}`);
+  if (ladder?.merged.length) {
+    sizingNote = `${sizingNote}; take-profit ladder: ${ladder.merged.join("; ")}`;
   }
   return {
     ok: true,
@@ -219,10 +239,23 @@ export function planOrder(input: PlanInput): PlanResult {
       price,
       refPrice: tick ? dec.roundToStep(input.refPrice, tick) : input.refPrice,
       stopPrice,
-      takeProfitPrice: d.action === "buy" ? targetOf(d.tp, entry, strategy, tick) : undefined,
+      // A ladder replaces the single target: its slices are the position's targets.
+      takeProfitPrice: d.action === "buy" && !ladder
+        ? targetOf(d.tp, entry, strategy, tick)
+        : undefined,
       sizingNote,
+      trail: d.action === "buy" ? trailOf(d, strategy) : undefined,
+      ladder: ladder?.slices,
     },
   };
+}
+
+/**
+ * What an entry leaves to sell: the exchange may take the buy's fee in the base asset, so the
+ * quantity less the fee, truncated to the step. The stop exit and the ladder are checked on it.
+ */
+function exitQtyOf(qty: string, rules: TradingRules, floor: (q: string) => string): string {
+  return floor(dec.mul(qty, dec.sub("1", rules.taker_fee ?? DEFAULT_TAKER_FEE)));
 }
 
 /**
@@ -240,6 +273,13 @@ function targetOf(
   if (!(Number(strategy.takeProfitPct) > 0)) return undefined;
   const raw = dec.mul(entry, String(1 + strategy.takeProfitPct! / 100), 12);
   return tick ? dec.roundToStep(raw, tick, "down") : raw;
+}
+
+/** An entry's trail: the alert's distance wins over the strategy's; the activation is the strategy's. */
+function trailOf(d: TradingDecision, strategy: StrategyLimits): OrderPlan["trail"] {
+  const pct = d.trailPct ?? (strategy.trailPct ? String(strategy.trailPct) : undefined);
+  if (pct === undefined) return undefined;
+  return { pct, activationPct: String(strategy.trailActivationPct ?? 0) };
 }
 
 const pct = (n: number) => Number(n.toFixed(4)).toString();

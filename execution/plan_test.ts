@@ -202,3 +202,79 @@ Deno.test("a limit entry without tp takes its target from its own price", () => 
   assert.ok(r.ok);
   assert.equal(r.plan.takeProfitPrice, "50400");
 });
+
+Deno.test("an entry's trail: the alert's distance wins, the activation is the strategy's", () => {
+  const trailing = { ...base.strategy, trailPct: 2, trailActivationPct: 1 };
+  const none = plan();
+  assert.ok(none.ok);
+  assert.equal(none.plan.trail, undefined);
+  const own = plan({ strategy: trailing });
+  assert.ok(own.ok);
+  assert.deepEqual(own.plan.trail, { pct: "2", activationPct: "1" });
+  const alert = plan({ strategy: trailing, d: { trailPct: "5" } });
+  assert.ok(alert.ok);
+  assert.deepEqual(alert.plan.trail, { pct: "5", activationPct: "1" });
+  const noStrategyTrail = plan({ d: { trailPct: "3" } });
+  assert.ok(noStrategyTrail.ok);
+  assert.deepEqual(noStrategyTrail.plan.trail, { pct: "3", activationPct: "0" });
+  const sell = plan({ strategy: trailing, positionQty: "1", d: { action: "sell" } });
+  assert.ok(sell.ok);
+  assert.equal(sell.plan.trail, undefined, "a sell has no trail");
+  const r = parseDecision({ ...base.decision, trailPct: "100" });
+  assert.equal(r.ok, false);
+});
+
+const eth = {
+  decision: { ...base.decision, symbol: "ETH/USDT", sl: "98" },
+  rules: { tick_size: "0.01", step_size: "0.0001", min_qty: "0.0001", min_notional: "5" },
+  refPrice: "100",
+  strategy: {
+    ...base.strategy,
+    takeProfitPct: 4,
+    tpLadder: [{ pct: 4, share: 50 }, { pct: 8, share: 50 }],
+  },
+};
+
+Deno.test("a laddered entry plans its slices on what is left after the buy's fee", () => {
+  const r = plan({ ...eth, d: { ...eth.decision, qty: "1", tp: "130" } });
+  assert.ok(r.ok);
+  // 1 less the 0.1 % fee = 0.999: 0.4995 at 104, the rest (0.4995) at 108.
+  assert.deepEqual(r.plan.ladder?.map((s) => [s.price, s.qty]), [["104", "0.4995"], [
+    "108",
+    "0.4995",
+  ]]);
+  // The ladder replaces the single target: neither the alert's tp nor take_profit_pct.
+  assert.equal(r.plan.takeProfitPrice, undefined);
+  assert.equal(r.plan.sizingNote, "qty 1 from the alert (within 1 % risk)");
+  // A sell has no ladder; a strategy without one keeps its target.
+  const sell = plan({ ...eth, d: { action: "sell" }, positionQty: "1" });
+  assert.ok(sell.ok && sell.plan.ladder === undefined);
+  const single = plan({ ...eth, strategy: base.strategy, d: { ...eth.decision, tp: "130" } });
+  assert.ok(single.ok && single.plan.ladder === undefined && single.plan.takeProfitPrice === "130");
+});
+
+Deno.test("a ladder slice too small to sell is merged, and the order's note says so", () => {
+  const r = plan({
+    ...eth,
+    d: { ...eth.decision, qty: "0.1" },
+    strategy: { ...eth.strategy, tpLadder: [{ pct: 4, share: 5 }, { pct: 8, share: 95 }] },
+  });
+  assert.ok(r.ok);
+  assert.deepEqual(r.plan.ladder?.map((s) => [s.pct, s.share, s.qty]), [[8, 100, "0.0999"]]);
+  assert.match(
+    r.plan.sizingNote ?? "",
+    /; take-profit ladder: the 5 % at \+4 % joins \+8 % \(0\.0049 at 104 is 0\.5096, below the minimum notional 5\)$/,
+  );
+});
+
+Deno.test("an entry whose ladder cannot be sold is refused with the numbers", () => {
+  // No minimum notional, a minimum quantity of 0.001: 0.001 bought leaves 0.0009 after the fee.
+  const rules = { tick_size: "0.01", step_size: "0.0001", min_qty: "0.001" };
+  const r = plan({ ...eth, rules, d: { ...eth.decision, qty: "0.001" } });
+  assert.deepEqual(r, {
+    ok: false,
+    reason: 'Cannot trade "k": the take-profit ladder cannot be sold: quantity 0.0009 is ' +
+      "below the minimum 0.001",
+  });
+  assert.ok(plan({ ...eth, rules, strategy: base.strategy, d: { qty: "0.001", sl: "98" } }).ok);
+});

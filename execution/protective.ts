@@ -9,6 +9,13 @@
  * a stop refused for good leaves the software watch as the backstop (one CRITICAL). A filled
  * stop closes the position through the usual fill path (order_updates.ts).
  *
+ * A resting stop that no longer matches its position — below the position's stop (a trailing
+ * stop raised it, risk/trailing.ts) or of another quantity than held (a second buy) — is
+ * replaced: its cancel is requested (cancel_requests, 'protect:replace', sent by cancels.ts),
+ * and once the exchange's word has it CANCELED the next pass places the position's stop under
+ * the next attempt number. Never two at once: the new attempt waits for the old one to end. If
+ * the old stop filled instead, the position is closed from that fill and nothing is placed.
+ *
  * Everything is read from the database each pass, never kept in memory, so a restart finds
  * every position and its protection as they are. Paper accounts keep the software watch only.
  */
@@ -29,6 +36,9 @@ import { clientOrderIdPrefix } from "./plan.ts";
 /** The limit of a stop-limit sits this far (%) below its stop unless configured. */
 export const DEFAULT_STOP_LIMIT_OFFSET_PCT = 0.5;
 
+/** Who asks for the cancel of a resting stop that no longer matches its position. */
+export const REPLACE_REQUESTER = "protect:replace";
+
 /** A protective action is the Risk row of an order on the exchange: it has no alert. */
 export const PROTECTIVE_ACTION_SQL = "r.alert_id is null and r.order_id is not null";
 
@@ -48,6 +58,8 @@ export interface ProtectSummary {
   refused: number;
   /** Protective actions settled from their order's end (filled, cancelled, expired). */
   settled: number;
+  /** Resting stops whose cancel was asked for, to be replaced by the position's own. */
+  replacing: number;
 }
 
 /** The key of a position's protective stop; attempts are numbered in its client order id. */
@@ -94,8 +106,8 @@ export function createProtector(deps: ProtectDeps) {
   /**
    * PLANNED protective actions whose order ended: DONE when it filled; otherwise FAILED, and
    * while the position is still open the next step places a new attempt. A stop cancelled for
-   * an exit (exit_cancel) is expected and quiet; one cancelled or expired by anyone else is a
-   * WARN.
+   * an exit (exit_cancel) or to be replaced (protect:replace) is expected and quiet; one
+   * cancelled or expired by anyone else is a WARN.
    */
   async function settle(): Promise<number> {
     return await db.transaction(async (tx) => {
@@ -108,11 +120,14 @@ export function createProtector(deps: ProtectDeps) {
         symbol: string;
         position_open: boolean;
         for_exit: boolean;
+        replaced: boolean;
       }>(
         `select r.id, r.position_id, o.status, o.filled_qty > 0 as filled, o.client_order_id,
                 o.symbol, (p.status = 'OPEN' and p.qty > 0) as position_open,
                 exists (select 1 from cancel_requests c where c.order_id = o.id
-                         and c.requested_by like 'exit:%') as for_exit
+                         and c.requested_by like 'exit:%') as for_exit,
+                exists (select 1 from cancel_requests c where c.order_id = o.id
+                         and c.requested_by = '${REPLACE_REQUESTER}') as replaced
            from risk_actions r
            join orders o on o.id = r.order_id
            join positions p on p.id = r.position_id
@@ -124,12 +139,16 @@ export function createProtector(deps: ProtectDeps) {
       );
       for (const r of rows) {
         const done = r.status === "FILLED" || (r.filled && !r.position_open);
-        const error = done ? null : `${r.status.toLowerCase()} on the exchange`;
+        const error = done
+          ? null
+          : `${r.status.toLowerCase()} on the exchange${r.replaced ? " to be replaced" : ""}`;
         await tx.query(
           `update risk_actions set status = $2, error = $3, updated_at = now() where id = $1`,
           [r.id, done ? "DONE" : "FAILED", error],
         );
-        if (done || !r.position_open || r.for_exit || r.status === "REJECTED") continue;
+        if (done || !r.position_open || r.for_exit || r.replaced || r.status === "REJECTED") {
+          continue;
+        }
         await enqueueNotification(tx, {
           severity: "WARN",
           kind: NotificationKind.protectiveStop,
@@ -145,6 +164,51 @@ export function createProtector(deps: ProtectDeps) {
       }
       return rows.length;
     });
+  }
+
+  /**
+   * Resting stops that no longer match their open position: a stop below the position's (as
+   * the order guard rounds a sell's stop: up to the tick) or a quantity other than held
+   * (truncated to the step). Their cancel is requested once per order; one the exchange
+   * refused is asked again only after RETRY_GIVEN_UP_MIN minutes, not every pass: meanwhile the
+   * resting stop still protects at its own level and the software watch at the position's
+   * (risk/watch.ts: a stop that does not cover the position is no guard). Returns how many
+   * were asked for.
+   */
+  async function requestReplacements(): Promise<number> {
+    const stale = await db.query<{ id: number; client_order_id: string; position_id: number }>(
+      `with s as (
+         select o.id, o.client_order_id, o.position_id
+           from orders o
+           join positions p on p.id = o.position_id
+           left join instruments i on i.symbol = p.symbol
+           left join exchange_instruments ei
+             on ei.exchange_id = p.exchange_id and ei.instrument_id = i.id
+          where o.account_id = $1 and o.exchange_id = $2 and o.purpose = 'stop_loss'
+            and o.status = 'OPEN' and p.status = 'OPEN' and p.qty > 0
+            and p.stop_price is not null
+            and (o.stop_price < normalize_price(p.stop_price,
+                   nullif(ei.trading_rules ->> 'tick_size', '')::numeric, 'up')
+                 or o.qty - o.filled_qty <> normalize_size(p.qty,
+                   nullif(ei.trading_rules ->> 'step_size', '')::numeric))
+            and not exists (select 1 from cancel_requests c where c.order_id = o.id
+                             and (c.status <> 'FAILED'
+                                  or c.updated_at > now() - interval '${RETRY_GIVEN_UP_MIN} minutes')))
+       insert into cancel_requests (order_id, requested_by)
+       select id, '${REPLACE_REQUESTER}' from s
+       on conflict (order_id) where status = 'PENDING' do nothing
+       returning order_id as id,
+                 (select s.client_order_id from s where s.id = order_id) as client_order_id,
+                 (select s.position_id from s where s.id = order_id) as position_id`,
+      [account.id, exchange.id],
+    );
+    for (const o of stale) {
+      log.info("Protective stop {cid} of position {position} no longer matches it: replacing it", {
+        cid: o.client_order_id,
+        position: o.position_id,
+      });
+    }
+    return stale.length;
   }
 
   /**
@@ -333,7 +397,12 @@ export function createProtector(deps: ProtectDeps) {
 
   /** One pass: settle what ended, then protect what is unprotected (of one symbol, or all). */
   async function protectOnce(options: { symbol?: string } = {}): Promise<ProtectSummary> {
-    const summary: ProtectSummary = { placed: 0, refused: 0, settled: await settle() };
+    const summary: ProtectSummary = {
+      placed: 0,
+      refused: 0,
+      settled: await settle(),
+      replacing: await requestReplacements(),
+    };
     if (exchange.mode === "paper") return summary;
     for (const p of await candidates(options.symbol)) {
       const o = protectiveOrder(p, p.rules ?? {}, offsetPct);

@@ -74,6 +74,9 @@ export async function loadSnapshot(
       maxNotionalQuote: s.max_notional ? Number(s.max_notional) : undefined,
       takeProfitPct: Number(s.take_profit_pct),
       qtyPolicy: s.qty_policy === "trust" ? "trust" : "cap",
+      trailPct: s.trail_pct === null ? undefined : Number(s.trail_pct),
+      trailActivationPct: Number(s.trail_activation_pct),
+      tpLadder: s.tp_ladder ?? undefined,
     }
     // A strategy without a row trades with the configured defaults.
     : {
@@ -140,6 +143,10 @@ export async function insertOrder(
           sl: plan.stopPrice,
           tp: plan.takeProfitPrice,
           sizing: plan.sizingNote,
+          // The trail the position opened from this entry gets (order_updates.ts).
+          trail_pct: plan.trail?.pct,
+          trail_activation_pct: plan.trail?.activationPct,
+          ladder: plan.ladder,
         }),
         account.id,
         buy,

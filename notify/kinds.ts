@@ -25,9 +25,13 @@ export const NotificationKind = {
   // Risk
   stopLoss: "stop_loss",
   takeProfit: "take_profit",
+  /** A laddered take-profit's first slice filled: the stop moved up to break even. */
+  breakeven: "breakeven",
   riskExitFailed: "risk_exit_failed",
   /** A protective stop on the exchange ended (cancelled, expired) while its position is open. */
   protectiveStop: "protective_stop",
+  /** A position's trailing stop started to follow the price (once per position). */
+  trailingStop: "trailing_stop",
   /** A position could not get its stop on the exchange: only the software watch protects it. */
   protectionFailed: "protection_failed",
   // Control

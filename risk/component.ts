@@ -42,6 +42,7 @@ export function riskComponent(ctx: ServiceContext): Promise<Component> {
               ),
             log,
             queue: ctx.queues.decisions,
+            trailStepPct: ctx.config.risk.trailStepPct,
           });
           await agent.runOnce();
         },

@@ -10,6 +10,7 @@ import type { Db, Sql } from "../db/mod.ts";
 import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { exitVerdict, type RiskAction } from "./rules.ts";
 import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
+import { sliceFilled } from "./ladder_sql.ts";
 
 export interface WatchedPosition {
   id: number;
@@ -26,6 +27,9 @@ export interface WatchedPosition {
   protective_limit?: string | null;
   /** Whether the reconciler has looked at that stop since the watch started (or a minute passed). */
   protective_checked?: boolean | null;
+  /** The take-profit ladder planned at the entry, and how many of its slices filled. */
+  tp_ladder?: { price: string; qty: string }[] | null;
+  tp_ladder_filled?: number;
 }
 
 /**
@@ -48,26 +52,33 @@ export async function handOverExit(
   /** Who asked for an operator's exit (kind "exit"). */
   requestedBy?: string,
 ): Promise<number | undefined> {
+  const slice = action.slice;
   const [{ n: earlier }] = await db.query<{ n: number }>(
     // Software exits only: protective stops on the exchange have no alert and count apart.
+    // A ladder's slices count apart too: each has its own attempts.
     `select count(*)::int as n from risk_actions
-      where position_id = $1 and kind = $2 and alert_id is not null`,
-    [p.id, action.kind],
+      where position_id = $1 and kind = $2 and alert_id is not null
+        and (params ->> 'slice') is not distinct from $3`,
+    [p.id, action.kind, slice ? String(slice.n) : null],
   );
   // The last failed attempt told the operator to act; nothing more is sent automatically.
   if (earlier >= limits.riskExitAttemptsMax) return undefined;
-  const key = exitKey(action.kind, p, earlier + 1);
+  const key = exitKey(slice ? `tp${slice.n}` : action.kind, p, earlier + 1);
   const decision: TradingDecision = {
     symbol: p.symbol,
     action: "sell",
     strategy: p.strategy ?? "risk",
     idempotencyKey: key,
+    // A slice sells its own quantity (execution sells at most what is free); the last, all.
+    ...(slice?.qty ? { qty: slice.qty } : {}),
   };
   const body = JSON.stringify(decision);
   const hash = sha256Hex(body);
-  const params = action.kind === "exit"
-    ? { requested_by: requestedBy ?? "operator" }
-    : { trigger_price: action.triggerPrice, last_price: String(last) };
+  const params = action.kind === "exit" ? { requested_by: requestedBy ?? "operator" } : {
+    trigger_price: action.triggerPrice,
+    last_price: String(last),
+    ...(slice ? { slice: slice.n, price: action.triggerPrice, qty: slice.qty ?? "rest" } : {}),
+  };
   const stop = action.kind === "stop_loss";
   const already = Symbol("already planned");
   // The usual case after a failed exit: checked before writing, the unique key below
@@ -114,9 +125,13 @@ export async function handOverExit(
           ? `${tag}Exit of ${p.symbol} (position ${p.id}) asked by ${
             requestedBy ?? "the operator"
           }; selling the position (alert ${alert.id})`
-          : `${tag}${stop ? "Stop-loss" : "Take-profit"} hit on ${p.symbol} (position ${p.id}): ` +
+          : `${tag}${stop ? "Stop-loss" : "Take-profit"}${
+            slice ? ` ${slice.n} of ${slice.of}` : ""
+          } hit on ${p.symbol} (position ${p.id}): ` +
             `last ${last} ${stop ? "≤ stop" : "≥ target"} ${action.triggerPrice}; ` +
-            `selling the position (alert ${alert.id})`,
+            `selling ${
+              slice?.qty ? slice.qty : slice ? "the rest of the position" : "the position"
+            } (alert ${alert.id})`,
         dedupeKey: key,
         accountId: p.account_id,
       });
@@ -129,7 +144,8 @@ export async function handOverExit(
 }
 
 /**
- * PLANNED actions whose exit has finished are settled. DONE only when the position is closed;
+ * PLANNED actions whose exit has finished are settled. DONE only when the position is closed
+ * (a ladder's slice before its last: when its sell filled; the slice then counts as filled);
  * an exit that was refused, or whose order ended without closing the position (cancelled,
  * expired, partly filled, only part of it free to sell), is FAILED with a WARN, and the level
  * is armed again: the next pass hands over a new exit (a new key), up to
@@ -150,13 +166,18 @@ export async function settleExits(db: Db): Promise<number> {
       position_qty: string;
       attempts: number;
       account_id: number;
+      slice: number | null;
+      slices: number | null;
     }>(
       `select r.id, r.account_id::int, r.kind, r.position_id, a.status as alert_status, a.error as alert_error,
               a.id as alert_id, o.id as order_id, o.status as order_status,
               (p.status = 'OPEN' and p.qty > 0) as position_open, p.qty::text as position_qty,
               (select count(*)::int from risk_actions r2
                 where r2.position_id = r.position_id and r2.kind = r.kind
-                  and r2.alert_id is not null) as attempts
+                  and r2.alert_id is not null
+                  and (r2.params ->> 'slice') is not distinct from (r.params ->> 'slice'))
+                as attempts,
+              (r.params ->> 'slice')::int as slice, jsonb_array_length(p.tp_ladder) as slices
          from risk_actions r
          join inbound_alerts a on a.id = r.alert_id
          join positions p on p.id = r.position_id
@@ -181,6 +202,7 @@ export async function settleExits(db: Db): Promise<number> {
         positionOpen: r.position_open,
         positionQty: r.position_qty,
         attempts: r.attempts,
+        partial: r.slice !== null && r.slice < (r.slices ?? 0),
       }, limits.riskExitAttemptsMax);
       const error = verdict.status === "DONE" ? null : verdict.error;
       await tx.query(
@@ -188,7 +210,10 @@ export async function settleExits(db: Db): Promise<number> {
           where id = $1`,
         [r.id, verdict.status, error, r.order_id],
       );
-      if (verdict.status === "DONE") continue;
+      if (verdict.status === "DONE") {
+        if (r.slice !== null) await sliceFilled(tx, r.position_id, r.slice);
+        continue;
+      }
       await enqueueNotification(tx, {
         severity: verdict.severity,
         kind: NotificationKind.riskExitFailed,

@@ -18,6 +18,16 @@ export interface RiskAction {
   kind: RiskKind;
   /** The stop or target price that was crossed. */
   triggerPrice: string;
+  /** A slice of a laddered take-profit: a partial exit of its own quantity. */
+  slice?: SliceExit;
+}
+
+/** Which slice of a ladder (1-based, of how many) and what it sells: the last sells the rest. */
+export interface SliceExit {
+  n: number;
+  of: number;
+  /** The slice's planned quantity; undefined for the last slice (everything held). */
+  qty?: string;
 }
 
 const usable = (p: string | null | undefined): number | undefined => {
@@ -41,6 +51,27 @@ export function checkRisk(position: RiskPosition, lastPrice: number): RiskAction
   return undefined;
 }
 
+/**
+ * The next slice of a laddered take-profit whose target the last price reached, if any. Only
+ * the next one: slices are sold one at a time, in order, each once (`filled` counts those done).
+ */
+export function ladderExit(
+  slices: readonly { price: string; qty: string }[] | null | undefined,
+  filled: number,
+  lastPrice: number,
+): RiskAction | undefined {
+  if (!slices || !Number.isFinite(lastPrice) || lastPrice <= 0) return undefined;
+  const next = slices[filled];
+  const target = usable(next?.price);
+  if (target === undefined || lastPrice < target) return undefined;
+  const last = filled === slices.length - 1;
+  return {
+    kind: "take_profit",
+    triggerPrice: next.price,
+    slice: { n: filled + 1, of: slices.length, qty: last ? undefined : next.qty },
+  };
+}
+
 /** A finished exit of a PLANNED risk action, as settle() reads it. */
 export interface FinishedExit {
   /** "stop_loss" or "take_profit". */
@@ -53,8 +84,13 @@ export interface FinishedExit {
   orderStatus: string | null;
   positionOpen: boolean;
   positionQty: string;
-  /** Exits handed over so far for this position and kind, this one included. */
+  /** Exits handed over so far for this position and kind (and slice), this one included. */
   attempts: number;
+  /**
+   * A slice of a ladder before its last: a partial exit, done once its sell filled the slice
+   * (the position stays open for the slices after it).
+   */
+  partial?: boolean;
 }
 
 export type ExitVerdict =
@@ -62,13 +98,16 @@ export type ExitVerdict =
   | { status: "FAILED"; error: string; severity: "WARN" | "CRITICAL"; text: string };
 
 /**
- * DONE only when the exit executed and the position is closed. Otherwise FAILED with the
- * reason: the level stays armed (WARN) until `maxAttempts` exits were tried, then CRITICAL —
- * the operator must close the position by hand. The error is redacted (it may quote the
- * exchange's answer).
+ * DONE only when the exit executed and the position is closed — or, for a partial exit (a
+ * slice), when its sell filled. Otherwise FAILED with the reason: the level stays armed (WARN)
+ * until `maxAttempts` exits were tried, then CRITICAL — the operator must close the position
+ * by hand. The error is redacted (it may quote the exchange's answer).
  */
 export function exitVerdict(r: FinishedExit, maxAttempts: number): ExitVerdict {
   if (r.alertStatus === "EXECUTED" && !r.positionOpen) return { status: "DONE" };
+  if (r.partial && r.alertStatus === "EXECUTED" && r.orderStatus === "FILLED") {
+    return { status: "DONE" };
+  }
   const error = redactText(
     r.alertStatus !== "EXECUTED"
       ? (r.alertError ?? `alert ${r.alertId} ended ${r.alertStatus}`)
@@ -80,8 +119,8 @@ export function exitVerdict(r: FinishedExit, maxAttempts: number): ExitVerdict {
     status: "FAILED",
     error,
     severity: rearmed ? "WARN" : "CRITICAL",
-    text: `The ${r.kind.replace("_", "-")} exit of position ${r.positionId} did not close ` +
-      `it: ${error}; ${
+    text: `The ${r.kind.replace("_", "-")} exit of position ${r.positionId} did not ` +
+      `${r.partial ? "sell its slice" : "close it"}: ${error}; ${
         rearmed
           ? `the level stays armed (attempt ${r.attempts} of ${maxAttempts})`
           : "no more automatic attempts: close the position by hand"

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { checkRisk, exitVerdict } from "./rules.ts";
+import { checkRisk, exitVerdict, ladderExit } from "./rules.ts";
 
 const position = { stopPrice: "49000", takeProfitPrice: "55000" };
 
@@ -96,4 +96,43 @@ Deno.test("a secret in the alert's error is redacted before it is stored or sent
   assert.ok(v.status === "FAILED");
   assert.doesNotMatch(v.error, /hunter2/);
   assert.doesNotMatch(v.text, /hunter2/);
+});
+
+const slices = [{ price: "104", qty: "0.4995" }, { price: "108", qty: "0.4995" }];
+
+Deno.test("a ladder hands over its next slice only, once its target is reached", () => {
+  assert.equal(ladderExit(slices, 0, 103.99), undefined);
+  assert.deepEqual(ladderExit(slices, 0, 104), {
+    kind: "take_profit",
+    triggerPrice: "104",
+    slice: { n: 1, of: 2, qty: "0.4995" },
+  });
+  // Above both targets with none filled: still the first slice alone.
+  assert.equal(ladderExit(slices, 0, 109)?.slice?.n, 1);
+  // The first filled: the price back at 104 sells nothing more.
+  assert.equal(ladderExit(slices, 1, 104), undefined);
+  // The last slice sells everything held: no quantity of its own.
+  assert.deepEqual(ladderExit(slices, 1, 108)?.slice, { n: 2, of: 2, qty: undefined });
+  assert.equal(ladderExit(slices, 2, 200), undefined, "every slice filled");
+  assert.equal(ladderExit(null, 0, 200), undefined);
+  for (const last of [NaN, 0, -1]) assert.equal(ladderExit(slices, 0, last), undefined);
+});
+
+Deno.test("a slice's exit is DONE once its sell filled, the position still open", () => {
+  const slice = { ...exit, kind: "take_profit", positionOpen: true, positionQty: "0.5005" };
+  assert.deepEqual(exitVerdict({ ...slice, partial: true }, 3), { status: "DONE" });
+  // Not a partial exit (a whole target, the last slice): open means not done.
+  assert.equal(exitVerdict(slice, 3).status, "FAILED");
+  // A slice whose sell did not fill (cancelled, refused) stays armed.
+  const cancelled = exitVerdict({ ...slice, partial: true, orderStatus: "CANCELED" }, 3);
+  assert.ok(cancelled.status === "FAILED");
+  assert.match(cancelled.text, /did not sell its slice: .*the level stays armed/);
+  const refused = exitVerdict({
+    ...slice,
+    partial: true,
+    alertStatus: "REJECTED",
+    alertError: "refused",
+    orderStatus: "REJECTED",
+  }, 3);
+  assert.equal(refused.status, "FAILED");
 });

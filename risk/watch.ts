@@ -7,16 +7,19 @@
  * Exits do not go through the intake: a disabled or deleted strategy must not keep a
  * position open past its stop. A position whose stop rests on the exchange (a protective
  * order, execution/protective.ts) is watched for its target only; its exit cancels that stop
- * first.
+ * first. A position with a trail (trailing.ts) is watched for it too, target or not: its stop
+ * is raised before the levels are checked. A laddered take-profit hands over its next slice alone (rules.ts ladderExit), as a
+ * partial exit; settling it moves the stop to break even after the first (ladder_sql.ts).
  */
 import type { WorkQueue } from "../runtime/mod.ts";
 import { errorMessage, TemporaryError } from "../core/errors.ts";
 import type { Log } from "../core/log.ts";
 import type { Db } from "../db/mod.ts";
 import type { Exchange } from "../exchange/mod.ts";
-import { checkRisk } from "./rules.ts";
+import { checkRisk, ladderExit } from "./rules.ts";
 import { handOverExit, settleExits, type WatchedPosition } from "./exits_sql.ts";
 import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
+import { type TrailingPosition, trailPosition } from "./trailing.ts";
 
 export { exitKey } from "./exits_sql.ts";
 
@@ -34,6 +37,8 @@ export interface RiskDeps {
   log: Log;
   /** Woken with each new exit's alert id after the commit (execution's queue). */
   queue?: WorkQueue<number>;
+  /** A trailing stop moves by at least this much (%) of itself (TRAIL_STEP_PCT). */
+  trailStepPct?: number;
 }
 
 export interface RiskSummary {
@@ -47,6 +52,13 @@ export interface RiskSummary {
   settled: number;
 }
 
+/** What the trailing update reads of a position (trailing.ts), the tick from its instrument. */
+const TRAIL_COLUMNS = `p.avg_entry_price::text, p.trail_pct::text, p.trail_activation_pct::text,
+  p.high_water_price::text,
+  (select nullif(ei.trading_rules ->> 'tick_size', '') from exchange_instruments ei
+     join instruments i on i.id = ei.instrument_id
+    where ei.exchange_id = p.exchange_id and i.symbol = p.symbol) as tick_size`;
+
 export function createRiskAgent(deps: RiskDeps) {
   const { db, exchange, log } = deps;
   /** The database's clock at this agent's first pass: see protective_checked below. */
@@ -56,10 +68,11 @@ export function createRiskAgent(deps: RiskDeps) {
     startedAt ??= (await db.query<{ now: Date }>("select now() as now"))[0].now;
     const settled = await settleExits(db);
     // A position with an exit in flight is not looked at again until that exit settles.
-    const positions = await db.query<WatchedPosition>(
+    const positions = await db.query<WatchedPosition & TrailingPosition>(
       `select p.id, p.account_id::int, (select a.name from accounts a where a.id = p.account_id)
               as account_name, p.exchange_id, p.symbol, p.stop_price::text,
-              p.take_profit_price::text, p.strategy, p.opened_at,
+              p.take_profit_price::text, p.strategy, p.opened_at, ${TRAIL_COLUMNS},
+              p.tp_ladder, p.tp_ladder_filled,
               -- Only a resting stop that covers the whole position at its stop (or tighter)
               -- guards it: after a second buy added to the position, or a stop moved up, the
               -- software stop keeps watching until the exchange stop matches again.
@@ -86,7 +99,8 @@ export function createRiskAgent(deps: RiskDeps) {
                or $3 < now() - interval '1 minute') as protective_checked
          from positions p
         where (p.exchange_id = $1 or $2) and p.status = 'OPEN' and p.qty > 0
-          and (p.stop_price is not null or p.take_profit_price is not null)
+          and (p.stop_price is not null or p.take_profit_price is not null
+               or p.trail_pct is not null or p.tp_ladder is not null)
           and not exists (select 1 from risk_actions r
                            where r.position_id = p.id and r.status = 'PLANNED'
                              and r.alert_id is not null)
@@ -101,7 +115,7 @@ export function createRiskAgent(deps: RiskDeps) {
     };
     // One ticker per market and symbol, whichever accounts hold it.
     const markets = positions.length > 0 ? await deps.markets?.() : undefined;
-    const bySymbol = new Map<string, WatchedPosition[]>();
+    const bySymbol = new Map<string, typeof positions>();
     let lastError = "";
     for (const p of positions) {
       const key = `${markets?.get(p.account_id)?.key ?? p.exchange_id}\n${p.symbol}`;
@@ -125,6 +139,12 @@ export function createRiskAgent(deps: RiskDeps) {
         continue;
       }
       for (const p of group) {
+        const trailed = await trailPosition(db, p, last, log, deps.trailStepPct);
+        // The resting stop is below the raised one now: the software stop guards until
+        // execution/protective.ts has replaced it.
+        if (trailed !== undefined) {
+          Object.assign(p, { stop_price: trailed, protective_limit: null });
+        }
         // A stop resting on the exchange guards the position there; the software stop steps
         // in only once the price is below that stop's limit (triggered but unfilled: a gap)
         // and the reconciler has looked at the stop since this watch started: after a restart
@@ -133,9 +153,13 @@ export function createRiskAgent(deps: RiskDeps) {
         const onExchange = p.protective_limit != null &&
           (last >= Number(p.protective_limit) || p.protective_checked !== true);
         const action = checkRisk(
-          { stopPrice: onExchange ? null : p.stop_price, takeProfitPrice: p.take_profit_price },
+          {
+            stopPrice: onExchange ? null : p.stop_price,
+            // A ladder replaces the single target.
+            takeProfitPrice: p.tp_ladder ? null : p.take_profit_price,
+          },
           last,
-        );
+        ) ?? ladderExit(p.tp_ladder, p.tp_ladder_filled ?? 0, last);
         if (!action) continue;
         const alertId = await handOverExit(db, p, action, last);
         if (alertId === undefined) continue;

@@ -18,6 +18,7 @@ export function alertToDecision(alert: PineAlert, symbol: string): DecisionInput
   if (alert.price !== undefined) d.price = alert.price;
   if (alert.sl !== undefined) d.sl = alert.sl;
   if (alert.tp !== undefined) d.tp = alert.tp;
+  if (alert.trail_pct !== undefined) d.trailPct = alert.trail_pct;
   if (alert.confidence !== undefined) d.confidence = alert.confidence;
   if (alert.ts !== undefined) d.ts = new Date(alert.ts).toISOString();
   if (alert.idempotency_key !== undefined) d.idempotencyKey = alert.idempotency_key;

@@ -13,6 +13,9 @@ const strategy: StrategyRow = {
   confidence_min: "0.5",
   max_notional: null,
   qty_policy: "cap",
+  trail_pct: null,
+  trail_activation_pct: "0",
+  tp_ladder: null,
   params: {},
   version: "1",
 };

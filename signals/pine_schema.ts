@@ -19,6 +19,11 @@ const positiveDecimal = z.unknown().transform((v, ctx) => {
   return d;
 });
 
+/** A percentage strictly between 0 and 100, e.g. a trailing distance. */
+const percent = positiveDecimal.refine((d) => Number(d) < 100, {
+  message: "expected a percentage above 0 and below 100",
+});
+
 const confidence = z.unknown().transform((v, ctx) => {
   const n = typeof v === "number" ? v : typeof v === "string" && v.trim() !== "" ? Number(v) : NaN;
   if (!Number.isFinite(n) || n < 0 || n > 1) {
@@ -39,6 +44,7 @@ export const pineAlertSchema = z.object({
   price: positiveDecimal.optional(),
   sl: positiveDecimal.optional(),
   tp: positiveDecimal.optional(),
+  trail_pct: percent.optional(),
   confidence: confidence.optional(),
   ts: z.iso.datetime({ offset: true, error: "expected an ISO-8601 time" }).optional(),
   idempotency_key: z.string({ error: "expected a string" }).trim().min(1, "must not be empty")

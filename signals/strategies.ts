@@ -20,6 +20,12 @@ export interface StrategyRow {
   max_notional: string | null;
   /** What an alert's qty may do: 'cap' (at most the risk-based size) or 'trust' (migration 0019). */
   qty_policy: "cap" | "trust";
+  /** The trailing stop distance (%) of its entries, null = none (migration 0020). */
+  trail_pct: string | null;
+  /** How far (%) above the entry the price must rise before the stop trails. */
+  trail_activation_pct: string;
+  /** The laddered take-profit ([{pct, share}], trading/ladder.ts), or null (migration 0021). */
+  tp_ladder: { pct: number; share: number }[] | null;
   /** The strategy agent's indicator parameters (jsonb), validated by strategy/params.ts. */
   params: unknown;
   /** The row's xmin: record_inbound_decision checks the row did not change since the read. */
@@ -27,7 +33,7 @@ export interface StrategyRow {
 }
 
 const COLUMNS = `name, enabled, symbols, risk_pct::text, stop_pct::text, take_profit_pct::text,
-  confidence_min::text, max_notional::text, qty_policy, params, xmin::text as version`;
+  confidence_min::text, max_notional::text, qty_policy, trail_pct::text, trail_activation_pct::text, tp_ladder, params, xmin::text as version`;
 
 const SELECT_STRATEGY = `select ${COLUMNS} from strategies where name = $1`;
 

@@ -17,6 +17,11 @@ export interface TradingDecision {
   sl?: string;
   /** Take-profit price. */
   tp?: string;
+  /**
+   * An entry's trailing stop distance (%, 0–100, decimal string): the stop follows the highest
+   * price since entry this far below it. Wins over the strategy's `trail_pct`.
+   */
+  trailPct?: string;
   /** 0–1; below the strategy's floor the decision is dropped. */
   confidence?: number;
   /** Name of a row in `strategies`. */

@@ -78,6 +78,9 @@ Deno.test({
           "confidence_min",
           "max_notional",
           "qty_policy",
+          "trail_pct",
+          "trail_activation_pct",
+          "tp_ladder",
         ]);
       });
 
