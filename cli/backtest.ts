@@ -17,7 +17,15 @@ import { limits } from "../core/limits.ts";
 import type { Db } from "../db/mod.ts";
 import { type Command, configure, type Io, parse, parseDateFlag, table, withDb } from "./common.ts";
 import { sweepCommand, sweepFlags, sweepGrid } from "./backtest_sweep.ts";
-import { EXIT_FLAGS, EXIT_HELP, exitFlags, exitRulesText, exitsJson } from "./backtest_exits.ts";
+import {
+  EXIT_FLAGS,
+  EXIT_HELP,
+  exitFlags,
+  exitRulesText,
+  exitsJson,
+  withStoredExits,
+} from "./backtest_exits.ts";
+import { readStrategyRow } from "../signals/mod.ts";
 import type { ExitRules } from "../backtest/mod.ts";
 
 const HELP = `Usage: pg-solo-lite backtest --csv FILE [options]
@@ -81,8 +89,20 @@ const positive = (name: string, v: string | undefined, fallback: number): number
   return n;
 };
 
-async function resolveParams(db: Db | undefined, config: Config, name?: string) {
-  if (!db) return paramsFromConfig(config);
+/**
+ * The strategy's parameters and exits: a stored row's trail and ladder unless the flags give
+ * them (the CSV path without --strategy reads no row), the step from TRAIL_STEP_PCT.
+ */
+async function resolveParams(
+  db: Db | undefined,
+  config: Config,
+  name: string | undefined,
+  flags: ExitRules | undefined,
+): Promise<{ params: StrategyParams; exits?: ExitRules }> {
+  const stepPct = config.risk.trailStepPct;
+  if (!db) {
+    return { params: paramsFromConfig(config), exits: withStoredExits(flags, undefined, stepPct) };
+  }
   const resolved = await loadStrategy(db, config, name ?? config.strategy.name);
   if (name && name !== config.strategy.name && resolved.source === "config") {
     throw new UsageError(
@@ -90,7 +110,10 @@ async function resolveParams(db: Db | undefined, config: Config, name?: string) 
         `${name}) or omit --strategy`,
     );
   }
-  return resolved.params;
+  const row = resolved.source === "config"
+    ? undefined
+    : await readStrategyRow(db, resolved.params.name);
+  return { params: resolved.params, exits: withStoredExits(flags, row, stepPct) };
 }
 
 const command: Command = {
@@ -148,7 +171,6 @@ const command: Command = {
       toMs: v.to ? parseDateFlag("to", v.to, true) : undefined,
     };
     const sweep = sweepFlags(v);
-    // A stored strategy has no trail or ladder columns yet: the flags alone set the exits.
     opts.exits = exitFlags(v, sweep ? sweepGrid(sweep).map(([name]) => name) : []);
     const config = configure(io, { logLevel: "error" });
     if (Number.isNaN(opts.balance)) opts.balance = config.exchange.paperBalanceQuote;
@@ -157,21 +179,24 @@ const command: Command = {
         initialQuote: opts.balance,
         feeRate: opts.feeRate,
         stepSize: opts.stepSize,
-        exits: opts.exits,
       };
-      const sweepRun = async (db?: Db) =>
-        sweepCommand(io, await resolveParams(db, config, v.strategy), settings, v.csv!, sweep);
+      const sweepRun = async (db?: Db) => {
+        const { params, exits } = await resolveParams(db, config, v.strategy, opts.exits);
+        return sweepCommand(io, params, { ...settings, exits }, v.csv!, sweep);
+      };
       return v.strategy ? await withDb(config, sweepRun) : await sweepRun();
     }
     const run = async (db?: Db) => {
-      const params = await resolveParams(db, config, v.strategy);
-      return await backtest(io, config, params, opts, db);
+      const { params, exits } = await resolveParams(db, config, v.strategy, opts.exits);
+      return await backtest(io, config, params, { ...opts, exits }, db);
     };
     if (symbols) {
       const folio = await withDb(
         config,
-        async (db) =>
-          portfolioBacktest(db, config, await resolveParams(db, config, v.strategy), opts, symbols),
+        async (db) => {
+          const { params, exits } = await resolveParams(db, config, v.strategy, opts.exits);
+          return await portfolioBacktest(db, config, params, { ...opts, exits }, symbols);
+        },
       );
       print(io, folio, Boolean(v.json), Boolean(v.trades));
       if (!v.json) io.out("\n" + table(folio.perSymbol));

@@ -3,6 +3,7 @@
  * (trading/trail.ts, trading/ladder.ts), checked as the strategies command checks them.
  */
 import type { ExitRules } from "../backtest/mod.ts";
+import type { StrategyRow } from "../signals/mod.ts";
 import { errorMessage, UsageError } from "../core/errors.ts";
 import { formatLadder, parseLadder } from "../trading/ladder.ts";
 import { DEFAULT_TRAIL_STEP_PCT } from "../trading/trail.ts";
@@ -16,7 +17,9 @@ export const EXIT_FLAGS = {
   "min-notional": { type: "string" },
 } as const;
 
-export const EXIT_HELP = `Exits (the live rules; none by default: the fixed stop and one target):
+export const EXIT_HELP =
+  `Exits (the live rules; default: the --strategy row's trail and ladder, else
+the fixed stop and one target; the step from TRAIL_STEP_PCT):
   --trail-pct N       trailing stop: the stop follows the highest price since entry this far
                       (%, above 0, below 100) below it, only ever up
   --trail-activation-pct N  trail once the high is this far (%) above the entry [0]
@@ -112,4 +115,29 @@ export function exitRulesText(e: ExitRules): string {
 /** The exit rules in --json, with the ladder as the flag writes it. */
 export function exitsJson(e: ExitRules) {
   return { ...e, ladder: e.ladder ? formatLadder(e.ladder) : undefined };
+}
+
+/**
+ * The flags over a stored strategy's trail and ladder, field by field (a flag wins), and the
+ * step from TRAIL_STEP_PCT unless --trail-step-pct; undefined when neither trails nor ladders.
+ */
+export function withStoredExits(
+  flags: ExitRules | undefined,
+  row: Pick<StrategyRow, "trail_pct" | "trail_activation_pct" | "tp_ladder"> | undefined,
+  envStepPct: number | undefined,
+): ExitRules | undefined {
+  const storedTrail = row?.trail_pct == null ? undefined : Number(row.trail_pct);
+  const trailPct = flags?.trailPct ?? storedTrail;
+  const ladder = flags?.ladder ?? row?.tp_ladder ?? undefined;
+  if (trailPct === undefined && !ladder) return flags;
+  const storedActivation = storedTrail === undefined
+    ? undefined
+    : Number(row!.trail_activation_pct);
+  return {
+    ...flags,
+    trailPct,
+    trailActivationPct: flags?.trailActivationPct ?? storedActivation,
+    trailStepPct: flags?.trailStepPct ?? envStepPct,
+    ladder,
+  };
 }

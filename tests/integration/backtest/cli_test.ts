@@ -363,3 +363,57 @@ Deno.test("bad exit flags are usage errors (exit 2) with the live rules' message
     assert.match(r.err, re);
   }
 });
+
+Deno.test({
+  name: "backtest --strategy takes the row's trail and ladder; a flag wins over them",
+  ...serviceTest,
+  async fn() {
+    const t = await testDb({ onDisk: true });
+    const path = await tempCsv(RISE_THEN_FALL);
+    try {
+      await t.db.close();
+      const env = { ...SMALL, ...(t.url ? { DATABASE_URL: t.url } : { DATA_DIR: t.dataDir! }) };
+      const add = await main(
+        [
+          "strategies",
+          "add",
+          "swing",
+          "--take-profit-pct",
+          "50",
+          "--confidence-min",
+          "0.1",
+          "--trail-pct",
+          "2",
+          "--tp-ladder",
+          "2:50,4:50",
+        ],
+        { env: { LOG_LEVEL: "error", ...env }, out: () => {}, err: () => {}, isTerminal: false },
+      );
+      assert.equal(add, 0);
+      const run = async (...flags: string[]) => {
+        const r = await cli(
+          ["--csv", path, "--step", "0.001", "--strategy", "swing", "--json", ...flags],
+          { ...env, TRAIL_STEP_PCT: "0.25" },
+        );
+        assert.equal(r.code, 0, r.err);
+        return JSON.parse(r.out);
+      };
+      const stored = await run();
+      assert.deepEqual(stored.exits, {
+        trailPct: 2,
+        trailActivationPct: 0,
+        trailStepPct: 0.25,
+        ladder: "2:50,4:50",
+      });
+      assert.equal(stored.summary.exitFills, 2);
+      const flagged = await run("--trail-pct", "3", "--tp-ladder", "4:100");
+      assert.deepEqual([flagged.exits.trailPct, flagged.exits.ladder], [3, "4:100"]);
+      // Without --strategy a CSV backtest reads no row: the fixed stop and target.
+      const plain = await cli(["--csv", path, "--step", "0.001", "--json"], env);
+      assert.equal(JSON.parse(plain.out).exits, undefined);
+    } finally {
+      await Deno.remove(path);
+      await t.close();
+    }
+  },
+});
