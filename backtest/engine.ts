@@ -5,8 +5,18 @@
  * order right after the close gets), with the taker fee on both sides. Stop and target are
  * checked against every candle's low and high; when both are inside one candle the stop is
  * assumed first (the pessimistic reading), and a gap through a level fills at the open.
+ *
+ * The trailing stop and the take-profit ladder are the live rules (trading/trail.ts,
+ * trading/ladder.ts), applied per candle in this order: (a) the stop as it stood at the open
+ * against the low; (b) the ladder's slices (or the single target) against the high, lowest
+ * first; (c) the high raises the high-water price and the trail, and a filled slice moves the
+ * stop to break even, both effective from the next candle: within one candle we do not know
+ * whether the high came before the low, so the stop is never raised by the candle that made it.
  */
 import { sizePosition } from "../trading/sizing.ts";
+import { DEFAULT_TRAIL_STEP_PCT, trailedStop, type TrailSpec } from "../trading/trail.ts";
+import { breakevenStop, type LadderLevel, planLadder } from "../trading/ladder.ts";
+import { numberToDecimal } from "../trading/decimal.ts";
 import type { Candle } from "../exchange/mod.ts";
 import type { RuleOutcome, StrategyParams } from "../strategy/mod.ts";
 import { createRunner } from "../strategy/mod.ts";
@@ -33,9 +43,38 @@ export interface BacktestOptions {
   wallet?: { cash: number };
   /** The strategy's runner; by default the live one (sweeps pass one over shared series). */
   runner?: { onCandle(candle: { ts: number; close: number }): RuleOutcome };
+  /** Trailing stop and take-profit ladder; none by default (a fixed stop and one target). */
+  exits?: ExitRules;
+}
+
+/**
+ * How a position exits besides its fixed stop and target: the live strategy's trail and
+ * ladder. The backtest knows no exchange's market rules: a slice's quantity is truncated to
+ * `stepSize` (the sizing step) and checked against `minQty` / `minNotional` only when given.
+ */
+export interface ExitRules {
+  /** Trailing distance (%) below the high since entry; 0 < trailPct < 100. */
+  trailPct?: number;
+  /** How far (%) above the entry the high must be before the stop trails (default 0). */
+  trailActivationPct?: number;
+  /** The smallest move (%) of the stop (default DEFAULT_TRAIL_STEP_PCT). */
+  trailStepPct?: number;
+  /** Take-profit slices instead of the single target; after the first fills, break even. */
+  ladder?: LadderLevel[];
+  minQty?: number;
+  minNotional?: number;
 }
 
 export type ExitReason = "stop" | "target" | "signal" | "end";
+
+/** One sell of a round trip that a ladder closed in parts. */
+export interface TradeExit {
+  ts: number;
+  price: number;
+  qty: number;
+  feeQuote: number;
+  reason: ExitReason;
+}
 
 export interface Trade {
   entryTs: number;
@@ -47,7 +86,13 @@ export interface Trade {
   feeQuote: number;
   /** Net of fees, quote. */
   pnlQuote: number;
+  /** The last exit's reason. */
   reason: ExitReason;
+  /**
+   * The sells, when the position was closed in parts (a ladder's slices, then the rest);
+   * `exitPrice` is then their quantity-weighted mean and `qty` the whole entry.
+   */
+  exits?: TradeExit[];
 }
 
 export interface BacktestSummary {
@@ -58,9 +103,12 @@ export interface BacktestSummary {
   signals: number;
   /** Signals dropped by the RSI filter, the stop check or the confidence floor. */
   dropped: number;
-  /** Entries the sizing refused (e.g. the open gapped below the stop). */
+  /** Entries the sizing or the ladder refused (e.g. the open gapped below the stop). */
   skipped: number;
+  /** Round trips: entries closed, in one sell or in several (see `exitFills`). */
   trades: number;
+  /** Sells that closed the trades: one per trade, more with a take-profit ladder. */
+  exitFills: number;
   wins: number;
   losses: number;
   winRatePct: number;
@@ -94,12 +142,26 @@ export interface Backtest {
 }
 
 interface Position {
+  /** What is still held. */
   qty: number;
   entryPrice: number;
   entryTs: number;
   entryFeeQuote: number;
+  /** The stop as it stands at the next candle's open. */
   stop: number;
   target: number;
+  /** Highest price since entry (from the entry price on). */
+  high: number;
+  /** Whether the trail rule has seen this position's high yet. */
+  trailAsked: boolean;
+  /** The ladder's slice prices and quantities, and the next slice to fill. */
+  slicePrice?: Float64Array;
+  sliceQty?: Float64Array;
+  nextSlice: number;
+  /** The stop once the first slice filled (NaN without a ladder). */
+  breakeven: number;
+  /** The sells so far, when the position is closed in parts. */
+  sold?: TradeExit[];
 }
 
 // Longer than ~80 lines: one closure over the simulated account; feed() is the per-candle hot path, kept in one place for speed.
@@ -118,6 +180,10 @@ export function createBacktest(options: BacktestOptions): Backtest {
   const sellPrice = (p: number) => p * (1 - slip);
   // Running sums of per-candle returns for Sharpe and Sortino, and the candles held.
   let prevEquity = wallet.cash, n = 0, sumR = 0, sumR2 = 0, sumDown2 = 0, held = 0;
+  const trail = trailSpec(options.exits);
+  const ladder = options.exits?.ladder?.length ? options.exits.ladder : undefined;
+  // Off (no trail, no ladder), a candle costs one test of this constant more than before.
+  const managed = trail !== undefined || ladder !== undefined;
 
   const exit = (ts: number, marketPrice: number, reason: ExitReason) => {
     const p = pos!;
@@ -126,6 +192,12 @@ export function createBacktest(options: BacktestOptions): Backtest {
     const fee = proceeds * feeRate;
     wallet.cash += proceeds - fee;
     fees += fee;
+    pos = undefined;
+    if (p.sold) {
+      p.sold.push({ ts, price, qty: p.qty, feeQuote: fee, reason });
+      trades.push(roundTrip(p, ts, reason));
+      return;
+    }
     const cost = p.qty * p.entryPrice + p.entryFeeQuote;
     trades.push({
       entryTs: p.entryTs,
@@ -137,7 +209,44 @@ export function createBacktest(options: BacktestOptions): Backtest {
       pnlQuote: proceeds - fee - cost,
       reason,
     });
-    pos = undefined;
+  };
+
+  /** Sells one slice of the ladder that leaves a remainder (the last slice is an exit). */
+  const sellSlice = (ts: number, marketPrice: number, qty: number) => {
+    const p = pos!;
+    const price = sellPrice(marketPrice);
+    const proceeds = qty * price;
+    const fee = proceeds * feeRate;
+    wallet.cash += proceeds - fee;
+    fees += fee;
+    p.qty -= qty;
+    (p.sold ??= []).push({ ts, price, qty, feeQuote: fee, reason: "target" });
+  };
+
+  /** (b) with a ladder: the slices the high reached, lowest first, each once. */
+  const fillSlices = (c: Candle, prices: Float64Array, qtys: Float64Array) => {
+    const p = pos!;
+    const lastSlice = prices.length - 1;
+    while (p.nextSlice <= lastSlice && c.high >= prices[p.nextSlice]) {
+      const i = p.nextSlice++;
+      const at = Math.max(prices[i], c.open);
+      // The last slice sells everything still held.
+      if (i === lastSlice) return exit(c.ts, at, "target");
+      sellSlice(c.ts, at, qtys[i]);
+    }
+  };
+
+  /** (c) the stop for the next candle: break even after a slice, then the trail from the high. */
+  const raiseStop = (c: Candle, p: Position) => {
+    if (p.nextSlice > 0 && p.breakeven > p.stop) p.stop = p.breakeven;
+    if (!trail) return;
+    // Without a new high the rule answers as it did for the last one (the stop it set then, or
+    // a higher one, is not below its candidate), so it is asked again only after a new high.
+    if (c.high > p.high) p.high = c.high;
+    else if (p.trailAsked) return;
+    p.trailAsked = true;
+    const moved = trailedStop(p.entryPrice, p.high, p.stop, trail);
+    if (moved !== undefined && moved > p.stop) p.stop = moved;
   };
 
   const enter = (c: Candle, stop: number, target: number) => {
@@ -152,7 +261,10 @@ export function createBacktest(options: BacktestOptions): Backtest {
       maxNotionalQuote: params.maxNotionalQuote,
       feeRate,
     });
-    if (!sized.ok) {
+    const slices = sized.ok && ladder
+      ? planSlices(ladder, entryPrice, sized.qty, stop, options)
+      : undefined;
+    if (!sized.ok || (ladder && !slices)) {
       skipped++;
       return;
     }
@@ -160,7 +272,21 @@ export function createBacktest(options: BacktestOptions): Backtest {
     const fee = qty * entryPrice * feeRate;
     wallet.cash -= qty * entryPrice + fee;
     fees += fee;
-    pos = { qty, entryPrice, entryTs: c.ts, entryFeeQuote: fee, stop, target };
+    pos = {
+      qty,
+      entryPrice,
+      entryTs: c.ts,
+      entryFeeQuote: fee,
+      stop,
+      target,
+      high: entryPrice,
+      trailAsked: false,
+      slicePrice: slices?.price,
+      sliceQty: slices?.qty,
+      nextSlice: 0,
+      breakeven: slices ? Number(breakevenStop(numberToDecimal(entryPrice), String(feeRate))) : NaN,
+      sold: undefined,
+    };
   };
 
   return {
@@ -173,8 +299,11 @@ export function createBacktest(options: BacktestOptions): Backtest {
         pending = undefined;
       }
       if (pos) {
+        // (a) the stop first, as it stood at the open; a gap below it fills at the open.
         if (c.low <= pos.stop) exit(c.ts, Math.min(pos.stop, c.open), "stop");
+        else if (pos.slicePrice) fillSlices(c, pos.slicePrice, pos.sliceQty!);
         else if (c.high >= pos.target) exit(c.ts, Math.max(pos.target, c.open), "target");
+        if (managed && pos) raiseStop(c, pos);
       }
       const outcome = runner.onCandle(c);
       if (outcome.kind === "signal") {
@@ -223,6 +352,61 @@ export function createBacktest(options: BacktestOptions): Backtest {
       });
       return { summary, trades };
     },
+  };
+}
+
+function trailSpec(e: ExitRules | undefined): TrailSpec | undefined {
+  if (e?.trailPct === undefined) return undefined;
+  return {
+    trailPct: e.trailPct,
+    activationPct: e.trailActivationPct ?? 0,
+    stepPct: e.trailStepPct ?? DEFAULT_TRAIL_STEP_PCT,
+  };
+}
+
+/**
+ * The ladder's slices for one entry, by the live rule (planLadder): quantities truncated to
+ * the sizing step, too small ones merged; undefined when the ladder cannot be sold at all.
+ */
+function planSlices(
+  levels: readonly LadderLevel[],
+  entry: number,
+  qty: string,
+  stop: number,
+  o: { stepSize?: number; exits?: ExitRules },
+): { price: Float64Array; qty: Float64Array } | undefined {
+  const text = (x: number | undefined) => x ? numberToDecimal(x) : undefined;
+  const plan = planLadder(levels, numberToDecimal(entry), qty, numberToDecimal(stop), {
+    step_size: text(o.stepSize),
+    min_qty: text(o.exits?.minQty),
+    min_notional: text(o.exits?.minNotional),
+  });
+  if (!plan.ok) return undefined;
+  return {
+    price: Float64Array.from(plan.slices, (s) => Number(s.price)),
+    qty: Float64Array.from(plan.slices, (s) => Number(s.qty)),
+  };
+}
+
+/** A position closed in parts as one round trip: its sells' mean price, fees and net PnL. */
+function roundTrip(p: Position, ts: number, reason: ExitReason): Trade {
+  const sold = p.sold!;
+  let qty = 0, value = 0, fee = 0;
+  for (const e of sold) {
+    qty += e.qty;
+    value += e.qty * e.price;
+    fee += e.feeQuote;
+  }
+  return {
+    entryTs: p.entryTs,
+    exitTs: ts,
+    entryPrice: p.entryPrice,
+    exitPrice: value / qty,
+    qty,
+    feeQuote: p.entryFeeQuote + fee,
+    pnlQuote: value - fee - (qty * p.entryPrice + p.entryFeeQuote),
+    reason,
+    exits: sold,
   };
 }
 
@@ -277,6 +461,7 @@ export function summarize(o: {
     dropped: o.dropped,
     skipped: o.skipped,
     trades: trades.length,
+    exitFills: trades.reduce((k, t) => k + (t.exits?.length ?? 1), 0),
     wins,
     losses: trades.length - wins,
     winRatePct: trades.length ? round2(wins / trades.length * 100) : 0,

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { createBacktest } from "./engine.ts";
+import { createBacktest, type ExitRules } from "./engine.ts";
+import { parseLadder } from "../trading/ladder.ts";
 import type { StrategyParams } from "../strategy/rule.ts";
 import type { Candle } from "../exchange/port.ts";
 
@@ -147,4 +148,146 @@ Deno.test("the summary carries profit factor, expectancy, exposure, Sharpe and S
   assert.equal(summary.exposurePct, 25);
   assert.ok(summary.sharpe !== null && summary.sortino !== null);
   assert.ok(summary.sharpe! < 0, "a falling position gives a negative Sharpe");
+});
+
+// Trailing stop and take-profit ladder. The target is set out of reach (50 %) where a test is
+// about the stop alone. Entry 50 units at 10 (candle 6's open), stop 9.8.
+function runExits(after: Candle[], exits: ExitRules, takeProfitPct = 50) {
+  const bt = createBacktest({
+    params: { ...params, takeProfitPct },
+    initialQuote: 1000,
+    feeRate: 0.001,
+    stepSize: 0.001,
+    exits,
+  });
+  for (const c of [...SIGNAL, ...after]) bt.feed(c);
+  return bt.finish();
+}
+const near = (a: number, b: number) => Math.abs(a - b) < 1e-9;
+const trail2 = { trailPct: 2, trailActivationPct: 0, trailStepPct: 0.5 };
+
+// Up to 10.6, then down: the stop trails 9.996 (after 10.2), 10.388 (after 10.6), then stays.
+const RISE_THEN_FALL = [
+  at(6, { open: 10, high: 10.2, low: 9.9, close: 10.2 }),
+  // The low 10.0 is under the 10.388 this candle's high asks for: not taken, the high may have
+  // come after the low.
+  at(7, { open: 10.2, high: 10.6, low: 10.0, close: 10.5 }),
+  at(8, { open: 10.5, high: 10.55, low: 10.4, close: 10.45 }),
+  at(9, { open: 10.45, high: 10.45, low: 10.3, close: 10.3 }),
+  at(10, { open: 10.3, high: 10.7, low: 9.9, close: 10 }),
+];
+
+Deno.test("the trail only moves the stop up, from the next candle, and exits once", () => {
+  const { trades, summary } = runExits(RISE_THEN_FALL, trail2);
+  assert.equal(trades.length, 1);
+  const [t] = trades;
+  assert.equal(t.reason, "stop");
+  assert.equal(t.exitTs, 9 * 60_000);
+  assert.ok(near(t.exitPrice, 10.6 * 0.98), String(t.exitPrice));
+  assert.equal(t.exits, undefined);
+  assert.equal(summary.exitFills, 1);
+  // The fixed stop alone never exits on this path: the position is closed at the end.
+  const fixed = runExits(RISE_THEN_FALL, {});
+  assert.deepEqual([fixed.trades[0].reason, fixed.trades[0].exitPrice], ["end", 10]);
+});
+
+Deno.test("the trail waits for its activation", () => {
+  const path = [
+    at(6, { open: 10, high: 10.2, low: 9.9, close: 10.2 }),
+    at(7, { open: 10.2, high: 10.4, low: 10.1, close: 10.3 }),
+    at(8, { open: 10.3, high: 10.6, low: 10.15, close: 10.5 }),
+    at(9, { open: 10.45, high: 10.45, low: 10.3, close: 10.3 }),
+  ];
+  // Active at once: 9.996, then 10.192 after 10.4, taken by candle 8's low 10.15.
+  const now = runExits(path, trail2).trades[0];
+  assert.equal(now.exitTs, 8 * 60_000);
+  assert.ok(near(now.exitPrice, 10.4 * 0.98), String(now.exitPrice));
+  // From +5 % (10.5) only: the stop stays 9.8 until candle 8's high 10.6 moves it to 10.388.
+  const later = runExits(path, { ...trail2, trailActivationPct: 5 }).trades[0];
+  assert.equal(later.exitTs, 9 * 60_000);
+  assert.ok(near(later.exitPrice, 10.6 * 0.98), String(later.exitPrice));
+});
+
+Deno.test("the step keeps the stop where it is for a small move", () => {
+  const path = [
+    at(6, { open: 10, high: 10.2, low: 9.9, close: 10.2 }),
+    // 10.24 × 0.98 = 10.0352: 0.39 % above 9.996, under the 0.5 % step.
+    at(7, { open: 10.2, high: 10.24, low: 10.1, close: 10.2 }),
+    at(8, { open: 10.2, high: 10.2, low: 10.0, close: 10.05 }),
+  ];
+  const stepped = runExits(path, trail2).trades[0];
+  assert.deepEqual([stepped.reason, stepped.exitPrice], ["end", 10.05]);
+  const every = runExits(path, { ...trail2, trailStepPct: 0 }).trades[0];
+  assert.equal(every.reason, "stop");
+  assert.equal(every.exitTs, 8 * 60_000);
+  assert.ok(near(every.exitPrice, 10.24 * 0.98), String(every.exitPrice));
+});
+
+Deno.test("a gap below a trailed stop fills at the open", () => {
+  const path = [
+    ...RISE_THEN_FALL.slice(0, 2),
+    at(8, { open: 10, high: 10.1, low: 9.9, close: 10 }),
+  ];
+  const [t] = runExits(path, trail2).trades;
+  assert.deepEqual([t.reason, t.exitPrice, t.exitTs], ["stop", 10, 8 * 60_000]);
+});
+
+const LADDER = parseLadder("2:50,4:50"); // 25 at 10.2, 25 at 10.4
+
+Deno.test("a candle through both the stop and the ladder's slices exits at the stop", () => {
+  const { trades } = runExits(
+    [at(6, { open: 10, high: 10.5, low: 9.7, close: 10 })],
+    { ladder: LADDER },
+  );
+  assert.equal(trades.length, 1);
+  assert.deepEqual([trades[0].reason, trades[0].exitPrice, trades[0].qty], ["stop", 9.8, 50]);
+  assert.equal(trades[0].exits, undefined);
+});
+
+Deno.test("the ladder fills each slice once, the last sells the rest: one round trip", () => {
+  const { trades, summary } = runExits([
+    at(6, { open: 10, high: 10.25, low: 9.9, close: 10.1 }),
+    // 10.3 reaches the first slice again: it does not sell twice.
+    at(7, { open: 10.1, high: 10.3, low: 10.05, close: 10.2 }),
+    at(8, { open: 10.2, high: 10.5, low: 10.1, close: 10.45 }),
+  ], { ladder: LADDER });
+  assert.equal(trades.length, 1);
+  const [t] = trades;
+  assert.deepEqual(
+    t.exits!.map((e) => [e.ts, e.price, e.qty, e.reason]),
+    [[6 * 60_000, 10.2, 25, "target"], [8 * 60_000, 10.4, 25, "target"]],
+  );
+  assert.deepEqual([t.reason, t.qty, t.exitTs], ["target", 50, 8 * 60_000]);
+  assert.ok(near(t.exitPrice, 10.3));
+  // 255 + 260 sold, 0.515 in exit fees, 500.5 paid: 13.985.
+  assert.ok(near(t.pnlQuote, 13.985), String(t.pnlQuote));
+  assert.ok(near(t.feeQuote, 1.015));
+  assert.deepEqual([summary.trades, summary.exitFills, summary.wins], [1, 2, 1]);
+  assert.equal(summary.finalQuote, 1013.99);
+});
+
+Deno.test("after a slice the stop is break even from the next candle on", () => {
+  const path = [
+    at(6, { open: 10, high: 10.25, low: 9.9, close: 10.1 }),
+    at(7, { open: 10.1, high: 10.15, low: 10.0, close: 10.05 }),
+  ];
+  // Without the ladder the stop stays 9.8 and the low 10.0 does not take it.
+  assert.equal(runExits(path, {}).trades[0].reason, "end");
+  const [t] = runExits(path, { ladder: LADDER }).trades;
+  // Break even: 10 × 1.001 / 0.999 = 10.02002…; the rest sold there nets what it cost.
+  const even = 10 * 1.001 / 0.999;
+  assert.deepEqual([t.reason, t.exitTs, t.exits!.length], ["stop", 7 * 60_000, 2]);
+  assert.ok(Math.abs(t.exits![1].price - even) < 1e-9, String(t.exits![1].price));
+  // Only the first slice earns: 255 − 0.255 − 250.25.
+  assert.ok(Math.abs(t.pnlQuote - 4.495) < 1e-6, String(t.pnlQuote));
+});
+
+Deno.test("slices below the market's minimums join the next; an unsellable ladder skips", () => {
+  const path = [at(6, { open: 10, high: 10.5, low: 10, close: 10.45 })];
+  // 25 at 10.2 = 255, under 300: everything sells at 10.4.
+  const merged = runExits(path, { ladder: LADDER, minNotional: 300 }).trades[0];
+  assert.deepEqual([merged.reason, merged.exitPrice, merged.qty], ["target", 10.4, 50]);
+  assert.equal(merged.exits, undefined);
+  const refused = runExits(path, { ladder: LADDER, minNotional: 1000 });
+  assert.deepEqual([refused.trades.length, refused.summary.skipped], [0, 1]);
 });

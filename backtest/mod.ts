@@ -1,13 +1,21 @@
 /** The public face of backtest/: what other rooms may use. */
 
 export { type CsvReport, streamCandleCsv } from "./csv.ts";
-export { type BacktestSummary, createBacktest, type Trade } from "./engine.ts";
+export {
+  type BacktestSummary,
+  createBacktest,
+  type ExitRules,
+  type Trade,
+  type TradeExit,
+} from "./engine.ts";
 export {
   combinations,
+  type Grid,
   gridValues,
   parseGrid,
   type RankBy,
   rankValue,
+  type RunSettings,
   type SweepMetrics,
 } from "./sweep.ts";
 export { runSweep, type SweepResult } from "./sweep_pool.ts";

@@ -8,7 +8,7 @@
 import { limits } from "../core/limits.ts";
 import { UsageError } from "../core/errors.ts";
 import type { StrategyParams } from "../strategy/mod.ts";
-import { createBacktest } from "./engine.ts";
+import { createBacktest, type ExitRules } from "./engine.ts";
 import {
   candleAt,
   type CandleColumns,
@@ -17,8 +17,11 @@ import {
   seriesRunner,
 } from "./sweep_series.ts";
 
-/** Sweepable parameters: spec name → StrategyParams field, and whether it is a whole number. */
-const PARAMS: Record<string, [keyof StrategyParams, boolean]> = {
+/** A combination: the strategy's parameters and, when the grid varies them, the trail's. */
+export type SweepParams = StrategyParams & { trailPct?: number; trailActivationPct?: number };
+
+/** Sweepable parameters: spec name → SweepParams field, and whether it is a whole number. */
+const PARAMS: Record<string, [keyof SweepParams, boolean]> = {
   ema_fast: ["emaFast", true],
   ema_slow: ["emaSlow", true],
   rsi_period: ["rsiPeriod", true],
@@ -28,6 +31,14 @@ const PARAMS: Record<string, [keyof StrategyParams, boolean]> = {
   take_profit_pct: ["takeProfitPct", false],
   confidence_min: ["confidenceMin", false],
   risk_pct: ["riskPct", false],
+  trail_pct: ["trailPct", false],
+  trail_activation_pct: ["trailActivationPct", false],
+};
+
+/** The trail's values as the engine and the live rule take them (trading/trail.ts). */
+const RANGES: Record<string, [(v: number) => boolean, string]> = {
+  trail_pct: [(v) => v > 0 && v < 100, "above 0 and below 100"],
+  trail_activation_pct: [(v) => v >= 0, "from 0 up"],
 };
 
 export type Grid = [name: string, values: number[]][];
@@ -69,6 +80,10 @@ export function parseGrid(spec: string): Grid {
     if (PARAMS[name][1] && !values.every((v) => Number.isInteger(v) && v >= 1)) {
       throw new UsageError(`--sweep ${name} takes whole numbers ≥ 1, got ${values.join(", ")}`);
     }
+    const bounds = RANGES[name];
+    if (bounds && !values.every(bounds[0])) {
+      throw new UsageError(`--sweep ${name} takes numbers ${bounds[1]}, got ${values.join(", ")}`);
+    }
     grid.push([name, values]);
   }
   if (grid.length === 0) throw new UsageError("--sweep needs at least one name=from..to:step");
@@ -82,8 +97,8 @@ export function parseGrid(spec: string): Grid {
 }
 
 /** Every combination of the grid over the base parameters, in a stable order. */
-export function combinations(base: StrategyParams, grid: Grid): StrategyParams[] {
-  let out: StrategyParams[] = [{ ...base }];
+export function combinations(base: StrategyParams, grid: Grid): SweepParams[] {
+  let out: SweepParams[] = [{ ...base }];
   for (const [name, values] of grid) {
     const key = PARAMS[name][0];
     out = out.flatMap((p) => values.map((v) => ({ ...p, [key]: v })));
@@ -92,7 +107,7 @@ export function combinations(base: StrategyParams, grid: Grid): StrategyParams[]
 }
 
 /** The grid's values of one combination, by spec name (for printing). */
-export function gridValues(p: StrategyParams, grid: Grid): Record<string, number> {
+export function gridValues(p: SweepParams, grid: Grid): Record<string, number> {
   return Object.fromEntries(grid.map(([name]) => [name, p[PARAMS[name][0]] as number]));
 }
 
@@ -112,13 +127,25 @@ export interface RunSettings {
   initialQuote: number;
   feeRate: number;
   stepSize?: number;
+  /** The exit flags; a combination's trail_pct / trail_activation_pct win over them. */
+  exits?: ExitRules;
+}
+
+/** The exits of one combination: the flags', with the grid's trail values over them. */
+export function combinationExits(p: SweepParams, exits?: ExitRules): ExitRules | undefined {
+  if (p.trailPct === undefined && p.trailActivationPct === undefined) return exits;
+  return {
+    ...exits,
+    trailPct: p.trailPct ?? exits?.trailPct,
+    trailActivationPct: p.trailActivationPct ?? exits?.trailActivationPct,
+  };
 }
 
 /** One combination over candles [from, to): the engine with a runner over shared series. */
 export function runCombination(
   c: CandleColumns,
   series: SeriesMap,
-  params: StrategyParams,
+  params: SweepParams,
   s: RunSettings,
   from: number,
   to: number,
@@ -130,6 +157,7 @@ export function runCombination(
     feeRate: s.feeRate,
     stepSize: s.stepSize,
     runner: seriesRunner(series, params, from),
+    exits: combinationExits(params, s.exits),
     onEquity: (_ts, e) => {
       // Welford's running variance of the per-candle return.
       const r = e / prev - 1;

@@ -4,13 +4,12 @@
  * and need none; `deno compile` must include backtest/sweep_worker.ts (deno.json's compile
  * task does).
  */
-import type { StrategyParams } from "../strategy/mod.ts";
-import { type RunSettings, seriesFor, type SweepMetrics } from "./sweep.ts";
+import { type RunSettings, seriesFor, type SweepMetrics, type SweepParams } from "./sweep.ts";
 import type { CandleColumns } from "./sweep_series.ts";
 import type { ToWorker } from "./sweep_worker.ts";
 
 export interface SweepResult {
-  params: StrategyParams;
+  params: SweepParams;
   inSample: SweepMetrics;
   outOfSample?: SweepMetrics;
 }
@@ -25,7 +24,7 @@ export interface PoolOptions {
 
 export async function runSweep(
   columns: CandleColumns,
-  combos: StrategyParams[],
+  combos: SweepParams[],
   o: PoolOptions,
 ): Promise<SweepResult[]> {
   const series = seriesFor(columns, combos);

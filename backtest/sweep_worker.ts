@@ -3,13 +3,12 @@
  * (pulled, so a fast worker takes more), and answers each with its metrics in and, with a
  * split, out of sample. Needs no permissions: everything arrives in messages.
  */
-import { runCombination, type RunSettings } from "./sweep.ts";
+import { runCombination, type RunSettings, type SweepParams } from "./sweep.ts";
 import type { CandleColumns, SeriesMap } from "./sweep_series.ts";
-import type { StrategyParams } from "../strategy/mod.ts";
 
 export type ToWorker =
   | { kind: "init"; columns: CandleColumns; series: SeriesMap; settings: RunSettings; cut: number }
-  | { kind: "run"; index: number; params: StrategyParams }
+  | { kind: "run"; index: number; params: SweepParams }
   | { kind: "stop" };
 
 let init: Extract<ToWorker, { kind: "init" }> | undefined;

@@ -1,7 +1,8 @@
 /**
  * Backtest throughput: 1,051,200 one-minute candles (two years) through the live indicator,
  * strategy, sizing and paper-fill code. Three measurements, each the median of 3 runs:
- *   engine    candles already in memory
+ *   engine    candles already in memory; again with a trailing stop (1 %) and a take-profit
+ *             ladder (2:50,4:50), the live exit rules
  *   csv       per candle format (ISO-8601 with ms and Z, ISO-8601 with an offset, epoch ms,
  *             epoch s, Binance's 12-column klines, TradingView's export): streaming parse of a
  *             1,051,200-row CSV + engine, in this process
@@ -17,6 +18,8 @@ import { streamCandleCsv } from "../backtest/csv.ts";
 import { candleCsvLine, generateCandles } from "../backtest/sample.ts";
 import { paramsFromConfig } from "../strategy/params.ts";
 import { loadConfig } from "../core/config.ts";
+import { parseLadder } from "../trading/ladder.ts";
+import type { ExitRules } from "../backtest/engine.ts";
 import type { Candle } from "../exchange/port.ts";
 import { candlesBetween, upsertCandles } from "../strategy/candles.ts";
 import { limits } from "../core/limits.ts";
@@ -28,8 +31,9 @@ const { values } = parseArgs({
 });
 const N = Number(values.candles ?? 1_051_200);
 const params = paramsFromConfig(loadConfig({}));
-const newBacktest = () =>
-  createBacktest({ params, initialQuote: 10_000, feeRate: 0.001, stepSize: 0.00001 });
+const newBacktest = (exits?: ExitRules) =>
+  createBacktest({ params, initialQuote: 10_000, feeRate: 0.001, stepSize: 0.00001, exits });
+const EXITS: ExitRules = { trailPct: 1, ladder: parseLadder("2:50,4:50") };
 
 const t = performance.now();
 const candles: Candle[] = [];
@@ -38,9 +42,9 @@ const generateMs = performance.now() - t;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-function engineOnce() {
+function engineOnce(exits?: ExitRules) {
   const t0 = performance.now();
-  const bt = newBacktest();
+  const bt = newBacktest(exits);
   for (let i = 0; i < candles.length; i++) bt.feed(candles[i]);
   const r = bt.finish();
   return { ms: performance.now() - t0, summary: r.summary };
@@ -88,6 +92,8 @@ try {
   engineOnce(); // warm-up: JIT
   const engineRuns = [engineOnce(), engineOnce(), engineOnce()];
   const summary = engineRuns[0].summary;
+  engineOnce(EXITS);
+  const exitRuns = [engineOnce(EXITS), engineOnce(EXITS), engineOnce(EXITS)];
 
   const perFormat: { format: string; bytes: number; csvMs: number; cliMs: number[] }[] = [];
   for (const name of chosen) {
@@ -165,6 +171,12 @@ try {
       perS(engineMs).toLocaleString("en")
     } candles/s`,
   );
+  const exitsMs = median(exitRuns.map((r) => r.ms));
+  console.log(
+    `engine with trail 1 % + ladder 2:50,4:50 ${exitsMs.toFixed(0)} ms, ${
+      perS(exitsMs).toLocaleString("en")
+    } candles/s (${exitRuns[0].summary.trades} trades, ${exitRuns[0].summary.exitFills} sells)`,
+  );
   if (dbMs !== undefined) console.log(`postgres pages + engine ${dbMs.toFixed(0)} ms`);
   console.log(
     "format         MB   parse+engine ms   candles/s   cli process ms (3 runs)  candles/s",
@@ -185,6 +197,7 @@ try {
     trades: summary.trades,
     engineMs: Math.round(engineMs),
     engineCandlesPerS: perS(engineMs),
+    engineExitsMs: Math.round(exitsMs),
     formats: perFormat.map((f) => ({
       format: f.format,
       bytes: f.bytes,

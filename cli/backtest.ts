@@ -16,7 +16,17 @@ import { errorMessage, RuntimeError, UsageError } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import type { Db } from "../db/mod.ts";
 import { type Command, configure, type Io, parse, parseDateFlag, table, withDb } from "./common.ts";
-import { sweepCommand, sweepFlags } from "./backtest_sweep.ts";
+import { sweepCommand, sweepFlags, sweepGrid } from "./backtest_sweep.ts";
+import {
+  EXIT_FLAGS,
+  EXIT_HELP,
+  exitFlags,
+  exitRulesText,
+  exitsJson,
+  withStoredExits,
+} from "./backtest_exits.ts";
+import { readStrategyRow } from "../signals/mod.ts";
+import type { ExitRules } from "../backtest/mod.ts";
 
 const HELP = `Usage: pg-solo-lite backtest --csv FILE [options]
        pg-solo-lite backtest --symbol S --from DATE --to DATE [options]
@@ -52,11 +62,14 @@ Options:
                       drawdown charts, metrics with Sharpe, Sortino, profit factor, expectancy,
                       exposure, and the trades): the same numbers as the text and --json
 
+${EXIT_HELP}
+
 Sweeps (with --csv):
   --sweep GRID        every combination of GRID, on all cores, e.g.
                       "ema_fast=8..16:2,ema_slow=20..40:5,stop_pct=1..3:0.5" (from..to:step,
                       or v1|v2|v3); names: ema_fast, ema_slow, rsi_period, rsi_overbought,
-                      rsi_oversold, stop_pct, take_profit_pct, confidence_min, risk_pct
+                      rsi_oversold, stop_pct, take_profit_pct, confidence_min, risk_pct,
+                      trail_pct, trail_activation_pct
   --rank METRIC       return (default), sharpe, profit_factor or max_dd
   --split F           rank on the first F of the candles (e.g. 0.7) and show the same
                       combinations on the rest (out-of-sample), side by side
@@ -64,6 +77,7 @@ Sweeps (with --csv):
 Examples:
   pg-solo-lite backtest --csv samples/btcusdt_1m_sample.csv
   pg-solo-lite backtest --symbol BTC/USDT --from 2026-01-01 --to 2026-01-31 --json
+  pg-solo-lite backtest --csv candles.csv --trail-pct 2 --trail-activation-pct 1 --tp-ladder "4:50,8:50"
   pg-solo-lite backtest --csv candles.csv --sweep "ema_fast=8..16:2,ema_slow=20..40:5" --split 0.7`;
 
 const positive = (name: string, v: string | undefined, fallback: number): number => {
@@ -75,8 +89,20 @@ const positive = (name: string, v: string | undefined, fallback: number): number
   return n;
 };
 
-async function resolveParams(db: Db | undefined, config: Config, name?: string) {
-  if (!db) return paramsFromConfig(config);
+/**
+ * The strategy's parameters and exits: a stored row's trail and ladder unless the flags give
+ * them (the CSV path without --strategy reads no row), the step from TRAIL_STEP_PCT.
+ */
+async function resolveParams(
+  db: Db | undefined,
+  config: Config,
+  name: string | undefined,
+  flags: ExitRules | undefined,
+): Promise<{ params: StrategyParams; exits?: ExitRules }> {
+  const stepPct = config.risk.trailStepPct;
+  if (!db) {
+    return { params: paramsFromConfig(config), exits: withStoredExits(flags, undefined, stepPct) };
+  }
   const resolved = await loadStrategy(db, config, name ?? config.strategy.name);
   if (name && name !== config.strategy.name && resolved.source === "config") {
     throw new UsageError(
@@ -84,7 +110,10 @@ async function resolveParams(db: Db | undefined, config: Config, name?: string) 
         `${name}) or omit --strategy`,
     );
   }
-  return resolved.params;
+  const row = resolved.source === "config"
+    ? undefined
+    : await readStrategyRow(db, resolved.params.name);
+  return { params: resolved.params, exits: withStoredExits(flags, row, stepPct) };
 }
 
 const command: Command = {
@@ -109,6 +138,7 @@ const command: Command = {
       sweep: { type: "string" },
       rank: { type: "string" },
       split: { type: "string" },
+      ...EXIT_FLAGS,
     }, { max: 0 });
     if ([v.csv, v.symbol, v.symbols].filter(Boolean).length !== 1) {
       throw new UsageError(
@@ -141,6 +171,7 @@ const command: Command = {
       toMs: v.to ? parseDateFlag("to", v.to, true) : undefined,
     };
     const sweep = sweepFlags(v);
+    opts.exits = exitFlags(v, sweep ? sweepGrid(sweep).map(([name]) => name) : []);
     const config = configure(io, { logLevel: "error" });
     if (Number.isNaN(opts.balance)) opts.balance = config.exchange.paperBalanceQuote;
     if (sweep) {
@@ -149,19 +180,23 @@ const command: Command = {
         feeRate: opts.feeRate,
         stepSize: opts.stepSize,
       };
-      const sweepRun = async (db?: Db) =>
-        sweepCommand(io, await resolveParams(db, config, v.strategy), settings, v.csv!, sweep);
+      const sweepRun = async (db?: Db) => {
+        const { params, exits } = await resolveParams(db, config, v.strategy, opts.exits);
+        return sweepCommand(io, params, { ...settings, exits }, v.csv!, sweep);
+      };
       return v.strategy ? await withDb(config, sweepRun) : await sweepRun();
     }
     const run = async (db?: Db) => {
-      const params = await resolveParams(db, config, v.strategy);
-      return await backtest(io, config, params, opts, db);
+      const { params, exits } = await resolveParams(db, config, v.strategy, opts.exits);
+      return await backtest(io, config, params, { ...opts, exits }, db);
     };
     if (symbols) {
       const folio = await withDb(
         config,
-        async (db) =>
-          portfolioBacktest(db, config, await resolveParams(db, config, v.strategy), opts, symbols),
+        async (db) => {
+          const { params, exits } = await resolveParams(db, config, v.strategy, opts.exits);
+          return await portfolioBacktest(db, config, params, { ...opts, exits }, symbols);
+        },
       );
       print(io, folio, Boolean(v.json), Boolean(v.trades));
       if (!v.json) io.out("\n" + table(folio.perSymbol));
@@ -178,6 +213,7 @@ interface Result {
   trades: Trade[];
   csv?: CsvReport;
   source: string;
+  exits?: ExitRules;
 }
 
 interface RunOptions {
@@ -191,6 +227,7 @@ interface RunOptions {
   symbol?: string;
   fromMs?: number;
   toMs?: number;
+  exits?: ExitRules;
 }
 
 // Longer than ~80 lines: reads the two sources (CSV, table) and the three outputs in one place; each branch is short.
@@ -213,6 +250,7 @@ async function backtest(
     stepSize: o.stepSize,
     slippageBps: o.slippageBps,
     onEquity,
+    exits: o.exits,
   });
   let lastProgress = performance.now();
   const progress = (text: () => string) => {
@@ -278,7 +316,7 @@ async function backtest(
       throw new RuntimeError(`Cannot write --html ${o.html}: ${errorMessage(error)}`);
     }
   }
-  return { summary, trades, csv, source };
+  return { summary, trades, csv, source, exits: o.exits };
 }
 
 /**
@@ -325,6 +363,7 @@ async function portfolioBacktest(
     stepSize: o.stepSize,
     slippageBps: o.slippageBps,
     symbols,
+    exits: o.exits,
   });
   // A k-way merge by time: symbols are few, so a scan for the earliest head is enough.
   const at = new Map(symbols.map((s) => [s, 0]));
@@ -343,6 +382,7 @@ async function portfolioBacktest(
     summary,
     trades,
     source: `${symbols.join(", ")} ${config.timeframe} on ${config.exchange.id} (one balance)`,
+    exits: o.exits,
     perSymbol: Object.entries(perSymbol).map(([symbol, s]: [string, BacktestSummary]) => ({
       symbol,
       trades: s.trades,
@@ -417,20 +457,34 @@ function print(io: Io, r: Result, json: boolean, listTrades: boolean) {
   if (json) {
     io.out(JSON.stringify({
       source: r.source,
+      exits: r.exits ? exitsJson(r.exits) : undefined,
       summary: r.summary,
-      trades: tradeRows,
+      trades: tradeRows.map((row, i) => {
+        const sells = r.trades[i].exits;
+        return sells ? { ...row, exits: sells.map((e) => ({ ...e, ts: iso(e.ts) })) } : row;
+      }),
       badRows: r.csv ? { count: r.csv.badCount, first: r.csv.errors } : undefined,
     }));
     return;
   }
   const s = r.summary;
-  if (listTrades) io.out(table(tradeRows) + "\n");
+  if (listTrades) {
+    const rows = tradeRows.map((row, i) => {
+      const sells = r.trades[i].exits;
+      return sells ? { ...row, exit_reason: `${row.exit_reason} (${sells.length} sells)` } : row;
+    });
+    io.out(table(rows) + "\n");
+  }
   io.out(
     `Backtest of "${s.strategy}" on ${r.source}: ${s.candles} candles, ` +
       `${iso(s.firstTs)} to ${iso(s.lastTs)}`,
   );
   io.out(table([
-    { metric: "trades", value: `${s.trades} (${s.wins} won, ${s.losses} lost)` },
+    {
+      metric: "trades",
+      value: `${s.trades} (${s.wins} won, ${s.losses} lost)` +
+        (s.exitFills > s.trades ? `, closed in ${s.exitFills} sells` : ""),
+    },
     { metric: "win rate", value: `${s.winRatePct} %` },
     { metric: "pnl", value: `${s.pnlQuote} (net of fees)` },
     { metric: "fees", value: String(s.feesQuote) },
@@ -443,6 +497,7 @@ function print(io: Io, r: Result, json: boolean, listTrades: boolean) {
     { metric: "sharpe / sortino", value: `${s.sharpe ?? "–"} / ${s.sortino ?? "–"} (annualised)` },
     { metric: "slippage", value: `${s.slippageBps} bps per fill` },
     { metric: "signals", value: `${s.signals} (${s.dropped} dropped, ${s.skipped} not sized)` },
+    ...(r.exits ? [{ metric: "exits", value: exitRulesText(r.exits) }] : []),
   ]));
   if (r.csv && r.csv.badCount > 0) {
     io.out(`\n${r.csv.badCount} bad row(s) skipped:`);

@@ -5,10 +5,12 @@
 import {
   columnCollector,
   combinations,
+  type Grid,
   gridValues,
   parseGrid,
   type RankBy,
   rankValue,
+  type RunSettings,
   runSweep,
   streamCandleCsv,
   type SweepMetrics,
@@ -50,6 +52,9 @@ export function sweepFlags(
   return flags;
 }
 
+/** The grid of the sweep flags (checked by sweepFlags already). */
+export const sweepGrid = (f: SweepFlags): Grid => parseGrid(f.sweep);
+
 /** Checks the sweep flags before anything is read. */
 export function checkSweepFlags(f: SweepFlags) {
   const grid = parseGrid(f.sweep);
@@ -67,11 +72,12 @@ export function checkSweepFlags(f: SweepFlags) {
 export async function sweepCommand(
   io: Io,
   base: StrategyParams,
-  settings: { initialQuote: number; feeRate: number; stepSize?: number },
+  settings: RunSettings,
   path: string,
   f: SweepFlags,
 ): Promise<void> {
   const { grid, rank, split } = checkSweepFlags(f);
+
   const combos = combinations(base, grid);
   const cols = columnCollector();
   let csv;

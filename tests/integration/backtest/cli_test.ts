@@ -260,3 +260,160 @@ Deno.test({
     }
   },
 });
+
+// A buy at the close of the sixth candle with these parameters (see backtest/engine_test.ts):
+// 50 units at 10, stop 9.8; then up to 10.6 and down.
+const SMALL = {
+  EMA_FAST: "2",
+  EMA_SLOW: "3",
+  RSI_PERIOD: "2",
+  RSI_OVERBOUGHT: "90",
+  RSI_OVERSOLD: "10",
+  STOP_PCT: "2",
+  TAKE_PROFIT_PCT: "50",
+  CONFIDENCE_MIN: "0.1",
+  RISK_PER_TRADE_PCT: "1",
+  PAPER_BALANCE: "1000",
+};
+const T0 = Date.UTC(2024, 0, 1);
+const RISE_THEN_FALL = [
+  ...[10, 9, 8, 7, 8, 10].map((p) => [p, p, p, p]),
+  [10, 10.2, 9.9, 10.2],
+  [10.2, 10.6, 10.0, 10.5],
+  [10.5, 10.55, 10.4, 10.45],
+  [10.45, 10.45, 10.3, 10.3],
+  [10.3, 10.7, 9.9, 10],
+].map(([o, h, l, c], i) => `${T0 + i * 60_000},${o},${h},${l},${c},1`).join("\n");
+
+Deno.test("backtest --trail-pct and --tp-ladder exit by the live rules", async () => {
+  const path = await tempCsv(RISE_THEN_FALL);
+  const run = async (...flags: string[]) => {
+    const r = await cli(["--csv", path, "--step", "0.001", "--json", ...flags], SMALL);
+    assert.equal(r.code, 0, r.err);
+    return JSON.parse(r.out);
+  };
+  const iso = (i: number) => new Date(T0 + i * 60_000).toISOString();
+  try {
+    const fixed = await run();
+    assert.deepEqual(fixed.trades.map((t: { exit_reason: string }) => t.exit_reason), ["end"]);
+    assert.equal(fixed.exits, undefined);
+    // The stop trails 2 % under 10.6 from candle 8 on and is taken at candle 9: 10.388.
+    const trailed = await run("--trail-pct", "2", "--trail-step-pct", "0.5");
+    assert.equal(trailed.trades.length, 1);
+    assert.deepEqual(
+      [trailed.trades[0].exit_reason, trailed.trades[0].exit, trailed.trades[0].exit_ts],
+      ["stop", 10.39, iso(9)],
+    );
+    assert.deepEqual(trailed.exits, { trailPct: 2, trailStepPct: 0.5 });
+    // Never activated: the high 10.7 stays under +10 %.
+    const waiting = await run("--trail-pct", "2", "--trail-activation-pct", "10");
+    assert.equal(waiting.trades[0].exit_reason, "end");
+    // Half at 10.2 (candle 6), then break even 10.02 from candle 7, whose low 10.0 takes it.
+    const laddered = await run("--tp-ladder", "2:50,4:50");
+    assert.equal(laddered.exits.ladder, "2:50,4:50");
+    assert.deepEqual([laddered.summary.trades, laddered.summary.exitFills], [1, 2]);
+    const [t] = laddered.trades;
+    assert.equal(t.exit_reason, "stop");
+    assert.deepEqual(
+      t.exits.map((e: { ts: string; qty: number; reason: string }) => [e.ts, e.qty, e.reason]),
+      [[iso(6), 25, "target"], [iso(7), 25, "stop"]],
+    );
+    assert.equal(t.exits[0].price, 10.2);
+    assert.ok(Math.abs(t.exits[1].price - 10 * 1.001 / 0.999) < 1e-9, String(t.exits[1].price));
+    const text = await cli(
+      ["--csv", path, "--step", "0.001", "--tp-ladder", "2:50,4:50", "--trades"],
+      SMALL,
+    );
+    assert.equal(text.code, 0, text.err);
+    assert.match(text.out, /stop \(2 sells\)/);
+    assert.match(text.out, /^trades +1 \(1 won, 0 lost\), closed in 2 sells$/m);
+    assert.match(text.out, /^exits +ladder 2:50,4:50, then break even$/m);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("bad exit flags are usage errors (exit 2) with the live rules' messages", async () => {
+  for (
+    const [flags, re] of [
+      [
+        ["--trail-pct", "0"],
+        /--trail-pct "0" is out of range; give a number above 0 and below 100/,
+      ],
+      [["--trail-pct", "100"], /--trail-pct "100" is out of range/],
+      [["--trail-pct", "two"], /--trail-pct "two" is out of range/],
+      [
+        ["--trail-pct", "2", "--trail-activation-pct=-1"],
+        /--trail-activation-pct "-1".*from 0 up/,
+      ],
+      [["--trail-activation-pct", "1"], /--trail-activation-pct needs --trail-pct N/],
+      [["--trail-step-pct", "1"], /--trail-step-pct needs --trail-pct N/],
+      [["--trail-pct", "2", "--trail-step-pct", "60"], /--trail-step-pct "60".*from 0 to 50/],
+      [["--tp-ladder", "4:50,8:40"], /--tp-ladder: the ladder's shares add up to 90 %, not 100 %/],
+      [["--tp-ladder", "8:50,4:50"], /--tp-ladder: ladder levels must rise: 4 % after 8 %/],
+      [["--tp-ladder", "4-50"], /--tp-ladder: ladder level "4-50" is not PCT:SHARE/],
+      [["--min-notional", "10"], /--min-notional goes with --tp-ladder/],
+      [["--tp-ladder", "4:100", "--min-qty", "0"], /--min-qty "0" is out of range/],
+      [["--sweep", "trail_pct=0|2"], /--sweep trail_pct takes numbers above 0 and below 100/],
+      [["--sweep", "trail_activation_pct=0|1"], /needs trail_pct in the grid or --trail-pct N/],
+    ] as const
+  ) {
+    const r = await cli(["--csv", SAMPLE, ...flags]);
+    assert.equal(r.code, 2, `${flags.join(" ")}: ${r.err}`);
+    assert.match(r.err, re);
+  }
+});
+
+Deno.test({
+  name: "backtest --strategy takes the row's trail and ladder; a flag wins over them",
+  ...serviceTest,
+  async fn() {
+    const t = await testDb({ onDisk: true });
+    const path = await tempCsv(RISE_THEN_FALL);
+    try {
+      await t.db.close();
+      const env = { ...SMALL, ...(t.url ? { DATABASE_URL: t.url } : { DATA_DIR: t.dataDir! }) };
+      const add = await main(
+        [
+          "strategies",
+          "add",
+          "swing",
+          "--take-profit-pct",
+          "50",
+          "--confidence-min",
+          "0.1",
+          "--trail-pct",
+          "2",
+          "--tp-ladder",
+          "2:50,4:50",
+        ],
+        { env: { LOG_LEVEL: "error", ...env }, out: () => {}, err: () => {}, isTerminal: false },
+      );
+      assert.equal(add, 0);
+      const run = async (...flags: string[]) => {
+        const r = await cli(
+          ["--csv", path, "--step", "0.001", "--strategy", "swing", "--json", ...flags],
+          { ...env, TRAIL_STEP_PCT: "0.25" },
+        );
+        assert.equal(r.code, 0, r.err);
+        return JSON.parse(r.out);
+      };
+      const stored = await run();
+      assert.deepEqual(stored.exits, {
+        trailPct: 2,
+        trailActivationPct: 0,
+        trailStepPct: 0.25,
+        ladder: "2:50,4:50",
+      });
+      assert.equal(stored.summary.exitFills, 2);
+      const flagged = await run("--trail-pct", "3", "--tp-ladder", "4:100");
+      assert.deepEqual([flagged.exits.trailPct, flagged.exits.ladder], [3, "4:100"]);
+      // Without --strategy a CSV backtest reads no row: the fixed stop and target.
+      const plain = await cli(["--csv", path, "--step", "0.001", "--json"], env);
+      assert.equal(JSON.parse(plain.out).exits, undefined);
+    } finally {
+      await Deno.remove(path);
+      await t.close();
+    }
+  },
+});
