@@ -123,6 +123,22 @@ async function recordExecution(
 }
 
 /**
+ * A protective stop placed after its previous attempt was cancelled — replaced because a
+ * trailing stop, break even or a second buy moved it, or put back after someone cancelled it
+ * (that one was a WARN already): routine, so its placement is not told again. The first stop
+ * of a position, and one placed after a refusal, are.
+ */
+async function replacesCancelledStop(tx: Sql, order: OrderRow): Promise<boolean> {
+  if (order.purpose !== "stop_loss") return false;
+  const [previous] = await tx.query<{ status: string }>(
+    `select status from orders where account_id = $1 and idempotency_key = $2 and id < $3
+      order by id desc limit 1`,
+    [order.account_id, order.idempotency_key, order.id],
+  );
+  return previous?.status === "CANCELED";
+}
+
+/**
  * A buy added to an open position ($16: the alert's own trail_pct). The position keeps its
  * trail unless the alert sets one (a position without one takes the entry's). The stop of a
  * trailing position, or of a ladder past its first slice (at break even), never moves down: a
@@ -283,7 +299,10 @@ export async function applyExchangeOrder(
       dedupeKey: `order:${order.client_order_id}:filled`,
       accountId: order.account_id,
     });
-  } else if (isActiveOrderStatus(status) && !["OPEN", "PARTIALLY_FILLED"].includes(order.status)) {
+  } else if (
+    isActiveOrderStatus(status) && !["OPEN", "PARTIALLY_FILLED"].includes(order.status) &&
+    !await replacesCancelledStop(tx, order)
+  ) {
     await enqueueNotification(tx, {
       severity: "INFO",
       kind: NotificationKind.orderPlaced,

@@ -183,6 +183,10 @@ Deno.test({
       assert.match(trail[0].text, /Trailing stop of BTC\/USDT .* 95 → 98\.98/);
       assert.equal((await notes(db, "protective_stop")).length, 0);
       assert.equal((await notes(db, "control_action")).length, 0);
+      // The first stop's placement is told; its four replacements are not.
+      const placed = await notes(db, "order_placed");
+      assert.equal(placed.length, 1, placed.map((n) => n.text).join("\n"));
+      assert.match(placed[0].text, /stop_limit sell/);
       const replaced = await db.query<{ error: string }>(
         `select r.error from risk_actions r join orders o on o.id = r.order_id
           where r.kind = 'stop_loss' and r.status = 'FAILED' order by r.id`,
