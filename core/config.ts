@@ -206,8 +206,8 @@ export interface Config {
     /** The limit of a protective stop-limit on the exchange sits this far (%) below its stop. */
     stopLimitOffsetPct?: number;
     /**
-     * Live and sandbox: rest each open position's stop on the exchange (EXCHANGE_STOPS, on by
-     * default); off or unset leaves the software watch alone, as in paper mode.
+     * Rest each open position's stop on the exchange, or in the paper broker for a paper account
+     * (EXCHANGE_STOPS, on by default); off or unset leaves the software watch alone.
      */
     exchangeStops?: boolean;
     /** A trailing stop moves by at least this much (%) of itself, so it does not churn. */

@@ -259,6 +259,29 @@ create table orders (
   constraint orders_client_order_id_unique UNIQUE (client_order_id)
 );
 
+create table paper_orders (
+  order_id bigint not null,
+  account_id bigint not null,
+  status text not null default 'open'::text,
+  hold_asset text not null,
+  hold_amount numeric not null,
+  triggered_at timestamp with time zone,
+  fill_price numeric,
+  fee numeric,
+  fee_currency text,
+  filled_at timestamp with time zone,
+  created_at timestamp with time zone not null default now(),
+  updated_at timestamp with time zone not null default now(),
+  constraint paper_orders_check CHECK (((status = 'closed'::text) = ((fill_price IS NOT NULL) AND (filled_at IS NOT NULL)))),
+  constraint paper_orders_fee_check CHECK ((fee >= (0)::numeric)),
+  constraint paper_orders_fill_price_check CHECK ((fill_price > (0)::numeric)),
+  constraint paper_orders_hold_amount_check CHECK ((hold_amount >= (0)::numeric)),
+  constraint paper_orders_status_check CHECK ((status = ANY (ARRAY['open'::text, 'closed'::text, 'canceled'::text]))),
+  constraint paper_orders_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts(id),
+  constraint paper_orders_order_id_fkey FOREIGN KEY (order_id) REFERENCES orders(id),
+  constraint paper_orders_pkey PRIMARY KEY (order_id)
+);
+
 create table positions (
   id bigint generated always as identity not null,
   exchange_id text not null,
@@ -452,6 +475,7 @@ CREATE INDEX orders_exchange_order_id ON public.orders USING btree (exchange_ord
 CREATE INDEX orders_idempotency_key_all ON public.orders USING btree (account_id, idempotency_key);
 CREATE INDEX orders_protective_by_position ON public.orders USING btree (position_id, status) WHERE (purpose = 'stop_loss'::text);
 CREATE INDEX orders_status_created_at ON public.orders USING btree (status, created_at);
+CREATE INDEX paper_orders_open ON public.paper_orders USING btree (account_id) WHERE (status = 'open'::text);
 CREATE UNIQUE INDEX positions_one_open ON public.positions USING btree (account_id, exchange_id, symbol) WHERE (status = 'OPEN'::text);
 CREATE INDEX reports_created ON public.reports USING btree (created_at DESC);
 CREATE UNIQUE INDEX reports_final_period ON public.reports USING btree (scope, kind, period_start) WHERE (NOT partial);

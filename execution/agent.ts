@@ -71,7 +71,7 @@ interface AccountState {
   account: Account;
   ctx: AlertContext;
   reconcile: () => Promise<ReconcileSummary>;
-  /** Protective stops on the exchange (live and sandbox; a no-op on paper). */
+  /** Protective stops on the exchange (live and sandbox) or in the paper broker (paper). */
   protect: () => Promise<unknown>;
 }
 

@@ -1,31 +1,36 @@
 /**
  * The paper broker: the same port as the ccxt adapter, so paper trading runs the live code
  * path. Market data comes from the real exchange's public API (the ccxt adapter without keys);
- * orders fill at the market price with the exchange's taker fee (in the quote asset); balances
- * are the sums of the ledger's `paper` account, whose initial deposit (PAPER_BALANCE) is
- * recorded once. The broker writes no trade legs itself: the Execution agent records fills.
+ * balances are the sums of the ledger's `paper` account, whose initial deposit (PAPER_BALANCE)
+ * is recorded once. The broker writes no trade legs itself: the Execution agent records fills.
  *
- * Orders are taken one at a time, and what an accepted order will take (a buy's cost and fee,
- * a sell's quantity) is held back from the free balance until its order is settled in the
- * database: fills arrive in the ledger after the answer, so parallel buys checked against the
- * ledger alone would each see the whole balance. The ledger refuses an overdraft of the paper
- * account in any case (migration 0008).
+ * Its book is in the database, never in memory, so a restart loses nothing: an order is the
+ * `orders` row the service recorded before the create call, and what the broker made of it —
+ * accepted, resting, triggered, filled at which price, cancelled — is its `paper_orders` row
+ * (migration 0023). A market order, or a limit already marketable, fills at once at the last
+ * price; a limit that is not rests ("open") and fills at its own price once the market reaches
+ * it; a stop-limit rests untriggered until the last price reaches its stop, then rests as a
+ * limit, filled at the last price while that is at or above its limit (as the fake exchange's
+ * STOP_LOSS_LIMIT). Resting orders are evaluated against the public ticker whenever they are
+ * looked at (the reconciler's pass, a cancel): there is no other trigger, and a ticker that
+ * fails or has no price triggers nothing. A fill is decided once and stored: every later
+ * answer repeats it, with the fill id derived from the client order id. Fees are the
+ * exchange's taker fee in the quote asset.
+ *
+ * Orders are taken one at a time, and what an accepted order takes (a buy's cost and fee, a
+ * sell's quantity) is held back from the free balance while it rests and, once filled, until
+ * its fill is in the ledger (the answer is recorded after it is given): parallel buys checked
+ * against the ledger alone would each see the whole balance. The holds are read from the
+ * database, so a restart releases what is settled and keeps what still rests. The ledger
+ * refuses an overdraft of the paper account in any case (migration 0008).
  */
-import { RejectedError } from "../core/errors.ts";
+import { RejectedError, TemporaryError } from "../core/errors.ts";
 import type { Db } from "../db/mod.ts";
 import { dec } from "../trading/decimal.ts";
-import type {
-  Balance,
-  Exchange,
-  ExchangeOrder,
-  Fill,
-  Market,
-  OrderRequest,
-} from "../exchange/mod.ts";
+import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
+import type { Balance, Exchange, ExchangeOrder, Market, OrderRequest } from "../exchange/mod.ts";
 
 export const PAPER_ACCOUNT = "paper";
-/** A hold for an order the database never recorded (a direct call) lapses after this. */
-const HOLD_UNKNOWN_MS = 5 * 60_000;
 
 export interface PaperOptions {
   db: Db;
@@ -38,6 +43,90 @@ export interface PaperOptions {
   now?: () => number;
 }
 
+/** A paper order: its `orders` row and the broker's own state of it (`paper_orders`). */
+interface BookRow {
+  order_id: number;
+  client_order_id: string;
+  symbol: string;
+  side: "buy" | "sell";
+  type: string;
+  qty: string;
+  price: string | null;
+  stop_price: string | null;
+  status: "open" | "closed" | "canceled";
+  triggered: boolean;
+  fill_price: string | null;
+  fee: string | null;
+  fee_currency: string | null;
+  created_at: Date;
+  filled_at: Date | null;
+}
+
+const BOOK_COLUMNS = `p.order_id, o.client_order_id, o.symbol, o.side, o.type, o.qty::text,
+  o.price::text, o.stop_price::text, p.status, p.triggered_at is not null as triggered,
+  p.fill_price::text, p.fee::text, p.fee_currency, p.created_at, p.filled_at`;
+const BOOK_FROM = "paper_orders p join orders o on o.id = p.order_id";
+
+/** What the port answers for a paper order: its one fill, when it filled, is always the same. */
+function viewOf(r: BookRow): ExchangeOrder {
+  const id = `P${r.client_order_id}`;
+  const o: ExchangeOrder = {
+    id,
+    clientOrderId: r.client_order_id,
+    symbol: r.symbol,
+    side: r.side,
+    type: r.type,
+    status: r.status,
+    qty: dec.normalize(r.qty),
+    filled: "0",
+    ts: new Date(r.created_at).getTime(),
+  };
+  if (r.status !== "closed") return o;
+  const price = dec.normalize(r.fill_price!);
+  const fee = dec.normalize(r.fee ?? "0");
+  return {
+    ...o,
+    filled: o.qty,
+    avgPrice: price,
+    fee: { cost: fee, currency: r.fee_currency ?? undefined },
+    fills: [{
+      id: `${r.client_order_id}-1`,
+      orderId: id,
+      clientOrderId: r.client_order_id,
+      symbol: r.symbol,
+      side: r.side,
+      qty: o.qty,
+      price,
+      fee,
+      feeCurrency: r.fee_currency ?? undefined,
+      ts: new Date(r.filled_at!).getTime(),
+    }],
+  };
+}
+
+const marketable = (side: "buy" | "sell", last: string, limit: string | null) =>
+  limit === null || (side === "buy" ? dec.cmp(last, limit) <= 0 : dec.cmp(last, limit) >= 0);
+
+/** Whether a resting stop's price is reached: a sell stop at or below it, a buy at or above. */
+const stopReached = (side: "buy" | "sell", last: string, stop: string) =>
+  side === "sell" ? dec.cmp(last, stop) <= 0 : dec.cmp(last, stop) >= 0;
+
+/**
+ * What a resting order does at `last`: trigger (a stop reached), fill at a price (a stop at the
+ * market, a limit at its own), or nothing. A triggered stop that is not marketable rests.
+ */
+export function restingStep(
+  r: Pick<BookRow, "side" | "type" | "price" | "stop_price" | "triggered">,
+  last: string,
+): { trigger: boolean; fillAt?: string } {
+  const stop = r.type === "stop_limit" || r.type === "stop_market";
+  const trigger = stop && !r.triggered && r.stop_price !== null &&
+    stopReached(r.side, last, r.stop_price);
+  if (stop && !r.triggered && !trigger) return { trigger: false };
+  if (!marketable(r.side, last, r.type === "stop_market" ? null : r.price)) return { trigger };
+  return { trigger, fillAt: stop ? last : dec.normalize(r.price ?? last) };
+}
+
 // Longer than ~80 lines: one closure over the paper account: each method of the Exchange port is short.
 export function createPaperExchange(options: PaperOptions): Exchange {
   const { db, market } = options;
@@ -45,34 +134,12 @@ export function createPaperExchange(options: PaperOptions): Exchange {
   const depositAsset = options.depositAsset ?? "USDT";
   const accountId = options.accountId ?? 1;
   const markets = new Map<string, Market>();
-  const orders = new Map<string, ExchangeOrder>();
-  const limitPrices = new Map<string, string>();
   let deposited = false;
-  /** Client order id → what the order holds back, until the database shows it settled. */
-  const held = new Map<string, { asset: string; amount: string; at: number }>();
   let queue: Promise<unknown> = Promise.resolve();
   const oneAtATime = <T>(fn: () => Promise<T>): Promise<T> => {
     const run = queue.then(fn);
     queue = run.catch(() => {});
     return run;
-  };
-
-  /** Drops the holds of orders settled in the database (or unknown to it after a while). */
-  const releaseSettled = async () => {
-    if (held.size === 0) return;
-    const ids = [...held.keys()];
-    const rows = await db.query<{ client_order_id: string; settled: boolean }>(
-      `select client_order_id, status in ('FILLED', 'CANCELED', 'REJECTED', 'EXPIRED') as settled
-         from orders where client_order_id = any($1::text[])`,
-      [ids],
-    );
-    const known = new Map(rows.map((r) => [r.client_order_id, r.settled]));
-    for (const id of ids) {
-      const settled = known.get(id);
-      if (settled || (settled === undefined && now() - held.get(id)!.at > HOLD_UNKNOWN_MS)) {
-        held.delete(id);
-      }
-    }
   };
 
   const ensureMarkets = async () => {
@@ -81,6 +148,13 @@ export function createPaperExchange(options: PaperOptions): Exchange {
         markets.set(m.symbol, m);
       }
     }
+  };
+
+  const marketOf = async (symbol: string, cid: string) => {
+    await ensureMarkets();
+    const m = markets.get(symbol);
+    if (!m) throw new RejectedError(`Paper order "${cid}": unknown symbol ${symbol}`);
+    return m;
   };
 
   const ensureDeposit = async () => {
@@ -101,105 +175,152 @@ export function createPaperExchange(options: PaperOptions): Exchange {
     deposited = true;
   };
 
+  /** The ledger's sums less what the account's paper orders hold (resting, or not booked yet). */
   const balances = async (): Promise<Record<string, Balance>> => {
     await ensureDeposit();
-    const rows = await db.query<{ asset: string; total: string }>(
-      `select asset, sum(amount)::text as total from transactions
-        where account_id = $3 and exchange_id = $1 and account = $2 group by asset`,
+    const rows = await db.query<{ asset: string; total: string; held: string }>(
+      `with l as (select asset, sum(amount) as total from transactions
+                   where account_id = $3 and exchange_id = $1 and account = $2 group by asset),
+            h as (select p.hold_asset as asset, sum(p.hold_amount) as held from ${BOOK_FROM}
+                   where p.account_id = $3 and o.exchange_id = $1
+                     and (p.status = 'open'
+                          or (p.status = 'closed' and o.status in ${ACTIVE_ORDER_STATUSES_SQL}))
+                   group by p.hold_asset)
+       select l.asset, l.total::text, coalesce(h.held, 0)::text as held
+         from l left join h using (asset)`,
       [market.id, PAPER_ACCOUNT, accountId],
     );
-    const used = new Map<string, string>();
-    for (const h of held.values()) used.set(h.asset, dec.add(used.get(h.asset) ?? "0", h.amount));
     return Object.fromEntries(rows.map((r) => {
       const total = dec.normalize(r.total);
-      const inUse = used.get(r.asset) ?? "0";
+      const inUse = dec.normalize(r.held);
       return [r.asset, { free: dec.sub(total, inUse), used: inUse, total }];
     }));
   };
 
-  const fill = (o: ExchangeOrder, m: Market, price: string): ExchangeOrder => {
-    const fee = dec.mul(dec.mul(o.qty, price), String(m.takerFee ?? 0), 8);
-    const f: Fill = {
-      id: `${o.clientOrderId}-1`,
-      orderId: o.id,
-      clientOrderId: o.clientOrderId,
-      symbol: o.symbol,
-      side: o.side,
-      qty: o.qty,
-      price,
-      fee,
-      feeCurrency: m.quote,
-      ts: now(),
-    };
-    const filled: ExchangeOrder = {
-      ...o,
-      status: "closed",
-      filled: o.qty,
-      avgPrice: price,
-      fee: { cost: fee, currency: m.quote },
-      fills: [f],
-    };
-    orders.set(o.clientOrderId!, filled);
-    return filled;
+  /** The last price, or an error: a ticker without a usable price is never a trigger. */
+  const lastPrice = async (symbol: string): Promise<string> => {
+    const last = (await market.fetchTicker(symbol)).last;
+    if (!Number.isFinite(last) || !(last > 0)) {
+      throw new TemporaryError(`Paper broker: no usable last price for ${symbol} (${last})`);
+    }
+    return dec.normalize(last);
   };
 
-  const lastPrice = async (symbol: string) =>
-    dec.normalize((await market.fetchTicker(symbol)).last);
+  const bookRows = (where: string, params: unknown[]) =>
+    db.query<BookRow>(
+      `select ${BOOK_COLUMNS} from ${BOOK_FROM}
+        where p.account_id = $1 and o.exchange_id = $2 and ${where} order by p.order_id`,
+      [accountId, market.id, ...params],
+    );
 
-  const marketable = (o: ExchangeOrder, price: string, limit?: string) =>
-    !limit || (o.side === "buy" ? dec.cmp(price, limit) <= 0 : dec.cmp(price, limit) >= 0);
+  const byClientId = async (cid: string) =>
+    (await bookRows("o.client_order_id = $3", [cid]))[0] as BookRow | undefined;
 
-  /** The checks and the hold, one order at a time; `price` is read before the queue. */
-  async function place(r: OrderRequest, price: string): Promise<ExchangeOrder> {
-    const m = markets.get(r.symbol);
-    if (!m) {
-      throw new RejectedError(`Paper order "${r.clientOrderId}": unknown symbol ${r.symbol}`);
+  /**
+   * Moves one resting order along at `last` and stores the step; only from 'open', so two
+   * lookups at once (or a cancel meanwhile) cannot fill it twice. Returns the stored row.
+   */
+  async function advance(r: BookRow, last: string): Promise<BookRow> {
+    if (r.status !== "open") return r;
+    const step = restingStep(r, last);
+    if (!step.trigger && step.fillAt === undefined) return r;
+    return await store(r, step);
+  }
+
+  /** Stores a trigger and/or the one fill of an open order (the fee in the quote asset). */
+  async function store(r: BookRow, step: { trigger: boolean; fillAt?: string }) {
+    const m = await marketOf(r.symbol, r.client_order_id);
+    const fee = step.fillAt === undefined
+      ? null
+      : dec.mul(dec.mul(r.qty, step.fillAt), String(m.takerFee ?? 0), 8);
+    await db.query(
+      `update paper_orders set
+              triggered_at = case when $2 then coalesce(triggered_at, $6) else triggered_at end,
+              status = case when $3::numeric is null then status else 'closed' end,
+              fill_price = $3, fee = $4,
+              fee_currency = case when $3::numeric is null then null else $5 end,
+              filled_at = case when $3::numeric is null then null else $6 end,
+              updated_at = now()
+        where order_id = $1 and status = 'open'`,
+      [r.order_id, step.trigger, step.fillAt ?? null, fee, m.quote, new Date(now())],
+    );
+    return (await byClientId(r.client_order_id))!;
+  }
+
+  /** The account's resting orders (of one symbol, or all) moved along at their last prices. */
+  async function openOrders(symbol?: string): Promise<BookRow[]> {
+    const rows = await bookRows("p.status = 'open' and ($3::text is null or o.symbol = $3)", [
+      symbol ?? null,
+    ]);
+    const prices = new Map<string, Promise<string>>();
+    const out: BookRow[] = [];
+    for (const r of rows) {
+      if (!prices.has(r.symbol)) prices.set(r.symbol, lastPrice(r.symbol));
+      out.push(await advance(r, await prices.get(r.symbol)!));
     }
-    const existing = orders.get(r.clientOrderId);
-    if (existing?.status === "open") {
-      throw new RejectedError(`Paper order "${r.clientOrderId}": duplicate client order id`);
+    return out;
+  }
+
+  /** Refuses what the exchange would: a stop that would trigger at once, a notional too small. */
+  function checkRequest(r: OrderRequest, m: Market, last: string): string {
+    const tag = `Paper order "${r.clientOrderId}"`;
+    if (r.type === "stop_limit" || r.type === "stop_market") {
+      if (!r.stopPrice || (r.type === "stop_limit" && !r.price)) {
+        throw new RejectedError(`${tag}: a stop order needs its stop and limit prices`);
+      }
+      if (stopReached(r.side, last, r.stopPrice)) {
+        throw new RejectedError(`${tag}: stop price would trigger immediately`);
+      }
     }
-    const at = r.type === "limit" && r.price &&
-        marketable({ side: r.side } as ExchangeOrder, price, r.price)
-      ? price
-      : r.price ?? price;
+    const at = r.type === "market" || r.type === "stop_market" ||
+        (r.type === "limit" && r.price && marketable(r.side, last, r.price))
+      ? last
+      : r.price ?? last;
     const notional = dec.mul(r.qty, at, 8);
     if (m.minNotional && dec.cmp(notional, m.minNotional) < 0) {
       throw new RejectedError(
-        `Paper order "${r.clientOrderId}": notional ${notional} ${m.quote} is below the minimum ${m.minNotional}`,
+        `${tag}: notional ${notional} ${m.quote} is below the minimum ${m.minNotional}`,
       );
     }
-    await releaseSettled();
-    const bal = await balances();
+    return notional;
+  }
+
+  /** The checks, the hold and the book entry, one order at a time; `last` is read before. */
+  async function place(r: OrderRequest, last: string): Promise<ExchangeOrder> {
+    const m = await marketOf(r.symbol, r.clientOrderId);
+    const notional = checkRequest(r, m, last);
     const fee = dec.mul(notional, String(m.takerFee ?? 0), 8);
+    const bal = await balances();
     if (r.side === "buy" && dec.cmp(dec.add(notional, fee), bal[m.quote]?.free ?? "0") > 0) {
-      throw new RejectedError(
-        `Paper order "${r.clientOrderId}": insufficient ${m.quote} balance`,
-      );
+      throw new RejectedError(`Paper order "${r.clientOrderId}": insufficient ${m.quote} balance`);
     }
     if (r.side === "sell" && dec.cmp(r.qty, bal[m.base]?.free ?? "0") > 0) {
       throw new RejectedError(`Paper order "${r.clientOrderId}": insufficient ${m.base} balance`);
     }
-    const o: ExchangeOrder = {
-      id: `P${r.clientOrderId}`,
-      clientOrderId: r.clientOrderId,
-      symbol: r.symbol,
-      side: r.side,
-      type: r.type,
-      status: "open",
-      qty: dec.normalize(r.qty),
-      filled: "0",
-      ts: now(),
-    };
-    orders.set(r.clientOrderId, o);
-    held.set(
-      r.clientOrderId,
-      r.side === "buy"
-        ? { asset: m.quote, amount: dec.add(notional, fee), at: now() }
-        : { asset: m.base, amount: o.qty, at: now() },
+    const hold = r.side === "buy"
+      ? { asset: m.quote, amount: dec.add(notional, fee) }
+      : { asset: m.base, amount: dec.normalize(r.qty) };
+    // The order is the row recorded before this call; a second create of it is refused.
+    const [booked] = await db.query<{ order_id: number }>(
+      `insert into paper_orders (order_id, account_id, hold_asset, hold_amount)
+       select o.id, o.account_id, $4, $5 from orders o
+        where o.client_order_id = $1 and o.account_id = $2 and o.exchange_id = $3
+       on conflict (order_id) do nothing returning order_id`,
+      [r.clientOrderId, accountId, market.id, hold.asset, hold.amount],
     );
-    if (r.type === "limit" && r.price) limitPrices.set(r.clientOrderId, r.price);
-    return marketable(o, price, r.type === "limit" ? r.price : undefined) ? fill(o, m, price) : o;
+    if (!booked) {
+      const known = await byClientId(r.clientOrderId);
+      throw new RejectedError(
+        `Paper order "${r.clientOrderId}": ${
+          known ? "duplicate client order id" : "not recorded in the database"
+        }`,
+      );
+    }
+    // A market order, or a marketable limit, fills at once at the last price.
+    const row = (await byClientId(r.clientOrderId))!;
+    const immediate = r.type === "market" ||
+      (r.type === "limit" && marketable(r.side, last, r.price ?? null));
+    return viewOf(immediate ? await store(row, { trigger: false, fillAt: last }) : row);
   }
 
   return {
@@ -208,48 +329,38 @@ export function createPaperExchange(options: PaperOptions): Exchange {
     loadMarkets: () => market.loadMarkets(),
     fetchOHLCV: (...args) => market.fetchOHLCV(...args),
     fetchTicker: (symbol) => market.fetchTicker(symbol),
-    // Holds of orders settled meanwhile are dropped first, or the free balance would count
-    // a filled buy twice (once in the ledger, once held).
-    fetchBalance: async () => {
-      await releaseSettled();
-      return await balances();
-    },
+    fetchBalance: () => balances(),
     async createOrder(r: OrderRequest) {
       await ensureMarkets();
-      const price = await lastPrice(r.symbol);
-      return await oneAtATime(() => place(r, price));
+      const last = await lastPrice(r.symbol);
+      return await oneAtATime(() => place(r, last));
     },
-    cancelOrder(clientOrderId) {
-      const o = orders.get(clientOrderId);
-      if (!o || o.status !== "open") {
-        return Promise.reject(new RejectedError(`Paper order "${clientOrderId}" is not open`));
-      }
-      orders.set(clientOrderId, { ...o, status: "canceled" });
-      return Promise.resolve();
+    // A resting order is moved along first: one the market filled meanwhile is not cancelled,
+    // as on the exchange, and the reconciler records its fill.
+    async cancelOrder(clientOrderId, symbol) {
+      const r = await byClientId(clientOrderId);
+      const current = r?.status === "open" ? await advance(r, await lastPrice(symbol)) : r;
+      const done = current?.status === "open" && (await db.query(
+            `update paper_orders set status = 'canceled', updated_at = now()
+          where order_id = $1 and status = 'open' returning order_id`,
+            [current.order_id],
+          )).length > 0;
+      if (!done) throw new RejectedError(`Paper order "${clientOrderId}" is not open`);
     },
     async fetchOrderByClientId(clientOrderId, symbol) {
-      const o = orders.get(clientOrderId);
-      if (!o) return null;
-      if (o.status === "open") {
-        await ensureMarkets();
-        const price = await lastPrice(symbol);
-        // A resting limit fills at its own price once the market reaches it.
-        const limit = limitPrices.get(clientOrderId);
-        if (limit && marketable(o, price, limit)) return fill(o, markets.get(symbol)!, limit);
-      }
-      return o;
+      const r = await byClientId(clientOrderId);
+      if (!r) return null;
+      return viewOf(r.status === "open" ? await advance(r, await lastPrice(symbol)) : r);
     },
-    fetchOpenOrders: (symbol) =>
-      Promise.resolve(
-        [...orders.values()].filter((o) => o.status === "open" && (!symbol || o.symbol === symbol)),
-      ),
-    fetchMyTrades: (symbol, since, options) =>
-      Promise.resolve(
-        [...orders.values()].flatMap((o) => o.fills ?? []).filter((f) =>
-          f.symbol === symbol &&
-          (options?.orderId ? f.orderId === options.orderId : !since || f.ts >= since)
-        ),
-      ),
+    fetchOpenOrders: async (symbol) =>
+      (await openOrders(symbol)).filter((r) => r.status === "open").map(viewOf),
+    async fetchMyTrades(symbol, since, options) {
+      await openOrders(symbol);
+      const closed = await bookRows("p.status = 'closed' and o.symbol = $3", [symbol]);
+      return closed.map(viewOf).flatMap((o) => o.fills ?? []).filter((f) =>
+        options?.orderId ? f.orderId === options.orderId : !since || f.ts >= since
+      );
+    },
     close: () => market.close?.() ?? Promise.resolve(),
   };
 }

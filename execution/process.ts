@@ -46,7 +46,7 @@ export interface AlertContext {
   applyAnswer: (row: OrderRow, answer: ExchangeOrder) => Promise<unknown>;
   pauseEntries: (ms: number, why: string) => void;
   entriesPaused: () => boolean;
-  /** Places the protective stops still missing (of one symbol, or all); live and sandbox. */
+  /** Places the protective stops still missing (of one symbol, or all); paper ones too. */
   protect?: (symbol?: string) => Promise<unknown>;
 }
 

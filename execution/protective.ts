@@ -1,7 +1,8 @@
 /**
- * Protective stops on the exchange (live and sandbox accounts): every open position with a stop
- * gets a STOP_LOSS_LIMIT sell of the quantity held resting on the exchange, so it is protected
- * while `serve` is down. Each attempt is recorded (an `orders` row, purpose stop_loss, and a
+ * Protective stops on the exchange (live, sandbox and paper accounts): every open position with a
+ * stop gets a STOP_LOSS_LIMIT sell of the quantity held resting on the exchange, so it is
+ * protected while `serve` is down (a paper stop rests in the paper broker and is evaluated
+ * while serve runs, paper_broker.ts). Each attempt is recorded (an `orders` row, purpose stop_loss, and a
  * PLANNED `risk_actions` row) BEFORE the create call, under its own deterministic client order
  * id (the position's key and an attempt number), and is settled like every order: UNKNOWN on a
  * lost answer, then only from the exchange's evidence (reconcile.ts). A stop cancelled or
@@ -17,7 +18,7 @@
  * the old stop filled instead, the position is closed from that fill and nothing is placed.
  *
  * Everything is read from the database each pass, never kept in memory, so a restart finds
- * every position and its protection as they are. Paper accounts keep the software watch only.
+ * every position and its protection as they are; a paper account's stop makes the same rows.
  */
 import { errorMessage } from "../core/errors.ts";
 import type { Log } from "../core/log.ts";
@@ -403,7 +404,6 @@ export function createProtector(deps: ProtectDeps) {
       settled: await settle(),
       replacing: await requestReplacements(),
     };
-    if (exchange.mode === "paper") return summary;
     for (const p of await candidates(options.symbol)) {
       const o = protectiveOrder(p, p.rules ?? {}, offsetPct);
       const recorded = await record(p, o);

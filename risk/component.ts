@@ -55,7 +55,7 @@ export function riskComponent(ctx: ServiceContext): Promise<Component> {
     describe: () =>
       `stops and targets of open positions are checked every ${limits.riskCheckMs / 1000} s ` +
       (ctx.config.risk.exchangeStops
-        ? "(software exits; in live and sandbox mode stops also rest on the exchange)"
+        ? "(software exits; stops also rest on the exchange, or in the paper broker)"
         : "(software exits, nothing is placed on the exchange)"),
   });
 }

@@ -290,12 +290,23 @@ Deno.test({
         db.query<{ qty: string }>(
           "select qty::text from orders where side = 'sell' and status = 'FILLED' order by id",
         );
+      // As live: each slice's sell waits for the cancel of the stop resting in the paper
+      // broker, which is then placed again for the remainder (at break even after the first).
       for (const [price, handed] of [["104", 1], ["103", 0], ["104.5", 0], ["108", 1]] as const) {
         fake.setPrice("ETHUSDT", price);
         assert.equal((await risk.runOnce()).handed, handed, `at ${price}`);
-        await agent.runOnce();
+        if (handed) await sellHandedOver(agent);
+        for (let i = 0; i < 3; i++) await agent.reconcileOnce();
         if (price === "103") assert.equal(Number((await position(db)).stop_price), 100.21);
       }
+      const stops = await db.query<{ status: string; stop: string; qty: string }>(
+        `select status, stop_price::text as stop, qty::text from orders
+          where purpose = 'stop_loss' order by id`,
+      );
+      assert.deepEqual(stops.map((o) => [o.status, Number(o.stop), Number(o.qty)]), [
+        ["CANCELED", 98, 1],
+        ["CANCELED", 100.21, 0.5005],
+      ]);
       assert.deepEqual((await sold()).map((o) => Number(o.qty)), [0.4995, 0.5005]);
       assert.equal((await position(db)).status, "CLOSED");
       await risk.runOnce();

@@ -315,7 +315,7 @@ Deno.test({
 
 Deno.test({
   ...serviceTest,
-  name: "paper: the software stop trails the price and sells once when it falls through",
+  name: "paper: the resting stop trails the price in the paper broker and sells once",
   fn: async () => {
     const t = await testDb();
     const fake = startFakeExchange({ markets: [{ symbol: "BTCUSDT", price: "100" }] });
@@ -327,21 +327,39 @@ Deno.test({
       await upsertStrategy(db, "swing", { trail_pct: "2", take_profit_pct: "50" });
       await insertAlert(db, { strategy: "swing", qty: "1", sl: "95" });
       assert.equal((await agent.runOnce()).executed, 1);
+      const paperStops = () =>
+        db.query<{ status: string; stop_price: string }>(
+          `select status, stop_price::text from orders where purpose = 'stop_loss' order by id`,
+        );
       for (const price of ["104", "110", "108"]) {
         fake.setPrice("BTCUSDT", price);
         assert.equal((await risk.runOnce()).handed, 0);
+        for (let i = 0; i < 3; i++) {
+          await agent.reconcileOnce();
+          const open = (await paperStops()).filter((o) => o.status === "OPEN");
+          assert.ok(open.length <= 1, `two paper stops resting at ${price}`);
+        }
       }
       assert.equal(Number((await position(db)).stop_price), 107.8);
+      assert.deepEqual((await paperStops()).map((o) => [o.status, Number(o.stop_price)]), [
+        ["CANCELED", 95],
+        ["CANCELED", 101.92],
+        ["OPEN", 107.8],
+      ]);
+      // Through the trailed stop (its limit 107.26): the stop resting in the paper broker
+      // guards the position, the software watch steps back, and the stop sells at 107.5.
       fake.setPrice("BTCUSDT", "107.5");
-      assert.equal((await risk.runOnce()).handed, 1);
-      await agent.runOnce();
       assert.equal((await risk.runOnce()).handed, 0);
-      await agent.runOnce();
+      await agent.reconcileOnce();
       assert.equal((await position(db)).status, "CLOSED");
-      assert.equal(
-        await count(db, "select 1 from orders where side = 'sell' and status = 'FILLED'"),
-        1,
+      const sells = await db.query<{ purpose: string; avg: string }>(
+        `select purpose, avg_fill_price::text as avg from orders
+          where side = 'sell' and status = 'FILLED'`,
       );
+      assert.deepEqual(sells.map((o) => [o.purpose, Number(o.avg)]), [["stop_loss", 107.5]]);
+      assert.equal(await count(db, "select 1 from orders where side = 'sell'"), 3);
+      assert.equal((await risk.runOnce()).handed, 0);
+      assert.equal(fake.orders.length, 0, "paper: nothing reaches the exchange");
     } finally {
       await exchange.close?.();
       await fake.close();

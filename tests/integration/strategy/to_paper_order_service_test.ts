@@ -113,9 +113,20 @@ Deno.test({
         `alert status ${await alertStatus(db)}`,
       );
       const orders = await db.query<{ status: string; side: string; idempotency_key: string }>(
-        "select status, side, idempotency_key from orders",
+        "select status, side, idempotency_key from orders where purpose <> 'stop_loss'",
       );
       assert.deepEqual([...orders], [{ status: "FILLED", side: "buy", idempotency_key: KEY }]);
+      // The entry's stop rests in the paper broker, as a live one would on the exchange.
+      assert.ok(
+        await until(async () =>
+          await count(
+            db,
+            "select 1 from orders where purpose = 'stop_loss' and status = 'OPEN'",
+          ) ===
+            1
+        ),
+        "the paper position's protective stop",
+      );
       assert.equal(
         await count(db, "select 1 from positions where status = 'OPEN' and qty > 0"),
         1,
@@ -130,7 +141,7 @@ Deno.test({
       // Another tick over the same candles trades nothing more.
       await strategy!.tick();
       assert.equal(await count(db, "select 1 from inbound_alerts"), 1);
-      assert.equal(await count(db, "select 1 from orders"), 1);
+      assert.equal(await count(db, "select 1 from orders where purpose <> 'stop_loss'"), 1);
     } finally {
       await service.stop();
       await fake.close();

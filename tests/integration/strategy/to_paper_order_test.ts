@@ -209,7 +209,7 @@ Deno.test({
           fee: string;
         }>(
           `select status, side, qty::text, filled_qty::text, alert_id, idempotency_key,
-                  avg_fill_price::text, fee::text from orders`,
+                  avg_fill_price::text, fee::text from orders where purpose <> 'stop_loss'`,
         );
         assert.equal(orders.length, 1);
         const o = orders[0];
@@ -230,6 +230,15 @@ Deno.test({
         );
         assert.equal(pos.status, "OPEN");
         assert.equal(Number(pos.qty), qty);
+        // The position's stop rests in the paper broker as a live one rests on the exchange.
+        const stops = await db.query<{ status: string; qty: string; stop_price: string }>(
+          `select status, qty::text, stop_price::text from orders
+            where purpose = 'stop_loss' and side = 'sell' and type = 'stop_limit'`,
+        );
+        assert.deepEqual(
+          stops.map((s) => [s.status, Number(s.qty), Number(s.stop_price)]),
+          [["OPEN", qty, Number(pos.stop_price)]],
+        );
 
         const legs = await db.query<{ account: string; asset: string; sum: string }>(
           `select account, asset, sum(amount)::text as sum from transactions
@@ -292,7 +301,7 @@ Deno.test({
           const summary = await agents.execution.runOnce();
           assert.equal(summary.claimed, 1);
           assert.equal(summary.duplicate, 1, JSON.stringify(summary));
-          assert.equal(await count(db, "select 1 from orders"), 1);
+          assert.equal(await count(db, "select 1 from orders where purpose <> 'stop_loss'"), 1);
           const [alert] = await db.query<{ status: string }>(
             "select status from inbound_alerts where id = $1",
             [id],
