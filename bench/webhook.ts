@@ -16,7 +16,9 @@
  *            --clients N (1): spread the load over N client processes (the concurrency is split
  *            between them), to see whether the client itself is the bottleneck
  * On Linux it also reports the CPU seconds spent per alert by each server, the client
- * process(es) and PostgreSQL during the measured rounds (from /proc).
+ * process(es) and PostgreSQL during the measured rounds (from /proc): all of PostgreSQL's
+ * processes, and the target's own sessions alone (the steadier figure when other work shares
+ * the server).
  */
 import { parseArgs } from "node:util";
 import { testDb } from "../tests/helpers/db.ts";
@@ -206,15 +208,42 @@ interface Round {
   serverCpuUs: number;
   clientCpuUs: number;
   pgCpuUs: number;
+  sessionCpuUs: number;
 }
 
 const pct = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.ceil(p * xs.length) - 1)];
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-async function measure(target: { url: string; child: Deno.ChildProcess }): Promise<Round> {
+/**
+ * The CPU seconds so far of the target's own PostgreSQL sessions, by pid (serve's pool is
+ * "pg-solo-lite", the baseline's "postgres.js"): unlike postgresCpuS, it leaves out the
+ * server's other work (other databases on a shared machine, background processes).
+ */
+async function sessionCpu(name: "serve" | "baseline"): Promise<Map<number, number>> {
+  const rows = await t.db.query<{ pid: number }>(
+    `select pid from pg_stat_activity where datname = current_database()
+        and application_name ${name === "serve" ? "like 'pg-solo-lite%'" : "= 'postgres.js'"}`,
+  );
+  return new Map(rows.map((r) => [r.pid, cpuS(r.pid)]));
+}
+
+/** CPU seconds of the sessions since `before` (a session opened since counts from zero). */
+function sessionDelta(before: Map<number, number>, after: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, s] of after) if (Number.isFinite(s)) total += s - (before.get(pid) ?? 0);
+  return total;
+}
+
+async function measure(
+  name: "serve" | "baseline",
+  target: { url: string; child: Deno.ChildProcess },
+): Promise<Round> {
   url = target.url;
+  const sessions0 = await sessionCpu(name);
   const cpu0 = { server: cpuS(target.child.pid), client: cpuS("self"), pg: postgresCpuS() };
   const m = CLIENTS > 1 ? await runClients(ALERTS) : { ...(await run(ALERTS)), clientCpuS: NaN };
+  const cpu1 = { server: cpuS(target.child.pid), client: cpuS("self"), pg: postgresCpuS() };
+  const sessions1 = await sessionCpu(name);
   const per = (s: number) => Math.round(s / m.latencies.length * 1e6);
   const lat = m.latencies.sort((a, b) => a - b);
   return {
@@ -222,9 +251,10 @@ async function measure(target: { url: string; child: Deno.ChildProcess }): Promi
     p50: +pct(lat, 0.5).toFixed(2),
     p99: +pct(lat, 0.99).toFixed(2),
     max: +lat[lat.length - 1].toFixed(2),
-    serverCpuUs: per(cpuS(target.child.pid) - cpu0.server),
-    clientCpuUs: per(CLIENTS > 1 ? m.clientCpuS : cpuS("self") - cpu0.client),
-    pgCpuUs: per(postgresCpuS() - cpu0.pg),
+    serverCpuUs: per(cpu1.server - cpu0.server),
+    clientCpuUs: per(CLIENTS > 1 ? m.clientCpuS : cpu1.client - cpu0.client),
+    pgCpuUs: per(cpu1.pg - cpu0.pg),
+    sessionCpuUs: per(sessionDelta(sessions0, sessions1)),
   };
 }
 
@@ -238,7 +268,7 @@ try {
   for (let r = 0; r < ROUNDS; r++) {
     const order = r % 2 === 0 ? ["baseline", "serve"] as const : ["serve", "baseline"] as const;
     for (const name of order) {
-      rounds[name].push(await measure(name === "serve" ? serve : baseline));
+      rounds[name].push(await measure(name, name === "serve" ? serve : baseline));
     }
   }
   const [stored] = await t.db.query<{ n: number }>(
@@ -256,10 +286,13 @@ try {
     server_cpu_us_per_alert: median(rs.map((x) => x.serverCpuUs)),
     client_cpu_us_per_alert: median(rs.map((x) => x.clientCpuUs)),
     postgres_cpu_us_per_alert: median(rs.map((x) => x.pgCpuUs)),
+    sessions_cpu_us_per_alert: median(rs.map((x) => x.sessionCpuUs)),
   });
   const s = agg(rounds.serve), b = agg(rounds.baseline);
   const ratio = (x: number, y: number) => +(x / y).toFixed(2);
-  console.log("round target      alerts/s   p50 ms   p99 ms   max ms  server µs/alert");
+  console.log(
+    "round target      alerts/s   p50 ms   p99 ms   max ms   CPU µs/alert: server sessions",
+  );
   for (let r = 0; r < ROUNDS; r++) {
     for (const name of ["baseline", "serve"] as const) {
       const x = rounds[name][r];
@@ -267,8 +300,8 @@ try {
         `${String(r + 1).padStart(5)} ${name.padEnd(10)} ${String(x.alertsPerS).padStart(9)} ${
           x.p50.toFixed(2).padStart(8)
         } ${x.p99.toFixed(2).padStart(8)} ${x.max.toFixed(2).padStart(8)} ${
-          String(x.serverCpuUs).padStart(16)
-        }`,
+          String(x.serverCpuUs).padStart(21)
+        } ${String(x.sessionCpuUs).padStart(8)}`,
       );
     }
   }

@@ -3,7 +3,7 @@
  * checksums, dedupe keys and token comparison all use it. Synchronous (node:crypto), so a
  * caller never awaits a hash.
  */
-import { createHash } from "node:crypto";
+import { createHash, hash } from "node:crypto";
 
 /** The digest of a UTF-8 text as raw bytes (for constant-time comparison). */
 export function sha256Bytes(text: string): Uint8Array {
@@ -12,5 +12,6 @@ export function sha256Bytes(text: string): Uint8Array {
 
 /** The digest of a UTF-8 text as 64 lowercase hex characters. */
 export function sha256Hex(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
+  // One shot: no Hash object (a stream in Deno's node:crypto) per call.
+  return hash("sha256", text, "hex");
 }

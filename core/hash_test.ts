@@ -17,3 +17,10 @@ Deno.test("sha256Bytes is the same digest as raw bytes", () => {
     sha256Hex("abc"),
   );
 });
+
+Deno.test("sha256Hex hashes the UTF-8 of any text as a streamed Hash does", async () => {
+  const { createHash } = await import("node:crypto");
+  for (const text of ["", "abc", "é", "\u{1F600}", "lone \ud800 surrogate", "x".repeat(10_000)]) {
+    assert.equal(sha256Hex(text), createHash("sha256").update(text).digest("hex"), text);
+  }
+});

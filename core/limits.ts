@@ -190,7 +190,12 @@ export const limits = {
    * are stored together in the next write (signals/record_batch.ts). Below DB_POOL_SIZE, so
    * the other work of the service keeps connections.
    */
-  intakeWritesInFlight: 3,
+  intakeWritesInFlight: 2,
+  /**
+   * Signals that must be waiting before a write goes alongside one already in flight; fewer
+   * wait for it to finish and go together after it.
+   */
+  intakeWriteJoinMin: 4,
   /** Signals stored by one write at most. */
   intakeWriteBatchMax: 64,
 } as const;

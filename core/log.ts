@@ -115,13 +115,28 @@ function byField(sink: Sink): Sink {
 
 function plainRecord(record: LogRecord): boolean {
   if (typeof record.rawMessage !== "string") return false;
-  for (const p of SECRET_FIELDS) if (p.test(record.rawMessage)) return false;
+  if (namesSecret(record.rawMessage)) return false;
   for (const key in record.properties) {
     const v = record.properties[key];
     if (typeof v === "object" && v !== null) return false;
-    for (const p of SECRET_FIELDS) if (p.test(key)) return false;
+    if (namesSecret(key)) return false;
   }
   return true;
+}
+
+/**
+ * Whether a message template or a property name matches SECRET_FIELDS, remembered: they are
+ * the same few literals on every line (a bounded cache, cleared when full).
+ */
+const secretNames = new Map<string, boolean>();
+function namesSecret(text: string): boolean {
+  let hit = secretNames.get(text);
+  if (hit === undefined) {
+    hit = SECRET_FIELDS.some((p) => p.test(text));
+    if (secretNames.size >= 1_000) secretNames.clear();
+    secretNames.set(text, hit);
+  }
+  return hit;
 }
 
 /** The category of the few lines every LOG_LEVEL keeps (e.g. `serve`'s "Ready on …"). */

@@ -64,6 +64,9 @@ export function startLoop(options: LoopOptions): LoopHandle {
     wakeNow?.abort(WAKE);
   };
   options.wake?.(wake);
+  // The stop ends a sleep too: one listener for the loop's life, not AbortSignal.any per sleep
+  // (the execution loop sleeps once per wake-up, i.e. per batch of alerts).
+  signal.addEventListener("abort", () => wakeNow?.abort(WAKE), { once: true });
 
   let failingSince: Date | undefined;
   let raised: "WARN" | "CRITICAL" | undefined;
@@ -130,8 +133,7 @@ export function startLoop(options: LoopOptions): LoopHandle {
       }
       if (signal.aborted || (wakeRequested && failures === 0)) continue;
       wakeNow = new AbortController();
-      const both = AbortSignal.any([signal, wakeNow.signal]);
-      await clock.sleep(delay, both);
+      await clock.sleep(delay, wakeNow.signal);
       wakeNow = undefined;
     }
   })();

@@ -164,7 +164,6 @@ create table inbound_dedupe_keys (
   payload_hash text not null,
   alert_id bigint not null,
   created_at timestamp with time zone not null default now(),
-  constraint inbound_dedupe_keys_alert_id_fkey FOREIGN KEY (alert_id) REFERENCES inbound_alerts(id),
   constraint inbound_dedupe_keys_pkey PRIMARY KEY (idempotency_key)
 );
 
@@ -763,29 +762,83 @@ CREATE OR REPLACE FUNCTION public.record_inbound_decisions(p_alerts jsonb)
  RETURNS TABLE(ord integer, id bigint, status text, first_id bigint, error text)
  LANGUAGE plpgsql
 AS $function$
-declare
-  a record;
-  r record;
+#variable_conflict use_column
 begin
-  for a in
-    select t.ord::int as n, x.*
-      from jsonb_array_elements(p_alerts) with ordinality as t(v, ord),
-           jsonb_to_record(t.v) as x(source text, key text, hash text, raw_body text,
-             payload jsonb, remote_addr text, decision jsonb, line_no int, dedupe_day text,
-             strategy text, strategy_version text, received_at timestamptz,
-             accept_by timestamptz)
-     order by t.ord
-  loop
-    select * into r from record_inbound_decision(a.source, a.key, a.hash, a.raw_body,
-      a.payload, a.remote_addr, a.decision, a.line_no, a.dedupe_day, a.strategy,
-      a.strategy_version, a.received_at, a.accept_by);
-    ord := a.n;
-    id := r.id;
-    status := r.status;
-    first_id := r.first_id;
-    error := r.error;
-    return next;
-  end loop;
+  return query
+  with a as (
+    select x.*, s.name is null as stale
+      from rows from (jsonb_to_recordset(p_alerts) as (source text, key text, hash text,
+             raw_body text, payload jsonb, remote_addr text, decision jsonb, line_no int,
+             dedupe_day text, strategy text, strategy_version text,
+             received_at timestamptz, accept_by timestamptz)) with ordinality
+           as x(source, key, hash, raw_body, payload, remote_addr, decision, line_no,
+             dedupe_day, strategy, strategy_version, received_at, accept_by, n)
+      left join strategies s on s.name = x.strategy and s.xmin::text = x.strategy_version
+  ),
+  -- Ids in the order the alerts came (PostgreSQL evaluates a volatile output column after the
+  -- ORDER BY), so the alerts of a batch are executed in that order, as one by one.
+  fresh as materialized (
+    select a.*, row_number() over (partition by a.key order by a.n) as nth,
+           nextval('inbound_alerts_id_seq') as new_id
+      from a
+     where not a.stale
+     order by a.n
+  ),
+  -- DO UPDATE (a no-op) rather than DO NOTHING: it returns the existing key's row even when a
+  -- concurrent batch committed it after this statement's snapshot was taken.
+  k as (
+    insert into inbound_dedupe_keys as d (idempotency_key, payload_hash, alert_id)
+    select f.key, f.hash, f.new_id from fresh f where f.nth = 1 order by f.key
+    on conflict (idempotency_key) do update set idempotency_key = d.idempotency_key
+    returning d.idempotency_key, d.alert_id, d.payload_hash
+  ),
+  settled as (
+    select f.*, k.alert_id as first,
+           case when k.alert_id = f.new_id then 'RECEIVED'
+                when k.payload_hash = f.hash then 'DUPLICATE'
+                else 'REJECTED' end as st
+      from fresh f join k on k.idempotency_key = f.key
+  ),
+  told as (
+    select s.*,
+           case s.st
+             when 'DUPLICATE' then 'Duplicate of alert ' || s.first
+             when 'REJECTED' then format('Idempotency key "%s" was already used by alert %s '
+               || 'with a different payload; send a new key for a new trade', s.key, s.first)
+           end as err
+      from settled s
+  ),
+  stored as (
+    insert into inbound_alerts (id, source, idempotency_key, payload_hash, raw_body, payload,
+      remote_addr, status, error, decision, line_no, processed_at, received_at, accept_by)
+    overriding system value
+    select t.new_id, t.source, t.key, t.hash, t.raw_body, t.payload, t.remote_addr, t.st,
+           t.err, t.decision, t.line_no, case when t.st <> 'RECEIVED' then now() end,
+           coalesce(t.received_at, now()), t.accept_by
+      from told t
+     order by t.new_id
+  )
+  select t.n::int, t.new_id, t.st, t.first, t.err
+    from told t
+   -- (A CASE, so the WARN is sent for the REJECTED ones only, whatever the planner does.)
+   where case when t.st = 'REJECTED'
+           then enqueue_notification('WARN', 'inbound_refused',
+             format('Inbound %s alert %s refused: %s', t.source, t.new_id, t.err),
+             'inbound-refused:' || t.dedupe_day || ':' || md5(t.err)) >= 0
+           else true end
+  union all
+  select a.n::int, null::bigint, 'STALE'::text, null::bigint, null::text
+    from a
+   where a.stale;
+end $function$;
+
+CREATE OR REPLACE FUNCTION public.refuse_alert_removal()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  raise exception 'inbound_alerts rows are kept for ever (a dedupe key names each): % is refused',
+    tg_op using errcode = 'restrict_violation';
 end $function$;
 
 CREATE OR REPLACE FUNCTION public.refuse_change()
@@ -898,6 +951,8 @@ CREATE TRIGGER accounts_guard BEFORE DELETE OR UPDATE ON public.accounts FOR EAC
 CREATE TRIGGER executions_append_only BEFORE DELETE OR UPDATE ON public.executions FOR EACH ROW EXECUTE FUNCTION refuse_change();
 CREATE TRIGGER executions_no_truncate BEFORE TRUNCATE ON public.executions FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
 CREATE CONSTRAINT TRIGGER inbound_alerts_accept_by AFTER INSERT ON public.inbound_alerts DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((new.accept_by IS NOT NULL)) EXECUTE FUNCTION refuse_late_inbound_alert();
+CREATE TRIGGER inbound_alerts_no_delete BEFORE DELETE ON public.inbound_alerts FOR EACH ROW EXECUTE FUNCTION refuse_alert_removal();
+CREATE TRIGGER inbound_alerts_no_truncate BEFORE TRUNCATE ON public.inbound_alerts FOR EACH STATEMENT EXECUTE FUNCTION refuse_alert_removal();
 CREATE TRIGGER inbound_dedupe_keys_immutable BEFORE DELETE OR UPDATE ON public.inbound_dedupe_keys FOR EACH ROW EXECUTE FUNCTION refuse_real_change();
 CREATE TRIGGER inbound_dedupe_keys_no_truncate BEFORE TRUNCATE ON public.inbound_dedupe_keys FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
 CREATE TRIGGER ledger_chain_head_no_delete BEFORE DELETE ON public.ledger_chain_head FOR EACH ROW EXECUTE FUNCTION refuse_change();

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { router } from "./server.ts";
+import { requestPath, router } from "./server.ts";
 import { logger } from "../core/log.ts";
 import type { Route } from "../runtime/context.ts";
 
@@ -34,4 +34,22 @@ Deno.test("the router matches plain paths exactly, patterns with their params, e
   assert.match(await call("GET", "/alerts/pine"), /^405 /);
   assert.equal(await call("GET", "/reports/42"), "200 report");
   assert.deepEqual(seen, [{ id: "42" }]);
+});
+
+Deno.test("a request's path is the one URL gives, plain paths cut out without a parse", () => {
+  const urls = [
+    "http://x/alerts/pine",
+    "http://127.0.0.1:8080/alerts/pine?token=a/b#c",
+    "http://x/alerts/pine#frag?x",
+    "http://x//alerts//pine",
+    "http://x/alerts/./pine",
+    "http://x/a/../alerts/pine",
+    "http://x/alerts/%70ine",
+    "http://x/alerts\\pine",
+    "http://x/Alerts/PINE_x-1",
+    "http://x",
+    "http://user:pw@x:1/alerts/pine",
+    "http://x/é",
+  ];
+  for (const url of urls) assert.equal(requestPath(url), new URL(url).pathname, url);
 });

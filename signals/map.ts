@@ -29,10 +29,15 @@ export function alertToDecision(alert: PineAlert, symbol: string): DecisionInput
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
   if (value !== null && typeof value === "object") {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+    // Keys sorted by UTF-16 code units (sort's default order); no entry arrays built: this
+    // runs for every signal (its payload hash).
+    const o = value as Record<string, unknown>;
+    let out = "";
+    for (const k of Object.keys(o).sort()) {
+      const v = o[k];
+      if (v !== undefined) out += `${out ? "," : ""}${JSON.stringify(k)}:${canonicalJson(v)}`;
+    }
+    return `{${out}}`;
   }
   return JSON.stringify(value);
 }

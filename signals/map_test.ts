@@ -64,3 +64,34 @@ Deno.test("canonical JSON sorts keys at every level and drops undefined", () => 
     '{"a":{"d":[2,{"x":2,"y":1}]},"b":1}',
   );
 });
+
+Deno.test("canonical JSON is the sorted-entries form for any nesting of keys and values", () => {
+  // The form the payload hashes of stored alerts were made with: it must never change.
+  const reference = (value: unknown): string => {
+    if (Array.isArray(value)) return `[${value.map(reference).join(",")}]`;
+    if (value !== null && typeof value === "object") {
+      const entries = Object.entries(value as Record<string, unknown>)
+        .filter(([, v]) => v !== undefined)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${reference(v)}`).join(",")}}`;
+    }
+    return JSON.stringify(value);
+  };
+  const keys = ["a", "B", "b", "10", "2", "é", "Z", "_", "\u{1F600}", "\ud800", "", "aa"];
+  const leaves = [1, -0, 0.1, "x", 'q"uote', null, true, undefined, [], {}];
+  let seed = 3;
+  const next = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+  const build = (depth: number): unknown => {
+    if (depth === 0 || next() < 0.3) return leaves[Math.floor(next() * leaves.length)];
+    if (next() < 0.3) return Array.from({ length: Math.floor(next() * 3) }, () => build(depth - 1));
+    const o: Record<string, unknown> = {};
+    for (let i = Math.floor(next() * 5); i > 0; i--) {
+      o[keys[Math.floor(next() * keys.length)]] = build(depth - 1);
+    }
+    return o;
+  };
+  for (let i = 0; i < 2_000; i++) {
+    const value = build(4);
+    assert.equal(canonicalJson(value), reference(value));
+  }
+});

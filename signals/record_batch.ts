@@ -1,9 +1,12 @@
 /**
- * The writes of accepted signals, grouped: a write is sent at once while fewer than
- * `limits.intakeWritesInFlight` are in flight on its database; the writes that arrive
- * meanwhile wait and go together in one statement (record_inbound_decisions, migration 0017),
- * so one commit and one round trip serve all of them. Each caller still gets its own row only
- * after the commit that stored it: an alert is answered after it is durable, as before.
+ * The writes of accepted signals, grouped: a write is sent at once when none is in flight on
+ * its database; the writes that arrive meanwhile wait and go together in one statement
+ * (record_inbound_decisions, migrations 0017 and 0022), so one commit and one round trip serve
+ * all of them. A second statement is sent alongside only once `limits.intakeWriteJoinMin`
+ * writes wait (at most `limits.intakeWritesInFlight` in flight): a statement costs PostgreSQL
+ * about as much for one alert as for four, so small batches sent side by side cost more than
+ * they save. Each caller still gets its own row only after the commit that stored it: an
+ * alert is answered after it is durable, as before.
  *
  * A batch is one transaction. When it fails with an SQL error (a bad element, one alert past
  * its deadline), nothing of it was stored and each element is sent again alone, so it fails
@@ -14,7 +17,7 @@ import { DatabaseUnavailableError } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import type { Db } from "../db/mod.ts";
 
-/** The arguments of record_inbound_decision (migration 0009) for one signal. */
+/** One signal's element of record_inbound_decisions (migration 0022). */
 export interface InboundWrite {
   source: string;
   key: string;
@@ -33,7 +36,7 @@ export interface InboundWrite {
   acceptBy: Date | null;
 }
 
-/** What record_inbound_decision answered for one signal. */
+/** What record_inbound_decisions answered for one signal. */
 export interface InboundRow {
   id: number;
   status: string;
@@ -102,7 +105,11 @@ function groupedWriter(db: Db): (write: InboundWrite) => Promise<InboundRow> {
   };
 
   const pump = () => {
-    while (inFlight < limits.intakeWritesInFlight && pending.length > 0) {
+    while (
+      pending.length > 0 &&
+      (inFlight === 0 ||
+        (inFlight < limits.intakeWritesInFlight && pending.length >= limits.intakeWriteJoinMin))
+    ) {
       const now = Date.now();
       const batch: Pending[] = [];
       const rest: Pending[] = [];

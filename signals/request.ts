@@ -2,8 +2,6 @@
  * The guards of an inbound HTTP request: who sent it (address, allowlist), whether it carries
  * the shared secret (compared in constant time), and its body read with a hard size limit.
  */
-import { timingSafeEqual } from "node:crypto";
-import { sha256Bytes } from "../core/hash.ts";
 
 export type BodyRead = { ok: true; text: string } | { ok: false; tooLarge: true };
 
@@ -54,15 +52,22 @@ export async function readBodyLimited(req: Request, maxBytes: number): Promise<B
 
 const decoder = new TextDecoder();
 
-const digest = sha256Bytes;
-
 /**
- * Constant-time comparison: both sides are hashed first, so neither the content nor the length
- * of the expected token leaks through the time taken. The expected side is hashed once.
+ * Constant-time comparison: the loop runs over every character of the given text whatever it
+ * holds, each compared with the expected token's character at that place (cycled), and the
+ * lengths are compared the same way; so neither the content nor the length of the expected
+ * token leaks through the time taken, which depends on the given text's length alone. (No
+ * digest per request: two SHA-256 and a buffer compare through node:crypto cost ~8 µs each
+ * alert under load.)
  */
 export function tokenChecker(expected: string): (given: unknown) => boolean {
-  const want = digest(expected);
-  return (given) => typeof given === "string" && timingSafeEqual(digest(given), want);
+  const n = expected.length;
+  return (given) => {
+    if (typeof given !== "string" || n === 0) return false;
+    let diff = given.length ^ n;
+    for (let i = 0; i < given.length; i++) diff |= given.charCodeAt(i) ^ expected.charCodeAt(i % n);
+    return diff === 0;
+  };
 }
 
 export function tokenMatches(given: string | undefined | null, expected: string): boolean {

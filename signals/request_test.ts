@@ -15,6 +15,20 @@ Deno.test("tokens match only when equal, whatever their length", () => {
   assert.ok(!tokenMatches("a", "a".repeat(32)));
   assert.ok(!tokenMatches(undefined, "a".repeat(32)));
   assert.ok(!tokenMatches("", "a".repeat(32)));
+  const token = "tok-0123456789abcdef0123456789abcdef";
+  assert.ok(tokenMatches(token, token));
+  // The expected token repeated, cut, or one character off anywhere: no match.
+  for (const given of [token + token, token.slice(1), token.slice(0, -1), `${token} `]) {
+    assert.ok(!tokenMatches(given, token), given);
+  }
+  for (let i = 0; i < token.length; i++) {
+    const off = token.slice(0, i) + String.fromCharCode(token.charCodeAt(i) ^ 1) +
+      token.slice(i + 1);
+    assert.ok(!tokenMatches(off, token), off);
+  }
+  assert.ok(!tokenMatches("ab".repeat(16), "ab"));
+  assert.ok(tokenMatches("é\u{1F600}x".repeat(12), "é\u{1F600}x".repeat(12)));
+  assert.ok(!tokenMatches("x", ""));
 });
 
 Deno.test("X-Forwarded-For is believed only with TRUST_PROXY, and only its last entry", () => {

@@ -32,7 +32,7 @@ import {
   secretLiterals,
   tokenChecker,
 } from "./request.ts";
-import { isDeadlineError, withTimeout } from "../core/deadline.ts";
+import { isDeadlineError, timeoutGroup } from "../core/deadline.ts";
 import { json } from "../runtime/mod.ts";
 
 export interface PineDeps {
@@ -76,6 +76,9 @@ export function pineHandler(deps: PineDeps): PineHandler {
   const allowlist = deps.config.pine.ipAllowlist;
   const trustProxy = deps.config.pine.trustProxy;
   const symbols = deps.symbols ?? symbolResolver(db, deps.config.exchange.id);
+  // A little longer than the write's own deadline: a write that committed in time is answered
+  // 202, and one still waiting is refused by the database (see docs/inbound.md).
+  const replyBound = timeoutGroup(limits.webhookDbTimeoutMs + limits.webhookReplyMarginMs);
   const stats: PineStats = {
     accepted: 0,
     duplicate: 0,
@@ -190,9 +193,7 @@ export function pineHandler(deps: PineDeps): PineHandler {
       const work = parseError === undefined
         ? intakeAlert(db, { ...input, body: payload ?? body }, { queue: deps.queue, symbols })
         : recordInvalid(db, { ...input, error: parseError }, { queue: deps.queue });
-      // A little longer than the write's own deadline: a write that committed in time is
-      // answered 202, and one still waiting is refused by the database (see docs/inbound.md).
-      result = await withTimeout(work, limits.webhookDbTimeoutMs + limits.webhookReplyMarginMs);
+      result = await replyBound(work);
     } catch (error) {
       if (
         !(error instanceof DatabaseUnavailableError) && !isDeadlineError(error) &&
