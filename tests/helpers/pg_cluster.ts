@@ -26,6 +26,24 @@ export function freePort(): number {
   return port;
 }
 
+/**
+ * A free port below Linux's ephemeral range (32768–60999): a port the kernel hands out for
+ * port 0 can be taken meanwhile as the local port of any outgoing connection of the parallel
+ * tests (to the shared server, say), and the cluster's start or restart then fails to bind.
+ */
+function clusterPort(): number {
+  for (let i = 0; i < 100; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+      return port;
+    } catch {
+      // taken: try another
+    }
+  }
+  return freePort();
+}
+
 export interface PgCluster {
   url: string;
   restart(): Promise<void>;
@@ -57,11 +75,20 @@ export async function pgCluster(): Promise<PgCluster> {
   }
   const dir = await Deno.makeTempDir({ prefix: "pgsl-test-" });
   if (root) await run(`chown ${PLAIN_USER} ${dir}`, false);
-  const port = freePort();
   const ctl = (args: string) =>
     run(`${PG_BIN}/pg_ctl -D ${dir}/data -l ${dir}/log -w ${args}`, root);
   await run(`${PG_BIN}/initdb -D ${dir}/data -A trust -U postgres --no-sync >/dev/null`, root);
-  await ctl(`-o "-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off" start`);
+  let port = clusterPort();
+  for (let attempt = 1;; attempt++) {
+    try {
+      await ctl(`-o "-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off" start`);
+      break;
+    } catch (error) {
+      // Another process took the port between the check and the start: another port.
+      if (attempt >= 3) throw error;
+      port = clusterPort();
+    }
+  }
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     restart: () => ctl("-m fast restart"),
