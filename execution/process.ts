@@ -226,8 +226,10 @@ export async function processAlert(
   });
   if (!planned.ok) {
     // The built-in strategy emits an exit on every downward cross, with or without a
-    // position; a flat account is the normal case there, not something to alert about.
-    const flatExit = alert.source === "strategy" && d.action === "sell" &&
+    // position; a flat account is the normal case there, not something to alert about. A Risk
+    // exit finding no position lost a race to the resting stop that closed it (its fill says so).
+    const flatExit = (alert.source === "strategy" || alert.source === "risk") &&
+      d.action === "sell" &&
       !(Number(snap.positionQty ?? "0") > 0);
     return await refuse(ctx, alert.id, d.idempotencyKey, planned.reason, { quiet: flatExit });
   }

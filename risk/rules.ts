@@ -104,7 +104,11 @@ export type ExitVerdict =
  * by hand. The error is redacted (it may quote the exchange's answer).
  */
 export function exitVerdict(r: FinishedExit, maxAttempts: number): ExitVerdict {
-  if (r.alertStatus === "EXECUTED" && !r.positionOpen) return { status: "DONE" };
+  // Closed is what every exit is for: also when its sell was refused because a resting stop
+  // filled first and closed the position.
+  if (!r.positionOpen && (r.alertStatus === "EXECUTED" || r.alertStatus === "REJECTED")) {
+    return { status: "DONE" };
+  }
   if (r.partial && r.alertStatus === "EXECUTED" && r.orderStatus === "FILLED") {
     return { status: "DONE" };
   }

@@ -75,7 +75,13 @@ Deno.test("an exit that left the position open is FAILED and the level stays arm
 });
 
 Deno.test("a refused exit is FAILED with the alert's error, CRITICAL after the last attempt", () => {
-  const refused = { ...exit, alertStatus: "REJECTED", alertError: "insufficient balance" };
+  const refused = {
+    ...exit,
+    alertStatus: "REJECTED",
+    alertError: "insufficient balance",
+    positionOpen: true,
+    positionQty: "1",
+  };
   const v = exitVerdict({ ...refused, attempts: 3 }, 3);
   assert.ok(v.status === "FAILED");
   assert.equal(v.error, "insufficient balance");
@@ -84,6 +90,12 @@ Deno.test("a refused exit is FAILED with the alert's error, CRITICAL after the l
   const silent = exitVerdict({ ...exit, alertStatus: "DUPLICATE", positionOpen: true }, 3);
   assert.ok(silent.status === "FAILED" && silent.error === "alert 70 ended DUPLICATE");
   assert.equal(exitVerdict({ ...refused, kind: "take_profit" }, 3).status, "FAILED");
+});
+
+Deno.test("an exit refused because a resting stop closed the position first is DONE", () => {
+  const raced = { ...exit, alertStatus: "REJECTED", alertError: "no open position to sell" };
+  assert.deepEqual(exitVerdict({ ...raced, orderStatus: null }, 3), { status: "DONE" });
+  assert.equal(exitVerdict({ ...raced, alertStatus: "FAILED" }, 3).status, "FAILED");
 });
 
 Deno.test("a secret in the alert's error is redacted before it is stored or sent", () => {

@@ -258,6 +258,14 @@ Deno.test({
         ["DONE"],
       );
       assert.equal((await notes(db, "control_action")).length, 0);
+      // The exit found the position closed by the stop: nothing failed, nothing to warn of.
+      await risk.runOnce();
+      const [exit] = await db.query<{ status: string }>(
+        "select status from risk_actions where kind = 'stop_loss' and alert_id is not null",
+      );
+      assert.equal(exit.status, "DONE");
+      assert.equal((await notes(db, "risk_exit_failed")).length, 0);
+      assert.equal((await notes(db, "decision_rejected")).length, 0);
     }),
 });
 
