@@ -11,6 +11,7 @@ import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { exitVerdict, type RiskAction } from "./rules.ts";
 import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
 import { sliceFilled } from "./ladder_sql.ts";
+import { dec } from "../trading/decimal.ts";
 
 export interface WatchedPosition {
   id: number;
@@ -53,16 +54,26 @@ export async function handOverExit(
   requestedBy?: string,
 ): Promise<number | undefined> {
   const slice = action.slice;
-  const [{ n: earlier }] = await db.query<{ n: number }>(
+  const [{ n: earlier, sold }] = await db.query<{ n: number; sold: string }>(
     // Software exits only: protective stops on the exchange have no alert and count apart.
-    // A ladder's slices count apart too: each has its own attempts.
-    `select count(*)::int as n from risk_actions
-      where position_id = $1 and kind = $2 and alert_id is not null
-        and (params ->> 'slice') is not distinct from $3`,
+    // A ladder's slices count apart too: each has its own attempts, and what an earlier attempt
+    // of the slice sold before its order ended (a partial fill, then expired) is not sold again.
+    `select count(*)::int as n,
+            coalesce(sum((select sum(o.filled_qty) from orders o where o.alert_id = r.alert_id
+                           and o.side = 'sell')), 0)::text as sold
+       from risk_actions r
+      where r.position_id = $1 and r.kind = $2 and r.alert_id is not null
+        and (r.params ->> 'slice') is not distinct from $3`,
     [p.id, action.kind, slice ? String(slice.n) : null],
   );
   // The last failed attempt told the operator to act; nothing more is sent automatically.
   if (earlier >= limits.riskExitAttemptsMax) return undefined;
+  const sliceQty = slice?.qty === undefined ? undefined : dec.sub(slice.qty, sold);
+  if (sliceQty !== undefined && dec.cmp(sliceQty, "0") <= 0) {
+    // Earlier attempts sold all of it between them: the slice is filled.
+    await db.transaction((tx) => sliceFilled(tx, p.id, slice!.n));
+    return undefined;
+  }
   const key = exitKey(slice ? `tp${slice.n}` : action.kind, p, earlier + 1);
   const decision: TradingDecision = {
     symbol: p.symbol,
@@ -70,14 +81,14 @@ export async function handOverExit(
     strategy: p.strategy ?? "risk",
     idempotencyKey: key,
     // A slice sells its own quantity (execution sells at most what is free); the last, all.
-    ...(slice?.qty ? { qty: slice.qty } : {}),
+    ...(sliceQty !== undefined ? { qty: sliceQty } : {}),
   };
   const body = JSON.stringify(decision);
   const hash = sha256Hex(body);
   const params = action.kind === "exit" ? { requested_by: requestedBy ?? "operator" } : {
     trigger_price: action.triggerPrice,
     last_price: String(last),
-    ...(slice ? { slice: slice.n, price: action.triggerPrice, qty: slice.qty ?? "rest" } : {}),
+    ...(slice ? { slice: slice.n, price: action.triggerPrice, qty: sliceQty ?? "rest" } : {}),
   };
   const stop = action.kind === "stop_loss";
   const already = Symbol("already planned");
@@ -130,7 +141,7 @@ export async function handOverExit(
           } hit on ${p.symbol} (position ${p.id}): ` +
             `last ${last} ${stop ? "≤ stop" : "≥ target"} ${action.triggerPrice}; ` +
             `selling ${
-              slice?.qty ? slice.qty : slice ? "the rest of the position" : "the position"
+              sliceQty ?? (slice ? "the rest of the position" : "the position")
             } (alert ${alert.id})`,
         dedupeKey: key,
         accountId: p.account_id,

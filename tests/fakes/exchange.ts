@@ -39,6 +39,7 @@
  *       "maintenance" answers 503 {"code":1,"msg":"System is under maintenance."}
  *       "odd"         books the order, then answers 400 with a code ccxt does not know (-9876)
  *       "refuse"      answers -1013 "Stop loss orders are not supported for this symbol."
+ *       "partial"     fills half the order, which then expires (a market order out of liquidity)
  *   cancel(cid), expire(cid)  a person (or the exchange) ends an open order: CANCELED / EXPIRED
  *   maintenance(on)           every endpoint answers as in maintenance while on
  *   orders, trades            what was booked, in order
@@ -64,7 +65,9 @@ export type FailKind =
   | "429"
   | "maintenance"
   | "odd"
-  | "refuse";
+  | "refuse"
+  /** The order fills half of its quantity, then expires (a market order out of liquidity). */
+  | "partial";
 
 export interface FakeOrder {
   symbol: string;
@@ -140,8 +143,15 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
   const error = (code: number, msg: string, status = 400) => json({ code, msg }, status);
   const hang = () => new Promise<Response>((resolve) => hung.push(() => resolve(json({}, 503))));
 
+  /** The share of the next fill, after which its order expires ("partial" in the script). */
+  let partialShare: number | undefined;
   const fill = (o: FakeOrder, m: FakeMarket, price: number) => {
-    const qty = Number(o.origQty) - Number(o.executedQty);
+    const left = Number(o.origQty) - Number(o.executedQty);
+    // A partial fill is a whole number of steps, as the exchange's lots are.
+    const step = Number(m.stepSize);
+    const qty = partialShare === undefined
+      ? left
+      : Number(fix8(Math.floor(left * partialShare / step + 1e-9) * step));
     const quoteQty = qty * price;
     const commission = quoteQty * COMMISSION_RATE;
     const t: FakeTrade = {
@@ -157,9 +167,10 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
       isBuyer: o.side === "BUY",
     };
     trades.push(t);
-    o.executedQty = o.origQty;
+    o.executedQty = partialShare === undefined ? o.origQty : fix8(Number(o.executedQty) + qty);
     o.cummulativeQuoteQty = fix8(Number(o.cummulativeQuoteQty) + quoteQty);
-    o.status = "FILLED";
+    o.status = partialShare === undefined ? "FILLED" : "EXPIRED";
+    partialShare = undefined;
     o.updateTime = t.time;
     const sign = o.side === "BUY" ? 1 : -1;
     balances.set(m.base, (balances.get(m.base) ?? 0) + sign * qty);
@@ -307,6 +318,7 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
         if (kind === "refuse") {
           return error(-1013, "Stop loss orders are not supported for this symbol.");
         }
+        if (kind === "partial") partialShare = 0.5;
         const placed = placeOrder(p);
         if (placed instanceof Response) return placed;
         if (kind === "hang") return await hang();

@@ -247,6 +247,42 @@ Deno.test({
 
 Deno.test({
   ...serviceTest,
+  name: "a slice whose sell filled in part before it expired sells only the rest of the slice",
+  fn: () =>
+    withLive(async ({ db, fake, agent, exchange }) => {
+      await enterLaddered(db, fake, agent);
+      const risk = createRiskAgent({ db, exchange, log });
+      fake.setPrice("ETHUSDT", "104");
+      assert.equal((await risk.runOnce()).handed, 1);
+      // Out of liquidity: half of the slice's 0.4995 (in whole steps) fills, then the market
+      // order expires.
+      fake.fail("partial", 1, "MARKET");
+      await sellHandedOver(agent);
+      assert.deepEqual(marketSells(fake).map((o) => [o.status, Number(o.executedQty)]), [
+        ["EXPIRED", 0.2497],
+      ]);
+      // FAILED with a WARN, and attempt 2 sells what the slice still has to sell.
+      assert.deepEqual(
+        [(await risk.runOnce()).handed, (await position(db)).tp_ladder_filled],
+        [1, 0],
+      );
+      await expectNotification(db, "risk_exit_failed", { count: 1, severity: "WARN" });
+      await agent.reconcileOnce();
+      assert.equal((await agent.runOnce()).executed, 1);
+      assert.deepEqual(marketSells(fake).map((o) => Number(o.origQty)), [0.4995, 0.2498]);
+      assert.deepEqual((await takeProfits(db)).map((a) => [a.status, a.qty]), [
+        ["FAILED", "0.4995"],
+        ["PLANNED", "0.2498"],
+      ]);
+      await risk.runOnce();
+      const p = await position(db);
+      assert.deepEqual([p.tp_ladder_filled, Number(p.qty)], [1, 0.5005]);
+      assert.equal(Number(p.stop_price), 100.21, "break even after the slice sold in two parts");
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
   name: "a slice too small to sell joins the next one and the order's notification says so",
   fn: () =>
     withLive(async ({ db, fake, agent }) => {
