@@ -23,6 +23,7 @@
 import { parseArgs } from "node:util";
 import { testDb } from "../tests/helpers/db.ts";
 import { cpuS, loadAverage1m, postgresCpuS } from "./proc.ts";
+import { BENCH_TOKEN, benchAlertBody } from "./pine_alert.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -45,7 +46,7 @@ const CONCURRENCY = Number(values.concurrency);
 const WARMUP = Number(values.warmup);
 const CLIENTS = Math.max(1, Number(values.clients));
 const ROUNDS = Math.max(1, Number(values.rounds));
-const TOKEN = "bench-token-0123456789abcdef0123456789";
+const TOKEN = BENCH_TOKEN;
 let url: string | undefined;
 let seq = 0;
 
@@ -163,16 +164,7 @@ async function runClients(total: number): Promise<
 
 async function postOne(): Promise<number> {
   const n = ++seq;
-  const body = JSON.stringify({
-    symbol: n % 2 ? "BINANCE:BTCUSDT" : "ETH/USDT",
-    side: n % 3 ? "buy" : "sell",
-    strategy: "bench",
-    qty: "0.001",
-    price: String(50_000 + (n % 100)),
-    ts: new Date().toISOString(),
-    idempotency_key: `bench-${n}`,
-    auth_token: TOKEN,
-  });
+  const body = benchAlertBody(n, TOKEN);
   const t0 = performance.now();
   const res = await fetch(`${url}/alerts/pine`, {
     method: "POST",

@@ -7,6 +7,7 @@ import type { StrategyRow } from "../signals/mod.ts";
 import { errorMessage, UsageError } from "../core/errors.ts";
 import { formatLadder, parseLadder } from "../trading/ladder.ts";
 import { DEFAULT_TRAIL_STEP_PCT } from "../trading/trail.ts";
+import { numberFlag } from "./common.ts";
 
 export const EXIT_FLAGS = {
   "trail-pct": { type: "string" },
@@ -33,14 +34,7 @@ the fixed stop and one target; the step from TRAIL_STEP_PCT):
 
 type Flags = Partial<Record<keyof typeof EXIT_FLAGS, string>>;
 
-function number(flag: string, raw: string | undefined, ok: (n: number) => boolean, range: string) {
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (raw.trim() === "" || !Number.isFinite(n) || !ok(n)) {
-    throw new UsageError(`--${flag} "${raw}" is out of range; give a number ${range}`);
-  }
-  return n;
-}
+const number = numberFlag;
 
 /**
  * The exit rules of the flags, or undefined without any. `swept`: the names a sweep's grid

@@ -124,3 +124,21 @@ export function parseDateFlag(name: string, v: string, endOfDay: boolean): numbe
   }
   return dateOnly && endOfDay ? ms + 86_400_000 : ms;
 }
+
+/**
+ * A number flag: undefined when not given; refused with its range when it is empty, not a
+ * finite number, or `ok` says no.
+ */
+export function numberFlag(
+  flag: string,
+  raw: string | undefined,
+  ok: (n: number) => boolean,
+  range: string,
+): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (raw.trim() === "" || !Number.isFinite(n) || !ok(n)) {
+    throw new UsageError(`--${flag} "${raw}" is out of range; give a number ${range}`);
+  }
+  return n;
+}

@@ -4,7 +4,7 @@ import { setSubscriptions, subscriptions } from "../execution/mod.ts";
 import { listStrategyRows, STRATEGY_NAME, upsertStrategy } from "../signals/mod.ts";
 import { isUnifiedSymbol } from "../trading/symbol.ts";
 import { formatLadder, parseLadder } from "../trading/ladder.ts";
-import { type Command, configure, parse, table, withDb } from "./common.ts";
+import { type Command, configure, numberFlag, parse, table, withDb } from "./common.ts";
 
 const HELP = `Usage: pg-solo-lite strategies add <name> [options]
        pg-solo-lite strategies list [--json]
@@ -45,13 +45,10 @@ Examples:
   pg-solo-lite strategies add swing --trail-pct 2 --trail-activation-pct 1
   pg-solo-lite strategies add trend --tp-ladder "4:50,8:50"`;
 
+/** A number flag as the text of its column (numeric). */
 function number(flag: string, raw: string | undefined, ok: (n: number) => boolean, range: string) {
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (raw.trim() === "" || !Number.isFinite(n) || !ok(n)) {
-    throw new UsageError(`--${flag} "${raw}" is out of range; give a number ${range}`);
-  }
-  return String(n);
+  const n = numberFlag(flag, raw, ok, range);
+  return n === undefined ? undefined : String(n);
 }
 
 const command: Command = {

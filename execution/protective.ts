@@ -356,7 +356,9 @@ export function createProtector(deps: ProtectDeps) {
         type: "stop_limit",
         qty: row.qty,
         price: o.limitPrice,
-        stopPrice: o.stopPrice,
+        // The stop as the order row holds it (the orders trigger rounds a sell's stop up to the
+        // tick), so the exchange rests exactly the stop that is recorded.
+        stopPrice: row.stop_price ?? o.stopPrice,
         clientOrderId: row.client_order_id,
       });
       await db.transaction((tx) => applyExchangeOrder(tx, row, answer, answer.fills ?? [], book));

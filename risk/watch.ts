@@ -42,6 +42,12 @@ export interface RiskDeps {
   trailStepPct?: number;
   /** The clock of the price-gap warnings (price_gaps.ts); tests move it. */
   now?: () => number;
+  /**
+   * How long after its start the watch waits at most for the reconciler to have looked at a
+   * resting stop before it treats a price below that stop's limit as a gap (see
+   * protective_checked below); a minute unless a test shortens it.
+   */
+  restartGraceMs?: number;
 }
 
 export interface RiskSummary {
@@ -67,6 +73,7 @@ export function createRiskAgent(deps: RiskDeps) {
   const gaps = priceGaps({ db, log, now: deps.now });
   /** The database's clock at this agent's first pass: see protective_checked below. */
   let startedAt: Date | undefined;
+  const restartGraceS = (deps.restartGraceMs ?? 60_000) / 1000;
 
   async function runOnce(): Promise<RiskSummary> {
     startedAt ??= (await db.query<{ now: Date }>("select now() as now"))[0].now;
@@ -100,7 +107,7 @@ export function createRiskAgent(deps: RiskDeps) {
               ((select bool_and(o.checked_at >= $3) from orders o
                  where o.position_id = p.id and o.purpose = 'stop_loss'
                    and o.status in ${ACTIVE_ORDER_STATUSES_SQL})
-               or $3 < now() - interval '1 minute') as protective_checked
+               or $3 < now() - make_interval(secs => $4::float8)) as protective_checked
          from positions p
         where (p.exchange_id = $1 or $2) and p.status = 'OPEN' and p.qty > 0
           and (p.stop_price is not null or p.take_profit_price is not null
@@ -109,7 +116,7 @@ export function createRiskAgent(deps: RiskDeps) {
                            where r.position_id = p.id and r.status = 'PLANNED'
                              and r.alert_id is not null)
         order by p.id`,
-      [exchange.id, deps.markets !== undefined, startedAt],
+      [exchange.id, deps.markets !== undefined, startedAt, restartGraceS],
     );
     const summary: RiskSummary = {
       watched: positions.length,

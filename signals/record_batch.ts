@@ -82,7 +82,7 @@ function groupedWriter(db: Db): (write: InboundWrite) => Promise<InboundRow> {
     try {
       rows = await db.query<InboundRow & { ord: number }>(
         "select * from record_inbound_decisions($1)",
-        [batchJson(batch)],
+        [inboundBatchJson(batch.map((p) => p.write))],
         PREPARED,
       );
     } catch (error) {
@@ -139,8 +139,8 @@ function groupedWriter(db: Db): (write: InboundWrite) => Promise<InboundRow> {
 }
 
 /** The batch as the JSON array record_inbound_decisions reads; JSON values spliced in. */
-function batchJson(batch: Pending[]): string {
-  const parts = batch.map(({ write: w }) => {
+export function inboundBatchJson(batch: InboundWrite[]): string {
+  const parts = batch.map((w) => {
     const scalars = JSON.stringify({
       source: w.source,
       key: w.key,

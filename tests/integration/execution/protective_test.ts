@@ -105,6 +105,27 @@ Deno.test({
 
 Deno.test({
   ...serviceTest,
+  name: "a stop off the tick is sent as the order row holds it: rounded up to the tick for a sell",
+  fn: () =>
+    withLive(async ({ db, fake, agent }) => {
+      // 49000.004 is between two ticks (0.01): the orders trigger rounds a sell's stop up, and
+      // the exchange must get that very price, not the unrounded one (which ccxt would round to
+      // the nearest tick, below the stop recorded).
+      await insertAlert(db, { qty: "0.01", sl: "49000.004" });
+      assert.equal((await agent.runOnce()).executed, 1);
+      const [row] = await protective(db);
+      assert.equal(Number(row.stop_price), 49000.01);
+      const stops = stopsOn(fake);
+      assert.equal(stops.length, 1);
+      assert.equal(Number(stops[0].stopPrice), Number(row.stop_price));
+      // The limit is below the stop as recorded, on the tick.
+      assert.ok(Number(stops[0].price) < Number(row.stop_price));
+      assert.equal(Number(stops[0].price), Number(row.price));
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
   name: "the price falling through the stop fills it and closes the position from the evidence",
   fn: () =>
     withLive(async ({ db, fake, agent }) => {
@@ -391,5 +412,28 @@ Deno.test({
         ["MARKET", "FILLED"],
       ]);
       assert.equal((await position(db)).status, "CLOSED");
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "a restarted watch takes a gap over after its grace when the reconciler never got to " +
+    "the stop",
+  fn: () =>
+    withLive(async ({ db, fake, agent, exchange }) => {
+      await enter(db);
+      await agent.runOnce();
+      fake.setPrice("BTCUSDT", "48000");
+      assert.equal(stopsOn(fake)[0].status, "NEW");
+      // The reconciler does not get to the stop (the exchange does not answer its lookups):
+      // after the grace (a minute in serve, a second here) the software stop acts anyway.
+      const risk = createRiskAgent({ db, exchange, log: logger("t"), restartGraceMs: 1_000 });
+      assert.equal((await risk.runOnce()).handed, 0, "within the grace the row is not trusted");
+      await new Promise((r) => setTimeout(r, 1_200));
+      assert.equal((await risk.runOnce()).handed, 1, "after it, the gap is the watch's");
+      const [exit] = await db.query<{ decision: { action: string } }>(
+        "select decision from inbound_alerts where source = 'risk'",
+      );
+      assert.equal(exit.decision.action, "sell");
     }),
 });
