@@ -136,6 +136,12 @@ export const limits = {
   executionStartRetryMs: 500,
   /** How often UNKNOWN, NEW and open orders are checked against the exchange. */
   reconcileIntervalMs: 10_000,
+  /**
+   * How often a reconcile pass records the equity of an account holding positions, when the
+   * daily loss limit or the drawdown lock is on (and at the first pass of each UTC day), so
+   * the day's first equity is read near 00:00 UTC and not only at its first entry.
+   */
+  equityMarkIntervalMs: 5 * 60_000,
   /** Orders checked per reconcile pass. */
   reconcileBatchSize: 100,
   /** A NEW or UNKNOWN order is looked up only once it is this old (its send may be in flight). */

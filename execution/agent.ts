@@ -38,7 +38,14 @@ import {
   type ReconcileTuning,
 } from "./reconcile.ts";
 import type { PassCache } from "./store.ts";
-import { afterFailure, type AlertContext, createFailureCounter, processAlert } from "./process.ts";
+import {
+  accountEquity,
+  afterFailure,
+  type AlertContext,
+  createFailureCounter,
+  processAlert,
+} from "./process.ts";
+import { markEquity } from "./protections.ts";
 import { routeBatch, type Routed } from "./fan_out.ts";
 import { runCancelRequests } from "./cancels.ts";
 import { createProtector } from "./protective.ts";
@@ -359,8 +366,12 @@ export function createExecutionAgent(deps: ExecutionDeps) {
              or id in (select order_id from cancel_requests where status = 'PENDING')
           union
          select account_id from positions
-          where status = 'OPEN' and qty > 0 and stop_price is not null`,
-        [new Date(clock.now().getTime() - limits.reconcileGivenUpWindowMs)],
+          -- (Every holding account when its equity is recorded: markEquityIfDue.)
+          where status = 'OPEN' and qty > 0 and (stop_price is not null or $2)`,
+        [
+          new Date(clock.now().getTime() - limits.reconcileGivenUpWindowMs),
+          Boolean(deps.config.risk.maxDailyLossPct || deps.config.risk.maxDrawdownPct),
+        ],
       )).map((r) => Number(r.account_id)),
     );
     for (const account of await listAccounts(db)) {
@@ -378,6 +389,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
         // After the exchange's word is recorded: a stop that ended is placed again in the same
         // pass, and an entry filled while resting gets its stop.
         await state.protect();
+        await markEquityIfDue(state);
       } catch (error) {
         if (nextStep(error).step === "database_down") throw error;
         total.accountsWaiting++;
@@ -385,6 +397,45 @@ export function createExecutionAgent(deps: ExecutionDeps) {
       }
     }
     return total;
+  }
+
+  /** When each account's equity was last recorded by a reconcile pass (ms). */
+  const equityMarked = new Map<number, number>();
+
+  /**
+   * Records the equity of an account that holds positions, at most every
+   * `limits.equityMarkIntervalMs` and at the first pass of each UTC day, when the daily loss
+   * limit or the drawdown lock is on: the day's first equity is then its value near 00:00 UTC,
+   * so a loss before the day's first entry counts, and the peak follows the market. Positions
+   * of more than one quote asset are left to the entries' own readings (an equity in one quote
+   * cannot be told). A failed reading is logged and tried again on the next pass.
+   */
+  async function markEquityIfDue(state: AccountState): Promise<void> {
+    const risk = deps.config.risk;
+    if (!risk.maxDailyLossPct && !risk.maxDrawdownPct) return;
+    const id = state.account.id;
+    const now = clock.now();
+    const last = equityMarked.get(id);
+    const sameDay = last !== undefined &&
+      new Date(last).toISOString().slice(0, 10) === now.toISOString().slice(0, 10);
+    if (sameDay && now.getTime() - last < limits.equityMarkIntervalMs) return;
+    try {
+      const quotes = await db.query<{ quote: string }>(
+        `select distinct split_part(symbol, '/', 2) as quote from positions
+          where account_id = $1 and status = 'OPEN' and qty > 0`,
+        [id],
+      );
+      if (quotes.length === 1) {
+        const equity = await accountEquity(state.ctx, new Map(), quotes[0].quote);
+        await markEquity(db, id, equity, now);
+      }
+      equityMarked.set(id, now.getTime());
+    } catch (error) {
+      log.warn("Equity of account {account} not recorded, tried again next pass: {error}", {
+        account: state.account.name,
+        error: errorMessage(error),
+      });
+    }
   }
 
   /**

@@ -310,7 +310,11 @@ async function awaitProtectionCancel(
  * position of that quote at its ticker (a position whose price cannot be read counts at its
  * entry), so a second symbol bought or held never looks like a loss or hides one.
  */
-async function accountEquity(ctx: AlertContext, cache: PassCache, quote: string) {
+export async function accountEquity(
+  ctx: Pick<AlertContext, "db" | "exchange" | "account">,
+  cache: PassCache,
+  quote: string,
+) {
   const { db, exchange, account } = ctx;
   const balances = await cached(cache, `balance:${account.id}`, () => exchange.fetchBalance());
   const open = await db.query<{ symbol: string; qty: string; avg: string | null }>(

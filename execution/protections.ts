@@ -225,7 +225,7 @@ export async function entryFacts(
 }
 
 /** The day's first equity and the peak so far, after recording this reading. */
-async function markEquity(db: Db, accountId: number, equity: number, now: Date) {
+export async function markEquity(db: Db, accountId: number, equity: number, now: Date) {
   const day = now.toISOString().slice(0, 10);
   const [mark] = await db.query<{ first: string; peak: string }>(
     `insert into equity_marks as m (account_id, day, first_equity, last_equity, peak_equity)

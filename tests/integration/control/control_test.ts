@@ -228,6 +228,37 @@ Deno.test({
 
 Deno.test({
   ...serviceTest,
+  name: "a loss before the day's first entry counts: reconcile passes record the equity from " +
+    "00:00 UTC",
+  fn: () =>
+    withControl({ maxDailyLossPct: 3 }, async ({ db, agent, fake, clock }) => {
+      // Bought the day before: half the balance in BTC, held over midnight.
+      await insertAlert(db, { qty: "0.1", idempotencyKey: "m-buy-1" });
+      assert.equal((await agent.runOnce()).executed, 1);
+      clock.set(new Date("2026-03-03T00:00:30Z"));
+      await agent.reconcileOnce();
+      const [first] = await db.query<{ first: string }>(
+        "select first_equity::text as first from equity_marks where day = '2026-03-03'",
+      );
+      assert.ok(first, "the day's first equity is read at its first pass");
+      // The price falls 10 % in the morning, with no entry: equity 5 % down on the day.
+      clock.set(new Date("2026-03-03T09:00:00Z"));
+      fake.setPrice("BTCUSDT", "45000");
+      await agent.reconcileOnce();
+      const refused = await insertAlert(db, { qty: "0.01", idempotencyKey: "m-buy-2" });
+      assert.equal((await agent.runOnce()).rejected, 1);
+      assert.match((await alertOf(db, refused)).error ?? "", /daily loss limit is reached/);
+      const [mark] = await db.query<{ first: string; last: string }>(
+        `select first_equity::text as first, last_equity::text as last from equity_marks
+          where day = '2026-03-03'`,
+      );
+      assert.equal(mark.first, first.first, "the first reading of the day stays the first");
+      assert.ok(Number(mark.last) < Number(mark.first) * 0.97);
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
   name: "the cooldown refuses a re-entry after a stop; the open positions cap holds",
   fn: () =>
     withControl(
