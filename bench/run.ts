@@ -7,10 +7,18 @@
  */
 /** Run only when named: long, and it kills processes and restarts a cluster of its own. */
 const ON_DEMAND = ["chaos"];
+/**
+ * Modules of the benchmarks, not benchmarks: figures from /proc, the webhook's alert, and the bare
+ * durable webhook bench/webhook.ts starts (run alone it would serve until killed).
+ */
+const HELPERS = ["proc", "pine_alert", "webhook_baseline"];
 const dir = new URL("./", import.meta.url);
 const all: string[] = [];
 for await (const e of Deno.readDir(dir)) {
-  if (e.isFile && e.name.endsWith(".ts") && e.name !== "run.ts") all.push(e.name.slice(0, -3));
+  const name = e.name.slice(0, -3);
+  if (e.isFile && e.name.endsWith(".ts") && name !== "run" && !HELPERS.includes(name)) {
+    all.push(name);
+  }
 }
 all.sort();
 const chosen = Deno.args.length > 0 ? Deno.args : all.filter((n) => !ON_DEMAND.includes(n));
