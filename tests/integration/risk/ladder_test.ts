@@ -356,3 +356,32 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  ...serviceTest,
+  name: "a slice its earlier attempts sold in full between them is marked filled, not sold again",
+  fn: () =>
+    withLive(async ({ db, fake, agent, exchange }) => {
+      await enterLaddered(db, fake, agent);
+      const risk = createRiskAgent({ db, exchange, log });
+      fake.setPrice("ETHUSDT", "104");
+      assert.equal((await risk.runOnce()).handed, 1);
+      await sellHandedOver(agent);
+      assert.deepEqual(marketSells(fake).map((o) => Number(o.origQty)), [0.4995]);
+      // The attempt's order filled the whole slice, but the attempt was judged FAILED and the
+      // slice never marked (an exchange answer that ended the order oddly, or a crash before
+      // the slice was recorded): what the attempts sold is the slice.
+      await db.query("update risk_actions set status = 'FAILED' where kind = 'take_profit'");
+      await db.query("update positions set tp_ladder_filled = 0");
+      assert.equal((await risk.runOnce()).handed, 0, "nothing more to sell for slice 1");
+      assert.deepEqual(marketSells(fake).map((o) => Number(o.origQty)), [0.4995]);
+      const p = await position(db);
+      assert.equal(p.tp_ladder_filled, 1, "the slice is recorded as filled");
+      assert.equal(Number(p.stop_price), 100.21, "and the stop went to break even");
+      assert.equal(
+        await count(db, "select 1 from inbound_alerts where source = 'risk'"),
+        1,
+        "no new exit was handed over",
+      );
+    }),
+});
