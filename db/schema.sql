@@ -89,8 +89,9 @@ create table equity_marks (
   last_equity numeric not null,
   peak_equity numeric not null,
   updated_at timestamp with time zone not null default now(),
+  quote text not null,
   constraint equity_marks_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts(id),
-  constraint equity_marks_pkey PRIMARY KEY (account_id, day)
+  constraint equity_marks_pkey PRIMARY KEY (account_id, day, quote)
 );
 
 create table exchange_instruments (

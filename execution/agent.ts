@@ -367,7 +367,9 @@ export function createExecutionAgent(deps: ExecutionDeps) {
           union
          select account_id from positions
           -- (Every holding account when its equity is recorded: markEquityIfDue.)
-          where status = 'OPEN' and qty > 0 and (stop_price is not null or $2)`,
+          where status = 'OPEN' and qty > 0
+            and (stop_price is not null
+                 or ($2 and account_id in (select id from accounts where enabled)))`,
         [
           new Date(clock.now().getTime() - limits.reconcileGivenUpWindowMs),
           Boolean(deps.config.risk.maxDailyLossPct || deps.config.risk.maxDrawdownPct),
@@ -408,7 +410,11 @@ export function createExecutionAgent(deps: ExecutionDeps) {
    * limit or the drawdown lock is on: the day's first equity is then its value near 00:00 UTC,
    * so a loss before the day's first entry counts, and the peak follows the market. Positions
    * of more than one quote asset are left to the entries' own readings (an equity in one quote
-   * cannot be told). A failed reading is logged and tried again on the next pass.
+   * cannot be told). No reading is taken while one of the account's orders is unanswered (NEW
+   * or UNKNOWN) or one is sent during the reading: its balances may already show what the
+   * database does not, so the reading waits for the next pass. A reading whose exchange asks to
+   * wait is the account's outage (accountFailed); any other failure is logged, and the reading
+   * is taken again after the interval.
    */
   async function markEquityIfDue(state: AccountState): Promise<void> {
     const risk = deps.config.risk;
@@ -419,20 +425,41 @@ export function createExecutionAgent(deps: ExecutionDeps) {
     const sameDay = last !== undefined &&
       new Date(last).toISOString().slice(0, 10) === now.toISOString().slice(0, 10);
     if (sameDay && now.getTime() - last < limits.equityMarkIntervalMs) return;
+    const orderState = async () => {
+      const [o] = await db.query<{ last_id: string; unanswered: boolean }>(
+        `select coalesce(max(id), 0)::text as last_id,
+                coalesce(bool_or(status in ('NEW', 'UNKNOWN')), false) as unanswered
+           from orders where account_id = $1`,
+        [id],
+      );
+      return o;
+    };
     try {
+      const before = await orderState();
+      if (before.unanswered) return;
       const quotes = await db.query<{ quote: string }>(
         `select distinct split_part(symbol, '/', 2) as quote from positions
           where account_id = $1 and status = 'OPEN' and qty > 0`,
         [id],
       );
       if (quotes.length === 1) {
-        const equity = await accountEquity(state.ctx, new Map(), quotes[0].quote);
-        await markEquity(db, id, equity, now);
+        const quote = quotes[0].quote;
+        const equity = await accountEquity(state.ctx, new Map(), quote, { strictPrices: true });
+        const after = await orderState();
+        if (after.unanswered || after.last_id !== before.last_id) return;
+        await markEquity(db, id, equity, quote, now);
       }
       equityMarked.set(id, now.getTime());
     } catch (error) {
-      log.warn("Equity of account {account} not recorded, tried again next pass: {error}", {
+      const step = nextStep(error);
+      if (
+        pauseOf(step) !== undefined || step.step === "database_down" ||
+        step.step === "fix_credentials"
+      ) throw error;
+      equityMarked.set(id, now.getTime());
+      log.warn("Equity of account {account} not recorded, tried again in {min} min: {error}", {
         account: state.account.name,
+        min: limits.equityMarkIntervalMs / 60_000,
         error: errorMessage(error),
       });
     }

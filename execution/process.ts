@@ -6,7 +6,7 @@
  */
 import type { Config } from "../core/config.ts";
 import type { Clock } from "../core/clock.ts";
-import { errorMessage, nextStep } from "../core/errors.ts";
+import { errorMessage, nextStep, TemporaryError } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
 import { redactText } from "../core/redact.ts";
@@ -308,12 +308,16 @@ async function awaitProtectionCancel(
 /**
  * What the account is worth in `quote` for its protections: the quote balance and every open
  * position of that quote at its ticker (a position whose price cannot be read counts at its
- * entry), so a second symbol bought or held never looks like a loss or hides one.
+ * entry, or fails the reading when `strictPrices`), so a second symbol bought or held never
+ * looks like a loss or hides one. A position counts for no more of its base asset than the
+ * same balance snapshot holds: a sell the exchange has filled but the database has not yet
+ * recorded is then in the quote balance alone, never counted twice.
  */
 export async function accountEquity(
   ctx: Pick<AlertContext, "db" | "exchange" | "account">,
   cache: PassCache,
   quote: string,
+  options: { strictPrices?: boolean } = {},
 ) {
   const { db, exchange, account } = ctx;
   const balances = await cached(cache, `balance:${account.id}`, () => exchange.fetchBalance());
@@ -324,14 +328,25 @@ export async function accountEquity(
   );
   let equity = Number(balances[quote]?.total ?? 0);
   for (const p of open) {
-    const last = await cached(
+    const held = Math.min(Number(p.qty), Number(balances[p.symbol.split("/")[0]]?.total ?? 0));
+    if (!(held > 0)) continue;
+    const ticker = cached(
       cache,
       `ticker:${account.id}:${p.symbol}`,
       () => exchange.fetchTicker(p.symbol),
-    ).then((t) => t.last, () => Number(p.avg ?? 0));
-    equity += Number(p.qty) * last;
+    );
+    const last = options.strictPrices
+      ? await ticker.then((t) => tickerPrice(t.last, p.symbol))
+      : await ticker.then((t) => t.last, () => Number(p.avg ?? 0));
+    equity += held * last;
   }
   return equity;
+}
+
+/** A ticker's last price, or a TemporaryError when it has none usable. */
+function tickerPrice(last: number, symbol: string): number {
+  if (Number.isFinite(last) && last > 0) return last;
+  throw new TemporaryError(`No usable last price for ${symbol} (${last})`);
 }
 
 /**

@@ -181,8 +181,8 @@ export function protectionsOn(limits: Limits): boolean {
 }
 
 /**
- * Records the account's equity of the day (first reading, peak) and reads what the verdict
- * needs; only what a configured protection uses is read.
+ * Records the account's equity of the day (first reading, peak) in the symbol's quote asset and
+ * reads what the verdict needs; only what a configured protection uses is read.
  */
 export async function entryFacts(
   db: Db,
@@ -195,7 +195,7 @@ export async function entryFacts(
 ): Promise<EntryFacts> {
   const facts: EntryFacts = { pauses, equity, openPositions: 0, holdsSymbol: false };
   if (limits.maxDailyLossPct || limits.maxDrawdownPct) {
-    const m = await markEquity(db, account.id, equity, now);
+    const m = await markEquity(db, account.id, equity, symbol.split("/")[1] ?? "", now);
     facts.firstEquity = m.first;
     facts.peakEquity = m.peak;
   }
@@ -224,18 +224,28 @@ export async function entryFacts(
   return facts;
 }
 
-/** The day's first equity and the peak so far, after recording this reading. */
-export async function markEquity(db: Db, accountId: number, equity: number, now: Date) {
+/**
+ * The day's first equity and the peak so far in `quote`, after recording this reading; readings
+ * in another quote asset are kept apart (an equity in BTC is no loss of one in USDT).
+ */
+export async function markEquity(
+  db: Db,
+  accountId: number,
+  equity: number,
+  quote: string,
+  now: Date,
+) {
   const day = now.toISOString().slice(0, 10);
   const [mark] = await db.query<{ first: string; peak: string }>(
-    `insert into equity_marks as m (account_id, day, first_equity, last_equity, peak_equity)
-     values ($1, $2, $3, $3,
+    `insert into equity_marks as m
+       (account_id, day, quote, first_equity, last_equity, peak_equity)
+     values ($1, $2, $4, $3, $3,
              greatest($3, coalesce((select max(peak_equity) from equity_marks
-                                     where account_id = $1 and day < $2), $3)))
-     on conflict (account_id, day) do update set last_equity = $3,
+                                     where account_id = $1 and quote = $4 and day < $2), $3)))
+     on conflict (account_id, day, quote) do update set last_equity = $3,
        peak_equity = greatest(m.peak_equity, $3), updated_at = now()
      returning first_equity::text as first, peak_equity::text as peak`,
-    [accountId, day, equity],
+    [accountId, day, equity, quote],
   );
   return { first: Number(mark.first), peak: Number(mark.peak) };
 }

@@ -23,7 +23,11 @@ import { createExecutionAgent } from "../../../execution/agent.ts";
 import { syncMarkets } from "../../../execution/markets.ts";
 import { createRiskAgent } from "../../../risk/watch.ts";
 import type { Exchange } from "../../../exchange/port.ts";
-import { type FakeExchange, startFakeExchange } from "../../fakes/exchange.ts";
+import {
+  type FakeExchange,
+  type FakeExchangeOptions,
+  startFakeExchange,
+} from "../../fakes/exchange.ts";
 import { testDb } from "../../helpers/db.ts";
 import { alertOf, count, insertAlert, liveExchange } from "../../helpers/execution.ts";
 import { expectNotification, serviceTest } from "../../helpers/fixtures.ts";
@@ -35,6 +39,7 @@ type Risk = {
   maxDrawdownPct?: number;
   cooldownAfterStopMin?: number;
   maxOpenPositions?: number;
+  exchangeStops?: boolean;
 };
 
 async function withControl(
@@ -46,9 +51,10 @@ async function withControl(
     agent: ReturnType<typeof createExecutionAgent>;
     clock: ReturnType<typeof fakeClock>;
   }) => Promise<void>,
+  exchangeOptions?: FakeExchangeOptions,
 ) {
   const t = await testDb();
-  const fake = startFakeExchange();
+  const fake = startFakeExchange(exchangeOptions);
   const exchange = await liveExchange(fake);
   try {
     await syncMarkets(t.db, exchange);
@@ -71,6 +77,14 @@ async function withControl(
     await fake.close();
     await t.close();
   }
+}
+
+/** The drawdown lock's peak is no more than the account ever had. */
+async function assertPeakAtMost(db: Db, most: number) {
+  const [mark] = await db.query<{ peak: string }>(
+    "select max(peak_equity)::text as peak from equity_marks",
+  );
+  assert.ok(Number(mark.peak) <= most, `the peak is what the account had: ${mark.peak}`);
 }
 
 const openIds = async (db: Db) =>
@@ -255,6 +269,107 @@ Deno.test({
       assert.equal(mark.first, first.first, "the first reading of the day stays the first");
       assert.ok(Number(mark.last) < Number(mark.first) * 0.97);
     }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "an exit whose answer hangs is never counted twice by a reconcile pass's equity reading",
+  fn: () =>
+    withControl({ maxDrawdownPct: 10 }, async ({ db, agent, fake, clock }) => {
+      await insertAlert(db, { qty: "0.1", idempotencyKey: "f-buy-1" });
+      assert.equal((await agent.runOnce()).executed, 1);
+      // The sell is booked and filled; its answer never comes (until the client's timeout):
+      // the exchange holds the proceeds while the position is still open in the database.
+      fake.fail("hang", 1, "MARKET");
+      await insertAlert(db, { action: "sell", idempotencyKey: "f-sell-1" });
+      const selling = agent.runOnce().catch((error) => error);
+      for (let i = 0; i < 200 && fake.orders.length < 2; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(fake.orders.length, 2, "the sell reached the exchange");
+      assert.ok(fake.balance("USDT") > 9_900, "the proceeds are in the balance");
+      await agent.reconcileOnce();
+      await selling;
+      // Later (old enough to be looked up): the sell is settled and the position closed.
+      clock.set(new Date(Date.now() + 3600_000));
+      await agent.reconcileOnce();
+      assert.equal(await count(db, "select 1 from positions where status = 'OPEN'"), 0);
+      await assertPeakAtMost(db, 10_000);
+      const next = await insertAlert(db, { qty: "0.01", idempotencyKey: "f-buy-2" });
+      assert.equal((await agent.runOnce()).executed, 1);
+      assert.equal((await alertOf(db, next)).status, "EXECUTED");
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "a position its stop sold on the exchange, not yet recorded, counts for the base the " +
+    "balance still holds: the entry's equity is not inflated",
+  fn: () =>
+    withControl({ maxDrawdownPct: 10, exchangeStops: true }, async ({ db, agent, fake }) => {
+      await insertAlert(db, { qty: "0.1", sl: "49000", idempotencyKey: "g-buy-1" });
+      assert.equal((await agent.runOnce()).executed, 1);
+      assert.equal(
+        fake.orders.filter((o) => o.type === "STOP_LOSS_LIMIT" && o.status === "NEW").length,
+        1,
+        "the stop rests on the exchange",
+      );
+      // The stop fills on the exchange; no reconcile pass has recorded it yet.
+      fake.setPrice("BTCUSDT", "48900");
+      assert.ok(fake.balance("BTC") < 1e-9, "the stop sold the BTC");
+      await insertAlert(db, { symbol: "ETH/USDT", qty: "0.1", idempotencyKey: "g-eth-1" });
+      assert.equal((await agent.runOnce()).executed, 1);
+      await assertPeakAtMost(db, 10_000);
+      await agent.reconcileOnce();
+      const next = await insertAlert(db, {
+        symbol: "ETH/USDT",
+        qty: "0.01",
+        idempotencyKey: "g-eth-2",
+      });
+      assert.equal((await agent.runOnce()).executed, 1);
+      assert.equal((await alertOf(db, next)).status, "EXECUTED");
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "equity readings in two quote assets are kept apart: an ETH/BTC entry after readings " +
+    "in USDT is no loss",
+  fn: () =>
+    withControl(
+      { maxDailyLossPct: 3, maxDrawdownPct: 10 },
+      async ({ db, agent }) => {
+        await insertAlert(db, { qty: "0.01", idempotencyKey: "q-buy-1" });
+        assert.equal((await agent.runOnce()).executed, 1);
+        await agent.reconcileOnce();
+        const eth = await insertAlert(db, {
+          symbol: "ETH/BTC",
+          qty: "0.1",
+          idempotencyKey: "q-eth-1",
+        });
+        assert.equal((await agent.runOnce()).executed, 1);
+        assert.equal((await alertOf(db, eth)).status, "EXECUTED");
+        const marks = await db.query<{ quote: string; first: string }>(
+          "select quote, first_equity::text as first from equity_marks order by quote",
+        );
+        assert.deepEqual(marks.map((m) => m.quote), ["BTC", "USDT"]);
+        assert.ok(Number(marks[0].first) < 1, `BTC equity in BTC: ${marks[0].first}`);
+        assert.ok(Number(marks[1].first) > 9_000, `USDT equity in USDT: ${marks[1].first}`);
+      },
+      {
+        balances: { USDT: "10000", BTC: "0.2" },
+        markets: [{
+          symbol: "ETHBTC",
+          base: "ETH",
+          quote: "BTC",
+          tickSize: "0.00001",
+          stepSize: "0.0001",
+          minQty: "0.0001",
+          minNotional: "0.0001",
+          price: "0.06",
+        }],
+      },
+    ),
 });
 
 Deno.test({
