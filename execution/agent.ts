@@ -410,33 +410,28 @@ export function createExecutionAgent(deps: ExecutionDeps) {
    * limit or the drawdown lock is on: the day's first equity is then its value near 00:00 UTC,
    * so a loss before the day's first entry counts, and the peak follows the market. Positions
    * of more than one quote asset are left to the entries' own readings (an equity in one quote
-   * cannot be told). No reading is taken while one of the account's orders is unanswered (NEW
-   * or UNKNOWN) or one is sent during the reading: its balances may already show what the
-   * database does not, so the reading waits for the next pass. A reading whose exchange asks to
-   * wait is the account's outage (accountFailed); any other failure is logged, and the reading
-   * is taken again after the interval.
+   * cannot be told); disabled accounts are not read. No reading is recorded unless it is
+   * settled (accountEquity: no order unanswered, every resting order as the database has it)
+   * and no order was sent during it: its balances may show what the database does not yet, so
+   * the next pass reads again. A reading whose exchange asks to wait, or whose credentials or
+   * database fail, is the account's outage (accountFailed); any other failure is logged, and the
+   * reading is taken again after the interval.
    */
   async function markEquityIfDue(state: AccountState): Promise<void> {
     const risk = deps.config.risk;
-    if (!risk.maxDailyLossPct && !risk.maxDrawdownPct) return;
+    if ((!risk.maxDailyLossPct && !risk.maxDrawdownPct) || !state.account.enabled) return;
     const id = state.account.id;
     const now = clock.now();
     const last = equityMarked.get(id);
     const sameDay = last !== undefined &&
       new Date(last).toISOString().slice(0, 10) === now.toISOString().slice(0, 10);
     if (sameDay && now.getTime() - last < limits.equityMarkIntervalMs) return;
-    const orderState = async () => {
-      const [o] = await db.query<{ last_id: string; unanswered: boolean }>(
-        `select coalesce(max(id), 0)::text as last_id,
-                coalesce(bool_or(status in ('NEW', 'UNKNOWN')), false) as unanswered
-           from orders where account_id = $1`,
+    const lastOrderId = async () =>
+      (await db.query<{ id: string }>(
+        "select coalesce(max(id), 0)::text as id from orders where account_id = $1",
         [id],
-      );
-      return o;
-    };
+      ))[0].id;
     try {
-      const before = await orderState();
-      if (before.unanswered) return;
       const quotes = await db.query<{ quote: string }>(
         `select distinct split_part(symbol, '/', 2) as quote from positions
           where account_id = $1 and status = 'OPEN' and qty > 0`,
@@ -444,10 +439,11 @@ export function createExecutionAgent(deps: ExecutionDeps) {
       );
       if (quotes.length === 1) {
         const quote = quotes[0].quote;
-        const equity = await accountEquity(state.ctx, new Map(), quote, { strictPrices: true });
-        const after = await orderState();
-        if (after.unanswered || after.last_id !== before.last_id) return;
-        await markEquity(db, id, equity, quote, now);
+        const before = await lastOrderId();
+        const reading = await accountEquity(state.ctx, new Map(), quote, { strictPrices: true });
+        // Not settled, or an order sent meanwhile: the next pass reads it again.
+        if (!reading.settled || await lastOrderId() !== before) return;
+        await markEquity(db, id, reading.equity, quote, now);
       }
       equityMarked.set(id, now.getTime());
     } catch (error) {

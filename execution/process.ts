@@ -198,10 +198,25 @@ export async function processAlert(
   }
   if (d.action === "buy" && protectionsOn(config.risk)) {
     const now = clock.now();
-    const equity = config.risk.maxDailyLossPct || config.risk.maxDrawdownPct
+    const reading = config.risk.maxDailyLossPct || config.risk.maxDrawdownPct
       ? await accountEquity(ctx, cache, snap.instrument.quote)
-      : equityQuote;
-    const facts = await entryFacts(db, account, d.symbol, equity, now, config.risk, []);
+      : { equity: equityQuote, settled: true };
+    // An order of the account is unanswered, or a resting one changed on the exchange since
+    // the reconciler looked: its fill may be in the balances and not yet in the database (a
+    // buy's cost before its position, a stop's proceeds while its position is open), so the
+    // equity is off by that order. The entry waits (RECEIVED again) for the order's answer or
+    // the next reconcile pass, up to `equitySettleWaitMs` after its arrival; later it is judged
+    // on the reading, which is not recorded (entryFacts).
+    const waitedMs = now.getTime() - new Date(alert.received_at).getTime();
+    if (!reading.settled && waitedMs < limits.equitySettleWaitMs) {
+      await alerts.releaseAlert(db, alert.id);
+      ctx.log.info("Alert {alertId} waits for the orders of account {account} to settle", {
+        alertId: alert.id,
+        account: account.name,
+      });
+      return "deferred";
+    }
+    const facts = await entryFacts(db, account, d.symbol, reading, now, config.risk, []);
     const verdict = entryVerdict(facts, config.risk, now);
     if (verdict) {
       await tripProtection(db, account, verdict, now);
@@ -310,17 +325,24 @@ async function awaitProtectionCancel(
  * position of that quote at its ticker (a position whose price cannot be read counts at its
  * entry, or fails the reading when `strictPrices`), so a second symbol bought or held never
  * looks like a loss or hides one. A position counts for no more of its base asset than the
- * same balance snapshot holds: a sell the exchange has filled but the database has not yet
- * recorded is then in the quote balance alone, never counted twice.
+ * balance snapshot holds.
+ *
+ * `settled` says whether the snapshot agrees with what the database knows of the account's
+ * orders: none unanswered (NEW, UNKNOWN), and every resting one still open on the exchange
+ * with the fills the database has, looked up after the balances. Otherwise a fill the service
+ * has not recorded yet is in the balances (a stop's proceeds while its position is still open,
+ * a buy's cost before its position) and the reading is off by that order: it must not be
+ * recorded as the day's first equity or a peak.
  */
 export async function accountEquity(
   ctx: Pick<AlertContext, "db" | "exchange" | "account">,
   cache: PassCache,
   quote: string,
   options: { strictPrices?: boolean } = {},
-) {
+): Promise<{ equity: number; settled: boolean }> {
   const { db, exchange, account } = ctx;
-  const balances = await cached(cache, `balance:${account.id}`, () => exchange.fetchBalance());
+  // Read afresh, not from the pass's cache: an earlier alert of the pass may have traded since.
+  const balances = await exchange.fetchBalance();
   const open = await db.query<{ symbol: string; qty: string; avg: string | null }>(
     `select symbol, qty::text, avg_entry_price::text as avg from positions
       where account_id = $1 and status = 'OPEN' and qty > 0 and split_part(symbol, '/', 2) = $2`,
@@ -337,10 +359,39 @@ export async function accountEquity(
     );
     const last = options.strictPrices
       ? await ticker.then((t) => tickerPrice(t.last, p.symbol))
-      : await ticker.then((t) => t.last, () => Number(p.avg ?? 0));
+      : await ticker.then(
+        (t) => Number.isFinite(t.last) && t.last > 0 ? t.last : Number(p.avg ?? 0),
+        () => Number(p.avg ?? 0),
+      );
     equity += held * last;
   }
-  return equity;
+  if (!Number.isFinite(equity)) {
+    throw new TemporaryError(`The equity of account ${account.name} could not be read`);
+  }
+  return { equity, settled: await ordersSettled(ctx) };
+}
+
+/**
+ * Whether the exchange's open orders are the account's resting orders with the fills the
+ * database has, and none of its orders is unanswered (NEW, UNKNOWN).
+ */
+async function ordersSettled(ctx: Pick<AlertContext, "db" | "exchange" | "account">) {
+  const rows = await ctx.db.query<{ cid: string; symbol: string; status: string; filled: string }>(
+    `select client_order_id as cid, symbol, status, filled_qty::text as filled from orders
+      where account_id = $1 and status in ${ACTIVE_ORDER_STATUSES_SQL}`,
+    [ctx.account.id],
+  );
+  if (rows.some((r) => r.status === "NEW" || r.status === "UNKNOWN")) return false;
+  for (const symbol of new Set(rows.map((r) => r.symbol))) {
+    const onExchange = new Map(
+      (await ctx.exchange.fetchOpenOrders(symbol)).map((o) => [o.clientOrderId, o]),
+    );
+    for (const r of rows.filter((r) => r.symbol === symbol)) {
+      const o = onExchange.get(r.cid);
+      if (!o || Math.abs(Number(o.filled) - Number(r.filled)) > 1e-12) return false;
+    }
+  }
+  return true;
 }
 
 /** A ticker's last price, or a TemporaryError when it has none usable. */

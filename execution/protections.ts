@@ -6,6 +6,7 @@
  * at the next 00:00 UTC by itself, the drawdown lock only by `resume`.
  */
 import type { Config } from "../core/config.ts";
+import { assert } from "../core/errors.ts";
 import type { Db, Sql } from "../db/mod.ts";
 import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { type Account, accountTag } from "./accounts.ts";
@@ -82,10 +83,16 @@ export async function liftPauses(sql: Sql, accountId: number, byWhom: string, no
   );
   // A lifted drawdown lock starts over from today's equity: the old peak would lock again at
   // the next entry, and the account could never get back above it without trading.
+  // Every day's row of a quote takes that quote's latest reading: a later day's first reading
+  // takes the peak of the days before it, and an old day's own peak would lock again.
   if (rows.some((r) => r.kind === "drawdown")) {
-    await sql.query("update equity_marks set peak_equity = last_equity where account_id = $1", [
-      accountId,
-    ]);
+    await sql.query(
+      `update equity_marks m set peak_equity = l.last_equity
+         from (select distinct on (quote) quote, last_equity from equity_marks
+                where account_id = $1 order by quote, day desc) l
+        where m.account_id = $1 and m.quote = l.quote`,
+      [accountId],
+    );
   }
   return rows.map((r) => r.kind);
 }
@@ -182,20 +189,25 @@ export function protectionsOn(limits: Limits): boolean {
 
 /**
  * Records the account's equity of the day (first reading, peak) in the symbol's quote asset and
- * reads what the verdict needs; only what a configured protection uses is read.
+ * reads what the verdict needs; only what a configured protection uses is read. A reading that
+ * is not `settled` (an order's fill may be in the balances and not yet in the database) is
+ * judged against the recorded figures but not recorded.
  */
 export async function entryFacts(
   db: Db,
   account: Pick<Account, "id">,
   symbol: string,
-  equity: number,
+  reading: { equity: number; settled: boolean },
   now: Date,
   limits: Limits,
   pauses: ActivePause[],
 ): Promise<EntryFacts> {
+  const equity = reading.equity;
   const facts: EntryFacts = { pauses, equity, openPositions: 0, holdsSymbol: false };
   if (limits.maxDailyLossPct || limits.maxDrawdownPct) {
-    const m = await markEquity(db, account.id, equity, symbol.split("/")[1] ?? "", now);
+    const m = await markEquity(db, account.id, equity, symbol.split("/")[1] ?? "", now, {
+      record: reading.settled,
+    });
     facts.firstEquity = m.first;
     facts.peakEquity = m.peak;
   }
@@ -234,8 +246,20 @@ export async function markEquity(
   equity: number,
   quote: string,
   now: Date,
+  options: { record?: boolean } = {},
 ) {
   const day = now.toISOString().slice(0, 10);
+  assert(Number.isFinite(equity), `an equity reading is a number (${equity})`);
+  if (options.record === false) {
+    const [seen] = await db.query<{ first: string; peak: string }>(
+      `select coalesce((select first_equity from equity_marks
+                         where account_id = $1 and day = $2 and quote = $4), $3)::text as first,
+              greatest($3, coalesce((select max(peak_equity) from equity_marks
+                                      where account_id = $1 and quote = $4), $3))::text as peak`,
+      [accountId, day, equity, quote],
+    );
+    return { first: Number(seen.first), peak: Number(seen.peak) };
+  }
   const [mark] = await db.query<{ first: string; peak: string }>(
     `insert into equity_marks as m
        (account_id, day, quote, first_equity, last_equity, peak_equity)

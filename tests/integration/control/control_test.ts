@@ -20,6 +20,7 @@ import {
   statusText,
 } from "../../../control/mod.ts";
 import { createExecutionAgent } from "../../../execution/agent.ts";
+import { markEquity } from "../../../execution/protections.ts";
 import { syncMarkets } from "../../../execution/markets.ts";
 import { createRiskAgent } from "../../../risk/watch.ts";
 import type { Exchange } from "../../../exchange/port.ts";
@@ -303,32 +304,101 @@ Deno.test({
 
 Deno.test({
   ...serviceTest,
-  name: "a position its stop sold on the exchange, not yet recorded, counts for the base the " +
-    "balance still holds: the entry's equity is not inflated",
+  name: "a stop filled on the exchange and not yet recorded is no equity: the entry waits for " +
+    "the reconcile pass (base held outside the service does not hide it)",
   fn: () =>
-    withControl({ maxDrawdownPct: 10, exchangeStops: true }, async ({ db, agent, fake }) => {
-      await insertAlert(db, { qty: "0.1", sl: "49000", idempotencyKey: "g-buy-1" });
+    withControl(
+      { maxDrawdownPct: 10, exchangeStops: true },
+      async ({ db, agent, fake }) => {
+        await insertAlert(db, { qty: "0.1", sl: "49000", idempotencyKey: "g-buy-1" });
+        assert.equal((await agent.runOnce()).executed, 1);
+        assert.equal(
+          fake.orders.filter((o) => o.type === "STOP_LOSS_LIMIT" && o.status === "NEW").length,
+          1,
+          "the stop rests on the exchange",
+        );
+        // The stop fills on the exchange; no reconcile pass has recorded it yet. The owner's
+        // own 0.1 BTC is still in the balance, so the position's base looks held.
+        fake.setPrice("BTCUSDT", "48900");
+        assert.ok(Math.abs(fake.balance("BTC") - 0.1) < 1e-9, "the stop sold the service's BTC");
+        const eth = await insertAlert(db, {
+          symbol: "ETH/USDT",
+          qty: "0.1",
+          idempotencyKey: "g-eth-1",
+        });
+        assert.equal((await agent.runOnce()).deferred, 1, "the entry waits");
+        assert.equal((await alertOf(db, eth)).status, "RECEIVED");
+        await assertPeakAtMost(db, 10_000);
+        await agent.reconcileOnce();
+        assert.equal((await agent.runOnce()).executed, 1);
+        assert.equal((await alertOf(db, eth)).status, "EXECUTED");
+        await assertPeakAtMost(db, 10_000);
+      },
+      { balances: { USDT: "10000", BTC: "0.1" } },
+    ),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "a resting buy filled on the exchange and not yet recorded is no loss: the entry waits " +
+    "for the reconcile pass instead of tripping the daily loss limit",
+  fn: () =>
+    withControl({ maxDailyLossPct: 3 }, async ({ db, agent, fake }) => {
+      // A limit buy of 0.1 BTC below the market rests, then fills at 49000 (4,900 USDT).
+      await insertAlert(db, { qty: "0.1", price: "49000", idempotencyKey: "r-buy-1" });
       assert.equal((await agent.runOnce()).executed, 1);
-      assert.equal(
-        fake.orders.filter((o) => o.type === "STOP_LOSS_LIMIT" && o.status === "NEW").length,
-        1,
-        "the stop rests on the exchange",
-      );
-      // The stop fills on the exchange; no reconcile pass has recorded it yet.
-      fake.setPrice("BTCUSDT", "48900");
-      assert.ok(fake.balance("BTC") < 1e-9, "the stop sold the BTC");
-      await insertAlert(db, { symbol: "ETH/USDT", qty: "0.1", idempotencyKey: "g-eth-1" });
-      assert.equal((await agent.runOnce()).executed, 1);
-      await assertPeakAtMost(db, 10_000);
-      await agent.reconcileOnce();
-      const next = await insertAlert(db, {
+      fake.setPrice("BTCUSDT", "48990");
+      assert.ok(fake.balance("BTC") > 0.09, "the resting buy filled on the exchange");
+      const eth = await insertAlert(db, {
         symbol: "ETH/USDT",
-        qty: "0.01",
-        idempotencyKey: "g-eth-2",
+        qty: "0.1",
+        idempotencyKey: "r-eth-1",
       });
+      assert.equal((await agent.runOnce()).deferred, 1, "the entry waits");
+      await agent.reconcileOnce();
+      assert.equal((await agent.runOnce()).executed, 1);
+      assert.equal((await alertOf(db, eth)).status, "EXECUTED");
+      assert.equal(await count(db, "select 1 from trading_pauses"), 0, "no pause");
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "resume lifts the drawdown lock for the days after too: the old days' peak is not " +
+    "taken back",
+  fn: () =>
+    withControl({ maxDrawdownPct: 10 }, async ({ db, agent, fake, clock }) => {
+      // Day 1: half the balance in BTC, which rises 20 %: the peak is 11,000.
+      await insertAlert(db, { qty: "0.1", idempotencyKey: "p-buy-1" });
+      assert.equal((await agent.runOnce()).executed, 1);
+      fake.setPrice("BTCUSDT", "60000");
+      await agent.reconcileOnce();
+      // Day 2: it falls to 40000 (equity 9,000, 18 % below the peak): the lock trips.
+      clock.set(new Date("2026-03-03T10:00:00Z"));
+      fake.setPrice("BTCUSDT", "40000");
+      await insertAlert(db, { qty: "0.01", idempotencyKey: "p-buy-2" });
+      assert.equal((await agent.runOnce()).rejected, 1);
+      assert.equal((await resumeTrading(db, admin, {}, clock)).ok, true);
+      // Day 3: its first reading must not take day 1's peak back.
+      clock.set(new Date("2026-03-04T00:00:30Z"));
+      await agent.reconcileOnce();
+      const next = await insertAlert(db, { qty: "0.01", idempotencyKey: "p-buy-3" });
       assert.equal((await agent.runOnce()).executed, 1);
       assert.equal((await alertOf(db, next)).status, "EXECUTED");
+      await assertPeakAtMost(db, 9_100);
     }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "an equity reading that is not a number is never recorded",
+  fn: async () => {
+    await using t = await testDb();
+    for (const bad of [NaN, Infinity]) {
+      await assert.rejects(markEquity(t.db, 1, bad, "USDT", new Date()), /is a number/);
+    }
+    assert.equal(await count(t.db, "select 1 from equity_marks"), 0);
+  },
 });
 
 Deno.test({
