@@ -142,12 +142,8 @@ export const limits = {
    * the day's first equity is read near 00:00 UTC and not only at its first entry.
    */
   equityMarkIntervalMs: 5 * 60_000,
-  /**
-   * How long after its arrival an entry waits for the account's orders to settle (none
-   * unanswered, the resting ones as the database has them) before it is judged on an equity
-   * reading that may be off by an unrecorded fill (which is then not recorded).
-   */
-  equitySettleWaitMs: 60_000,
+  /** A reconcile pass whose equity readings stay unsettled this long says so (WARN). */
+  equityUnsettledWarnMs: 15 * 60_000,
   /** Orders checked per reconcile pass. */
   reconcileBatchSize: 100,
   /** A NEW or UNKNOWN order is looked up only once it is this old (its send may be in flight). */

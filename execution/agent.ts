@@ -403,6 +403,8 @@ export function createExecutionAgent(deps: ExecutionDeps) {
 
   /** When each account's equity was last recorded by a reconcile pass (ms). */
   const equityMarked = new Map<number, number>();
+  /** Accounts whose readings are not settled: since when, when to try again, whether told. */
+  const equityUnsettled = new Map<number, { since: number; retryAt: number; told: boolean }>();
 
   /**
    * Records the equity of an account that holds positions, at most every
@@ -410,12 +412,12 @@ export function createExecutionAgent(deps: ExecutionDeps) {
    * limit or the drawdown lock is on: the day's first equity is then its value near 00:00 UTC,
    * so a loss before the day's first entry counts, and the peak follows the market. Positions
    * of more than one quote asset are left to the entries' own readings (an equity in one quote
-   * cannot be told); disabled accounts are not read. No reading is recorded unless it is
-   * settled (accountEquity: no order unanswered, every resting order as the database has it)
-   * and no order was sent during it: its balances may show what the database does not yet, so
-   * the next pass reads again. A reading whose exchange asks to wait, or whose credentials or
-   * database fail, is the account's outage (accountFailed); any other failure is logged, and the
-   * reading is taken again after the interval.
+   * cannot be told); disabled accounts are not read. A reading that is not settled
+   * (accountEquity: an order unanswered or changing, a resting one not as recorded) is not
+   * recorded and is tried again a minute later; unsettled for `equityUnsettledWarnMs`, it is
+   * one WARN, as the protections then judge by an old reading. A reading whose exchange asks to
+   * wait, or whose credentials or database fail, is the account's outage (accountFailed); any
+   * other failure is logged, and the reading is taken again after the interval.
    */
   async function markEquityIfDue(state: AccountState): Promise<void> {
     const risk = deps.config.risk;
@@ -426,11 +428,8 @@ export function createExecutionAgent(deps: ExecutionDeps) {
     const sameDay = last !== undefined &&
       new Date(last).toISOString().slice(0, 10) === now.toISOString().slice(0, 10);
     if (sameDay && now.getTime() - last < limits.equityMarkIntervalMs) return;
-    const lastOrderId = async () =>
-      (await db.query<{ id: string }>(
-        "select coalesce(max(id), 0)::text as id from orders where account_id = $1",
-        [id],
-      ))[0].id;
+    const unsettled = equityUnsettled.get(id);
+    if (unsettled && now.getTime() < unsettled.retryAt) return;
     try {
       const quotes = await db.query<{ quote: string }>(
         `select distinct split_part(symbol, '/', 2) as quote from positions
@@ -439,12 +438,28 @@ export function createExecutionAgent(deps: ExecutionDeps) {
       );
       if (quotes.length === 1) {
         const quote = quotes[0].quote;
-        const before = await lastOrderId();
         const reading = await accountEquity(state.ctx, new Map(), quote, { strictPrices: true });
-        // Not settled, or an order sent meanwhile: the next pass reads it again.
-        if (!reading.settled || await lastOrderId() !== before) return;
+        if (!reading.settled) {
+          const u = unsettled ?? { since: now.getTime(), retryAt: 0, told: false };
+          u.retryAt = now.getTime() + 60_000;
+          equityUnsettled.set(id, u);
+          if (!u.told && now.getTime() - u.since >= limits.equityUnsettledWarnMs) {
+            u.told = true;
+            log.warn(
+              "Equity of account {account} not recorded for {min} min: its orders on the " +
+                "exchange are not as recorded (or one is unanswered); the loss limits judge by " +
+                "its last reading until they are",
+              {
+                account: state.account.name,
+                min: Math.round((now.getTime() - u.since) / 60_000),
+              },
+            );
+          }
+          return;
+        }
         await markEquity(db, id, reading.equity, quote, now);
       }
+      equityUnsettled.delete(id);
       equityMarked.set(id, now.getTime());
     } catch (error) {
       const step = nextStep(error);

@@ -201,21 +201,6 @@ export async function processAlert(
     const reading = config.risk.maxDailyLossPct || config.risk.maxDrawdownPct
       ? await accountEquity(ctx, cache, snap.instrument.quote)
       : { equity: equityQuote, settled: true };
-    // An order of the account is unanswered, or a resting one changed on the exchange since
-    // the reconciler looked: its fill may be in the balances and not yet in the database (a
-    // buy's cost before its position, a stop's proceeds while its position is open), so the
-    // equity is off by that order. The entry waits (RECEIVED again) for the order's answer or
-    // the next reconcile pass, up to `equitySettleWaitMs` after its arrival; later it is judged
-    // on the reading, which is not recorded (entryFacts).
-    const waitedMs = now.getTime() - new Date(alert.received_at).getTime();
-    if (!reading.settled && waitedMs < limits.equitySettleWaitMs) {
-      await alerts.releaseAlert(db, alert.id);
-      ctx.log.info("Alert {alertId} waits for the orders of account {account} to settle", {
-        alertId: alert.id,
-        account: account.name,
-      });
-      return "deferred";
-    }
     const facts = await entryFacts(db, account, d.symbol, reading, now, config.risk, []);
     const verdict = entryVerdict(facts, config.risk, now);
     if (verdict) {
@@ -327,12 +312,12 @@ async function awaitProtectionCancel(
  * looks like a loss or hides one. A position counts for no more of its base asset than the
  * balance snapshot holds.
  *
- * `settled` says whether the snapshot agrees with what the database knows of the account's
- * orders: none unanswered (NEW, UNKNOWN), and every resting one still open on the exchange
- * with the fills the database has, looked up after the balances. Otherwise a fill the service
- * has not recorded yet is in the balances (a stop's proceeds while its position is still open,
- * a buy's cost before its position) and the reading is off by that order: it must not be
- * recorded as the day's first equity or a peak.
+ * `settled` says whether the reading agrees with what the database knows of the account's
+ * orders: none unanswered (NEW, UNKNOWN) and none changed in the database during the reading,
+ * and every resting one still open on the exchange with the fills the database has (looked up
+ * after the balances; a lookup that fails counts as not settled). Otherwise a fill the service
+ * has not recorded yet may be in the balances (a stop's proceeds while its position is still
+ * open, a buy's cost before its position): such a reading is never recorded.
  */
 export async function accountEquity(
   ctx: Pick<AlertContext, "db" | "exchange" | "account">,
@@ -341,6 +326,7 @@ export async function accountEquity(
   options: { strictPrices?: boolean } = {},
 ): Promise<{ equity: number; settled: boolean }> {
   const { db, exchange, account } = ctx;
+  const before = await ordersFingerprint(ctx);
   // Read afresh, not from the pass's cache: an earlier alert of the pass may have traded since.
   const balances = await exchange.fetchBalance();
   const open = await db.query<{ symbol: string; qty: string; avg: string | null }>(
@@ -368,24 +354,47 @@ export async function accountEquity(
   if (!Number.isFinite(equity)) {
     throw new TemporaryError(`The equity of account ${account.name} could not be read`);
   }
-  return { equity, settled: await ordersSettled(ctx) };
+  const settled = !before.unanswered && await restingAsRecorded(ctx, cache) &&
+    (await ordersFingerprint(ctx)).key === before.key;
+  return { equity, settled };
+}
+
+/** The account's orders as the database has them: a key that changes with any write. */
+async function ordersFingerprint(ctx: Pick<AlertContext, "db" | "account">) {
+  const [o] = await ctx.db.query<{ key: string; unanswered: boolean }>(
+    `select concat_ws(':', count(*), max(id), max(updated_at)) as key,
+            coalesce(bool_or(status in ('NEW', 'UNKNOWN')), false) as unanswered
+       from orders where account_id = $1`,
+    [ctx.account.id],
+  );
+  return o;
 }
 
 /**
- * Whether the exchange's open orders are the account's resting orders with the fills the
- * database has, and none of its orders is unanswered (NEW, UNKNOWN).
+ * Whether every resting order of the account is open on the exchange with the fills the
+ * database has (one open-orders call per symbol, once per pass); false when a call fails.
  */
-async function ordersSettled(ctx: Pick<AlertContext, "db" | "exchange" | "account">) {
-  const rows = await ctx.db.query<{ cid: string; symbol: string; status: string; filled: string }>(
-    `select client_order_id as cid, symbol, status, filled_qty::text as filled from orders
-      where account_id = $1 and status in ${ACTIVE_ORDER_STATUSES_SQL}`,
+async function restingAsRecorded(
+  ctx: Pick<AlertContext, "db" | "exchange" | "account">,
+  cache: PassCache,
+) {
+  const rows = await ctx.db.query<{ cid: string; symbol: string; filled: string }>(
+    `select client_order_id as cid, symbol, filled_qty::text as filled from orders
+      where account_id = $1 and status in ('OPEN', 'PARTIALLY_FILLED')`,
     [ctx.account.id],
   );
-  if (rows.some((r) => r.status === "NEW" || r.status === "UNKNOWN")) return false;
   for (const symbol of new Set(rows.map((r) => r.symbol))) {
-    const onExchange = new Map(
-      (await ctx.exchange.fetchOpenOrders(symbol)).map((o) => [o.clientOrderId, o]),
-    );
+    let listed: ExchangeOrder[];
+    try {
+      listed = await cached(
+        cache,
+        `open-orders:${ctx.account.id}:${symbol}`,
+        () => ctx.exchange.fetchOpenOrders(symbol),
+      );
+    } catch {
+      return false;
+    }
+    const onExchange = new Map(listed.map((o) => [o.clientOrderId, o]));
     for (const r of rows.filter((r) => r.symbol === symbol)) {
       const o = onExchange.get(r.cid);
       if (!o || Math.abs(Number(o.filled) - Number(r.filled)) > 1e-12) return false;

@@ -190,8 +190,9 @@ export function protectionsOn(limits: Limits): boolean {
 /**
  * Records the account's equity of the day (first reading, peak) in the symbol's quote asset and
  * reads what the verdict needs; only what a configured protection uses is read. A reading that
- * is not `settled` (an order's fill may be in the balances and not yet in the database) is
- * judged against the recorded figures but not recorded.
+ * is not `settled` (an order's fill may be in the balances and not yet in the database) is not
+ * recorded: the entry is judged by the latest reading recorded in that quote (by the reading
+ * itself when there is none).
  */
 export async function entryFacts(
   db: Db,
@@ -202,14 +203,20 @@ export async function entryFacts(
   limits: Limits,
   pauses: ActivePause[],
 ): Promise<EntryFacts> {
-  const equity = reading.equity;
-  const facts: EntryFacts = { pauses, equity, openPositions: 0, holdsSymbol: false };
+  const facts: EntryFacts = {
+    pauses,
+    equity: reading.equity,
+    openPositions: 0,
+    holdsSymbol: false,
+  };
   if (limits.maxDailyLossPct || limits.maxDrawdownPct) {
-    const m = await markEquity(db, account.id, equity, symbol.split("/")[1] ?? "", now, {
+    const m = await markEquity(db, account.id, reading.equity, symbol.split("/")[1] ?? "", now, {
       record: reading.settled,
     });
     facts.firstEquity = m.first;
     facts.peakEquity = m.peak;
+    // Not settled: judged by the latest reading recorded (every recorded one was settled).
+    if (!reading.settled && m.last !== undefined) facts.equity = m.last;
   }
   if (limits.cooldownAfterStopMin || limits.maxOpenPositions) {
     const [pos] = await db.query<{ open: number; holds: boolean; last_stop: Date | null }>(
@@ -251,14 +258,25 @@ export async function markEquity(
   const day = now.toISOString().slice(0, 10);
   assert(Number.isFinite(equity), `an equity reading is a number (${equity})`);
   if (options.record === false) {
-    const [seen] = await db.query<{ first: string; peak: string }>(
+    // The day's first reading (else the last before it) and the latest reading recorded, to
+    // judge by in place of one that may be off.
+    const [seen] = await db.query<{ first: string; peak: string; last: string | null }>(
       `select coalesce((select first_equity from equity_marks
-                         where account_id = $1 and day = $2 and quote = $4), $3)::text as first,
-              greatest($3, coalesce((select max(peak_equity) from equity_marks
-                                      where account_id = $1 and quote = $4), $3))::text as peak`,
+                         where account_id = $1 and day = $2 and quote = $4),
+                       (select last_equity from equity_marks
+                         where account_id = $1 and day < $2 and quote = $4
+                         order by day desc limit 1), $3)::text as first,
+              coalesce((select max(peak_equity) from equity_marks
+                         where account_id = $1 and quote = $4), $3)::text as peak,
+              (select last_equity from equity_marks
+                where account_id = $1 and quote = $4 order by day desc limit 1)::text as last`,
       [accountId, day, equity, quote],
     );
-    return { first: Number(seen.first), peak: Number(seen.peak) };
+    return {
+      first: Number(seen.first),
+      peak: Number(seen.peak),
+      last: seen.last === null ? undefined : Number(seen.last),
+    };
   }
   const [mark] = await db.query<{ first: string; peak: string }>(
     `insert into equity_marks as m
@@ -271,7 +289,7 @@ export async function markEquity(
      returning first_equity::text as first, peak_equity::text as peak`,
     [accountId, day, equity, quote],
   );
-  return { first: Number(mark.first), peak: Number(mark.peak) };
+  return { first: Number(mark.first), peak: Number(mark.peak), last: equity };
 }
 
 /** Starts the pause a tripped protection asks for, with one CRITICAL when it is new. */

@@ -304,8 +304,8 @@ Deno.test({
 
 Deno.test({
   ...serviceTest,
-  name: "a stop filled on the exchange and not yet recorded is no equity: the entry waits for " +
-    "the reconcile pass (base held outside the service does not hide it)",
+  name: "a stop filled on the exchange and not yet recorded is no equity: the entry is judged " +
+    "by the last reading and records none (base held outside the service does not hide it)",
   fn: () =>
     withControl(
       { maxDrawdownPct: 10, exchangeStops: true },
@@ -326,12 +326,12 @@ Deno.test({
           qty: "0.1",
           idempotencyKey: "g-eth-1",
         });
-        assert.equal((await agent.runOnce()).deferred, 1, "the entry waits");
-        assert.equal((await alertOf(db, eth)).status, "RECEIVED");
-        await assertPeakAtMost(db, 10_000);
-        await agent.reconcileOnce();
         assert.equal((await agent.runOnce()).executed, 1);
         assert.equal((await alertOf(db, eth)).status, "EXECUTED");
+        await assertPeakAtMost(db, 10_000);
+        await agent.reconcileOnce();
+        await insertAlert(db, { symbol: "ETH/USDT", qty: "0.01", idempotencyKey: "g-eth-2" });
+        assert.equal((await agent.runOnce()).executed, 1);
         await assertPeakAtMost(db, 10_000);
       },
       { balances: { USDT: "10000", BTC: "0.1" } },
@@ -340,8 +340,8 @@ Deno.test({
 
 Deno.test({
   ...serviceTest,
-  name: "a resting buy filled on the exchange and not yet recorded is no loss: the entry waits " +
-    "for the reconcile pass instead of tripping the daily loss limit",
+  name: "a resting buy filled on the exchange and not yet recorded is no loss: the entry is " +
+    "judged by the last reading instead of tripping the daily loss limit",
   fn: () =>
     withControl({ maxDailyLossPct: 3 }, async ({ db, agent, fake }) => {
       // A limit buy of 0.1 BTC below the market rests, then fills at 49000 (4,900 USDT).
@@ -354,11 +354,13 @@ Deno.test({
         qty: "0.1",
         idempotencyKey: "r-eth-1",
       });
-      assert.equal((await agent.runOnce()).deferred, 1, "the entry waits");
-      await agent.reconcileOnce();
       assert.equal((await agent.runOnce()).executed, 1);
       assert.equal((await alertOf(db, eth)).status, "EXECUTED");
       assert.equal(await count(db, "select 1 from trading_pauses"), 0, "no pause");
+      const [mark] = await db.query<{ last: string }>(
+        "select last_equity::text as last from equity_marks",
+      );
+      assert.ok(Number(mark.last) > 9_900, `no low reading recorded: ${mark.last}`);
     }),
 });
 
