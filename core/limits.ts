@@ -142,6 +142,8 @@ export const limits = {
    * the day's first equity is read near 00:00 UTC and not only at its first entry.
    */
   equityMarkIntervalMs: 5 * 60_000,
+  /** A reconcile pass tries an unsettled equity reading again after this long. */
+  equityUnsettledRetryMs: 60_000,
   /** A reconcile pass whose equity readings stay unsettled this long says so (WARN). */
   equityUnsettledWarnMs: 15 * 60_000,
   /** Orders checked per reconcile pass. */

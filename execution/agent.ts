@@ -441,7 +441,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
         const reading = await accountEquity(state.ctx, new Map(), quote, { strictPrices: true });
         if (!reading.settled) {
           const u = unsettled ?? { since: now.getTime(), retryAt: 0, told: false };
-          u.retryAt = now.getTime() + 60_000;
+          u.retryAt = now.getTime() + limits.equityUnsettledRetryMs;
           equityUnsettled.set(id, u);
           if (!u.told && now.getTime() - u.since >= limits.equityUnsettledWarnMs) {
             u.told = true;

@@ -343,12 +343,8 @@ export async function accountEquity(
       `ticker:${account.id}:${p.symbol}`,
       () => exchange.fetchTicker(p.symbol),
     );
-    const last = options.strictPrices
-      ? await ticker.then((t) => tickerPrice(t.last, p.symbol))
-      : await ticker.then(
-        (t) => Number.isFinite(t.last) && t.last > 0 ? t.last : Number(p.avg ?? 0),
-        () => Number(p.avg ?? 0),
-      );
+    const price = ticker.then((t) => tickerPrice(t.last, p.symbol));
+    const last = options.strictPrices ? await price : await price.catch(() => Number(p.avg ?? 0));
     equity += held * last;
   }
   if (!Number.isFinite(equity)) {
