@@ -415,7 +415,8 @@ export function createExecutionAgent(deps: ExecutionDeps) {
    * cannot be told); disabled accounts are not read. A reading that is not settled
    * (accountEquity: an order unanswered or changing, a resting one not as recorded) is not
    * recorded and is tried again a minute later; unsettled for `equityUnsettledWarnMs`, it is
-   * one WARN, as the protections then judge by an old reading. A reading whose exchange asks to
+   * one WARN on Telegram (the protections then judge by an old reading), and one INFO when a
+   * reading is recorded again. A reading whose exchange asks to
    * wait, or whose credentials or database fail, is the account's outage (accountFailed); any
    * other failure is logged, and the reading is taken again after the interval.
    */
@@ -444,20 +445,32 @@ export function createExecutionAgent(deps: ExecutionDeps) {
           u.retryAt = now.getTime() + limits.equityUnsettledRetryMs;
           equityUnsettled.set(id, u);
           if (!u.told && now.getTime() - u.since >= limits.equityUnsettledWarnMs) {
+            const text = `Equity of account ${state.account.name} not recorded for ` +
+              `${Math.round((now.getTime() - u.since) / 60_000)} min: its orders on the ` +
+              "exchange are not as recorded (or one is unanswered, or the open orders cannot be " +
+              "read); the daily loss limit and the drawdown lock judge by its last reading " +
+              "until they are";
+            await enqueueNotification(db, {
+              severity: "WARN",
+              kind: NotificationKind.equityUnsettled,
+              text,
+              dedupeKey: `account:${id}:equity-unsettled:${u.since}`,
+            });
             u.told = true;
-            log.warn(
-              "Equity of account {account} not recorded for {min} min: its orders on the " +
-                "exchange are not as recorded (or one is unanswered); the loss limits judge by " +
-                "its last reading until they are",
-              {
-                account: state.account.name,
-                min: Math.round((now.getTime() - u.since) / 60_000),
-              },
-            );
+            log.warn("{text}", { text });
           }
           return;
         }
         await markEquity(db, id, reading.equity, quote, now);
+        if (unsettled?.told) {
+          await enqueueNotification(db, {
+            severity: "INFO",
+            kind: NotificationKind.equitySettled,
+            text: `Equity of account ${state.account.name} is recorded again: its orders are ` +
+              "as recorded",
+            dedupeKey: `account:${id}:equity-settled:${unsettled.since}`,
+          });
+        }
       }
       equityUnsettled.delete(id);
       equityMarked.set(id, now.getTime());

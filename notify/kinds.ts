@@ -22,6 +22,9 @@ export const NotificationKind = {
   executionStartFailed: "execution_start_failed",
   accountOutage: "account_outage",
   protectionTripped: "protection_tripped",
+  /** An account's equity readings stayed unsettled for 15 min; recorded again. */
+  equityUnsettled: "equity_unsettled",
+  equitySettled: "equity_settled",
   // Risk
   stopLoss: "stop_loss",
   takeProfit: "take_profit",

@@ -42,6 +42,8 @@
  *       "partial"     fills half the order, which then expires (a market order out of liquidity)
  *   cancel(cid), expire(cid)  a person (or the exchange) ends an open order: CANCELED / EXPIRED
  *   maintenance(on)           every endpoint answers as in maintenance while on
+ *   failRequests(key, times)  the next `times` requests of `key` ("GET openOrders") answer 500
+ *   hold(key)                 requests of `key` wait until the returned release() (a slow call)
  *   orders, trades            what was booked, in order
  *   requests                  count of requests per "METHOD path"
  *   balance(asset), markets   the account's balance, the markets by id
@@ -129,6 +131,10 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
   const script: Array<{ kind: FailKind; type?: string }> = [];
   const hung: Array<() => void> = [];
   let inMaintenance = false;
+  /** Requests ("METHOD path") answered 500 while their count is above zero. */
+  const failingReads: Record<string, number> = {};
+  /** Requests ("METHOD path") held until their gate opens, and how many are waiting. */
+  const gates: Record<string, { open: Promise<void>; waiting: number }> = {};
   let nextOrderId = 1000;
   let nextTradeId = 5000;
 
@@ -276,6 +282,15 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
       for (const [k, v] of new URLSearchParams(await req.text())) p.set(k, v);
     }
     if (inMaintenance) return error(1, "System is under maintenance.", 503);
+    const gate = gates[key];
+    if (gate) {
+      gate.waiting++;
+      await gate.open;
+    }
+    if ((failingReads[key] ?? 0) > 0) {
+      failingReads[key]--;
+      return new Response("Internal Server Error", { status: 500 });
+    }
     switch (key) {
       case "GET ping":
         return json({});
@@ -424,6 +439,28 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
     },
     maintenance(on: boolean) {
       inMaintenance = on;
+    },
+    /**
+     * Requests of `key` ("GET account") wait until `release()`, then are answered as usual;
+     * `waiting()` counts those that arrived.
+     */
+    hold(key: string) {
+      let release!: () => void;
+      const open = new Promise<void>((r) => release = r);
+      const gate = { open, waiting: 0 };
+      gates[key] = gate;
+      hung.push(release);
+      return {
+        waiting: () => gate.waiting,
+        release: () => {
+          delete gates[key];
+          release();
+        },
+      };
+    },
+    /** The next `times` requests of `key` ("GET openOrders") answer 500 (0: none again). */
+    failRequests(key: string, times = 1) {
+      failingReads[key] = times;
     },
     balance: (asset: string) => balances.get(asset) ?? 0,
     async close() {

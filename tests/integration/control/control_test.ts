@@ -304,6 +304,106 @@ Deno.test({
 
 Deno.test({
   ...serviceTest,
+  name: "open orders that cannot be read leave the equity unrecorded: tried again a minute " +
+    "later, one WARN on Telegram after 15 minutes, one INFO when a reading is recorded again",
+  fn: () =>
+    withControl({ maxDrawdownPct: 10, exchangeStops: true }, async ({ db, agent, fake, clock }) => {
+      await insertAlert(db, { qty: "0.1", sl: "49000", idempotencyKey: "u-buy-1" });
+      assert.equal((await agent.runOnce()).executed, 1);
+      const peak = async () =>
+        Number(
+          (await db.query<{ peak: string }>(
+            "select max(peak_equity)::text as peak from equity_marks",
+          ))[0].peak,
+        );
+      const before = await peak();
+      // The price rises: a recorded reading would raise the peak. The stop rests on the
+      // exchange, so a reading needs the open orders, and they cannot be read.
+      fake.setPrice("BTCUSDT", "60000");
+      fake.failRequests("GET openOrders", 1_000);
+      const lookups = () => fake.requests["GET openOrders"] ?? 0;
+      const start = clock.now().getTime();
+      const at = async (minutes: number) => {
+        clock.set(new Date(start + minutes * 60_000));
+        await agent.reconcileOnce();
+      };
+      await at(0);
+      const first = lookups();
+      assert.ok(first > 0, "the reading asked for the open orders");
+      assert.equal(await peak(), before, "an unsettled reading is not recorded");
+      await at(0.5);
+      assert.equal(lookups(), first, "not tried again within the minute");
+      await at(1.1);
+      assert.equal(lookups(), first + 1, "tried again after a minute");
+      for (let m = 2; m <= 14; m++) await at(m + 0.1);
+      await expectNotification(db, "equity_unsettled", { count: 0 });
+      await at(15.1);
+      await expectNotification(db, "equity_unsettled", {
+        count: 1,
+        severity: "WARN",
+        text: /not recorded for 15 min.*judge by its last reading/,
+      });
+      await at(16.2);
+      await expectNotification(db, "equity_unsettled", { count: 1 });
+      assert.equal(await peak(), before);
+      await expectNotification(db, "equity_settled", { count: 0 });
+      // The exchange answers again: the next attempt records the reading, and says so once.
+      fake.failRequests("GET openOrders", 0);
+      await at(17.3);
+      assert.ok(await peak() > before, "the settled reading is recorded");
+      await expectNotification(db, "equity_settled", { count: 1, severity: "INFO" });
+      await at(30);
+      await expectNotification(db, "equity_settled", { count: 1 });
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "an order written while the equity is being read leaves the reading unrecorded",
+  fn: () =>
+    withControl({ maxDrawdownPct: 10, exchangeStops: true }, async ({ db, agent, fake, clock }) => {
+      await insertAlert(db, { qty: "0.1", sl: "49000", idempotencyKey: "w-buy-1" });
+      assert.equal((await agent.runOnce()).executed, 1);
+      const peak = async () =>
+        Number(
+          (await db.query<{ peak: string }>(
+            "select max(peak_equity)::text as peak from equity_marks",
+          ))[0].peak,
+        );
+      const before = await peak();
+      fake.setPrice("BTCUSDT", "60000");
+      const accountReads = () => fake.requests["GET account"] ?? 0;
+      const reads0 = accountReads();
+      // The balance call of the pass's reading is slow; meanwhile an order of the account is
+      // written (a fill applied by another path, say).
+      const slow = fake.hold("GET account");
+      clock.set(new Date(clock.now().getTime() + 60_000));
+      const pass = agent.reconcileOnce();
+      for (let i = 0; i < 300 && slow.waiting() === 0; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(slow.waiting(), 1, "the reading is waiting for its balances");
+      await db.query(
+        `update orders set updated_at = updated_at + interval '1 second'
+          where id = (select max(id) from orders)`,
+      );
+      slow.release();
+      await pass;
+      assert.equal(accountReads(), reads0 + 1, "one balance read in the pass");
+      assert.equal(
+        await peak(),
+        before,
+        "a reading with an order written meanwhile is not recorded",
+      );
+      // A minute later, with nothing written meanwhile, the reading is recorded.
+      clock.set(new Date(clock.now().getTime() + 61_000));
+      await agent.reconcileOnce();
+      assert.ok(await peak() > before, "the next reading is recorded");
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
   name: "a stop filled on the exchange and not yet recorded is no equity: the entry is judged " +
     "by the last reading and records none (base held outside the service does not hide it)",
   fn: () =>
