@@ -330,8 +330,6 @@ function sizeEntry(
     maxNotionalQuote: strategy.maxNotionalQuote,
     feeRate: fee,
   });
-  if (!sized.ok) return sized;
-  const sizedQty = dec.normalize(sized.qty);
   // Which cap bound the size: the risk, the free cash or the strategy's notional cap.
   const byRisk = input.equityQuote * riskPct / 100 / (Number(entry) - Number(stopPrice));
   const byCash = input.freeQuote / (Number(entry) * (1 + fee));
@@ -343,6 +341,9 @@ function sizeEntry(
     : byCash <= byNotional
     ? `the free ${input.freeQuote.toFixed(2)} ${quote}`
     : `the strategy's max notional ${pct(strategy.maxNotionalQuote!)} ${quote}`;
+  // A refusal names what bound the size (so "the free 0.01 USDT" says why it is so small).
+  if (!sized.ok) return { ok: false, reason: `${sized.reason} (sized by ${bound})` };
+  const sizedQty = dec.normalize(sized.qty);
   if (!d.qty) return { ok: true, qty: sizedQty, note: `qty ${sizedQty} sized by ${bound}` };
   const asked = floor(d.qty);
   if (dec.cmp(asked, sizedQty) <= 0) {

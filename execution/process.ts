@@ -213,17 +213,26 @@ export async function processAlert(
   if (d.action === "sell" && await awaitProtectionCancel(ctx, alert.id, d.symbol)) {
     return "deferred";
   }
+  // The pass's balance was read once: what its earlier buys of this account spend is not free
+  // for the next (planned and reserved with no wait in between, so buys planned side by side
+  // never count the same cash twice).
+  const spendKey = `${account.id}:${snap.instrument.quote}`;
   const planned = planOrder({
     decision: d,
     rules: snap.instrument.rules,
     quote: snap.instrument.quote,
     refPrice,
     equityQuote,
-    freeQuote,
+    freeQuote: freeQuote - spentInPass(cache, spendKey),
     strategy: snap.strategy,
     positionQty: snap.positionQty,
     sellingQty: snap.sellingQty,
   });
+  const spend = planned.ok && planned.plan.side === "buy"
+    ? Number(planned.plan.qty) * Number(planned.plan.price ?? refPrice) *
+      (1 + Number(snap.instrument.rules.taker_fee ?? 0))
+    : 0;
+  spendInPass(cache, spendKey, spend);
   if (!planned.ok) {
     // The built-in strategy emits an exit on every downward cross, with or without a
     // position; a flat account is the normal case there, not something to alert about. A Risk
@@ -242,6 +251,8 @@ export async function processAlert(
     alert.decision,
     { openCap: config.risk.maxOpenPositions ?? 0 },
   );
+  // Nothing is sent for an order the insert refuses: its cash is free again.
+  if (!("row" in recorded)) spendInPass(cache, spendKey, -spend);
   if ("paused" in recorded) {
     const now = await activePauses(db, clock.now(), account.id);
     const reason = now[0] ? pauseReason(now[0]) : "entries were paused meanwhile";
@@ -263,7 +274,24 @@ export async function processAlert(
     }
     return await refuse(ctx, alert.id, d.idempotencyKey, recorded.invalid);
   }
-  return await send(ctx, alert.id, recorded.row, planned.plan);
+  const outcome = await send(ctx, alert.id, recorded.row, planned.plan);
+  // Not accepted by the exchange (it asked to wait): the alert is planned again, later.
+  if (outcome === "deferred") spendInPass(cache, spendKey, -spend);
+  return outcome;
+}
+
+/** Quote spent by the buys of a pass, per account and quote asset (`account:quote`). */
+const spentByPass = new WeakMap<PassCache, Map<string, number>>();
+
+function spentInPass(cache: PassCache, key: string): number {
+  return spentByPass.get(cache)?.get(key) ?? 0;
+}
+
+function spendInPass(cache: PassCache, key: string, amount: number): void {
+  if (amount === 0) return;
+  let spent = spentByPass.get(cache);
+  if (!spent) spentByPass.set(cache, spent = new Map());
+  spent.set(key, Math.max(0, (spent.get(key) ?? 0) + amount));
 }
 
 /**

@@ -17,7 +17,8 @@
  *                       a limit at `price`, filled at the market price while that is at or
  *                       above the limit, resting otherwise. An open sell locks its quantity: a
  *                       sell beyond the base balance less what open sells lock is refused with
- *                       -2010 "Account has insufficient balance for requested action."
+ *                       -2010 "Account has insufficient balance for requested action."; so is a
+ *                       buy costing more than the quote balance less what open buys lock.
  *   GET  order          symbol + orderId or origClientOrderId (-2013 when unknown)
  *   DELETE order        symbol + orderId or origClientOrderId (-2011 when unknown or closed)
  *   GET  openOrders     symbol optional
@@ -194,6 +195,12 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
     orders.filter((o) => o.status === "NEW" && o.side === "SELL" && o.symbol === m.symbol)
       .reduce((sum, o) => sum + Number(o.origQty) - Number(o.executedQty), 0);
 
+  /** What open buys lock of `asset` (their rest at their limit), over every symbol. */
+  const lockedQuote = (asset: string) =>
+    orders.filter((o) =>
+      o.status === "NEW" && o.side === "BUY" && markets.get(o.symbol)?.quote === asset
+    ).reduce((sum, o) => sum + (Number(o.origQty) - Number(o.executedQty)) * Number(o.price), 0);
+
   const findOrder = (p: URLSearchParams) => {
     const cid = p.get("origClientOrderId");
     const id = p.get("orderId");
@@ -239,6 +246,14 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
     }
     const locked = side === "SELL" ? lockedBase(m) : 0;
     if (locked > 0 && qty > (balances.get(m.base) ?? 0) - locked + 1e-12) {
+      return error(-2010, "Account has insufficient balance for requested action.");
+    }
+    // A buy costs its quantity at its limit (at the price for a market order); what open buys
+    // lock is not free (commission is taken from the base bought, as Binance does by default).
+    if (
+      side === "BUY" &&
+      qty * price > (balances.get(m.quote) ?? 0) - lockedQuote(m.quote) + 1e-9
+    ) {
       return error(-2010, "Account has insufficient balance for requested action.");
     }
     const o: FakeOrder = {

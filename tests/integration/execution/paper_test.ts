@@ -140,7 +140,7 @@ Deno.test({
     const exchange = await paperExchange(t.db, fake, 100);
     try {
       const agent = await executionSetup(t.db, exchange);
-      // 40 USDT and a 0.04 fee each: two fit in 100, the third does not.
+      // 40 USDT and a 0.04 fee each: two fit in 100, the third only in part.
       for (let i = 0; i < 10; i++) {
         await insertAlert(t.db, { idempotencyKey: `par-${i}`, qty: "0.0008", sl: "49000" });
       }
@@ -150,15 +150,22 @@ Deno.test({
         "select sum(amount)::text as usdt from transactions where account = 'paper' and asset = 'USDT'",
       );
       assert.ok(Number(bal.usdt) >= 0, `the paper account went to ${bal.usdt}`);
+      // The pass plans each buy with the cash the others left: two whole, the third capped to
+      // what is left (0.00039 BTC for 19.5 USDT and its fee), the other seven refused before
+      // any order is sent.
       const statuses = await t.db.query<{ status: string; n: number }>(
         "select status, count(*)::int as n from orders group by status order by status",
       );
-      assert.deepEqual(
-        statuses.map((r) => [r.status, r.n]),
-        [["FILLED", 2], ["REJECTED", 8]],
+      assert.deepEqual(statuses.map((r) => [r.status, r.n]), [["FILLED", 3]]);
+      const refused = await t.db.query<{ error: string }>(
+        "select error from inbound_alerts where status = 'REJECTED'",
       );
+      assert.equal(refused.length, 7);
+      for (const r of refused) {
+        assert.match(r.error, /below the step .*\(sized by the free 0\.40 USDT\)/);
+      }
       const [pos] = await t.db.query<{ qty: string }>("select qty::text from positions");
-      assert.equal(Number(pos.qty), 0.0016);
+      assert.equal(Number(pos.qty), 0.00199);
       const stuck = await t.db.query(
         "select id from inbound_alerts where status not in ('EXECUTED', 'REJECTED')",
       );

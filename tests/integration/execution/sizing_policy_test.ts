@@ -53,3 +53,31 @@ Deno.test({
       assert.equal(Number(p.target), 60000);
     }),
 });
+
+Deno.test({
+  ...serviceTest,
+  name: "buys of one pass never count the same cash twice: the second is planned with what the " +
+    "first left free, and nothing the exchange would refuse is sent",
+  fn: () =>
+    withLive(async ({ db, fake, agent }) => {
+      // A 1 % stop makes the 1 % risk a 10,000 USDT position: each buy alone takes all the cash.
+      await upsertStrategy(db, "greedy", { stop_pct: "1" });
+      const btc = await insertAlert(db, { strategy: "greedy" });
+      const eth = await insertAlert(db, { strategy: "greedy", symbol: "ETH/USDT" });
+      const summary = await agent.runOnce();
+      assert.equal(summary.executed, 1);
+      assert.equal(summary.rejected, 1);
+      assert.equal(fake.requests["POST order"], 1, "only the buy that fits is sent");
+      assert.ok(fake.balance("USDT") >= 0);
+      const refused = (await db.query<{ error: string }>(
+        "select error from inbound_alerts where id = any($1) and status = 'REJECTED'",
+        [[btc, eth]],
+      ))[0];
+      assert.match(refused.error, /below the step .*\(sized by the free 0\.\d+ USDT\)/);
+      assert.equal(
+        await db.query("select 1 from orders where status = 'REJECTED'").then((r) => r.length),
+        0,
+        "no order refused by the exchange",
+      );
+    }),
+});
