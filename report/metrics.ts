@@ -37,6 +37,8 @@ export interface FillRow {
   feeAsset: string | null;
   at: Date;
   strategy: string | null;
+  /** The trading account's name; fills of several accounts are replayed apart. */
+  account?: string | null;
 }
 
 export interface PricePoint {
@@ -62,6 +64,8 @@ export interface SnapshotInput {
 
 export interface TradeRow {
   symbol: string;
+  /** Whose trade, in a report of several accounts. */
+  account?: string;
   strategy: string | null;
   openedAt: string;
   closedAt: string;
@@ -100,7 +104,13 @@ export interface Snapshot {
   };
   bySymbol: GroupRow[];
   byStrategy: GroupRow[];
-  openPositions: { symbol: string; qty: number; avgEntry: number; price: number | null }[];
+  openPositions: {
+    symbol: string;
+    account?: string;
+    qty: number;
+    avgEntry: number;
+    price: number | null;
+  }[];
   trades: TradeRow[];
   curve: { t: string; equity: number }[];
   unpriced: string[];
@@ -203,7 +213,10 @@ interface Holding {
 }
 
 function replayFills(fills: FillRow[], quote: string, price: PriceOf, start: number, end: number) {
-  const held = new Map<string, Holding>();
+  // A position is one account's: two accounts trading one symbol are two positions (merged,
+  // the second one's buy would be averaged into the first one's trade).
+  const held = new Map<string, Holding & { symbol: string; account?: string }>();
+  const several = new Set(fills.map((f) => f.account ?? null)).size > 1;
   const trades: (TradeRow & { closedMs: number })[] = [];
   let realizedPnl = 0;
   let fees = 0;
@@ -224,11 +237,21 @@ function replayFills(fills: FillRow[], quote: string, price: PriceOf, start: num
       fees += feeQuote;
       count++;
     }
-    let h = held.get(f.symbol);
+    const key = `${f.account ?? ""}\u0000${f.symbol}`;
+    let h = held.get(key);
     if (f.side === "buy") {
       if (!h || h.qty <= DUST) {
-        h = { qty: 0, cost: 0, openedAt: t, strategy: f.strategy, pnl: 0, fees: 0 };
-        held.set(f.symbol, h);
+        h = {
+          symbol: f.symbol,
+          ...(several && f.account ? { account: f.account } : {}),
+          qty: 0,
+          cost: 0,
+          openedAt: t,
+          strategy: f.strategy,
+          pnl: 0,
+          fees: 0,
+        };
+        held.set(key, h);
       }
       h.qty += f.qty - (f.feeAsset === base ? f.fee : 0);
       h.cost += f.qty * f.price + (f.feeAsset === base ? 0 : feeQuote);
@@ -248,6 +271,7 @@ function replayFills(fills: FillRow[], quote: string, price: PriceOf, start: num
       if (inPeriod) {
         trades.push({
           symbol: f.symbol,
+          ...(h.account ? { account: h.account } : {}),
           strategy: h.strategy,
           openedAt: new Date(h.openedAt).toISOString(),
           closedAt: new Date(t).toISOString(),
@@ -257,12 +281,17 @@ function replayFills(fills: FillRow[], quote: string, price: PriceOf, start: num
           fees: h.fees,
         });
       }
-      held.delete(f.symbol);
+      held.delete(key);
     }
   }
-  const open = [...held.entries()]
-    .filter(([, h]) => h.qty > DUST)
-    .map(([symbol, h]) => ({ symbol, qty: r8(h.qty), avgEntry: r8(h.cost / h.qty) }));
+  const open = [...held.values()]
+    .filter((h) => h.qty > DUST)
+    .map((h) => ({
+      symbol: h.symbol,
+      ...(h.account ? { account: h.account } : {}),
+      qty: r8(h.qty),
+      avgEntry: r8(h.cost / h.qty),
+    }));
   return {
     trades: trades.map(({ closedMs: _, ...t }) => t),
     realizedPnl,

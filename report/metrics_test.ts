@@ -210,3 +210,62 @@ Deno.test("a deposit during the period is capital, not return", () => {
   assert.equal(s.metrics.endEquity, 1515);
   assert.equal(s.metrics.returnPct, 1);
 });
+
+Deno.test("two accounts trading one symbol are two positions: each trade is its own account's", () => {
+  const fill = (
+    account: string,
+    side: "buy" | "sell",
+    price: number,
+    hhmm: string,
+  ): FillRow => ({
+    symbol: "BTC/USDT",
+    side,
+    qty: 0.1,
+    price,
+    fee: 0,
+    feeAsset: "USDT",
+    at: at(hhmm),
+    strategy: "trend",
+    account,
+  });
+  // Alice buys at 50,000; Bob at 60,000; Alice sells at 55,000 (+500); Bob at 60,000 (0);
+  // Carol still holds hers at the end.
+  const fills = [
+    fill("alice", "buy", 50_000, "01:00"),
+    fill("bob", "buy", 60_000, "02:00"),
+    fill("alice", "sell", 55_000, "03:00"),
+    fill("carol", "buy", 58_000, "03:30"),
+    fill("bob", "sell", 60_000, "04:00"),
+  ];
+  const s = computeSnapshot({
+    period,
+    until: period.end,
+    quote: "USDT",
+    legs: [{ asset: "USDT", amount: 30_000, at: at("00:00", "2026-11-29") }],
+    fills,
+    prices: [],
+    funded: true,
+  });
+  assert.deepEqual(
+    s.trades.map((t) => [t.account, t.openedAt.slice(11, 16), t.closedAt.slice(11, 16), t.pnl]),
+    [["alice", "01:00", "03:00", 500], ["bob", "02:00", "04:00", 0]],
+  );
+  assert.equal(s.metrics.trades, 2);
+  assert.equal(s.metrics.wins, 1);
+  assert.equal(s.metrics.realizedPnl, 500);
+  assert.deepEqual(
+    s.openPositions.map((o) => [o.account, o.qty, o.avgEntry]),
+    [["carol", 0.1, 58_000]],
+  );
+  // One account's report (every fill its own): no account names in the rows.
+  const alone = computeSnapshot({
+    period,
+    until: period.end,
+    quote: "USDT",
+    legs: [],
+    fills: fills.filter((f) => f.account === "alice"),
+    prices: [],
+    funded: false,
+  });
+  assert.deepEqual(alone.trades.map((t) => [t.account, t.pnl]), [[undefined, 500]]);
+});

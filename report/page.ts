@@ -176,11 +176,15 @@ function groupTable(title: string, rows: Snapshot["bySymbol"], q: string): strin
   }</table></div>`;
 }
 
+/** A symbol, with its account's name in a report of several accounts. */
+const whose = (r: { symbol: string; account?: string }) =>
+  r.account ? `${r.symbol} · ${r.account}` : r.symbol;
+
 function openTable(rows: Snapshot["openPositions"], q: string): string {
   if (rows.length === 0) return "";
   return `<h2>Open at the end</h2><div class="wrap"><table><tr><th>symbol</th><th class="n">qty</th><th class="n">avg entry</th><th class="n">price</th></tr>${
     rows.map((o) =>
-      `<tr><td>${esc(o.symbol)}</td><td class="n">${esc(num(o.qty, 8))}</td><td class="n">${
+      `<tr><td>${esc(whose(o))}</td><td class="n">${esc(num(o.qty, 8))}</td><td class="n">${
         esc(num(o.avgEntry))
       } ${q}</td><td class="n">${esc(num(o.price))} ${q}</td></tr>`
     ).join("")
@@ -191,7 +195,7 @@ function tradesTable(rows: Snapshot["trades"], q: string): string {
   const body = rows.length === 0
     ? `<tr><td colspan="6">No trade closed in this period</td></tr>`
     : rows.map((t) =>
-      `<tr><td>${esc(t.symbol)}</td><td>${esc(t.strategy ?? "")}</td><td>${
+      `<tr><td>${esc(whose(t))}</td><td>${esc(t.strategy ?? "")}</td><td>${
         esc(t.openedAt.slice(0, 16).replace("T", " "))
       }</td><td>${esc(t.closedAt.slice(0, 16).replace("T", " "))}</td>${
         signed(t.pnl, q)

@@ -113,8 +113,10 @@ async function snapshotOf(db: Sql, scope: ReportScope, period: Period, until: Da
     ),
     db.query<FillRow>(
       `select o.symbol, o.side, e.qty::float8 as qty, e.price::float8 as price,
-              e.fee::float8 as fee, e.fee_currency as "feeAsset", e.executed_at as at, o.strategy
+              e.fee::float8 as fee, e.fee_currency as "feeAsset", e.executed_at as at, o.strategy,
+              a.name as account
          from executions e join orders o on o.id = e.order_id
+         left join accounts a on a.id = o.account_id
         where o.exchange_id = $1 and e.executed_at <= $3
           and ($4::bigint is null or o.account_id = $4)
           and exists (select 1 from transactions t where t.execution_id = e.id and t.account = $2)

@@ -244,15 +244,15 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
         return error(-2010, "Stop price would trigger immediately.");
       }
     }
-    const locked = side === "SELL" ? lockedBase(m) : 0;
-    if (locked > 0 && qty > (balances.get(m.base) ?? 0) - locked + 1e-12) {
+    if (side === "SELL" && qty > (balances.get(m.base) ?? 0) - lockedBase(m) + 1e-12) {
       return error(-2010, "Account has insufficient balance for requested action.");
     }
-    // A buy costs its quantity at its limit (at the price for a market order); what open buys
-    // lock is not free (commission is taken from the base bought, as Binance does by default).
+    // A buy costs its quantity at its limit (at the price for a market order) and, here, its
+    // commission in the quote asset; what open buys lock is not free.
     if (
       side === "BUY" &&
-      qty * price > (balances.get(m.quote) ?? 0) - lockedQuote(m.quote) + 1e-9
+      qty * price * (1 + COMMISSION_RATE) >
+        (balances.get(m.quote) ?? 0) - lockedQuote(m.quote) + 1e-9
     ) {
       return error(-2010, "Account has insufficient balance for requested action.");
     }
