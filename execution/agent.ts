@@ -42,6 +42,7 @@ import {
   accountEquity,
   afterFailure,
   type AlertContext,
+  cashWaits,
   createFailureCounter,
   processAlert,
 } from "./process.ts";
@@ -71,6 +72,8 @@ export interface RunSummary {
   deferred: number;
   /** Alerts of strategies traded on several accounts, handed on as one alert per account. */
   fannedOut: number;
+  /** Buys handed back for the next pass: the pass's other orders may spend their cash. */
+  waitingForCash: number;
 }
 
 /** What the agent keeps per account once its exchange is open: its context, its reconciler. */
@@ -314,6 +317,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
       unknown: 0,
       deferred: 0,
       fannedOut: 0,
+      waitingForCash: 0,
     };
     let next = 0;
     let firstError: unknown;
@@ -346,6 +350,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, claimed.length) }, worker));
+    summary.waitingForCash = cashWaits(cache);
     // A failure lets the loop back off; the deferred alerts are RECEIVED again.
     if (firstError) throw firstError;
     return summary;

@@ -191,9 +191,12 @@ export async function executionComponent(ctx: ServiceContext): Promise<Component
         if (!marketsReady) return;
         const s = await agent!.runOnce();
         // A full batch means more may be waiting, and alerts fanned out to several accounts
-        // wait as one alert each: go again at once. A batch of alerts handed back because
-        // their account waits does not count, or the loop would spin on them.
-        return s.claimed - s.deferred >= limits.executionBatchSize || s.fannedOut > 0
+        // wait as one alert each, buys handed back for the cash of the pass's other orders
+        // for a fresh balance: go again at once. A batch of alerts handed back because their
+        // account waits does not count, or the loop would spin on them. (Of the buys of one
+        // account and asset, the first planned never waits: each pass goes further.)
+        return s.claimed - s.deferred >= limits.executionBatchSize || s.fannedOut > 0 ||
+            s.waitingForCash > 0
           ? 0
           : undefined;
       },

@@ -16,7 +16,7 @@ import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
 import type { Exchange, ExchangeOrder } from "../exchange/mod.ts";
 import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { alerts, type ClaimedAlert } from "../signals/mod.ts";
-import { type OrderPlan, parseDecision, planOrder, staleEntry } from "./plan.ts";
+import { type OrderPlan, parseDecision, planOrder, type PlanResult, staleEntry } from "./plan.ts";
 import { type OrderRow, rejectOrder } from "./order_updates.ts";
 import { adoptOwnOrder, cached, insertOrder, loadSnapshot, type PassCache } from "./store.ts";
 import { countsAsFailure, createFailure, pauseOf } from "./outcome.ts";
@@ -213,25 +213,42 @@ export async function processAlert(
   if (d.action === "sell" && await awaitProtectionCancel(ctx, alert.id, d.symbol)) {
     return "deferred";
   }
-  // The pass's balance was read once: what its earlier buys of this account spend is not free
-  // for the next (planned and reserved with no wait in between, so buys planned side by side
-  // never count the same cash twice).
-  const spendKey = `${account.id}:${snap.instrument.quote}`;
-  const planned = planOrder({
+  // The pass's balance was read once: what its earlier orders of this account spend (a buy's
+  // cost in its quote, a sell's quantity in its base) is not free for the next. They are set
+  // aside as soon as planned, with no wait in between, so orders planned side by side never
+  // count the same cash twice. A buy that would be planned otherwise without them (refused, or
+  // smaller) waits for the next pass, which reads the balance again: what they did spend (or
+  // not: refused by the exchange) is in it. The first buy planned never waits.
+  const input = {
     decision: d,
     rules: snap.instrument.rules,
     quote: snap.instrument.quote,
     refPrice,
     equityQuote,
-    freeQuote: freeQuote - spentInPass(cache, spendKey),
+    freeQuote,
     strategy: snap.strategy,
     positionQty: snap.positionQty,
     sellingQty: snap.sellingQty,
-  });
-  const spend = planned.ok && planned.plan.side === "buy"
-    ? Number(planned.plan.qty) * Number(planned.plan.price ?? refPrice) *
-      (1 + Number(snap.instrument.rules.taker_fee ?? 0))
-    : 0;
+  };
+  const pending = spentInPass(cache, `${account.id}:${snap.instrument.quote}`);
+  const planned = planOrder({ ...input, freeQuote: freeQuote - pending });
+  if (pending > 0 && d.action === "buy" && smallerThan(planned, planOrder(input))) {
+    await alerts.releaseAlert(db, alert.id);
+    waitsInPass.set(cache, (waitsInPass.get(cache) ?? 0) + 1);
+    ctx.log.info(
+      "Alert {alertId} waits for the next pass: other orders of this pass may spend the cash " +
+        "it needs",
+      { alertId: alert.id },
+    );
+    return "deferred";
+  }
+  const [spendKey, spend] = !planned.ok ? ["", 0] : planned.plan.side === "buy"
+    ? [
+      `${account.id}:${snap.instrument.quote}`,
+      Number(planned.plan.qty) * Number(planned.plan.price ?? refPrice) *
+      (1 + Number(snap.instrument.rules.taker_fee ?? 0)),
+    ]
+    : [`${account.id}:${snap.instrument.base}`, Number(planned.plan.qty)];
   spendInPass(cache, spendKey, spend);
   if (!planned.ok) {
     // The built-in strategy emits an exit on every downward cross, with or without a
@@ -280,8 +297,13 @@ export async function processAlert(
   return outcome;
 }
 
-/** Quote spent by the buys of a pass, per account and quote asset (`account:quote`). */
+/** What the orders of a pass spend, per account and asset (`account:asset`). */
 const spentByPass = new WeakMap<PassCache, Map<string, number>>();
+/** Buys of a pass that wait for the next one (the pass's other orders may spend their cash). */
+const waitsInPass = new WeakMap<PassCache, number>();
+
+/** How many buys of the pass wait for the next one, the pass's other orders holding their cash. */
+export const cashWaits = (cache: PassCache): number => waitsInPass.get(cache) ?? 0;
 
 function spentInPass(cache: PassCache, key: string): number {
   return spentByPass.get(cache)?.get(key) ?? 0;
@@ -292,6 +314,12 @@ function spendInPass(cache: PassCache, key: string, amount: number): void {
   let spent = spentByPass.get(cache);
   if (!spent) spentByPass.set(cache, spent = new Map());
   spent.set(key, Math.max(0, (spent.get(key) ?? 0) + amount));
+}
+
+/** Whether `planned` is refused or smaller where `unhindered` is not. */
+function smallerThan(planned: PlanResult, unhindered: PlanResult): boolean {
+  if (!unhindered.ok) return false;
+  return !planned.ok || Number(planned.plan.qty) < Number(unhindered.plan.qty);
 }
 
 /**

@@ -16,6 +16,7 @@ import type { Db } from "../../../db/db.ts";
 import type { Exchange } from "../../../exchange/port.ts";
 import { RejectedError } from "../../../core/errors.ts";
 import { serviceTest } from "../../helpers/fixtures.ts";
+import { syncMarkets } from "../../../execution/markets.ts";
 
 async function scenario(db: Db, exchange: Exchange, fake: ReturnType<typeof startFakeExchange>) {
   fake.setPrice("BTCUSDT", "50000");
@@ -144,15 +145,18 @@ Deno.test({
       for (let i = 0; i < 10; i++) {
         await insertAlert(t.db, { idempotencyKey: `par-${i}`, qty: "0.0008", sl: "49000" });
       }
-      await agent.runOnce();
+      // Buys that the pass's other buys may leave short wait for the next pass (a few).
+      for (let pass = 0; pass < 5 && (await agent.runOnce()).waitingForCash > 0; pass++) {
+        await agent.reconcileOnce();
+      }
       await agent.reconcileOnce();
       const [bal] = await t.db.query<{ usdt: string }>(
         "select sum(amount)::text as usdt from transactions where account = 'paper' and asset = 'USDT'",
       );
       assert.ok(Number(bal.usdt) >= 0, `the paper account went to ${bal.usdt}`);
-      // The pass plans each buy with the cash the others left: two whole, the third capped to
-      // what is left (0.00039 BTC for 19.5 USDT and its fee), the other seven refused before
-      // any order is sent.
+      // Each buy is planned with the cash the others left: two whole, the third capped to what
+      // is left (0.00039 BTC for 19.5 USDT and its fee), the other seven refused before any
+      // order is sent.
       const statuses = await t.db.query<{ status: string; n: number }>(
         "select status, count(*)::int as n from orders group by status order by status",
       );
@@ -170,6 +174,49 @@ Deno.test({
         "select id from inbound_alerts where status not in ('EXECUTED', 'REJECTED')",
       );
       assert.equal(stuck.length, 0);
+    } finally {
+      await exchange.close?.();
+      await fake.close();
+      await t.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "the paper broker holds back what its filled buys cost until the ledger has them",
+  ...serviceTest,
+  fn: async () => {
+    const fake = startFakeExchange();
+    const t = await testDb();
+    const exchange = await paperExchange(t.db, fake, 100);
+    try {
+      // Ten recorded buys sent at once, past the planner: the fills are not in the ledger yet
+      // (the Execution agent books them from the answers), so only the broker's hold on what
+      // its filled orders cost keeps the third from spending the same 100 USDT again.
+      await syncMarkets(t.db, exchange);
+      for (let i = 0; i < 10; i++) {
+        await t.db.query(
+          `insert into orders (account_id, exchange_id, symbol, side, qty, ref_price, status,
+                               idempotency_key, client_order_id)
+           values (1, 'binance', 'BTC/USDT', 'buy', 0.0008, 50000, 'NEW', $1, $1)`,
+          [`race-${i}`],
+        );
+      }
+      const results = await Promise.allSettled(
+        Array.from({ length: 10 }, (_, i) =>
+          exchange.createOrder({
+            symbol: "BTC/USDT",
+            side: "buy",
+            type: "market",
+            qty: "0.0008",
+            clientOrderId: `race-${i}`,
+          })),
+      );
+      assert.equal(results.filter((r) => r.status === "fulfilled").length, 2);
+      for (const r of results) {
+        if (r.status === "rejected") assert.match(String(r.reason), /insufficient USDT/);
+      }
+      assert.equal((await exchange.fetchBalance()).USDT.free, "19.92");
     } finally {
       await exchange.close?.();
       await fake.close();

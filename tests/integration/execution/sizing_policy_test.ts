@@ -56,17 +56,21 @@ Deno.test({
 
 Deno.test({
   ...serviceTest,
-  name: "buys of one pass never count the same cash twice: the second is planned with what the " +
-    "first left free, and nothing the exchange would refuse is sent",
+  name: "buys of one pass never count the same cash twice: the second waits for the next pass " +
+    "and is planned with what the first left, and nothing the exchange would refuse is sent",
   fn: () =>
     withLive(async ({ db, fake, agent }) => {
       // A 1 % stop makes the 1 % risk a 10,000 USDT position: each buy alone takes all the cash.
       await upsertStrategy(db, "greedy", { stop_pct: "1" });
       const btc = await insertAlert(db, { strategy: "greedy" });
       const eth = await insertAlert(db, { strategy: "greedy", symbol: "ETH/USDT" });
-      const summary = await agent.runOnce();
-      assert.equal(summary.executed, 1);
-      assert.equal(summary.rejected, 1);
+      const first = await agent.runOnce();
+      assert.equal(first.executed, 1);
+      assert.equal(first.waitingForCash, 1, JSON.stringify(first));
+      assert.equal(first.rejected, 0);
+      const second = await agent.runOnce();
+      assert.equal(second.rejected, 1, JSON.stringify(second));
+      assert.equal(second.waitingForCash, 0);
       assert.equal(fake.requests["POST order"], 1, "only the buy that fits is sent");
       assert.ok(fake.balance("USDT") >= 0);
       const refused = (await db.query<{ error: string }>(
@@ -79,5 +83,31 @@ Deno.test({
         0,
         "no order refused by the exchange",
       );
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name:
+    "a buy the exchange refuses holds no cash: the buy that waited on it trades in the next pass",
+  fn: () =>
+    withLive(async ({ db, fake, agent }) => {
+      await upsertStrategy(db, "greedy", { stop_pct: "1" });
+      fake.fail("refuse", 1, "MARKET");
+      await insertAlert(db, { strategy: "greedy" });
+      const eth = await insertAlert(db, { strategy: "greedy", symbol: "ETH/USDT" });
+      const first = await agent.runOnce();
+      assert.equal(first.rejected, 1, JSON.stringify(first));
+      assert.equal(first.waitingForCash, 1);
+      const second = await agent.runOnce();
+      assert.equal(second.executed, 1, JSON.stringify(second));
+      const [status] = await db.query<{ status: string }>(
+        "select status from inbound_alerts where id = $1",
+        [eth],
+      );
+      assert.equal(status.status, "EXECUTED");
+      // With the whole balance: 1 % risk over a 1 % stop, capped by the cash (fee included).
+      const bought = fake.orders.find((o) => o.symbol === "ETHUSDT")!;
+      assert.ok(Number(bought.origQty) * 3000 > 9_900, `bought ${bought.origQty} ETH`);
     }),
 });
