@@ -47,6 +47,23 @@ async function scenario(db: Db, exchange: Exchange, fake: ReturnType<typeof star
   return { orders, executions, positions, legs, alerts };
 }
 
+/** A test database, the fake exchange for prices and a paper broker holding `balance` USDT. */
+async function withPaper(
+  balance: number,
+  fn: (s: { db: Db; exchange: Exchange }) => Promise<void>,
+): Promise<void> {
+  const fake = startFakeExchange();
+  const t = await testDb();
+  const exchange = await paperExchange(t.db, fake, balance);
+  try {
+    await fn({ db: t.db, exchange });
+  } finally {
+    await exchange.close?.();
+    await fake.close();
+    await t.close();
+  }
+}
+
 Deno.test({
   name: "paper mode gives the same rows as live mode against the fake exchange",
   ...serviceTest,
@@ -135,70 +152,59 @@ Deno.test({
 Deno.test({
   name: "parallel paper buys never overdraw the account: what does not fit is refused",
   ...serviceTest,
-  fn: async () => {
-    const fake = startFakeExchange();
-    const t = await testDb();
-    const exchange = await paperExchange(t.db, fake, 100);
-    try {
-      const agent = await executionSetup(t.db, exchange);
+  fn: () =>
+    withPaper(100, async ({ db, exchange }) => {
+      const agent = await executionSetup(db, exchange);
       // 40 USDT and a 0.04 fee each: two fit in 100, the third only in part.
       for (let i = 0; i < 10; i++) {
-        await insertAlert(t.db, { idempotencyKey: `par-${i}`, qty: "0.0008", sl: "49000" });
+        await insertAlert(db, { idempotencyKey: `par-${i}`, qty: "0.0008", sl: "49000" });
       }
       // Buys that the pass's other buys may leave short wait for the next pass (a few).
       for (let pass = 0; pass < 5 && (await agent.runOnce()).waitingForCash > 0; pass++) {
         await agent.reconcileOnce();
       }
       await agent.reconcileOnce();
-      const [bal] = await t.db.query<{ usdt: string }>(
+      const [bal] = await db.query<{ usdt: string }>(
         "select sum(amount)::text as usdt from transactions where account = 'paper' and asset = 'USDT'",
       );
       assert.ok(Number(bal.usdt) >= 0, `the paper account went to ${bal.usdt}`);
       // Each buy is planned with the cash the others left: two whole, the third capped to what
       // is left (0.00039 BTC for 19.5 USDT and its fee), the other seven refused before any
       // order is sent.
-      const statuses = await t.db.query<{ status: string; n: number }>(
+      const statuses = await db.query<{ status: string; n: number }>(
         "select status, count(*)::int as n from orders group by status order by status",
       );
       assert.deepEqual(statuses.map((r) => [r.status, r.n]), [["FILLED", 3]]);
-      const refused = await t.db.query<{ error: string }>(
+      const refused = await db.query<{ error: string }>(
         "select error from inbound_alerts where status = 'REJECTED'",
       );
       assert.equal(refused.length, 7);
       for (const r of refused) {
         assert.match(r.error, /below the step .*\(sized by the free 0\.40 USDT\)/);
       }
-      const [pos] = await t.db.query<{ qty: string }>("select qty::text from positions");
+      const [pos] = await db.query<{ qty: string }>("select qty::text from positions");
       assert.equal(Number(pos.qty), 0.00199);
-      const stuck = await t.db.query(
+      const stuck = await db.query(
         "select id from inbound_alerts where status not in ('EXECUTED', 'REJECTED')",
       );
       assert.equal(stuck.length, 0);
-    } finally {
-      await exchange.close?.();
-      await fake.close();
-      await t.close();
-    }
-  },
+    }),
 });
 
 Deno.test({
   name: "the paper broker holds back what its filled buys cost until the ledger has them",
   ...serviceTest,
-  fn: async () => {
-    const fake = startFakeExchange();
-    const t = await testDb();
-    const exchange = await paperExchange(t.db, fake, 100);
-    try {
+  fn: () =>
+    withPaper(100, async ({ db, exchange }) => {
       // Ten recorded buys sent at once, past the planner: the fills are not in the ledger yet
       // (the Execution agent books them from the answers), so only the broker's hold on what
       // its filled orders cost keeps the third from spending the same 100 USDT again.
-      await syncMarkets(t.db, exchange);
+      await syncMarkets(db, exchange);
       for (let i = 0; i < 10; i++) {
-        await t.db.query(
+        await db.query(
           `insert into orders (account_id, exchange_id, symbol, side, qty, ref_price, status,
-                               idempotency_key, client_order_id)
-           values (1, 'binance', 'BTC/USDT', 'buy', 0.0008, 50000, 'NEW', $1, $1)`,
+                             idempotency_key, client_order_id)
+         values (1, 'binance', 'BTC/USDT', 'buy', 0.0008, 50000, 'NEW', $1, $1)`,
           [`race-${i}`],
         );
       }
@@ -217,10 +223,5 @@ Deno.test({
         if (r.status === "rejected") assert.match(String(r.reason), /insufficient USDT/);
       }
       assert.equal((await exchange.fetchBalance()).USDT.free, "19.92");
-    } finally {
-      await exchange.close?.();
-      await fake.close();
-      await t.close();
-    }
-  },
+    }),
 });
