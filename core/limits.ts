@@ -130,6 +130,10 @@ export const limits = {
   /** Failed attempts (not temporary ones) before an alert is set aside as FAILED. */
   executionAlertMaxFailures: 5,
   executionConcurrency: 16,
+  /** Alerts remembered as having waited once for a pass's cash (execution/process.ts). */
+  executionCashWaitedMax: 10_000,
+  /** A buy this close to SIGNAL_MAX_AGE_S does not wait for a pass's cash: it trades now. */
+  executionCashWaitStaleMarginMs: 30_000,
   /** Polling fallback for decisions whose wake-up was lost. */
   executionPollMs: 2_000,
   /** First retry of a failed execution start; doubles (with jitter) up to backoffMaxMs. */

@@ -102,6 +102,8 @@ export function createExecutionAgent(deps: ExecutionDeps) {
   const concurrency = deps.tuning?.concurrency ?? limits.executionConcurrency;
   /** Client order ids whose create call is in flight in this process: not reconciled yet. */
   const inFlight = new Set<string>();
+  /** Alerts that waited once for the cash of a pass's other orders (processAlert). */
+  const cashWaited = new Set<number>();
   const states = new Map<number, AccountState>();
   const opening = new Map<number, Promise<AccountState>>();
   const health = new Map<number, Health>();
@@ -130,6 +132,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
       exchange,
       account,
       inFlight,
+      cashWaited,
       applyAnswer: createApplyQueue(db, book),
       pauseEntries: (ms, why) => {
         h.pausedUntil = Math.max(h.pausedUntil, clock.now().getTime() + ms);

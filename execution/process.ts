@@ -43,6 +43,8 @@ export interface AlertContext {
   config: Pick<Config, "risk" | "strategy">;
   /** Client order ids whose create call is in flight in this process: not reconciled yet. */
   inFlight: Set<string>;
+  /** Alerts that waited once for the cash of a pass's other orders: they wait no more. */
+  cashWaited?: Set<number>;
   applyAnswer: (row: OrderRow, answer: ExchangeOrder) => Promise<unknown>;
   pauseEntries: (ms: number, why: string) => void;
   entriesPaused: () => boolean;
@@ -218,7 +220,8 @@ export async function processAlert(
   // aside as soon as planned, with no wait in between, so orders planned side by side never
   // count the same cash twice. A buy that would be planned otherwise without them (refused, or
   // smaller) waits for the next pass, which reads the balance again: what they did spend (or
-  // not: refused by the exchange) is in it. The first buy planned never waits.
+  // not: refused by the exchange) is in it. The first buy planned never waits, and no buy
+  // waits twice.
   const input = {
     decision: d,
     rules: snap.instrument.rules,
@@ -232,7 +235,23 @@ export async function processAlert(
   };
   const pending = spentInPass(cache, `${account.id}:${snap.instrument.quote}`);
   const planned = planOrder({ ...input, freeQuote: freeQuote - pending });
-  if (pending > 0 && d.action === "buy" && smallerThan(planned, planOrder(input))) {
+  // Once only: a buy that waited is planned the next time with what is set aside then, so an
+  // order the exchange keeps refusing (a buy of all the cash that fills above the ticker) does
+  // not send every waiting buy to the exchange in turn, one pass each.
+  // Nor does a buy whose signal would be too old by then (it is traded now, smaller).
+  const waitedBefore = ctx.cashWaited?.delete(alert.id) ?? false;
+  if (
+    !waitedBefore && ctx.cashWaited && pending > 0 && d.action === "buy" &&
+    smallerThan(planned, planOrder(input)) &&
+    !staleEntry(
+      { source: alert.source, receivedAt: alert.received_at, decision: d },
+      new Date(clock.now().getTime() + limits.executionCashWaitStaleMarginMs),
+      config.risk.signalMaxAgeS ?? 0,
+    )
+  ) {
+    // (Bounded: an alert that waited and was then refused before planning leaves its id.)
+    if (ctx.cashWaited.size >= limits.executionCashWaitedMax) ctx.cashWaited.clear();
+    ctx.cashWaited.add(alert.id);
     await alerts.releaseAlert(db, alert.id);
     waitsInPass.set(cache, (waitsInPass.get(cache) ?? 0) + 1);
     ctx.log.info(

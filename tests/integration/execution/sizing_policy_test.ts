@@ -5,7 +5,7 @@
  * Runs on the real PostgreSQL when TEST_DATABASE_URL is set and on PGlite otherwise.
  */
 import assert from "node:assert/strict";
-import { insertAlert, withLive } from "../../helpers/execution.ts";
+import { insertAlert, testConfig, withLive } from "../../helpers/execution.ts";
 import { serviceTest } from "../../helpers/fixtures.ts";
 import { upsertStrategy } from "../../../signals/mod.ts";
 
@@ -110,4 +110,51 @@ Deno.test({
       const bought = fake.orders.find((o) => o.symbol === "ETHUSDT")!;
       assert.ok(Number(bought.origQty) * 3000 > 9_900, `bought ${bought.origQty} ETH`);
     }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "a buy waits once: buys the exchange keeps refusing do not go to it one pass each",
+  fn: () =>
+    withLive(async ({ db, fake, agent }) => {
+      await upsertStrategy(db, "greedy", { stop_pct: "1" });
+      // Every buy of all the cash is refused (as a fill above the ticker would be, -2010).
+      fake.fail("refuse", 8, "MARKET");
+      for (let i = 0; i < 8; i++) {
+        await insertAlert(db, { strategy: "greedy", symbol: i % 2 ? "ETH/USDT" : "BTC/USDT" });
+      }
+      let passes = 0;
+      while (passes < 10) {
+        passes++;
+        if ((await agent.runOnce()).waitingForCash === 0) break;
+      }
+      assert.equal(passes, 2, "the buys that waited are planned with what is set aside then");
+      assert.equal(fake.requests["POST order"], 2, "one buy sent per pass, two in all");
+      const [left] = await db.query<{ n: number }>(
+        "select count(*)::int as n from inbound_alerts where status <> 'REJECTED'",
+      );
+      assert.equal(left.n, 0);
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "a buy close to SIGNAL_MAX_AGE_S does not wait for the pass's cash: it trades now, smaller",
+  fn: () =>
+    withLive(
+      async ({ db, fake, agent }) => {
+        const ts = new Date(Date.now() - 290_000).toISOString();
+        // 6,000 USDT each of 10,000 (the strategy's 2 % stop and 1 % risk allow 5,000: the
+        // strategy trusts the alert's qty).
+        await upsertStrategy(db, "late", { qty_policy: "trust" });
+        await insertAlert(db, { strategy: "late", qty: "0.12", ts }, "pine");
+        await insertAlert(db, { strategy: "late", symbol: "ETH/USDT", qty: "2", ts }, "pine");
+        const pass = await agent.runOnce();
+        assert.equal(pass.waitingForCash, 0, JSON.stringify(pass));
+        assert.equal(pass.executed + pass.rejected, 2, JSON.stringify(pass));
+        assert.ok(fake.balance("USDT") >= 0);
+      },
+      undefined,
+      { ...testConfig, risk: { ...testConfig.risk, signalMaxAgeS: 300 } },
+    ),
 });
