@@ -190,6 +190,20 @@ export async function processAlert(
     ]);
     refPrice = numberToDecimal(ticker.last);
     freeQuote = Number(balances[snap.instrument.quote]?.free ?? 0);
+    if (d.action === "buy") {
+      // The quote of one market may be the base of the account's open positions in another
+      // (BTC of ETH/BTC, held by a BTC/USDT position): that part is the position's, kept for
+      // its stop and its exit, not cash for the buy.
+      const quote = snap.instrument.quote;
+      const held = await cached(
+        cache,
+        `held-as-base:${account.id}:${quote}`,
+        () => heldAsBase(db, account.id, quote),
+      );
+      if (held > 0) {
+        freeQuote = Math.max(0, Math.min(freeQuote, Number(balances[quote]?.total ?? 0) - held));
+      }
+    }
     const baseTotal = Number(balances[snap.instrument.base]?.total ?? 0);
     equityQuote = Number(balances[snap.instrument.quote]?.total ?? 0) + baseTotal * ticker.last;
   } catch (error) {
@@ -314,6 +328,16 @@ export async function processAlert(
   // Not accepted by the exchange (it asked to wait): the alert is planned again, later.
   if (outcome === "deferred") spendInPass(cache, spendKey, -spend);
   return outcome;
+}
+
+/** The quantity of `asset` the account's open positions hold as their base. */
+async function heldAsBase(db: Db, accountId: number, asset: string): Promise<number> {
+  const [row] = await db.query<{ qty: string | null }>(
+    `select sum(qty)::text as qty from positions
+      where account_id = $1 and status = 'OPEN' and split_part(symbol, '/', 1) = $2`,
+    [accountId, asset],
+  );
+  return Number(row?.qty ?? 0);
 }
 
 /** What the orders of a pass spend, per account and asset (`account:asset`). */

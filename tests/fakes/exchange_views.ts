@@ -40,6 +40,18 @@ export const DEFAULT_MARKETS: FakeMarket[] = [
   },
 ];
 
+/** A market quoted in BTC (not among the defaults): for accounts trading two quote assets. */
+export const ETHBTC_MARKET: FakeMarket = {
+  symbol: "ETHBTC",
+  base: "ETH",
+  quote: "BTC",
+  tickSize: "0.00001",
+  stepSize: "0.0001",
+  minQty: "0.0001",
+  minNotional: "0.0001",
+  price: "0.06",
+};
+
 export const COMMISSION_RATE = 0.001;
 export const fix8 = (n: number) => n.toFixed(8);
 

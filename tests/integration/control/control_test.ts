@@ -29,6 +29,7 @@ import {
   type FakeExchangeOptions,
   startFakeExchange,
 } from "../../fakes/exchange.ts";
+import { ETHBTC_MARKET } from "../../fakes/exchange_views.ts";
 import { testDb } from "../../helpers/db.ts";
 import { alertOf, count, insertAlert, liveExchange } from "../../helpers/execution.ts";
 import { expectNotification, serviceTest } from "../../helpers/fixtures.ts";
@@ -530,16 +531,7 @@ Deno.test({
       },
       {
         balances: { USDT: "10000", BTC: "0.2" },
-        markets: [{
-          symbol: "ETHBTC",
-          base: "ETH",
-          quote: "BTC",
-          tickSize: "0.00001",
-          stepSize: "0.0001",
-          minQty: "0.0001",
-          minNotional: "0.0001",
-          price: "0.06",
-        }],
+        markets: [ETHBTC_MARKET],
       },
     ),
 });

@@ -5,7 +5,17 @@
  * Runs on the real PostgreSQL when TEST_DATABASE_URL is set and on PGlite otherwise.
  */
 import assert from "node:assert/strict";
-import { insertAlert, testConfig, withLive } from "../../helpers/execution.ts";
+import {
+  alertOf,
+  executionSetup,
+  insertAlert,
+  liveExchange,
+  testConfig,
+  withLive,
+} from "../../helpers/execution.ts";
+import { testDb } from "../../helpers/db.ts";
+import { startFakeExchange } from "../../fakes/exchange.ts";
+import { ETHBTC_MARKET } from "../../fakes/exchange_views.ts";
 import { serviceTest } from "../../helpers/fixtures.ts";
 import { upsertStrategy } from "../../../signals/mod.ts";
 
@@ -157,4 +167,45 @@ Deno.test({
       undefined,
       { ...testConfig, risk: { ...testConfig.risk, signalMaxAgeS: 300 } },
     ),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "a buy never spends the base of another position: BTC held by BTC/USDT is not cash " +
+    "for ETH/BTC",
+  fn: async () => {
+    const t = await testDb();
+    const fake = startFakeExchange({
+      // 0.05 BTC of the owner's own, outside any position.
+      balances: { USDT: "10000", BTC: "0.05" },
+      markets: [ETHBTC_MARKET],
+    });
+    const exchange = await liveExchange(fake);
+    try {
+      const agent = await executionSetup(t.db, exchange);
+      await upsertStrategy(t.db, "pairs", { qty_policy: "trust" });
+      await insertAlert(t.db, { strategy: "pairs", qty: "0.1" });
+      assert.equal((await agent.runOnce()).executed, 1);
+      assert.ok(Math.abs(fake.balance("BTC") - 0.15) < 1e-9);
+      // 1 ETH costs 0.06 BTC: more than the 0.05 BTC that are not the position's.
+      const big = await insertAlert(t.db, { strategy: "pairs", symbol: "ETH/BTC", qty: "1" });
+      assert.equal((await agent.runOnce()).rejected, 1);
+      assert.match((await alertOf(t.db, big)).error ?? "", /more than the free 0\.05 BTC/);
+      const small = await insertAlert(t.db, { strategy: "pairs", symbol: "ETH/BTC", qty: "0.5" });
+      assert.equal((await agent.runOnce()).executed, 1);
+      assert.equal((await alertOf(t.db, small)).status, "EXECUTED");
+      // The position's 0.1 BTC is still there for its exit.
+      await insertAlert(t.db, { strategy: "pairs", action: "sell" });
+      assert.equal((await agent.runOnce()).executed, 1);
+      assert.equal(
+        (await t.db.query("select 1 from positions where symbol = 'BTC/USDT' and status = 'OPEN'"))
+          .length,
+        0,
+      );
+    } finally {
+      await exchange.close?.();
+      await fake.close();
+      await t.close();
+    }
+  },
 });
