@@ -72,7 +72,7 @@ export interface RunSummary {
   deferred: number;
   /** Alerts of strategies traded on several accounts, handed on as one alert per account. */
   fannedOut: number;
-  /** Buys handed back for the next pass: the pass's other orders may spend their cash. */
+  /** Buys handed back for the next pass: the pass's other buys may spend their cash. */
   waitingForCash: number;
 }
 
@@ -102,7 +102,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
   const concurrency = deps.tuning?.concurrency ?? limits.executionConcurrency;
   /** Client order ids whose create call is in flight in this process: not reconciled yet. */
   const inFlight = new Set<string>();
-  /** Alerts that waited once for the cash of a pass's other orders (processAlert). */
+  /** Alerts that waited once for the cash of a pass's other buys (processAlert). */
   const cashWaited = new Set<number>();
   const states = new Map<number, AccountState>();
   const opening = new Map<number, Promise<AccountState>>();

@@ -191,7 +191,7 @@ export async function executionComponent(ctx: ServiceContext): Promise<Component
         if (!marketsReady) return;
         const s = await agent!.runOnce();
         // A full batch means more may be waiting, and alerts fanned out to several accounts
-        // wait as one alert each, buys handed back for the cash of the pass's other orders
+        // wait as one alert each, buys handed back for the cash of the pass's other buys
         // for a fresh balance: go again at once. A batch of alerts handed back because their
         // account waits does not count, or the loop would spin on them. (Of the buys of one
         // account and asset, the first planned never waits: each pass goes further.)

@@ -43,7 +43,7 @@ export interface AlertContext {
   config: Pick<Config, "risk" | "strategy">;
   /** Client order ids whose create call is in flight in this process: not reconciled yet. */
   inFlight: Set<string>;
-  /** Alerts that waited once for the cash of a pass's other orders: they wait no more. */
+  /** Alerts that waited once for the cash of a pass's other buys: they wait no more. */
   cashWaited?: Set<number>;
   applyAnswer: (row: OrderRow, answer: ExchangeOrder) => Promise<unknown>;
   pauseEntries: (ms: number, why: string) => void;
@@ -182,27 +182,24 @@ export async function processAlert(
   }
   let refPrice: string, freeQuote: number, equityQuote: number;
   try {
-    const [ticker, balances] = await Promise.all([
+    const [ticker, balances, heldAsBase] = await Promise.all([
       // Per account: accounts on one exchange id may still see other prices (a testnet,
       // their own API_URL).
       cached(cache, `ticker:${account.id}:${d.symbol}`, () => exchange.fetchTicker(d.symbol)),
       cached(cache, `balance:${account.id}`, () => exchange.fetchBalance()),
+      // Read with the balance (the first alert of the account in the pass asks for both), so
+      // the two tell of the same moment: a position opened later in the pass is in neither.
+      cached(cache, `held-as-base:${account.id}`, () => positionBases(db, account.id, exchange.id)),
     ]);
     refPrice = numberToDecimal(ticker.last);
     freeQuote = Number(balances[snap.instrument.quote]?.free ?? 0);
-    if (d.action === "buy") {
-      // The quote of one market may be the base of the account's open positions in another
-      // (BTC of ETH/BTC, held by a BTC/USDT position): that part is the position's, kept for
-      // its stop and its exit, not cash for the buy.
-      const quote = snap.instrument.quote;
-      const held = await cached(
-        cache,
-        `held-as-base:${account.id}:${quote}`,
-        () => heldAsBase(db, account.id, quote),
-      );
-      if (held > 0) {
-        freeQuote = Math.max(0, Math.min(freeQuote, Number(balances[quote]?.total ?? 0) - held));
-      }
+    // The quote of one market may be the base of the account's open positions in another (BTC
+    // of ETH/BTC, held by a BTC/USDT position): that part is the position's, kept for its stop
+    // and its exit, not cash for a buy.
+    const held = heldAsBase.get(snap.instrument.quote) ?? 0;
+    if (d.action === "buy" && held > 0) {
+      const total = Number(balances[snap.instrument.quote]?.total ?? 0);
+      freeQuote = Math.max(0, Math.min(freeQuote, total - held));
     }
     const baseTotal = Number(balances[snap.instrument.base]?.total ?? 0);
     equityQuote = Number(balances[snap.instrument.quote]?.total ?? 0) + baseTotal * ticker.last;
@@ -229,13 +226,12 @@ export async function processAlert(
   if (d.action === "sell" && await awaitProtectionCancel(ctx, alert.id, d.symbol)) {
     return "deferred";
   }
-  // The pass's balance was read once: what its earlier orders of this account spend (a buy's
-  // cost in its quote, a sell's quantity in its base) is not free for the next. They are set
-  // aside as soon as planned, with no wait in between, so orders planned side by side never
-  // count the same cash twice. A buy that would be planned otherwise without them (refused, or
-  // smaller) waits for the next pass, which reads the balance again: what they did spend (or
-  // not: refused by the exchange) is in it. The first buy planned never waits, and no buy
-  // waits twice.
+  // The pass's balance was read once: what its earlier buys of this account spend (their cost
+  // in the quote, fee included) is not free for the next. It is set aside as soon as they are
+  // planned, with no wait in between, so buys planned side by side never count the same cash
+  // twice. A buy that would be planned otherwise without it (refused, or smaller) waits for the
+  // next pass, which reads the balance again: what they did spend (or not: refused by the
+  // exchange) is in it. The first buy planned never waits, and no buy waits twice.
   const input = {
     decision: d,
     rules: snap.instrument.rules,
@@ -247,7 +243,8 @@ export async function processAlert(
     positionQty: snap.positionQty,
     sellingQty: snap.sellingQty,
   };
-  const pending = spentInPass(cache, `${account.id}:${snap.instrument.quote}`);
+  const spendKey = `${account.id}:${snap.instrument.quote}`;
+  const pending = spentInPass(cache, spendKey);
   const planned = planOrder({ ...input, freeQuote: freeQuote - pending });
   // Once only: a buy that waited is planned the next time with what is set aside then, so an
   // order the exchange keeps refusing (a buy of all the cash that fills above the ticker) does
@@ -269,19 +266,17 @@ export async function processAlert(
     await alerts.releaseAlert(db, alert.id);
     waitsInPass.set(cache, (waitsInPass.get(cache) ?? 0) + 1);
     ctx.log.info(
-      "Alert {alertId} waits for the next pass: other orders of this pass may spend the cash " +
+      "Alert {alertId} waits for the next pass: other buys of this pass may spend the cash " +
         "it needs",
       { alertId: alert.id },
     );
     return "deferred";
   }
-  const [spendKey, spend] = !planned.ok ? ["", 0] : planned.plan.side === "buy"
-    ? [
-      `${account.id}:${snap.instrument.quote}`,
-      Number(planned.plan.qty) * Number(planned.plan.price ?? refPrice) *
-      (1 + Number(snap.instrument.rules.taker_fee ?? 0)),
-    ]
-    : [`${account.id}:${snap.instrument.base}`, Number(planned.plan.qty)];
+  // (A sell spends its position's base, which no buy counts as cash: see heldAsBase above.)
+  const spend = planned.ok && planned.plan.side === "buy"
+    ? Number(planned.plan.qty) * Number(planned.plan.price ?? refPrice) *
+      (1 + Number(snap.instrument.rules.taker_fee ?? 0))
+    : 0;
   spendInPass(cache, spendKey, spend);
   if (!planned.ok) {
     // The built-in strategy emits an exit on every downward cross, with or without a
@@ -330,22 +325,26 @@ export async function processAlert(
   return outcome;
 }
 
-/** The quantity of `asset` the account's open positions hold as their base. */
-async function heldAsBase(db: Db, accountId: number, asset: string): Promise<number> {
-  const [row] = await db.query<{ qty: string | null }>(
-    `select sum(qty)::text as qty from positions
-      where account_id = $1 and status = 'OPEN' and split_part(symbol, '/', 1) = $2`,
-    [accountId, asset],
+/** What the account's open positions on the exchange hold, per base asset. */
+async function positionBases(
+  db: Db,
+  accountId: number,
+  exchangeId: string,
+): Promise<Map<string, number>> {
+  const rows = await db.query<{ base: string; qty: string }>(
+    `select split_part(symbol, '/', 1) as base, sum(qty)::text as qty from positions
+      where account_id = $1 and exchange_id = $2 and status = 'OPEN' group by 1`,
+    [accountId, exchangeId],
   );
-  return Number(row?.qty ?? 0);
+  return new Map(rows.map((r) => [r.base, Number(r.qty)]));
 }
 
-/** What the orders of a pass spend, per account and asset (`account:asset`). */
+/** What the buys of a pass spend, per account and quote asset (`account:quote`). */
 const spentByPass = new WeakMap<PassCache, Map<string, number>>();
-/** Buys of a pass that wait for the next one (the pass's other orders may spend their cash). */
+/** Buys of a pass that wait for the next one (the pass's other buys may spend their cash). */
 const waitsInPass = new WeakMap<PassCache, number>();
 
-/** How many buys of the pass wait for the next one, the pass's other orders holding their cash. */
+/** How many buys of the pass wait for the next one, the pass's other buys holding their cash. */
 export const cashWaits = (cache: PassCache): number => waitsInPass.get(cache) ?? 0;
 
 function spentInPass(cache: PassCache, key: string): number {

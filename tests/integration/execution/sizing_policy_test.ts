@@ -169,43 +169,86 @@ Deno.test({
     ),
 });
 
+/**
+ * The fake Binance with ETH/BTC besides the defaults, 10,000 USDT and 0.05 BTC of the owner's
+ * own (outside any position), and an agent planning one alert at a time.
+ */
+async function withPairs(
+  fn: (s: {
+    db: Parameters<Parameters<typeof withLive>[0]>[0]["db"];
+    fake: ReturnType<typeof startFakeExchange>;
+    agent: Awaited<ReturnType<typeof executionSetup>>;
+  }) => Promise<void>,
+) {
+  const t = await testDb();
+  const fake = startFakeExchange({
+    balances: { USDT: "10000", BTC: "0.05" },
+    markets: [ETHBTC_MARKET],
+  });
+  const exchange = await liveExchange(fake);
+  try {
+    const agent = await executionSetup(t.db, exchange, { concurrency: 1 });
+    await upsertStrategy(t.db, "pairs", { qty_policy: "trust" });
+    await fn({ db: t.db, fake, agent });
+  } finally {
+    await exchange.close?.();
+    await fake.close();
+    await t.close();
+  }
+}
+
 Deno.test({
   ...serviceTest,
   name: "a buy never spends the base of another position: BTC held by BTC/USDT is not cash " +
     "for ETH/BTC",
-  fn: async () => {
-    const t = await testDb();
-    const fake = startFakeExchange({
-      // 0.05 BTC of the owner's own, outside any position.
-      balances: { USDT: "10000", BTC: "0.05" },
-      markets: [ETHBTC_MARKET],
-    });
-    const exchange = await liveExchange(fake);
-    try {
-      const agent = await executionSetup(t.db, exchange);
-      await upsertStrategy(t.db, "pairs", { qty_policy: "trust" });
-      await insertAlert(t.db, { strategy: "pairs", qty: "0.1" });
+  fn: () =>
+    withPairs(async ({ db, fake, agent }) => {
+      await insertAlert(db, { strategy: "pairs", qty: "0.1" });
       assert.equal((await agent.runOnce()).executed, 1);
       assert.ok(Math.abs(fake.balance("BTC") - 0.15) < 1e-9);
       // 1 ETH costs 0.06 BTC: more than the 0.05 BTC that are not the position's.
-      const big = await insertAlert(t.db, { strategy: "pairs", symbol: "ETH/BTC", qty: "1" });
+      const big = await insertAlert(db, { strategy: "pairs", symbol: "ETH/BTC", qty: "1" });
       assert.equal((await agent.runOnce()).rejected, 1);
-      assert.match((await alertOf(t.db, big)).error ?? "", /more than the free 0\.05 BTC/);
-      const small = await insertAlert(t.db, { strategy: "pairs", symbol: "ETH/BTC", qty: "0.5" });
+      assert.match((await alertOf(db, big)).error ?? "", /more than the free 0\.05 BTC/);
+      const small = await insertAlert(db, { strategy: "pairs", symbol: "ETH/BTC", qty: "0.5" });
       assert.equal((await agent.runOnce()).executed, 1);
-      assert.equal((await alertOf(t.db, small)).status, "EXECUTED");
+      assert.equal((await alertOf(db, small)).status, "EXECUTED");
       // The position's 0.1 BTC is still there for its exit.
-      await insertAlert(t.db, { strategy: "pairs", action: "sell" });
+      await insertAlert(db, { strategy: "pairs", action: "sell" });
       assert.equal((await agent.runOnce()).executed, 1);
       assert.equal(
-        (await t.db.query("select 1 from positions where symbol = 'BTC/USDT' and status = 'OPEN'"))
+        (await db.query("select 1 from positions where symbol = 'BTC/USDT' and status = 'OPEN'"))
           .length,
         0,
       );
-    } finally {
-      await exchange.close?.();
-      await fake.close();
-      await t.close();
-    }
-  },
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "the positions and the balance of a pass tell of one moment: a BTC/USDT buy earlier in " +
+    "the pass leaves the owner's BTC free for ETH/BTC",
+  fn: () =>
+    withPairs(async ({ db, agent }) => {
+      await insertAlert(db, { strategy: "pairs", qty: "0.1" });
+      // 0.5 ETH = 0.03 BTC, paid from the owner's own 0.05 BTC.
+      const eth = await insertAlert(db, { strategy: "pairs", symbol: "ETH/BTC", qty: "0.5" });
+      assert.equal((await agent.runOnce()).executed, 2);
+      assert.equal((await alertOf(db, eth)).status, "EXECUTED");
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "an exit of BTC/USDT in the pass does not take the same BTC from an ETH/BTC buy twice",
+  fn: () =>
+    withPairs(async ({ db, agent }) => {
+      await insertAlert(db, { strategy: "pairs", qty: "0.1" });
+      assert.equal((await agent.runOnce()).executed, 1);
+      await insertAlert(db, { strategy: "pairs", action: "sell" });
+      const eth = await insertAlert(db, { strategy: "pairs", symbol: "ETH/BTC", qty: "0.5" });
+      const pass = await agent.runOnce();
+      assert.equal(pass.executed, 2, JSON.stringify(pass));
+      assert.equal((await alertOf(db, eth)).status, "EXECUTED");
+    }),
 });
