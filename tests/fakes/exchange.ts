@@ -10,7 +10,8 @@
  *                       stopPrice, timeInForce, newClientOrderId (≤ 36 chars; refused with -2010
  *                       while an open order has it), newOrderRespType. Enforces LOT_SIZE and
  *                       NOTIONAL (-1013) and the symbol's orderTypes (-1013). MARKET fills at
- *                       once at the symbol's price with a 0.1 % commission in the quote asset;
+ *                       once at the symbol's price with a 0.1 % commission in the quote asset
+ *                       (in the asset received with `commissionIn: "received"`);
  *                       LIMIT fills when marketable, else rests (NEW). STOP_LOSS_LIMIT (a sell
  *                       stop must be below the price, else -2010 "Stop price would trigger
  *                       immediately") rests untriggered; once the price reaches the stop it is
@@ -113,6 +114,11 @@ export interface FakeExchangeOptions {
   enableWithdrawals?: boolean;
   /** What GET /sapi/v1/account/apiRestrictions reports as enableSpotAndMarginTrading. */
   enableTrading?: boolean;
+  /**
+   * The asset commissions are taken in: "quote" (the default here) or "received", as Binance
+   * does without BNB: a buy pays in the base it receives, a sell in the quote.
+   */
+  commissionIn?: "quote" | "received";
 }
 
 export function startFakeExchange(options: FakeExchangeOptions = {}) {
@@ -160,7 +166,8 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
       ? left
       : Number(fix8(Math.floor(left * partialShare / step + 1e-9) * step));
     const quoteQty = qty * price;
-    const commission = quoteQty * COMMISSION_RATE;
+    const inBase = options.commissionIn === "received" && o.side === "BUY";
+    const commission = inBase ? qty * COMMISSION_RATE : quoteQty * COMMISSION_RATE;
     const t: FakeTrade = {
       symbol: o.symbol,
       id: nextTradeId++,
@@ -169,7 +176,7 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
       qty: fix8(qty),
       quoteQty: fix8(quoteQty),
       commission: fix8(commission),
-      commissionAsset: m.quote,
+      commissionAsset: inBase ? m.base : m.quote,
       time: now(),
       isBuyer: o.side === "BUY",
     };
@@ -180,8 +187,11 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
     partialShare = undefined;
     o.updateTime = t.time;
     const sign = o.side === "BUY" ? 1 : -1;
-    balances.set(m.base, (balances.get(m.base) ?? 0) + sign * qty);
-    balances.set(m.quote, (balances.get(m.quote) ?? 0) - sign * quoteQty - commission);
+    balances.set(m.base, (balances.get(m.base) ?? 0) + sign * qty - (inBase ? commission : 0));
+    balances.set(
+      m.quote,
+      (balances.get(m.quote) ?? 0) - sign * quoteQty - (inBase ? 0 : commission),
+    );
     return t;
   };
 
@@ -251,7 +261,7 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
     // commission in the quote asset; what open buys lock is not free.
     if (
       side === "BUY" &&
-      qty * price * (1 + COMMISSION_RATE) >
+      qty * price * (options.commissionIn === "received" ? 1 : 1 + COMMISSION_RATE) >
         (balances.get(m.quote) ?? 0) - lockedQuote(m.quote) + 1e-9
     ) {
       return error(-2010, "Account has insufficient balance for requested action.");
