@@ -134,6 +134,12 @@ export const limits = {
   executionCashWaitedMax: 10_000,
   /** A buy this close to SIGNAL_MAX_AGE_S does not wait for a pass's cash: it trades now. */
   executionCashWaitStaleMarginMs: 30_000,
+  /**
+   * The share (%) of the free cash a market buy sized by that cash leaves unspent: it fills at
+   * the asks, above the last price it was sized at, and a buy of all the cash would be refused
+   * ("insufficient balance") for a small move of the price.
+   */
+  marketBuyCashMarginPct: 0.5,
   /** Polling fallback for decisions whose wake-up was lost. */
   executionPollMs: 2_000,
   /** First retry of a failed execution start; doubles (with jitter) up to backoffMaxMs. */

@@ -9,6 +9,7 @@ import { sizePosition } from "../trading/sizing.ts";
 import { dec, isPositiveDecimalString } from "../trading/decimal.ts";
 import { UNIFIED_SYMBOL } from "../trading/symbol.ts";
 import { sha256Hex } from "../core/hash.ts";
+import { limits } from "../core/limits.ts";
 import type { TradingRules } from "./markets.ts";
 import { type LadderLevel, type LadderSlice, planLadder } from "../trading/ladder.ts";
 
@@ -320,9 +321,16 @@ function sizeEntry(
     }
     return { ok: true, qty, note };
   }
+  // A market buy fills at the asks, above the last price it is sized at: sized by the cash,
+  // it leaves a margin, or a move of the price between the ticker and the fill would make the
+  // exchange refuse it for the balance.
+  const market = !d.price;
+  const cash = market
+    ? input.freeQuote * (1 - limits.marketBuyCashMarginPct / 100)
+    : input.freeQuote;
   const sized = sizePosition({
     equityQuote: input.equityQuote,
-    freeQuote: input.freeQuote,
+    freeQuote: cash,
     riskPct,
     entryPrice: Number(entry),
     stopPrice: Number(stopPrice),
@@ -332,14 +340,16 @@ function sizeEntry(
   });
   // Which cap bound the size: the risk, the free cash or the strategy's notional cap.
   const byRisk = input.equityQuote * riskPct / 100 / (Number(entry) - Number(stopPrice));
-  const byCash = input.freeQuote / (Number(entry) * (1 + fee));
+  const byCash = cash / (Number(entry) * (1 + fee));
   const byNotional = strategy.maxNotionalQuote
     ? strategy.maxNotionalQuote / Number(entry)
     : Infinity;
   const bound = byRisk <= byCash && byRisk <= byNotional
     ? `${pct(riskPct)} % risk`
     : byCash <= byNotional
-    ? `the free ${input.freeQuote.toFixed(2)} ${quote}`
+    ? `the free ${input.freeQuote.toFixed(2)} ${quote}${
+      market ? ` less ${pct(limits.marketBuyCashMarginPct)} % for the market's price` : ""
+    }`
     : `the strategy's max notional ${pct(strategy.maxNotionalQuote!)} ${quote}`;
   // A refusal names what bound the size (so "the free 0.01 USDT" says why it is so small).
   if (!sized.ok) return { ok: false, reason: `${sized.reason} (sized by ${bound})` };

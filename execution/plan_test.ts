@@ -157,7 +157,17 @@ Deno.test("an alert's qty within the risk-based size is traded as given", () => 
 Deno.test("the cap names the free cash or the notional cap when that binds first", () => {
   const cash = plan({ d: { qty: "0.5" }, freeQuote: 1_000 });
   assert.ok(cash.ok);
-  assert.match(cash.plan.sizingNote!, /capped to 0\.02 by the free 1000\.00 USDT/);
+  // A market buy keeps a margin of the cash for the price it fills at (marketBuyCashMarginPct).
+  assert.equal(cash.plan.qty, "0.0199");
+  assert.match(
+    cash.plan.sizingNote!,
+    /capped to 0\.0199 by the free 1000\.00 USDT less 0\.5 % for the market's price/,
+  );
+  // A limit buy never fills above its price: all of the cash.
+  const limit = plan({ d: { qty: "0.5", price: "50000" }, freeQuote: 1_000 });
+  assert.ok(limit.ok);
+  assert.equal(limit.plan.qty, "0.02");
+  assert.match(limit.plan.sizingNote!, /capped to 0\.02 by the free 1000\.00 USDT$/);
   const capped = plan({ d: { qty: "0.5" }, strategy: { ...base.strategy, maxNotionalQuote: 500 } });
   assert.ok(capped.ok);
   assert.equal(capped.plan.qty, "0.01");

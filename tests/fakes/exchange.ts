@@ -10,7 +10,8 @@
  *                       stopPrice, timeInForce, newClientOrderId (≤ 36 chars; refused with -2010
  *                       while an open order has it), newOrderRespType. Enforces LOT_SIZE and
  *                       NOTIONAL (-1013) and the symbol's orderTypes (-1013). MARKET fills at
- *                       once at the symbol's price with a 0.1 % commission in the quote asset
+ *                       once at the symbol's price (moved against the taker by
+ *                       `marketSlippagePct`) with a 0.1 % commission in the quote asset
  *                       (in the asset received with `commissionIn: "received"`);
  *                       LIMIT fills when marketable, else rests (NEW). STOP_LOSS_LIMIT (a sell
  *                       stop must be below the price, else -2010 "Stop price would trigger
@@ -119,6 +120,11 @@ export interface FakeExchangeOptions {
    * does without BNB: a buy pays in the base it receives, a sell in the quote.
    */
   commissionIn?: "quote" | "received";
+  /**
+   * How far (%) a MARKET order fills from the symbol's price, against the taker: a buy above
+   * it, a sell below it (the book's depth); the balance check takes that price too. 0 unless set.
+   */
+  marketSlippagePct?: number;
 }
 
 export function startFakeExchange(options: FakeExchangeOptions = {}) {
@@ -243,7 +249,10 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
       return error(-1013, "Stop loss orders are not supported for this symbol.");
     }
     const limited = type === "LIMIT" || type === "STOP_LOSS_LIMIT";
-    const price = limited ? Number(p.get("price")) : Number(m.price);
+    const slip = (options.marketSlippagePct ?? 0) / 100;
+    const price = limited
+      ? Number(p.get("price"))
+      : Number(fix8(Number(m.price) * (side === "BUY" ? 1 + slip : 1 - slip)));
     if (qty * price < Number(m.minNotional)) return error(-1013, "Filter failure: NOTIONAL");
     const stopPrice = Number(p.get("stopPrice"));
     if (type === "STOP_LOSS_LIMIT") {
@@ -283,7 +292,7 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
       updateTime: now(),
     };
     orders.push(o);
-    if (marketable(o, Number(m.price))) fill(o, m, Number(m.price));
+    if (marketable(o, Number(m.price))) fill(o, m, limited ? Number(m.price) : price);
     return o;
   };
 

@@ -12,7 +12,11 @@ import { syncMarkets } from "../../execution/markets.ts";
 import { createPaperExchange } from "../../execution/paper_broker.ts";
 import type { Exchange } from "../../exchange/port.ts";
 import { createExecutionAgent, type ExecutionDeps } from "../../execution/agent.ts";
-import { type FakeExchange, startFakeExchange } from "../fakes/exchange.ts";
+import {
+  type FakeExchange,
+  type FakeExchangeOptions,
+  startFakeExchange,
+} from "../fakes/exchange.ts";
 import { testDb } from "./db.ts";
 
 /**
@@ -114,9 +118,10 @@ export async function withLive(
   ) => Promise<void>,
   timeoutMs?: number,
   config: ExecutionDeps["config"] = testConfig,
+  fakeOptions?: FakeExchangeOptions,
 ) {
   const t = await testDb();
-  const fake = startFakeExchange();
+  const fake = startFakeExchange(fakeOptions);
   const exchange = await liveExchange(fake, timeoutMs);
   try {
     const agent = await executionSetup(t.db, exchange, {}, config);

@@ -180,7 +180,10 @@ Deno.test({
       );
       assert.equal(refused.length, 7);
       for (const r of refused) {
-        assert.match(r.error, /below the step .*\(sized by the free 0\.40 USDT\)/);
+        assert.match(
+          r.error,
+          /below the step .*\(sized by the free 0\.40 USDT less 0\.5 % for the market's price\)/,
+        );
       }
       const [pos] = await db.query<{ qty: string }>("select qty::text from positions");
       assert.equal(Number(pos.qty), 0.00199);

@@ -70,10 +70,11 @@ Deno.test({
     "and is planned with what the first left, and nothing the exchange would refuse is sent",
   fn: () =>
     withLive(async ({ db, fake, agent }) => {
-      // A 1 % stop makes the 1 % risk a 10,000 USDT position: each buy alone takes all the cash.
+      // A 1 % stop makes the 1 % risk a 10,000 USDT position: each buy alone takes all the cash
+      // (limit buys at the price: a market buy would leave its margin, marketBuyCashMarginPct).
       await upsertStrategy(db, "greedy", { stop_pct: "1" });
-      const btc = await insertAlert(db, { strategy: "greedy" });
-      const eth = await insertAlert(db, { strategy: "greedy", symbol: "ETH/USDT" });
+      const btc = await insertAlert(db, { strategy: "greedy", price: "50000" });
+      const eth = await insertAlert(db, { strategy: "greedy", symbol: "ETH/USDT", price: "3000" });
       const first = await agent.runOnce();
       assert.equal(first.executed, 1);
       assert.equal(first.waitingForCash, 1, JSON.stringify(first));
@@ -124,14 +125,63 @@ Deno.test({
 
 Deno.test({
   ...serviceTest,
+  name: "a market buy sized by the free cash leaves a margin, so it fills above the ticker too",
+  fn: () =>
+    withLive(
+      async ({ db, fake, agent }) => {
+        // A 1 % stop makes the 1 % risk a 10,000 USDT position: the cash binds. The market
+        // fills 0.2 % above the ticker, as the asks of a real book do.
+        await upsertStrategy(db, "greedy", { stop_pct: "1" });
+        const id = await insertAlert(db, { strategy: "greedy" });
+        assert.equal((await agent.runOnce()).executed, 1);
+        assert.equal((await alertOf(db, id)).status, "EXECUTED");
+        // 10,000 USDT less 0.5 %, at 50,000 with the 0.1 % fee: 0.1988 BTC (all of the cash,
+        // 0.1998, would cost 10,019.9 USDT at 50,100 and be refused).
+        assert.equal(fake.orders[0].origQty, "0.19880000");
+        assert.equal(fake.orders[0].status, "FILLED");
+        assert.ok(fake.balance("USDT") > 0);
+        const [fill] = await text(db, "order_filled");
+        assert.match(fill, /sized by the free 10000\.00 USDT less 0\.5 % for the market's price/);
+      },
+      undefined,
+      testConfig,
+      { marketSlippagePct: 0.2 },
+    ),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "a limit buy sized by the free cash spends all of it: it never fills above its price",
+  fn: () =>
+    withLive(
+      async ({ db, fake, agent }) => {
+        await upsertStrategy(db, "greedy", { stop_pct: "1" });
+        await insertAlert(db, { strategy: "greedy", price: "50000" });
+        assert.equal((await agent.runOnce()).executed, 1);
+        // 10,000 USDT at 50,000 with the 0.1 % fee: 0.1998 BTC.
+        assert.equal(fake.orders[0].origQty, "0.19980000");
+        assert.equal(fake.orders[0].status, "FILLED");
+      },
+      undefined,
+      testConfig,
+      { marketSlippagePct: 0.2 },
+    ),
+});
+
+Deno.test({
+  ...serviceTest,
   name: "a buy waits once: buys the exchange keeps refusing do not go to it one pass each",
   fn: () =>
     withLive(async ({ db, fake, agent }) => {
       await upsertStrategy(db, "greedy", { stop_pct: "1" });
-      // Every buy of all the cash is refused (as a fill above the ticker would be, -2010).
-      fake.fail("refuse", 8, "MARKET");
+      // Every buy of all the cash is refused (-2010). Limit buys at the price, which spend all
+      // of it (a market buy would leave its margin for the next one).
+      fake.fail("refuse", 8, "LIMIT");
       for (let i = 0; i < 8; i++) {
-        await insertAlert(db, { strategy: "greedy", symbol: i % 2 ? "ETH/USDT" : "BTC/USDT" });
+        await insertAlert(db, {
+          strategy: "greedy",
+          ...(i % 2 ? { symbol: "ETH/USDT", price: "3000" } : { price: "50000" }),
+        });
       }
       let passes = 0;
       while (passes < 10) {
