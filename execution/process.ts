@@ -428,9 +428,11 @@ export async function accountEquity(
   // Read afresh, not from the pass's cache: an earlier alert of the pass may have traded since.
   const balances = await exchange.fetchBalance();
   const open = await db.query<{ symbol: string; qty: string; avg: string | null }>(
+    // The positions on this exchange only: the balance is this exchange's.
     `select symbol, qty::text, avg_entry_price::text as avg from positions
-      where account_id = $1 and status = 'OPEN' and qty > 0 and split_part(symbol, '/', 2) = $2`,
-    [account.id, quote],
+      where account_id = $1 and exchange_id = $3 and status = 'OPEN' and qty > 0
+        and split_part(symbol, '/', 2) = $2`,
+    [account.id, quote, exchange.id],
   );
   let equity = Number(balances[quote]?.total ?? 0);
   for (const p of open) {
