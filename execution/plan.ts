@@ -301,6 +301,16 @@ function sizeEntry(
   const fee = Number(rules.taker_fee ?? 0);
   const riskPct = Math.min(strategy.riskPct, 3);
   const step = rules.step_size;
+  // A market buy fills at the asks, above the last price it is sized at: it may spend the cash
+  // less a margin, or a move of the price between the ticker and the fill would make the
+  // exchange refuse it for the balance.
+  const market = !d.price;
+  const cash = market
+    ? input.freeQuote * (1 - limits.marketBuyCashMarginPct / 100)
+    : input.freeQuote;
+  const cashText = `the free ${input.freeQuote.toFixed(2)} ${quote}${
+    market ? ` less ${pct(limits.marketBuyCashMarginPct)} % for the market's price` : ""
+  }`;
   if (d.qty && strategy.qtyPolicy === "trust") {
     let qty = floor(d.qty);
     let note = `qty ${qty} from the alert (qty policy trust)`;
@@ -311,23 +321,11 @@ function sizeEntry(
       } ${quote}`;
     }
     const cost = Number(qty) * Number(entry) * (1 + fee);
-    if (cost > input.freeQuote) {
-      return {
-        ok: false,
-        reason: `cost ${cost.toFixed(2)} ${quote} is more than the free ${
-          input.freeQuote.toFixed(2)
-        } ${quote}`,
-      };
+    if (cost > cash) {
+      return { ok: false, reason: `cost ${cost.toFixed(2)} ${quote} is more than ${cashText}` };
     }
     return { ok: true, qty, note };
   }
-  // A market buy fills at the asks, above the last price it is sized at: sized by the cash,
-  // it leaves a margin, or a move of the price between the ticker and the fill would make the
-  // exchange refuse it for the balance.
-  const market = !d.price;
-  const cash = market
-    ? input.freeQuote * (1 - limits.marketBuyCashMarginPct / 100)
-    : input.freeQuote;
   const sized = sizePosition({
     equityQuote: input.equityQuote,
     freeQuote: cash,
@@ -347,9 +345,7 @@ function sizeEntry(
   const bound = byRisk <= byCash && byRisk <= byNotional
     ? `${pct(riskPct)} % risk`
     : byCash <= byNotional
-    ? `the free ${input.freeQuote.toFixed(2)} ${quote}${
-      market ? ` less ${pct(limits.marketBuyCashMarginPct)} % for the market's price` : ""
-    }`
+    ? cashText
     : `the strategy's max notional ${pct(strategy.maxNotionalQuote!)} ${quote}`;
   // A refusal names what bound the size (so "the free 0.01 USDT" says why it is so small).
   if (!sized.ok) return { ok: false, reason: `${sized.reason} (sized by ${bound})` };

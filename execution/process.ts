@@ -273,9 +273,13 @@ export async function processAlert(
     return "deferred";
   }
   // (A sell spends its position's base, which no buy counts as cash: see heldAsBase above.)
+  // A market buy fills above the ticker it was planned at: it is set aside with the margin its
+  // sizing left (marketBuyCashMarginPct), so the next buy of the pass does not count that
+  // margin as free cash and get refused by the exchange once the first has filled.
   const spend = planned.ok && planned.plan.side === "buy"
     ? Number(planned.plan.qty) * Number(planned.plan.price ?? refPrice) *
-      (1 + Number(snap.instrument.rules.taker_fee ?? 0))
+      (1 + Number(snap.instrument.rules.taker_fee ?? 0)) /
+      (planned.plan.type === "market" ? 1 - limits.marketBuyCashMarginPct / 100 : 1)
     : 0;
   spendInPass(cache, spendKey, spend);
   if (!planned.ok) {

