@@ -150,6 +150,18 @@ export type PlanResult = { ok: true; plan: OrderPlan } | { ok: false; reason: st
 
 const refuse = (reason: string): PlanResult => ({ ok: false, reason });
 
+/** The share of the free cash a market buy may cost at the ticker (marketBuyCashMarginPct). */
+const MARKET_CASH_SHARE = 1 - limits.marketBuyCashMarginPct / 100;
+
+/**
+ * The cash a planned buy may take from its pass's balance: its cost at its limit (a market
+ * buy's at the ticker, with the margin its sizing left for a fill above it), fee included.
+ */
+export function cashHeldBy(plan: OrderPlan, refPrice: string, takerFee: string | undefined) {
+  const cost = Number(plan.qty) * Number(plan.price ?? refPrice) * (1 + Number(takerFee ?? 0));
+  return plan.type === "market" ? cost / MARKET_CASH_SHARE : cost;
+}
+
 /** Assumed when the rules carry no taker fee: Binance's spot rate. */
 export const DEFAULT_TAKER_FEE = "0.001";
 
@@ -305,9 +317,7 @@ function sizeEntry(
   // less a margin, or a move of the price between the ticker and the fill would make the
   // exchange refuse it for the balance.
   const market = !d.price;
-  const cash = market
-    ? input.freeQuote * (1 - limits.marketBuyCashMarginPct / 100)
-    : input.freeQuote;
+  const cash = market ? input.freeQuote * MARKET_CASH_SHARE : input.freeQuote;
   const cashText = `the free ${input.freeQuote.toFixed(2)} ${quote}${
     market ? ` less ${pct(limits.marketBuyCashMarginPct)} % for the market's price` : ""
   }`;

@@ -16,7 +16,14 @@ import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
 import type { Exchange, ExchangeOrder } from "../exchange/mod.ts";
 import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { alerts, type ClaimedAlert } from "../signals/mod.ts";
-import { type OrderPlan, parseDecision, planOrder, type PlanResult, staleEntry } from "./plan.ts";
+import {
+  cashHeldBy,
+  type OrderPlan,
+  parseDecision,
+  planOrder,
+  type PlanResult,
+  staleEntry,
+} from "./plan.ts";
 import { type OrderRow, rejectOrder } from "./order_updates.ts";
 import { adoptOwnOrder, cached, insertOrder, loadSnapshot, type PassCache } from "./store.ts";
 import { countsAsFailure, createFailure, pauseOf } from "./outcome.ts";
@@ -273,13 +280,10 @@ export async function processAlert(
     return "deferred";
   }
   // (A sell spends its position's base, which no buy counts as cash: see heldAsBase above.)
-  // A market buy fills above the ticker it was planned at: it is set aside with the margin its
-  // sizing left (marketBuyCashMarginPct), so the next buy of the pass does not count that
-  // margin as free cash and get refused by the exchange once the first has filled.
+  // A market buy is set aside with its margin: the next buy of the pass does not count it as
+  // free cash and get refused by the exchange once the first has filled above the ticker.
   const spend = planned.ok && planned.plan.side === "buy"
-    ? Number(planned.plan.qty) * Number(planned.plan.price ?? refPrice) *
-      (1 + Number(snap.instrument.rules.taker_fee ?? 0)) /
-      (planned.plan.type === "market" ? 1 - limits.marketBuyCashMarginPct / 100 : 1)
+    ? cashHeldBy(planned.plan, refPrice, snap.instrument.rules.taker_fee)
     : 0;
   spendInPass(cache, spendKey, spend);
   if (!planned.ok) {
