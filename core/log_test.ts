@@ -80,3 +80,33 @@ Deno.test("a cyclic property keeps the line; a secret with a quote is masked", (
   assert.equal(JSON.parse(lines[0]).logger, "pg-solo-lite.test");
   assert.ok(!lines[1].includes("cret-value-with-quote"), lines[1]);
 });
+
+Deno.test("flat lines (the fast JSON path) mask secrets in plain and escaped values alike", () => {
+  const lines: string[] = [];
+  setupLogging({ level: "info", secrets: [WEBHOOK], write: (l) => lines.push(l) });
+  const log = logger("test");
+  const values = [
+    WEBHOOK,
+    `bot ${TG} said hi`,
+    "connect postgres://app:hunter2@db:5432/x",
+    "exchange: apiKey=KEY123456789",
+    `quoted "${WEBHOOK}"`,
+    `tab\t${TG}`,
+  ];
+  for (const v of values) {
+    log.info("Accepted {alertId}: {note} ({n})", { alertId: 7, note: v, n: 1.5 });
+  }
+  log.info("Plain {alertId} {ok} {nan}", { alertId: 12345, ok: true, nan: Number.NaN });
+  assert.equal(lines.length, values.length + 1);
+  const out = lines.join("");
+  for (const leak of [WEBHOOK, TG.split(":")[1], "hunter2", "KEY123456789"]) {
+    assert.ok(!out.includes(leak), `${leak} leaked: ${out}`);
+  }
+  const parsed = lines.map((l) => JSON.parse(l));
+  assert.equal(parsed[2].properties.note, "connect postgres://app:[REDACTED]@db:5432/x");
+  assert.equal(parsed[2].message, "Accepted 7: connect postgres://app:[REDACTED]@db:5432/x (1.5)");
+  assert.equal(parsed[4].properties.note, 'quoted "[REDACTED]"');
+  const last = parsed[values.length];
+  assert.equal(last.message, "Plain 12345 true null");
+  assert.deepEqual(last.properties, { alertId: 12345, ok: true, nan: null });
+});

@@ -26,10 +26,12 @@ export function registerSecrets(values: Iterable<string>): void {
  * What every SECRET_PATTERNS match contains (five digits, a colon and 20 token characters; a
  * key word; a URL scheme): text without any of it is returned without running the patterns
  * (most log values, and "alert 12345: buy …", which a bare "digits and a colon" took for a
- * Telegram token).
+ * Telegram token). The digits are looked for behind a colon rather than the colon after every
+ * digit: a log line is full of digits (times, ids), and trying each of them cost most of the
+ * check (0.55 of 0.85 µs on a log line).
  */
 const MAY_HOLD_PATTERN =
-  /\d{5}:[A-Za-z0-9_-]{20}|signature|api_?key|secret|auth_token|password|:\/\//i;
+  /signature|api_?key|secret|auth_token|password|:(?:\/\/|(?<=\d{5}:)[A-Za-z0-9_-]{20})/i;
 
 /**
  * An auth_token already masked, as the webhook stores its raw body: its key word alone is no

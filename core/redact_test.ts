@@ -31,6 +31,11 @@ const PIECES = [
   ",",
   " ",
   "12345",
+  "1234",
+  "9",
+  "AAHdqTcvCH1vGWJxfSeof",
+  " 12345:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1",
+  "Ab-_9",
   ":",
   "[REDACTED]",
 ];

@@ -157,13 +157,16 @@ export function* jsonStrings(value: unknown): Generator<string> {
 
 /** Whether a decoded JSON value nests arrays and objects deeper than `max` levels. */
 export function nestedDeeperThan(value: unknown, max: number): boolean {
-  const stack: [unknown, number][] = [[value, 0]];
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop()!;
-    if (typeof v !== "object" || v === null) continue;
-    if (depth + 1 > max) return true;
-    for (const x of Array.isArray(v) ? v : Object.values(v)) stack.push([x, depth + 1]);
+  // Recursive, so nothing is allocated for a flat alert (it runs for every one); the recursion
+  // goes no deeper than `max` + 1, since it stops there.
+  if (typeof value !== "object" || value === null) return false;
+  if (max < 1) return true;
+  if (Array.isArray(value)) {
+    for (const x of value) if (nestedDeeperThan(x, max - 1)) return true;
+    return false;
   }
+  const o = value as Record<string, unknown>;
+  for (const k in o) if (Object.hasOwn(o, k) && nestedDeeperThan(o[k], max - 1)) return true;
   return false;
 }
 

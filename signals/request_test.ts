@@ -4,6 +4,7 @@ import {
   ipAllowed,
   jsonTextStrings,
   looseUnescape,
+  nestedDeeperThan,
   readBodyLimited,
   secretLiterals,
   tokenMatches,
@@ -91,4 +92,25 @@ Deno.test("every string literal of a JSON text is found decoded, a key's dropped
   assert.equal(secretLiterals(text, "rx"), 1);
   assert.equal(secretLiterals('{"rx":"rx"}', "rx"), 2);
   assert.equal(looseUnescape('{"n":"\\u0072x\\/",}'), '{"n":"rx/",}');
+});
+
+Deno.test("nesting is counted in levels of arrays and objects, scalars not counted", () => {
+  const nest = (levels: number, leaf: unknown = 1): unknown => {
+    let v = leaf;
+    for (let i = 0; i < levels; i++) v = i % 2 ? [v] : { a: 1, b: v };
+    return v;
+  };
+  for (const max of [0, 1, 2, 5, 32]) {
+    for (let levels = 0; levels <= max + 2; levels++) {
+      assert.equal(nestedDeeperThan(nest(levels), max), levels > max, `${levels} over ${max}`);
+      // The deep branch after flat siblings, and an empty container as the leaf.
+      const wide = { x: "s", y: [1, 2], z: nest(levels, []) };
+      assert.equal(nestedDeeperThan(wide, max), Math.max(2, levels + 2) > max, `wide ${levels}`);
+    }
+  }
+  assert.equal(nestedDeeperThan("text", 0), false);
+  assert.equal(nestedDeeperThan(null, 0), false);
+  // Deep past any recursion limit, found without going that deep.
+  const deep = JSON.parse(`${"[".repeat(30_000)}${"]".repeat(30_000)}`);
+  assert.equal(nestedDeeperThan(deep, 32), true);
 });
