@@ -171,6 +171,7 @@ function jsonSafe(_key: string, value: unknown): unknown {
  * Whether JSON.stringify writes a string otherwise than as it is between quotes: quotes,
  * backslashes, control characters, and (conservatively) any surrogate.
  */
+// deno-lint-ignore no-control-regex -- the control characters are what JSON escapes
 const JSON_ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 /**
