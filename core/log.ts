@@ -176,7 +176,7 @@ const JSON_ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 /**
  * Whether a line of these values needs jsonSafe. Without it JSON.stringify takes its fast path
- * (the per-alert line of the webhook: a third of its formatting). Numbers, booleans and
+ * (the webhook's per-alert line: 0.3–0.9 µs less of its ~3 µs formatLine). Numbers, booleans and
  * strings JSON writes as they are need nothing: the line is masked as a whole after
  * formatting, which finds in such a string all that masking it alone would.
  */
