@@ -12,7 +12,7 @@
 import type { Config } from "../core/config.ts";
 import type { Clock } from "../core/clock.ts";
 import { backoffMs } from "../core/backoff.ts";
-import { ConfigError, errorMessage, nextStep } from "../core/errors.ts";
+import { ConfigError, errorMessage, nextStep, RejectedError } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
 import { redactText } from "../core/redact.ts";
@@ -290,11 +290,15 @@ export function createExecutionAgent(deps: ExecutionDeps) {
       const outcome = await afterFailure(state.ctx, failures, alert.id, error);
       summary[outcome]++;
       const step = nextStep(error).step;
-      // The database is everyone's: the pass stops and the loop backs off. Anything else
-      // temporary is this account's exchange: only the account waits.
+      // The database is everyone's: the pass stops and the loop backs off. An outage or a
+      // refusal of the account's exchange (a read refused: a suspended account, a missing
+      // permission) is this account's: only it waits, with its own backoff, and the others go
+      // on. Any other error that handed the alert back (a broken schema, a bug) backs the
+      // loop off.
       if (step === "database_down") return error;
       if (
-        step === "retry" || step === "wait" || step === "pause" || step === "fix_credentials"
+        step === "retry" || step === "wait" || step === "pause" || step === "fix_credentials" ||
+        (outcome === "deferred" && error instanceof RejectedError)
       ) {
         await accountFailed(account, error);
       } else if (outcome === "deferred") return error;

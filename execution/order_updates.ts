@@ -212,17 +212,27 @@ export async function applyToPosition(tx: Sql, order: OrderRow, f: Fill): Promis
       ],
     );
   } else {
+    // What a sell leaves below the market's step (a buy's commission taken in the base: 0.01234
+    // bought, 0.01232766 held, 0.01232 sold) can never be sold: the position is closed, the
+    // dust stays in the balance (and in the ledger) and in the closed position's qty.
     await tx.query(
-      `with p as (update positions set
+      `with r as (select coalesce((select nullif(ei.trading_rules ->> 'step_size', '')::numeric
+                                     from exchange_instruments ei
+                                     join instruments i on i.id = ei.instrument_id
+                                    where ei.exchange_id = $1 and i.symbol = $6), 0) as step),
+       p as (update positions set
          qty = greatest(qty - $2::numeric, 0),
          realized_pnl = realized_pnl + $2::numeric * ($3::numeric - coalesce(avg_entry_price, $3::numeric))
                         - ${feeQuote("$7", "$8")},
          fees = fees + ${feeQuote("$7", "$8")},
-         status = case when qty - $2::numeric <= 0 then 'CLOSED' else 'OPEN' end,
-         closed_at = case when qty - $2::numeric <= 0 then now() end,
+         status = case when qty - $2::numeric <= 0 or qty - $2::numeric < r.step
+                       then 'CLOSED' else 'OPEN' end,
+         closed_at = case when qty - $2::numeric <= 0 or qty - $2::numeric < r.step
+                          then now() end,
          updated_at = now()
+         from r
        where account_id = $10 and exchange_id = $1 and symbol = $6 and status = 'OPEN'
-       returning id) ${link(9)}`,
+       returning positions.id) ${link(9)}`,
       [
         order.exchange_id,
         f.qty,

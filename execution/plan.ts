@@ -126,6 +126,12 @@ export interface PlanInput {
   positionQty?: string;
   /** What active sell orders still have to sell of it (qty − filled): not free to sell again. */
   sellingQty?: string;
+  /**
+   * How far (%) below the stop the limit of the position's resting stop-limit will sit
+   * (STOP_LIMIT_OFFSET_PCT), when stops rest on the exchange: an entry's stop exit must then
+   * reach the minimum notional at that limit, which is where the exchange measures it.
+   */
+  stopLimitOffsetPct?: number;
 }
 
 export interface OrderPlan {
@@ -161,6 +167,9 @@ export function cashHeldBy(plan: OrderPlan, refPrice: string, takerFee: string |
   const cost = Number(plan.qty) * Number(plan.price ?? refPrice) * (1 + Number(takerFee ?? 0));
   return plan.type === "market" ? cost / MARKET_CASH_SHARE : cost;
 }
+
+/** The limit of a stop-limit sits this far (%) below its stop unless configured. */
+export const DEFAULT_STOP_LIMIT_OFFSET_PCT = 0.5;
 
 /** Assumed when the rules carry no taker fee: Binance's spot rate. */
 export const DEFAULT_TAKER_FEE = "0.001";
@@ -227,10 +236,16 @@ export function planOrder(input: PlanInput): PlanResult {
     }
     if (stopPrice) {
       const exitQty = exitQtyOf(qty, rules, floor);
-      const exitNotional = dec.mul(exitQty, stopPrice, 8);
+      const exitPrice = input.stopLimitOffsetPct === undefined
+        ? stopPrice
+        : stopLimitPrice(stopPrice, rules, input.stopLimitOffsetPct);
+      const exitNotional = dec.mul(exitQty, exitPrice, 8);
       if (dec.cmp(exitNotional, minNotional) < 0) {
+        const at = exitPrice === stopPrice
+          ? `at ${stopPrice}`
+          : `at ${exitPrice} (the limit of its stop ${stopPrice} on the exchange)`;
         return refuse(
-          `${what}: its stop exit of ${exitQty} at ${stopPrice} would be ${exitNotional} ${quote}, below the minimum ${minNotional}`,
+          `${what}: its stop exit of ${exitQty} ${at} would be ${exitNotional} ${quote}, below the minimum ${minNotional}`,
         );
       }
     }
@@ -267,6 +282,15 @@ export function planOrder(input: PlanInput): PlanResult {
  * What an entry leaves to sell: the exchange may take the buy's fee in the base asset, so the
  * quantity less the fee, truncated to the step. The stop exit and the ladder are checked on it.
  */
+/**
+ * The limit of a stop-limit sell: `offsetPct` below its stop, rounded down to the tick, so a
+ * gap through the stop still fills (the stop itself is already on the tick, rounded up).
+ */
+export function stopLimitPrice(stopPrice: string, rules: TradingRules, offsetPct: number): string {
+  const raw = dec.mul(stopPrice, String(1 - offsetPct / 100), 12);
+  return rules.tick_size ? dec.roundToStep(raw, rules.tick_size, "down") : raw;
+}
+
 function exitQtyOf(qty: string, rules: TradingRules, floor: (q: string) => string): string {
   return floor(dec.mul(qty, dec.sub("1", rules.taker_fee ?? DEFAULT_TAKER_FEE)));
 }

@@ -18,6 +18,7 @@ import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { alerts, type ClaimedAlert } from "../signals/mod.ts";
 import {
   cashHeldBy,
+  DEFAULT_STOP_LIMIT_OFFSET_PCT,
   type OrderPlan,
   parseDecision,
   planOrder,
@@ -162,6 +163,17 @@ export async function processAlert(
   // A paused account takes no new entry: refused with the reason on the alert (the pause itself
   // was announced); exits always pass.
   // Read once per pass and account; the order insert checks again (store.ts insertOrder).
+  // A disabled account takes no new entry either, also from alerts routed to it before
+  // (`accounts disable`); its exits and stops go on. The order insert checks again.
+  if (d.action === "buy" && !account.enabled) {
+    return await refuse(
+      ctx,
+      alert.id,
+      d.idempotencyKey,
+      `account ${account.name} is disabled: it takes no new entries`,
+      { quiet: true },
+    );
+  }
   const pauses = d.action === "buy"
     ? await cached(cache, `pauses:${account.id}`, () => activePauses(db, clock.now(), account.id))
     : [];
@@ -230,7 +242,7 @@ export async function processAlert(
       });
     }
   }
-  if (d.action === "sell" && await awaitProtectionCancel(ctx, alert.id, d.symbol)) {
+  if (d.action === "sell" && await awaitOrdersInTheWay(ctx, alert.id, d)) {
     return "deferred";
   }
   // The pass's balance was read once: what its earlier buys of this account spend (their cost
@@ -249,6 +261,10 @@ export async function processAlert(
     strategy: snap.strategy,
     positionQty: snap.positionQty,
     sellingQty: snap.sellingQty,
+    // The entry's stop will rest on the exchange as a stop-limit, judged at its limit.
+    stopLimitOffsetPct: config.risk.exchangeStops === true
+      ? config.risk.stopLimitOffsetPct ?? DEFAULT_STOP_LIMIT_OFFSET_PCT
+      : undefined,
   };
   const spendKey = `${account.id}:${snap.instrument.quote}`;
   const pending = spentInPass(cache, spendKey);
@@ -308,7 +324,9 @@ export async function processAlert(
   if (!("row" in recorded)) spendInPass(cache, spendKey, -spend);
   if ("paused" in recorded) {
     const now = await activePauses(db, clock.now(), account.id);
-    const reason = now[0] ? pauseReason(now[0]) : "entries were paused meanwhile";
+    const reason = now[0]
+      ? pauseReason(now[0])
+      : "entries were paused or the account disabled meanwhile";
     return await refuse(ctx, alert.id, d.idempotencyKey, reason, { quiet: true });
   }
   if ("duplicate" in recorded) {
@@ -322,7 +340,7 @@ export async function processAlert(
   if ("invalid" in recorded) {
     // A protective stop recorded after this sell was planned now holds the quantity: its
     // cancel comes first, and the exit waits for it instead of being refused.
-    if (d.action === "sell" && await awaitProtectionCancel(ctx, alert.id, d.symbol)) {
+    if (d.action === "sell" && await awaitOrdersInTheWay(ctx, alert.id, d)) {
       return "deferred";
     }
     return await refuse(ctx, alert.id, d.idempotencyKey, recorded.invalid);
@@ -378,21 +396,31 @@ function smallerThan(planned: PlanResult, unhindered: PlanResult): boolean {
  * alert RECEIVED again, until the exchange's word settles the stop: cancelled, the sell then
  * sells exactly what is held; filled meanwhile, there is nothing left to sell. True while it
  * waits.
+ *
+ * A buy of the symbol in the way waits the same way, so an exit is never refused for a
+ * position that is still being opened: one whose answer is pending or lost (NEW, UNKNOWN) is
+ * waited for until the exchange's evidence settles it; a resting one (OPEN, PARTIALLY_FILLED)
+ * is cancelled first by an exit of the whole position (a sell without `qty`), which then sells
+ * what it bought, so no entry fills after the exit.
  */
-async function awaitProtectionCancel(
+async function awaitOrdersInTheWay(
   ctx: AlertContext,
   alertId: number,
-  symbol: string,
+  d: { symbol: string; qty?: string },
 ): Promise<boolean> {
-  const resting = await ctx.db.query<{ id: number; client_order_id: string }>(
-    `select id, client_order_id from orders
-      where account_id = $1 and exchange_id = $2 and symbol = $3 and purpose = 'stop_loss'
-        and status in ${ACTIVE_ORDER_STATUSES_SQL}`,
-    [ctx.account.id, ctx.exchange.id, symbol],
+  const inTheWay = await ctx.db.query<{ id: number; client_order_id: string; cancel: boolean }>(
+    `select id, client_order_id, (purpose = 'stop_loss' or status in ('OPEN', 'PARTIALLY_FILLED'))
+              as cancel
+       from orders
+      where account_id = $1 and exchange_id = $2 and symbol = $3
+        and status in ${ACTIVE_ORDER_STATUSES_SQL}
+        and (purpose = 'stop_loss'
+             or (side = 'buy' and (status in ('NEW', 'UNKNOWN') or $4::bool)))`,
+    [ctx.account.id, ctx.exchange.id, d.symbol, d.qty === undefined],
   );
-  if (resting.length === 0) return false;
+  if (inTheWay.length === 0) return false;
   await ctx.db.transaction(async (tx) => {
-    for (const o of resting) {
+    for (const o of inTheWay.filter((o) => o.cancel)) {
       // Once a cancel was sent, the reconciler's record of it is awaited, not a second cancel.
       await tx.query(
         `insert into cancel_requests (order_id, requested_by)
@@ -404,9 +432,10 @@ async function awaitProtectionCancel(
     }
     await alerts.releaseAlert(tx, alertId);
   });
-  ctx.log.info("Alert {alertId} waits for the cancel of protective stop(s) {cids}", {
+  ctx.log.info("Alert {alertId} waits for order(s) {cids} to end (cancel asked: {cancels})", {
     alertId,
-    cids: resting.map((o) => o.client_order_id).join(", "),
+    cids: inTheWay.map((o) => o.client_order_id).join(", "),
+    cancels: inTheWay.filter((o) => o.cancel).map((o) => o.client_order_id).join(", ") || "none",
   });
   return true;
 }

@@ -1,6 +1,7 @@
 /**
  * Protective stops on the exchange (live, sandbox and paper accounts): every open position with a
- * stop gets a STOP_LOSS_LIMIT sell of the quantity held resting on the exchange, so it is
+ * stop gets a STOP_LOSS_LIMIT sell of the quantity held (less what resting limit sells of it
+ * hold) resting on the exchange, so it is
  * protected while `serve` is down (a paper stop rests in the paper broker and is evaluated
  * while serve runs, paper_broker.ts). Each attempt is recorded (an `orders` row, purpose stop_loss, and a
  * PLANNED `risk_actions` row) BEFORE the create call, under its own deterministic client order
@@ -26,16 +27,13 @@ import { type Db, isCheckViolation, isUniqueViolation, type Sql } from "../db/mo
 import type { Exchange } from "../exchange/mod.ts";
 import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { dec } from "../trading/decimal.ts";
-import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
+import { ACTIVE_ORDER_STATUSES_SQL, OTHER_SELLING_SQL } from "../trading/statuses.ts";
 import { type Account, accountTag, DEFAULT_ACCOUNT_ID, ledgerBook } from "./accounts.ts";
 import type { TradingRules } from "./markets.ts";
 import { applyExchangeOrder, ORDER_COLUMNS, type OrderRow, rejectOrder } from "./order_updates.ts";
 import * as orders from "./orders_sql.ts";
 import { createFailure } from "./outcome.ts";
-import { clientOrderIdPrefix } from "./plan.ts";
-
-/** The limit of a stop-limit sits this far (%) below its stop unless configured. */
-export const DEFAULT_STOP_LIMIT_OFFSET_PCT = 0.5;
+import { clientOrderIdPrefix, DEFAULT_STOP_LIMIT_OFFSET_PCT, stopLimitPrice } from "./plan.ts";
 
 /** Who asks for the cancel of a resting stop that no longer matches its position. */
 export const REPLACE_REQUESTER = "protect:replace";
@@ -63,9 +61,15 @@ export interface ProtectSummary {
   replacing: number;
 }
 
-/** The key of a position's protective stop; attempts are numbered in its client order id. */
-export const protectiveKey = (p: { id: number; opened_at: Date }) =>
-  `protect:stop:${p.id}:${new Date(p.opened_at).getTime()}`;
+/**
+ * The key of a position's protective stop; attempts are numbered in its client order id. A
+ * stop that sold part of the position and then ended (expired, cancelled) used its key up: the
+ * order guard takes no new order on a key that has a fill. The rest is protected under a key
+ * of its own, one per such stop (`filledStops`: how many of the position's stops have fills).
+ */
+export const protectiveKey = (p: { id: number; opened_at: Date; filled_stops?: number }) =>
+  `protect:stop:${p.id}:${new Date(p.opened_at).getTime()}` +
+  (p.filled_stops ? `:${p.filled_stops}` : "");
 
 /**
  * The stop-limit of a position: the quantity held truncated to the step, the stop as recorded
@@ -77,10 +81,7 @@ export function protectiveOrder(
   offsetPct: number,
 ): { qty: string; stopPrice: string; limitPrice: string } {
   const qty = rules.step_size ? dec.floorToStep(p.qty, rules.step_size) : dec.normalize(p.qty);
-  const rawLimit = dec.mul(p.stop_price, String(1 - offsetPct / 100), 12);
-  const limitPrice = rules.tick_size
-    ? dec.roundToStep(rawLimit, rules.tick_size, "down")
-    : rawLimit;
+  const limitPrice = stopLimitPrice(p.stop_price, rules, offsetPct);
   return { qty, stopPrice: dec.normalize(p.stop_price), limitPrice };
 }
 
@@ -94,6 +95,8 @@ interface Candidate {
   stop_price: string;
   strategy: string | null;
   opened_at: Date;
+  /** The position's stops that sold part of it (each used its key up: protectiveKey). */
+  filled_stops: number;
   rules: TradingRules | null;
 }
 
@@ -190,7 +193,7 @@ export function createProtector(deps: ProtectDeps) {
             and p.stop_price is not null
             and (o.stop_price < normalize_price(p.stop_price,
                    nullif(ei.trading_rules ->> 'tick_size', '')::numeric, 'up')
-                 or o.qty - o.filled_qty <> normalize_size(p.qty,
+                 or o.qty - o.filled_qty <> normalize_size(p.qty - ${OTHER_SELLING_SQL},
                    nullif(ei.trading_rules ->> 'step_size', '')::numeric))
             and not exists (select 1 from cancel_requests c where c.order_id = o.id
                              and (c.status <> 'FAILED'
@@ -214,14 +217,20 @@ export function createProtector(deps: ProtectDeps) {
 
   /**
    * Open positions of the account with a stop and nothing protecting them: no active protective
-   * order, no sell in flight or waiting (an exit takes over the position), and no attempt given
+   * order, no market sell in flight nor a sell waiting (an exit takes over the position), and
+   * something left beside resting limit sells (a take-profit limit for part of the position
+   * holds its part; the stop is for the rest, `qty` here), and no attempt given
    * up in the last RETRY_GIVEN_UP_MIN minutes (the software watch protects those meanwhile; a
    * refusal that passes — the price briefly below the stop, a balance held by another order —
    * does not end the exchange's protection for the position's life).
    */
   function candidates(symbol?: string): Promise<Candidate[]> {
     return db.query<Candidate>(
-      `select p.id, p.symbol, p.qty::text, p.stop_price::text, p.strategy, p.opened_at,
+      `select p.id, p.symbol, (p.qty - ${OTHER_SELLING_SQL})::text as qty, p.stop_price::text,
+              p.strategy, p.opened_at,
+              (select count(*)::int from orders so
+                where so.position_id = p.id and so.purpose = 'stop_loss'
+                  and so.filled_qty > 0) as filled_stops,
               (select ei.trading_rules from exchange_instruments ei
                  join instruments i on i.id = ei.instrument_id
                 where ei.exchange_id = p.exchange_id and i.symbol = p.symbol) as rules
@@ -231,7 +240,9 @@ export function createProtector(deps: ProtectDeps) {
           and not exists (select 1 from orders o
                            where o.account_id = p.account_id and o.exchange_id = p.exchange_id
                              and o.symbol = p.symbol and o.side = 'sell'
+                             and (o.purpose = 'stop_loss' or o.type = 'market')
                              and o.status in ${ACTIVE_ORDER_STATUSES_SQL})
+          and p.qty > ${OTHER_SELLING_SQL}
           and not exists (select 1 from inbound_alerts a
                            where a.account_id = p.account_id
                              and a.status in ('RECEIVED', 'PROCESSING')
@@ -408,6 +419,8 @@ export function createProtector(deps: ProtectDeps) {
     };
     for (const p of await candidates(options.symbol)) {
       const o = protectiveOrder(p, p.rules ?? {}, offsetPct);
+      // Less than a step left beside a resting limit sell: nothing a stop could sell.
+      if (dec.cmp(o.qty, "0") <= 0) continue;
       const recorded = await record(p, o);
       if (recorded === null) continue;
       if ("invalid" in recorded) {

@@ -121,9 +121,10 @@ export async function insertOrder(
                $10 || '-' || ((select count(*) from orders
                                 where account_id = $14 and idempotency_key = $9) + 1),
                $11, $12, $13, $14
-        where not $15::bool or not exists (
+        where not $15::bool or (not exists (
                 select 1 from trading_pauses where account_id = $14 and lifted_at is null
                    and (until is null or until > now()))
+              and exists (select 1 from accounts where id = $14 and enabled))
        returning ${ORDER_COLUMNS}`,
       [
         account.exchangeId,

@@ -39,6 +39,11 @@ export interface FillRow {
   strategy: string | null;
   /** The trading account's name; fills of several accounts are replayed apart. */
   account?: string | null;
+  /**
+   * The market's step (lot size): what a sell leaves below it can never be sold (dust of a
+   * commission taken in the base), so the trade is closed then, as its position is.
+   */
+  stepSize?: number | null;
 }
 
 export interface PricePoint {
@@ -267,7 +272,7 @@ function replayFills(fills: FillRow[], quote: string, price: PriceOf, start: num
     h.pnl += pnl;
     h.fees += feeQuote;
     if (inPeriod) realizedPnl += pnl;
-    if (h.qty <= DUST * 1e3) {
+    if (h.qty <= DUST * 1e3 || (f.stepSize && h.qty < f.stepSize * (1 - 1e-9))) {
       if (inPeriod) {
         trades.push({
           symbol: f.symbol,

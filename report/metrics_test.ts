@@ -155,6 +155,52 @@ Deno.test("a fee in the base asset lowers the quantity held, and the trade still
   assert.equal(s.metrics.returnPct, null, "no return without the account's deposits");
 });
 
+Deno.test("a sell that leaves less than the market's step closes the trade: the rest is dust", () => {
+  const fills: FillRow[] = [
+    {
+      symbol: "BTC/USDT",
+      side: "buy",
+      qty: 0.01234,
+      price: 50_000,
+      fee: 0.00001234,
+      feeAsset: "BTC",
+      at: at("01:00"),
+      strategy: null,
+      stepSize: 0.00001,
+    },
+    {
+      symbol: "BTC/USDT",
+      side: "sell",
+      qty: 0.01232,
+      price: 49_000,
+      fee: 0.6,
+      feeAsset: "USDT",
+      at: at("02:00"),
+      strategy: null,
+      stepSize: 0.00001,
+    },
+  ];
+  const input = {
+    period,
+    until: period.end,
+    quote: "USDT",
+    legs: [],
+    fills,
+    prices: [],
+    funded: false,
+  };
+  const s = computeSnapshot(input);
+  assert.equal(s.metrics.trades, 1, "0.00000766 BTC left: the trade is closed");
+  assert.deepEqual(s.openPositions, []);
+  // Without the step the remainder looks like a position still open.
+  const unknownStep = computeSnapshot({
+    ...input,
+    fills: fills.map((f) => ({ ...f, stepSize: null })),
+  });
+  assert.equal(unknownStep.metrics.trades, 0);
+  assert.equal(unknownStep.openPositions.length, 1);
+});
+
 Deno.test("fills before the period count for the cost, not for the period's numbers", () => {
   const fills: FillRow[] = [
     {

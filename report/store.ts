@@ -114,7 +114,10 @@ async function snapshotOf(db: Sql, scope: ReportScope, period: Period, until: Da
     db.query<FillRow>(
       `select o.symbol, o.side, e.qty::float8 as qty, e.price::float8 as price,
               e.fee::float8 as fee, e.fee_currency as "feeAsset", e.executed_at as at, o.strategy,
-              a.name as account
+              a.name as account,
+              (select nullif(ei.trading_rules ->> 'step_size', '')::float8
+                 from exchange_instruments ei join instruments i on i.id = ei.instrument_id
+                where ei.exchange_id = o.exchange_id and i.symbol = o.symbol) as "stepSize"
          from executions e join orders o on o.id = e.order_id
          left join accounts a on a.id = o.account_id
         where o.exchange_id = $1 and e.executed_at <= $3

@@ -18,7 +18,7 @@ import type { Db } from "../db/mod.ts";
 import type { Exchange } from "../exchange/mod.ts";
 import { checkRisk, ladderExit } from "./rules.ts";
 import { handOverExit, settleExits, type WatchedPosition } from "./exits_sql.ts";
-import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
+import { ACTIVE_ORDER_STATUSES_SQL, OTHER_SELLING_SQL } from "../trading/statuses.ts";
 import { type TrailingPosition, trailPosition } from "./trailing.ts";
 import { priceGaps } from "./price_gaps.ts";
 
@@ -85,10 +85,12 @@ export function createRiskAgent(deps: RiskDeps) {
               p.take_profit_price::text, p.strategy, p.opened_at, ${TRAIL_COLUMNS},
               p.tp_ladder, p.tp_ladder_filled,
               -- Only a resting stop that covers the whole position at its stop (or tighter)
-              -- guards it: after a second buy added to the position, or a stop moved up, the
-              -- software stop keeps watching until the exchange stop matches again.
+              -- guards it (all of it but what resting limit sells of it hold): after a second
+              -- buy added to the position, or a stop moved up, the software stop keeps
+              -- watching until the exchange stop matches again.
               (select case
-                        when sum(o.qty - o.filled_qty) >= normalize_size(p.qty,
+                        when sum(o.qty - o.filled_qty) >= normalize_size(
+                               p.qty - ${OTHER_SELLING_SQL},
                                nullif(ei.trading_rules ->> 'step_size', '')::numeric)
                          and max(o.stop_price) >= normalize_price(p.stop_price,
                                nullif(ei.trading_rules ->> 'tick_size', '')::numeric, 'down')

@@ -43,3 +43,13 @@ export type AlertStatus = typeof ALERT_STATUSES[number];
 
 /** An alert still on its way to an order: waiting for execution or being executed. */
 export const ACTIVE_ALERT_STATUSES = ["RECEIVED", "PROCESSING"] as const;
+
+/**
+ * What the active sells of position `p`'s symbol other than its stops still have to sell (a
+ * resting take-profit limit for part of it): that part is held by them, and the stop protects
+ * the rest, `p.qty` less this. An SQL expression over the alias `p` of `positions`.
+ */
+export const OTHER_SELLING_SQL = `coalesce((select sum(os.qty - os.filled_qty) from orders os
+    where os.account_id = p.account_id and os.exchange_id = p.exchange_id
+      and os.symbol = p.symbol and os.side = 'sell' and os.purpose <> 'stop_loss'
+      and os.status in ${ACTIVE_ORDER_STATUSES_SQL}), 0)`;
