@@ -242,7 +242,8 @@ export async function processAlert(
       });
     }
   }
-  if (d.action === "sell" && await awaitOrdersInTheWay(ctx, alert.id, d)) {
+  const held = Number(snap.positionQty ?? "0") > 0;
+  if (d.action === "sell" && await awaitOrdersInTheWay(ctx, alert.id, d, held)) {
     return "deferred";
   }
   // The pass's balance was read once: what its earlier buys of this account spend (their cost
@@ -340,7 +341,7 @@ export async function processAlert(
   if ("invalid" in recorded) {
     // A protective stop recorded after this sell was planned now holds the quantity: its
     // cancel comes first, and the exit waits for it instead of being refused.
-    if (d.action === "sell" && await awaitOrdersInTheWay(ctx, alert.id, d)) {
+    if (d.action === "sell" && await awaitOrdersInTheWay(ctx, alert.id, d, held)) {
       return "deferred";
     }
     return await refuse(ctx, alert.id, d.idempotencyKey, recorded.invalid);
@@ -397,30 +398,37 @@ function smallerThan(planned: PlanResult, unhindered: PlanResult): boolean {
  * sells exactly what is held; filled meanwhile, there is nothing left to sell. True while it
  * waits.
  *
- * A buy of the symbol in the way waits the same way, so an exit is never refused for a
- * position that is still being opened: one whose answer is pending or lost (NEW, UNKNOWN) is
- * waited for until the exchange's evidence settles it; a resting one (OPEN, PARTIALLY_FILLED)
- * is cancelled first by an exit of the whole position (a sell without `qty`), which then sells
- * what it bought, so no entry fills after the exit.
+ * A buy of the symbol on its way matters too. While nothing is held, a sell waits for a buy
+ * whose answer is pending or lost (NEW, UNKNOWN) until the exchange's evidence settles it, so an
+ * exit is never refused for a position that is about to exist. An exit of the whole position (a
+ * sell without `qty`) asks for the cancel of a resting buy (OPEN, PARTIALLY_FILLED), so no entry
+ * fills after its exit; it waits for that cancel only while nothing is held. With a position
+ * held, its exit (a stop-loss above all) sells it at once: a buy holds the quote, not the base.
  */
 async function awaitOrdersInTheWay(
   ctx: AlertContext,
   alertId: number,
   d: { symbol: string; qty?: string },
+  held: boolean,
 ): Promise<boolean> {
-  const inTheWay = await ctx.db.query<{ id: number; client_order_id: string; cancel: boolean }>(
-    `select id, client_order_id, (purpose = 'stop_loss' or status in ('OPEN', 'PARTIALLY_FILLED'))
-              as cancel
+  const orders = await ctx.db.query<
+    { id: number; client_order_id: string; cancel: boolean; wait: boolean }
+  >(
+    `select id, client_order_id,
+            purpose = 'stop_loss' or status in ('OPEN', 'PARTIALLY_FILLED') as cancel,
+            purpose = 'stop_loss' or not $5::bool as wait
        from orders
       where account_id = $1 and exchange_id = $2 and symbol = $3
         and status in ${ACTIVE_ORDER_STATUSES_SQL}
         and (purpose = 'stop_loss'
-             or (side = 'buy' and (status in ('NEW', 'UNKNOWN') or $4::bool)))`,
-    [ctx.account.id, ctx.exchange.id, d.symbol, d.qty === undefined],
+             or (side = 'buy' and (status in ('NEW', 'UNKNOWN') and not $5::bool or $4::bool)))`,
+    [ctx.account.id, ctx.exchange.id, d.symbol, d.qty === undefined, held],
   );
-  if (inTheWay.length === 0) return false;
+  if (orders.length === 0) return false;
+  const waitFor = orders.filter((o) => o.wait);
+  const cancels = orders.filter((o) => o.cancel);
   await ctx.db.transaction(async (tx) => {
-    for (const o of inTheWay.filter((o) => o.cancel)) {
+    for (const o of cancels) {
       // Once a cancel was sent, the reconciler's record of it is awaited, not a second cancel.
       await tx.query(
         `insert into cancel_requests (order_id, requested_by)
@@ -430,12 +438,13 @@ async function awaitOrdersInTheWay(
         [o.id, `exit:alert ${alertId}`],
       );
     }
-    await alerts.releaseAlert(tx, alertId);
+    if (waitFor.length > 0) await alerts.releaseAlert(tx, alertId);
   });
+  if (waitFor.length === 0) return false;
   ctx.log.info("Alert {alertId} waits for order(s) {cids} to end (cancel asked: {cancels})", {
     alertId,
-    cids: inTheWay.map((o) => o.client_order_id).join(", "),
-    cancels: inTheWay.filter((o) => o.cancel).map((o) => o.client_order_id).join(", ") || "none",
+    cids: waitFor.map((o) => o.client_order_id).join(", "),
+    cancels: cancels.map((o) => o.client_order_id).join(", ") || "none",
   });
   return true;
 }

@@ -1,8 +1,9 @@
 /**
- * An exit signal that arrives while the entry it exits is still on its way: an answer pending
- * or lost (NEW, UNKNOWN) is waited for, and a resting limit buy is cancelled first by an exit
- * of the whole position, so the exit is never refused for a position about to exist and no
- * entry fills after its exit. Through the real ccxt client against the fake Binance.
+ * An exit signal that arrives while the entry it exits is still on its way: with nothing held,
+ * an answer pending or lost (NEW, UNKNOWN) is waited for, and a resting limit buy is cancelled
+ * first by an exit of the whole position, so the exit is never refused for a position about to
+ * exist and no entry fills after its exit. With a position held, the exit sells at once.
+ * Through the real ccxt client against the fake Binance.
  * Runs on the real PostgreSQL when TEST_DATABASE_URL is set and on PGlite otherwise.
  */
 import assert from "node:assert/strict";
@@ -76,5 +77,27 @@ Deno.test({
       const limitBuy = fake.orders.find((o) => o.side === "BUY" && o.type === "LIMIT")!;
       assert.equal(limitBuy.status, "NEW");
       assert.equal((await db.query("select 1 from cancel_requests")).length, 0);
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "with a position held, an exit sells at once and has a resting limit buy cancelled",
+  fn: () =>
+    withLive(async ({ db, fake, agent }) => {
+      await insertAlert(db, { qty: "0.002", sl: "49000" });
+      await agent.runOnce();
+      // A second, resting buy of the symbol (an add below the market).
+      await insertAlert(db, { qty: "0.002", price: "45000", sl: "44000" });
+      await agent.runOnce();
+      const sell = await insertAlert(db, { action: "sell" });
+      assert.equal((await agent.runOnce()).executed, 1, "the exit does not wait for the buy");
+      assert.equal((await alertOf(db, sell)).status, "EXECUTED");
+      const sold = fake.orders.filter((o) => o.side === "SELL");
+      assert.deepEqual(sold.map((o) => Number(o.origQty)), [0.002]);
+      await agent.reconcileOnce();
+      await agent.reconcileOnce();
+      const add = fake.orders.find((o) => o.side === "BUY" && o.type === "LIMIT")!;
+      assert.equal(add.status, "CANCELED", "no entry fills after the exit");
     }),
 });
