@@ -243,7 +243,8 @@ export async function processAlert(
     }
   }
   const held = Number(snap.positionQty ?? "0") > 0;
-  if (d.action === "sell" && await awaitOrdersInTheWay(ctx, alert.id, d, held)) {
+  const riskExit = alert.source === "risk";
+  if (d.action === "sell" && await awaitOrdersInTheWay(ctx, alert.id, d, held, riskExit)) {
     return "deferred";
   }
   // The pass's balance was read once: what its earlier buys of this account spend (their cost
@@ -341,7 +342,7 @@ export async function processAlert(
   if ("invalid" in recorded) {
     // A protective stop recorded after this sell was planned now holds the quantity: its
     // cancel comes first, and the exit waits for it instead of being refused.
-    if (d.action === "sell" && await awaitOrdersInTheWay(ctx, alert.id, d, held)) {
+    if (d.action === "sell" && await awaitOrdersInTheWay(ctx, alert.id, d, held, riskExit)) {
       return "deferred";
     }
     return await refuse(ctx, alert.id, d.idempotencyKey, recorded.invalid);
@@ -404,25 +405,32 @@ function smallerThan(planned: PlanResult, unhindered: PlanResult): boolean {
  * sell without `qty`) asks for the cancel of a resting buy (OPEN, PARTIALLY_FILLED), so no entry
  * fills after its exit; it waits for that cancel only while nothing is held. With a position
  * held, its exit (a stop-loss above all) sells it at once: a buy holds the quote, not the base.
+ *
+ * A whole exit of the Risk agent (a stop or a target reached, `riskExit`) also has the resting
+ * limit sells of the position cancelled and waits for them (a take-profit limit far above the
+ * price holds its part of the position): it sells all that is held, not only what they left.
  */
 async function awaitOrdersInTheWay(
   ctx: AlertContext,
   alertId: number,
   d: { symbol: string; qty?: string },
   held: boolean,
+  riskExit: boolean,
 ): Promise<boolean> {
   const orders = await ctx.db.query<
     { id: number; client_order_id: string; cancel: boolean; wait: boolean }
   >(
     `select id, client_order_id,
-            purpose = 'stop_loss' or status in ('OPEN', 'PARTIALLY_FILLED') as cancel,
-            purpose = 'stop_loss' or not $5::bool as wait
+            side = 'sell' or status in ('OPEN', 'PARTIALLY_FILLED') as cancel,
+            side = 'sell' or not $5::bool as wait
        from orders
       where account_id = $1 and exchange_id = $2 and symbol = $3
         and status in ${ACTIVE_ORDER_STATUSES_SQL}
         and (purpose = 'stop_loss'
+             or (side = 'sell' and type = 'limit' and $4::bool and $6::bool
+                 and status in ('OPEN', 'PARTIALLY_FILLED'))
              or (side = 'buy' and (status in ('NEW', 'UNKNOWN') and not $5::bool or $4::bool)))`,
-    [ctx.account.id, ctx.exchange.id, d.symbol, d.qty === undefined, held],
+    [ctx.account.id, ctx.exchange.id, d.symbol, d.qty === undefined, held, riskExit],
   );
   if (orders.length === 0) return false;
   const waitFor = orders.filter((o) => o.wait);

@@ -85,6 +85,13 @@ export function protectiveOrder(
   return { qty, stopPrice: dec.normalize(p.stop_price), limitPrice };
 }
 
+/** Whether a stop-limit meets the market's minimum quantity and notional (at its limit). */
+function placeable(o: { qty: string; limitPrice: string }, rules: TradingRules): boolean {
+  if (rules.min_qty && dec.cmp(o.qty, rules.min_qty) < 0) return false;
+  return !rules.min_notional ||
+    dec.cmp(dec.mul(o.qty, o.limitPrice, 8), rules.min_notional) >= 0;
+}
+
 /** A stop given up is tried again after this long (its CRITICAL is not repeated). */
 const RETRY_GIVEN_UP_MIN = 15;
 
@@ -97,6 +104,8 @@ interface Candidate {
   opened_at: Date;
   /** The position's stops that sold part of it (each used its key up: protectiveKey). */
   filled_stops: number;
+  /** Whether resting limit sells hold part of the position (`qty` is the rest). */
+  beside_sells: boolean;
   rules: TradingRules | null;
 }
 
@@ -227,7 +236,7 @@ export function createProtector(deps: ProtectDeps) {
   function candidates(symbol?: string): Promise<Candidate[]> {
     return db.query<Candidate>(
       `select p.id, p.symbol, (p.qty - ${OTHER_SELLING_SQL})::text as qty, p.stop_price::text,
-              p.strategy, p.opened_at,
+              p.strategy, p.opened_at, ${OTHER_SELLING_SQL} > 0 as beside_sells,
               (select count(*)::int from orders so
                 where so.position_id = p.id and so.purpose = 'stop_loss'
                   and so.filled_qty > 0) as filled_stops,
@@ -419,8 +428,10 @@ export function createProtector(deps: ProtectDeps) {
     };
     for (const p of await candidates(options.symbol)) {
       const o = protectiveOrder(p, p.rules ?? {}, offsetPct);
-      // Less than a step left beside a resting limit sell: nothing a stop could sell.
-      if (dec.cmp(o.qty, "0") <= 0) continue;
+      // Too little left beside resting limit sells for an order of its own (under the step, the
+      // minimum quantity or the minimum notional at the limit): the software watch guards it,
+      // and no refusal is raised for what was never placeable.
+      if (dec.cmp(o.qty, "0") <= 0 || (p.beside_sells && !placeable(o, p.rules ?? {}))) continue;
       const recorded = await record(p, o);
       if (recorded === null) continue;
       if ("invalid" in recorded) {

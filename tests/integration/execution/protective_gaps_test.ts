@@ -104,6 +104,82 @@ Deno.test({
 
 Deno.test({
   ...serviceTest,
+  name: "too little left beside a limit sell for a stop of its own raises nothing, and the " +
+    "whole position gets its stop back once the limit is cancelled",
+  fn: () =>
+    withLive(
+      async ({ db, fake, agent }) => {
+        await insertAlert(db, { qty: "0.01", sl: "49000" });
+        await agent.runOnce();
+        // 0.0099 in a limit far above: 0.0001 left, 4.87 USDT at the stop's limit (minimum 5).
+        await insertAlert(db, { action: "sell", qty: "0.0099", price: "60000" });
+        for (let i = 0; i < 4; i++) {
+          await agent.runOnce();
+          await agent.reconcileOnce();
+        }
+        assert.equal(restingStops(fake).length, 0);
+        const failed = () =>
+          db.query("select 1 from notification_outbox where kind = 'protection_failed'");
+        assert.equal((await failed()).length, 0, "no CRITICAL for what was never placeable");
+        const limit = fake.orders.find((o) => o.type === "LIMIT" && o.side === "SELL")!;
+        fake.cancel(limit.clientOrderId);
+        for (let i = 0; i < 3; i++) await agent.reconcileOnce();
+        const now = restingStops(fake);
+        assert.equal(now.length, 1, "the whole position has its stop again, at once");
+        assert.equal(Number(now[0].origQty), 0.01);
+        assert.equal((await failed()).length, 0);
+      },
+      undefined,
+      protectedConfig,
+    ),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "a software stop-loss has a take-profit limit holding part of the position cancelled " +
+    "and sells all of it",
+  fn: () =>
+    withLive(async ({ db, fake, agent, exchange }) => {
+      await insertAlert(db, { qty: "0.01", sl: "49000" });
+      await agent.runOnce();
+      await insertAlert(db, { action: "sell", qty: "0.005", price: "60000" });
+      await agent.runOnce();
+      const limit = fake.orders.find((o) => o.type === "LIMIT" && o.side === "SELL")!;
+      assert.equal(limit.status, "NEW");
+      // The software watch alone (no stop on the exchange in this configuration).
+      fake.setPrice("BTCUSDT", "48500");
+      const risk = createRiskAgent({ db, exchange, log: logger("test") });
+      assert.equal((await risk.runOnce()).handed, 1);
+      for (let i = 0; i < 4; i++) {
+        await agent.runOnce();
+        await agent.reconcileOnce();
+      }
+      assert.equal(limit.status, "CANCELED");
+      const sold = fake.orders.filter((o) => o.side === "SELL" && o.type === "MARKET");
+      assert.deepEqual(sold.map((o) => Number(o.origQty)), [0.01], "all of it, once");
+      assert.deepEqual((await positions(db)).map((p) => p.status), ["CLOSED"]);
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "a software stop-loss is not held up by an add-on buy whose answer was lost",
+  fn: () =>
+    withLive(async ({ db, fake, agent, exchange }) => {
+      await insertAlert(db, { qty: "0.01", sl: "49000" });
+      await agent.runOnce();
+      fake.fail("hang-before", 1, "MARKET"); // the add-on's answer is lost
+      await insertAlert(db, { qty: "0.002", sl: "49000" }, "pine");
+      assert.equal((await agent.runOnce()).unknown, 1);
+      fake.setPrice("BTCUSDT", "48500");
+      const risk = createRiskAgent({ db, exchange, log: logger("test") });
+      assert.equal((await risk.runOnce()).handed, 1);
+      assert.equal((await agent.runOnce()).executed, 1, "the stop-loss sells what is held now");
+    }, 2_000),
+});
+
+Deno.test({
+  ...serviceTest,
   name: "the stop filling all that can be sold closes the position; the commission's dust stays",
   fn: () =>
     withLive(
