@@ -105,21 +105,29 @@ Deno.test({
     withLive(async ({ db, fake, agent }) => {
       await upsertStrategy(db, "greedy", { stop_pct: "1" });
       fake.fail("refuse", 1, "MARKET");
-      await insertAlert(db, { strategy: "greedy" });
+      const btc = await insertAlert(db, { strategy: "greedy" });
       const eth = await insertAlert(db, { strategy: "greedy", symbol: "ETH/USDT" });
       const first = await agent.runOnce();
       assert.equal(first.rejected, 1, JSON.stringify(first));
       assert.equal(first.waitingForCash, 1);
       const second = await agent.runOnce();
       assert.equal(second.executed, 1, JSON.stringify(second));
-      const [status] = await db.query<{ status: string }>(
-        "select status from inbound_alerts where id = $1",
-        [eth],
+      // The two are planned side by side: whichever was sent first was refused, and the other,
+      // which waited for its cash, traded in the next pass.
+      const statuses = await db.query<{ id: number; status: string }>(
+        "select id, status from inbound_alerts where id = any($1) order by id",
+        [[btc, eth]],
       );
-      assert.equal(status.status, "EXECUTED");
+      assert.deepEqual(statuses.map((a) => a.status).sort(), ["EXECUTED", "REJECTED"]);
+      const waited = statuses.find((a) => a.status === "EXECUTED")!.id === eth
+        ? { symbol: "ETHUSDT", price: 3000 }
+        : { symbol: "BTCUSDT", price: 50_000 };
       // With the whole balance: 1 % risk over a 1 % stop, capped by the cash (fee included).
-      const bought = fake.orders.find((o) => o.symbol === "ETHUSDT")!;
-      assert.ok(Number(bought.origQty) * 3000 > 9_900, `bought ${bought.origQty} ETH`);
+      const bought = fake.orders.find((o) => o.symbol === waited.symbol && o.status === "FILLED")!;
+      assert.ok(
+        Number(bought.origQty) * waited.price > 9_900,
+        `bought ${bought.origQty} of ${waited.symbol}`,
+      );
     }),
 });
 
