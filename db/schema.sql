@@ -466,6 +466,7 @@ CREATE UNIQUE INDEX cancel_requests_one_pending ON public.cancel_requests USING 
 CREATE INDEX control_actions_created ON public.control_actions USING btree (created_at DESC);
 CREATE UNIQUE INDEX inbound_alerts_one_child ON public.inbound_alerts USING btree (parent_id, account_id) WHERE (parent_id IS NOT NULL);
 CREATE INDEX inbound_alerts_received ON public.inbound_alerts USING btree (received_at) WHERE (status = 'RECEIVED'::text);
+CREATE INDEX notification_outbox_chat_due ON public.notification_outbox USING btree (chat_id, send_after, id) WHERE (status = 'PENDING'::text);
 CREATE INDEX notification_outbox_due_order ON public.notification_outbox USING btree (send_after, id) WHERE (status = 'PENDING'::text);
 CREATE INDEX notification_outbox_status_created_at ON public.notification_outbox USING btree (status, created_at);
 CREATE INDEX orders_account_status ON public.orders USING btree (account_id, status);

@@ -70,16 +70,18 @@ export async function claimDue(sql: Sql, o: ClaimOptions): Promise<ClaimedRow[]>
     );
   }
   // The per-chat cap keeps one busy chat from holding a whole batch under its lease while
-  // its rate limit lets only one message a second through. Window functions cannot be
-  // combined with FOR UPDATE, so candidates are picked first and locked after.
+  // its rate limit lets only one message a second through. Each chat's oldest due rows are
+  // the candidates (migration 0026's index), so a backlog of one chat, however long, never
+  // keeps another chat's rows out of the batch. Candidates are picked first and locked after.
   return await sql.query<ClaimedRow>(
     `with candidates as (
-       select id from (
-         select id, row_number() over (partition by chat_id order by send_after, id) as rn
-           from (select id, chat_id, send_after from notification_outbox
-                  where status = 'PENDING' and send_after <= greatest($1::timestamptz, now())
-                  order by send_after, id limit $4) s
-       ) r where rn <= $5
+       select d.id from telegram_chats c
+       cross join lateral (
+         select id from notification_outbox
+          where chat_id = c.chat_id and status = 'PENDING'
+            and send_after <= greatest($1::timestamptz, now())
+          order by send_after, id
+          limit $4) d
      ), due as (
        select id from notification_outbox
         where id in (select id from candidates) and status = 'PENDING' and send_after <= greatest($1::timestamptz, now())
@@ -87,7 +89,7 @@ export async function claimDue(sql: Sql, o: ClaimOptions): Promise<ClaimedRow[]>
         limit $2
         for update skip locked
      ) ${lease}`,
-    [o.now, o.batchSize, o.leaseUntil, o.batchSize * 20, o.perChatMax],
+    [o.now, o.batchSize, o.leaseUntil, o.perChatMax],
   );
 }
 
