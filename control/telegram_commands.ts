@@ -52,6 +52,13 @@ interface Command {
   usage: string;
   help: string;
   run: Run;
+  /**
+   * Reads only (status, lists): answered in a lane of their own beside the polling, so a slow
+   * answer (prices from an exchange that stalls) never holds up a /pause, /resume, /exit or
+   * /cancel sent after it. Commands that change something run one at a time, in the order they
+   * were sent; reads too, among themselves.
+   */
+  readOnly?: true;
 }
 
 // Longer than ~70 lines: one table of the commands, each entry a few lines.
@@ -61,16 +68,19 @@ function commandTable(deps: CommandDeps): Record<string, Command> {
   const text = (read: () => Promise<string>): Run => async (ctx) => say(ctx, await read());
   return {
     status: {
+      readOnly: true,
       usage: "/status",
       help: "mode, paused or not, open positions with PnL, protections",
       run: text(() => actions.statusText(db, { now: clock.now(), price })),
     },
     positions: {
+      readOnly: true,
       usage: "/positions",
       help: "open positions",
       run: text(() => actions.positionsText(db, { now: clock.now(), price })),
     },
     orders: {
+      readOnly: true,
       usage: "/orders [count]",
       help:
         `active orders, then the latest (${ORDERS_DEFAULT} by default, at most ${limits.controlOrdersShownMax})`,
@@ -82,13 +92,20 @@ function commandTable(deps: CommandDeps): Record<string, Command> {
         await say(ctx, await actions.ordersText(db, { limit: Math.max(1, limit) }));
       },
     },
-    balance: { usage: "/balance", help: "balances", run: text(() => actions.balanceText(db)) },
+    balance: {
+      readOnly: true,
+      usage: "/balance",
+      help: "balances",
+      run: text(() => actions.balanceText(db)),
+    },
     profit: {
+      readOnly: true,
       usage: "/profit",
       help: "realized and unrealized PnL: today, 7 days, all",
       run: text(() => actions.profitText(db, clock.now(), { price })),
     },
     daily: {
+      readOnly: true,
       usage: "/daily",
       help: "PnL per day",
       run: text(() => actions.dailyText(db, clock.now())),
@@ -123,7 +140,12 @@ function commandTable(deps: CommandDeps): Record<string, Command> {
         await say(ctx, (await actions.cancelOrder(db, actor, Number(arg))).text);
       },
     },
-    help: { usage: "/help", help: "this list", run: async (ctx) => await say(ctx, helpText()) },
+    help: {
+      readOnly: true,
+      usage: "/help",
+      help: "this list",
+      run: async (ctx) => await say(ctx, helpText()),
+    },
   };
 
   function helpText(): string {
@@ -139,6 +161,8 @@ function commandTable(deps: CommandDeps): Record<string, Command> {
 export function registerCommands(bot: Bot, deps: CommandDeps): void {
   const { log, access, clock } = deps;
   const table = commandTable(deps);
+  let readLane: Promise<void> = Promise.resolve();
+  let readsQueued = 0;
   bot.command(Object.keys(table), async (ctx) => {
     const userId = ctx.from?.id;
     const name = ctx.message?.text.slice(1).split(/[\s@]/)[0].toLowerCase() ?? "";
@@ -164,17 +188,26 @@ export function registerCommands(bot: Bot, deps: CommandDeps): void {
       userId,
       chatId: ctx.chat.id,
     });
-    try {
-      await table[name].run(ctx, ctx.match.trim(), actor);
-    } catch (error) {
-      const message = redactText(errorMessage(error));
-      log.error("Telegram command /{name} from {userId} failed: {error}", {
-        name,
-        userId,
-        error: message,
-      });
-      await replyPlain(ctx, log, `/${name} failed: ${message}`);
-    }
+    const run = async () => {
+      try {
+        await table[name].run(ctx, ctx.match.trim(), actor);
+      } catch (error) {
+        const message = redactText(errorMessage(error));
+        log.error("Telegram command /{name} from {userId} failed: {error}", {
+          name,
+          userId,
+          error: message,
+        });
+        await replyPlain(ctx, log, `/${name} failed: ${message}`);
+      }
+    };
+    if (!table[name].readOnly) return await run();
+    // Reads go in their own lane, in the order they came, beside the polling: a command that
+    // changes something is handled as soon as it arrives. A long queue of reads holds the
+    // polling back (their order kept).
+    readsQueued++;
+    readLane = readLane.then(run).catch(() => {}).finally(() => readsQueued--);
+    if (readsQueued > limits.controlReadsQueuedMax) await readLane;
   });
   bot.on("callback_query:data", async (ctx) => {
     const userId = ctx.from.id;

@@ -6,6 +6,7 @@
 import type { Sql } from "../db/mod.ts";
 import { activePauses, listAccounts, pauseReason } from "../execution/mod.ts";
 import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
+import { limits } from "../core/limits.ts";
 
 export type PriceOf = (exchangeId: string, symbol: string) => Promise<number | undefined>;
 
@@ -59,6 +60,24 @@ async function openPositions(sql: Sql): Promise<OpenPosition[]> {
   );
 }
 
+/** A price, or undefined once `limits.controlPriceTimeoutMs` passed (shown as "no price"). */
+function boundedPrice(price: PriceOf): PriceOf {
+  return (exchangeId, symbol) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), limits.controlPriceTimeoutMs);
+    });
+    return Promise.race([price(exchangeId, symbol).catch(() => undefined), late])
+      .finally(() => clearTimeout(timer));
+  };
+}
+
+/** Every open position's unrealized PnL, their prices looked up together, each bounded. */
+function unrealizedAll(positions: OpenPosition[], price: PriceOf) {
+  const bounded = boundedPrice(price);
+  return Promise.all(positions.map((p) => unrealized(p, bounded)));
+}
+
 async function unrealized(p: OpenPosition, price: PriceOf) {
   const last = await price(p.exchange_id, p.symbol).catch(() => undefined);
   if (last === undefined || p.avg === null) return { last, pnl: undefined, pct: undefined };
@@ -69,8 +88,10 @@ async function unrealized(p: OpenPosition, price: PriceOf) {
 async function positionLines(sql: Sql, o: ViewOptions): Promise<string[]> {
   const price = o.price ?? storedPrice(sql);
   const lines: string[] = [];
-  for (const p of await openPositions(sql)) {
-    const u = await unrealized(p, price);
+  const open = await openPositions(sql);
+  const pnl = await unrealizedAll(open, price);
+  for (const [i, p] of open.entries()) {
+    const u = pnl[i];
     lines.push(
       `#${p.id} ${p.account} ${p.symbol} ${num(p.qty, 8)} @ ${num(p.avg)}` +
         ` stop ${num(p.stop)} target ${num(p.target)}` +
@@ -181,9 +202,11 @@ export async function profitText(sql: Sql, now: Date, o: ViewOptions = {}): Prom
   );
   const price = o.price ?? storedPrice(sql);
   const open = new Map<string, { pnl: number; priced: number; n: number }>();
-  for (const p of await openPositions(sql)) {
+  const positions = await openPositions(sql);
+  const pnl = await unrealizedAll(positions, price);
+  for (const [i, p] of positions.entries()) {
     const key = `${p.account} ${p.symbol.split("/")[1]}`;
-    const u = await unrealized(p, price);
+    const u = pnl[i];
     const v = open.get(key) ?? { pnl: 0, priced: 0, n: 0 };
     v.n++;
     if (u.pnl !== undefined) {

@@ -197,6 +197,10 @@ export const limits = {
   /** Updates asked of getUpdates at once, and its long-poll wait (Telegram's limits: 100). */
   controlPollLimit: 100,
   controlPollTimeoutS: 25,
+  /** Read-only Telegram commands (/status, …) queued beside the polling before it waits. */
+  controlReadsQueuedMax: 20,
+  /** How long /status, /positions and /profit wait for the prices, all looked up together. */
+  controlPriceTimeoutMs: 3_000,
   /** A command older than this (sent while the service was down) is answered, not run. */
   controlCommandMaxAgeMs: 10 * 60_000,
   /** Longest wait between getUpdates attempts after failures (a conflict, an outage). */

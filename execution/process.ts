@@ -406,9 +406,10 @@ function smallerThan(planned: PlanResult, unhindered: PlanResult): boolean {
  * fills after its exit; it waits for that cancel only while nothing is held. With a position
  * held, its exit (a stop-loss above all) sells it at once: a buy holds the quote, not the base.
  *
- * A whole exit of the Risk agent (a stop or a target reached, `riskExit`) also has the resting
- * limit sells of the position cancelled and waits for them (a take-profit limit far above the
- * price holds its part of the position): it sells all that is held, not only what they left.
+ * A whole exit of the Risk agent (a stop or a target reached, an operator's exit: `riskExit`)
+ * also has the resting limit sells of the position cancelled and waits for them, and for one
+ * whose answer is pending or lost (a take-profit limit far above the price holds its part of
+ * the position): it sells all that is held, not only what they left.
  */
 async function awaitOrdersInTheWay(
   ctx: AlertContext,
@@ -421,14 +422,13 @@ async function awaitOrdersInTheWay(
     { id: number; client_order_id: string; cancel: boolean; wait: boolean }
   >(
     `select id, client_order_id,
-            side = 'sell' or status in ('OPEN', 'PARTIALLY_FILLED') as cancel,
+            purpose = 'stop_loss' or status in ('OPEN', 'PARTIALLY_FILLED') as cancel,
             side = 'sell' or not $5::bool as wait
        from orders
       where account_id = $1 and exchange_id = $2 and symbol = $3
         and status in ${ACTIVE_ORDER_STATUSES_SQL}
         and (purpose = 'stop_loss'
-             or (side = 'sell' and type = 'limit' and $4::bool and $6::bool
-                 and status in ('OPEN', 'PARTIALLY_FILLED'))
+             or (side = 'sell' and type = 'limit' and $4::bool and $6::bool)
              or (side = 'buy' and (status in ('NEW', 'UNKNOWN') and not $5::bool or $4::bool)))`,
     [ctx.account.id, ctx.exchange.id, d.symbol, d.qty === undefined, held, riskExit],
   );

@@ -1,9 +1,10 @@
 /**
  * A running service with the Telegram control bot, the fake Bot API and the fake exchange (live
  * mode through ccxt), for the control tests. Commands are sent as updates; a reply is read by
- * sending a barrier (/help from the admin in a chat of its own) after it: updates are handled
- * one by one in order, so once the barrier is answered everything before it has been handled,
- * and "no reply" can be asserted without waiting for a time.
+ * sending a barrier (/help from the admin in a chat of its own) after it: commands that change
+ * something are handled one by one in order, and reads (such as /help) in order in a lane of
+ * their own, so once the barrier is answered everything before it has been handled, and "no
+ * reply" can be asserted without waiting for a time.
  */
 import assert from "node:assert/strict";
 import { type Clock, systemClock } from "../../../core/clock.ts";

@@ -163,6 +163,34 @@ Deno.test({
 
 Deno.test({
   ...serviceTest,
+  name: "a software stop-loss beside a take-profit limit whose answer was lost waits for it, " +
+    "then sells all, once",
+  fn: () =>
+    withLive(async ({ db, fake, agent, exchange }) => {
+      await insertAlert(db, { qty: "0.01", sl: "49000" });
+      await agent.runOnce();
+      fake.fail("hang", 1, "LIMIT"); // the take-profit limit is booked; its answer is lost
+      await insertAlert(db, { action: "sell", qty: "0.005", price: "60000" });
+      assert.equal((await agent.runOnce()).unknown, 1);
+      fake.setPrice("BTCUSDT", "48500");
+      const risk = createRiskAgent({ db, exchange, log: logger("test") });
+      for (let i = 0; i < 6; i++) {
+        await risk.runOnce();
+        await agent.runOnce();
+        await agent.reconcileOnce();
+      }
+      const sold = fake.orders.filter((o) => o.side === "SELL" && o.type === "MARKET");
+      assert.deepEqual(sold.map((o) => Number(o.origQty)), [0.01], "all of it, once");
+      const failed = await db.query("select 1 from notification_outbox where kind = $1", [
+        "risk_exit_failed",
+      ]);
+      assert.equal(failed.length, 0, "no failed attempt");
+      assert.deepEqual((await positions(db)).map((p) => p.status), ["CLOSED"]);
+    }, 300),
+});
+
+Deno.test({
+  ...serviceTest,
   name: "a software stop-loss is not held up by an add-on buy whose answer was lost",
   fn: () =>
     withLive(async ({ db, fake, agent, exchange }) => {
