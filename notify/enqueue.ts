@@ -2,9 +2,11 @@
  * Queues a Telegram notification for every chat whose min_severity allows it and that hears
  * its account (migration 0016). Call it
  * with the transaction of the event it reports, so that the event and its notification are
- * committed together or not at all.
+ * committed together or not at all. The text is masked here (secrets by value and pattern), so
+ * an error message quoted by a caller never carries a secret into the outbox or a chat.
  */
 import type { Sql } from "../db/mod.ts";
+import { redactText } from "../core/redact.ts";
 import type { NotificationKind } from "./kinds.ts";
 
 export type Severity = "INFO" | "WARN" | "CRITICAL";
@@ -26,7 +28,7 @@ export async function enqueueNotification(
 ): Promise<number> {
   const [row] = await sql.query<{ n: number }>(
     "select enqueue_notification($1, $2, $3, $4, $5::bigint) as n",
-    [n.severity, n.kind, n.text, n.dedupeKey, n.accountId ?? null],
+    [n.severity, n.kind, redactText(n.text), n.dedupeKey, n.accountId ?? null],
   );
   return row?.n ?? 0;
 }
