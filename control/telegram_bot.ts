@@ -50,7 +50,7 @@ export function startControlBot(o: ControlBotOptions, signal: AbortSignal): Prom
     timeoutSeconds: limits.controlPollTimeoutS + limits.controlReplyTimeoutS,
     baseFetchConfig: { agent: agent() },
   });
-  registerCommands(bot, {
+  const commands = registerCommands(bot, {
     db: o.db,
     clock: o.clock,
     log: o.log,
@@ -66,5 +66,6 @@ export function startControlBot(o: ControlBotOptions, signal: AbortSignal): Prom
     log: o.log,
     signal,
     onProblem: o.onProblem,
+    beforeConfirm: () => commands.drain(),
   });
 }

@@ -158,7 +158,7 @@ function commandTable(deps: CommandDeps): Record<string, Command> {
 }
 
 /** Registers the commands and the confirmation button on `bot`. */
-export function registerCommands(bot: Bot, deps: CommandDeps): void {
+export function registerCommands(bot: Bot, deps: CommandDeps): { drain(): Promise<void> } {
   const { log, access, clock } = deps;
   const table = commandTable(deps);
   let readLane: Promise<void> = Promise.resolve();
@@ -203,11 +203,18 @@ export function registerCommands(bot: Bot, deps: CommandDeps): void {
     };
     if (!table[name].readOnly) return await run();
     // Reads go in their own lane, in the order they came, beside the polling: a command that
-    // changes something is handled as soon as it arrives. A long queue of reads holds the
-    // polling back (their order kept).
+    // changes something is handled as soon as it arrives. Past the lane's bound a read is
+    // answered "busy" rather than queued, so nothing ever waits for a queue of reads.
+    if (readsQueued >= limits.controlReadsQueuedMax) {
+      return await replyPlain(
+        ctx,
+        log,
+        `Busy: ${readsQueued} requests are waiting for their answer (prices are slow); send ` +
+          `/${name} again in a moment`,
+      ).then(() => {});
+    }
     readsQueued++;
     readLane = readLane.then(run).catch(() => {}).finally(() => readsQueued--);
-    if (readsQueued > limits.controlReadsQueuedMax) await readLane;
   });
   bot.on("callback_query:data", async (ctx) => {
     const userId = ctx.from.id;
@@ -234,6 +241,20 @@ export function registerCommands(bot: Bot, deps: CommandDeps): void {
     );
     if (reply) await replyPlain(ctx, log, NOT_ALLOWED_TEXT);
   }
+
+  return {
+    /** The reads still queued answered, for at most the time of one reply more (at stop). */
+    async drain() {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const bound = new Promise<void>((resolve) => {
+        timer = setTimeout(
+          resolve,
+          limits.controlPriceTimeoutMs + limits.controlReplyTimeoutS * 1000,
+        );
+      });
+      await Promise.race([readLane, bound]).finally(() => clearTimeout(timer));
+    },
+  };
 }
 
 /** The action's answer, or the reason it could not be taken (an unknown account, say). */

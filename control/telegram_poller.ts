@@ -26,6 +26,8 @@ export interface PollerDeps {
   signal: AbortSignal;
   /** Called when a problem starts and (with undefined) when polling works again. */
   onProblem(problem: PollProblem | undefined, detail: string): Promise<void>;
+  /** At stop, before the last confirmation: the commands' own pending work (bounded). */
+  beforeConfirm?: () => Promise<void>;
 }
 
 /** The types of update the commands need; Telegram sends no others. */
@@ -106,6 +108,9 @@ export async function pollUpdates(deps: PollerDeps): Promise<void> {
       await clock.sleep(waitMs, signal);
     }
   }
+  // Reads still being answered finish first (bounded): their updates are confirmed below, so
+  // a restart would not answer them.
+  await deps.beforeConfirm?.();
   if (offset !== undefined) await confirm(api, offset, log);
 }
 

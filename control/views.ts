@@ -111,6 +111,9 @@ export async function positionsText(sql: Sql, o: ViewOptions = {}): Promise<stri
 
 export async function statusText(sql: Sql, o: ViewOptions = {}): Promise<string> {
   const now = o.now ?? new Date();
+  // The positions with their prices first (up to limits.controlPriceTimeoutMs), then the
+  // pauses: a /pause handled while the prices came in is in this answer.
+  const positions = await positionLines(sql, o);
   const pauses = await activePauses(sql, now);
   const lines = ["Accounts:"];
   for (const a of await listAccounts(sql)) {
@@ -121,7 +124,6 @@ export async function statusText(sql: Sql, o: ViewOptions = {}): Promise<string>
       }`,
     );
   }
-  const positions = await positionLines(sql, o);
   lines.push(
     positions.length === 0 ? "No open positions" : `Open positions (${positions.length}):`,
   );

@@ -17,6 +17,7 @@ import { parsePineAlert } from "./pine_schema.ts";
 import { alertToDecision, applyStrategy, canonicalJson, type DecisionInput } from "./map.ts";
 import { readStrategyRow, type StrategyRow } from "./strategies.ts";
 import { recordInbound } from "./record_batch.ts";
+import { holdsLoneSurrogate, nestedDeeperThan } from "./request.ts";
 
 export type Source = "pine" | "csv" | "tradingview" | "strategy" | "pull";
 
@@ -200,10 +201,29 @@ export async function intakeAlert(
   input: SignalInput & { body: unknown },
   options: IntakeOptions & { symbols: SymbolResolver },
 ): Promise<IntakeResult> {
-  // PostgreSQL stores no NUL character: refuse it here with a clear answer, for every source.
-  if (JSON.stringify(input.body)?.includes("\\u0000")) {
-    const error = "The alert contains a NUL character (\\u0000); remove it from the message";
-    return await recordInvalid(db, { ...input, error }, options);
+  // What PostgreSQL cannot store in jsonb is refused here with a clear answer, for every door
+  // (the webhook, the pulled file, the CSV import): a value nested too deep (stack depth), a NUL
+  // character, an unpaired UTF-16 surrogate. Nothing of the body is stored but its raw text.
+  const unstorable = (error: string) =>
+    recordInvalid(db, { ...input, payload: undefined, error }, options);
+  if (nestedDeeperThan(input.body, limits.webhookJsonDepthMax)) {
+    return await unstorable(
+      `Body nests deeper than ${limits.webhookJsonDepthMax} levels; an alert message is a flat ` +
+        "object",
+    );
+  }
+  const json = JSON.stringify(input.body) ?? "";
+  if (json.includes("\\u0000")) {
+    return await unstorable(
+      "The alert contains a NUL character (\\u0000); remove it from the message",
+    );
+  }
+  // JSON.stringify writes an unpaired surrogate, and only that, as a \uD8xx-\uDFxx escape.
+  if (/\\u[dD][89a-fA-F]/.test(json) && holdsLoneSurrogate(input.body)) {
+    return await unstorable(
+      "Body holds an unpaired UTF-16 surrogate escape (such as \\ud800), which is not text; " +
+        "remove it from the message",
+    );
   }
   const parsed = parsePineAlert(input.body);
   if (!parsed.ok) return await recordInvalid(db, { ...input, error: parsed.error }, options);

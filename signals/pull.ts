@@ -60,10 +60,17 @@ export function createPuller(o: PullOptions): Puller {
         throw new RuntimeError(`The alerts file answered HTTP ${res.status}`);
       }
       const text = await readLimited(res, limits.pullBodyMaxBytes);
-      etag = res.headers.get("etag") ?? undefined;
-      lastModified = res.headers.get("last-modified") ?? undefined;
+      // The validators are kept only once every line of this version is stored: after a poll
+      // that failed half-way, the next one asks for the file without them and reads it again.
+      const validators = {
+        etag: res.headers.get("etag") ?? undefined,
+        lastModified: res.headers.get("last-modified") ?? undefined,
+      };
       const bodyHash = sha256(text);
-      if (bodyHash === lastBodyHash) return { status: "unchanged" };
+      if (bodyHash === lastBodyHash) {
+        ({ etag, lastModified } = validators);
+        return { status: "unchanged" };
+      }
       const { fresh, hashes } = unseenLines(text, seen);
       const format = /^\s*\{/.test(text) ? "jsonl" : "csv";
       const summary = format === "jsonl"
@@ -73,6 +80,7 @@ export function createPuller(o: PullOptions): Puller {
       // stored ones are then duplicates).
       for (const h of hashes) seen.add(h);
       lastBodyHash = bodyHash;
+      ({ etag, lastModified } = validators);
       return { status: "read", format, summary };
     },
   };

@@ -9,6 +9,32 @@ import assert from "node:assert/strict";
 import { serviceTest } from "../../helpers/fixtures.ts";
 import { insertAlert } from "../../helpers/execution.ts";
 import { ADMIN, withBot } from "./telegram_helpers.ts";
+import { limits } from "../../../core/limits.ts";
+
+/** The price bound, shortened for the tests below (restored after each). */
+const mutable = limits as unknown as { controlPriceTimeoutMs: number };
+async function withPriceBound(ms: number, fn: () => Promise<void>) {
+  const saved = mutable.controlPriceTimeoutMs;
+  mutable.controlPriceTimeoutMs = ms;
+  try {
+    await fn();
+  } finally {
+    mutable.controlPriceTimeoutMs = saved;
+  }
+}
+
+/** Polls the database until an operator pause is active; the ms it took, or undefined. */
+async function pausedWithin(db: Parameters<Parameters<typeof withBot>[0]>[0]["db"], ms: number) {
+  const t0 = Date.now();
+  while (Date.now() - t0 < ms) {
+    const [r] = await db.query<{ n: number }>(
+      "select count(*)::int as n from trading_pauses where lifted_at is null",
+    );
+    if (r.n > 0) return Date.now() - t0;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return undefined;
+}
 
 Deno.test({
   name: "a /pause sent after /status commands waiting on a stalled exchange takes effect at once",
@@ -50,4 +76,84 @@ Deno.test({
         for (const g of gates) g.release();
       }
     }),
+});
+
+Deno.test({
+  name: "a /status answered after the /pause confirmation shows the pause",
+  ...serviceTest,
+  fn: () =>
+    withBot(async ({ db, fake, service, tg, waitFor }) => {
+      const buy = await insertAlert(db, { idempotencyKey: "stall-2", qty: "0.002" });
+      service.ctx.queues.decisions.push(buy);
+      await waitFor("select status as v from positions", "OPEN");
+      const gates = [fake.hold("GET ticker/24hr"), fake.hold("GET ticker/price")];
+      try {
+        tg.sendUpdate({ fromId: ADMIN, chatId: ADMIN, text: "/status" });
+        tg.sendUpdate({ fromId: ADMIN, chatId: ADMIN, text: "/pause exchange is acting up" });
+        await tg.waitFor(() =>
+          tg.messages.some((m) => m.chatId === ADMIN && m.text.includes("no price"))
+        );
+        const texts = tg.messages.filter((m) => m.chatId === ADMIN).map((m) => m.text);
+        const pausedAt = texts.findIndex((t) => /paused \(/.test(t));
+        assert.ok(pausedAt >= 0, texts.join("\n---\n"));
+        const later = texts.slice(pausedAt + 1);
+        assert.ok(later.length > 0, "the /status came after the confirmation");
+        assert.ok(!later.some((t) => t.includes("entries running")), texts.join("\n---\n"));
+      } finally {
+        for (const g of gates) g.release();
+      }
+    }),
+});
+
+Deno.test({
+  name: "past 20 reads waiting, a read is answered busy and a /pause still takes effect at once",
+  ...serviceTest,
+  fn: () =>
+    withPriceBound(400, () =>
+      withBot(async ({ db, fake, service, tg, waitFor }) => {
+        const buy = await insertAlert(db, { idempotencyKey: "stall-3", qty: "0.002" });
+        service.ctx.queues.decisions.push(buy);
+        await waitFor("select status as v from positions", "OPEN");
+        const gates = [fake.hold("GET ticker/24hr"), fake.hold("GET ticker/price")];
+        try {
+          for (let i = 0; i < 25; i++) {
+            tg.sendUpdate({ fromId: ADMIN, chatId: ADMIN, text: "/status" });
+          }
+          tg.sendUpdate({ fromId: ADMIN, chatId: ADMIN, text: "/pause now" });
+          const ms = await pausedWithin(db, 5_000);
+          assert.ok(ms !== undefined && ms < 1_500, `the /pause took effect after ${ms} ms`);
+          await tg.waitFor(() =>
+            tg.messages.some((m) => m.chatId === ADMIN && m.text.startsWith("Busy:"))
+          );
+        } finally {
+          for (const g of gates) g.release();
+        }
+      })),
+});
+
+Deno.test({
+  name: "a stop answers the reads still queued before it confirms their updates",
+  ...serviceTest,
+  fn: () =>
+    withPriceBound(400, () =>
+      withBot(async ({ db, fake, service, tg, waitFor }) => {
+        const buy = await insertAlert(db, { idempotencyKey: "stall-4", qty: "0.002" });
+        service.ctx.queues.decisions.push(buy);
+        await waitFor("select status as v from positions", "OPEN");
+        const gates = [fake.hold("GET ticker/24hr"), fake.hold("GET ticker/price")];
+        try {
+          for (let i = 0; i < 3; i++) {
+            tg.sendUpdate({ fromId: ADMIN, chatId: ADMIN, text: "/status" });
+          }
+          await tg.waitFor(() => tg.pendingUpdates === 0);
+          await new Promise((r) => setTimeout(r, 200)); // handed to the lane
+          await service.stop();
+          const answered = tg.messages.filter((m) =>
+            m.chatId === ADMIN && m.text.includes("no price")
+          );
+          assert.equal(answered.length, 3, "every queued read answered before the stop returned");
+        } finally {
+          for (const g of gates) g.release();
+        }
+      })),
 });
