@@ -75,10 +75,16 @@ export async function recordDecision(
   const hash = payloadHash(input.decision);
   const key = input.decision.idempotencyKey ?? `h:${hash.slice(0, 32)}`;
   const decision: TradingDecision = { ...input.decision, idempotencyKey: key };
-  if (key.startsWith("risk:")) {
-    // The risk agent's exits are keyed "risk:…" in the same table: a signal must not be able
-    // to take such a key and so block a stop-loss.
-    const error = 'Idempotency keys starting with "risk:" are reserved; choose another key';
+  const reserved = key.startsWith("risk:")
+    ? "risk:"
+    : key.startsWith("strategy:") && input.source !== "strategy"
+    ? "strategy:"
+    : undefined;
+  if (reserved) {
+    // The risk agent's exits are keyed "risk:…" and the strategy agent's signals
+    // "strategy:…" in the same table: another door must not be able to take such a key in
+    // advance and so block a stop-loss or the agent's signal.
+    const error = `Idempotency keys starting with "${reserved}" are reserved; choose another key`;
     if (options.dryRun) return { outcome: "rejected", error };
     const alertId = await db.transaction((tx) =>
       storeRefused(tx, input, "REJECTED", error, options, { key, hash, decision })

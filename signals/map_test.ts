@@ -55,6 +55,11 @@ Deno.test("the strategy refuses unknown, disabled, other symbols, low confidence
   no(buy, { ...strategy, symbols: ["ETH/USDT"] }, /not allowed.*ETH\/USDT/);
   no({ ...buy, confidence: 0.49 }, strategy, /below the floor 0.5/);
   no({ ...buy, sl: "50001" }, strategy, /must be below the price/);
+  no({ ...buy, sl: "49000", tp: "48000" }, strategy, /Target 48000 must be above the price 50000/);
+  no({ ...buy, tp: "50000" }, strategy, /Target 50000 must be above the price/);
+  assert.ok(applyStrategy({ ...buy, tp: "50000.01" }, strategy).ok);
+  // A sell's target is not an entry's: it is left as given.
+  assert.ok(applyStrategy({ ...buy, action: "sell", tp: "48000" }, strategy).ok);
   assert.ok(applyStrategy({ ...buy, confidence: 0.5 }, strategy).ok);
 });
 

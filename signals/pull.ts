@@ -14,6 +14,7 @@ import type { Db } from "../db/mod.ts";
 import type { WorkQueue } from "../runtime/mod.ts";
 import { importCsv, type ImportSummary } from "./csv_import.ts";
 import { intakeAlert, type IntakeResult, recordInvalid, symbolResolver } from "./intake.ts";
+import { inexactJsonNumber, inexactNumberError } from "./request.ts";
 
 export interface PullOptions {
   db: Db;
@@ -118,6 +119,12 @@ async function submitJsonLines(
     } catch (error) {
       const reason = `Line is not JSON: ${errorMessage(error)}`;
       result = await recordInvalid(o.db, { ...base, error: reason });
+      count(summary, lineNo, result);
+      continue;
+    }
+    const inexact = inexactJsonNumber(line);
+    if (inexact) {
+      result = await recordInvalid(o.db, { ...base, error: inexactNumberError(inexact) });
       count(summary, lineNo, result);
       continue;
     }

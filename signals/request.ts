@@ -158,6 +158,51 @@ export function* jsonStrings(value: unknown): Generator<string> {
   }
 }
 
+/** A decimal number's digits and exponent, zeros trimmed: "65000.50" and "6.50005e4" agree. */
+function decimalKey(text: string): string | undefined {
+  const m = /^-?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(text);
+  if (!m) return undefined;
+  const frac = m[2] ?? "";
+  let digits = (m[1] + frac).replace(/^0+/, "");
+  let exp = Number(m[3] ?? 0) - frac.length;
+  const zeros = digits.length - digits.replace(/0+$/, "").length;
+  digits = digits.slice(0, digits.length - zeros);
+  exp += zeros;
+  return digits === "" ? "0" : `${digits}e${exp}`;
+}
+
+/**
+ * The first number of a JSON text that JSON.parse cannot keep as written (more digits than a
+ * double holds: 0.1234567890123456789 becomes 0.12345678901234568), its key and text; undefined
+ * when every number is kept exactly. Such a number would be stored and traded as another, so
+ * the alert is refused instead. Only a text with a run of 16 or more digits (a point among
+ * them) can hold one: any other is answered without a second parse.
+ */
+export function inexactJsonNumber(text: string): { key: string; source: string } | undefined {
+  if (!/\d[\d.]{15}/.test(text)) return undefined;
+  let found: { key: string; source: string } | undefined;
+  try {
+    JSON.parse(text, function (key, value, context?: { source?: string }) {
+      const source = context?.source;
+      if (
+        found === undefined && typeof value === "number" && source !== undefined &&
+        decimalKey(source) !== decimalKey(String(value))
+      ) {
+        found = { key, source };
+      }
+      return value;
+    });
+  } catch {
+    return undefined;
+  }
+  return found;
+}
+
+/** The refusal of such a number, with the way to send it. */
+export const inexactNumberError = (n: { key: string; source: string }) =>
+  `Number ${n.source} (${n.key}) has more digits than a JSON number keeps; send it as a ` +
+  `string: "${n.key}": "${n.source}"`;
+
 /** Whether a decoded JSON value nests arrays and objects deeper than `max` levels. */
 export function nestedDeeperThan(value: unknown, max: number): boolean {
   // Recursive, so nothing is allocated for a flat alert (it runs for every one); the recursion

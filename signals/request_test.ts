@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   clientAddress,
+  inexactJsonNumber,
   ipAllowed,
   jsonTextStrings,
   looseUnescape,
@@ -113,4 +114,29 @@ Deno.test("nesting is counted in levels of arrays and objects, scalars not count
   // Deep past any recursion limit, found without going that deep.
   const deep = JSON.parse(`${"[".repeat(30_000)}${"]".repeat(30_000)}`);
   assert.equal(nestedDeeperThan(deep, 32), true);
+});
+
+Deno.test("a JSON number kept exactly passes; one with more digits than a double holds is named", () => {
+  for (
+    const exact of [
+      '{"qty":0.001,"price":65000.5}',
+      '{"price":65000.50,"qty":1.5e-7,"n":12345678901234}',
+      '{"key":"bench-1234567890123456789","price":1}', // long digits in a string only
+      '{"price":0.1234567890123456}', // 16 digits a double keeps as written
+      '{"price":1E3}',
+    ]
+  ) assert.equal(inexactJsonNumber(exact), undefined, exact);
+  assert.deepEqual(inexactJsonNumber('{"qty":0.1234567890123456789}'), {
+    key: "qty",
+    source: "0.1234567890123456789",
+  });
+  assert.deepEqual(inexactJsonNumber('{"a":{"price":65000.123456789012}}'), {
+    key: "price",
+    source: "65000.123456789012",
+  });
+  assert.deepEqual(inexactJsonNumber('{"n":12345678901234567890}'), {
+    key: "n",
+    source: "12345678901234567890",
+  });
+  assert.equal(inexactJsonNumber("not json 12345678901234567"), undefined);
 });

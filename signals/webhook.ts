@@ -25,6 +25,8 @@ import {
   contentTypeRefusal,
   holdsLoneSurrogate,
   holdsSecret,
+  inexactJsonNumber,
+  inexactNumberError,
   ipAllowed,
   looseUnescape,
   nestedDeeperThan,
@@ -168,6 +170,7 @@ export function pineHandler(deps: PineDeps): PineHandler {
           "X-Auth-Token header may hold it); nothing was stored",
       }, 422);
     }
+    let inexact: { key: string; source: string } | undefined;
     if (parsed && nestedDeeperThan(body, limits.webhookJsonDepthMax)) {
       // PostgreSQL refuses to store such a value (stack depth): a clear 422 instead.
       parseError = `Body nests deeper than ${limits.webhookJsonDepthMax} levels; an alert ` +
@@ -176,6 +179,8 @@ export function pineHandler(deps: PineDeps): PineHandler {
       // (Decoded UTF-8 without escapes holds no unpaired surrogate.)
       parseError = "Body holds an unpaired UTF-16 surrogate escape (such as \\ud800), which " +
         "is not text; remove it from the message";
+    } else if (parsed && (inexact = inexactJsonNumber(read.text)) !== undefined) {
+      parseError = inexactNumberError(inexact);
     }
     const rawBody = storableRaw(read.text, token, fields, plain);
     const payload = parseError === undefined && fields ? withoutToken(fields) : undefined;

@@ -108,8 +108,10 @@ export function toPositiveDecimal(value: unknown): string | undefined {
   let text: string;
   if (typeof value === "number") {
     if (!Number.isFinite(value) || value <= 0) return undefined;
-    // toFixed avoids the exponent form of very small or large numbers ("1e-7").
+    // toFixed avoids the exponent form of very small or large numbers ("1e-7"); a number it
+    // would round (more than 18 decimals: 1.234567e-15) is refused, as its text would be.
     text = /e/i.test(String(value)) ? value.toFixed(18) : String(value);
+    if (text !== String(value) && Number(text) !== value) return undefined;
   } else if (typeof value === "string") {
     text = value.trim();
   } else {

@@ -34,7 +34,11 @@ Deno.test("quantities and prices become normalized positive decimal strings", ()
   assert.equal(toPositiveDecimal("0.0100"), "0.01");
   assert.equal(toPositiveDecimal(0.1), "0.1");
   assert.equal(toPositiveDecimal(1e-7), "0.0000001");
+  assert.equal(toPositiveDecimal(1.5e-7), "0.00000015");
   assert.equal(toPositiveDecimal("007"), "7");
+  // A number past 18 decimals would be rounded by its conversion: refused, as its text is.
+  assert.equal(toPositiveDecimal(1.234567e-15), undefined);
+  assert.equal(toPositiveDecimal("0.000000000000001234567"), undefined);
   for (const bad of [0, -1, "0", "-1", "NaN", NaN, Infinity, "1e5", "", "1,5", true, null]) {
     assert.equal(toPositiveDecimal(bad), undefined, String(bad));
   }

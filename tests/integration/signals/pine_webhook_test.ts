@@ -220,6 +220,33 @@ Deno.test({
         await invalid(alert({ idempotency_key: "risk:stop_loss:1:0" }), /reserved/);
       });
 
+      await tt.step(
+        "a JSON number a double cannot keep as written is refused, not rounded",
+        async () => {
+          const body = JSON.stringify(alert()).replace(
+            '"qty":"0.01"',
+            '"qty":0.1234567890123456789',
+          );
+          const row = await invalid(body, /Number 0\.1234567890123456789 \(qty\) has more digits/);
+          assert.equal(row.status, "INVALID");
+          // The same digits as a string are taken as written.
+          const ok = await post(
+            JSON.stringify(alert()).replace('"qty":"0.01"', '"qty":"0.123456789012345678"'),
+          );
+          assert.equal(ok.status, 202, JSON.stringify(ok.body));
+        },
+      );
+
+      await tt.step(
+        "so is one of the strategy agent's form: it cannot be taken in advance",
+        async () => {
+          await invalid(
+            alert({ idempotency_key: "strategy:ema:BTC/USDT:2026-01-01T00:00:00.000Z:buy" }),
+            /"strategy:" are reserved/,
+          );
+        },
+      );
+
       await tt.step("the token under another field is a 422 and nothing is stored", async () => {
         const before = await count();
         const res = await post(alert({ passphrase: TOKEN, note: `token ${TOKEN}` }));

@@ -17,10 +17,13 @@ const line = (key: string, extra = "") =>
 
 /** Serves `body` with ETag "v1", answering 304 to a request that names it. */
 function serveFile(body: string) {
-  return Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) =>
-    req.headers.get("if-none-match") === '"v1"'
-      ? new Response(null, { status: 304 })
-      : new Response(body, { headers: { etag: '"v1"' } }));
+  return Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    (req) =>
+      req.headers.get("if-none-match") === '"v1"'
+        ? new Response(null, { status: 304 })
+        : new Response(body, { headers: { etag: '"v1"' } }),
+  );
 }
 
 Deno.test({
