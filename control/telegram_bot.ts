@@ -12,7 +12,7 @@ import type { Db } from "../db/mod.ts";
 import type { PriceOf } from "./views.ts";
 import { adminAccess } from "./telegram_access.ts";
 import { type ControlActions, registerCommands } from "./telegram_commands.ts";
-import { type PollProblem, pollUpdates } from "./telegram_poller.ts";
+import { type PollProblem, pollUpdates, type UpdateMarks } from "./telegram_poller.ts";
 
 export interface ControlBotOptions {
   token: string;
@@ -67,5 +67,28 @@ export function startControlBot(o: ControlBotOptions, signal: AbortSignal): Prom
     signal,
     onProblem: o.onProblem,
     beforeConfirm: () => commands.drain(),
+    marks: dbUpdateMarks(o.db),
   });
+}
+
+/** The last handled update per bot, in `telegram_update_marks` (migration 0027). */
+export function dbUpdateMarks(db: Db): UpdateMarks {
+  return {
+    async load(botId) {
+      const [row] = await db.query<{ id: string }>(
+        "select last_update_id::text as id from telegram_update_marks where bot_id = $1",
+        [botId],
+      );
+      return row ? Number(row.id) : undefined;
+    },
+    async save(botId, updateId) {
+      await db.query(
+        `insert into telegram_update_marks as m (bot_id, last_update_id) values ($1, $2)
+         on conflict (bot_id) do update
+           set last_update_id = greatest(m.last_update_id, excluded.last_update_id),
+               updated_at = now()`,
+        [botId, updateId],
+      );
+    },
+  };
 }

@@ -28,6 +28,16 @@ export interface PollerDeps {
   onProblem(problem: PollProblem | undefined, detail: string): Promise<void>;
   /** At stop, before the last confirmation: the commands' own pending work (bounded). */
   beforeConfirm?: () => Promise<void>;
+  /**
+   * The last update handled, kept across restarts: an update handled but not yet confirmed
+   * when the process died is handed over again by Telegram, and is skipped.
+   */
+  marks?: UpdateMarks;
+}
+
+export interface UpdateMarks {
+  load(botId: number): Promise<number | undefined>;
+  save(botId: number, updateId: number): Promise<void>;
 }
 
 /** The types of update the commands need; Telegram sends no others. */
@@ -47,9 +57,11 @@ export async function pollUpdates(deps: PollerDeps): Promise<void> {
   let offset: number | undefined;
   let failures = 0;
   let problem: PollProblem | undefined;
+  let handledUpTo: number | undefined;
   while (!signal.aborted) {
     try {
       if (!bot.isInited()) bot.botInfo = await api.getMe(signal as AbortSignalLike);
+      handledUpTo ??= await loadMark(deps, bot.botInfo.id);
       const updates = await api.getUpdates({
         offset,
         limit: limits.controlPollLimit,
@@ -66,8 +78,21 @@ export async function pollUpdates(deps: PollerDeps): Promise<void> {
       failures = 0;
       for (const update of updates) {
         offset = update.update_id + 1;
+        if (update.update_id <= handledUpTo) {
+          log.info("Skipped Telegram update {updateId}: handled before a restart", {
+            updateId: update.update_id,
+          });
+          continue;
+        }
         try {
           await bot.handleUpdate(update);
+          handledUpTo = update.update_id;
+          await deps.marks?.save(bot.botInfo.id, update.update_id).catch((error) =>
+            log.warn("Cannot record Telegram update {updateId} as handled: {error}", {
+              updateId: update.update_id,
+              error: redactText(errorMessage(error)),
+            })
+          );
         } catch (error) {
           // The handlers catch their own failures: this is a bug, logged, never a stop.
           log.error("Handling Telegram update {updateId} failed: {error}", {
@@ -112,6 +137,18 @@ export async function pollUpdates(deps: PollerDeps): Promise<void> {
   // a restart would not answer them.
   await deps.beforeConfirm?.();
   if (offset !== undefined) await confirm(api, offset, log);
+}
+
+/** The last update handled before this start; -1 without one (or when it cannot be read). */
+async function loadMark(deps: PollerDeps, botId: number): Promise<number> {
+  try {
+    return (await deps.marks?.load(botId)) ?? -1;
+  } catch (error) {
+    deps.log.warn("Cannot read the last handled Telegram update (one may run twice): {error}", {
+      error: redactText(errorMessage(error)),
+    });
+    return -1;
+  }
 }
 
 /**

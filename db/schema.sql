@@ -413,6 +413,13 @@ create table telegram_chats (
   constraint telegram_chats_pkey PRIMARY KEY (chat_id)
 );
 
+create table telegram_update_marks (
+  bot_id bigint not null,
+  last_update_id bigint not null,
+  updated_at timestamp with time zone not null default now(),
+  constraint telegram_update_marks_pkey PRIMARY KEY (bot_id)
+);
+
 create table trading_pauses (
   id bigint generated always as identity not null,
   account_id bigint not null,

@@ -257,6 +257,17 @@ export function planOrder(input: PlanInput): PlanResult {
   if (ladder?.merged.length) {
     sizingNote = `${sizingNote}; take-profit ladder: ${ladder.merged.join("; ")}`;
   }
+  // A ladder replaces the single target: its slices are the position's targets.
+  const takeProfitPrice = d.action === "buy" && !ladder
+    ? targetOf(d.tp, entry, strategy, tick)
+    : undefined;
+  // A target at or below the entry (a market buy's alert `tp` under the price) would sell the
+  // position on the next pass, at a loss.
+  if (takeProfitPrice !== undefined && dec.cmp(takeProfitPrice, entry) <= 0) {
+    return refuse(
+      `${what}: target ${takeProfitPrice} is not above the entry ${entry} of a long position`,
+    );
+  }
   return {
     ok: true,
     plan: {
@@ -267,10 +278,7 @@ export function planOrder(input: PlanInput): PlanResult {
       price,
       refPrice: tick ? dec.roundToStep(input.refPrice, tick) : input.refPrice,
       stopPrice,
-      // A ladder replaces the single target: its slices are the position's targets.
-      takeProfitPrice: d.action === "buy" && !ladder
-        ? targetOf(d.tp, entry, strategy, tick)
-        : undefined,
+      takeProfitPrice,
       sizingNote,
       trail: d.action === "buy" ? trailOf(d, strategy) : undefined,
       ladder: ladder?.slices,
@@ -278,10 +286,6 @@ export function planOrder(input: PlanInput): PlanResult {
   };
 }
 
-/**
- * What an entry leaves to sell: the exchange may take the buy's fee in the base asset, so the
- * quantity less the fee, truncated to the step. The stop exit and the ladder are checked on it.
- */
 /**
  * The limit of a stop-limit sell: `offsetPct` below its stop, rounded down to the tick, so a
  * gap through the stop still fills (the stop itself is already on the tick, rounded up).
@@ -291,6 +295,10 @@ export function stopLimitPrice(stopPrice: string, rules: TradingRules, offsetPct
   return rules.tick_size ? dec.roundToStep(raw, rules.tick_size, "down") : raw;
 }
 
+/**
+ * What an entry leaves to sell: the exchange may take the buy's fee in the base asset, so the
+ * quantity less the fee, truncated to the step. The stop exit and the ladder are checked on it.
+ */
 function exitQtyOf(qty: string, rules: TradingRules, floor: (q: string) => string): string {
   return floor(dec.mul(qty, dec.sub("1", rules.taker_fee ?? DEFAULT_TAKER_FEE)));
 }

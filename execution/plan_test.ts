@@ -288,3 +288,21 @@ Deno.test("an entry whose ladder cannot be sold is refused with the numbers", ()
   });
   assert.ok(plan({ ...eth, rules, strategy: base.strategy, d: { qty: "0.001", sl: "98" } }).ok);
 });
+
+Deno.test("a buy whose target is not above its entry is refused; a ladder's entry keeps no target", () => {
+  // A market buy: the entry is the reference price, which the alert's tp may be under.
+  const under = plan({ d: { tp: "40000", sl: "39000" } });
+  assert.ok(!under.ok);
+  assert.match(under.reason, /target 40000 is not above the entry 50000 of a long position/);
+  const at = plan({ d: { tp: "50000", sl: "49000" } });
+  assert.ok(!at.ok);
+  const above = plan({ d: { tp: "50000.01", sl: "49000" } });
+  assert.ok(above.ok && above.plan.takeProfitPrice === "50000.01");
+  // The ladder replaces the single target: the alert's tp is not looked at.
+  const ladder = plan({
+    d: { tp: "40000", sl: "49000", qty: "0.01" },
+    strategy: { ...base.strategy, tpLadder: [{ pct: 4, share: 100 }] },
+  });
+  assert.ok(ladder.ok, JSON.stringify(ladder));
+  assert.equal(ladder.plan.takeProfitPrice, undefined);
+});

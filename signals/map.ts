@@ -88,8 +88,11 @@ export function applyStrategy(
     if (up && compareDecimal(d.sl, d.price) >= 0) {
       return { ok: false, error: `Stop ${d.sl} must be below the price ${d.price} for a buy` };
     }
-    // A target at or below the price of a buy would sell it at once, at a loss.
-    if (up && d.tp !== undefined && compareDecimal(d.tp, d.price) <= 0) {
+    // A target at or below the price of a buy would sell it at once, at a loss (a laddered
+    // strategy's slices replace the alert's target: it is not looked at).
+    if (
+      up && d.tp !== undefined && !strategy.tp_ladder?.length && compareDecimal(d.tp, d.price) <= 0
+    ) {
       return { ok: false, error: `Target ${d.tp} must be above the price ${d.price} for a buy` };
     }
   }

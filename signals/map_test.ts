@@ -58,6 +58,9 @@ Deno.test("the strategy refuses unknown, disabled, other symbols, low confidence
   no({ ...buy, sl: "49000", tp: "48000" }, strategy, /Target 48000 must be above the price 50000/);
   no({ ...buy, tp: "50000" }, strategy, /Target 50000 must be above the price/);
   assert.ok(applyStrategy({ ...buy, tp: "50000.01" }, strategy).ok);
+  // A laddered strategy's slices replace the alert's target: it is not looked at.
+  const laddered = { ...strategy, tp_ladder: [{ pct: 4, share: 100 }] };
+  assert.ok(applyStrategy({ ...buy, tp: "48000" }, laddered).ok);
   // A sell's target is not an entry's: it is left as given.
   assert.ok(applyStrategy({ ...buy, action: "sell", tp: "48000" }, strategy).ok);
   assert.ok(applyStrategy({ ...buy, confidence: 0.5 }, strategy).ok);

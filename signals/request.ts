@@ -158,6 +158,22 @@ export function* jsonStrings(value: unknown): Generator<string> {
   }
 }
 
+/**
+ * The fields whose numbers are traded (pine_schema.ts): a number elsewhere (a sender's own
+ * `bar_id`) is ignored, as the field is.
+ */
+const TRADED_NUMBERS = new Set(["qty", "price", "sl", "tp", "trail_pct", "confidence"]);
+
+/**
+ * Digits of a number's text without leading and trailing zeros. Up to 17 it may be a double
+ * written out in full (C's %.17g: 65000.120000000003 is the double of 65000.12), which the
+ * parse keeps: only a longer text is something a double cannot carry.
+ */
+function significantDigits(text: string): number {
+  const mantissa = text.replace(/^-/, "").replace(/[eE].*$/, "").replace(".", "");
+  return mantissa.replace(/^0+/, "").replace(/0+$/, "").length;
+}
+
 /** A decimal number's digits and exponent, zeros trimmed: "65000.50" and "6.50005e4" agree. */
 function decimalKey(text: string): string | undefined {
   const m = /^-?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(text);
@@ -174,7 +190,7 @@ function decimalKey(text: string): string | undefined {
 /**
  * The first number of a JSON text that JSON.parse cannot keep as written (more digits than a
  * double holds: 0.1234567890123456789 becomes 0.12345678901234568), its key and text; undefined
- * when every number is kept exactly. Such a number would be stored and traded as another, so
+ * when every traded number is kept. Such a number would be stored and traded as another, so
  * the alert is refused instead. Only a text with a run of 16 or more digits (a point among
  * them) can hold one: any other is answered without a second parse.
  */
@@ -186,6 +202,7 @@ export function inexactJsonNumber(text: string): { key: string; source: string }
       const source = context?.source;
       if (
         found === undefined && typeof value === "number" && source !== undefined &&
+        TRADED_NUMBERS.has(key) && significantDigits(source) > 17 &&
         decimalKey(source) !== decimalKey(String(value))
       ) {
         found = { key, source };

@@ -130,13 +130,17 @@ Deno.test("a JSON number kept exactly passes; one with more digits than a double
     key: "qty",
     source: "0.1234567890123456789",
   });
-  assert.deepEqual(inexactJsonNumber('{"a":{"price":65000.123456789012}}'), {
+  assert.deepEqual(inexactJsonNumber('{"a":{"price":65000.1234567890123}}'), {
     key: "price",
-    source: "65000.123456789012",
+    source: "65000.1234567890123",
   });
-  assert.deepEqual(inexactJsonNumber('{"n":12345678901234567890}'), {
-    key: "n",
+  assert.deepEqual(inexactJsonNumber('{"qty":12345678901234567890}'), {
+    key: "qty",
     source: "12345678901234567890",
   });
+  // A field the service does not read is ignored, as the field is.
+  assert.equal(inexactJsonNumber('{"bar_id":12345678901234567890,"qty":1}'), undefined);
+  // A double written out in full (%.17g) is that double: 65000.12.
+  assert.equal(inexactJsonNumber('{"price":65000.120000000003}'), undefined);
   assert.equal(inexactJsonNumber("not json 12345678901234567"), undefined);
 });
