@@ -75,18 +75,18 @@ export function startControlBot(o: ControlBotOptions, signal: AbortSignal): Prom
 export function dbUpdateMarks(db: Db): UpdateMarks {
   return {
     async load(botId) {
-      const [row] = await db.query<{ id: string }>(
-        "select last_update_id::text as id from telegram_update_marks where bot_id = $1",
+      const [row] = await db.query<{ id: string; at: Date }>(
+        `select last_update_id::text as id, updated_at as at from telegram_update_marks
+          where bot_id = $1`,
         [botId],
       );
-      return row ? Number(row.id) : undefined;
+      return row ? { updateId: Number(row.id), at: new Date(row.at) } : undefined;
     },
     async save(botId, updateId) {
       await db.query(
         `insert into telegram_update_marks as m (bot_id, last_update_id) values ($1, $2)
          on conflict (bot_id) do update
-           set last_update_id = greatest(m.last_update_id, excluded.last_update_id),
-               updated_at = now()`,
+           set last_update_id = excluded.last_update_id, updated_at = now()`,
         [botId, updateId],
       );
     },

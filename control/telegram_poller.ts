@@ -36,7 +36,8 @@ export interface PollerDeps {
 }
 
 export interface UpdateMarks {
-  load(botId: number): Promise<number | undefined>;
+  /** The last update handled by this bot, and when. */
+  load(botId: number): Promise<{ updateId: number; at: Date } | undefined>;
   save(botId: number, updateId: number): Promise<void>;
 }
 
@@ -57,11 +58,13 @@ export async function pollUpdates(deps: PollerDeps): Promise<void> {
   let offset: number | undefined;
   let failures = 0;
   let problem: PollProblem | undefined;
-  let handledUpTo: number | undefined;
+  // What was handled before this start and may come again (not yet confirmed to Telegram).
+  let handledBefore: number | undefined;
+  let marked = false;
   while (!signal.aborted) {
     try {
       if (!bot.isInited()) bot.botInfo = await api.getMe(signal as AbortSignalLike);
-      handledUpTo ??= await loadMark(deps, bot.botInfo.id);
+      if (!marked) [handledBefore, marked] = [await loadMark(deps, bot.botInfo.id), true];
       const updates = await api.getUpdates({
         offset,
         limit: limits.controlPollLimit,
@@ -78,15 +81,16 @@ export async function pollUpdates(deps: PollerDeps): Promise<void> {
       failures = 0;
       for (const update of updates) {
         offset = update.update_id + 1;
-        if (update.update_id <= handledUpTo) {
+        if (handledBefore !== undefined && update.update_id <= handledBefore) {
           log.info("Skipped Telegram update {updateId}: handled before a restart", {
             updateId: update.update_id,
           });
           continue;
         }
+        // Past the mark, Telegram's offset keeps what follows from coming twice.
+        handledBefore = undefined;
         try {
           await bot.handleUpdate(update);
-          handledUpTo = update.update_id;
           await deps.marks?.save(bot.botInfo.id, update.update_id).catch((error) =>
             log.warn("Cannot record Telegram update {updateId} as handled: {error}", {
               updateId: update.update_id,
@@ -139,15 +143,22 @@ export async function pollUpdates(deps: PollerDeps): Promise<void> {
   if (offset !== undefined) await confirm(api, offset, log);
 }
 
-/** The last update handled before this start; -1 without one (or when it cannot be read). */
-async function loadMark(deps: PollerDeps, botId: number): Promise<number> {
+/**
+ * The last update handled before this start, when it may still come again: Telegram keeps an
+ * unconfirmed update for 24 hours (`limits.controlUpdateMarkMaxAgeMs`), and after a week
+ * without updates it numbers the next ones at random, so an older mark is no guide.
+ */
+async function loadMark(deps: PollerDeps, botId: number): Promise<number | undefined> {
   try {
-    return (await deps.marks?.load(botId)) ?? -1;
+    const mark = await deps.marks?.load(botId);
+    if (!mark) return undefined;
+    const ageMs = deps.clock.now().getTime() - mark.at.getTime();
+    return ageMs <= limits.controlUpdateMarkMaxAgeMs ? mark.updateId : undefined;
   } catch (error) {
     deps.log.warn("Cannot read the last handled Telegram update (one may run twice): {error}", {
       error: redactText(errorMessage(error)),
     });
-    return -1;
+    return undefined;
   }
 }
 

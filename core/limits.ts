@@ -201,6 +201,8 @@ export const limits = {
   controlReadsQueuedMax: 20,
   /** How long /status, /positions and /profit wait for the prices, all looked up together. */
   controlPriceTimeoutMs: 3_000,
+  /** A recorded last Telegram update older than this is not used (Telegram keeps 24 h). */
+  controlUpdateMarkMaxAgeMs: 24 * 3_600_000,
   /** A command older than this (sent while the service was down) is answered, not run. */
   controlCommandMaxAgeMs: 10 * 60_000,
   /** Longest wait between getUpdates attempts after failures (a conflict, an outage). */

@@ -165,13 +165,13 @@ export function* jsonStrings(value: unknown): Generator<string> {
 const TRADED_NUMBERS = new Set(["qty", "price", "sl", "tp", "trail_pct", "confidence"]);
 
 /**
- * Digits of a number's text without leading and trailing zeros. Up to 17 it may be a double
- * written out in full (C's %.17g: 65000.120000000003 is the double of 65000.12), which the
- * parse keeps: only a longer text is something a double cannot carry.
+ * Whether a number's text is the double JSON.parse made of it: written as its shortest form
+ * (65000.12) or in full to 17 digits (C's %.17g: 65000.120000000003 is that same double).
+ * 0.99999999999999999 is not (it parses to 1), nor is 0.1234567890123456789.
  */
-function significantDigits(text: string): number {
-  const mantissa = text.replace(/^-/, "").replace(/[eE].*$/, "").replace(".", "");
-  return mantissa.replace(/^0+/, "").replace(/0+$/, "").length;
+function keptAsWritten(source: string, value: number): boolean {
+  const key = decimalKey(source);
+  return key === decimalKey(String(value)) || key === decimalKey(value.toPrecision(17));
 }
 
 /** A decimal number's digits and exponent, zeros trimmed: "65000.50" and "6.50005e4" agree. */
@@ -196,23 +196,23 @@ function decimalKey(text: string): string | undefined {
  */
 export function inexactJsonNumber(text: string): { key: string; source: string } | undefined {
   if (!/\d[\d.]{15}/.test(text)) return undefined;
-  let found: { key: string; source: string } | undefined;
+  const traded: { holder: unknown; key: string; source: string; value: number }[] = [];
+  let root: unknown;
   try {
-    JSON.parse(text, function (key, value, context?: { source?: string }) {
+    JSON.parse(text, function (this: unknown, key, value, context?: { source?: string }) {
       const source = context?.source;
-      if (
-        found === undefined && typeof value === "number" && source !== undefined &&
-        TRADED_NUMBERS.has(key) && significantDigits(source) > 17 &&
-        decimalKey(source) !== decimalKey(String(value))
-      ) {
-        found = { key, source };
+      if (typeof value === "number" && source !== undefined && TRADED_NUMBERS.has(key)) {
+        traded.push({ holder: this, key, source, value });
       }
+      if (key === "") root = value;
       return value;
     });
   } catch {
     return undefined;
   }
-  return found;
+  // Only the alert's own fields (the top level), as the schema reads them.
+  const found = traded.find((n) => n.holder === root && !keptAsWritten(n.source, n.value));
+  return found && { key: found.key, source: found.source };
 }
 
 /** The refusal of such a number, with the way to send it. */

@@ -130,7 +130,7 @@ Deno.test("a JSON number kept exactly passes; one with more digits than a double
     key: "qty",
     source: "0.1234567890123456789",
   });
-  assert.deepEqual(inexactJsonNumber('{"a":{"price":65000.1234567890123}}'), {
+  assert.deepEqual(inexactJsonNumber('{"b":1,"price":65000.1234567890123}'), {
     key: "price",
     source: "65000.1234567890123",
   });
@@ -142,5 +142,12 @@ Deno.test("a JSON number kept exactly passes; one with more digits than a double
   assert.equal(inexactJsonNumber('{"bar_id":12345678901234567890,"qty":1}'), undefined);
   // A double written out in full (%.17g) is that double: 65000.12.
   assert.equal(inexactJsonNumber('{"price":65000.120000000003}'), undefined);
+  // 17 digits that are no double's own: they parse to another number (1).
+  assert.deepEqual(inexactJsonNumber('{"qty":0.99999999999999999}'), {
+    key: "qty",
+    source: "0.99999999999999999",
+  });
+  // A traded name inside a field the service ignores is ignored with it.
+  assert.equal(inexactJsonNumber('{"meta":{"price":0.1234567890123456789},"qty":1}'), undefined);
   assert.equal(inexactJsonNumber("not json 12345678901234567"), undefined);
 });
