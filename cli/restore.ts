@@ -27,6 +27,13 @@ are delivered by the next serve, once each.`,
         r.kind === "server" ? "the DATABASE_URL database" : config.dataDir
       }; ${r.migrationsApplied.length} migration(s) applied after it`,
     );
+    if (r.kind === "server") {
+      io.out(
+        r.rolesApplied
+          ? "The rights of pgsl_app and pgsl_notifier were applied again (db/roles.sql)"
+          : "Grants are not restored: create the roles with db/roles.sql before serving as them",
+      );
+    }
   },
 };
 export default command;

@@ -32,6 +32,8 @@ export interface Restored {
   /** Where the replaced embedded data went (with --force). */
   movedAside?: string;
   migrationsApplied: string[];
+  /** Server: whether db/roles.sql was applied again (its roles exist on this server). */
+  rolesApplied?: boolean;
 }
 
 export async function restoreBackup(
@@ -71,6 +73,9 @@ async function restoreServer(config: Config, file: string, force: boolean): Prom
       "pg_restore",
       [
         "--no-owner",
+        // The grants name roles of the source cluster (db/roles.sql's), which a new machine may
+        // not have yet: they would abort the whole restore. They are applied again below.
+        "--no-privileges",
         "--exit-on-error",
         "--single-transaction",
         ...clean,
@@ -80,7 +85,16 @@ async function restoreServer(config: Config, file: string, force: boolean): Prom
       conn.env,
     );
     const { applied } = await migrate(db);
-    return { kind: "server", migrationsApplied: applied };
+    // The least-privilege roles get their rights back when they exist here; else run
+    // db/roles.sql once they are created (docs/operations.md).
+    const [roles] = await db.query<{ n: number }>(
+      "select count(*)::int as n from pg_roles where rolname in ('pgsl_app', 'pgsl_notifier')",
+    );
+    const rolesApplied = roles.n === 2;
+    if (rolesApplied) {
+      await db.exec(await Deno.readTextFile(new URL("../db/roles.sql", import.meta.url)));
+    }
+    return { kind: "server", migrationsApplied: applied, rolesApplied };
   } finally {
     await db.close();
   }
