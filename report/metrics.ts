@@ -228,7 +228,8 @@ function replayFills(fills: FillRow[], quote: string, price: PriceOf, start: num
   let count = 0;
   for (const f of fills) {
     const t = f.at.getTime();
-    if (t > end) break;
+    // A period's end is the next one's start: a fill at that moment is the next one's.
+    if (t >= end) break;
     const inPeriod = t >= start;
     const base = f.symbol.split("/")[0];
     const feeQuote = f.feeAsset === quote

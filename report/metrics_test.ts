@@ -315,3 +315,45 @@ Deno.test("two accounts trading one symbol are two positions: each trade is its 
   });
   assert.deepEqual(alone.trades.map((t) => [t.account, t.pnl]), [[undefined, 500]]);
 });
+
+Deno.test("a fill at exactly midnight counts in one day only: the next one's", () => {
+  const mid = new Date("2026-12-02T00:00:00.000Z");
+  const fills: FillRow[] = [
+    {
+      symbol: "BTC/USDT",
+      side: "buy",
+      qty: 1,
+      price: 100,
+      fee: 1,
+      feeAsset: "USDT",
+      at: new Date("2026-12-01T10:00:00Z"),
+      strategy: "s",
+    },
+    {
+      symbol: "BTC/USDT",
+      side: "sell",
+      qty: 1,
+      price: 110,
+      fee: 1,
+      feeAsset: "USDT",
+      at: mid,
+      strategy: "s",
+    },
+  ];
+  const day = (at: string) => {
+    const p = periodOf("daily", new Date(at));
+    return computeSnapshot({
+      period: p,
+      until: p.end,
+      quote: "USDT",
+      legs: [],
+      fills,
+      prices: [],
+      funded: false,
+    }).metrics;
+  };
+  const d1 = day("2026-12-01T12:00:00Z");
+  const d2 = day("2026-12-02T12:00:00Z");
+  assert.deepEqual([d1.trades, d2.trades], [0, 1]);
+  assert.deepEqual([d1.fees, d2.fees], [1, 1]);
+});
