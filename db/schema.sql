@@ -450,6 +450,7 @@ create table transactions (
   prev_hash text not null,
   hash text not null,
   account_id bigint not null default 1,
+  constraint transactions_account_plain CHECK ((POSITION(('@'::text) IN (account)) = 0)),
   constraint transactions_kind_check CHECK ((kind = ANY (ARRAY['deposit'::text, 'withdrawal'::text, 'trade'::text, 'fee'::text, 'adjustment'::text]))),
   constraint transactions_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts(id),
   constraint transactions_exchange_id_fkey FOREIGN KEY (exchange_id) REFERENCES exchanges(id),

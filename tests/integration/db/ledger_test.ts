@@ -228,3 +228,19 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  ...opts,
+  name: "a ledger book holding '@' is refused: a leg cannot take another account's hashed form",
+  fn: async () => {
+    await using t = await testDb();
+    await t.db.query("insert into exchanges (id) values ('binance') on conflict do nothing");
+    // ('paper@2', account 1) would hash as ('paper', account 2) does.
+    await assert.rejects(
+      t.db.query(...deposit("1", null, "paper@2")),
+      /transactions_account_plain/,
+    );
+    await t.db.query(...deposit("1", null, "paper"));
+    assert.equal((await verifyLedger(t.db)).ok, true);
+  },
+});
