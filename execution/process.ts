@@ -160,11 +160,8 @@ export async function processAlert(
     await alerts.releaseAlert(db, alert.id);
     return "deferred";
   }
-  // A paused account takes no new entry: refused with the reason on the alert (the pause itself
-  // was announced); exits always pass.
-  // Read once per pass and account; the order insert checks again (store.ts insertOrder).
-  // A disabled account takes no new entry either, also from alerts routed to it before
-  // (`accounts disable`); its exits and stops go on. The order insert checks again.
+  // A disabled account takes no new entry, also from alerts routed to it before (`accounts
+  // disable`); its exits and stops go on. The order insert checks again.
   if (d.action === "buy" && !account.enabled) {
     return await refuse(
       ctx,
@@ -174,6 +171,9 @@ export async function processAlert(
       { quiet: true },
     );
   }
+  // A paused account takes no new entry: refused with the reason on the alert (the pause itself
+  // was announced); exits always pass.
+  // Read once per pass and account; the order insert checks again (store.ts insertOrder).
   const pauses = d.action === "buy"
     ? await cached(cache, `pauses:${account.id}`, () => activePauses(db, clock.now(), account.id))
     : [];
@@ -432,9 +432,9 @@ async function awaitOrdersInTheWay(
              or (side = 'buy' and (status in ('NEW', 'UNKNOWN') and not $5::bool or $4::bool)))`,
     [ctx.account.id, ctx.exchange.id, d.symbol, d.qty === undefined, held, riskExit],
   );
-  if (orders.length === 0) return false;
   const waitFor = orders.filter((o) => o.wait);
   const cancels = orders.filter((o) => o.cancel);
+  if (waitFor.length === 0 && cancels.length === 0) return false;
   await ctx.db.transaction(async (tx) => {
     for (const o of cancels) {
       // Once a cancel was sent, the reconciler's record of it is awaited, not a second cancel.

@@ -235,8 +235,8 @@ export function createProtector(deps: ProtectDeps) {
    */
   function candidates(symbol?: string): Promise<Candidate[]> {
     return db.query<Candidate>(
-      `select p.id, p.symbol, (p.qty - ${OTHER_SELLING_SQL})::text as qty, p.stop_price::text,
-              p.strategy, p.opened_at, ${OTHER_SELLING_SQL} > 0 as beside_sells,
+      `select p.id, p.symbol, (p.qty - s.selling)::text as qty, p.stop_price::text,
+              p.strategy, p.opened_at, s.selling > 0 as beside_sells,
               (select count(*)::int from orders so
                 where so.position_id = p.id and so.purpose = 'stop_loss'
                   and so.filled_qty > 0) as filled_stops,
@@ -244,6 +244,7 @@ export function createProtector(deps: ProtectDeps) {
                  join instruments i on i.id = ei.instrument_id
                 where ei.exchange_id = p.exchange_id and i.symbol = p.symbol) as rules
          from positions p
+         cross join lateral (select ${OTHER_SELLING_SQL} as selling) s
         where p.account_id = $1 and p.exchange_id = $2 and p.status = 'OPEN' and p.qty > 0
           and p.stop_price is not null and ($3::text is null or p.symbol = $3)
           and not exists (select 1 from orders o
@@ -251,7 +252,7 @@ export function createProtector(deps: ProtectDeps) {
                              and o.symbol = p.symbol and o.side = 'sell'
                              and (o.purpose = 'stop_loss' or o.type = 'market')
                              and o.status in ${ACTIVE_ORDER_STATUSES_SQL})
-          and p.qty > ${OTHER_SELLING_SQL}
+          and p.qty > s.selling
           and not exists (select 1 from inbound_alerts a
                            where a.account_id = p.account_id
                              and a.status in ('RECEIVED', 'PROCESSING')

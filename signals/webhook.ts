@@ -23,13 +23,11 @@ import {
 import {
   clientAddress,
   contentTypeRefusal,
-  holdsLoneSurrogate,
   holdsSecret,
   inexactJsonNumber,
   inexactNumberError,
   ipAllowed,
   looseUnescape,
-  nestedDeeperThan,
   readBodyLimited,
   secretLiterals,
   tokenChecker,
@@ -170,18 +168,10 @@ export function pineHandler(deps: PineDeps): PineHandler {
           "X-Auth-Token header may hold it); nothing was stored",
       }, 422);
     }
-    let inexact: { key: string; source: string } | undefined;
-    if (parsed && nestedDeeperThan(body, limits.webhookJsonDepthMax)) {
-      // PostgreSQL refuses to store such a value (stack depth): a clear 422 instead.
-      parseError = `Body nests deeper than ${limits.webhookJsonDepthMax} levels; an alert ` +
-        "message is a flat object";
-    } else if (parsed && !plain && holdsLoneSurrogate(body)) {
-      // (Decoded UTF-8 without escapes holds no unpaired surrogate.)
-      parseError = "Body holds an unpaired UTF-16 surrogate escape (such as \\ud800), which " +
-        "is not text; remove it from the message";
-    } else if (parsed && (inexact = inexactJsonNumber(read.text)) !== undefined) {
-      parseError = inexactNumberError(inexact);
-    }
+    // (What PostgreSQL cannot store — nesting too deep, NUL, unpaired surrogates — is refused by
+    // intakeAlert, for every door; a number a double cannot keep needs the text, so here.)
+    const inexact = parsed ? inexactJsonNumber(read.text) : undefined;
+    if (inexact) parseError = inexactNumberError(inexact);
     const rawBody = storableRaw(read.text, token, fields, plain);
     const payload = parseError === undefined && fields ? withoutToken(fields) : undefined;
     const acceptBy = new Date(arrival.getTime() + limits.webhookDbTimeoutMs);
