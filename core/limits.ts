@@ -86,7 +86,7 @@ export const limits = {
   pullBodyMaxBytes: 4 * 1024 * 1024,
   /** One fetch of PULL_ALERTS_URL, headers and body. */
   pullTimeoutMs: 15_000,
-  /** Lines of the polled file remembered as already submitted (oldest forgotten first). */
+  /** Submitted lines of the polled file remembered in memory (all are in pull_seen_lines). */
   pullSeenLinesMax: 20_000,
   /** Candles asked for per page by `candles download` (Binance's most). */
   historyPageCandles: 1000,

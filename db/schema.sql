@@ -317,6 +317,12 @@ create table positions (
   constraint positions_pkey PRIMARY KEY (id)
 );
 
+create table pull_seen_lines (
+  line_hash text not null,
+  first_seen_at timestamp with time zone not null default now(),
+  constraint pull_seen_lines_pkey PRIMARY KEY (line_hash)
+);
+
 create table reports (
   id text not null,
   kind text not null,

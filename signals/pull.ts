@@ -4,8 +4,10 @@
  * If-Modified-Since, so that an unchanged file costs one 304. The body is JSON lines (one Pine
  * alert message per line) or CSV with the columns of `import-csv`; every alert goes through the
  * shared intake (source `pull`): the same validation, strategy mapping and dedupe as the
- * webhook. Lines already submitted by this process are skipped, so a file that keeps its old
- * lines does not add a duplicate row per poll; after a restart they are duplicates once.
+ * webhook. A line is submitted once, ever: the hashes of submitted lines are kept in
+ * `pull_seen_lines` (and the latest in memory), so a file that keeps its old lines adds no row
+ * per poll nor per restart, and a line refused once (say, for a strategy not yet created) is not
+ * accepted later when its cause is gone: the sender sends it again, as a new line.
  */
 import { createHash } from "node:crypto";
 import { errorMessage, RuntimeError } from "../core/errors.ts";
@@ -72,13 +74,14 @@ export function createPuller(o: PullOptions): Puller {
         ({ etag, lastModified } = validators);
         return { status: "unchanged" };
       }
-      const { fresh, hashes } = unseenLines(text, seen);
+      const { fresh, hashes } = await unseenLines(o.db, text, seen);
       const format = /^\s*\{/.test(text) ? "jsonl" : "csv";
       const summary = format === "jsonl"
         ? await submitJsonLines(o, fresh, symbols)
         : await submitCsv(o, text, fresh);
       // Remembered only once stored: a poll that failed half-way submits them again (the
       // stored ones are then duplicates).
+      await rememberLines(o.db, hashes);
       for (const h of hashes) seen.add(h);
       lastBodyHash = bodyHash;
       ({ etag, lastModified } = validators);
@@ -89,18 +92,51 @@ export function createPuller(o: PullOptions): Puller {
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
-/** Lines (by 1-based number) not submitted before, and their hashes. */
-function unseenLines(text: string, seen: BoundedSet) {
-  const fresh = new Map<number, string>();
-  const hashes: string[] = [];
-  text.split(/\r?\n/).forEach((line, i) => {
+/**
+ * Lines (by 1-based number) never submitted before, and their hashes: those this process
+ * remembers are skipped at once, the rest are looked up in `pull_seen_lines`.
+ */
+async function unseenLines(db: Db, text: string, seen: BoundedSet) {
+  const candidates = new Map<string, number>();
+  const lines = text.split(/\r?\n/);
+  lines.forEach((line, i) => {
     if (line.trim() === "") return;
     const h = sha256(line);
-    if (seen.has(h)) return;
-    hashes.push(h);
-    fresh.set(i + 1, line);
+    if (!seen.has(h) && !candidates.has(h)) candidates.set(h, i + 1);
   });
+  const known = new Set<string>();
+  const all = [...candidates.keys()];
+  for (let i = 0; i < all.length; i += LOOKUP_CHUNK) {
+    const rows = await db.query<{ line_hash: string }>(
+      "select line_hash from pull_seen_lines where line_hash = any($1::text[])",
+      [all.slice(i, i + LOOKUP_CHUNK)],
+    );
+    for (const r of rows) known.add(r.line_hash);
+  }
+  const fresh = new Map<number, string>();
+  const hashes: string[] = [];
+  for (const [h, lineNo] of candidates) {
+    if (known.has(h)) {
+      seen.add(h);
+      continue;
+    }
+    hashes.push(h);
+    fresh.set(lineNo, lines[lineNo - 1]);
+  }
   return { fresh, hashes };
+}
+
+/** Hashes per statement when looking up or remembering lines. */
+const LOOKUP_CHUNK = 5_000;
+
+async function rememberLines(db: Db, hashes: string[]): Promise<void> {
+  for (let i = 0; i < hashes.length; i += LOOKUP_CHUNK) {
+    await db.query(
+      `insert into pull_seen_lines (line_hash) select unnest($1::text[])
+       on conflict (line_hash) do nothing`,
+      [hashes.slice(i, i + LOOKUP_CHUNK)],
+    );
+  }
 }
 
 async function submitJsonLines(

@@ -102,6 +102,46 @@ Deno.test({
 });
 
 Deno.test({
+  name: "pull: after a restart no old line is submitted again; a refused one stays refused",
+  ...serviceTest,
+  fn: async () => {
+    await using t = await testDb();
+    const { db } = t;
+    await insertStrategy(db, "trend");
+    const files = fileServer();
+    // p2 names a strategy that does not exist yet, and has no `ts` (no age to refuse it by).
+    const body = `${alert("p1")}\n${alert("p2", { strategy: "later" })}\n`;
+    try {
+      files.set({ body, etag: '"v1"' });
+      const first = await createPuller({ db, url: files.url, exchangeId: "binance" }).pullOnce();
+      assert.equal(first.status === "read" && first.summary.accepted, 1);
+      assert.deepEqual(await countAlerts(db), { RECEIVED: 1, REJECTED: 1 });
+
+      // The operator adds the strategy; serve restarts (a new puller, nothing in memory).
+      await insertStrategy(db, "later");
+      const queue = workQueue<number>();
+      const again = await createPuller({ db, url: files.url, exchangeId: "binance", queue })
+        .pullOnce();
+      assert.equal(again.status === "read" && again.summary.rows, 0, "nothing submitted");
+      assert.equal(queue.drain().length, 0, "the refused line does not trade late");
+      assert.deepEqual(await countAlerts(db), { RECEIVED: 1, REJECTED: 1 }, "no new rows");
+
+      // A new line after the restart is submitted, once.
+      files.set({ body: `${body}${alert("p3")}\n`, etag: '"v2"' });
+      const restarted = createPuller({ db, url: files.url, exchangeId: "binance" });
+      const grown = await restarted.pullOnce();
+      assert.equal(grown.status === "read" && grown.summary.accepted, 1);
+      files.set({ body: `${body}${alert("p3")}\n${alert("p4")}\n`, etag: '"v3"' });
+      const more = await restarted.pullOnce();
+      assert.equal(more.status === "read" && more.summary.rows, 1);
+      assert.deepEqual(await countAlerts(db), { RECEIVED: 3, REJECTED: 1 });
+    } finally {
+      await files.close();
+    }
+  },
+});
+
+Deno.test({
   name: "pull: a CSV file goes through the import's columns, each new row once",
   ...serviceTest,
   fn: async () => {
