@@ -16,7 +16,8 @@ The Telegram chats that receive notifications. A chat gets every message at or a
 minimum severity (INFO < WARN < CRITICAL; default INFO). An operator chat hears every
 account and the service itself; a chat tied to an account with --account hears only that
 account's messages (its orders, fills, stops and refusals), so each person can have a chat of
-their own. --operator unties a chat again. Group ids are negative
+their own; the admins' bot commands there show that account alone and change nothing.
+--operator unties a chat again. Group ids are negative
 (e.g. -1001234567890). Adding an existing chat updates it and reactivates it, for example
 after a chat that blocked the bot (deactivated automatically) has unblocked it.
 Removing a chat deactivates it and drops its queued messages; its history stays.

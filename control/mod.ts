@@ -19,6 +19,7 @@ export {
   profitText,
   statusText,
   type ViewOptions,
+  type ViewScope,
 } from "./views.ts";
 export { heartbeatComponent, heartbeatText, sendHeartbeat } from "./heartbeat.ts";
 export { telegramControlComponent } from "./component.ts";

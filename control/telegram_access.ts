@@ -1,5 +1,6 @@
 /**
- * Who may command the bot: only the Telegram user ids of TELEGRAM_ADMIN_IDS, in any chat. Anyone
+ * Who may command the bot: only the Telegram user ids of TELEGRAM_ADMIN_IDS, in any chat (in a
+ * chat tied to an account they only read, and only that account: telegram_scope.ts). Anyone
  * else learns nothing and changes nothing; they get one short "not allowed" at most per hour, so
  * that a stranger (or a bot) sending commands in a loop cannot make the bot spam a group.
  */

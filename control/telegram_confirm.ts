@@ -3,8 +3,9 @@
  * opened, so that a button of a closed and reopened position does not sell the new one) and
  * until when the confirmation holds. Telegram allows 1–64 bytes; this takes at most ~45.
  *
- * The data is not signed: only TELEGRAM_ADMIN_IDS may press it, and an admin can send /exit
- * anyway. Expiry protects against a stale button pressed by mistake, not against the admin.
+ * The data is not signed: only TELEGRAM_ADMIN_IDS may press it, never in a chat tied to an
+ * account (telegram_exit.ts), and an admin can send /exit in an operator chat anyway. Expiry
+ * protects against a stale button pressed by mistake, not against the admin.
  */
 
 export interface ExitConfirmation {

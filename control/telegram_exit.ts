@@ -10,6 +10,7 @@ import { limits } from "../core/limits.ts";
 import { redactText } from "../core/redact.ts";
 import type { CommandDeps } from "./telegram_commands.ts";
 import { decodeExitConfirmation, encodeExitConfirmation } from "./telegram_confirm.ts";
+import { type ChatScope, chatScope, operatorOnlyPressText } from "./telegram_scope.ts";
 import { replyPlain, withOneRetry } from "./telegram_reply.ts";
 import { splitReply } from "./telegram_text.ts";
 
@@ -83,6 +84,8 @@ export async function onExitPress(ctx: PressContext, deps: CommandDeps) {
         error: redactText(errorMessage(error)),
       })
     );
+  const refused = await refusedHere(ctx, deps);
+  if (refused !== undefined) return await answer(refused);
   const c = decodeExitConfirmation(ctx.callbackQuery.data);
   if (!c) {
     await answer("Unknown button.");
@@ -122,6 +125,36 @@ export async function onExitPress(ctx: PressContext, deps: CommandDeps) {
   }
   await answer(result.text);
   await edit(result.text, remaining);
+}
+
+/**
+ * Why a press cannot act in its chat, or undefined when it may. A button sells, so none is
+ * honoured in a chat tied to an account, where /exit offers none (one sent there before the
+ * chat was tied, or a forged press). A press with no chat is not one of the bot's buttons: it
+ * sends no inline-mode messages.
+ */
+async function refusedHere(ctx: PressContext, deps: CommandDeps): Promise<string | undefined> {
+  const { db, log } = deps;
+  const chatId = ctx.chat?.id;
+  if (chatId === undefined) return "Unknown button.";
+  let account: ChatScope["account"];
+  try {
+    ({ account } = await chatScope(db, chatId));
+  } catch (error) {
+    const message = redactText(errorMessage(error));
+    log.error("Cannot tell whether Telegram chat {chatId} is tied to an account: {error}", {
+      chatId,
+      error: message,
+    });
+    return `Not done: ${message}. Nothing was sold; press again in a moment.`;
+  }
+  if (!account) return undefined;
+  log.info("Refused a button press of {userId} in chat {chatId}, tied to account {account}", {
+    userId: ctx.from.id,
+    chatId,
+    account: account.name,
+  });
+  return operatorOnlyPressText(account.name);
 }
 
 /** The keyboard of the pressed message without the pressed button (undefined when empty). */

@@ -1,7 +1,8 @@
 /**
  * Plain-text views for the operator (Telegram's /status, /positions, …, and the CLI's
- * `status`): short lines, numbers as stored, every account named. Unrealized PnL needs a
- * price: `price` (the running service's ticker) or else the latest stored candle's close.
+ * `status`): short lines, numbers as stored, every account named. Each shows every account, or
+ * only `accountId`'s (what a chat tied to that account may see). Unrealized PnL needs a price:
+ * `price` (the running service's ticker) or else the latest stored candle's close.
  */
 import type { Sql } from "../db/mod.ts";
 import { activePauses, listAccounts, pauseReason } from "../execution/mod.ts";
@@ -10,7 +11,12 @@ import { limits } from "../core/limits.ts";
 
 export type PriceOf = (exchangeId: string, symbol: string) => Promise<number | undefined>;
 
-export interface ViewOptions {
+/** Whose data a view shows: one account's, or every account's without `accountId`. */
+export interface ViewScope {
+  accountId?: number;
+}
+
+export interface ViewOptions extends ViewScope {
   now?: Date;
   price?: PriceOf;
 }
@@ -46,7 +52,7 @@ interface OpenPosition {
   opened_at: Date;
 }
 
-async function openPositions(sql: Sql): Promise<OpenPosition[]> {
+async function openPositions(sql: Sql, scope: ViewScope): Promise<OpenPosition[]> {
   return await sql.query<OpenPosition>(
     `select p.id, a.name as account, p.exchange_id, p.symbol, p.qty::text,
             p.avg_entry_price::text as avg, p.stop_price::text as stop,
@@ -56,7 +62,9 @@ async function openPositions(sql: Sql): Promise<OpenPosition[]> {
             jsonb_array_length(p.tp_ladder) as slices,
             p.realized_pnl::text as realized, p.opened_at
        from positions p join accounts a on a.id = p.account_id
-      where p.status = 'OPEN' and p.qty > 0 order by a.id, p.id`,
+      where p.status = 'OPEN' and p.qty > 0 and ($1::int8 is null or p.account_id = $1::int8)
+      order by a.id, p.id`,
+    [scope.accountId ?? null],
   );
 }
 
@@ -88,7 +96,7 @@ async function unrealized(p: OpenPosition, price: PriceOf) {
 async function positionLines(sql: Sql, o: ViewOptions): Promise<string[]> {
   const price = o.price ?? storedPrice(sql);
   const lines: string[] = [];
-  const open = await openPositions(sql);
+  const open = await openPositions(sql, o);
   const pnl = await unrealizedAll(open, price);
   for (const [i, p] of open.entries()) {
     const u = pnl[i];
@@ -115,8 +123,11 @@ export async function statusText(sql: Sql, o: ViewOptions = {}): Promise<string>
   // pauses: a /pause handled while the prices came in is in this answer.
   const positions = await positionLines(sql, o);
   const pauses = await activePauses(sql, now);
-  const lines = ["Accounts:"];
-  for (const a of await listAccounts(sql)) {
+  const accounts = (await listAccounts(sql)).filter((a) =>
+    o.accountId === undefined || a.id === o.accountId
+  );
+  const lines = [o.accountId === undefined ? "Accounts:" : "Account:"];
+  for (const a of accounts) {
     const paused = pauses.filter((p) => p.accountId === a.id);
     lines.push(
       `${a.name}: ${a.mode} on ${a.exchangeId}${a.enabled ? "" : " (disabled)"}, ${
@@ -136,7 +147,10 @@ export async function statusText(sql: Sql, o: ViewOptions = {}): Promise<string>
   return lines.join("\n");
 }
 
-export async function ordersText(sql: Sql, o: { limit?: number } = {}): Promise<string> {
+export async function ordersText(
+  sql: Sql,
+  o: ViewScope & { limit?: number } = {},
+): Promise<string> {
   const rows = await sql.query<{
     id: number;
     account: string;
@@ -151,8 +165,9 @@ export async function ordersText(sql: Sql, o: { limit?: number } = {}): Promise<
     `select o.id, a.name as account, o.side, o.type, o.qty::text, o.symbol, o.status,
             o.price::text, o.avg_fill_price::text as avg
        from orders o join accounts a on a.id = o.account_id
+      where $2::int8 is null or o.account_id = $2::int8
       order by (o.status in ${ACTIVE_ORDER_STATUSES_SQL}) desc, o.id desc limit $1`,
-    [o.limit ?? 30],
+    [o.limit ?? 30, o.accountId ?? null],
   );
   if (rows.length === 0) return "No orders";
   return [
@@ -165,12 +180,14 @@ export async function ordersText(sql: Sql, o: { limit?: number } = {}): Promise<
 }
 
 /** Balances from the ledger, per account and book (a live book starts at its first trade). */
-export async function balanceText(sql: Sql): Promise<string> {
+export async function balanceText(sql: Sql, o: ViewScope = {}): Promise<string> {
   const rows = await sql.query<{ account: string; book: string; asset: string; total: string }>(
     `select a.name as account, t.account as book, t.asset, sum(t.amount)::text as total
        from transactions t join accounts a on a.id = t.account_id
+      where $1::int8 is null or t.account_id = $1::int8
       group by a.id, a.name, t.account, t.asset having sum(t.amount) <> 0
       order by a.id, t.account, t.asset`,
+    [o.accountId ?? null],
   );
   if (rows.length === 0) return "No balances in the ledger yet";
   const lines = ["Balances (from the ledger):"];
@@ -199,12 +216,13 @@ export async function profitText(sql: Sql, now: Date, o: ViewOptions = {}): Prom
             coalesce(sum(p.realized_pnl) filter (where p.closed_at >= $2), 0)::text as week,
             coalesce(sum(p.realized_pnl), 0)::text as all, count(*)::int as n
        from positions p join accounts a on a.id = p.account_id
-      where p.status = 'CLOSED' group by a.id, a.name, 2 order by a.id, 2`,
-    [today, new Date(today.getTime() - 6 * DAY)],
+      where p.status = 'CLOSED' and ($3::int8 is null or p.account_id = $3::int8)
+      group by a.id, a.name, 2 order by a.id, 2`,
+    [today, new Date(today.getTime() - 6 * DAY), o.accountId ?? null],
   );
   const price = o.price ?? storedPrice(sql);
   const open = new Map<string, { pnl: number; priced: number; n: number }>();
-  const positions = await openPositions(sql);
+  const positions = await openPositions(sql, o);
   const pnl = await unrealizedAll(positions, price);
   for (const [i, p] of positions.entries()) {
     const key = `${p.account} ${p.symbol.split("/")[1]}`;
@@ -231,7 +249,7 @@ export async function profitText(sql: Sql, now: Date, o: ViewOptions = {}): Prom
 }
 
 /** The last 7 UTC days: positions closed and their realized PnL, per account and quote. */
-export async function dailyText(sql: Sql, now: Date): Promise<string> {
+export async function dailyText(sql: Sql, now: Date, o: ViewScope = {}): Promise<string> {
   const first = new Date(dayStart(now).getTime() - 6 * DAY);
   const rows = await sql.query<
     { day: string; account: string; quote: string; n: number; pnl: string }
@@ -241,8 +259,9 @@ export async function dailyText(sql: Sql, now: Date): Promise<string> {
             sum(p.realized_pnl)::text as pnl
        from positions p join accounts a on a.id = p.account_id
       where p.status = 'CLOSED' and p.closed_at >= $1
+        and ($2::int8 is null or p.account_id = $2::int8)
       group by 1, a.id, a.name, 3 order by 1, a.id, 3`,
-    [first],
+    [first, o.accountId ?? null],
   );
   const byDay = new Map<string, typeof rows>();
   for (const r of rows) byDay.set(r.day, [...(byDay.get(r.day) ?? []), r]);

@@ -57,6 +57,22 @@ export function listChats(sql: Sql): Promise<Chat[]> {
 }
 
 /**
+ * The account chat `chatId` is tied to, or undefined for an operator chat and for a chat never
+ * registered. A chat removed with `chats remove` keeps its tie: it is still that account's chat.
+ */
+export async function chatAccount(
+  sql: Sql,
+  chatId: number,
+): Promise<{ id: number; name: string } | undefined> {
+  const [row] = await sql.query<{ id: string | number; name: string }>(
+    `select a.id, a.name from telegram_chats c join accounts a on a.id = c.account_id
+      where c.chat_id = $1`,
+    [chatId],
+  );
+  return row ? { id: Number(row.id), name: row.name } : undefined;
+}
+
+/**
  * Removes a chat: it is deactivated (its outbox history keeps pointing at it) and its queued
  * messages are marked FAILED so that they are not sent. `chats add` brings it back.
  */

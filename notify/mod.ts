@@ -1,6 +1,6 @@
 /** The public face of notify/: what other rooms may use. */
 
-export { addChat, listChats, removeChat } from "./chats.ts";
+export { addChat, chatAccount, listChats, removeChat } from "./chats.ts";
 export { notifyComponent } from "./component.ts";
 export { enqueueNotification, type Severity } from "./enqueue.ts";
 export { NotificationKind } from "./kinds.ts";
