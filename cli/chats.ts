@@ -21,6 +21,8 @@ their own; the admins' bot commands there show that account alone and change not
 (e.g. -1001234567890). Adding an existing chat updates it and reactivates it, for example
 after a chat that blocked the bot (deactivated automatically) has unblocked it.
 Removing a chat deactivates it and drops its queued messages; its history stays.
+A group that Telegram upgrades to a supergroup gets a new id: the chat is moved there with
+its settings, and the old id stays listed, deactivated, with a note naming the new one.
 
 Examples:
   pg-solo-lite chats add 123456789 --label alice

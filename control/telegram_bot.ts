@@ -1,5 +1,6 @@
 /**
- * The Telegram control bot: a grammY `Bot` with the commands registered, and its long polling.
+ * The Telegram control bot: a grammY `Bot` with the commands registered (and the following of a
+ * group upgraded to a supergroup), and its long polling.
  * Loaded only when TELEGRAM_BOT_TOKEN and TELEGRAM_ADMIN_IDS are set (component.ts).
  */
 import { Agent as HttpAgent } from "node:http";
@@ -12,6 +13,7 @@ import type { Db } from "../db/mod.ts";
 import type { PriceOf } from "./views.ts";
 import { adminAccess } from "./telegram_access.ts";
 import { type ControlActions, registerCommands } from "./telegram_commands.ts";
+import { registerChatMigration } from "./telegram_migration.ts";
 import { type PollProblem, pollUpdates, type UpdateMarks } from "./telegram_poller.ts";
 
 export interface ControlBotOptions {
@@ -58,6 +60,7 @@ export function startControlBot(o: ControlBotOptions, signal: AbortSignal): Prom
     actions: o.actions,
     price: o.price,
   });
+  registerChatMigration(bot, { db: o.db, log: o.log });
   // Waits between polls are real time whatever clock the commands are given.
   return pollUpdates({
     bot,

@@ -46,6 +46,9 @@ grant select on schema_migrations to pgsl_notifier;
 grant usage, select on all sequences in schema public to pgsl_notifier;
 grant execute on function enqueue_notification(text, text, text, text, bigint), severity_rank(text)
   to pgsl_notifier;
+-- A group upgraded to a supergroup is followed to its new id (migration 0029): the function
+-- moves only what Telegram moved, and keeps the account tie.
+grant execute on function migrate_telegram_chat(bigint, bigint) to pgsl_notifier;
 
 -- Executions are append-only like the ledger, and a dedupe key is never changed. The intake's
 -- ON CONFLICT … DO UPDATE sets the key to itself (to return the row it collided with), which

@@ -414,8 +414,10 @@ create table telegram_chats (
   created_at timestamp with time zone not null default now(),
   updated_at timestamp with time zone not null default now(),
   account_id bigint,
+  migrated_to_chat_id bigint,
   constraint telegram_chats_min_severity_check CHECK ((min_severity = ANY (ARRAY['INFO'::text, 'WARN'::text, 'CRITICAL'::text]))),
   constraint telegram_chats_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts(id),
+  constraint telegram_chats_migrated_to_chat_id_fkey FOREIGN KEY (migrated_to_chat_id) REFERENCES telegram_chats(chat_id),
   constraint telegram_chats_pkey PRIMARY KEY (chat_id)
 );
 
@@ -562,6 +564,76 @@ CREATE OR REPLACE FUNCTION public.meets_min_notional(qty numeric, price numeric,
 AS $function$
   select min_notional is null or min_notional <= 0 or (qty * price) >= min_notional
 $function$;
+
+CREATE OR REPLACE FUNCTION public.migrate_telegram_chat(p_from bigint, p_to bigint)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+declare
+  v_old telegram_chats;
+  v_new telegram_chats;
+  v_merged boolean;
+  v_hears_all boolean;
+  v_suffix text := '@' || p_from;
+  v_moved int;
+  v_queued int;
+  v_dropped int;
+begin
+  if p_from not between -999999999999 and -1 or p_to >= -1000000000000 then
+    raise exception 'Chat % cannot become chat %: Telegram upgrades a basic group (-1 to -999999999999) to a supergroup (below -1000000000000)',
+      p_from, p_to using errcode = 'check_violation';
+  end if;
+  select * into v_old from telegram_chats where chat_id = p_from for update;
+  if not found then
+    return jsonb_build_object('outcome', 'unknown');
+  end if;
+  if v_old.migrated_to_chat_id is not null then
+    return jsonb_build_object('outcome', 'already', 'to_chat_id', v_old.migrated_to_chat_id,
+      'from_label', v_old.label);
+  end if;
+  insert into telegram_chats (chat_id, label, min_severity, active, deactivated_reason, account_id)
+  values (p_to, v_old.label, v_old.min_severity, v_old.active, v_old.deactivated_reason,
+          v_old.account_id)
+  on conflict (chat_id) do nothing;
+  v_merged := not found;
+  select * into v_new from telegram_chats where chat_id = p_to for update;
+  -- Rows may move only where the new chat hears every account the old one heard.
+  v_hears_all := v_new.account_id is null or v_new.account_id is not distinct from v_old.account_id;
+  with moved as (
+    update notification_outbox o
+       set chat_id = p_to, dedupe_key = left(o.dedupe_key, -length(v_suffix)) || '@' || p_to,
+           updated_at = now()
+     where o.chat_id = p_from and v_hears_all
+       and o.dedupe_key like ('%' || v_suffix)
+       and not exists (
+         select 1 from notification_outbox d
+          where d.dedupe_key = left(o.dedupe_key, -length(v_suffix)) || '@' || p_to)
+       and (o.status <> 'PENDING' or not v_merged
+            or (v_new.active and severity_rank(o.severity) >= severity_rank(v_new.min_severity)))
+    returning o.status
+  )
+  select count(*), count(*) filter (where status = 'PENDING') into v_moved, v_queued from moved;
+  update notification_outbox
+     set status = 'FAILED', updated_at = now(),
+         last_error = format('Chat %s was upgraded to the supergroup %s, registered apart, which '
+           'has this message already or would not have received it', p_from, p_to)
+   where chat_id = p_from and status = 'PENDING';
+  get diagnostics v_dropped = row_count;
+  update telegram_chats
+     set active = false, migrated_to_chat_id = p_to, updated_at = now(),
+         deactivated_reason = format('upgraded to the supergroup %s', p_to)
+   where chat_id = p_from;
+  if v_queued > 0 then perform pg_notify('outbox', ''); end if;
+  return jsonb_build_object(
+    'outcome', case when v_merged then 'merged' else 'moved' end,
+    'to_chat_id', p_to, 'from_label', v_old.label, 'label', v_new.label,
+    'min_severity', v_new.min_severity, 'account_id', v_new.account_id,
+    'account', (select a.name from accounts a where a.id = v_new.account_id),
+    'active', v_new.active, 'deactivated_reason', v_new.deactivated_reason,
+    'moved', v_moved, 'queued', v_queued, 'dropped', v_dropped);
+end $function$;
 
 CREATE OR REPLACE FUNCTION public.normalize_price(price numeric, tick numeric, mode text DEFAULT 'nearest'::text)
  RETURNS numeric

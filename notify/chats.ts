@@ -1,4 +1,7 @@
-/** Operator chats (telegram_chats): registered with `chats add`, deactivated on a 403. */
+/**
+ * Operator chats (telegram_chats): registered with `chats add`, deactivated on a 403, followed to
+ * their new id when Telegram upgrades a group to a supergroup (chat_migration.ts).
+ */
 import { RuntimeError } from "../core/errors.ts";
 import type { Sql } from "../db/mod.ts";
 import type { Severity } from "./enqueue.ts";
@@ -11,6 +14,8 @@ export interface Chat {
   deactivated_reason: string | null;
   /** The account whose messages alone it hears; null: an operator chat, which hears all. */
   account: string | null;
+  /** The chat's new id after Telegram upgraded this group to a supergroup; null otherwise. */
+  migrated_to_chat_id: number | null;
   pending: number;
   created_at: Date;
 }
@@ -32,6 +37,7 @@ export async function addChat(
             label = coalesce($3, telegram_chats.label),
             account_id = case when $4 then $5::bigint else telegram_chats.account_id end,
             active = true, deactivated_reason = null, updated_at = now()
+      where telegram_chats.migrated_to_chat_id is null
      returning (xmax = 0) as created`,
     [
       c.chatId,
@@ -42,13 +48,14 @@ export async function addChat(
     ],
   );
   const chat = (await listChats(sql)).find((x) => x.chat_id === c.chatId)!;
+  if (!row) throw migratedError(chat, "add");
   return { created: row.created, chat };
 }
 
 export function listChats(sql: Sql): Promise<Chat[]> {
   return sql.query<Chat>(
     `select c.chat_id, c.label, c.min_severity, c.active, c.deactivated_reason, c.created_at,
-            a.name as account,
+            a.name as account, c.migrated_to_chat_id,
             (select count(*) from notification_outbox o
               where o.chat_id = c.chat_id and o.status = 'PENDING')::int as pending
        from telegram_chats c left join accounts a on a.id = c.account_id
@@ -80,10 +87,12 @@ export async function removeChat(sql: Sql, chatId: number): Promise<{ dropped: n
   const [chat] = await sql.query<{ chat_id: number }>(
     `update telegram_chats set active = false, deactivated_reason = 'removed by the operator',
             updated_at = now()
-      where chat_id = $1 returning chat_id`,
+      where chat_id = $1 and migrated_to_chat_id is null returning chat_id`,
     [chatId],
   );
   if (!chat) {
+    const gone = (await listChats(sql)).find((x) => x.chat_id === chatId);
+    if (gone) throw migratedError(gone, "remove");
     throw new RuntimeError(
       `Chat ${chatId} is not registered; see the registered chats with: pg-solo-lite chats list`,
     );
@@ -95,4 +104,13 @@ export async function removeChat(sql: Sql, chatId: number): Promise<{ dropped: n
     [chatId],
   );
   return { dropped: dropped.length };
+}
+
+/** The old id of a group upgraded to a supergroup is dead: the command is for the new one. */
+function migratedError(chat: Chat, verb: "add" | "remove"): RuntimeError {
+  const to = chat.migrated_to_chat_id;
+  return new RuntimeError(
+    `Chat ${chat.chat_id} was upgraded to a supergroup by Telegram and is now chat ${to}; ` +
+      `use the new id: pg-solo-lite chats ${verb} ${to}`,
+  );
 }

@@ -63,6 +63,8 @@ export const NotificationKind = {
   unhandledError: "unhandled_error",
   // Notify itself
   chatDeactivated: "chat_deactivated",
+  /** A group became a supergroup: its registration moved to the new chat id (once per chat). */
+  chatMigrated: "chat_migrated",
   outboxFailed: "outbox_failed",
 } as const;
 

@@ -125,6 +125,21 @@ export async function reschedule(
   );
 }
 
+/**
+ * Makes a PENDING row due at `at` and wakes the worker: the message whose chat was just followed
+ * to its new id is sent there at once. Durable, unlike reschedule: it commits with the chat's
+ * move. False when the row is not queued any more (its chat was removed, say).
+ */
+export async function resendNow(sql: Sql, id: number, at: Date): Promise<boolean> {
+  const due = await sql.query(
+    `update notification_outbox set send_after = $2, updated_at = now()
+      where id = $1 and status = 'PENDING' returning id`,
+    [id, at],
+  );
+  if (due.length > 0) await sql.query("select pg_notify('outbox', '')");
+  return due.length > 0;
+}
+
 export async function markRetry(
   sql: Sql,
   r: { id: number; failCount: number; sendAfter: Date; error: string },

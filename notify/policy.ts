@@ -5,7 +5,7 @@
 import { nextStep } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import { sha256Hex } from "../core/hash.ts";
-import { TelegramRejectedError } from "./telegram_error.ts";
+import { TelegramChatMigratedError, TelegramRejectedError } from "./telegram_error.ts";
 
 export type Outcome =
   | { kind: "sent"; messageId: number }
@@ -13,7 +13,9 @@ export type Outcome =
   | { kind: "rate_limited"; sendAfter: Date; error: string }
   /** Counted: retry by the schedule, or FAILED (with one alert) after the last attempt. */
   | { kind: "retry"; failCount: number; sendAfter: Date; error: string }
-  | { kind: "failed"; failCount: number; error: string; deactivateChat: boolean };
+  | { kind: "failed"; failCount: number; error: string; deactivateChat: boolean }
+  /** Not a failure: the group became a supergroup; follow it to `toChatId` and send there. */
+  | { kind: "migrated"; toChatId: number; error: string };
 
 /**
  * What a send result does to a row that had `failCount` failures before. The n-th failure
@@ -27,6 +29,9 @@ export function decideOutcome(
 ): Outcome {
   if ("messageId" in result) return { kind: "sent", messageId: result.messageId };
   const { error } = result;
+  if (error instanceof TelegramChatMigratedError) {
+    return { kind: "migrated", toChatId: error.toChatId, error: error.message };
+  }
   const schedule = options.schedule ?? limits.outboxRetryScheduleMs;
   const maxFailures = options.maxFailures ?? limits.outboxMaxFailures;
   const step = nextStep(error);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { RateLimitedError, TemporaryError } from "../core/errors.ts";
 import { collapseKey, decideOutcome, rateLimiter } from "./policy.ts";
-import { TelegramRejectedError } from "./telegram.ts";
+import { TelegramChatMigratedError, TelegramRejectedError } from "./telegram.ts";
 
 const now = new Date("2026-01-01T00:00:00Z");
 const temp = { error: new TemporaryError("502") };
@@ -75,4 +75,13 @@ Deno.test("collapseKey gives repeated errors one key per window, ignoring number
   assert.equal(a, b);
   assert.notEqual(a, c);
   assert.notEqual(a, d);
+});
+
+Deno.test("a group upgraded to a supergroup is followed, not counted as a failure", () => {
+  const error = new TelegramChatMigratedError("400: upgraded", -1001234567890);
+  assert.deepEqual(decideOutcome({ error }, 2, now), {
+    kind: "migrated",
+    toChatId: -1001234567890,
+    error: "400: upgraded",
+  });
 });

@@ -9,9 +9,9 @@ import { Agent as HttpsAgent } from "node:https";
 import { RateLimitedError, TemporaryError } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import { redactText } from "../core/redact.ts";
-import { TelegramRejectedError } from "./telegram_error.ts";
+import { TelegramChatMigratedError, TelegramRejectedError } from "./telegram_error.ts";
 
-export { TelegramRejectedError };
+export { TelegramChatMigratedError, TelegramRejectedError };
 
 /** Sends one HTML message; resolves to Telegram's message id. Throws the mapped errors below. */
 export type Sender = (chatId: number, html: string, signal?: AbortSignal) => Promise<number>;
@@ -76,6 +76,11 @@ export function mapTelegramError(error: unknown): Error {
         Math.max(1, retryAfterS) * 1000,
       );
     }
+    const migrateTo = Number(error.parameters.migrate_to_chat_id);
+    if (code === 400 && Number.isSafeInteger(migrateTo) && migrateTo !== 0) {
+      return new TelegramChatMigratedError(text, migrateTo);
+    }
+    // "group chat was upgraded" without the new id to follow: the old chat is gone.
     if (code === 403 || (code === 400 && CHAT_GONE.some((re) => re.test(error.description)))) {
       return new TelegramRejectedError(text, "chat");
     }

@@ -14,3 +14,15 @@ export class TelegramRejectedError extends RejectedError {
     super(message, options);
   }
 }
+
+/**
+ * The group was upgraded to a supergroup: Telegram refused the message for the old chat id and
+ * named the new one (400 with `parameters.migrate_to_chat_id`). Not a failure of the message: the
+ * chat is followed to its new id and the message is sent there.
+ */
+export class TelegramChatMigratedError extends RejectedError {
+  override name = "TelegramChatMigratedError";
+  constructor(message: string, readonly toChatId: number, options?: ErrorOptions) {
+    super(message, options);
+  }
+}

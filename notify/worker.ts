@@ -13,6 +13,7 @@ import type { Log } from "../core/log.ts";
 import { type LoopHandle, startLoop } from "../core/loop.ts";
 import { redactText } from "../core/redact.ts";
 import type { Db } from "../db/mod.ts";
+import { followAfterSend } from "./chat_migration.ts";
 import { renderMessage } from "./format.ts";
 import {
   ALERT_KINDS,
@@ -45,7 +46,10 @@ export interface BatchResult {
   sent: number;
   retried: number;
   failed: number;
-  /** Put back without counting a failure (429, rate limit beyond the lease, shutdown). */
+  /**
+   * Put back without counting a failure (429, rate limit beyond the lease, shutdown, the chat
+   * followed to its new id after an upgrade to a supergroup).
+   */
   deferred: number;
 }
 
@@ -186,6 +190,12 @@ async function sendLane(
     if (results.some((r) => r.outcome?.kind === "failed" && r.outcome.deactivateChat)) {
       row.chat_active = false;
     }
+    // After Telegram named the chat's new id (an upgrade to a supergroup), the rest of its lane
+    // is put back: the move takes the rows there, and the next batch sends them to the new id.
+    if (results.some((r) => r.outcome?.kind === "migrated")) {
+      results.push({ row, deferTo: now });
+      continue;
+    }
     if (!row.chat_active) {
       const error =
         `Chat ${row.chat_id} is deactivated; re-add it with: pg-solo-lite chats add ${row.chat_id}`;
@@ -254,8 +264,23 @@ async function record(
   await reschedule(db, deferred);
   total.sent += sent.length;
   total.deferred += deferred.length;
-  for (const { row, outcome } of results) {
-    if (!outcome || outcome.kind === "sent" || outcome.kind === "rate_limited") continue;
+  for (const result of results) {
+    const { row } = result;
+    let { outcome } = result;
+    if (outcome?.kind === "migrated") {
+      const failure = await followAfterSend(db, log, {
+        rowId: row.id,
+        fromChatId: row.chat_id,
+        toChatId: outcome.toChatId,
+        now: clock.now(),
+      });
+      if (!failure) {
+        total.deferred++;
+        continue;
+      }
+      outcome = decideOutcome({ error: failure }, row.fail_count, clock.now());
+    }
+    if (outcome?.kind !== "retry" && outcome?.kind !== "failed") continue;
     const error = redactText(outcome.error).slice(0, 2000);
     if (outcome.kind === "retry") {
       total.retried++;

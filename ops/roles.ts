@@ -25,6 +25,7 @@ export async function notifierRoleCheck(
           who: string;
           outbox: boolean;
           chats: boolean;
+          follow: boolean;
           ledger: boolean;
           orders: boolean;
           su: boolean;
@@ -34,6 +35,10 @@ export async function notifierRoleCheck(
                 has_table_privilege('notification_outbox', 'select, update') as outbox,
                 has_table_privilege('telegram_chats', 'select')
                   and has_column_privilege('telegram_chats', 'active', 'update') as chats,
+                -- Following a group upgraded to a supergroup (migration 0029; true before it).
+                coalesce(has_function_privilege(
+                  to_regprocedure('migrate_telegram_chat(bigint, bigint)'), 'execute'), true)
+                  as follow,
                 has_table_privilege('transactions', 'select') as ledger,
                 has_table_privilege('orders', 'select') as orders,
                 (select rolsuper from pg_roles where rolname = current_user) as su`,
@@ -41,6 +46,11 @@ export async function notifierRoleCheck(
       const problems: string[] = [];
       if (!r.outbox || !r.chats) {
         problems.push("cannot update the outbox or chats (run db/roles.sql)");
+      }
+      if (!r.follow) {
+        problems.push(
+          "cannot follow a group upgraded to a supergroup to its new id (run db/roles.sql)",
+        );
       }
       if (r.su || r.ledger || r.orders) problems.push("has more rights than the outbox and chats");
       return {

@@ -15,15 +15,18 @@
  * tg.sendUpdate({ fromId: 7, chatId: 7, text: "/status" });   // a message; returns its update id
  * tg.press({ fromId: 7, chatId: 7, messageId: 3, data: "x:…" }); // an inline button press
  * tg.conflict("webhook");                                  // getUpdates answers 409 until cleared
+ * tg.upgradeGroup({ fromChatId: -4001, toChatId: -1004001 }); // the group became a supergroup
  * await tg.waitFor(() => tg.edits.length > 0);
  * tg.answers; tg.edits;                                    // answerCallbackQuery, editMessageText
  * ```
  *
  * Methods: sendMessage (validates HTML and the 4096-character limit like Telegram, records
  * `reply_markup`), editMessageText, answerCallbackQuery, getUpdates, deleteWebhook,
- * getWebhookInfo and getMe. A wrong token gets 401.
+ * getWebhookInfo and getMe. A wrong token gets 401. A group upgraded to a supergroup answers
+ * every message to its old id with 400 and `parameters.migrate_to_chat_id`, as Telegram does.
  */
 import {
+  chatOf,
   type Conflict,
   CONFLICT_TEXT,
   type FakeCallbackAnswer,
@@ -46,6 +49,11 @@ export type FakeFailure =
   | { kind: "chat_not_found" }
   /** 400 "Bad Request: can't parse entities: …". */
   | { kind: "parse_error" }
+  /**
+   * 400 "Bad Request: group chat was upgraded to a supergroup chat" with
+   * `parameters.migrate_to_chat_id` (upgradeGroup scripts the whole upgrade).
+   */
+  | { kind: "migrated"; toChatId: number }
   /** Never answers (until the client gives up or the fake closes). */
   | { kind: "hang" }
   /** Accepts the message (it is delivered) but answers only after `delayMs`. */
@@ -86,6 +94,15 @@ export interface FakeTelegram extends AsyncDisposable {
    * message as last sent or edited is attached, as Telegram does); returns the query id.
    */
   press(p: { fromId: number; chatId: number; messageId: number; data: string }): string;
+  /**
+   * Upgrades group `fromChatId` to supergroup `toChatId`, as Telegram does: from now on a message
+   * to the old id is refused with 400 and `parameters.migrate_to_chat_id`, and (unless
+   * `serviceMessages` is false) the bot gets the service messages, `migrate_to_chat_id` in the
+   * old group and `migrate_from_chat_id` in the new one. Returns their update ids.
+   */
+  upgradeGroup(
+    o: { fromChatId: number; toChatId: number; byUserId?: number; serviceMessages?: boolean },
+  ): number[];
   /** getUpdates answers 409 for this reason until `conflict(undefined)` (or deleteWebhook). */
   conflict(reason: Conflict | undefined): void;
   /** answerCallbackQuery calls accepted, in order. */
@@ -149,6 +166,8 @@ export async function startFakeTelegram(
   const hangs = new AbortController();
   const waiters: { n: number; resolve: () => void }[] = [];
   const nextId = new Map<number, number>();
+  /** Groups upgraded to a supergroup: old chat id → new chat id. */
+  const upgraded = new Map<number, number>();
   const watchers = new Set<() => void>();
   // Message ids are shared by the bot's messages and the users' in a chat, as in Telegram.
   const takeMessageId = (chatId: number) => {
@@ -159,6 +178,12 @@ export async function startFakeTelegram(
   const reply = (status: number, body: unknown) => Response.json(body, { status });
   const error = (code: number, description: string, parameters?: unknown) =>
     reply(code, { ok: false, error_code: code, description, parameters });
+
+  /** Telegram's answer to a message for a group that became a supergroup. */
+  const upgradedTo = (toChatId: number) =>
+    error(400, "Bad Request: group chat was upgraded to a supergroup chat", {
+      migrate_to_chat_id: toChatId,
+    });
 
   async function failWith(f: FakeFailure): Promise<Response> {
     switch (f.kind) {
@@ -176,6 +201,8 @@ export async function startFakeTelegram(
         return error(400, "Bad Request: chat not found");
       case "parse_error":
         return error(400, "Bad Request: can't parse entities: unsupported start tag");
+      case "migrated":
+        return upgradedTo(f.toChatId);
       case "hang":
       case "slow":
         await new Promise((r) => hangs.signal.addEventListener("abort", r, { once: true }));
@@ -202,6 +229,8 @@ export async function startFakeTelegram(
     const chatId = Number(params.chat_id);
     const messageId = Number(params.message_id);
     const text = String(params.text ?? "");
+    const movedTo = upgraded.get(chatId);
+    if (movedTo !== undefined) return upgradedTo(movedTo);
     const original = fake.messages.find((m) => m.chatId === chatId && m.messageId === messageId);
     if (!original) return error(400, "Bad Request: message to edit not found");
     const problem = textProblem(params, text);
@@ -238,6 +267,8 @@ export async function startFakeTelegram(
       return failWith(rule.failure);
     }
     if (!Number.isSafeInteger(chatId)) return error(400, "Bad Request: chat not found");
+    const movedTo = upgraded.get(chatId);
+    if (movedTo !== undefined) return upgradedTo(movedTo);
     const problem = textProblem(params, text);
     if (problem) return problem;
     const messageId = takeMessageId(chatId);
@@ -377,15 +408,27 @@ export async function startFakeTelegram(
         message_id: o.messageId,
         date: Math.floor(Date.now() / 1000),
         from: { id: 123456789, is_bot: true, first_name: "fake", username: "fake_bot" },
-        chat: o.chatId < 0
-          ? { id: o.chatId, type: "supergroup", title: `group${-o.chatId}` }
-          : { id: o.chatId, type: "private", first_name: `user${o.chatId}` },
+        chat: chatOf(o.chatId),
         text: latest.text,
         ...(latest.replyMarkup ? { reply_markup: latest.replyMarkup } : {}),
       };
       const q = updates.callbackQuery(o, original);
       updates.push({ callback_query: q.update });
       return q.id;
+    },
+    upgradeGroup(o) {
+      upgraded.set(o.fromChatId, o.toChatId);
+      if (o.serviceMessages === false) return [];
+      const by = { ...o, byUserId: o.byUserId ?? 1001 };
+      return (["old", "new"] as const).map((side) =>
+        updates.push({
+          message: updates.migration(
+            by,
+            side,
+            takeMessageId(side === "old" ? o.fromChatId : o.toChatId),
+          ),
+        })
+      );
     },
     conflict(reason) {
       updates.state.conflict = reason;

@@ -48,6 +48,16 @@ const fail = (code: number, description: string): Answer => ({
   body: { ok: false, error_code: code, description },
 });
 
+/**
+ * The chat object Telegram attaches: a private chat for a positive id, a basic group for -1 to
+ * -999999999999, a supergroup below -1000000000000 (the "-100…" ids).
+ */
+export function chatOf(chatId: number, firstName = `user${chatId}`): Record<string, unknown> {
+  if (chatId > 0) return { id: chatId, type: "private", first_name: firstName };
+  const type = chatId < -1_000_000_000_000 ? "supergroup" : "group";
+  return { id: chatId, type, title: `group${-chatId}` };
+}
+
 /** Bot command entities where Telegram would mark them: a `/word` at the start of a word. */
 function commandEntities(text: string) {
   return [...text.matchAll(/(?<=^|\s)\/[A-Za-z0-9_]{1,32}(@[A-Za-z0-9_]{3,32})?/g)].map((m) => ({
@@ -130,11 +140,29 @@ export function updateQueue(closed: AbortSignal) {
       message_id: messageId,
       date: Math.floor(Date.now() / 1000),
       from: { id: o.fromId, is_bot: false, first_name: `user${o.fromId}` },
-      chat: o.chatId < 0
-        ? { id: o.chatId, type: "supergroup", title: `group${-o.chatId}` }
-        : { id: o.chatId, type: "private", first_name: `user${o.fromId}` },
+      chat: chatOf(o.chatId, `user${o.fromId}`),
       text: o.text,
       entities: o.text.startsWith("/") || /\s\//.test(o.text) ? commandEntities(o.text) : [],
+    };
+  }
+
+  /**
+   * The service message Telegram posts about an upgrade of group `from` to supergroup `to`,
+   * `side` "old" in the old group (migrate_to_chat_id), "new" in the supergroup
+   * (migrate_from_chat_id).
+   */
+  function migration(
+    o: { fromChatId: number; toChatId: number; byUserId: number },
+    side: "old" | "new",
+    messageId: number,
+  ): Record<string, unknown> {
+    return {
+      message_id: messageId,
+      date: Math.floor(Date.now() / 1000),
+      from: { id: o.byUserId, is_bot: false, first_name: `user${o.byUserId}` },
+      ...(side === "old"
+        ? { chat: chatOf(o.fromChatId), migrate_to_chat_id: o.toChatId }
+        : { chat: chatOf(o.toChatId), migrate_from_chat_id: o.fromChatId }),
     };
   }
 
@@ -154,7 +182,7 @@ export function updateQueue(closed: AbortSignal) {
         message: original ?? {
           message_id: o.messageId,
           date: Math.floor(Date.now() / 1000),
-          chat: { id: o.chatId, type: o.chatId < 0 ? "supergroup" : "private" },
+          chat: { id: o.chatId, type: chatOf(o.chatId).type },
           text: "",
         },
       },
@@ -183,6 +211,7 @@ export function updateQueue(closed: AbortSignal) {
     push,
     getUpdates,
     message,
+    migration,
     callbackQuery,
     answerCallbackQuery,
     /** Whether a getUpdates is waiting for an update now. */

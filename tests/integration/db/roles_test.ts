@@ -65,6 +65,18 @@ Deno.test({
       await notifier.query("update telegram_chats set active = true, updated_at = now()");
       await denied(notifier.query("update telegram_chats set account_id = 1"));
       await denied(notifier.query("insert into telegram_chats (chat_id) values (43)"));
+      // It follows a group upgraded to a supergroup only through migrate_telegram_chat, which
+      // keeps the account tie; it cannot move a chat's id itself.
+      await app.query("insert into telegram_chats (chat_id, account_id) values (-42, 1)");
+      await denied(notifier.query("update telegram_chats set chat_id = -43 where chat_id = -42"));
+      const [moved] = await notifier.query<{ r: { outcome: string } }>(
+        "select migrate_telegram_chat(-42, -1000000000042) as r",
+      );
+      assert.equal(moved.r.outcome, "moved");
+      const [tie] = await notifier.query<{ account_id: number }>(
+        "select account_id from telegram_chats where chat_id = -1000000000042",
+      );
+      assert.equal(Number(tie.account_id), 1);
       assert.equal(
         (await notifier.query<{ n: number }>(
           "select enqueue_notification('INFO', 'k', 'hello', 'd1') as n",

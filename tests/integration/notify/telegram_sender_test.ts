@@ -1,7 +1,12 @@
 /** The grammY sender against the fake Bot API: each Telegram answer is mapped once. */
 import assert from "node:assert/strict";
 import { RateLimitedError, TemporaryError } from "../../../core/errors.ts";
-import { type Sender, TelegramRejectedError, telegramSender } from "../../../notify/telegram.ts";
+import {
+  type Sender,
+  TelegramChatMigratedError,
+  TelegramRejectedError,
+  telegramSender,
+} from "../../../notify/telegram.ts";
 import { type FakeFailure, startFakeTelegram } from "../../fakes/telegram.ts";
 import { serviceTest } from "../../helpers/fixtures.ts";
 
@@ -50,6 +55,12 @@ Deno.test("Telegram errors are mapped by what the worker does next", opts, async
     [{ kind: "parse_error" }, (e) => {
       assert.ok(e instanceof TelegramRejectedError);
       assert.equal(e.scope, "text");
+    }],
+    // A group upgraded to a supergroup: not the chat gone, the chat moved (to a 13-digit id).
+    [{ kind: "migrated", toChatId: -1001234567890 }, (e) => {
+      assert.ok(e instanceof TelegramChatMigratedError);
+      assert.equal(e.toChatId, -1001234567890);
+      assert.match(e.message, /400: Bad Request: group chat was upgraded to a supergroup chat/);
     }],
   ];
   for (const [failure, check] of cases) {

@@ -20,6 +20,19 @@ Deno.test({
     );
     assert.equal(good.ok, true, good.detail);
     assert.match(good.detail, /pgsl_notifier; outbox and chats only/);
+    // Without the right to follow a group upgraded to a supergroup (db/roles.sql not run again
+    // after migration 0029), doctor says so.
+    await t.db.query(
+      "revoke execute on function migrate_telegram_chat(bigint, bigint) from pgsl_notifier",
+    );
+    const stale = await notifierRoleCheck(
+      loadConfig({ DATABASE_URL: t.url, NOTIFIER_DATABASE_URL: u.toString() }),
+    );
+    assert.equal(stale.ok, false);
+    assert.match(
+      stale.detail,
+      /cannot follow a group upgraded to a supergroup.*run db\/roles\.sql/,
+    );
     const bad = await notifierRoleCheck(
       loadConfig({ DATABASE_URL: t.url, NOTIFIER_DATABASE_URL: t.url }),
     );
