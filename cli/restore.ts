@@ -7,10 +7,11 @@ const command: Command = {
 
 Restores a file written by \`pg-solo-lite backup\`: a .dump into the (empty) database of
 DATABASE_URL with pg_restore, or a .tar.gz into the (empty) embedded DATA_DIR; then applies
-pending migrations. Stop serve first. A target that already holds data is refused unless
---force: a server database's objects are then replaced; an embedded database is moved aside
-to DATA_DIR/pg.before-restore-<time>, not deleted. Notifications still queued in the backup
-are delivered by the next serve, once each.`,
+pending migrations. Stop serve first: the restore holds serve's single-instance lock, so it is
+refused while serve runs, and serve refuses to start until it is done. A target that already
+holds data is refused unless --force: a server database's objects are then replaced; an
+embedded database is moved aside to DATA_DIR/pg.before-restore-<time>, not deleted.
+Notifications still queued in the backup are delivered by the next serve, once each.`,
   async run(args, io) {
     const { values, positionals } = parse("restore", args, { force: { type: "boolean" } }, {
       min: 1,

@@ -60,6 +60,7 @@ const schema = z.object({
     error: "expected HH:MM (UTC), e.g. 03:00",
   }).default("03:00"),
   BACKUP_KEEP: intIn(1, 10_000).default(14),
+  BACKUP_TIMEOUT_S: intIn(1, limits.backupTimeoutMaxS).default(limits.backupTimeoutS),
   HEARTBEAT_AT: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, {
     error: "expected HH:MM (UTC), e.g. 08:00",
   }).default("08:00"),
@@ -156,8 +157,11 @@ export interface Config {
   dataDir: string;
   /** The daily "alive" message, HH:MM UTC. */
   heartbeatAt: string;
-  /** The daily backup of `serve`; off when `dir` is unset. */
-  backup: { dir?: string; at: string; keep: number };
+  /**
+   * The daily backup of `serve`, off when `dir` is unset; `timeoutMs` bounds every backup
+   * (pg_dump, or the wait for a running serve's dump).
+   */
+  backup: { dir?: string; at: string; keep: number; timeoutMs: number };
   appEnv: Parsed["APP_ENV"];
   logLevel: Parsed["LOG_LEVEL"];
   /** auto: pretty on a terminal, JSON lines otherwise. */
@@ -317,7 +321,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     dbPoolSize: e.DB_POOL_SIZE,
     notifierDatabaseUrl: e.NOTIFIER_DATABASE_URL,
     dataDir: e.DATA_DIR,
-    backup: { dir: e.BACKUP_DIR, at: e.BACKUP_AT, keep: e.BACKUP_KEEP },
+    backup: {
+      dir: e.BACKUP_DIR,
+      at: e.BACKUP_AT,
+      keep: e.BACKUP_KEEP,
+      timeoutMs: e.BACKUP_TIMEOUT_S * 1000,
+    },
     heartbeatAt: e.HEARTBEAT_AT,
     appEnv: e.APP_ENV,
     logLevel: e.LOG_LEVEL,

@@ -80,3 +80,14 @@ Deno.test("TELEGRAM_ADMIN_IDS is a comma list of user ids; nobody by default", (
     );
   }
 });
+
+Deno.test("BACKUP_TIMEOUT_S bounds a backup: 30 minutes by default, 1 s to a day", () => {
+  assert.equal(loadConfig({}).backup.timeoutMs, 1_800_000);
+  assert.equal(loadConfig({ BACKUP_TIMEOUT_S: "7200" }).backup.timeoutMs, 7_200_000);
+  for (const bad of ["0", "90000", "ten"]) {
+    assert.throws(
+      () => loadConfig({ BACKUP_TIMEOUT_S: bad }),
+      /BACKUP_TIMEOUT_S: expected a whole number from 1 to 86400/,
+    );
+  }
+});

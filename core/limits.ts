@@ -8,8 +8,14 @@ export const limits = {
    * one session (the service waits behind it): longer than this, it is rolled back.
    */
   localTxMaxMs: 500,
-  /** A CLI waits this long for each answer of the running serve. */
+  /** A CLI waits this long for each answer of the running serve (a dump: backupTimeoutS). */
   localRequestTimeoutMs: 10_000,
+  /**
+   * How long a backup may take (BACKUP_TIMEOUT_S): pg_dump is killed past it, and a CLI stops
+   * waiting for a running serve's dump of the embedded database (the serve then deletes it).
+   */
+  backupTimeoutS: 1_800,
+  backupTimeoutMaxS: 86_400,
   /** One request or reply line on the local socket. */
   localMessageMaxBytes: 16 * 1024 * 1024,
   /** CLI connections served at once. */

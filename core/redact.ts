@@ -10,7 +10,8 @@ export const SECRET_PATTERNS: RegExp[] = [
   /\bbot\d{5,}:[A-Za-z0-9_-]{20,}/g,
   /\b\d{5,}:[A-Za-z0-9_-]{30,}\b/g,
   // Exchange request signatures and key headers.
-  /\b(signature|apiKey|api_key|X-MBX-APIKEY|secret|auth_token|password)(["']?\s*[:=]\s*["']?)[^"'&\s,}\\]+/gi,
+  // (libpq's sslpassword too, as a DATABASE_URL parameter.)
+  /\b(signature|apiKey|api_key|X-MBX-APIKEY|secret|auth_token|(?:ssl)?password)(["']?\s*[:=]\s*["']?)[^"'&\s,}\\]+/gi,
   // Passwords inside connection URLs.
   /(\b[a-z][a-z0-9+.-]*:\/\/[^:/\s@]+:)[^@\s]+@/gi,
 ];

@@ -24,6 +24,7 @@ const PIECES = [
   "postgres://app:hunter2@db:5432/x",
   "://",
   "password=hunter2",
+  "?sslpassword=hunter2&",
   "secret: y",
   "api_key=K",
   SECRET,
@@ -66,4 +67,11 @@ Deno.test("a masked auth_token or an alert id does not hide another secret", () 
   );
   const plain = "Accepted Pine alert 12345: buy BTC/USDT (trend)";
   assert.equal(redactText(plain), plain);
+});
+
+Deno.test("a database URL's password and sslpassword parameters are masked", () => {
+  assert.equal(
+    redactText("postgres://app@db/x?sslmode=require&password=hunter2&sslpassword=keypass1"),
+    "postgres://app@db/x?sslmode=require&password=[REDACTED]&sslpassword=[REDACTED]",
+  );
 });

@@ -3,6 +3,8 @@
  * embedded in DATA_DIR. Queries are SQL text with $1… parameters. Types arrive the same way
  * from both: numeric as decimal strings, int8 as numbers, timestamptz as Date, jsonb parsed.
  */
+import { RuntimeError } from "../core/errors.ts";
+
 export type Row = Record<string, unknown>;
 
 export interface QueryOptions {
@@ -34,12 +36,44 @@ export interface Db extends Sql {
    * it checks the lock is still held and takes it back if its connection was lost.
    */
   tryLockInstance(): Promise<boolean>;
+  /** Who holds the single-instance lock, as it recorded itself (after tryLockInstance said no). */
+  instanceLockHolder?(): Promise<LockHolder | undefined>;
   /**
    * Embedded only: a consistent copy of the data directory (gzipped tar, PGlite's
-   * dumpDataDir), taken between two units of work; `loadDataDir` opens it again.
+   * dumpDataDir), taken between two units of work; `loadDataDir` opens it again. Through a
+   * running serve the wait is bounded by `timeoutMs` (a DeadlineError); in the process that
+   * holds the database it cannot be interrupted.
    */
-  dumpDataDir?(): Promise<Blob>;
+  dumpDataDir?(options?: { timeoutMs?: number }): Promise<Blob>;
   close(): Promise<void>;
+}
+
+/**
+ * The process holding the single-instance lock, as it recorded itself when taking it (the
+ * lock connection's application_name on a server, the lock file in DATA_DIR when embedded).
+ */
+export interface LockHolder {
+  /** The pg-solo-lite command: "serve", "restore"; undefined for another command. */
+  command?: string;
+  pid?: number;
+  host?: string;
+}
+
+/** "pid 4242 on host alpha": who holds the lock, for a message. */
+export function describeHolder(holder: LockHolder | undefined): string {
+  const parts = [
+    holder?.pid !== undefined ? `pid ${holder.pid}` : "",
+    holder?.host ? `on host ${holder.host}` : "",
+  ].filter(Boolean);
+  return parts.length > 0 ? parts.join(" ") : "pid and host unknown";
+}
+
+/** The embedded database is held by another process (its file lock is taken). */
+export class InstanceLockedError extends RuntimeError {
+  override name = "InstanceLockedError";
+  constructor(message: string, readonly holder?: LockHolder) {
+    super(message);
+  }
 }
 
 /** The key of the advisory lock held by a running `serve` ("pgsl" in ASCII). */

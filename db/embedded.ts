@@ -4,8 +4,7 @@
  * the process alive, so close() is always reached through `finally` in the callers.
  */
 import { PGlite } from "@electric-sql/pglite";
-import { RuntimeError } from "../core/errors.ts";
-import type { Db, Sql } from "./db.ts";
+import { type Db, describeHolder, InstanceLockedError, type LockHolder, type Sql } from "./db.ts";
 import { type LocalServer, serveLocalSocket } from "./local_server.ts";
 
 export interface EmbeddedDbOptions {
@@ -15,6 +14,13 @@ export interface EmbeddedDbOptions {
   loadDataDir?: Blob | File;
   /** Serve CLI commands on DATA_DIR/run/db.sock while open (`serve`; see local_server.ts). */
   serveLocal?: boolean;
+  /** The pg-solo-lite command of this process, recorded in the lock file (see LockHolder). */
+  command?: string;
+  /**
+   * Runs once the data directory is locked and before PGlite opens it (a restore moves the
+   * old data aside here, so no other process can open DATA_DIR in between).
+   */
+  beforeOpen?: () => Promise<void>;
 }
 
 const LOCK_FILE = "pg-solo-lite.lock";
@@ -23,13 +29,20 @@ export async function openEmbeddedDb(options: EmbeddedDbOptions = {}): Promise<D
   let releaseLock: (() => Promise<void>) | undefined;
   if (options.dataDir) {
     await Deno.mkdir(options.dataDir, { recursive: true });
-    releaseLock = await acquireDirLock(options.dataDir);
+    releaseLock = await acquireDirLock(options.dataDir, options.command);
   }
-  const pg = await PGlite.create({
-    // PGlite owns a subdirectory; DATA_DIR itself holds the lock file beside it.
-    dataDir: options.dataDir ? `${options.dataDir}/pg` : undefined,
-    loadDataDir: options.loadDataDir,
-  });
+  let pg: PGlite;
+  try {
+    await options.beforeOpen?.();
+    pg = await PGlite.create({
+      // PGlite owns a subdirectory; DATA_DIR itself holds the lock file beside it.
+      dataDir: options.dataDir ? `${options.dataDir}/pg` : undefined,
+      loadDataDir: options.loadDataDir,
+    });
+  } catch (error) {
+    await releaseLock?.();
+    throw error;
+  }
   // A FIFO of whole units of work: a transaction holds the session until it ends.
   let tail: Promise<unknown> = Promise.resolve();
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
@@ -94,7 +107,10 @@ export async function openEmbeddedDb(options: EmbeddedDbOptions = {}): Promise<D
  * can stop the next start. Deno has no non-blocking flock, so a lock not granted within a
  * moment is taken as held by another process.
  */
-async function acquireDirLock(dataDir: string): Promise<() => Promise<void>> {
+async function acquireDirLock(
+  dataDir: string,
+  command: string | undefined,
+): Promise<() => Promise<void>> {
   const path = `${dataDir}/${LOCK_FILE}`;
   const file = await Deno.open(path, { create: true, read: true, write: true });
   const granted = await Promise.race([
@@ -102,18 +118,43 @@ async function acquireDirLock(dataDir: string): Promise<() => Promise<void>> {
     new Promise<false>((resolve) => setTimeout(() => resolve(false), 300)),
   ]);
   if (!granted) {
-    const holder = (await Deno.readTextFile(path).catch(() => "")).trim();
+    const holder = parseLockFile(await Deno.readTextFile(path).catch(() => ""));
     file.close();
-    throw new RuntimeError(
-      `The embedded database in ${dataDir} is in use by another process${
-        holder ? ` (pid ${holder})` : ""
-      }; stop it (pg-solo-lite serve?) first, or use a PostgreSQL server through DATABASE_URL`,
+    const who = [holder.command, describeHolder(holder)].filter(Boolean).join(", ");
+    throw new InstanceLockedError(
+      `The embedded database in ${dataDir} is in use by another process (${who}); stop it (pg-solo-lite serve?) first, or use a PostgreSQL server through DATABASE_URL`,
+      holder,
     );
   }
+  const me: LockHolder = { command, pid: Deno.pid, host: hostname() };
   await file.truncate(0);
-  await file.write(new TextEncoder().encode(String(Deno.pid)));
+  await file.write(new TextEncoder().encode(JSON.stringify(me)));
   return async () => {
     await file.unlock().catch(() => {});
     file.close();
   };
+}
+
+/** The holder written in the lock file: JSON, or only a pid (written by older versions). */
+function parseLockFile(text: string): LockHolder {
+  const t = text.trim();
+  if (/^\d+$/.test(t)) return { pid: Number(t) };
+  try {
+    const v = JSON.parse(t);
+    return {
+      command: typeof v.command === "string" ? v.command : undefined,
+      pid: Number.isInteger(v.pid) ? v.pid : undefined,
+      host: typeof v.host === "string" ? v.host : undefined,
+    };
+  } catch {
+    return {};
+  }
+}
+
+function hostname(): string | undefined {
+  try {
+    return Deno.hostname();
+  } catch {
+    return undefined; // Not allowed (--allow-sys).
+  }
 }

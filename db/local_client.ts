@@ -3,6 +3,7 @@
  * are run by the `serve` that holds the embedded database. Calls are serialized like the
  * in-process driver's: a transaction holds this client's connection until it ends.
  */
+import { DeadlineError } from "../core/deadline.ts";
 import { RuntimeError } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import type { Db, Sql } from "./db.ts";
@@ -29,7 +30,12 @@ export async function connectLocalSocket(path: string): Promise<Db | undefined> 
   let nextId = 1;
   let broken: string | undefined;
 
-  const request = async (op: Op, text?: string, params?: readonly unknown[]) => {
+  const request = async (
+    op: Op,
+    text?: string,
+    params?: readonly unknown[],
+    timeoutMs: number = limits.localRequestTimeoutMs,
+  ) => {
     if (broken) throw new RuntimeError(broken);
     const id = nextId++;
     const bytes = enc.encode(encode({ id, op, text, params }));
@@ -49,11 +55,11 @@ export async function connectLocalSocket(path: string): Promise<Db | undefined> 
         timer = setTimeout(
           () =>
             reject(
-              new RuntimeError(
-                `The running serve did not answer within ${limits.localRequestTimeoutMs} ms`,
-              ),
+              op === "dump"
+                ? new DeadlineError(timeoutMs, "The running serve's dump")
+                : new RuntimeError(`The running serve did not answer within ${timeoutMs} ms`),
             ),
-          limits.localRequestTimeoutMs,
+          timeoutMs,
         );
       });
       const next = await Promise.race([input.next(), timeout]);
@@ -104,9 +110,14 @@ export async function connectLocalSocket(path: string): Promise<Db | undefined> 
       }),
     listen: () =>
       Promise.reject(new RuntimeError("LISTEN is not available through a running serve")),
-    dumpDataDir: () =>
+    dumpDataDir: (options) =>
       serial(async () => {
-        const [{ path }] = (await request("dump")) as { path: string }[];
+        // A dump takes longer than any statement: its own bound. Given up, the connection is
+        // broken (closed by close()), and the serve deletes its copy when it finishes.
+        const timeoutMs = options?.timeoutMs ?? limits.backupTimeoutS * 1000;
+        const [{ path }] = (await request("dump", undefined, undefined, timeoutMs)) as {
+          path: string;
+        }[];
         try {
           return new Blob([await Deno.readFile(path)]);
         } finally {

@@ -8,6 +8,7 @@
  *   the session (the service's own statements wait behind it), so it is bounded: a
  *   transaction open longer than `localTxMaxMs`, or whose client disconnects, is rolled back.
  * The socket lives in DATA_DIR/run (mode 0700, the socket 0600): same user only, never TCP.
+ * A `dump` is written there too, and lives no longer than the connection that asked for it.
  */
 import { errorMessage } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
@@ -36,8 +37,11 @@ export async function serveLocalSocket(db: Db, dataDir: string): Promise<LocalSe
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   await Deno.chmod(dir, 0o700);
   const path = localSocketPath(dataDir);
-  // The caller holds the data directory's lock, so a socket file left here is stale.
+  // The caller holds the data directory's lock, so a socket file left here is stale, and so
+  // is any dump (its serve is gone, and with it the connection that asked for it).
   await Deno.remove(path).catch(() => {});
+  const dumps: Dumps = { dir, owned: new Set() };
+  await sweepDumps(dumps);
   const listener = Deno.listen({ transport: "unix", path });
   await Deno.chmod(path, 0o600);
   const conns = new Set<Deno.UnixConn>();
@@ -50,7 +54,7 @@ export async function serveLocalSocket(db: Db, dataDir: string): Promise<LocalSe
           continue;
         }
         conns.add(conn);
-        const h = handle(db, dataDir, conn).catch((error) =>
+        const h = handle(db, dumps, conn).catch((error) =>
           log.warn("A local client failed: {error}", { error: errorMessage(error) })
         ).finally(() => {
           conns.delete(conn);
@@ -83,25 +87,35 @@ function closeQuietly(c: { close(): void }) {
   }
 }
 
-async function handle(db: Db, dataDir: string, conn: Deno.UnixConn): Promise<void> {
+async function handle(db: Db, dumps: Dumps, conn: Deno.UnixConn): Promise<void> {
   const input = lines(conn.readable, limits.localMessageMaxBytes);
   const enc = new TextEncoder();
   const send = async (reply: Reply) => {
     const bytes = enc.encode(encode(reply));
     for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
   };
-  for (;;) {
-    const next = await input.next();
-    if (next.done) return;
-    const req = decode<Request>(next.value);
-    if (req.op === "begin") {
-      await runTransaction(db, input, req.id, send);
-    } else if (req.op === "dump") {
-      await send(await writeDump(db, dataDir, req.id));
-    } else if (req.op === "query" || req.op === "exec") {
-      await send(await runStatement(db, req));
-    } else {
-      await send({ id: req.id, error: { message: `No transaction is open for ${req.op}` } });
+  // The dumps written for this client: it reads and deletes its copy; one it never took (it
+  // gave up waiting, or died) is deleted when it hangs up.
+  const mine: string[] = [];
+  try {
+    for (;;) {
+      const next = await input.next();
+      if (next.done) return;
+      const req = decode<Request>(next.value);
+      if (req.op === "begin") {
+        await runTransaction(db, input, req.id, send);
+      } else if (req.op === "dump") {
+        await send(await writeDump(db, dumps, req.id, mine));
+      } else if (req.op === "query" || req.op === "exec") {
+        await send(await runStatement(db, req));
+      } else {
+        await send({ id: req.id, error: { message: `No transaction is open for ${req.op}` } });
+      }
+    }
+  } finally {
+    for (const path of mine) {
+      await Deno.remove(path).catch(() => {});
+      dumps.owned.delete(path);
     }
   }
 }
@@ -122,18 +136,41 @@ async function runStatement(sql: Sql, req: Request): Promise<Reply> {
   }
 }
 
+/** The dumps in DATA_DIR/run, and those a connected client may still read. */
+interface Dumps {
+  dir: string;
+  owned: Set<string>;
+}
+
+const DUMP_FILE = /^dump-[0-9a-f-]+\.tar\.gz$/;
+
+/** Deletes the dumps no connected client asked for (left by a killed serve or client). */
+async function sweepDumps(dumps: Dumps): Promise<void> {
+  for await (const entry of Deno.readDir(dumps.dir)) {
+    const path = `${dumps.dir}/${entry.name}`;
+    if (!entry.isFile || !DUMP_FILE.test(entry.name) || dumps.owned.has(path)) continue;
+    await Deno.remove(path).catch(() => {});
+    log.info("Removed a leftover dump {path}", { path });
+  }
+}
+
 /**
  * A dump is too large for a reply line: it is written beside the socket (same user only) and
- * its path is sent; the client moves it where it wants it.
+ * its path is sent; the client moves it where it wants it. It belongs to the connection
+ * (`mine`) from before it is written, so a failed or abandoned one is never left behind.
  */
-async function writeDump(db: Db, dataDir: string, id: number): Promise<Reply> {
+async function writeDump(db: Db, dumps: Dumps, id: number, mine: string[]): Promise<Reply> {
+  const path = `${dumps.dir}/dump-${crypto.randomUUID()}.tar.gz`;
   try {
     if (!db.dumpDataDir) throw new Error("This database cannot dump its data directory");
+    await sweepDumps(dumps);
+    mine.push(path);
+    dumps.owned.add(path);
     const blob = await db.dumpDataDir();
-    const path = `${localSocketDir(dataDir)}/dump-${crypto.randomUUID()}.tar.gz`;
     await Deno.writeFile(path, new Uint8Array(await blob.arrayBuffer()), { mode: 0o600 });
     return { id, rows: [{ path }] };
   } catch (error) {
+    await Deno.remove(path).catch(() => {});
     return { id, error: { message: errorMessage(error) } };
   }
 }

@@ -1,8 +1,18 @@
 /** The public face of db/: what other rooms may use. */
 
-export { type Db, isCheckViolation, isUniqueViolation, type Sql, sqlState } from "./db.ts";
+export {
+  type Db,
+  describeHolder,
+  InstanceLockedError,
+  isCheckViolation,
+  isUniqueViolation,
+  type LockHolder,
+  type Sql,
+  sqlState,
+} from "./db.ts";
 export { loadMigrations, migrate } from "./migrate.ts";
-export { openDb, openEmbeddedAt } from "./open.ts";
+export { type EmbeddedAtOptions, openDb, openEmbeddedAt } from "./open.ts";
+export { splitUrlSecrets } from "./url.ts";
 export {
   GENESIS_HASH,
   type LedgerReport,

@@ -8,6 +8,11 @@ export interface OpenOptions {
    * socket. Without it, a CLI finding a running serve's socket uses the database through it.
    */
   serveLocal?: boolean;
+  /**
+   * The pg-solo-lite command of this process ("serve", "restore"): recorded with the instance
+   * lock, so that a process it refuses can say who holds the database.
+   */
+  command?: string;
 }
 
 /** Opens the configured database: the server when DATABASE_URL is set, else PGlite in DATA_DIR. */
@@ -17,7 +22,11 @@ export async function openDb(
 ): Promise<Db> {
   if (config.databaseUrl) {
     const { openServerDb } = await import("./server.ts");
-    return await openServerDb({ url: config.databaseUrl, poolSize: config.dbPoolSize });
+    return await openServerDb({
+      url: config.databaseUrl,
+      poolSize: config.dbPoolSize,
+      command: options.command,
+    });
   }
   if (!options.serveLocal) {
     // Only a live serve listens on the socket (it removes a stale one when it starts).
@@ -26,11 +35,27 @@ export async function openDb(
     if (remote) return remote;
   }
   const { openEmbeddedDb } = await import("./embedded.ts");
-  return await openEmbeddedDb({ dataDir: config.dataDir, serveLocal: options.serveLocal });
+  return await openEmbeddedDb({
+    dataDir: config.dataDir,
+    serveLocal: options.serveLocal,
+    command: options.command,
+  });
+}
+
+export interface EmbeddedAtOptions {
+  /** A dump to start from. */
+  loadDataDir?: Blob;
+  /** Recorded in the lock file (see OpenOptions.command). */
+  command?: string;
+  /** Runs with DATA_DIR locked, before PGlite opens it (see EmbeddedDbOptions.beforeOpen). */
+  beforeOpen?: () => Promise<void>;
 }
 
 /** Opens PGlite in `dataDir` directly (never through a serve), optionally from a dump. */
-export async function openEmbeddedAt(dataDir: string, loadDataDir?: Blob): Promise<Db> {
+export async function openEmbeddedAt(
+  dataDir: string,
+  options: EmbeddedAtOptions = {},
+): Promise<Db> {
   const { openEmbeddedDb } = await import("./embedded.ts");
-  return await openEmbeddedDb({ dataDir, loadDataDir });
+  return await openEmbeddedDb({ dataDir, ...options });
 }

@@ -4,7 +4,15 @@ import { DatabaseUnavailableError } from "../core/errors.ts";
 import { redactText } from "../core/redact.ts";
 import { limits } from "../core/limits.ts";
 import { DeadlineError, isDeadlineError, withTimeout } from "../core/deadline.ts";
-import { type Db, INSTANCE_LOCK_KEY, type QueryOptions, type Sql, sqlState } from "./db.ts";
+import {
+  type Db,
+  INSTANCE_LOCK_KEY,
+  type LockHolder,
+  type QueryOptions,
+  type Sql,
+  sqlState,
+} from "./db.ts";
+import { splitUrlSecrets } from "./url.ts";
 
 export interface ServerDbOptions {
   url: string;
@@ -13,6 +21,11 @@ export interface ServerDbOptions {
   applicationName?: string;
   /** How long a pool query may take before it is cancelled (limits.dbQueryTimeoutMs). */
   queryTimeoutMs?: number;
+  /**
+   * The pg-solo-lite command of this process ("serve", "restore"), recorded with the instance
+   * lock so that a process refused by it can say who holds it.
+   */
+  command?: string;
 }
 
 // deno-lint-ignore no-explicit-any
@@ -100,9 +113,42 @@ function mapError(error: unknown, url: string): unknown {
   );
 }
 
+/**
+ * The lock connection's application_name: "<name>:lock <command> <pid>@<host>". Any session
+ * can read it in pg_stat_activity (unlike the client address), and it names the process rather
+ * than its PostgreSQL backend. PostgreSQL keeps the first 63 bytes.
+ */
+function lockAppName(name: string, command: string | undefined): string {
+  let host = "";
+  try {
+    host = Deno.hostname();
+  } catch {
+    // Not allowed (--allow-sys): the pid alone.
+  }
+  return `${name}:lock ${command ?? "-"} ${Deno.pid}@${host}`.slice(0, 63);
+}
+
+/** The URL without an application_name of its own, which would replace lockAppName's. */
+function lockUrl(url: string): string {
+  const u = new URL(url);
+  if (!u.searchParams.has("application_name")) return url;
+  u.searchParams.delete("application_name");
+  return u.toString();
+}
+
+const LOCK_APP_NAME = /:lock (\S+) (\d+)@(\S*)$/;
+
+function parseLockAppName(app: string | null, addr: string | null): LockHolder {
+  const m = app?.match(LOCK_APP_NAME);
+  if (!m) return { host: addr ?? undefined };
+  return { command: m[1] === "-" ? undefined : m[1], pid: Number(m[2]), host: m[3] || undefined };
+}
+
 // Longer than ~80 lines: one closure over the pool: the Db methods are each a few lines.
 export async function openServerDb(options: ServerDbOptions): Promise<Db> {
-  const sql: PgSql = postgres(options.url, {
+  const { url, password } = splitUrlSecrets(options.url);
+  const sql: PgSql = postgres(url, {
+    password,
     max: options.poolSize ?? limits.dbPoolSize,
     connect_timeout: limits.dbConnectTimeoutS,
     // The driver's own backoff grows 3^n with a count of failed connects it never resets:
@@ -158,7 +204,8 @@ export async function openServerDb(options: ServerDbOptions): Promise<Db> {
       // client reconnects on the next query and the check below takes the lock again.
       // (A reserved pool connection is not used: postgres.js throws an uncaught error when a
       // reserved connection's socket is gone.)
-      lockSql ??= postgres(options.url, {
+      lockSql ??= postgres(lockUrl(url), {
+        password,
         max: 1,
         max_lifetime: null,
         idle_timeout: 0,
@@ -168,7 +215,9 @@ export async function openServerDb(options: ServerDbOptions): Promise<Db> {
         // A short fixed cap is enough for a pool this small, and the webhook is back within 2 s.
         backoff: (retries: number) => Math.min(0.05 * retries, limits.dbReconnectMaxDelayMs / 1000),
         onnotice: () => {},
-        connection: { application_name: `${options.applicationName ?? "pg-solo-lite"}:lock` },
+        connection: {
+          application_name: lockAppName(options.applicationName ?? "pg-solo-lite", options.command),
+        },
       });
       const ls = lockSql;
       try {
@@ -186,6 +235,18 @@ export async function openServerDb(options: ServerDbOptions): Promise<Db> {
         ls.end({ timeout: 0 }).catch(() => {});
         throw mapError(error, options.url);
       }
+    },
+    instanceLockHolder: async () => {
+      const [row] = await db.query<{ app: string | null; addr: string | null }>(
+        `select a.application_name as app, host(a.client_addr) as addr
+           from pg_locks l left join pg_stat_activity a on a.pid = l.pid
+          where l.locktype = 'advisory' and l.classid = 0 and l.objid = $1 and l.objsubid = 1
+            and l.granted
+            and l.database = (select oid from pg_database where datname = current_database())
+          limit 1`,
+        [INSTANCE_LOCK_KEY],
+      );
+      return row ? parseLockAppName(row.app, row.addr) : undefined;
     },
     close: async () => {
       if (lockSql) {

@@ -6,9 +6,9 @@
 # dedupe_key is unique), so the operator may see one repeat of messages that were in flight.
 # Usage: DATABASE_URL=… deploy/restore.sh FILE.dump
 set -euo pipefail
-: "${DATABASE_URL:?set DATABASE_URL}"
+. "$(dirname "$0")/pg_env.sh"
 file="${1:?usage: restore.sh FILE.dump}"
-pg_restore --no-owner --exit-on-error --dbname="$DATABASE_URL" "$file"
-psql "$DATABASE_URL" -Atc "select 'schema version ' || max(version) from schema_migrations"
-psql "$DATABASE_URL" -Atc "select 'pending notifications ' || count(*) from notification_outbox where status = 'PENDING'"
+pg_restore --no-owner --exit-on-error --dbname="$PGURL" "$file"
+psql "$PGURL" -Atc "select 'schema version ' || max(version) from schema_migrations"
+psql "$PGURL" -Atc "select 'pending notifications ' || count(*) from notification_outbox where status = 'PENDING'"
 echo "restored; start the service and run: pg-solo-lite doctor"

@@ -2,9 +2,13 @@
  * Backups: `pg_dump` in custom format for a server, PGlite's dumpDataDir for the embedded
  * database (through the running serve's socket when it runs, so the copy is consistent).
  * A backup is written to a `.partial` name and renamed, so a file with the final name is
- * always complete; names carry the UTC time, so sorting them sorts by age.
+ * always complete; names carry the UTC time, so sorting them sorts by age. Every backup is
+ * bounded (BACKUP_TIMEOUT_S): pg_dump is killed past it, and the wait for a running serve's
+ * dump ends (the serve deletes the copy it was making for this process).
  */
+import { isDeadlineError } from "../core/deadline.ts";
 import { RuntimeError } from "../core/errors.ts";
+import { limits } from "../core/limits.ts";
 import type { Db } from "../db/mod.ts";
 import { checkTool, runTool, serverMajor, toolConnection } from "./tools.ts";
 
@@ -21,35 +25,49 @@ export function backupName(kind: Db["kind"], now: Date): string {
   return `${PREFIX}${stamp}.${kind === "server" ? "dump" : "tar.gz"}`;
 }
 
-/** Takes one backup of `db` into `dir`. `url` is required for a server (pg_dump connects). */
-export async function takeBackup(
-  db: Db,
-  dir: string,
-  now: Date,
-  url?: string,
-): Promise<Backup> {
+export interface BackupOptions {
+  /** The time in the file's name. */
+  now: Date;
+  /** DATABASE_URL: required for a server (pg_dump connects). */
+  url?: string;
+  /** The longest a backup may take (BACKUP_TIMEOUT_S); default limits.backupTimeoutS. */
+  timeoutMs?: number;
+}
+
+/** Takes one backup of `db` into `dir`. */
+export async function takeBackup(db: Db, dir: string, options: BackupOptions): Promise<Backup> {
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  const path = `${dir}/${backupName(db.kind, now)}`;
+  const path = `${dir}/${backupName(db.kind, options.now)}`;
   const partial = `${path}.partial`;
+  const timeoutMs = options.timeoutMs ?? limits.backupTimeoutS * 1000;
   try {
     if (db.kind === "server") {
-      if (!url) throw new RuntimeError("A server backup needs DATABASE_URL");
+      if (!options.url) throw new RuntimeError("A server backup needs DATABASE_URL");
       await checkTool("pg_dump", await serverMajor(db));
-      const conn = toolConnection(url);
+      const conn = toolConnection(options.url);
       await runTool(
         "pg_dump",
         ["--format=custom", "--no-owner", `--file=${partial}`, conn.url],
         conn.env,
+        { timeoutMs },
       );
     } else {
       if (!db.dumpDataDir) throw new RuntimeError("This database cannot dump its data directory");
-      const blob = await db.dumpDataDir();
+      const blob = await db.dumpDataDir({ timeoutMs });
       await Deno.writeFile(partial, new Uint8Array(await blob.arrayBuffer()), { mode: 0o600 });
     }
     await Deno.chmod(partial, 0o600);
     await Deno.rename(partial, path);
   } catch (error) {
     await Deno.remove(partial).catch(() => {});
+    if (isDeadlineError(error)) {
+      throw new RuntimeError(
+        `The backup did not finish within ${
+          timeoutMs / 1000
+        } s (BACKUP_TIMEOUT_S); nothing was written: raise BACKUP_TIMEOUT_S for a database this large`,
+        { cause: error },
+      );
+    }
     throw error;
   }
   return { path, bytes: (await Deno.stat(path)).size };

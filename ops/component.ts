@@ -43,7 +43,11 @@ export function backupComponent(ctx: ServiceContext): Promise<Component> {
 export async function runBackup(ctx: ServiceContext, dir: string, keep: number): Promise<void> {
   const t0 = performance.now();
   try {
-    const b = await takeBackup(ctx.db, dir, ctx.clock.now(), ctx.config.databaseUrl);
+    const b = await takeBackup(ctx.db, dir, {
+      now: ctx.clock.now(),
+      url: ctx.config.databaseUrl,
+      timeoutMs: ctx.config.backup.timeoutMs,
+    });
     const pruned = await pruneBackups(dir, keep);
     ctx.log.info("Backup written to {path} ({bytes} bytes, {ms} ms); {pruned} old one(s) removed", {
       path: b.path,

@@ -5,9 +5,19 @@
  * (pg_restore --clean); an embedded DATA_DIR's old data is moved aside, not deleted.
  * Outbox rows still PENDING in the backup are delivered by the next serve, once each: their
  * dedupe_key rows come back with them, so nothing is enqueued twice.
+ * A restore takes the single-instance lock `serve` takes, and holds it to the end: it refuses
+ * while a serve runs against the target, and a serve started meanwhile refuses to start.
+ * (`backup` takes no such lock: backups are taken while serve runs.)
  */
 import { RuntimeError, UsageError } from "../core/errors.ts";
-import { migrate, openDb, openEmbeddedAt } from "../db/mod.ts";
+import {
+  describeHolder,
+  InstanceLockedError,
+  type LockHolder,
+  migrate,
+  openDb,
+  openEmbeddedAt,
+} from "../db/mod.ts";
 import type { Config } from "../core/config.ts";
 import { checkTool, runTool, serverMajor, toolConnection } from "./tools.ts";
 
@@ -55,9 +65,29 @@ export async function restoreBackup(
     : await restoreEmbedded(config, file, options);
 }
 
+/**
+ * Why a restore cannot run: the lock is held. Only serve and restore take a server's lock, and
+ * a holder that did not say which is a serve started before it recorded that; DATA_DIR's lock
+ * is taken by every command that opens it without a serve.
+ */
+function lockedMessage(holder: LockHolder | undefined, kind: BackupKind): string {
+  const who = holder?.command ?? (kind === "server" ? "serve" : undefined);
+  return `Cannot restore: ${
+    who ? `${who} is running against` : "another pg-solo-lite command is using"
+  } this database (${describeHolder(holder)}); stop it first${
+    who === "serve" ? " (systemctl stop pg-solo-lite)" : ""
+  }, then restore`;
+}
+
 async function restoreServer(config: Config, file: string, force: boolean): Promise<Restored> {
-  const db = await openDb(config);
+  const db = await openDb(config, { command: "restore" });
   try {
+    // Held on a connection of its own until close(): pg_restore runs in another process.
+    if (!(await db.tryLockInstance())) {
+      throw new RuntimeError(
+        lockedMessage(await db.instanceLockHolder?.().catch(() => undefined), "server"),
+      );
+    }
     const [{ n }] = await db.query<{ n: number }>(
       "select count(*)::int as n from pg_tables where schemaname = 'public'",
     );
@@ -107,20 +137,40 @@ async function restoreEmbedded(
 ): Promise<Restored> {
   const pgDir = `${config.dataDir}/pg`;
   let movedAside: string | undefined;
-  if (await nonEmptyDir(pgDir)) {
+  const blob = new Blob([await Deno.readFile(file)]);
+  // The old data is checked and moved aside with DATA_DIR locked, so no serve can open it in
+  // between; the lock is held until the restored database is migrated and closed.
+  const beforeOpen = async () => {
+    if (!(await nonEmptyDir(pgDir))) return;
     if (!options.force) {
       throw new RuntimeError(
         `DATA_DIR ${config.dataDir} already holds a database; restore into an empty DATA_DIR, or pass --force to move the current one aside`,
       );
     }
-    // Holding the lock while moving: a running serve (or CLI) keeps it, so this refuses then.
-    const probe = await openEmbeddedAt(config.dataDir);
-    await probe.close();
     movedAside = `${pgDir}.before-restore-${options.now.toISOString().replace(/[-:.]/g, "")}`;
     await Deno.rename(pgDir, movedAside);
+  };
+  let db;
+  try {
+    db = await openEmbeddedAt(config.dataDir, {
+      loadDataDir: blob,
+      command: "restore",
+      beforeOpen,
+    });
+  } catch (error) {
+    if (error instanceof InstanceLockedError) {
+      throw new RuntimeError(lockedMessage(error.holder, "embedded"));
+    }
+    if (movedAside) {
+      throw new RuntimeError(
+        `The restore failed after the old data was moved to ${movedAside} (move it back to ${pgDir} to undo): ${
+          (error as Error).message
+        }`,
+        { cause: error },
+      );
+    }
+    throw error;
   }
-  const blob = new Blob([await Deno.readFile(file)]);
-  const db = await openEmbeddedAt(config.dataDir, blob);
   try {
     const { applied } = await migrate(db);
     return { kind: "embedded", movedAside, migrationsApplied: applied };

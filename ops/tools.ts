@@ -3,8 +3,9 @@
  * least as new as the server: an older pg_dump refuses a newer server, so it is checked first
  * with a message that names the package to install.
  */
+import { DeadlineError } from "../core/deadline.ts";
 import { RuntimeError } from "../core/errors.ts";
-import type { Db } from "../db/mod.ts";
+import { type Db, splitUrlSecrets } from "../db/mod.ts";
 
 export type Tool = "pg_dump" | "pg_restore";
 
@@ -43,20 +44,41 @@ export async function checkTool(tool: Tool, server: number): Promise<number> {
 }
 
 /**
- * The URL without its password, and the environment that carries it: a password on the
- * command line would be visible to every user of the machine (ps).
+ * The URL without its password (from `user:password@` or `?password=`), and the environment
+ * that carries it: a command line is visible to every user of the machine (ps), a process's
+ * environment only to its own user. A URL with another secret parameter (`sslpassword`) is
+ * refused: libpq has no environment variable for it.
  */
 export function toolConnection(url: string): { url: string; env: Record<string, string> } {
-  const u = new URL(url);
-  const password = decodeURIComponent(u.password);
-  u.password = "";
-  return { url: u.toString(), env: password ? { PGPASSWORD: password } : {} };
+  const split = splitUrlSecrets(url);
+  if (split.otherSecrets.length > 0) {
+    throw new RuntimeError(
+      `DATABASE_URL has ${
+        split.otherSecrets.join(", ")
+      }, which pg_dump and pg_restore could only be given on their command line (visible to every user in ps): take it out of the URL (put it in a service file, PGSERVICEFILE)`,
+    );
+  }
+  return { url: split.url, env: split.password ? { PGPASSWORD: split.password } : {} };
 }
 
-/** Runs a tool; a failure carries its last lines of standard error (never the password). */
-export async function runTool(tool: Tool, args: string[], env: Record<string, string>) {
-  const out = await new Deno.Command(tool, { args, env, stdout: "piped", stderr: "piped" })
-    .output();
+/**
+ * Runs a tool; a failure carries its last lines of standard error (never the password). With
+ * `timeoutMs` a tool still running then is killed, and the call fails with a DeadlineError.
+ */
+export async function runTool(
+  tool: Tool,
+  args: string[],
+  env: Record<string, string>,
+  options: { timeoutMs?: number } = {},
+) {
+  const child = new Deno.Command(tool, { args, env, stdout: "piped", stderr: "piped" }).spawn();
+  let timedOut = false;
+  const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
+    timedOut = true;
+    child.kill("SIGKILL");
+  }, options.timeoutMs);
+  const out = await child.output().finally(() => clearTimeout(timer));
+  if (timedOut) throw new DeadlineError(options.timeoutMs!, tool);
   if (!out.success) {
     const err = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-5).join("; ");
     throw new RuntimeError(`${tool} failed (exit ${out.code}): ${err}`);

@@ -12,7 +12,7 @@ import { LIFECYCLE, type Log, logger } from "../core/log.ts";
 import { limits } from "../core/limits.ts";
 import { type LoopHandle, startLoop } from "../core/loop.ts";
 import type { Db } from "../db/mod.ts";
-import { openDb } from "../db/mod.ts";
+import { describeHolder, openDb } from "../db/mod.ts";
 import { migrate, privilegeWarning } from "../db/mod.ts";
 import { healthRoute, router } from "../http/mod.ts";
 import {
@@ -54,7 +54,7 @@ export async function startService(
   const log = options.log ?? logger("serve");
   const clock = options.clock ?? systemClock;
   const ownDb = !options.db;
-  const db = options.db ?? await openDb(config, { serveLocal: true });
+  const db = options.db ?? await openDb(config, { serveLocal: true, command: "serve" });
   const controller = new AbortController();
   const started: Component[] = [];
   let server: Deno.HttpServer<Deno.NetAddr> | undefined;
@@ -115,9 +115,15 @@ export async function startService(
 
   try {
     if (!(await db.tryLockInstance())) {
+      const holder = await db.instanceLockHolder?.().catch(() => undefined);
       throw new RuntimeError(
-        "Another pg-solo-lite serve is already running on this database; stop it first " +
-          "(systemctl stop pg-solo-lite) or point DATABASE_URL elsewhere",
+        holder?.command === "restore"
+          ? `A restore is running on this database (${
+            describeHolder(holder)
+          }); start serve once it has finished`
+          : `Another pg-solo-lite serve is already running on this database (${
+            describeHolder(holder)
+          }); stop it first (systemctl stop pg-solo-lite) or point DATABASE_URL elsewhere`,
       );
     }
     const migrated = await migrate(db);

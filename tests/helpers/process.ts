@@ -36,9 +36,14 @@ function childEnv(env: Record<string, string>): Record<string, string> {
   };
 }
 
-export async function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+/** Runs `main.ts` with `args`; `flags` are added to RUN_FLAGS (e.g. the tasks' --allow-run). */
+export async function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+  flags: string[] = [],
+): Promise<CliResult> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...RUN_FLAGS, MAIN, ...args],
+    args: ["run", ...RUN_FLAGS, ...flags, MAIN, ...args],
     env: childEnv(env),
     clearEnv: true,
     cwd: ROOT.pathname,

@@ -54,7 +54,7 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "pgsl-bk-" });
     try {
       await seed(source.db);
-      const b = await takeBackup(source.db, dir, NOW, source.url);
+      const b = await takeBackup(source.db, dir, { now: NOW, url: source.url });
       assert.equal(await backupKind(b.path), "server");
       const config = loadConfig({ DATABASE_URL: target.url });
       await restoreBackup(config, b.path, { now: NOW });
@@ -85,7 +85,7 @@ Deno.test({
         await migrate(source);
         await seed(source);
         expected = await fingerprint(source);
-        path = (await takeBackup(source, `${root}/backups`, NOW)).path;
+        path = (await takeBackup(source, `${root}/backups`, { now: NOW })).path;
       } finally {
         await source.close();
       }

@@ -23,7 +23,7 @@ Deno.test({
     try {
       await source.db.query(`create role ${role}`);
       await source.db.query(`grant select on transactions to ${role}`);
-      const b = await takeBackup(source.db, dir, new Date(), source.url);
+      const b = await takeBackup(source.db, dir, { now: new Date(), url: source.url });
       // The machine restored on has no such role.
       await source.db.query(`revoke select on transactions from ${role}`);
       await source.db.query(`drop role ${role}`);
@@ -49,7 +49,7 @@ Deno.test({
     await source.db.exec(roles); // creates pgsl_app and pgsl_notifier if this cluster lacks them
     const dir = await Deno.makeTempDir({ prefix: "pgsl-bk-" });
     try {
-      const b = await takeBackup(source.db, dir, new Date(), source.url);
+      const b = await takeBackup(source.db, dir, { now: new Date(), url: source.url });
       const r = await restoreBackup(loadConfig({ DATABASE_URL: target.url }), b.path, {
         now: new Date(),
       });
