@@ -130,10 +130,10 @@ function lockAppName(name: string, command: string | undefined): string {
 
 /** The URL without an application_name of its own, which would replace lockAppName's. */
 function lockUrl(url: string): string {
-  const u = new URL(url);
-  if (!u.searchParams.has("application_name")) return url;
-  u.searchParams.delete("application_name");
-  return u.toString();
+  const q = url.indexOf("?");
+  if (q < 0) return url;
+  const kept = url.slice(q + 1).split("&").filter((p) => !/^application_name(=|$)/.test(p));
+  return url.slice(0, q) + (kept.length > 0 ? `?${kept.join("&")}` : "");
 }
 
 const LOCK_APP_NAME = /:lock (\S+) (\d+)@(\S*)$/;

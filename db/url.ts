@@ -25,6 +25,15 @@ export function splitUrlSecrets(url: string): SplitUrl {
   try {
     return split(url);
   } catch {
+    // Forms the URL parser refuses but postgres.js reads: several hosts (`h1:5432,h2:5433`), a
+    // socket directory with no host (`user@/db?host=/run/postgresql`).
+    let manual: SplitUrl | undefined;
+    try {
+      manual = splitByHand(url);
+    } catch {
+      // (A malformed percent escape: refused below.)
+    }
+    if (manual) return manual;
     // Without the parser's error as cause: its message quotes the whole URL, password included.
     throw new RuntimeError(
       "The database URL cannot be read: percent-encode special characters in its user name, password and parameters (@ as %40, : as %3A, / as %2F, % as %25)",
@@ -34,12 +43,21 @@ export function splitUrlSecrets(url: string): SplitUrl {
 
 function split(url: string): SplitUrl {
   const u = new URL(url);
-  let password = u.password ? decodeURIComponent(u.password) : undefined;
+  const fromUser = u.password ? decodeURIComponent(u.password) : undefined;
   u.password = "";
+  const q = splitQuery(u.search.slice(1));
+  u.search = q.kept.length > 0 ? `?${q.kept.join("&")}` : "";
+  const password = q.password ?? fromUser;
+  return { url: u.toString(), password: password || undefined, otherSecrets: q.otherSecrets };
+}
+
+/** The query's pieces: a password, other secrets' names, and the rest as they were. */
+function splitQuery(query: string) {
+  let password: string | undefined;
   const kept: string[] = [];
   const otherSecrets: string[] = [];
   // Split by hand: URLSearchParams reads "+" as a space, libpq does not.
-  for (const piece of u.search.slice(1).split("&")) {
+  for (const piece of query.split("&")) {
     if (piece === "") continue;
     const eq = piece.indexOf("=");
     const name = decodeURIComponent(eq < 0 ? piece : piece.slice(0, eq));
@@ -48,6 +66,26 @@ function split(url: string): SplitUrl {
     else if (SECRET_PARAM.test(name)) otherSecrets.push(name);
     else kept.push(piece);
   }
-  u.search = kept.length > 0 ? `?${kept.join("&")}` : "";
-  return { url: u.toString(), password: password || undefined, otherSecrets };
+  return { password, kept, otherSecrets };
+}
+
+/** `scheme://[user[:password]@]hosts[/db][?query]` read as text; undefined if not that. */
+function splitByHand(url: string): SplitUrl | undefined {
+  const m = /^(postgres(?:ql)?:\/\/)([^/?]*)([^?]*)(?:\?(.*))?$/.exec(url);
+  if (!m) return undefined;
+  const [, scheme, authority, path, query] = m;
+  const at = authority.lastIndexOf("@");
+  let userinfo = at < 0 ? "" : authority.slice(0, at);
+  let fromUser: string | undefined;
+  const colon = userinfo.indexOf(":");
+  if (colon >= 0) {
+    fromUser = decodeURIComponent(userinfo.slice(colon + 1));
+    userinfo = userinfo.slice(0, colon);
+  }
+  const hosts = at < 0 ? authority : authority.slice(at + 1);
+  const q = splitQuery(query ?? "");
+  const rebuilt = `${scheme}${at < 0 ? "" : `${userinfo}@`}${hosts}${path}` +
+    (q.kept.length > 0 ? `?${q.kept.join("&")}` : "");
+  const password = q.password ?? fromUser;
+  return { url: rebuilt, password: password || undefined, otherSecrets: q.otherSecrets };
 }
