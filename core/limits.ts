@@ -153,6 +153,14 @@ export const limits = {
   /** How often UNKNOWN, NEW and open orders are checked against the exchange. */
   reconcileIntervalMs: 10_000,
   /**
+   * A cancel an exit asked for that the exchange did not carry out is asked again once a
+   * quarter of its age has passed since the last try, and at least this often
+   * (execution/cancels.ts).
+   */
+  exitCancelRetryMaxMs: 60_000,
+  /** An exit's cancel of an order that still rests this long after it was asked is told. */
+  exitCancelWarnMs: 2 * 60_000,
+  /**
    * How often a reconcile pass records the equity of an account holding positions, when the
    * daily loss limit or the drawdown lock is on (and at the first pass of each UTC day), so
    * the day's first equity is read near 00:00 UTC and not only at its first entry.

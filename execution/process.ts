@@ -30,6 +30,7 @@ import { adoptOwnOrder, cached, insertOrder, loadSnapshot, type PassCache } from
 import { countsAsFailure, createFailure, pauseOf } from "./outcome.ts";
 import * as orders from "./orders_sql.ts";
 import { type Account, accountTag } from "./accounts.ts";
+import { exitRequester } from "./cancels.ts";
 import {
   activePauses,
   entryFacts,
@@ -404,7 +405,11 @@ function smallerThan(planned: PlanResult, unhindered: PlanResult): boolean {
  * exit is never refused for a position that is about to exist. An exit of the whole position (a
  * sell without `qty`) asks for the cancel of a resting buy (OPEN, PARTIALLY_FILLED), so no entry
  * fills after its exit; it waits for that cancel only while nothing is held. With a position
- * held, its exit (a stop-loss above all) sells it at once: a buy holds the quote, not the base.
+ * held, its exit (a stop-loss above all) sells it at once: a buy holds the quote, not the base;
+ * it then also asks for the cancel of a buy whose answer is pending or lost, and the request
+ * is kept until the exchange's word has the buy ended (cancels.ts), so a cancel that fails is
+ * asked again. One that fills first anyway is a position of its own, with its stop, and the
+ * operator is told (order_updates.ts).
  *
  * A whole exit of the Risk agent (a stop or a target reached, an operator's exit: `riskExit`)
  * also has the resting limit sells of the position cancelled and waits for them, and for one
@@ -422,7 +427,8 @@ async function awaitOrdersInTheWay(
     { id: number; client_order_id: string; cancel: boolean; wait: boolean }
   >(
     `select id, client_order_id,
-            purpose = 'stop_loss' or status in ('OPEN', 'PARTIALLY_FILLED') as cancel,
+            purpose = 'stop_loss' or status in ('OPEN', 'PARTIALLY_FILLED')
+              or (side = 'buy' and $5::bool) as cancel,
             side = 'sell' or not $5::bool as wait
        from orders
       where account_id = $1 and exchange_id = $2 and symbol = $3
@@ -443,7 +449,7 @@ async function awaitOrdersInTheWay(
          select $1, $2 where not exists (select 1 from cancel_requests
                                           where order_id = $1 and status = 'DONE')
          on conflict (order_id) where status = 'PENDING' do nothing`,
-        [o.id, `exit:alert ${alertId}`],
+        [o.id, exitRequester(alertId)],
       );
     }
     if (waitFor.length > 0) await alerts.releaseAlert(tx, alertId);

@@ -25,6 +25,10 @@ export const NotificationKind = {
   /** An account's equity readings stayed unsettled for 15 min; recorded again. */
   equityUnsettled: "equity_unsettled",
   equitySettled: "equity_settled",
+  /** The cancel an exit asked for still rests on the exchange after a bound: asked again. */
+  exitCancelStuck: "exit_cancel_stuck",
+  /** A buy whose cancel an exit asked for filled first: a new position the exit did not sell. */
+  filledAfterExit: "filled_after_exit",
   // Risk
   stopLoss: "stop_loss",
   takeProfit: "take_profit",

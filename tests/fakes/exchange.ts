@@ -45,7 +45,10 @@
  *       "partial"     fills half the order, which then expires (a market order out of liquidity)
  *   cancel(cid), expire(cid)  a person (or the exchange) ends an open order: CANCELED / EXPIRED
  *   maintenance(on)           every endpoint answers as in maintenance while on
- *   failRequests(key, times)  the next `times` requests of `key` ("GET openOrders") answer 500
+ *   failRequests(key, times, answer = "500")  the next `times` requests of `key` ("GET
+ *                             openOrders", or one order's: "DELETE order <client order id>")
+ *                             fail: "500", "429", or "unknown-order" (-2011, the order left
+ *                             as it is)
  *   hold(key)                 requests of `key` wait until the returned release() (a slow call)
  *   orders, trades            what was booked, in order
  *   requests                  count of requests per "METHOD path"
@@ -62,6 +65,13 @@ import {
   klinesView,
   tickerView,
 } from "./exchange_views.ts";
+
+/**
+ * How `failRequests` answers: "500" (a plain Internal Server Error), "429" (Retry-After: 7), or
+ * "unknown-order" (-2011 "Unknown order sent." while the order is left as it is: a refusal of a
+ * cancel that does not prove the order ended).
+ */
+export type RequestFailure = "500" | "429" | "unknown-order";
 
 export type FailKind =
   | "hang"
@@ -144,8 +154,8 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
   const script: Array<{ kind: FailKind; type?: string }> = [];
   const hung: Array<() => void> = [];
   let inMaintenance = false;
-  /** Requests ("METHOD path") answered 500 while their count is above zero. */
-  const failingReads: Record<string, number> = {};
+  /** Requests ("METHOD path") failed while their count is above zero, and how. */
+  const failingReads: Record<string, { times: number; answer: RequestFailure }> = {};
   /** Requests ("METHOD path") held until their gate opens, and how many are waiting. */
   const gates: Record<string, { open: Promise<void>; waiting: number }> = {};
   let nextOrderId = 1000;
@@ -321,8 +331,14 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
       gate.waiting++;
       await gate.open;
     }
-    if ((failingReads[key] ?? 0) > 0) {
-      failingReads[key]--;
+    // One order's requests ("DELETE order <client order id>") first, then all of `key`.
+    const failing = [failingReads[`${key} ${p.get("origClientOrderId")}`], failingReads[key]]
+      .find((f) => f && f.times > 0);
+    if (failing) {
+      failing.times--;
+      if (failing.answer === "429") return error(-1003, "Too many requests.", 429);
+      // A refusal that leaves the order as it is (a cancel answered as if the order were gone).
+      if (failing.answer === "unknown-order") return error(-2011, "Unknown order sent.");
       return new Response("Internal Server Error", { status: 500 });
     }
     switch (key) {
@@ -492,9 +508,12 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
         },
       };
     },
-    /** The next `times` requests of `key` ("GET openOrders") answer 500 (0: none again). */
-    failRequests(key: string, times = 1) {
-      failingReads[key] = times;
+    /**
+     * The next `times` requests of `key` ("GET openOrders") fail (0: none again), answered 500
+     * by default; see RequestFailure.
+     */
+    failRequests(key: string, times = 1, answer: RequestFailure = "500") {
+      failingReads[key] = { times, answer };
     },
     balance: (asset: string) => balances.get(asset) ?? 0,
     async close() {
