@@ -61,6 +61,8 @@ export interface ExecutionDeps {
   log: Log;
   config: Pick<Config, "risk" | "strategy">;
   tuning?: Partial<ReconcileTuning & { batchSize: number; concurrency: number }>;
+  /** An exit asked for a cancel (sent by the reconcile pass): serve runs that pass now. */
+  onCancelAsked?: () => void;
 }
 
 export interface RunSummary {

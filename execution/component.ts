@@ -143,12 +143,19 @@ export async function executionComponent(ctx: ServiceContext): Promise<Component
 
   const init = async () => {
     exchange = await ctx.exchange.get();
+    // The loops wake each other (set once they run): an exit that asked for a cancel (of a
+    // protective stop, a take-profit limit, a buy) has the reconcile pass that sends it and
+    // records the exchange's answer run now, and a pass that settled orders wakes the
+    // decisions, so an exit waiting for them sells within moments, not an interval later.
+    let wakeReconcile = () => {};
+    let wakeDecisions = () => {};
     agent = createExecutionAgent({
       db,
       exchangeFor: (account) => exchanges.get(account),
       clock,
       log,
       config,
+      onCancelAsked: () => wakeReconcile(),
     });
     let marketsReady: boolean;
     try {
@@ -175,7 +182,10 @@ export async function executionComponent(ctx: ServiceContext): Promise<Component
       signal,
       clock,
       log,
-      run: async () => void (await agent!.reconcileOnce()),
+      run: async () => {
+        const s = await agent!.reconcileOnce();
+        if (s.settled > 0) wakeDecisions();
+      },
     });
     const decisions = startLoop({
       name: "execution",
@@ -201,6 +211,8 @@ export async function executionComponent(ctx: ServiceContext): Promise<Component
           : undefined;
       },
     });
+    wakeReconcile = reconcile.wake;
+    wakeDecisions = decisions.wake;
     const sync = startLoop({
       name: "market-sync",
       onFailing: loopAlarm(db, "trading rules are not refreshed"),

@@ -59,6 +59,8 @@ export interface AlertContext {
   entriesPaused: () => boolean;
   /** Places the protective stops still missing (of one symbol, or all); paper ones too. */
   protect?: (symbol?: string) => Promise<unknown>;
+  /** An exit asked for a cancel: the reconcile pass that sends it may run now. */
+  onCancelAsked?: () => void;
 }
 
 export async function refuse(
@@ -441,19 +443,24 @@ async function awaitOrdersInTheWay(
   const waitFor = orders.filter((o) => o.wait);
   const cancels = orders.filter((o) => o.cancel);
   if (waitFor.length === 0 && cancels.length === 0) return false;
-  await ctx.db.transaction(async (tx) => {
+  const asked = await ctx.db.transaction(async (tx) => {
+    let n = 0;
     for (const o of cancels) {
       // Once a cancel was sent, the reconciler's record of it is awaited, not a second cancel.
-      await tx.query(
+      const rows = await tx.query(
         `insert into cancel_requests (order_id, requested_by)
          select $1, $2 where not exists (select 1 from cancel_requests
                                           where order_id = $1 and status = 'DONE')
-         on conflict (order_id) where status = 'PENDING' do nothing`,
+         on conflict (order_id) where status = 'PENDING' do nothing returning id`,
         [o.id, exitRequester(alertId)],
       );
+      n += rows.length;
     }
     if (waitFor.length > 0) await alerts.releaseAlert(tx, alertId);
+    return n;
   });
+  // Sent by the next reconcile pass: run it now rather than up to a whole interval later.
+  if (asked > 0) ctx.onCancelAsked?.();
   if (waitFor.length === 0) return false;
   ctx.log.info("Alert {alertId} waits for order(s) {cids} to end (cancel asked: {cancels})", {
     alertId,

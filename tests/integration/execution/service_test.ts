@@ -11,7 +11,7 @@ import { startService } from "../../../service/service.ts";
 import type { Db } from "../../../db/db.ts";
 import { executionComponent } from "../../../execution/component.ts";
 import { riskComponent } from "../../../risk/component.ts";
-import { serviceTest } from "../../helpers/fixtures.ts";
+import { serviceTest, until } from "../../helpers/fixtures.ts";
 
 /** `serve`'s execution part, live mode, on the fake exchange; closed after `fn`. */
 async function withLiveService(
@@ -24,6 +24,7 @@ async function withLiveService(
       waitFor: (sql: string, want: string, params?: unknown[]) => Promise<void>;
     },
   ) => Promise<void>,
+  env: Record<string, string> = {},
 ) {
   const t = await testDb();
   const fake = startFakeExchange();
@@ -34,6 +35,7 @@ async function withLiveService(
     BROKER_API_SECRET: "service-test-secret",
     EXCHANGE_API_URL: fake.url,
     EXCHANGE_TIMEOUT_MS: "2000",
+    ...env,
   });
   const service = await startService(config, {
     db: t.db,
@@ -92,4 +94,50 @@ Deno.test({
         ["SELL", "MARKET", "FILLED"],
       ]);
     }),
+});
+
+/** Milliseconds from the Risk agent's exit alert to its market sell on the exchange. */
+const exitDelayMs = async (db: Db) =>
+  (await db.query<{ ms: number }>(
+    `select (extract(epoch from (select min(created_at) from orders
+                                  where side = 'sell' and type = 'market')
+                             - (select received_at from inbound_alerts where source = 'risk'))
+             * 1000)::float8 as ms`,
+  ))[0].ms;
+
+Deno.test({
+  name: "serve sells a software stop-loss beside a take-profit limit within moments of the " +
+    "limit's cancel, not a reconcile pass later",
+  ...serviceTest,
+  fn: () =>
+    withLiveService(async ({ fake, service, waitFor, db }) => {
+      const entry = await insertAlert(db, {
+        idempotencyKey: "svc-tp-in",
+        qty: "0.01",
+        sl: "49000",
+      });
+      service.ctx.queues.decisions.push(entry);
+      await waitFor("select status as v from positions", "OPEN");
+      const target = await insertAlert(db, {
+        idempotencyKey: "svc-tp-out",
+        action: "sell",
+        qty: "0.005",
+        price: "60000",
+      });
+      service.ctx.queues.decisions.push(target);
+      await waitFor("select status as v from orders where type = 'limit'", "OPEN");
+      // Right after a reconcile pass (it looks the resting limit up), the price falls through
+      // the stop: the Risk agent hands the stop-loss over within its 5 s, well before the
+      // next pass 10 s on.
+      const looked = fake.requests["GET order"] ?? 0;
+      await until("a reconcile pass", () => (fake.requests["GET order"] ?? 0) > looked);
+      fake.setPrice("BTCUSDT", "48500");
+      await waitFor("select status as v from positions", "CLOSED");
+      const limit = fake.orders.find((o) => o.type === "LIMIT")!;
+      assert.equal(limit.status, "CANCELED");
+      const sold = fake.orders.filter((o) => o.side === "SELL" && o.type === "MARKET");
+      assert.deepEqual(sold.map((o) => Number(o.origQty)), [0.01], "all of it, once");
+      const ms = await exitDelayMs(db);
+      assert.ok(ms < 3_000, `sold ${Math.round(ms)} ms after the stop-loss was handed over`);
+    }, { EXCHANGE_STOPS: "false" }),
 });
