@@ -4,6 +4,12 @@
  * `TradingDecision`. Indicator state is rebuilt from `candles` at start; a key already emitted
  * in this process is suppressed before the sink, and the sink's store suppresses it across
  * restarts.
+ *
+ * A candle counts as closed once our clock says its period is over and a later candle of the
+ * series is stored. The ingestion stores the exchange's forming candle on every run and
+ * completes it on the next one, which then stores its successor in the same write; until then
+ * (that fetch failed, or our clock runs ahead of the exchange's) the stored row holds a close
+ * the candle never had, and a candle once fed is never fed again.
  */
 import type { Clock } from "../core/clock.ts";
 import type { TradingDecision } from "../trading/decision.ts";
@@ -11,7 +17,13 @@ import { errorMessage } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
 import type { Sql } from "../db/mod.ts";
-import { candlesBetween, latestCandles, type Series, timeframeMs } from "./candles.ts";
+import {
+  candlesBetween,
+  lastCandleTs,
+  latestCandles,
+  type Series,
+  timeframeMs,
+} from "./candles.ts";
 import { recentKeys, toDecision } from "./decision.ts";
 import type { StrategyParams } from "./rule.ts";
 import { createRunner, type StrategyRunner } from "./runner.ts";
@@ -47,8 +59,40 @@ export function createStrategyAgent(deps: StrategyAgentDeps): StrategyAgent {
     symbol,
     timeframe: deps.timeframe,
   });
-  // A candle is closed once its whole period has passed; the forming one is left alone.
-  const closedBeforeMs = () => Math.floor(clock.now().getTime() / tfMs) * tfMs;
+  // The open time of the candle our clock calls forming.
+  const formingMs = () => Math.floor(clock.now().getTime() / tfMs) * tfMs;
+  const maxAgeMs = limits.strategySignalMaxAgeCandles * tfMs;
+  /** Symbols whose candles run ahead of our clock (warned once until they agree again). */
+  const clockBehind = new Set<string>();
+
+  /**
+   * Candles before `closedBeforeMs` are closed by both clocks: ours and the exchange's (the
+   * newest stored candle is the one it forms). Before `staleBeforeMs` they are too old to trade
+   * by either: a clock behind the exchange never makes an old candle fresh.
+   */
+  async function bounds(symbol: string) {
+    const ourMs = formingMs();
+    const newestMs = await lastCandleTs(db, series(symbol)) ?? ourMs;
+    // Then even the last candle our clock calls closed is too old on the exchange's.
+    const behind = newestMs - maxAgeMs > ourMs - tfMs;
+    if (!behind) clockBehind.delete(symbol);
+    else if (!clockBehind.has(symbol)) {
+      clockBehind.add(symbol);
+      log.warn(
+        "The exchange's {symbol} candles reach {newest} while our clock says {now}: the " +
+          "clock is behind, so its signals are too old to trade; sync the clock (NTP)",
+        {
+          symbol,
+          newest: new Date(newestMs).toISOString(),
+          now: clock.now().toISOString(),
+        },
+      );
+    }
+    return {
+      closedBeforeMs: Math.min(ourMs, newestMs),
+      staleBeforeMs: Math.max(ourMs, newestMs) - maxAgeMs,
+    };
+  }
 
   /** Symbols whose sink failed: the candle time to resume from (it is emitted again). */
   const resumeAt = new Map<string, number>();
@@ -56,9 +100,8 @@ export function createStrategyAgent(deps: StrategyAgentDeps): StrategyAgent {
   // A rebuild (at start, or after a failed run) stops short of the candles still fresh enough to
   // trade, so that the next run looks at them again: a cross that closed just before a restart
   // or an error is not lost. A decision handed over before is a duplicate for the intake.
-  const rebuildBeforeMs = () => closedBeforeMs() - limits.strategySignalMaxAgeCandles * tfMs;
-
-  async function rebuild(symbol: string, beforeMs = rebuildBeforeMs()): Promise<StrategyRunner> {
+  async function rebuild(symbol: string, beforeMs?: number): Promise<StrategyRunner> {
+    beforeMs ??= (await bounds(symbol)).closedBeforeMs - maxAgeMs;
     const runner = createRunner(params);
     const history = await latestCandles(db, series(symbol), beforeMs, limits.candleWindow);
     for (const c of history) runner.onCandle(c);
@@ -75,15 +118,15 @@ export function createStrategyAgent(deps: StrategyAgentDeps): StrategyAgent {
     const runner = runners.get(symbol) ?? await rebuild(symbol, resumeAt.get(symbol));
     resumeAt.delete(symbol);
     const fromMs = runner.lastTs === undefined ? 0 : runner.lastTs + 1;
+    const { closedBeforeMs, staleBeforeMs } = await bounds(symbol);
     const fresh = await candlesBetween(
       db,
       series(symbol),
       fromMs,
-      closedBeforeMs(),
+      closedBeforeMs,
       limits.candleWindow,
     );
     const out: TradingDecision[] = [];
-    const staleBeforeMs = closedBeforeMs() - limits.strategySignalMaxAgeCandles * tfMs;
     for (const candle of fresh) {
       const outcome = runner.onCandle(candle);
       if (outcome.kind !== "none" && candle.ts < staleBeforeMs) {
