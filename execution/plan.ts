@@ -46,9 +46,11 @@ export function parseDecision(
 /**
  * Why an entry signal that waited too long (the service was down, the exchange in
  * maintenance) is not traded at today's price, or undefined when it is fresh enough. Exits
- * are still executed: closing late is safer than staying open. The strategy agent has its own
- * freshness rule on candles. The age counts from the signal's `ts`, else from its receipt;
- * `maxAgeS` 0 turns the rule off.
+ * are still executed: closing late is safer than staying open. The age counts from the
+ * signal's `ts`, else from its receipt; `maxAgeS` 0 turns the rule off. A strategy decision's
+ * `ts` is its candle's open time, a period before the close that emitted it (the agent never
+ * emits on a stale candle): its age counts from its receipt, so one stored before a crash or a
+ * long pause is not traded hours later.
  */
 export function staleEntry(
   alert: { source: string; receivedAt: Date; decision: TradingDecision },
@@ -56,8 +58,10 @@ export function staleEntry(
   maxAgeS: number,
 ): string | undefined {
   const d = alert.decision;
-  if (!(maxAgeS > 0) || d.action !== "buy" || alert.source === "strategy") return undefined;
-  const at = d.ts ? Date.parse(d.ts) : new Date(alert.receivedAt).getTime();
+  if (!(maxAgeS > 0) || d.action !== "buy") return undefined;
+  const at = d.ts && alert.source !== "strategy"
+    ? Date.parse(d.ts)
+    : new Date(alert.receivedAt).getTime();
   const ageS = (now.getTime() - at) / 1000;
   if (!Number.isFinite(ageS) || ageS <= maxAgeS) return undefined;
   return `the signal of ${new Date(at).toISOString()} is ${

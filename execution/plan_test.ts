@@ -115,7 +115,7 @@ Deno.test("the stop exit is checked on what is left after a fee taken in the bas
   assert.ok(fee0.ok, "with no fee the whole quantity is sold at the stop");
 });
 
-Deno.test("an entry older than SIGNAL_MAX_AGE_S is refused; exits, strategy signals and fresh ones are not", () => {
+Deno.test("an entry older than SIGNAL_MAX_AGE_S is refused; exits and fresh ones are not", () => {
   const now = new Date("2026-01-01T01:00:00Z");
   const receivedAt = new Date("2026-01-01T00:59:59Z");
   const buy = { symbol: "BTC/USDT", action: "buy" as const, strategy: "s", idempotencyKey: "k" };
@@ -126,7 +126,14 @@ Deno.test("an entry older than SIGNAL_MAX_AGE_S is refused; exits, strategy sign
   assert.equal(staleEntry({ source: "pine", receivedAt, decision: old }, now, 0), undefined);
   const sell = { ...old, action: "sell" as const };
   assert.equal(staleEntry({ source: "pine", receivedAt, decision: sell }, now, 300), undefined);
+  // A strategy decision's ts is its candle's open time: its age counts from the receipt.
   assert.equal(staleEntry({ source: "strategy", receivedAt, decision: old }, now, 300), undefined);
+  const storedBeforeACrash = new Date("2026-01-01T00:30:00Z");
+  assert.match(
+    staleEntry({ source: "strategy", receivedAt: storedBeforeACrash, decision: old }, now, 300) ??
+      "",
+    /is 1800 s old, over SIGNAL_MAX_AGE_S=300/,
+  );
   // Without ts the age counts from the receipt.
   assert.equal(staleEntry({ source: "csv", receivedAt, decision: buy }, now, 300), undefined);
   const lateReceipt = new Date("2026-01-01T00:00:00Z");

@@ -95,6 +95,7 @@ export function strategyComponent(options: StrategyComponentOptions = {}): Compo
           const sink = options.sink?.(ctx) ?? storeDecisionSink(ctx.db, {
             log,
             onStored: (id) => ctx.queues.decisions.push(id),
+            now: () => ctx.clock.now(),
           });
           strategy = createStrategyAgent({
             db: ctx.db,

@@ -1,5 +1,5 @@
 /**
- * The default decision sink: hands a decision to the shared intake (agents/intake.ts) as
+ * The default decision sink: hands a decision to the shared intake (signals/intake.ts) as
  * source `strategy`, the same path as webhook and CSV signals: the strategies table decides
  * (enabled, symbols, confidence floor), the key in `inbound_dedupe_keys` makes a re-run after a
  * restart a duplicate, and an accepted decision is stored RECEIVED and wakes the Execution
@@ -13,13 +13,22 @@ import type { DecisionSink } from "./agent.ts";
 
 export function storeDecisionSink(
   db: Db,
-  options: { log: Log; onStored?: (alertId: number) => void },
+  options: {
+    log: Log;
+    onStored?: (alertId: number) => void;
+    /**
+     * The agent's clock: the receipt time execution's SIGNAL_MAX_AGE_S counts from, on the
+     * same clock as execution's (else the database's now()).
+     */
+    now?: () => Date;
+  },
 ): DecisionSink {
   return async (decision: TradingDecision) => {
     const result = await recordDecision(db, {
       source: "strategy",
       rawBody: JSON.stringify(decision),
       decision,
+      receivedAt: options.now?.(),
     });
     switch (result.outcome) {
       case "accepted":

@@ -304,3 +304,35 @@ Deno.test({
       await agent.runOnce();
     }),
 });
+
+Deno.test({
+  ...opts,
+  name: "a strategy buy that waited past SIGNAL_MAX_AGE_S since it was stored is not traded",
+  fn: () =>
+    withLive(async ({ db, fake, exchange }) => {
+      await executionSetup(db, exchange);
+      const strict = createExecutionAgent({
+        db,
+        exchange,
+        clock: systemClock,
+        log: logger("test"),
+        config: { ...testConfig, risk: { perTradePct: 1, signalMaxAgeS: 60 } },
+      });
+      // A strategy decision's ts is its candle's open time, a period before the close that
+      // emitted it: an hourly candle's buy stored just now is fresh.
+      const hourAgo = new Date(Date.now() - 3_600_000).toISOString();
+      const fresh = await insertAlert(db, { qty: "0.01", sl: "49000", ts: hourAgo }, "strategy");
+      await strict.runOnce();
+      assert.equal((await alertOf(db, fresh)).status, "EXECUTED");
+      // Stored RECEIVED ten minutes ago, before a crash: at today's price it is not traded.
+      const waited = await insertAlert(db, { qty: "0.01", sl: "49000", ts: hourAgo }, "strategy");
+      await db.query(
+        "update inbound_alerts set received_at = now() - interval '10 minutes' where id = $1",
+        [waited],
+      );
+      await strict.runOnce();
+      assert.equal((await alertOf(db, waited)).status, "REJECTED");
+      assert.match((await alertOf(db, waited)).error ?? "", /over SIGNAL_MAX_AGE_S=60/);
+      assert.equal(fake.orders.length, 1, "only the fresh buy reached the exchange");
+    }),
+});

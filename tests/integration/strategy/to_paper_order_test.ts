@@ -68,7 +68,11 @@ async function startAgents(db: Db, config: Config, clock: ReturnType<typeof fake
     timeframe: config.timeframe,
     symbols: resolved.symbols,
     params: resolved.params,
-    sink: storeDecisionSink(db, { log, onStored: (id) => woken.push(id) }),
+    sink: storeDecisionSink(db, {
+      log,
+      onStored: (id) => woken.push(id),
+      now: () => clock.now(),
+    }),
   });
   await syncMarkets(db, paper);
   const execution = createExecutionAgent({ db, exchange: paper, clock, log, config });
@@ -180,11 +184,15 @@ Deno.test({
         assert.ok(Math.abs(Number(decision.sl) / Number(close) - 0.98) < 1e-8, decision.sl);
         assert.ok(Math.abs(Number(decision.tp) / Number(close) - 1.04) < 1e-8, decision.tp);
 
-        const alerts = await db.query<{ id: number; status: string; decision: TradingDecision }>(
-          "select id, status, decision from inbound_alerts where source = 'strategy'",
+        const alerts = await db.query<
+          { id: number; status: string; decision: TradingDecision; received_at: Date }
+        >(
+          "select id, status, decision, received_at from inbound_alerts where source = 'strategy'",
         );
         assert.equal(alerts.length, 1);
         assert.equal(alerts[0].status, "RECEIVED");
+        // Received on the agents' clock: execution's SIGNAL_MAX_AGE_S counts from it.
+        assert.equal(new Date(alerts[0].received_at).getTime(), clock.now().getTime());
         assert.deepEqual(alerts[0].decision, decision);
         alertId = alerts[0].id;
         assert.equal(
