@@ -10,6 +10,10 @@
  * completes it on the next one, which then stores its successor in the same write; until then
  * (that fetch failed, or our clock runs ahead of the exchange's) the stored row holds a close
  * the candle never had, and a candle once fed is never fed again.
+ *
+ * Nothing is traded before the indicators have settled (`settleCandles`): the window kept is
+ * sized so that a restart rebuilds them from that many candles, computing what an
+ * uninterrupted run and the backtest compute.
  */
 import type { Clock } from "../core/clock.ts";
 import type { TradingDecision } from "../trading/decision.ts";
@@ -25,6 +29,7 @@ import {
   timeframeMs,
 } from "./candles.ts";
 import { recentKeys, toDecision } from "./decision.ts";
+import { settleCandles } from "./indicators.ts";
 import type { StrategyParams } from "./rule.ts";
 import { createRunner, type StrategyRunner } from "./runner.ts";
 
@@ -39,6 +44,14 @@ export interface StrategyAgentDeps {
   symbols: string[];
   params: StrategyParams;
   sink: DecisionSink;
+}
+
+/**
+ * Candles to keep per symbol and to rebuild from: the usual window, or more when the
+ * strategy's periods need more to settle (plus the candles still fresh enough to trade).
+ */
+export function candleWindowFor(params: StrategyParams): number {
+  return Math.max(limits.candleWindow, settleCandles(params) + limits.strategySignalMaxAgeCandles);
 }
 
 export interface StrategyAgent {
@@ -62,6 +75,8 @@ export function createStrategyAgent(deps: StrategyAgentDeps): StrategyAgent {
   // The open time of the candle our clock calls forming.
   const formingMs = () => Math.floor(clock.now().getTime() / tfMs) * tfMs;
   const maxAgeMs = limits.strategySignalMaxAgeCandles * tfMs;
+  const settle = settleCandles(params);
+  const historyCandles = candleWindowFor(params);
   /** Symbols whose candles run ahead of our clock (warned once until they agree again). */
   const clockBehind = new Set<string>();
 
@@ -103,12 +118,15 @@ export function createStrategyAgent(deps: StrategyAgentDeps): StrategyAgent {
   async function rebuild(symbol: string, beforeMs?: number): Promise<StrategyRunner> {
     beforeMs ??= (await bounds(symbol)).closedBeforeMs - maxAgeMs;
     const runner = createRunner(params);
-    const history = await latestCandles(db, series(symbol), beforeMs, limits.candleWindow);
+    const history = await latestCandles(db, series(symbol), beforeMs, historyCandles);
     for (const c of history) runner.onCandle(c);
-    log.info("Rebuilt {strategy} state for {symbol} from {n} candle(s)", {
+    log.info("Rebuilt {strategy} state for {symbol} from {n} candle(s){more}", {
       strategy: params.name,
       symbol,
       n: history.length,
+      more: history.length >= settle
+        ? ""
+        : `; no trade before ${settle} have been fed (the indicators' warm-up)`,
     });
     runners.set(symbol, runner);
     return runner;
@@ -134,6 +152,19 @@ export function createStrategyAgent(deps: StrategyAgentDeps): StrategyAgent {
           ts: new Date(candle.ts).toISOString(),
           symbol,
         });
+        continue;
+      }
+      if (outcome.kind !== "none" && runner.count < settle) {
+        log.info(
+          "Ignored a signal of {strategy} on {symbol} at {ts}: warming up, {n} of {settle} candles",
+          {
+            strategy: params.name,
+            symbol,
+            ts: new Date(candle.ts).toISOString(),
+            n: runner.count,
+            settle,
+          },
+        );
         continue;
       }
       if (outcome.kind === "dropped") {

@@ -8,7 +8,12 @@ import { errorMessage } from "../core/errors.ts";
 import { logger } from "../core/log.ts";
 import type { Exchange } from "../exchange/mod.ts";
 import { createIngestionAgent, type IngestionAgent } from "./ingestion.ts";
-import { createStrategyAgent, type DecisionSink, type StrategyAgent } from "./agent.ts";
+import {
+  candleWindowFor,
+  createStrategyAgent,
+  type DecisionSink,
+  type StrategyAgent,
+} from "./agent.ts";
 import { loadStrategy } from "./params.ts";
 import { storeDecisionSink } from "./store_sink.ts";
 
@@ -89,6 +94,8 @@ export function strategyComponent(options: StrategyComponentOptions = {}): Compo
           log: logger("ingestion"),
           symbols: resolved.symbols,
           timeframe: config.timeframe,
+          // Enough for the strategy's indicators to settle after a restart.
+          window: candleWindowFor(resolved.params),
           signal,
         });
         if (resolved.enabled) {

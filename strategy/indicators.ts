@@ -48,6 +48,18 @@ export function createIndicators(params: IndicatorParams): Indicators {
   };
 }
 
+/**
+ * Closes after which the streaming state no longer depends on where it started: the weight
+ * left to the start is below e^-14 (1e-6). An EMA keeps (1 − 2/(n+1))^k of its seed after k
+ * closes, so 7 × (n+1) suffice; Wilder's RSI keeps (1 − 1/n)^k of its seed average (taken
+ * after n + 1 closes), so 15 × n + 1. Two runs started at different candles (a restart, the
+ * backtest) agree from then on.
+ */
+export function settleCandles(params: IndicatorParams): number {
+  const emaMax = Math.max(params.emaFast, params.emaSlow);
+  return Math.max(7 * (emaMax + 1), 15 * params.rsiPeriod + 1);
+}
+
 /** Every snapshot of a series, computed from scratch (tests compare it with the streaming path). */
 export function computeSeries(
   params: IndicatorParams,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { computeSeries, createIndicators } from "./indicators.ts";
+import { computeSeries, createIndicators, settleCandles } from "./indicators.ts";
 import { prng } from "../backtest/sample.ts";
 
 const close = (a: number, b: number, eps = 1e-9) =>
@@ -81,4 +81,27 @@ Deno.test("incremental updates equal a full recompute at every step", () => {
       assert.ok(i < 13, `warm-up ended late at ${i}`);
     }
   }
+});
+
+Deno.test("after settleCandles closes two runs started apart agree, and not long before", () => {
+  const p = { emaFast: 20, emaSlow: 100, rsiPeriod: 50 };
+  const settle = settleCandles(p);
+  assert.equal(settle, Math.max(7 * 101, 15 * 50 + 1));
+  const random = prng(7);
+  const closes: number[] = [100];
+  for (let i = 1; i < 5_000; i++) closes.push(closes[i - 1] * (1 + (random() - 0.5) * 0.01));
+  const early = createIndicators(p);
+  for (let i = 0; i < 2_000; i++) early.update(closes[i]);
+  const late = createIndicators(p);
+  const gap = (a: { emaSlow: number; rsi: number }, b: { emaSlow: number; rsi: number }) =>
+    Math.max(Math.abs(a.emaSlow / b.emaSlow - 1), Math.abs(a.rsi - b.rsi) / 100);
+  let atQuarter = 0, atSettle = 0;
+  for (let k = 1; k <= settle; k++) {
+    const a = early.update(closes[2_000 + k - 1])!;
+    const b = late.update(closes[2_000 + k - 1]);
+    if (k === Math.round(settle / 4)) atQuarter = gap(a, b!);
+    if (k === settle) atSettle = gap(a, b!);
+  }
+  assert.ok(atQuarter > 1e-4, `a quarter of the way they still differ: ${atQuarter}`);
+  assert.ok(atSettle < 1e-6, `settled: ${atSettle}`);
 });

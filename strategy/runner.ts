@@ -11,6 +11,8 @@ export interface StrategyRunner {
   /** Open time of the last candle fed, or undefined. */
   readonly lastTs: number | undefined;
   readonly last: IndicatorSnapshot | null;
+  /** Candles fed so far. */
+  readonly count: number;
 }
 
 export function createRunner(params: StrategyParams): StrategyRunner {
@@ -30,6 +32,9 @@ export function createRunner(params: StrategyParams): StrategyRunner {
     },
     get last() {
       return prev;
+    },
+    get count() {
+      return indicators.count;
     },
   };
 }

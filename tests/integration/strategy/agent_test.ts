@@ -14,6 +14,7 @@ import { createStrategyAgent, type DecisionSink } from "../../../strategy/agent.
 import { decisionKey } from "../../../strategy/decision.ts";
 import type { StrategyParams } from "../../../strategy/rule.ts";
 import { createRunner } from "../../../strategy/runner.ts";
+import { settleCandles } from "../../../strategy/indicators.ts";
 import { storeDecisionSink } from "../../../strategy/store_sink.ts";
 import { upsertCandles } from "../../../strategy/candles.ts";
 import { candleAt, candleSource, TF_MS } from "../../fakes/candle_source.ts";
@@ -190,8 +191,12 @@ Deno.test("strategy agent", async (ctx) => {
         await strategy.runOnce();
         await strategy.runOnce();
       }
-      // The newest stored row may still be forming: candle 199 waits for a later one.
-      const want = expectedKeys("BAND/USDT", base, base + 199 * TF_MS, base);
+      // The newest stored row may still be forming: candle 199 waits for a later one. Nothing
+      // is traded before the indicators have settled (the from-scratch run signals earlier).
+      const settledTs = base + (settleCandles(params) - 1) * TF_MS;
+      assert.ok(expectedKeys("BAND/USDT", base, settledTs, base).length > 0);
+      const want = expectedKeys("BAND/USDT", settledTs, base + 199 * TF_MS, base);
+      assert.ok(want.length > 0);
       assert.deepEqual(got.map((d) => d.idempotencyKey), want);
     });
   } finally {

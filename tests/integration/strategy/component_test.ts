@@ -114,6 +114,27 @@ Deno.test("strategy component", async (ctx) => {
       }
     });
 
+    await ctx.step("long periods keep the candles their indicators need to settle", async () => {
+      // EMA 400 settles after 7 × 401 candles; with the 2 still fresh to trade: 2,809 kept.
+      const { service, component } = await start(
+        db,
+        { ...env, SYMBOLS: "LONG/USDT", EMA_SLOW: "400" },
+        {
+          exchange: (c) => Promise.resolve(candleSource(c.clock)),
+          sink: () => () => Promise.resolve(),
+        },
+      );
+      try {
+        await component.tick();
+        const [{ n }] = await db.query<{ n: number }>(
+          "select count(*)::int8 as n from candles where symbol = 'LONG/USDT'",
+        );
+        assert.equal(n, 2_809);
+      } finally {
+        await service.stop();
+      }
+    });
+
     await ctx.step(
       "the strategies row overrides config; decisions are stored for execution",
       async () => {

@@ -15,7 +15,9 @@ import type { TradingDecision } from "../../../trading/decision.ts";
 import { createBacktest } from "../../../backtest/engine.ts";
 import { createIngestionAgent } from "../../../strategy/ingestion.ts";
 import { createStrategyAgent } from "../../../strategy/agent.ts";
-import { candlesBetween } from "../../../strategy/candles.ts";
+import { candlesBetween, upsertCandles } from "../../../strategy/candles.ts";
+import { streamCandleCsv } from "../../../backtest/csv.ts";
+import type { Candle } from "../../../exchange/port.ts";
 import { toDecision } from "../../../strategy/decision.ts";
 import type { Signal, StrategyParams } from "../../../strategy/rule.ts";
 import { createRunner } from "../../../strategy/runner.ts";
@@ -60,17 +62,23 @@ const offsetClock = (base: Clock, offsetMs: number): Clock => ({
  * The service's minute: one ingestion run, then, as the component does, one strategy run when
  * any symbol's data came in. `exchangeOffsetMs` is how far the exchange's clock is from ours.
  */
-function world(db: Db, symbols: string[], startMs: number, exchangeOffsetMs = 0) {
+function world(
+  db: Db,
+  symbols: string[],
+  startMs: number,
+  exchangeOffsetMs = 0,
+  { p = params, window = 400 } = {},
+) {
   const clock = fakeClock(new Date(startMs));
   const source = candleSource(offsetClock(clock, exchangeOffsetMs));
   const common = { db, clock, log, timeframe: "1m", symbols };
-  const ingestion = createIngestionAgent({ ...common, exchange: source, window: 400 });
+  const ingestion = createIngestionAgent({ ...common, exchange: source, window });
   const got: TradingDecision[] = [];
   const agent = () =>
     createStrategyAgent({
       ...common,
       exchangeId: "binance",
-      params,
+      params: p,
       sink: (d) => Promise.resolve(void got.push(d)),
     });
   let strategy = agent();
@@ -99,11 +107,17 @@ function world(db: Db, symbols: string[], startMs: number, exchangeOffsetMs = 0)
  * The backtest over what the table holds, as `backtest --symbol` reads it: the decisions it
  * signals on candles at or after `fromMs`.
  */
-async function backtestDecisions(db: Db, symbol: string, fromMs: number, toMs: number) {
-  const runner = createRunner(params);
+async function backtestDecisions(
+  db: Db,
+  symbol: string,
+  fromMs: number,
+  toMs: number,
+  p = params,
+) {
+  const runner = createRunner(p);
   const signals: Signal[] = [];
   const bt = createBacktest({
-    params,
+    params: p,
     initialQuote: 10_000,
     feeRate: 0.001,
     runner: {
@@ -115,7 +129,7 @@ async function backtestDecisions(db: Db, symbol: string, fromMs: number, toMs: n
     },
   });
   for (const c of await candlesBetween(db, series(symbol), 0, toMs, 100_000)) bt.feed(c);
-  return signals.filter((s) => s.candleTs >= fromMs).map((s) => toDecision(params.name, symbol, s));
+  return signals.filter((s) => s.candleTs >= fromMs).map((s) => toDecision(p.name, symbol, s));
 }
 
 const forming = (clock: Clock) => Math.floor(clock.now().getTime() / TF_MS) * TF_MS;
@@ -134,6 +148,47 @@ Deno.test("live strategy and backtest over one series", async (ctx) => {
       const want = await backtestDecisions(db, "RUN/USDT", firstLive, forming(w.clock));
       assert.ok(want.length >= 4, `the wave should cross several times, got ${want.length}`);
       assert.deepEqual(w.got, want);
+    });
+
+    await ctx.step("long periods warm up in full after a restart", async () => {
+      // A random walk (the sample file), so where a run starts shows in its indicators: after
+      // the 1,000 newest candles, EMA 400's first close still weighs 0.7 % in it and RSI 150's
+      // seed average 0.4 %. They settle after 2,807 candles (settleCandles).
+      const walk: Candle[] = [];
+      await streamCandleCsv("samples/btcusdt_1m_sample.csv", (c) => void walk.push(c));
+      const slow = { ...params, emaFast: 50, emaSlow: 400, rsiPeriod: 150 };
+      const s = series("WALK/USDT");
+      const history = 3_000;
+      await upsertCandles(db, s, walk.slice(0, history));
+      const clock = fakeClock(new Date(walk[history].ts + 1));
+      const got: TradingDecision[] = [];
+      const agent = () =>
+        createStrategyAgent({
+          db,
+          clock,
+          log,
+          timeframe: "1m",
+          symbols: ["WALK/USDT"],
+          exchangeId: "binance",
+          params: slow,
+          sink: (d) => Promise.resolve(void got.push(d)),
+        });
+      let strategy = agent();
+      await strategy.start();
+      const last = history + 1_100;
+      for (let i = history; i < last; i++) {
+        if (i === history + 400) {
+          strategy = agent();
+          await strategy.start();
+        }
+        // The candle and its successor (the one forming) are stored; then the minute's run.
+        await upsertCandles(db, s, [walk[i], walk[i + 1]]);
+        clock.set(new Date(walk[i + 1].ts + 1));
+        await strategy.runOnce();
+      }
+      const want = await backtestDecisions(db, "WALK/USDT", walk[history].ts, walk[last].ts, slow);
+      assert.ok(want.length >= 4, `the EMAs should cross, got ${want.length}`);
+      assert.deepEqual(got, want);
     });
 
     await ctx.step("a symbol whose fetch failed is not decided on its forming candle", async () => {
