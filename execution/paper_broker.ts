@@ -8,10 +8,12 @@
  * `orders` row the service recorded before the create call, and what the broker made of it —
  * accepted, resting, triggered, filled at which price, cancelled — is its `paper_orders` row
  * (migration 0023). A market order, or a limit already marketable, fills at once at the last
- * price; a limit that is not rests ("open") and fills at its own price once the market reaches
- * it; a stop-limit rests untriggered until the last price reaches its stop, then rests as a
- * limit, filled at the last price while that is at or above its limit (as the fake exchange's
- * STOP_LOSS_LIMIT). Resting orders are evaluated against the public ticker whenever they are
+ * price, booked and filled in one write; a limit that is not rests ("open") and fills at its
+ * own price once the market reaches it; a stop-limit rests untriggered until the last price
+ * reaches its stop, fills at that price if it is at or above its limit, and otherwise rests as
+ * a limit, filled at its limit once the market is back at it (as Binance's STOP_LOSS_LIMIT and
+ * the fake exchange's). A limit's notional and a limit buy's cost are taken at its limit, as
+ * Binance takes them. Resting orders are evaluated against the public ticker whenever they are
  * looked at (the reconciler's pass, a cancel): there is no other trigger, and a ticker that
  * fails or has no price triggers nothing. A fill is decided once and stored: every later
  * answer repeats it, with the fill id derived from the client order id. Fees are the
@@ -104,6 +106,10 @@ function viewOf(r: BookRow): ExchangeOrder {
   };
 }
 
+/** The taker fee of a fill, in the quote asset, truncated to 8 decimals. */
+const feeOf = (qty: string, price: string, m: Market) =>
+  dec.mul(dec.mul(qty, price), String(m.takerFee ?? 0), 8);
+
 const marketable = (side: "buy" | "sell", last: string, limit: string | null) =>
   limit === null || (side === "buy" ? dec.cmp(last, limit) <= 0 : dec.cmp(last, limit) >= 0);
 
@@ -112,8 +118,10 @@ const stopReached = (side: "buy" | "sell", last: string, stop: string) =>
   side === "sell" ? dec.cmp(last, stop) <= 0 : dec.cmp(last, stop) >= 0;
 
 /**
- * What a resting order does at `last`: trigger (a stop reached), fill at a price (a stop at the
- * market, a limit at its own), or nothing. A triggered stop that is not marketable rests.
+ * What a resting order does at `last`: trigger (a stop reached), fill at a price, or nothing.
+ * A stop reached now is a taker at the market; a limit fills at its own price, and so does a
+ * stop-limit triggered on an earlier look that rested (a gap below its limit): it is a limit on
+ * the book by then, which the market takes at its price on the way back, never above it.
  */
 export function restingStep(
   r: Pick<BookRow, "side" | "type" | "price" | "stop_price" | "triggered">,
@@ -124,7 +132,8 @@ export function restingStep(
     stopReached(r.side, last, r.stop_price);
   if (stop && !r.triggered && !trigger) return { trigger: false };
   if (!marketable(r.side, last, r.type === "stop_market" ? null : r.price)) return { trigger };
-  return { trigger, fillAt: stop ? last : dec.normalize(r.price ?? last) };
+  const taker = r.type === "stop_market" || (stop && trigger);
+  return { trigger, fillAt: taker ? last : dec.normalize(r.price ?? last) };
 }
 
 // Longer than ~80 lines: one closure over the paper account: each method of the Exchange port is short.
@@ -230,9 +239,7 @@ export function createPaperExchange(options: PaperOptions): Exchange {
   /** Stores a trigger and/or the one fill of an open order (the fee in the quote asset). */
   async function store(r: BookRow, step: { trigger: boolean; fillAt?: string }) {
     const m = await marketOf(r.symbol, r.client_order_id);
-    const fee = step.fillAt === undefined
-      ? null
-      : dec.mul(dec.mul(r.qty, step.fillAt), String(m.takerFee ?? 0), 8);
+    const fee = step.fillAt === undefined ? null : feeOf(r.qty, step.fillAt, m);
     await db.query(
       `update paper_orders set
               triggered_at = case when $2 then coalesce(triggered_at, $6) else triggered_at end,
@@ -261,7 +268,12 @@ export function createPaperExchange(options: PaperOptions): Exchange {
     return out;
   }
 
-  /** Refuses what the exchange would: a stop that would trigger at once, a notional too small. */
+  /**
+   * Refuses what the exchange would: a stop that would trigger at once, a notional too small.
+   * Returns the notional, which is also what a buy must have free: at the last price for a
+   * market order, at its limit for a limit (marketable or not), as Binance checks NOTIONAL and
+   * locks a limit buy's cost at its price.
+   */
   function checkRequest(r: OrderRequest, m: Market, last: string): string {
     const tag = `Paper order "${r.clientOrderId}"`;
     if (r.type === "stop_limit" || r.type === "stop_market") {
@@ -272,10 +284,7 @@ export function createPaperExchange(options: PaperOptions): Exchange {
         throw new RejectedError(`${tag}: stop price would trigger immediately`);
       }
     }
-    const at = r.type === "market" || r.type === "stop_market" ||
-        (r.type === "limit" && r.price && marketable(r.side, last, r.price))
-      ? last
-      : r.price ?? last;
+    const at = r.type === "market" || r.type === "stop_market" ? last : r.price ?? last;
     const notional = dec.mul(r.qty, at, 8);
     if (m.minNotional && dec.cmp(notional, m.minNotional) < 0) {
       throw new RejectedError(
@@ -300,13 +309,36 @@ export function createPaperExchange(options: PaperOptions): Exchange {
     const hold = r.side === "buy"
       ? { asset: m.quote, amount: dec.add(notional, fee) }
       : { asset: m.base, amount: dec.normalize(r.qty) };
+    // A market order, or a marketable limit, fills at once at the last price. The fill is in
+    // the statement that books the order: an order booked open and filled by a second write
+    // would, after a crash between the two, rest and fill at its limit, a price the market may
+    // never have traded.
+    const fillAt = r.type === "market" ||
+        (r.type === "limit" && marketable(r.side, last, r.price ?? null))
+      ? last
+      : null;
     // The order is the row recorded before this call; a second create of it is refused.
     const [booked] = await db.query<{ order_id: number }>(
-      `insert into paper_orders (order_id, account_id, hold_asset, hold_amount)
-       select o.id, o.account_id, $4, $5 from orders o
+      `insert into paper_orders (order_id, account_id, hold_asset, hold_amount, status, fill_price,
+                                 fee, fee_currency, filled_at)
+       select o.id, o.account_id, $4, $5,
+              case when $6::numeric is null then 'open' else 'closed' end, $6, $7,
+              case when $6::numeric is null then null else $8 end,
+              case when $6::numeric is null then null else $9::timestamptz end
+         from orders o
         where o.client_order_id = $1 and o.account_id = $2 and o.exchange_id = $3
        on conflict (order_id) do nothing returning order_id`,
-      [r.clientOrderId, accountId, market.id, hold.asset, hold.amount],
+      [
+        r.clientOrderId,
+        accountId,
+        market.id,
+        hold.asset,
+        hold.amount,
+        fillAt,
+        fillAt === null ? null : feeOf(r.qty, fillAt, m),
+        m.quote,
+        new Date(now()),
+      ],
     );
     if (!booked) {
       const known = await byClientId(r.clientOrderId);
@@ -316,11 +348,7 @@ export function createPaperExchange(options: PaperOptions): Exchange {
         }`,
       );
     }
-    // A market order, or a marketable limit, fills at once at the last price.
-    const row = (await byClientId(r.clientOrderId))!;
-    const immediate = r.type === "market" ||
-      (r.type === "limit" && marketable(r.side, last, r.price ?? null));
-    return viewOf(immediate ? await store(row, { trigger: false, fillAt: last }) : row);
+    return viewOf((await byClientId(r.clientOrderId))!);
   }
 
   return {

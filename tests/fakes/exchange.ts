@@ -16,11 +16,13 @@
  *                       LIMIT fills when marketable, else rests (NEW). STOP_LOSS_LIMIT (a sell
  *                       stop must be below the price, else -2010 "Stop price would trigger
  *                       immediately") rests untriggered; once the price reaches the stop it is
- *                       a limit at `price`, filled at the market price while that is at or
- *                       above the limit, resting otherwise. An open sell locks its quantity: a
- *                       sell beyond the base balance less what open sells lock is refused with
- *                       -2010 "Account has insufficient balance for requested action."; so is a
- *                       buy costing more than the quote balance less what open buys lock.
+ *                       a limit at `price`: filled at that market price when it is at or above
+ *                       the limit, else resting, then filled at its limit once the price is
+ *                       back at or above it (as any resting limit). An open sell locks its
+ *                       quantity: a sell beyond the base balance less what open sells lock is
+ *                       refused with -2010 "Account has insufficient balance for requested
+ *                       action."; so is a buy costing more than the quote balance less what open
+ *                       buys lock.
  *   GET  order          symbol + orderId or origClientOrderId (-2013 when unknown)
  *   DELETE order        symbol + orderId or origClientOrderId (-2011 when unknown or closed)
  *   GET  openOrders     symbol optional
@@ -462,16 +464,19 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
       const last = Number(price);
       for (const o of orders) {
         if (o.symbol !== marketId || o.status !== "NEW") continue;
+        let triggeredNow = false;
         if (isStop(o) && !o.triggered) {
           const reached = o.side === "SELL"
             ? last <= Number(o.stopPrice)
             : last >= Number(o.stopPrice);
           if (!reached) continue;
           o.triggered = true;
+          triggeredNow = true;
           o.updateTime = now();
         }
-        // A triggered stop is a taker at the market price; a resting limit fills at its own.
-        if (marketable(o, last)) fill(o, m, isStop(o) ? last : Number(o.price));
+        // A stop triggered by this move is a taker at the market price; a resting limit (a stop
+        // triggered earlier into a gap included) fills at its own, as the market comes back.
+        if (marketable(o, last)) fill(o, m, triggeredNow ? last : Number(o.price));
       }
     },
     /** A person (or the exchange) ends an open order behind the service's back. */
