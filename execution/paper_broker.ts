@@ -269,7 +269,9 @@ export function createPaperExchange(options: PaperOptions): Exchange {
   }
 
   /**
-   * Refuses what the exchange would: a stop that would trigger at once, a notional too small.
+   * Refuses what the exchange would: a stop that would trigger at once, a quantity above the
+   * market's maximum (LOT_SIZE; the orders trigger already refused one below its minimum), a
+   * notional too small.
    * Returns the notional, which is also what a buy must have free: at the last price for a
    * market order, at its limit for a limit (marketable or not), as Binance checks NOTIONAL and
    * locks a limit buy's cost at its price.
@@ -283,6 +285,13 @@ export function createPaperExchange(options: PaperOptions): Exchange {
       if (stopReached(r.side, last, r.stopPrice)) {
         throw new RejectedError(`${tag}: stop price would trigger immediately`);
       }
+    }
+    if (m.maxQty && dec.cmp(m.maxQty, "0") > 0 && dec.cmp(r.qty, m.maxQty) > 0) {
+      throw new RejectedError(
+        `${tag}: quantity ${dec.normalize(r.qty)} is above the maximum ${
+          dec.normalize(m.maxQty)
+        } of ${r.symbol} (LOT_SIZE)`,
+      );
     }
     const at = r.type === "market" || r.type === "stop_market" ? last : r.price ?? last;
     const notional = dec.mul(r.qty, at, 8);

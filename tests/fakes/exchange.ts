@@ -8,9 +8,9 @@
  *                       limit? (≤ 1000): a deterministic ±1 % wave around the symbol's price
  *   POST order          symbol, side, type (MARKET|LIMIT|STOP_LOSS_LIMIT), quantity, price,
  *                       stopPrice, timeInForce, newClientOrderId (≤ 36 chars; refused with -2010
- *                       while an open order has it), newOrderRespType. Enforces LOT_SIZE and
- *                       NOTIONAL (-1013) and the symbol's orderTypes (-1013). MARKET fills at
- *                       once at the symbol's price (moved against the taker by
+ *                       while an open order has it), newOrderRespType. Enforces LOT_SIZE (min,
+ *                       max, step), NOTIONAL (-1013) and the symbol's orderTypes (-1013).
+ *                       MARKET fills at once at the symbol's price (moved against the taker by
  *                       `marketSlippagePct`) with a 0.1 % commission in the quote asset
  *                       (in the asset received with `commissionIn: "received"`);
  *                       LIMIT fills when marketable, else rests (NEW). STOP_LOSS_LIMIT (a sell
@@ -254,7 +254,10 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
       return error(-2010, "Duplicate order sent.");
     }
     const step = Number(m.stepSize);
-    if (!(qty >= Number(m.minQty)) || Math.abs(qty / step - Math.round(qty / step)) > 1e-6) {
+    if (
+      !(qty >= Number(m.minQty)) || qty > Number(m.maxQty ?? "9000") ||
+      Math.abs(qty / step - Math.round(qty / step)) > 1e-6
+    ) {
       return error(-1013, "Filter failure: LOT_SIZE");
     }
     if (!(m.orderTypes ?? DEFAULT_ORDER_TYPES).includes(type)) {

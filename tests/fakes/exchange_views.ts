@@ -9,6 +9,8 @@ export interface FakeMarket {
   tickSize: string;
   stepSize: string;
   minQty: string;
+  /** LOT_SIZE's maxQty ("9000" when absent): a larger quantity is refused (-1013). */
+  maxQty?: string;
   minNotional: string;
   price: string;
   /** What the symbol accepts (exchangeInfo's orderTypes); DEFAULT_ORDER_TYPES when absent. */
@@ -92,7 +94,12 @@ export function exchangeInfoView(markets: FakeMarket[], now: number) {
           maxPrice: "1000000.00",
           tickSize: m.tickSize,
         },
-        { filterType: "LOT_SIZE", minQty: m.minQty, maxQty: "9000", stepSize: m.stepSize },
+        {
+          filterType: "LOT_SIZE",
+          minQty: m.minQty,
+          maxQty: m.maxQty ?? "9000",
+          stepSize: m.stepSize,
+        },
         {
           filterType: "NOTIONAL",
           minNotional: m.minNotional,

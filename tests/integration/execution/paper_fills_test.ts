@@ -2,7 +2,7 @@
  * How honest a paper fill is, through the real paper broker over the fake Binance's public
  * ticker (real ccxt client): a fill is at a price the market traded and the order would have
  * got on Binance, whatever the broker went through in between (a crash between two of its
- * writes, a stop that triggered into a gap).
+ * writes, a stop that triggered into a gap), and what Binance refuses is refused in paper too.
  */
 import assert from "node:assert/strict";
 import type { Db } from "../../../db/db.ts";
@@ -194,6 +194,43 @@ Deno.test({
     } finally {
       await fake.close();
       await t.close();
+    }
+  },
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "a paper order above the market's maximum quantity is refused, as on the exchange",
+  fn: async () => {
+    // LOT_SIZE maxQty 0.05: 0.06 BTC is more than one order may carry on this market.
+    const fake = startFakeExchange({ markets: [{ symbol: "BTCUSDT", maxQty: "0.05" }] });
+    const liveDb = await testDb();
+    const paperDb = await testDb();
+    const live = await liveExchange(fake);
+    const paper = await paperExchange(paperDb.db, fake);
+    try {
+      const outcome = async (db: Db, exchange: Exchange) => {
+        const agent = await executionSetup(db, exchange);
+        await insertAlert(db, { qty: "0.06", sl: "49000" });
+        await agent.runOnce();
+        return (await db.query<{ status: string; reason: string | null; fills: number }>(
+          `select status, reject_reason as reason,
+                  (select count(*)::int from executions) as fills from orders`,
+        ))[0];
+      };
+      const onExchange = await outcome(liveDb.db, live);
+      assert.deepEqual([onExchange.status, onExchange.fills], ["REJECTED", 0]);
+      assert.match(onExchange.reason ?? "", /LOT_SIZE/);
+      const inPaper = await outcome(paperDb.db, paper);
+      assert.deepEqual([inPaper.status, inPaper.fills], ["REJECTED", 0]);
+      assert.match(inPaper.reason ?? "", /quantity 0\.06 is above the maximum 0\.05/);
+      assert.equal((await paper.fetchBalance()).USDT.total, "10000", "nothing was bought");
+    } finally {
+      await live.close?.();
+      await paper.close?.();
+      await fake.close();
+      await liveDb.close();
+      await paperDb.close();
     }
   },
 });
