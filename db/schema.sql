@@ -304,6 +304,7 @@ create table positions (
   high_water_price numeric,
   tp_ladder jsonb,
   tp_ladder_filled integer not null default 0,
+  entry_fees numeric not null default 0,
   constraint positions_high_water_price_check CHECK ((high_water_price > (0)::numeric)),
   constraint positions_qty_check CHECK ((qty >= (0)::numeric)),
   constraint positions_side_check CHECK ((side = 'long'::text)),
@@ -785,6 +786,7 @@ begin
   end if;
   new.realized_pnl := round(new.realized_pnl, 12);
   new.fees := round(new.fees, 12);
+  new.entry_fees := round(new.entry_fees, 12);
   return new;
 end $function$;
 

@@ -176,17 +176,18 @@ export async function applyToPosition(tx: Sql, order: OrderRow, f: Fill): Promis
       // planned: the slices still to fill sell their planned quantities and the last one sells
       // everything held, the added quantity included (never more than held, never unsellable).
       `with p as (insert into positions (exchange_id, symbol, qty, avg_entry_price, stop_price,
-                              take_profit_price, fees, strategy, account_id, trail_pct,
+                              take_profit_price, fees, entry_fees, strategy, account_id, trail_pct,
                               trail_activation_pct, high_water_price, tp_ladder)
        values ($1, $6, $2::numeric - case when $5::text = $10 then $4::numeric else 0 end,
-               $3, $7, $8, ${feeQuote("$10", "$11")}, $9, $13, $14, coalesce($15::numeric, 0), $3,
-               $17::jsonb)
+               $3, $7, $8, ${feeQuote("$10", "$11")}, ${feeQuote("$10", "$11")}, $9, $13, $14,
+               coalesce($15::numeric, 0), $3, $17::jsonb)
        on conflict (account_id, exchange_id, symbol) where status = 'OPEN' do update set
          avg_entry_price = (positions.qty * coalesce(positions.avg_entry_price, 0)
                             + excluded.qty * excluded.avg_entry_price)
                            / nullif(positions.qty + excluded.qty, 0),
          qty = positions.qty + excluded.qty,
          fees = positions.fees + excluded.fees,
+         entry_fees = positions.entry_fees + excluded.entry_fees,
          ${TRAIL_ON_ADD}
          take_profit_price = coalesce(excluded.take_profit_price, positions.take_profit_price),
          updated_at = now()
@@ -214,7 +215,10 @@ export async function applyToPosition(tx: Sql, order: OrderRow, f: Fill): Promis
   } else {
     // What a sell leaves below the market's step (a buy's commission taken in the base: 0.01234
     // bought, 0.01232766 held, 0.01232 sold) can never be sold: the position is closed, the
-    // dust stays in the balance (and in the ledger) and in the closed position's qty.
+    // dust stays in the balance (and in the ledger) and in the closed position's qty. The sell
+    // realizes its share of the entry fees: the part it sells, or all of them when it closes.
+    const closes = "(qty - $2::numeric <= 0 or qty - $2::numeric < r.step)";
+    const share = `(case when ${closes} then 1 else $2::numeric / qty end)`;
     await tx.query(
       `with r as (select coalesce((select nullif(ei.trading_rules ->> 'step_size', '')::numeric
                                      from exchange_instruments ei
@@ -223,12 +227,11 @@ export async function applyToPosition(tx: Sql, order: OrderRow, f: Fill): Promis
        p as (update positions set
          qty = greatest(qty - $2::numeric, 0),
          realized_pnl = realized_pnl + $2::numeric * ($3::numeric - coalesce(avg_entry_price, $3::numeric))
-                        - ${feeQuote("$7", "$8")},
+                        - ${feeQuote("$7", "$8")} - entry_fees * ${share},
+         entry_fees = entry_fees - entry_fees * ${share},
          fees = fees + ${feeQuote("$7", "$8")},
-         status = case when qty - $2::numeric <= 0 or qty - $2::numeric < r.step
-                       then 'CLOSED' else 'OPEN' end,
-         closed_at = case when qty - $2::numeric <= 0 or qty - $2::numeric < r.step
-                          then now() end,
+         status = case when ${closes} then 'CLOSED' else 'OPEN' end,
+         closed_at = case when ${closes} then now() end,
          updated_at = now()
          from r
        where account_id = $10 and exchange_id = $1 and symbol = $6 and status = 'OPEN'
@@ -421,17 +424,24 @@ async function fillText(
       (risk === undefined ? "" : `, at risk ${n(risk, 2)} ${quote}`) +
       (order.decision?.sizing ? `; ${order.decision.sizing}` : "");
   }
-  const [ctx] = await tx.query<
-    { entry: string | null; opened_at: Date | null; source: string | null; why: string | null }
-  >(
-    `select (select p.avg_entry_price::text from positions p
-              where p.account_id = $1 and p.exchange_id = $2 and p.symbol = $3
-              order by (p.status = 'OPEN') desc, p.id desc limit 1) as entry,
-            (select p.opened_at from positions p
-              where p.account_id = $1 and p.exchange_id = $2 and p.symbol = $3
-              order by (p.status = 'OPEN') desc, p.id desc limit 1) as opened_at,
+  // The position as it was before this transaction's fills (they are applied last): a sell's
+  // share of the entry fees is its quantity at their rate per unit held, which sells do not move.
+  const [ctx] = await tx.query<{
+    entry: string | null;
+    entry_fee: string | null;
+    opened_at: Date | null;
+    source: string | null;
+    why: string | null;
+  }>(
+    `select p.avg_entry_price::text as entry,
+            (p.entry_fees / nullif(p.qty, 0))::text as entry_fee, p.opened_at,
             (select a.source from inbound_alerts a where a.id = $4) as source,
-            (select r.kind from risk_actions r where r.alert_id = $4 limit 1) as why`,
+            (select r.kind from risk_actions r where r.alert_id = $4 limit 1) as why
+       from (select 1) one
+       left join lateral (
+         select * from positions p
+          where p.account_id = $1 and p.exchange_id = $2 and p.symbol = $3
+          order by (p.status = 'OPEN') desc, p.id desc limit 1) p on true`,
     [order.account_id, order.exchange_id, order.symbol, order.alert_id],
   );
   const why = order.purpose === "stop_loss"
@@ -444,7 +454,8 @@ async function fillText(
     ? "operator"
     : ctx?.why ?? (ctx?.source ? `signal (${ctx.source})` : "order");
   const entry = Number(ctx?.entry ?? NaN);
-  const pnl = Number.isFinite(entry) ? qty * (avg - entry) - feeQuote : undefined;
+  const entryFees = qty * Number(ctx?.entry_fee ?? 0);
+  const pnl = Number.isFinite(entry) ? qty * (avg - entry) - feeQuote - entryFees : undefined;
   return `Sold ${n(qty)} ${order.symbol} at ${n(avg)}: ` +
     (pnl === undefined
       ? `${feeText}`

@@ -177,9 +177,10 @@ Deno.test({
         /^Bought 0\.01 BTC\/USDT at 50000: 500 USDT, fee 0\.5 USDT; stop 49000/,
       );
       assert.match(fills[0], /at risk 10\.5 USDT/);
+      // Sold at its entry price: the round trip lost both fees.
       assert.match(
         fills[1],
-        /^Sold 0\.01 BTC\/USDT at 50000: PnL -0\.5 USDT \(\+0 %\), fee 0\.5 USDT, held \d+ min; why: operator/,
+        /^Sold 0\.01 BTC\/USDT at 50000: PnL -1 USDT \(\+0 %\), fee 0\.5 USDT, held \d+ min; why: operator/,
       );
     }),
 });

@@ -236,8 +236,8 @@ Deno.test({
       );
       assert.equal(p.status, "CLOSED");
       assert.equal(Number(p.qty), 0);
-      // 0.01 × (51000 − 50000) − 0.51 fee of the sell.
-      assert.equal(Number(p.realized_pnl), 9.49);
+      // 0.01 × (51000 − 50000) − 0.51 fee of the sell − 0.5 fee of the buy.
+      assert.equal(Number(p.realized_pnl), 8.99);
     }),
 });
 
