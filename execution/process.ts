@@ -144,6 +144,31 @@ async function send(
   }
 }
 
+/** A signal of the strategy agent itself (only it may use "strategy:" keys, intake.ts). */
+const isStrategyAgentSignal = (source: string, key: string) =>
+  source === "strategy" && key.startsWith("strategy:");
+
+/**
+ * Whether the account has an active buy of the symbol (sent, resting, or its answer lost), and
+ * whether the key has any order yet.
+ */
+async function strategyBuyFacts(
+  db: AlertContext["db"],
+  accountId: number,
+  exchangeId: string,
+  symbol: string,
+  key: string,
+): Promise<{ buying: boolean; keyed: boolean }> {
+  const [row] = await db.query<{ buying: boolean; keyed: boolean }>(
+    `select exists (select 1 from orders where account_id = $1 and exchange_id = $2
+                       and symbol = $3 and side = 'buy'
+                       and status in ${ACTIVE_ORDER_STATUSES_SQL}) as buying,
+            exists (select 1 from orders where account_id = $1 and idempotency_key = $4) as keyed`,
+    [accountId, exchangeId, symbol, key],
+  );
+  return row;
+}
+
 export async function processAlert(
   ctx: AlertContext,
   alert: ClaimedAlert,
@@ -201,6 +226,24 @@ export async function processAlert(
       d.idempotencyKey,
       `${d.symbol} is not an active market on ${exchange.id}; check the symbol or sync markets`,
     );
+  }
+  // The strategy agent enters a market once and leaves it once, as the backtest trades its
+  // signals: its buy while the account holds the symbol (or is buying it) adds nothing. Without
+  // this a down-cross dropped by the confidence floor made the next up-cross double the position
+  // the backtest had judged. Other doors may add to a position on purpose.
+  if (d.action === "buy" && isStrategyAgentSignal(alert.source, d.idempotencyKey)) {
+    const o = await strategyBuyFacts(db, account.id, exchange.id, d.symbol, d.idempotencyKey);
+    // (A key with orders already is the order guard's: a duplicate, or the next attempt.)
+    if (!o.keyed && (Number(snap.positionQty ?? 0) > 0 || o.buying)) {
+      return await refuse(
+        ctx,
+        alert.id,
+        d.idempotencyKey,
+        `${d.symbol} is already held: the strategy agent does not add to a position (nor does ` +
+          "the backtest)",
+        { quiet: true },
+      );
+    }
   }
   let refPrice: string, freeQuote: number, equityQuote: number;
   try {
