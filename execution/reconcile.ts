@@ -187,7 +187,9 @@ export function createReconciler(deps: {
   /**
    * Closes an order proven never placed and hands its alert back to be planned again (true),
    * unless the alert has had reconcileReplansMax such orders already: then it is set aside
-   * (FAILED) as before. Either way the operator hears about it once, at WARN.
+   * (FAILED) as before; or unless its cancel was asked (an exit's, an operator's): then its
+   * alert is REJECTED, so an entry an exit cancelled is not bought after the exit. Either way
+   * the operator hears about it once, at WARN.
    */
   async function giveUpNeverPlaced(tx: Sql, order: OrderRow, reason: string): Promise<boolean> {
     const [earlier] = order.alert_id === null ? [{ n: 0 }] : await tx.query<{ n: number }>(
@@ -209,6 +211,22 @@ export function createReconciler(deps: {
       [order.id, reason],
     );
     if (closed.length === 0) return false;
+    // Its cancel was asked (an exit of the whole position, an operator): the order must not
+    // exist, so it is not placed afresh either; its alert ends REJECTED.
+    const [asked] = await tx.query<{ by: string }>(
+      "select requested_by as by from cancel_requests where order_id = $1 order by id limit 1",
+      [order.id],
+    );
+    if (asked) {
+      await rejectOrder(
+        tx,
+        order,
+        `${reason}; its cancel was asked (by ${
+          asked.by.replace(/^exit:/, "exit ")
+        }), so it is not planned again`,
+      );
+      return false;
+    }
     const note = `Order ${order.client_order_id} was never placed (${reason}); the signal is ` +
       `planned again under a new client order id`;
     const handed = await tx.query(

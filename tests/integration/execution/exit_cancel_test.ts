@@ -272,3 +272,48 @@ Deno.test({
       testConfig,
     ),
 });
+
+Deno.test({
+  ...serviceTest,
+  name: "an add-on buy whose answer was lost and whose cancel an exit asked for is, found never " +
+    "placed, not bought afresh after the exit",
+  fn: () =>
+    withLive(
+      async ({ db, fake, agent }) => {
+        await insertAlert(db, { qty: "0.002", sl: "49000" });
+        await agent.runOnce();
+        fake.fail("hang-before", 1, "LIMIT"); // the add-on never reaches the book
+        const buy = await insertAlert(db, { qty: "0.002", price: "45000", sl: "44000" });
+        assert.equal((await agent.runOnce()).unknown, 1);
+        const sell = await insertAlert(db, { action: "sell" });
+        assert.equal((await agent.runOnce()).executed, 1, "the exit sells at once");
+        for (let i = 0; i < 4; i++) {
+          await age(db, 60, 60);
+          await agent.reconcileOnce();
+        }
+        const [lost] = await db.query<{ status: string; reject_reason: string }>(
+          "select status, reject_reason from orders where side = 'buy' and type = 'limit'",
+        );
+        assert.equal(lost.status, "REJECTED");
+        assert.match(lost.reject_reason, /never placed/);
+        const after = await alertOf(db, buy);
+        assert.equal(after.status, "REJECTED", "the buy's signal is not planned again");
+        assert.match(after.error ?? "", new RegExp(`cancel was asked \\(by exit alert ${sell}\\)`));
+        await agent.runOnce();
+        assert.deepEqual(
+          fake.orders.map((o) => [o.side, o.type]),
+          [["BUY", "MARKET"], ["SELL", "MARKET"]],
+          "nothing is bought after the exit",
+        );
+        assert.equal((await db.query("select 1 from positions where status = 'OPEN'")).length, 0);
+        await expectNotification(db, "order_rejected", {
+          count: 1,
+          severity: "WARN",
+          text: /never placed; its cancel was asked \(by exit alert \d+\), so it is not planned/,
+        });
+        await expectNotification(db, "order_never_placed", { count: 0 });
+      },
+      300,
+      testConfig,
+    ),
+});
