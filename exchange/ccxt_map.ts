@@ -137,6 +137,7 @@ export function toMarket(m: Any): Market {
     stepSize: str(m.precision?.amount),
     minQty: str(m.limits?.amount?.min),
     maxQty: str(m.limits?.amount?.max),
+    marketMaxQty: str(m.limits?.market?.max),
     minNotional: str(m.limits?.cost?.min),
     takerFee: typeof m.taker === "number" ? m.taker : undefined,
   };

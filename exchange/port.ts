@@ -18,6 +18,8 @@ export interface Market {
   stepSize?: string;
   minQty?: string;
   maxQty?: string;
+  /** The largest market order (Binance's MARKET_LOT_SIZE), below `maxQty` on some markets. */
+  marketMaxQty?: string;
   minNotional?: string;
   /** Taker fee as a fraction (0.001 = 0.1 %). */
   takerFee?: number;

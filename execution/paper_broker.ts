@@ -270,8 +270,8 @@ export function createPaperExchange(options: PaperOptions): Exchange {
 
   /**
    * Refuses what the exchange would: a stop that would trigger at once, a quantity above the
-   * market's maximum (LOT_SIZE; the orders trigger already refused one below its minimum), a
-   * notional too small.
+   * market's maximum (LOT_SIZE, and MARKET_LOT_SIZE for a market order; the orders trigger
+   * already refused one below its minimum), a notional too small.
    * Returns the notional, which is also what a buy must have free: at the last price for a
    * market order, at its limit for a limit (marketable or not), as Binance checks NOTIONAL and
    * locks a limit buy's cost at its price.
@@ -286,11 +286,20 @@ export function createPaperExchange(options: PaperOptions): Exchange {
         throw new RejectedError(`${tag}: stop price would trigger immediately`);
       }
     }
-    if (m.maxQty && dec.cmp(m.maxQty, "0") > 0 && dec.cmp(r.qty, m.maxQty) > 0) {
+    const above = (max: string | undefined) =>
+      max !== undefined && dec.cmp(max, "0") > 0 && dec.cmp(r.qty, max) > 0;
+    if (above(m.maxQty)) {
       throw new RejectedError(
         `${tag}: quantity ${dec.normalize(r.qty)} is above the maximum ${
-          dec.normalize(m.maxQty)
+          dec.normalize(m.maxQty!)
         } of ${r.symbol} (LOT_SIZE)`,
+      );
+    }
+    if ((r.type === "market" || r.type === "stop_market") && above(m.marketMaxQty)) {
+      throw new RejectedError(
+        `${tag}: quantity ${dec.normalize(r.qty)} is above the maximum ${
+          dec.normalize(m.marketMaxQty!)
+        } of a market order on ${r.symbol} (MARKET_LOT_SIZE)`,
       );
     }
     const at = r.type === "market" || r.type === "stop_market" ? last : r.price ?? last;

@@ -9,7 +9,8 @@
  *   POST order          symbol, side, type (MARKET|LIMIT|STOP_LOSS_LIMIT), quantity, price,
  *                       stopPrice, timeInForce, newClientOrderId (≤ 36 chars; refused with -2010
  *                       while an open order has it), newOrderRespType. Enforces LOT_SIZE (min,
- *                       max, step), NOTIONAL (-1013) and the symbol's orderTypes (-1013).
+ *                       max, step), MARKET_LOT_SIZE (max, on MARKET), NOTIONAL (-1013) and the
+ *                       symbol's orderTypes (-1013).
  *                       MARKET fills at once at the symbol's price (moved against the taker by
  *                       `marketSlippagePct`) with a 0.1 % commission in the quote asset
  *                       (in the asset received with `commissionIn: "received"`);
@@ -259,6 +260,9 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
       Math.abs(qty / step - Math.round(qty / step)) > 1e-6
     ) {
       return error(-1013, "Filter failure: LOT_SIZE");
+    }
+    if (type === "MARKET" && qty > Number(m.marketMaxQty ?? "9000")) {
+      return error(-1013, "Filter failure: MARKET_LOT_SIZE");
     }
     if (!(m.orderTypes ?? DEFAULT_ORDER_TYPES).includes(type)) {
       return error(-1013, "Stop loss orders are not supported for this symbol.");

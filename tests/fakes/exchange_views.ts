@@ -11,6 +11,11 @@ export interface FakeMarket {
   minQty: string;
   /** LOT_SIZE's maxQty ("9000" when absent): a larger quantity is refused (-1013). */
   maxQty?: string;
+  /**
+   * MARKET_LOT_SIZE's maxQty ("9000" when absent): a larger MARKET order is refused (-1013),
+   * whatever LOT_SIZE allows.
+   */
+  marketMaxQty?: string;
   minNotional: string;
   price: string;
   /** What the symbol accepts (exchangeInfo's orderTypes); DEFAULT_ORDER_TYPES when absent. */
@@ -99,6 +104,12 @@ export function exchangeInfoView(markets: FakeMarket[], now: number) {
           minQty: m.minQty,
           maxQty: m.maxQty ?? "9000",
           stepSize: m.stepSize,
+        },
+        {
+          filterType: "MARKET_LOT_SIZE",
+          minQty: "0.00000000",
+          maxQty: m.marketMaxQty ?? "9000",
+          stepSize: "0.00000000",
         },
         {
           filterType: "NOTIONAL",

@@ -234,3 +234,50 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  ...serviceTest,
+  name: "a paper market order above the market's maximum for market orders is refused, as on " +
+    "the exchange, and a limit of that size is not",
+  fn: async () => {
+    // MARKET_LOT_SIZE maxQty 0.05 (LOT_SIZE allows 9000): a market order of 0.06 BTC is more
+    // than the book may take at once on this market; a limit of 0.06 is accepted.
+    const fake = startFakeExchange({ markets: [{ symbol: "BTCUSDT", marketMaxQty: "0.05" }] });
+    const liveDb = await testDb();
+    const paperDb = await testDb();
+    const live = await liveExchange(fake);
+    const paper = await paperExchange(paperDb.db, fake);
+    try {
+      const outcome = async (db: Db, exchange: Exchange) => {
+        const agent = await executionSetup(db, exchange);
+        await insertAlert(db, { qty: "0.06", sl: "49000" });
+        await insertAlert(db, { qty: "0.06", price: "45000", sl: "44000" });
+        await agent.runOnce();
+        return await db.query<{ type: string; status: string; reason: string | null }>(
+          "select type, status, reject_reason as reason from orders order by type",
+        );
+      };
+      const onExchange = await outcome(liveDb.db, live);
+      assert.deepEqual(onExchange.map((o) => [o.type, o.status]), [
+        ["limit", "OPEN"],
+        ["market", "REJECTED"],
+      ]);
+      assert.match(onExchange[1].reason ?? "", /MARKET_LOT_SIZE/);
+      const inPaper = await outcome(paperDb.db, paper);
+      assert.deepEqual(inPaper.map((o) => [o.type, o.status]), [
+        ["limit", "OPEN"],
+        ["market", "REJECTED"],
+      ]);
+      assert.match(
+        inPaper[1].reason ?? "",
+        /quantity 0\.06 is above the maximum 0\.05 of a market order on BTC\/USDT \(MARKET_LOT_SIZE\)/,
+      );
+    } finally {
+      await live.close?.();
+      await paper.close?.();
+      await fake.close();
+      await liveDb.close();
+      await paperDb.close();
+    }
+  },
+});
