@@ -65,10 +65,10 @@ export async function runCancelRequests(
               a.name as account_name
          from cancel_requests r join orders o on o.id = r.order_id
          join accounts a on a.id = o.account_id
-        where r.status = 'PENDING' and o.account_id = $1) q
+        where r.status = 'PENDING' and o.account_id = $1 and o.exchange_id = $3) q
       where not for_exit or not active or due
       order by id limit 20`,
-    [accountId, limits.exitCancelRetryMaxMs],
+    [accountId, limits.exitCancelRetryMaxMs, exchange.id],
   );
   let sent = 0;
   for (const r of pending) {
@@ -199,8 +199,9 @@ function stuckText(accountId: number, r: PendingRequest, error: string): string 
     `at most ${apart} s apart, until it is. `;
   return head +
     (r.side === "buy"
-      ? "Should it fill first, it opens a new position, guarded by its stop. Cancel it on the " +
-        "exchange by hand if it must not fill"
+      ? "Should it fill first, an exit still waiting for it sells that too; an exit already " +
+        "sold leaves it a new position, guarded by its stop. Cancel it on the exchange by hand " +
+        "if it must not fill"
       : "The exit waits for it before it sells. Cancel it on the exchange by hand to let the " +
         "exit sell");
 }

@@ -18,6 +18,7 @@ import {
 } from "../../helpers/execution.ts";
 import { expectNotification, serviceTest, until } from "../../helpers/fixtures.ts";
 import type { Db } from "../../../db/db.ts";
+import { runCancelRequests } from "../../../execution/cancels.ts";
 import type { FakeExchange } from "../../fakes/exchange.ts";
 
 const requests = (db: Db) =>
@@ -316,4 +317,34 @@ Deno.test({
       300,
       testConfig,
     ),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "a pending cancel of an order on another exchange id (after an EXCHANGE_ID switch) is " +
+    "never sent to this one",
+  fn: () =>
+    withLive(async ({ db, fake, exchange }) => {
+      await db.query("insert into exchanges (id) values ('kraken') on conflict do nothing");
+      // The old exchange's markets, as they were synced before the switch.
+      await db.query(
+        `insert into exchange_instruments (exchange_id, instrument_id, market_id, trading_rules)
+         select 'kraken', instrument_id, market_id, trading_rules from exchange_instruments
+          where exchange_id = 'binance'`,
+      );
+      const [{ id }] = await db.query<{ id: number }>(
+        `insert into orders (exchange_id, symbol, side, qty, ref_price, status, idempotency_key,
+                             client_order_id)
+         values ('kraken', 'BTC/USDT', 'buy', 0.001, 50000, 'OPEN', 'old-exchange-buy',
+                 'pg-old-exchange-buy-1') returning id`,
+      );
+      await db.query(
+        "insert into cancel_requests (order_id, requested_by) values ($1, 'exit:alert 1')",
+        [id],
+      );
+      assert.equal(await runCancelRequests(db, exchange, 1), 0);
+      assert.equal(fake.requests["DELETE order"] ?? 0, 0, "nothing sent to binance");
+      const [r] = await db.query<{ status: string }>("select status from cancel_requests");
+      assert.equal(r.status, "PENDING", "left for the exchange that has the order");
+    }),
 });
