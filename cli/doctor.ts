@@ -1,6 +1,7 @@
-import { type Config, loadConfig } from "../core/config.ts";
+import { type Config, loadConfig, secretValues } from "../core/config.ts";
 import { ConfigError, errorMessage, RuntimeError } from "../core/errors.ts";
 import { setupLogging } from "../core/log.ts";
+import { redactText } from "../core/redact.ts";
 import { loadMigrations, privilegeWarning, verifyLedger } from "../db/mod.ts";
 import { openDb } from "../db/mod.ts";
 import {
@@ -35,7 +36,8 @@ Exit code 0 when everything needed to run is in order, 1 otherwise.`,
   async run(args, io) {
     const { values } = parse("doctor", args, { json: { type: "boolean" } }, { max: 0 });
     const checks: Check[] = [];
-    setupLogging({ level: "error" });
+    // The environment's secrets are masked in what is printed too, as in the log.
+    setupLogging({ level: "error", secrets: secretValues(io.env) });
     let config;
     try {
       config = loadConfig(io.env);
@@ -138,6 +140,7 @@ Exit code 0 when everything needed to run is in order, 1 otherwise.`,
         checks.push(await notifierRoleCheck(config));
       }
     }
+    for (const c of checks) c.detail = redactText(c.detail);
     if (values.json) {
       io.out(JSON.stringify({ ok: checks.every((c) => c.ok), checks }));
     } else {

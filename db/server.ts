@@ -12,7 +12,7 @@ import {
   type Sql,
   sqlState,
 } from "./db.ts";
-import { splitUrlSecrets } from "./url.ts";
+import { splitUrlSecrets, unreadableUrl } from "./url.ts";
 
 export interface ServerDbOptions {
   url: string;
@@ -96,6 +96,7 @@ export function isConnectionError(error: unknown): boolean {
   );
 }
 
+/** `url`: without its password (splitUrlSecrets), which redacting the URL's text could miss. */
 function mapError(error: unknown, url: string): unknown {
   if (error instanceof DatabaseUnavailableError) return error;
   if (error instanceof DeadlineError) {
@@ -144,10 +145,22 @@ function parseLockAppName(app: string | null, addr: string | null): LockHolder {
   return { command: m[1] === "-" ? undefined : m[1], pid: Number(m[2]), host: m[3] || undefined };
 }
 
+// deno-lint-ignore no-explicit-any
+function newClient(url: string, options: postgres.Options<any>): PgSql {
+  try {
+    return postgres(url, options);
+  } catch (error) {
+    if (error instanceof TypeError) throw unreadableUrl();
+    throw error;
+  }
+}
+
 // Longer than ~80 lines: one closure over the pool: the Db methods are each a few lines.
 export async function openServerDb(options: ServerDbOptions): Promise<Db> {
   const { url, password } = splitUrlSecrets(options.url);
-  const sql: PgSql = postgres(url, {
+  // postgres.js's "Invalid URL" quotes the URL, which may hold a password it could not find in
+  // it (one with a raw "?" reads as a query): said without it.
+  const sql: PgSql = newClient(url, {
     password,
     max: options.poolSize ?? limits.dbPoolSize,
     connect_timeout: limits.dbConnectTimeoutS,
@@ -181,7 +194,7 @@ export async function openServerDb(options: ServerDbOptions): Promise<Db> {
     try {
       return await fn();
     } catch (error) {
-      throw mapError(error, options.url);
+      throw mapError(error, url);
     }
   };
   await guard(() => sql`select 1`);
@@ -204,7 +217,7 @@ export async function openServerDb(options: ServerDbOptions): Promise<Db> {
       // client reconnects on the next query and the check below takes the lock again.
       // (A reserved pool connection is not used: postgres.js throws an uncaught error when a
       // reserved connection's socket is gone.)
-      lockSql ??= postgres(lockUrl(url), {
+      lockSql ??= newClient(lockUrl(url), {
         password,
         max: 1,
         max_lifetime: null,
@@ -233,7 +246,7 @@ export async function openServerDb(options: ServerDbOptions): Promise<Db> {
         // and start a new one at the next check, which also takes the lock again.
         lockSql = undefined;
         ls.end({ timeout: 0 }).catch(() => {});
-        throw mapError(error, options.url);
+        throw mapError(error, url);
       }
     },
     instanceLockHolder: async () => {

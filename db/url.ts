@@ -35,11 +35,15 @@ export function splitUrlSecrets(url: string): SplitUrl {
     }
     if (manual) return manual;
     // Without the parser's error as cause: its message quotes the whole URL, password included.
-    throw new RuntimeError(
-      "The database URL cannot be read: percent-encode special characters in its user name, password and parameters (@ as %40, : as %3A, / as %2F, % as %25)",
-    );
+    throw unreadableUrl();
   }
 }
+
+/** A URL that cannot be read, said without quoting it (it may hold the password). */
+export const unreadableUrl = () =>
+  new RuntimeError(
+    "The database URL cannot be read: percent-encode special characters in its user name, password and parameters (@ as %40, : as %3A, / as %2F, ? as %3F, # as %23, % as %25)",
+  );
 
 function split(url: string): SplitUrl {
   const u = new URL(url);

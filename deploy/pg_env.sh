@@ -12,20 +12,28 @@ pg_env_decode() {
 }
 
 pg_env_split() {
-  local url="$1" scheme rest authority tail userinfo path query piece name pieces=() kept=()
+  local url="$1" scheme rest authority tail userinfo="" at="" path query piece name pieces=() kept=()
   scheme="${url%%://*}://"
   rest="${url#*://}"
+  # The user information ends at the authority's last "@" (a raw "@" in the password); with
+  # none there, at the first "@" before the first "/", as libpq reads it (a raw "?" or "#" in
+  # the password, which would otherwise stay in the URL, on the command line).
   authority="${rest%%[/?#]*}"
-  tail="${rest:${#authority}}"
   if [[ "$authority" == *@* ]]; then
-    userinfo="${authority%@*}"
+    userinfo="${authority%@*}" at=1
+  elif [[ "${rest%%/*}" == *@* ]]; then
+    userinfo="${rest%%@*}" at=1
+  fi
+  if [ -n "$at" ]; then
+    rest="${rest:$((${#userinfo} + 1))}"
     if [[ "$userinfo" == *:* ]]; then
       pg_env_decode "${userinfo#*:}" PGPASSWORD
       export PGPASSWORD
       userinfo="${userinfo%%:*}"
     fi
-    authority="$userinfo@${authority##*@}"
   fi
+  authority="${rest%%[/?]*}"
+  tail="${rest:${#authority}}"
   path="${tail%%\?*}"
   query=""
   [[ "$tail" != *\?* ]] || query="${tail#*\?}"
@@ -46,7 +54,7 @@ pg_env_split() {
       *) kept+=("$piece") ;;
     esac
   done
-  PGURL="$scheme$authority$path"
+  PGURL="$scheme${at:+$userinfo@}$authority$path"
   [ "${#kept[@]}" -eq 0 ] || PGURL="$PGURL?${kept[*]}"
 }
 

@@ -237,3 +237,45 @@ Deno.test("the deploy scripts give the tools the password in PGPASSWORD, never a
     for (const d of [tools.bin, tools.log, dir]) await Deno.remove(d, { recursive: true });
   }
 });
+
+Deno.test("the deploy scripts take out a password holding a raw ?, # or @ as libpq reads it", async () => {
+  const tools = await standIns();
+  const dir = await Deno.makeTempDir({ prefix: "pgsl-deploy-" });
+  try {
+    for (
+      const [url, password, rest] of [
+        [
+          "postgres://app:pa?ss-S3cret@db.example:5432/pgsl",
+          "pa?ss-S3cret",
+          "db.example:5432/pgsl",
+        ],
+        [
+          "postgres://app:pa#ss-S3cret@db.example/pgsl?sslmode=require",
+          "pa#ss-S3cret",
+          "db.example/pgsl?sslmode=require",
+        ],
+        ["postgres://app:p@ss-S3cret@db.example/pgsl", "p@ss-S3cret", "db.example/pgsl"],
+        // libpq reads a URL with no path this way too: the first "@" ends the user information.
+        [
+          "postgres://app:pw-S3cret@db.example?application_name=a@b",
+          "pw-S3cret",
+          "db.example?application_name=a@b",
+        ],
+      ]
+    ) {
+      await Deno.remove(tools.log, { recursive: true });
+      await Deno.mkdir(tools.log);
+      const r = await script("backup.sh", [`${dir}/dumps`], {
+        PATH: `${tools.bin}:${Deno.env.get("PATH")}`,
+        FAKE_LOG: tools.log,
+        DATABASE_URL: url,
+      });
+      assert.equal(r.code, 0, `${url}: ${r.stderr}`);
+      const [dump] = await tools.calls();
+      assert.equal(dump.argv.at(-1), `postgres://app@${rest}`, url);
+      assert.equal(dump.pgpassword, password, url);
+    }
+  } finally {
+    for (const d of [tools.bin, tools.log, dir]) await Deno.remove(d, { recursive: true });
+  }
+});
