@@ -113,21 +113,22 @@ async function snapshotOf(db: Sql, scope: ReportScope, period: Period, until: Da
     ),
     // A fill is dated by its ledger legs, as the equity is: one booked late (found by the
     // reconciler after a restart, its period's report already stored) belongs to the period
-    // it was booked in, both its trade and its cash, instead of to none.
+    // it was booked in, both its trade and its cash, instead of to none. The execution row is
+    // written in the transaction of its legs (order_updates.ts), so its created_at is theirs;
+    // reading it keeps the query off the account's whole ledger.
     db.query<FillRow>(
       `select o.symbol, o.side, e.qty::float8 as qty, e.price::float8 as price,
-              e.fee::float8 as fee, e.fee_currency as "feeAsset", b.at, o.strategy,
+              e.fee::float8 as fee, e.fee_currency as "feeAsset", e.created_at as at, o.strategy,
               a.name as account,
               (select nullif(ei.trading_rules ->> 'step_size', '')::float8
                  from exchange_instruments ei join instruments i on i.id = ei.instrument_id
                 where ei.exchange_id = o.exchange_id and i.symbol = o.symbol) as "stepSize"
          from executions e join orders o on o.id = e.order_id
-         join (select execution_id, min(created_at) as at from transactions
-                where account = $2 and execution_id is not null and created_at <= $3
-                group by execution_id) b on b.execution_id = e.id
          left join accounts a on a.id = o.account_id
-        where o.exchange_id = $1 and ($4::bigint is null or o.account_id = $4)
-        order by b.at, e.id`,
+        where o.exchange_id = $1 and e.created_at <= $3
+          and ($4::bigint is null or o.account_id = $4)
+          and exists (select 1 from transactions t where t.execution_id = e.id and t.account = $2)
+        order by e.created_at, e.id`,
       params,
     ),
     // A candle's close is known at the end of the candle.

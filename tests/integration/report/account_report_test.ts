@@ -52,9 +52,10 @@ async function roundTrip(
       [id, side, o.qty, price, key, at],
     );
     const [exec] = await db.query<{ id: number }>(
+      // (Written in the transaction of its legs, as order_updates.ts does: one created_at.)
       `insert into executions (account_id, order_id, exchange_trade_id, qty, price, fee,
-                               fee_currency, executed_at)
-       values ($1, $2, $3, $4, $5, 1, 'USDT', $6) returning id`,
+                               fee_currency, executed_at, created_at)
+       values ($1, $2, $3, $4, $5, 1, 'USDT', $6, $6) returning id`,
       [id, order.id, `t-${key}`, o.qty, price, at],
     );
     const sign = side === "buy" ? 1 : -1;
