@@ -198,6 +198,21 @@ export async function balanceText(sql: Sql, o: ViewScope = {}): Promise<string> 
   return lines.join("\n");
 }
 
+/**
+ * Of a group of closed positions: how many have fees in a third asset (BNB) that had no price
+ * at their fill, and those assets — their realized PnL excludes those fees.
+ */
+const UNPRICED_COLUMNS = `
+  count(*) filter (where cardinality(p.unpriced_fee_assets) > 0)::int as unpriced,
+  string_agg(nullif(array_to_string(p.unpriced_fee_assets, ','), ''), ',') as unpriced_assets`;
+
+const excluding = (r: { unpriced: number; unpriced_assets: string | null }) =>
+  r.unpriced > 0
+    ? `; ${r.unpriced} of them exclude${r.unpriced === 1 ? "s" : ""} fees in ${
+      [...new Set(r.unpriced_assets?.split(",") ?? [])].sort().join(", ")
+    } (no price known at the fill)`
+    : "";
+
 const DAY = 86_400_000;
 const dayStart = (d: Date) =>
   new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()));
@@ -209,12 +224,22 @@ const dayStart = (d: Date) =>
 export async function profitText(sql: Sql, now: Date, o: ViewOptions = {}): Promise<string> {
   const today = dayStart(now);
   const rows = await sql.query<
-    { account: string; quote: string; today: string; week: string; all: string; n: number }
+    {
+      account: string;
+      quote: string;
+      today: string;
+      week: string;
+      all: string;
+      n: number;
+      unpriced: number;
+      unpriced_assets: string | null;
+    }
   >(
     `select a.name as account, split_part(p.symbol, '/', 2) as quote,
             coalesce(sum(p.realized_pnl) filter (where p.closed_at >= $1), 0)::text as today,
             coalesce(sum(p.realized_pnl) filter (where p.closed_at >= $2), 0)::text as week,
-            coalesce(sum(p.realized_pnl), 0)::text as all, count(*)::int as n
+            coalesce(sum(p.realized_pnl), 0)::text as all, count(*)::int as n,
+            ${UNPRICED_COLUMNS}
        from positions p join accounts a on a.id = p.account_id
       where p.status = 'CLOSED' and ($3::int8 is null or p.account_id = $3::int8)
       group by a.id, a.name, 2 order by a.id, 2`,
@@ -239,7 +264,7 @@ export async function profitText(sql: Sql, now: Date, o: ViewOptions = {}): Prom
   for (const r of rows) {
     lines.push(
       `${r.account} ${r.quote}: realized today ${num(r.today)}, 7 days ${num(r.week)}, ` +
-        `all ${num(r.all)} (${r.n} closed)`,
+        `all ${num(r.all)} (${r.n} closed${excluding(r)})`,
     );
   }
   for (const [key, v] of open) {
@@ -252,11 +277,19 @@ export async function profitText(sql: Sql, now: Date, o: ViewOptions = {}): Prom
 export async function dailyText(sql: Sql, now: Date, o: ViewScope = {}): Promise<string> {
   const first = new Date(dayStart(now).getTime() - 6 * DAY);
   const rows = await sql.query<
-    { day: string; account: string; quote: string; n: number; pnl: string }
+    {
+      day: string;
+      account: string;
+      quote: string;
+      n: number;
+      pnl: string;
+      unpriced: number;
+      unpriced_assets: string | null;
+    }
   >(
     `select to_char(p.closed_at at time zone 'UTC', 'YYYY-MM-DD') as day, a.name as account,
             split_part(p.symbol, '/', 2) as quote, count(*)::int as n,
-            sum(p.realized_pnl)::text as pnl
+            sum(p.realized_pnl)::text as pnl, ${UNPRICED_COLUMNS}
        from positions p join accounts a on a.id = p.account_id
       where p.status = 'CLOSED' and p.closed_at >= $1
         and ($2::int8 is null or p.account_id = $2::int8)
@@ -271,7 +304,11 @@ export async function dailyText(sql: Sql, now: Date, o: ViewScope = {}): Promise
     const of = byDay.get(day) ?? [];
     if (of.length === 0) lines.push(`${day}  ${"0".padStart(6)}  0`);
     for (const r of of) {
-      lines.push(`${day}  ${String(r.n).padStart(6)}  ${num(r.pnl)} ${r.quote} (${r.account})`);
+      lines.push(
+        `${day}  ${String(r.n).padStart(6)}  ${num(r.pnl)} ${r.quote} (${r.account}${
+          excluding(r)
+        })`,
+      );
     }
   }
   return lines.join("\n");

@@ -69,6 +69,30 @@ function statusOf(o: ExchangeOrder, complete: boolean): string {
   }
 }
 
+/**
+ * A fill's fee in the market's quote, as its position is charged ($5 fee, $6 its asset, $4 the
+ * fill's price, $9 base, $10 quote, $11 the exchange, $12 the fill's time or null): the fee
+ * itself in the quote, fee × price in the base, and a fee in a third asset (BNB on Binance) at
+ * the close of the latest <asset>/<quote> candle closed at or before the fill (the price the
+ * reports use; one index lookup per timeframe); null when there is none. No network call: the
+ * transaction holds what it needs.
+ */
+const FEE_QUOTE = `case
+  when $5::numeric = 0 then 0
+  when $6::text = $10::text then $5::numeric
+  when $6::text = $9::text then $5::numeric * $4::numeric
+  else $5::numeric * (
+    select c.close
+      from (select coalesce($12::timestamptz, now()) as at) t
+     cross join (values ('1m', 1), ('3m', 3), ('5m', 5), ('15m', 15), ('30m', 30), ('1h', 60),
+                        ('4h', 240), ('1d', 1440)) as tf(name, minutes)
+     cross join lateral (
+       select c.close, c.ts + tf.minutes * interval '1 minute' as closed_at from candles c
+        where c.exchange_id = $11 and c.symbol = $6::text || '/' || $10::text
+          and c.timeframe = tf.name and c.ts <= t.at - tf.minutes * interval '1 minute'
+        order by c.ts desc limit 1) c
+     order by c.closed_at desc limit 1) end`;
+
 /** One fill's execution row and ledger legs; false when the fill was already recorded. */
 async function recordExecution(
   tx: Sql,
@@ -76,10 +100,11 @@ async function recordExecution(
   f: Fill,
   account: string,
 ): Promise<boolean> {
+  const [base, quote] = order.symbol.split("/");
   const [exec] = await tx.query<{ id: number }>(
     `insert into executions (order_id, exchange_trade_id, qty, price, fee, fee_currency, executed_at,
-                             account_id)
-     values ($1, $2, $3, $4, $5, $6, $7, $8)
+                             account_id, fee_quote)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, ${FEE_QUOTE})
      on conflict (order_id, exchange_trade_id) do nothing returning id`,
     [
       order.id,
@@ -90,10 +115,13 @@ async function recordExecution(
       f.feeCurrency ?? null,
       new Date(f.ts || 0),
       order.account_id,
+      base,
+      quote,
+      order.exchange_id,
+      f.ts ? new Date(f.ts) : null,
     ],
   );
   if (!exec) return false;
-  const [base, quote] = order.symbol.split("/");
   const sign = order.side === "buy" ? 1 : -1;
   // Base, quote and fee legs in one statement; the fee leg only when there is a fee.
   await tx.query(
@@ -163,24 +191,33 @@ const TRAIL_ON_ADD = `
  * so the lock is held as briefly as possible.
  */
 export async function applyToPosition(tx: Sql, order: OrderRow, f: Fill): Promise<void> {
-  const [base, quote] = order.symbol.split("/");
-  // The fee in quote terms for the position; a fee taken in the base asset reduces what is held.
-  const feeQuote = (b: string, q: string) =>
-    `case when $5::text = ${q} then $4::numeric
-          when $5::text = ${b} then $4::numeric * $3::numeric else 0 end`;
+  const base = order.symbol.split("/")[0];
+  // The fee in quote terms, as recorded with the fill's execution (FEE_QUOTE: 0 when a third
+  // asset had no price, and that asset is kept in unpriced_fee_assets); a fee taken in the base
+  // asset reduces what is held.
+  const fill = (o: number, t: number) =>
+    `from executions e where e.order_id = $${o} and e.exchange_trade_id = $${t}`;
+  const feeQuote = (o: number, t: number) => `coalesce((select e.fee_quote ${fill(o, t)}), 0)`;
+  const unpriced = (o: number, t: number) =>
+    `array(select coalesce(e.fee_currency, '?') ${fill(o, t)} and e.fee <> 0
+              and e.fee_quote is null)`;
+  const union = (a: string, b: string) =>
+    `array(select distinct x from unnest(${a} || ${b}) x order by 1)`;
   const link = (n: number) =>
     `update orders set position_id = coalesce(orders.position_id, p.id) from p where orders.id = $${n}`;
   if (order.side === "buy") {
+    const unpricedOnAdd = union("positions.unpriced_fee_assets", "excluded.unpriced_fee_assets");
     await tx.query(
       // A second buy into an open position keeps the position's take-profit ladder as first
       // planned: the slices still to fill sell their planned quantities and the last one sells
       // everything held, the added quantity included (never more than held, never unsellable).
       `with p as (insert into positions (exchange_id, symbol, qty, avg_entry_price, stop_price,
                               take_profit_price, fees, entry_fees, strategy, account_id, trail_pct,
-                              trail_activation_pct, high_water_price, tp_ladder)
+                              trail_activation_pct, high_water_price, tp_ladder,
+                              unpriced_fee_assets)
        values ($1, $6, $2::numeric - case when $5::text = $10 then $4::numeric else 0 end,
-               $3, $7, $8, ${feeQuote("$10", "$11")}, ${feeQuote("$10", "$11")}, $9, $13, $14,
-               coalesce($15::numeric, 0), $3, $17::jsonb)
+               $3, $7, $8, ${feeQuote(12, 11)}, ${feeQuote(12, 11)}, $9, $13, $14,
+               coalesce($15::numeric, 0), $3, $17::jsonb, ${unpriced(12, 11)})
        on conflict (account_id, exchange_id, symbol) where status = 'OPEN' do update set
          avg_entry_price = (positions.qty * coalesce(positions.avg_entry_price, 0)
                             + excluded.qty * excluded.avg_entry_price)
@@ -188,6 +225,7 @@ export async function applyToPosition(tx: Sql, order: OrderRow, f: Fill): Promis
          qty = positions.qty + excluded.qty,
          fees = positions.fees + excluded.fees,
          entry_fees = positions.entry_fees + excluded.entry_fees,
+         unpriced_fee_assets = ${unpricedOnAdd},
          ${TRAIL_ON_ADD}
          take_profit_price = coalesce(excluded.take_profit_price, positions.take_profit_price),
          updated_at = now()
@@ -203,7 +241,7 @@ export async function applyToPosition(tx: Sql, order: OrderRow, f: Fill): Promis
         order.decision?.tp ?? null,
         order.strategy,
         base,
-        quote,
+        f.id,
         order.id,
         order.account_id,
         order.decision?.trail_pct ?? null,
@@ -223,30 +261,28 @@ export async function applyToPosition(tx: Sql, order: OrderRow, f: Fill): Promis
       `with r as (select coalesce((select nullif(ei.trading_rules ->> 'step_size', '')::numeric
                                      from exchange_instruments ei
                                      join instruments i on i.id = ei.instrument_id
-                                    where ei.exchange_id = $1 and i.symbol = $6), 0) as step),
+                                    where ei.exchange_id = $1 and i.symbol = $4), 0) as step),
        p as (update positions set
          qty = greatest(qty - $2::numeric, 0),
          realized_pnl = realized_pnl + $2::numeric * ($3::numeric - coalesce(avg_entry_price, $3::numeric))
-                        - ${feeQuote("$7", "$8")} - entry_fees * ${share},
+                        - ${feeQuote(5, 7)} - entry_fees * ${share},
          entry_fees = entry_fees - entry_fees * ${share},
-         fees = fees + ${feeQuote("$7", "$8")},
+         fees = fees + ${feeQuote(5, 7)},
+         unpriced_fee_assets = ${union("unpriced_fee_assets", unpriced(5, 7))},
          status = case when ${closes} then 'CLOSED' else 'OPEN' end,
          closed_at = case when ${closes} then now() end,
          updated_at = now()
          from r
-       where account_id = $10 and exchange_id = $1 and symbol = $6 and status = 'OPEN'
-       returning positions.id) ${link(9)}`,
+       where account_id = $6 and exchange_id = $1 and symbol = $4 and status = 'OPEN'
+       returning positions.id) ${link(5)}`,
       [
         order.exchange_id,
         f.qty,
         f.price,
-        f.fee || "0",
-        f.feeCurrency ?? null,
         order.symbol,
-        base,
-        quote,
         order.id,
         order.account_id,
+        f.id,
       ],
     );
   }
@@ -280,11 +316,14 @@ export async function applyExchangeOrder(
     avg: string | null;
     fee: string;
     cur: string | null;
+    fee_quote: string | null;
+    unpriced: boolean | null;
     exit_request: string | null;
   }>(
     `with s as (
        select coalesce(sum(qty), 0) as filled, sum(qty * price) / nullif(sum(qty), 0) as avg,
-              coalesce(sum(fee), 0) as fee, max(fee_currency) as cur
+              coalesce(sum(fee), 0) as fee, max(fee_currency) as cur,
+              sum(fee_quote) as fee_quote, bool_or(fee <> 0 and fee_quote is null) as unpriced
          from executions where order_id = $1),
      o as (
        update orders set
@@ -301,7 +340,8 @@ export async function applyExchangeOrder(
               status = case when o.status = 'REJECTED' then 'REJECTED' else 'EXECUTED' end,
               error = case when o.status = 'REJECTED' then 'Rejected by the exchange' else error end
          from o where inbound_alerts.id = o.alert_id and inbound_alerts.status = 'PROCESSING')
-     select o.status, s.filled::text, s.avg::text, s.fee::text, s.cur,
+     select o.status, s.filled::text, s.avg::text, s.fee::text, s.cur, s.fee_quote::text,
+            s.unpriced,
             case when $6 then (
               select c.requested_by from cancel_requests c
                where c.order_id = $1 and c.requested_by like 'exit:alert %'
@@ -395,19 +435,38 @@ function duration(ms: number): string {
 /**
  * A fill as a person reads it. An entry: quantity, price, notional, fee, stop, target and the
  * amount at risk down to the stop. An exit: the PnL in quote and percent (after this sell's
- * fee), how long the position was held, and why (signal, stop-loss, target, operator).
+ * fee), how long the position was held, and why (signal, stop-loss, target, operator). A fee in
+ * a third asset (BNB) is shown with its value in the quote ("fee 0.0012 BNB ≈ 0.74 USDT"), or,
+ * with no price known at the fill, as left out of the PnL.
  */
 async function fillText(
   tx: Sql,
   order: OrderRow,
-  sum: { filled: string; avg: string | null; fee: string; cur: string | null },
+  sum: {
+    filled: string;
+    avg: string | null;
+    fee: string;
+    cur: string | null;
+    fee_quote: string | null;
+    unpriced: boolean | null;
+  },
 ): Promise<string> {
   const [base, quote] = order.symbol.split("/");
   const qty = Number(sum.filled);
   const avg = Number(sum.avg);
   const fee = Number(sum.fee);
-  const feeQuote = sum.cur === quote ? fee : sum.cur === base ? fee * avg : 0;
-  const feeText = `fee ${n(fee)} ${sum.cur ?? ""}`.trim();
+  const third = fee !== 0 && sum.cur !== quote && sum.cur !== base;
+  const feeQuote = sum.cur === quote
+    ? fee
+    : sum.cur === base
+    ? fee * avg
+    : sum.unpriced
+    ? 0
+    : Number(sum.fee_quote ?? 0);
+  const unpricedText = (what: string) =>
+    `no ${sum.cur ?? "fee asset"}/${quote} price known at the fill: ${what} excludes it`;
+  const feeText = `fee ${n(fee)} ${sum.cur ?? ""}`.trim() +
+    (!third ? "" : sum.unpriced ? "" : ` ≈ ${n(feeQuote)} ${quote}`);
   if (order.side === "buy") {
     const stop = Number(order.stop_price ?? order.decision?.sl ?? NaN);
     const target = order.decision?.tp;
@@ -416,6 +475,7 @@ async function fillText(
     return `Bought ${n(qty)} ${order.symbol} at ${n(avg)}: ${
       n(qty * avg, 2)
     } ${quote}, ${feeText}` +
+      (third && sum.unpriced ? ` (${unpricedText("the position's PnL")})` : "") +
       `; stop ${Number.isFinite(stop) ? n(stop) : "none"}, ${
         ladder?.length
           ? `targets ${ladderText(ladder)}`
@@ -429,12 +489,14 @@ async function fillText(
   const [ctx] = await tx.query<{
     entry: string | null;
     entry_fee: string | null;
+    unpriced: string | null;
     opened_at: Date | null;
     source: string | null;
     why: string | null;
   }>(
     `select p.avg_entry_price::text as entry,
-            (p.entry_fees / nullif(p.qty, 0))::text as entry_fee, p.opened_at,
+            (p.entry_fees / nullif(p.qty, 0))::text as entry_fee,
+            array_to_string(p.unpriced_fee_assets, ', ') as unpriced, p.opened_at,
             (select a.source from inbound_alerts a where a.id = $4) as source,
             (select r.kind from risk_actions r where r.alert_id = $4 limit 1) as why
        from (select 1) one
@@ -456,12 +518,25 @@ async function fillText(
   const entry = Number(ctx?.entry ?? NaN);
   const entryFees = qty * Number(ctx?.entry_fee ?? 0);
   const pnl = Number.isFinite(entry) ? qty * (avg - entry) - feeQuote - entryFees : undefined;
+  // Fees that had no price at their fill are not in the PnL: the entry's (kept on the position)
+  // and this sell's own.
+  const excluded = [
+    ...new Set([
+      ...(ctx?.unpriced ? ctx.unpriced.split(", ") : []),
+      ...(third && sum.unpriced ? [sum.cur ?? "?"] : []),
+    ]),
+  ];
   return `Sold ${n(qty)} ${order.symbol} at ${n(avg)}: ` +
     (pnl === undefined
       ? `${feeText}`
       : `PnL ${pnl >= 0 ? "+" : ""}${n(pnl, 2)} ${quote} (${avg >= entry ? "+" : ""}${
         n((avg / entry - 1) * 100, 2)
-      } %), ${feeText}`) +
+      } %)${
+        excluded.length
+          ? ` excluding the fees in ${excluded.join(", ")} (no price in ${quote} known at ` +
+            "their fill)"
+          : ""
+      }, ${feeText}`) +
     (ctx?.opened_at ? `, held ${duration(Date.now() - new Date(ctx.opened_at).getTime())}` : "") +
     `; why: ${why}`;
 }

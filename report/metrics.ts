@@ -14,7 +14,10 @@
  *   replayed from every fill at average cost (buy fees in the quote asset are part of the
  *   cost; a fee in the base asset reduces the quantity held). A trade belongs to the period in
  *   which it closes. **Realized PnL** is the PnL of every sell in the period, partial ones too.
- * - **Fees** are those of the period's fills, valued in the quote asset.
+ * - **Fees** are those of the period's fills, valued in the quote asset. A fee in a third asset
+ *   (BNB) counts at the value recorded with its fill when the market is quoted in the report's
+ *   quote (the position was charged that), else at the latest known `ASSET/QUOTE` price at the
+ *   fill (0 when there is none).
  * - **Exposure** is the share of the period during which something other than the quote asset
  *   was held. **Max drawdown** is the deepest fall of the equity curve from its running peak.
  */
@@ -35,6 +38,11 @@ export interface FillRow {
   price: number;
   fee: number;
   feeAsset: string | null;
+  /**
+   * The fee in the market's quote as its position was charged at the fill (executions.fee_quote:
+   * a fee in a third asset, BNB, at the price known then); null or absent when not recorded.
+   */
+  feeQuote?: number | null;
   at: Date;
   strategy: string | null;
   /** The trading account's name; fills of several accounts are replayed apart. */
@@ -231,11 +239,13 @@ function replayFills(fills: FillRow[], quote: string, price: PriceOf, start: num
     // A period's end is the next one's start: a fill at that moment is the next one's.
     if (t >= end) break;
     const inPeriod = t >= start;
-    const base = f.symbol.split("/")[0];
+    const [base, marketQuote] = f.symbol.split("/");
     const feeQuote = f.feeAsset === quote
       ? f.fee
       : f.feeAsset === base
       ? f.fee * f.price
+      : f.feeQuote != null && marketQuote === quote
+      ? f.feeQuote
       : f.feeAsset
       ? f.fee * (price(`${f.feeAsset}/${quote}`, t) ?? 0)
       : 0;

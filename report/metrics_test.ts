@@ -357,3 +357,39 @@ Deno.test("a fill at exactly midnight counts in one day only: the next one's", (
   assert.deepEqual([d1.trades, d2.trades], [0, 1]);
   assert.deepEqual([d1.fees, d2.fees], [1, 1]);
 });
+
+Deno.test("a fee in BNB counts at the value recorded with its fill, else at the BNB price", () => {
+  const fill = (side: "buy" | "sell", price: number, hhmm: string, feeQuote?: number) => ({
+    symbol: "BTC/USDT",
+    side,
+    qty: 0.1,
+    price,
+    fee: 0.00625,
+    feeAsset: "BNB",
+    ...(feeQuote === undefined ? {} : { feeQuote }),
+    at: at(hhmm),
+    strategy: null,
+  });
+  const snapshot = (fills: FillRow[]) =>
+    computeSnapshot({
+      period,
+      until: period.end,
+      quote: "USDT",
+      legs: [],
+      fills,
+      // A BNB/USDT candle at 640 known before both fills.
+      prices: [{ symbol: "BNB/USDT", at: at("00:30"), price: 640 }],
+      funded: false,
+    }).metrics;
+  // Recorded at the fill (its position was charged 3.75 each): the report counts that.
+  const recorded = snapshot([
+    fill("buy", 50_000, "01:00", 3.75),
+    fill("sell", 51_000, "02:00", 3.75),
+  ]);
+  assert.equal(recorded.realizedPnl, 92.5);
+  assert.equal(recorded.fees, 7.5);
+  // Nothing recorded (a fill from before fee_quote, or none known then): the report's own price.
+  const priced = snapshot([fill("buy", 50_000, "01:00"), fill("sell", 51_000, "02:00")]);
+  assert.equal(priced.realizedPnl, 92);
+  assert.equal(priced.fees, 8);
+});

@@ -118,7 +118,8 @@ async function snapshotOf(db: Sql, scope: ReportScope, period: Period, until: Da
     // reading it keeps the query off the account's whole ledger.
     db.query<FillRow>(
       `select o.symbol, o.side, e.qty::float8 as qty, e.price::float8 as price,
-              e.fee::float8 as fee, e.fee_currency as "feeAsset", e.created_at as at, o.strategy,
+              e.fee::float8 as fee, e.fee_currency as "feeAsset", e.fee_quote::float8 as "feeQuote",
+              e.created_at as at, o.strategy,
               a.name as account,
               (select nullif(ei.trading_rules ->> 'step_size', '')::float8
                  from exchange_instruments ei join instruments i on i.id = ei.instrument_id

@@ -13,7 +13,9 @@
  *                       symbol's orderTypes (-1013).
  *                       MARKET fills at once at the symbol's price (moved against the taker by
  *                       `marketSlippagePct`) with a 0.1 % commission in the quote asset
- *                       (in the asset received with `commissionIn: "received"`);
+ *                       (in the asset received with `commissionIn: "received"`; in BNB at
+ *                       the BNB<quote> market's price, 25 % off, with `commissionIn: "BNB"`
+ *                       while the BNB balance covers it: Binance's "use BNB to pay for fees");
  *                       LIMIT fills when marketable, else rests (NEW). STOP_LOSS_LIMIT (a sell
  *                       stop must be below the price, else -2010 "Stop price would trigger
  *                       immediately") rests untriggered; once the price reaches the stop it is
@@ -129,16 +131,22 @@ export interface FakeExchangeOptions {
   /** What GET /sapi/v1/account/apiRestrictions reports as enableSpotAndMarginTrading. */
   enableTrading?: boolean;
   /**
-   * The asset commissions are taken in: "quote" (the default here) or "received", as Binance
-   * does without BNB: a buy pays in the base it receives, a sell in the quote.
+   * The asset commissions are taken in: "quote" (the default here), "received", as Binance
+   * does without BNB: a buy pays in the base it receives, a sell in the quote, or "BNB", as
+   * Binance does with "use BNB to pay for fees": 0.075 % (0.1 % less 25 %) of the trade's value
+   * in BNB at the price of the BNB<quote> market (which must be among `markets`), taken from the
+   * BNB balance; when that balance is short, the fill pays as "received" does.
    */
-  commissionIn?: "quote" | "received";
+  commissionIn?: "quote" | "received" | "BNB";
   /**
    * How far (%) a MARKET order fills from the symbol's price, against the taker: a buy above
    * it, a sell below it (the book's depth); the balance check takes that price too. 0 unless set.
    */
   marketSlippagePct?: number;
 }
+
+/** Binance's discount on a commission paid in BNB. */
+const BNB_DISCOUNT = 0.75;
 
 export function startFakeExchange(options: FakeExchangeOptions = {}) {
   const now = options.now ?? (() => Date.now());
@@ -185,8 +193,19 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
       ? left
       : Number(fix8(Math.floor(left * partialShare / step + 1e-9) * step));
     const quoteQty = qty * price;
-    const inBase = options.commissionIn === "received" && o.side === "BUY";
-    const commission = inBase ? qty * COMMISSION_RATE : quoteQty * COMMISSION_RATE;
+    const bnb = markets.get(`BNB${m.quote}`);
+    const inBnbQty = options.commissionIn === "BNB" && bnb
+      ? quoteQty * COMMISSION_RATE * BNB_DISCOUNT / Number(bnb.price)
+      : undefined;
+    const inBnb = inBnbQty !== undefined && m.base !== "BNB" &&
+      (balances.get("BNB") ?? 0) >= Number(fix8(inBnbQty));
+    const inBase = !inBnb && options.commissionIn !== "quote" &&
+      options.commissionIn !== undefined && o.side === "BUY";
+    const commission = inBnb
+      ? Number(fix8(inBnbQty!))
+      : inBase
+      ? qty * COMMISSION_RATE
+      : quoteQty * COMMISSION_RATE;
     const t: FakeTrade = {
       symbol: o.symbol,
       id: nextTradeId++,
@@ -195,7 +214,7 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
       qty: fix8(qty),
       quoteQty: fix8(quoteQty),
       commission: fix8(commission),
-      commissionAsset: inBase ? m.base : m.quote,
+      commissionAsset: inBnb ? "BNB" : inBase ? m.base : m.quote,
       time: now(),
       isBuyer: o.side === "BUY",
     };
@@ -209,8 +228,9 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
     balances.set(m.base, (balances.get(m.base) ?? 0) + sign * qty - (inBase ? commission : 0));
     balances.set(
       m.quote,
-      (balances.get(m.quote) ?? 0) - sign * quoteQty - (inBase ? 0 : commission),
+      (balances.get(m.quote) ?? 0) - sign * quoteQty - (inBase || inBnb ? 0 : commission),
     );
+    if (inBnb) balances.set("BNB", (balances.get("BNB") ?? 0) - commission);
     return t;
   };
 
