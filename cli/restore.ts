@@ -11,6 +11,9 @@ pending migrations. Stop serve first: the restore holds serve's single-instance 
 refused while serve runs, and serve refuses to start until it is done. A target that already
 holds data is refused unless --force: a server database's objects are then replaced; an
 embedded database is moved aside to DATA_DIR/pg.before-restore-<time>, not deleted.
+An embedded restore that is interrupted (killed, power lost) leaves DATA_DIR/restore.unfinished:
+every command then refuses to open DATA_DIR and says where the previous data is, until the same
+restore is run again (it moves the incomplete database to DATA_DIR/pg.interrupted-restore-<time>).
 Notifications still queued in the backup are delivered by the next serve, once each.`,
   async run(args, io) {
     const { values, positionals } = parse("restore", args, { force: { type: "boolean" } }, {
@@ -22,6 +25,9 @@ Notifications still queued in the backup are delivered by the next serve, once e
       force: values.force ?? false,
       now: new Date(),
     });
+    if (r.incompleteAside) {
+      io.out(`The interrupted restore's incomplete database was moved to ${r.incompleteAside}`);
+    }
     if (r.movedAside) io.out(`The previous data was moved to ${r.movedAside}`);
     io.out(
       `Restored ${positionals[0]} into ${

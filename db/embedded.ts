@@ -6,6 +6,7 @@
 import { PGlite } from "@electric-sql/pglite";
 import { type Db, describeHolder, InstanceLockedError, type LockHolder, type Sql } from "./db.ts";
 import { type LocalServer, serveLocalSocket } from "./local_server.ts";
+import { refuseUnfinishedRestore } from "./restore_marker.ts";
 
 export interface EmbeddedDbOptions {
   /** Directory of the data files; undefined keeps the database in memory (tests). */
@@ -21,6 +22,13 @@ export interface EmbeddedDbOptions {
    * old data aside here, so no other process can open DATA_DIR in between).
    */
   beforeOpen?: () => Promise<void>;
+  /**
+   * This open is a restore, which deals with DATA_DIR/restore.unfinished itself; every other
+   * open refuses while that marker is there (see restore_marker.ts).
+   */
+  restore?: boolean;
+  /** Runs in close() once PGlite has closed, before DATA_DIR is unlocked. */
+  beforeUnlock?: () => Promise<void>;
 }
 
 const LOCK_FILE = "pg-solo-lite.lock";
@@ -33,6 +41,7 @@ export async function openEmbeddedDb(options: EmbeddedDbOptions = {}): Promise<D
   }
   let pg: PGlite;
   try {
+    if (options.dataDir && !options.restore) await refuseUnfinishedRestore(options.dataDir);
     await options.beforeOpen?.();
     pg = await PGlite.create({
       // PGlite owns a subdirectory; DATA_DIR itself holds the lock file beside it.
@@ -85,8 +94,12 @@ export async function openEmbeddedDb(options: EmbeddedDbOptions = {}): Promise<D
       // Clients first: an open client transaction rolls back before the session closes.
       await local?.close();
       await tail;
-      await pg.close();
-      if (releaseLock) await releaseLock();
+      try {
+        await pg.close();
+        await options.beforeUnlock?.();
+      } finally {
+        if (releaseLock) await releaseLock();
+      }
     },
   };
   if (options.serveLocal && options.dataDir) {

@@ -12,6 +12,14 @@ export {
 } from "./db.ts";
 export { loadMigrations, migrate } from "./migrate.ts";
 export { type EmbeddedAtOptions, openDb, openEmbeddedAt } from "./open.ts";
+export {
+  readRestoreMarker,
+  removeRestoreMarker,
+  RESTORE_MARKER,
+  type RestoreMarker,
+  UnfinishedRestoreError,
+  writeRestoreMarker,
+} from "./restore_marker.ts";
 export { splitUrlSecrets } from "./url.ts";
 export {
   GENESIS_HASH,

@@ -49,6 +49,10 @@ export interface EmbeddedAtOptions {
   command?: string;
   /** Runs with DATA_DIR locked, before PGlite opens it (see EmbeddedDbOptions.beforeOpen). */
   beforeOpen?: () => Promise<void>;
+  /** This open is a restore (see EmbeddedDbOptions.restore). */
+  restore?: boolean;
+  /** Runs in close() before DATA_DIR is unlocked (see EmbeddedDbOptions.beforeUnlock). */
+  beforeUnlock?: () => Promise<void>;
 }
 
 /** Opens PGlite in `dataDir` directly (never through a serve), optionally from a dump. */

@@ -2,7 +2,8 @@
  * Restores a backup made by `backup`: a pg_dump archive into an empty server database, or a
  * data-dir dump into an empty DATA_DIR; then migrations bring the schema up to date. A
  * non-empty target is refused unless `force`: on a server the existing objects are dropped
- * (pg_restore --clean); an embedded DATA_DIR's old data is moved aside, not deleted.
+ * (pg_restore --clean); an embedded DATA_DIR's old data is moved aside, not deleted, and a
+ * restore killed midway leaves DATA_DIR saying so to every opener, until it is run again.
  * Outbox rows still PENDING in the backup are delivered by the next serve, once each: their
  * dedupe_key rows come back with them, so nothing is enqueued twice.
  * A restore takes the single-instance lock `serve` takes, and holds it to the end: it refuses
@@ -17,6 +18,10 @@ import {
   migrate,
   openDb,
   openEmbeddedAt,
+  readRestoreMarker,
+  removeRestoreMarker,
+  RESTORE_MARKER,
+  writeRestoreMarker,
 } from "../db/mod.ts";
 import type { Config } from "../core/config.ts";
 import { checkTool, runTool, serverMajor, toolConnection } from "./tools.ts";
@@ -39,8 +44,10 @@ export async function backupKind(file: string): Promise<BackupKind> {
 
 export interface Restored {
   kind: BackupKind;
-  /** Where the replaced embedded data went (with --force). */
+  /** Where the replaced embedded data is (with --force), moved by this or an interrupted restore. */
   movedAside?: string;
+  /** Where an interrupted restore's incomplete embedded database was moved. */
+  incompleteAside?: string;
   migrationsApplied: string[];
   /** Server: whether db/roles.sql was applied again (its roles exist on this server). */
   rolesApplied?: boolean;
@@ -130,32 +137,70 @@ async function restoreServer(config: Config, file: string, force: boolean): Prom
   }
 }
 
+/**
+ * DATA_DIR/restore.unfinished is written before DATA_DIR/pg is touched and removed once the
+ * restored database is migrated and closed (db/restore_marker.ts): a restore killed in between
+ * leaves DATA_DIR refusing every open with where the previous data is. A restore over such a
+ * marker keeps the previous data where the marker says and moves the incomplete database aside;
+ * nothing is ever deleted.
+ */
 async function restoreEmbedded(
   config: Config,
   file: string,
   options: { force?: boolean; now: Date },
 ): Promise<Restored> {
-  const pgDir = `${config.dataDir}/pg`;
-  let movedAside: string | undefined;
+  const dataDir = config.dataDir;
+  const pgDir = `${dataDir}/pg`;
+  const backup = await Deno.realPath(file);
   const blob = new Blob([await Deno.readFile(file)]);
+  const stamp = options.now.toISOString().replace(/[-:.]/g, "");
+  let movedAside: string | undefined;
+  let incompleteAside: string | undefined;
+  let complete = false;
   // The old data is checked and moved aside with DATA_DIR locked, so no serve can open it in
   // between; the lock is held until the restored database is migrated and closed.
   const beforeOpen = async () => {
-    if (!(await nonEmptyDir(pgDir))) return;
-    if (!options.force) {
+    const marker = await readRestoreMarker(dataDir);
+    const hasPg = await nonEmptyDir(pgDir);
+    // Absolute, as the marker and the messages name it: later commands may run elsewhere.
+    const aside = `${await Deno.realPath(dataDir)}/pg`;
+    // Whether DATA_DIR/pg is the operator's data (moved to movedAside) or an interrupted
+    // restore's incomplete database (moved to incompleteAside).
+    let pgIsPrevious = false;
+    if (marker === undefined) {
+      pgIsPrevious = hasPg;
+    } else if (marker?.movedAside && !(await exists(marker.movedAside))) {
+      // Interrupted before it moved the old data, or the operator moved it back: pg is it.
+      pgIsPrevious = hasPg;
+      if (hasPg) movedAside = marker.movedAside;
+    } else {
+      movedAside = marker?.movedAside;
+      if (hasPg) incompleteAside = await freeName(`${aside}.interrupted-restore-${stamp}`);
+    }
+    if (pgIsPrevious) movedAside ??= await freeName(`${aside}.before-restore-${stamp}`);
+    if (movedAside && !options.force) {
       throw new RuntimeError(
-        `DATA_DIR ${config.dataDir} already holds a database; restore into an empty DATA_DIR, or pass --force to move the current one aside`,
+        pgIsPrevious
+          ? `DATA_DIR ${dataDir} already holds a database; restore into an empty DATA_DIR, or pass --force to move the current one aside`
+          : `DATA_DIR ${dataDir} holds an interrupted restore of ${
+            marker!.backup
+          }; the previous data is in ${movedAside}; pass --force to restore over it (${movedAside} is kept)`,
       );
     }
-    movedAside = `${pgDir}.before-restore-${options.now.toISOString().replace(/[-:.]/g, "")}`;
-    await Deno.rename(pgDir, movedAside);
+    await writeRestoreMarker(dataDir, { backup, startedAt: options.now.toISOString(), movedAside });
+    if (incompleteAside) await Deno.rename(pgDir, incompleteAside);
+    if (pgIsPrevious) await Deno.rename(pgDir, movedAside!);
   };
   let db;
   try {
-    db = await openEmbeddedAt(config.dataDir, {
+    db = await openEmbeddedAt(dataDir, {
       loadDataDir: blob,
       command: "restore",
+      restore: true,
       beforeOpen,
+      beforeUnlock: async () => {
+        if (complete) await removeRestoreMarker(dataDir);
+      },
     });
   } catch (error) {
     if (error instanceof InstanceLockedError) {
@@ -163,7 +208,7 @@ async function restoreEmbedded(
     }
     if (movedAside) {
       throw new RuntimeError(
-        `The restore failed after the old data was moved to ${movedAside} (move it back to ${pgDir} to undo): ${
+        `The restore failed; the previous data is in ${movedAside} (run the restore again, or move it back to ${pgDir} and delete ${dataDir}/${RESTORE_MARKER} to undo): ${
           (error as Error).message
         }`,
         { cause: error },
@@ -173,9 +218,28 @@ async function restoreEmbedded(
   }
   try {
     const { applied } = await migrate(db);
-    return { kind: "embedded", movedAside, migrationsApplied: applied };
+    complete = true;
+    return { kind: "embedded", movedAside, incompleteAside, migrationsApplied: applied };
   } finally {
     await db.close();
+  }
+}
+
+/** `base`, or `base-2`, `base-3`…: the first that does not exist, so nothing is renamed onto. */
+async function freeName(base: string): Promise<string> {
+  for (let i = 1;; i++) {
+    const name = i === 1 ? base : `${base}-${i}`;
+    if (!(await exists(name))) return name;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
   }
 }
 

@@ -53,6 +53,19 @@ export async function runCli(
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
+/** Starts `main.ts` with `args` without waiting for it (a test that kills it midway). */
+export function spawnCli(args: string[], env: Record<string, string> = {}): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", ...RUN_FLAGS, MAIN, ...args],
+    env: childEnv(env),
+    clearEnv: true,
+    cwd: ROOT.pathname,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+}
+
 export interface ServeProcess extends AsyncDisposable {
   url: string;
   child: Deno.ChildProcess;
