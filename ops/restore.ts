@@ -178,6 +178,12 @@ async function restoreEmbedded(
       if (hasPg) incompleteAside = await freeName(`${aside}.interrupted-restore-${stamp}`);
     }
     if (pgIsPrevious) movedAside ??= await freeName(`${aside}.before-restore-${stamp}`);
+    if (marker === null && hasPg && !options.force) {
+      // Written whole or not at all, so someone edited it: DATA_DIR/pg may be anyone's.
+      throw new RuntimeError(
+        `DATA_DIR ${dataDir} holds ${dataDir}/${RESTORE_MARKER}, which cannot be read, and a database; pass --force to move that database aside and restore`,
+      );
+    }
     if (movedAside && !options.force) {
       throw new RuntimeError(
         pgIsPrevious

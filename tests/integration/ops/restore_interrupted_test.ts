@@ -161,3 +161,37 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "a marker that cannot be read still refuses every open, and a restore over it needs --force",
+  ...serviceTest,
+  fn: async () => {
+    const root = await Deno.realPath(await Deno.makeTempDir({ prefix: "pgsl-rs-" }));
+    try {
+      const file = await backupOf(root, 1);
+      await seed(root, "target", 2);
+      const config = loadConfig({ DATA_DIR: `${root}/target` });
+      await Deno.writeTextFile(`${config.dataDir}/restore.unfinished`, "{ not json");
+      await assert.rejects(
+        openDb(config),
+        new RegExp(
+          `a restore was interrupted \\(${root}/target/restore\\.unfinished is there but cannot be read\\)`,
+        ),
+      );
+      await assert.rejects(restoreBackup(config, file, { now: LATER }), /cannot be read.*--force/);
+      const r = await restoreBackup(config, file, { now: LATER, force: true });
+      assert.equal(r.movedAside, undefined);
+      assert.equal(r.incompleteAside, `${root}/target/pg.interrupted-restore-20261201T030500000Z`);
+      assert.deepEqual(await chatsIn(root, r.incompleteAside), ["2"], "kept, not deleted");
+      const db = await openDb(config);
+      try {
+        assert.deepEqual(await chats(db), ["1"]);
+      } finally {
+        await db.close();
+      }
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
