@@ -76,7 +76,7 @@ const command: Command = {
         throw new UsageError("--account and --operator exclude each other; give one");
       }
       const config = configure(io);
-      const { created, chat } = await withDb(config, async (db) => {
+      const { created, held, chat } = await withDb(config, async (db) => {
         const accountId = values.operator
           ? null
           : values.account === undefined
@@ -94,7 +94,7 @@ const command: Command = {
           chat.label ? ` (${chat.label})` : ""
         }: receives ${chat.min_severity} and above${
           chat.account ? ` of account ${chat.account} only` : ""
-        }`,
+        }${held > 0 ? `; ${held} message(s) queued before the tie will not be sent` : ""}`,
       );
       return;
     }

@@ -24,21 +24,37 @@ export interface Chat {
  * Adds a chat, or updates and reactivates it when it exists. Returns whether it was new.
  * `accountId` ties the chat to one account (it hears only that account's messages); null
  * makes it an operator chat again; undefined leaves an existing chat's tie as it is.
+ *
+ * A chat tied to an account it was not tied to is sent nothing queued for it before (`held`,
+ * marked FAILED): those messages were chosen for what the chat was, an operator chat or another
+ * account's, and the outbox does not know whose each one is.
  */
 export async function addChat(
   sql: Sql,
   c: { chatId: number; minSeverity?: Severity; label?: string; accountId?: number | null },
-): Promise<{ created: boolean; chat: Chat }> {
-  const [row] = await sql.query<{ created: boolean }>(
-    `insert into telegram_chats (chat_id, min_severity, label, account_id)
-     values ($1, coalesce($2, 'INFO'), $3, $5::bigint)
-     on conflict (chat_id) do update
-        set min_severity = coalesce($2, telegram_chats.min_severity),
-            label = coalesce($3, telegram_chats.label),
-            account_id = case when $4 then $5::bigint else telegram_chats.account_id end,
-            active = true, deactivated_reason = null, updated_at = now()
-      where telegram_chats.migrated_to_chat_id is null
-     returning (xmax = 0) as created`,
+): Promise<{ created: boolean; held: number; chat: Chat }> {
+  const [row] = await sql.query<{ created: boolean; held: number }>(
+    `with old as (select account_id from telegram_chats where chat_id = $1),
+     up as (
+       insert into telegram_chats (chat_id, min_severity, label, account_id)
+       values ($1, coalesce($2, 'INFO'), $3, $5::bigint)
+       on conflict (chat_id) do update
+          set min_severity = coalesce($2, telegram_chats.min_severity),
+              label = coalesce($3, telegram_chats.label),
+              account_id = case when $4 then $5::bigint else telegram_chats.account_id end,
+              active = true, deactivated_reason = null, updated_at = now()
+        where telegram_chats.migrated_to_chat_id is null
+       returning (xmax = 0) as created, account_id),
+     held as (
+       update notification_outbox o
+          set status = 'FAILED', updated_at = now(),
+              last_error = format('Not sent: the chat was tied to account %s after it was ' ||
+                'queued, and it may be of another account', a.name)
+         from up join accounts a on a.id = up.account_id
+        where o.chat_id = $1 and o.status = 'PENDING'
+          and up.account_id is distinct from (select account_id from old)
+       returning o.id)
+     select up.created, (select count(*)::int from held) as held from up`,
     [
       c.chatId,
       c.minSeverity ?? null,
@@ -49,7 +65,7 @@ export async function addChat(
   );
   const chat = (await listChats(sql)).find((x) => x.chat_id === c.chatId)!;
   if (!row) throw migratedError(chat, "add");
-  return { created: row.created, chat };
+  return { created: row.created, held: row.held, chat };
 }
 
 export function listChats(sql: Sql): Promise<Chat[]> {

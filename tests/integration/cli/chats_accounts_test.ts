@@ -83,3 +83,64 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  ...serviceTest,
+  name: "a chat newly tied to an account is not sent what was queued for it before",
+  fn: async () => {
+    await using t = await cliDb();
+    for (const name of ["alice", "bob"]) {
+      assert.equal((await t.cli(["accounts", "add", name])).code, 0);
+    }
+    assert.equal((await t.cli(["chats", "add", "-100222", "--label", "ops"])).code, 0);
+    assert.equal((await t.cli(["chats", "add", "111", "--account", "alice"])).code, 0);
+    assert.equal((await t.cli(["chats", "add", "333", "--account", "bob"])).code, 0);
+    await t.withDb(async (db) => {
+      const ids = Object.fromEntries(
+        (await db.query<{ name: string; id: string }>("select name, id::text from accounts"))
+          .map((a) => [a.name, Number(a.id)]),
+      );
+      const send = (key: string, accountId?: number) =>
+        enqueueNotification(db, {
+          severity: "INFO",
+          kind: NotificationKind.orderFilled,
+          text: `fill ${key}`,
+          dedupeKey: key,
+          accountId,
+        });
+      await send("of-alice", ids.alice);
+      await send("of-bob", ids.bob);
+      await send("of-service");
+    });
+
+    // The operator chat turns out to be bob's: what it was queued as an operator chat (alice's
+    // fill, the service's own messages) must not reach bob.
+    let r = await t.cli(["chats", "add", "-100222", "--account", "bob"]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(
+      r.out,
+      /of account bob only; 3 message\(s\) queued before the tie will not be sent/,
+    );
+    // Alice's chat handed to bob: alice's queued fill stays unsent.
+    r = await t.cli(["chats", "add", "111", "--account", "bob"]);
+    assert.match(r.out, /1 message\(s\) queued before the tie will not be sent/);
+    // The same tie again: nothing of it is held back.
+    r = await t.cli(["chats", "add", "333", "--account", "bob"]);
+    assert.doesNotMatch(r.out, /will not be sent/);
+
+    const rows = await t.withDb((db) =>
+      db.query<{ chat_id: string; text: string; status: string; last_error: string | null }>(
+        `select chat_id::text, text, status, last_error from notification_outbox
+          order by chat_id, id`,
+      )
+    );
+    const pendingTo = (chat: string) =>
+      rows.filter((x) => x.chat_id === chat && x.status === "PENDING").map((x) => x.text);
+    assert.deepEqual(pendingTo("-100222"), []);
+    assert.deepEqual(pendingTo("111"), []);
+    assert.deepEqual(pendingTo("333"), ["fill of-bob"]);
+    const failed = rows.filter((x) => x.status === "FAILED");
+    assert.equal(failed.length, 4);
+    assert.ok(failed.every((x) => /tied to account bob after it was queued/.test(x.last_error!)));
+  },
+});
