@@ -203,6 +203,7 @@ create table notification_outbox (
   created_at timestamp with time zone not null default now(),
   sent_at timestamp with time zone,
   updated_at timestamp with time zone not null default now(),
+  account_id bigint,
   constraint notification_outbox_severity_check CHECK ((severity = ANY (ARRAY['INFO'::text, 'WARN'::text, 'CRITICAL'::text]))),
   constraint notification_outbox_status_check CHECK ((status = ANY (ARRAY['PENDING'::text, 'SENT'::text, 'FAILED'::text]))),
   constraint notification_outbox_chat_id_fkey FOREIGN KEY (chat_id) REFERENCES telegram_chats(chat_id),
@@ -519,8 +520,8 @@ begin
     raise exception 'Unknown severity "%": expected INFO, WARN or CRITICAL', p_severity
       using errcode = 'check_violation';
   end if;
-  insert into notification_outbox (chat_id, severity, kind, text, dedupe_key)
-  select c.chat_id, p_severity, p_kind, p_text, p_dedupe_key || '@' || c.chat_id
+  insert into notification_outbox (chat_id, severity, kind, text, dedupe_key, account_id)
+  select c.chat_id, p_severity, p_kind, p_text, p_dedupe_key || '@' || c.chat_id, p_account_id
     from telegram_chats c
    where c.active and severity_rank(p_severity) >= severity_rank(c.min_severity)
      and (c.account_id is null or c.account_id = p_account_id)

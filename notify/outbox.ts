@@ -27,6 +27,11 @@ export interface ClaimedRow {
   fail_count: number;
   chat_active: boolean;
   chat_label: string | null;
+  /**
+   * The id of the account the chat is tied to now, when the row is not of it (queued before
+   * the tie, or of the service): the row must not be sent there (migration 0033).
+   */
+  chat_tied_apart: string | null;
 }
 
 /** Kinds raised by the worker itself: their own failure never raises another alert. */
@@ -56,7 +61,9 @@ export async function claimDue(sql: Sql, o: ClaimOptions): Promise<ClaimedRow[]>
        from telegram_chats c
       where o.id = any(array(select id from due)) and c.chat_id = o.chat_id and ${ASYNC_COMMIT}
      returning o.id, o.chat_id, o.severity, o.kind, o.text, o.dedupe_key, o.fail_count,
-               c.active as chat_active, c.label as chat_label`;
+               c.active as chat_active, c.label as chat_label,
+               case when c.account_id is not null and o.account_id is distinct from c.account_id
+                    then c.account_id::text end as chat_tied_apart`;
   if (o.perChatMax === 0) {
     return await sql.query<ClaimedRow>(
       `with due as (

@@ -207,6 +207,18 @@ async function sendLane(
       );
       continue;
     }
+    if (row.chat_tied_apart !== null) {
+      const error = `Not sent: chat ${row.chat_id} is tied to account id ${row.chat_tied_apart} ` +
+        "(see pg-solo-lite chats list) and this message is of another account or of the " +
+        "service, queued before the tie";
+      results.push(
+        {
+          row,
+          outcome: { kind: "failed", failCount: row.fail_count, error, deactivateChat: false },
+        } as const,
+      );
+      continue;
+    }
     // After a 429 the rest of the lane waits in the database, not here: sleeping through
     // retry_after would hold up every other chat's messages of this batch.
     const paused = results.find((r) => r.error !== undefined && r.deferTo);
@@ -295,7 +307,8 @@ async function record(
       continue;
     }
     total.failed++;
-    const alert = row.chat_active && !ALERT_KINDS.has(row.kind);
+    // A message held from a chat tied to another account is no failure to alert about.
+    const alert = row.chat_active && row.chat_tied_apart === null && !ALERT_KINDS.has(row.kind);
     await db.transaction((tx) =>
       markFailed(tx, row, { ...outcome, error, alert, now: clock.now() })
     );
