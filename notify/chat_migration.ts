@@ -69,8 +69,10 @@ export async function followChatMigration(
     text: noticeText(result, r),
     // Once per chat, whichever way the upgrade was seen first.
     dedupeKey: `chat_migrated:${m.fromChatId}:${result.toChatId}`,
-    // The chat itself hears it at its new id, as do the operator's chats.
-    accountId: r.account_id ?? undefined,
+    // A chat moved hears it at its new id, as do the operator's chats. A merge is told to the
+    // operator's chats only: the new id may be another account's chat, which must learn
+    // nothing of the old one (its label, its messages).
+    accountId: r.outcome === "moved" ? r.account_id ?? undefined : undefined,
   });
   return result;
 }

@@ -188,6 +188,31 @@ Deno.test({
       );
 
       await ctx.step(
+        "a new id registered as another account's chat is told nothing of the old chat",
+        async () => {
+          await fresh();
+          const alice = await account("alice");
+          const bob = await account("bob");
+          await addChat(db, { chatId: 501, label: "operator" });
+          await addChat(db, { chatId: -4007, label: "alice group", accountId: alice });
+          await addChat(db, { chatId: -1000000004007, label: "bob group", accountId: bob });
+          await enqueue("INFO", "alice bought 2", { accountId: alice });
+          tg.upgradeGroup({ fromChatId: -4007, toChatId: -1000000004007, serviceMessages: false });
+          await worker().drain();
+          assert.deepEqual(
+            textsTo(-1000000004007),
+            [],
+            "neither alice's fill nor her chat's label",
+          );
+          assert.equal(textsTo(501).length, 2);
+          assert.match(
+            textsTo(501)[1],
+            /^Chat -4007 \(alice group\) was upgraded .* keeps its own settings \(receives INFO and above of account bob only\)/,
+          );
+        },
+      );
+
+      await ctx.step(
         "a chat removed while its message was on the way moves deactivated and receives nothing",
         async () => {
           await fresh();
