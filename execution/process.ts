@@ -232,6 +232,19 @@ export async function processAlert(
   // this a down-cross dropped by the confidence floor made the next up-cross double the position
   // the backtest had judged. Other doors may add to a position on purpose.
   if (d.action === "buy" && isStrategyAgentSignal(alert.source, d.idempotencyKey)) {
+    // Two of its buys of one symbol in one pass (up-crosses that waited together) run side by
+    // side: neither would see the other's order yet. The first goes on; the others wait for the
+    // next pass, which sees what the first did.
+    if (!takeStrategyBuy(cache, `${account.id}:${exchange.id}:${d.symbol}`)) {
+      await alerts.releaseAlert(db, alert.id);
+      waitsInPass.set(cache, (waitsInPass.get(cache) ?? 0) + 1);
+      ctx.log.info(
+        "Alert {alertId} waits for the next pass: another buy of {symbol} by the strategy " +
+          "agent is planned in this one",
+        { alertId: alert.id, symbol: d.symbol },
+      );
+      return "deferred";
+    }
     const o = await strategyBuyFacts(db, account.id, exchange.id, d.symbol, d.idempotencyKey);
     // (A key with orders already is the order guard's: a duplicate, or the next attempt.)
     if (!o.keyed && (Number(snap.positionQty ?? 0) > 0 || o.buying)) {
@@ -415,8 +428,22 @@ async function positionBases(
 
 /** What the buys of a pass spend, per account and quote asset (`account:quote`). */
 const spentByPass = new WeakMap<PassCache, Map<string, number>>();
-/** Buys of a pass that wait for the next one (the pass's other buys may spend their cash). */
+/**
+ * Buys of a pass that wait for the next one (the pass's other buys may spend their cash, or
+ * another strategy-agent buy of their symbol is planned: strategyBuysInPass).
+ */
 const waitsInPass = new WeakMap<PassCache, number>();
+/** The `account:exchange:symbol` of the strategy-agent buys a pass has begun to plan. */
+const strategyBuysInPass = new WeakMap<PassCache, Set<string>>();
+
+/** Whether this buy is the pass's first strategy-agent buy of `key` (and marks it taken). */
+function takeStrategyBuy(cache: PassCache, key: string): boolean {
+  let taken = strategyBuysInPass.get(cache);
+  if (!taken) strategyBuysInPass.set(cache, taken = new Set());
+  if (taken.has(key)) return false;
+  taken.add(key);
+  return true;
+}
 
 /** How many buys of the pass wait for the next one, the pass's other buys holding their cash. */
 export const cashWaits = (cache: PassCache): number => waitsInPass.get(cache) ?? 0;

@@ -100,3 +100,34 @@ Deno.test({
       assert.equal(await count(db, "select 1 from orders where status = 'UNKNOWN'"), 1);
     }, 1_000),
 });
+
+Deno.test({
+  ...serviceTest,
+  name: "two buys of the strategy agent for one symbol in one pass place one order",
+  fn: () =>
+    withLive(async ({ db, fake, agent }) => {
+      // Both up-crosses waited RECEIVED (a pause, a restart) and are claimed together; the pass
+      // runs its alerts side by side.
+      const first = await insertAlert(db, {
+        strategy: "ema_rsi",
+        idempotencyKey: key("01", "buy"),
+        qty: "0.01",
+        sl: "49000",
+      });
+      const second = await insertAlert(db, {
+        strategy: "ema_rsi",
+        idempotencyKey: key("09", "buy"),
+        qty: "0.01",
+        sl: "49000",
+      });
+      await agent.runOnce();
+      await agent.runOnce();
+      assert.equal(fake.orders.filter((o) => o.side === "BUY").length, 1, "one buy placed");
+      // Whichever of the two was planned first buys; the other waited a pass and was refused.
+      const both = [await alertOf(db, first), await alertOf(db, second)];
+      assert.deepEqual(both.map((a) => a.status).sort(), ["EXECUTED", "REJECTED"]);
+      assert.match(both.find((a) => a.status === "REJECTED")?.error ?? "", /already held/);
+      const [p] = await db.query<{ qty: string }>("select qty::text from positions");
+      assert.equal(Number(p.qty), 0.01);
+    }),
+});
