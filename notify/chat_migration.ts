@@ -63,10 +63,20 @@ export async function followChatMigration(
     dropped: r.dropped ?? 0,
   };
   if (r.outcome !== "moved" && r.outcome !== "merged") return result;
+  // The old row keeps its tie: a merge into an id tied otherwise is the same group under two
+  // settings, and the operator must hear which one now holds (an operator chat hears and
+  // controls every account).
+  const [old] = r.outcome === "merged"
+    ? await sql.query<{ account_id: string | null }>(
+      "select account_id::text from telegram_chats where chat_id = $1",
+      [m.fromChatId],
+    )
+    : [];
+  const oldAccountId = old?.account_id == null ? null : Number(old.account_id);
   await enqueueNotification(sql, {
     severity: "WARN",
     kind: NotificationKind.chatMigrated,
-    text: noticeText(result, r),
+    text: noticeText(result, r) + tieChangeText(result, r, oldAccountId),
     // Once per chat, whichever way the upgrade was seen first.
     dedupeKey: `chat_migrated:${m.fromChatId}:${result.toChatId}`,
     // A chat moved hears it at its new id, as do the operator's chats. A merge is told to the
@@ -113,6 +123,19 @@ export async function followAfterSend(
         `supergroup), but following it failed: ${redactText(errorMessage(error))}${hint}`,
     );
   }
+}
+
+/** In a merge, what the group's tie was and now is, when they differ. */
+function tieChangeText(m: ChatMigration, r: Moved, oldAccountId: number | null): string {
+  const newAccountId = r.account_id == null ? null : Number(r.account_id);
+  if (m.outcome !== "merged" || oldAccountId === newAccountId || oldAccountId === null) return "";
+  const now = newAccountId === null
+    ? "an operator chat: it hears every account, and the admins' commands there show and " +
+      "change every account"
+    : `tied to account ${r.account}`;
+  return ` Careful: the old chat was tied to account id ${oldAccountId}; the group is now ` +
+    `${now}. If it is that account's group, run: pg-solo-lite chats add ${m.toChatId} ` +
+    "--account NAME";
 }
 
 function noticeText(m: ChatMigration, r: Moved): string {

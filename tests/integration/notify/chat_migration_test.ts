@@ -209,6 +209,34 @@ Deno.test({
             textsTo(501)[1],
             /^Chat -4007 \(alice group\) was upgraded .* keeps its own settings \(receives INFO and above of account bob only\)/,
           );
+          assert.match(
+            textsTo(501)[1],
+            new RegExp(
+              `Careful: the old chat was tied to account id ${alice}; the group is now tied to ` +
+                "account bob\\. If it is that account's group, run: pg-solo-lite chats add " +
+                "-1000000004007 --account NAME$",
+            ),
+          );
+        },
+      );
+
+      await ctx.step(
+        "an account's chat merged into an operator chat: the operator is warned",
+        async () => {
+          await fresh();
+          const alice = await account("alice");
+          await addChat(db, { chatId: 502, label: "operator" });
+          await addChat(db, { chatId: -4008, label: "alice group", accountId: alice });
+          await addChat(db, { chatId: -1000000004008, label: "new" });
+          await enqueue("WARN", "stop of alice", { accountId: alice });
+          tg.upgradeGroup({ fromChatId: -4008, toChatId: -1000000004008, serviceMessages: false });
+          await worker().drain();
+          const notice = (await notices()).map((r) => r.text);
+          assert.equal(notice.length, 2, "to both operator chats: 502 and the new id");
+          assert.match(
+            notice[0],
+            /the group is now an operator chat: it hears every account, and the admins' commands there show and change every account\. If it is that account's group, run: pg-solo-lite chats add -1000000004008 --account NAME$/,
+          );
         },
       );
 
