@@ -483,6 +483,7 @@ create table users (
 
 CREATE UNIQUE INDEX api_keys_one_active ON public.api_keys USING btree (account_id) WHERE (revoked_at IS NULL);
 CREATE UNIQUE INDEX cancel_requests_one_pending ON public.cancel_requests USING btree (order_id) WHERE (status = 'PENDING'::text);
+CREATE INDEX cancel_requests_order ON public.cancel_requests USING btree (order_id);
 CREATE INDEX control_actions_created ON public.control_actions USING btree (created_at DESC);
 CREATE UNIQUE INDEX inbound_alerts_one_child ON public.inbound_alerts USING btree (parent_id, account_id) WHERE (parent_id IS NOT NULL);
 CREATE INDEX inbound_alerts_received ON public.inbound_alerts USING btree (received_at) WHERE (status = 'RECEIVED'::text);
