@@ -49,6 +49,8 @@ interface OpenPosition {
   slice: number | null;
   slices: number | null;
   realized: string;
+  /** The buys' fees (quote) still carried by the quantity held (positions.entry_fees). */
+  entry_fees: string;
   opened_at: Date;
 }
 
@@ -60,7 +62,7 @@ async function openPositions(sql: Sql, scope: ViewScope): Promise<OpenPosition[]
                      (p.tp_ladder -> p.tp_ladder_filled ->> 'price')::numeric)::text as target,
             case when p.tp_ladder is not null then p.tp_ladder_filled + 1 end as slice,
             jsonb_array_length(p.tp_ladder) as slices,
-            p.realized_pnl::text as realized, p.opened_at
+            p.realized_pnl::text as realized, p.entry_fees::text as entry_fees, p.opened_at
        from positions p join accounts a on a.id = p.account_id
       where p.status = 'OPEN' and p.qty > 0 and ($1::int8 is null or p.account_id = $1::int8)
       order by a.id, p.id`,
@@ -86,11 +88,17 @@ function unrealizedAll(positions: OpenPosition[], price: PriceOf) {
   return Promise.all(positions.map((p) => unrealized(p, bounded)));
 }
 
+/**
+ * What selling the position at `last` would realize before the sell's own fee: the price
+ * difference less the buys' fees it still carries, as the realized PnL of a sell charges them
+ * (execution/order_updates.ts); the percentage is of what the quantity cost.
+ */
 async function unrealized(p: OpenPosition, price: PriceOf) {
   const last = await price(p.exchange_id, p.symbol).catch(() => undefined);
   if (last === undefined || p.avg === null) return { last, pnl: undefined, pct: undefined };
-  const pnl = Number(p.qty) * (last - Number(p.avg));
-  return { last, pnl, pct: (last / Number(p.avg) - 1) * 100 };
+  const cost = Number(p.qty) * Number(p.avg);
+  const pnl = Number(p.qty) * last - cost - Number(p.entry_fees);
+  return { last, pnl, pct: cost > 0 ? pnl / cost * 100 : undefined };
 }
 
 async function positionLines(sql: Sql, o: ViewOptions): Promise<string[]> {
