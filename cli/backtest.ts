@@ -10,7 +10,7 @@ import {
 } from "../backtest/mod.ts";
 import type { Candle } from "../exchange/mod.ts";
 import { type CsvReport, streamCandleCsv } from "../backtest/mod.ts";
-import { candlesBetween, type Series } from "../strategy/mod.ts";
+import { candlesBetween, type Series, timeframeMs } from "../strategy/mod.ts";
 import type { Config } from "../core/config.ts";
 import { errorMessage, RuntimeError, UsageError } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
@@ -174,6 +174,11 @@ const command: Command = {
     opts.exits = exitFlags(v, sweep ? sweepGrid(sweep).map(([name]) => name) : []);
     const config = configure(io, { logLevel: "error" });
     if (Number.isNaN(opts.balance)) opts.balance = config.exchange.paperBalanceQuote;
+    // Stored candles include the one still forming (ingestion completes it on its next run):
+    // a range reaching past now ends at the last closed candle, as the live agent decides.
+    if (opts.toMs !== undefined) {
+      opts.toMs = Math.min(opts.toMs, Date.now() - timeframeMs(config.timeframe) + 1);
+    }
     if (sweep) {
       const settings = {
         initialQuote: opts.balance,

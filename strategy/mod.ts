@@ -1,6 +1,6 @@
 /** The public face of strategy/: what other rooms may use. */
 
-export { candlesBetween, type Series } from "./candles.ts";
+export { candlesBetween, type Series, timeframeMs } from "./candles.ts";
 export { strategyComponent } from "./component.ts";
 export { loadStrategy, paramsFromConfig } from "./params.ts";
 export type { StrategyParams } from "./rule.ts";

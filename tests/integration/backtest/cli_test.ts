@@ -174,6 +174,43 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "backtest --symbol with --to in the future leaves out the candle still forming",
+  ...serviceTest,
+  async fn() {
+    const t = await testDb({ onDisk: true });
+    try {
+      // Stored as ingestion leaves them: the last one is the minute now under way.
+      const forming = Math.floor(Date.now() / 60_000) * 60_000;
+      const candles: Candle[] = [];
+      generateCandles(
+        { count: 300, seed: 5, startTs: forming - 299 * 60_000 },
+        (c) => candles.push(c),
+      );
+      const series = { exchangeId: "binance", symbol: "BTC/USDT", timeframe: "1m" };
+      await upsertCandles(t.db, series, candles);
+      await t.db.close();
+      const env: Record<string, string> = t.url
+        ? { DATABASE_URL: t.url }
+        : { DATA_DIR: t.dataDir! };
+      const tomorrow = new Date(forming + 86_400_000).toISOString().slice(0, 10);
+      const r = await cli(
+        ["--symbol", "BTC/USDT", "--from", "2020-01-01", "--to", tomorrow, "--json"],
+        env,
+      );
+      const after = Date.now();
+      assert.equal(r.code, 0, r.err);
+      const s = JSON.parse(r.out).summary;
+      // Every candle in the run had closed when it ran; the closed ones are all there.
+      assert.ok(s.lastTs + 60_000 <= after, `last candle ${s.lastTs} still forming at ${after}`);
+      assert.ok(s.lastTs >= forming - 60_000, `${s.lastTs}`);
+      assert.equal(s.firstTs, candles[0].ts);
+    } finally {
+      await t.close();
+    }
+  },
+});
+
 Deno.test("backtest --html writes a page whose numbers are the --json summary's", async () => {
   const dir = await Deno.makeTempDir({ prefix: "pgsl-bt-html-" });
   try {
