@@ -1,7 +1,8 @@
 /**
  * What an operator can do, whichever way they come in (the CLI, Telegram): pause and resume
  * new entries, exit a position, cancel an order. Every action is recorded in control_actions
- * (who, what, when, result) and announced to the operator's chats at INFO. State lives in the
+ * (who, what, when, result) and announced at INFO to the operator's chats, and to the chats tied
+ * to the account when it acts on one account alone. State lives in the
  * database, so it survives restarts and `serve` carries it out (exits through execution,
  * cancels on the order's own account).
  */
@@ -34,13 +35,17 @@ export interface ActionResult {
 
 const label = (a: Actor) => a.via === "telegram" ? `Telegram user ${a.who}` : `${a.who} (CLI)`;
 
-/** Records the action and, when it did something, announces it to the operator's chats. */
+/**
+ * Records the action and, when it did something, announces it to the operator's chats and,
+ * for an action on one account (`accountId`), to that account's chats too.
+ */
 async function recorded(
   sql: Sql,
   actor: Actor,
   action: string,
   args: Record<string, unknown>,
   result: ActionResult,
+  accountId?: number,
 ): Promise<ActionResult> {
   const [row] = await sql.query<{ id: number }>(
     `insert into control_actions (via, actor, action, args, ok, result)
@@ -53,6 +58,7 @@ async function recorded(
       kind: NotificationKind.controlAction,
       text: `${label(actor)}: ${result.text}`,
       dedupeKey: `control:${row.id}`,
+      accountId,
     });
   }
   return result;
@@ -91,7 +97,14 @@ export function pauseTrading(
         text: `New entries of ${what} paused (${reason}); exits and stops keep working. ` +
           `Resume with /resume or pg-solo-lite resume`,
       };
-    return await recorded(tx, actor, "pause", { account: o.account ?? null, reason }, result);
+    return await recorded(
+      tx,
+      actor,
+      "pause",
+      { account: o.account ?? null, reason },
+      result,
+      o.account ? accounts[0]?.id : undefined,
+    );
   });
 }
 
@@ -104,7 +117,8 @@ export function resumeTrading(
 ): Promise<ActionResult> {
   return db.transaction(async (tx) => {
     const lifted: string[] = [];
-    for (const a of await accountsFor(tx, o.account)) {
+    const accounts = await accountsFor(tx, o.account);
+    for (const a of accounts) {
       const kinds = await liftPauses(tx, a.id, label(actor), clock.now());
       if (kinds.length > 0) lifted.push(`${a.name} (${kinds.join(", ")})`);
     }
@@ -112,7 +126,14 @@ export function resumeTrading(
     const result = lifted.length === 0
       ? { ok: false, text: `New entries of ${what} were not paused` }
       : { ok: true, text: `New entries resume: ${lifted.join(", ")}` };
-    return await recorded(tx, actor, "resume", { account: o.account ?? null }, result);
+    return await recorded(
+      tx,
+      actor,
+      "resume",
+      { account: o.account ?? null },
+      result,
+      o.account ? accounts[0]?.id : undefined,
+    );
   });
 }
 
@@ -199,14 +220,17 @@ export async function exitPosition(
     text: `Exit of position ${positionId} (${p.symbol}${
       p.account_id === DEFAULT_ACCOUNT_ID ? "" : ` on account ${p.account_name}`
     }) handed to execution as alert ${alertId}: the whole position is sold at market`,
-  });
+  }, p.account_id);
 }
 
 /** Asks `serve` to cancel an active order on its account's exchange. */
 export async function cancelOrder(db: Db, actor: Actor, orderId: number): Promise<ActionResult> {
   const args = { order_id: orderId };
-  const [o] = await db.query<{ client_order_id: string; symbol: string; active: boolean }>(
-    `select client_order_id, symbol, status in ${ACTIVE_ORDER_STATUSES_SQL} as active
+  const [o] = await db.query<
+    { client_order_id: string; symbol: string; active: boolean; account_id: number }
+  >(
+    `select client_order_id, symbol, status in ${ACTIVE_ORDER_STATUSES_SQL} as active,
+            account_id::int
        from orders where id = $1`,
     [orderId],
   );
@@ -232,6 +256,7 @@ export async function cancelOrder(db: Db, actor: Actor, orderId: number): Promis
         text: `Cancel of order ${orderId} (${o.client_order_id}, ${o.symbol}) requested; ` +
           `serve sends it and the order is settled from the exchange's answer`,
       },
+      o.account_id,
     );
   });
 }
