@@ -94,6 +94,20 @@ export async function liftPauses(sql: Sql, accountId: number, byWhom: string, no
       [accountId],
     );
   }
+  // A lifted daily loss pause starts the day over from the latest reading: the day's first
+  // reading would pause the account again at its next entry, for the same loss.
+  if (rows.some((r) => r.kind === "daily_loss")) {
+    await sql.query(
+      `insert into equity_marks as m (account_id, day, quote, first_equity, last_equity,
+                                      peak_equity)
+       select distinct on (quote) account_id, $2::date, quote, last_equity, last_equity,
+              peak_equity
+         from equity_marks where account_id = $1 order by quote, day desc
+       on conflict (account_id, day, quote) do update set first_equity = m.last_equity,
+         updated_at = now()`,
+      [accountId, now.toISOString().slice(0, 10)],
+    );
+  }
   return rows.map((r) => r.kind);
 }
 

@@ -666,3 +666,31 @@ Deno.test({
       },
     ),
 });
+
+Deno.test({
+  ...serviceTest,
+  name: "resume lifts the daily loss pause for the rest of the day: the day's first reading " +
+    "does not pause again at the next entry",
+  fn: () =>
+    withControl({ maxDailyLossPct: 3 }, async ({ db, agent, fake, clock }) => {
+      // Half the balance in BTC, then the price falls 10 %: equity is 5 % down on the day.
+      await insertAlert(db, { qty: "0.1", idempotencyKey: "dr-buy-1" });
+      assert.equal((await agent.runOnce()).executed, 1);
+      fake.setPrice("BTCUSDT", "45000");
+      await insertAlert(db, { qty: "0.01", idempotencyKey: "dr-buy-2" });
+      assert.equal((await agent.runOnce()).rejected, 1);
+      await expectNotification(db, "protection_tripped", { text: /daily loss/, count: 1 });
+      const resumed = await resumeTrading(db, admin, {}, clock);
+      assert.equal(resumed.ok, true, resumed.text);
+      assert.match(resumed.text, /daily_loss/);
+      const next = await insertAlert(db, { qty: "0.01", idempotencyKey: "dr-buy-3" });
+      assert.equal((await agent.runOnce()).executed, 1, "entries resume as the answer says");
+      assert.equal((await alertOf(db, next)).status, "EXECUTED");
+      await expectNotification(db, "protection_tripped", { count: 1 });
+      // A further loss of the limit from the resume's equity pauses again.
+      fake.setPrice("BTCUSDT", "38000");
+      await insertAlert(db, { qty: "0.01", idempotencyKey: "dr-buy-4" });
+      assert.equal((await agent.runOnce()).rejected, 1);
+      await expectNotification(db, "protection_tripped", { text: /daily loss/, count: 2 });
+    }),
+});
