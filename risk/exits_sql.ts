@@ -42,7 +42,7 @@ export const exitKey = (kind: string, p: { id: number; opened_at: Date }, attemp
 
 /**
  * Hands one exit over and returns its alert id; undefined when its key was used already (the
- * exit was planned before) or the attempts are exhausted.
+ * exit was planned before) or the attempts of an automatic exit are exhausted.
  * The dedupe key's primary key makes a repeat a no-op: the transaction is rolled back.
  */
 export async function handOverExit(
@@ -66,8 +66,9 @@ export async function handOverExit(
         and (r.params ->> 'slice') is not distinct from $3`,
     [p.id, action.kind, slice ? String(slice.n) : null],
   );
-  // The last failed attempt told the operator to act; nothing more is sent automatically.
-  if (earlier >= limits.riskExitAttemptsMax) return undefined;
+  // The last failed attempt told the operator to act; nothing more is sent automatically. An
+  // operator's exit is that act: asked again, it is handed over however many failed before.
+  if (action.kind !== "exit" && earlier >= limits.riskExitAttemptsMax) return undefined;
   const sliceQty = slice?.qty === undefined ? undefined : dec.sub(slice.qty, sold);
   if (sliceQty !== undefined && dec.cmp(sliceQty, "0") <= 0) {
     // Earlier attempts sold all of it between them: the slice is filled.

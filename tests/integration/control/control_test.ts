@@ -694,3 +694,29 @@ Deno.test({
       await expectNotification(db, "protection_tripped", { text: /daily loss/, count: 2 });
     }),
 });
+
+Deno.test({
+  ...serviceTest,
+  name: "an operator's exit asked again after earlier ones were refused sells the position",
+  fn: () =>
+    withControl({}, async ({ db, agent, fake, exchange }) => {
+      await insertAlert(db, { qty: "0.01", idempotencyKey: "xr-buy-1" });
+      assert.equal((await agent.runOnce()).executed, 1);
+      const risk = createRiskAgent({ db, exchange, log: logger("test") });
+      const [target] = await exitTargets(db, "BTC/USDT");
+      // The exchange refuses the market sell three times (the operator then fixes the cause).
+      fake.fail("refuse", 3, "MARKET");
+      for (let i = 1; i <= 3; i++) {
+        const asked = await exitPosition(db, admin, target.positionId, target.openedAtMs);
+        assert.equal(asked.ok, true, asked.text);
+        await agent.runOnce();
+        assert.equal(await risk.settle(), 1);
+      }
+      assert.equal(await count(db, "select 1 from positions where status = 'OPEN'"), 1);
+      const again = await exitPosition(db, admin, target.positionId, target.openedAtMs);
+      assert.equal(again.ok, true, again.text);
+      await agent.runOnce();
+      assert.deepEqual(await openIds(db), [], "the position is sold");
+      assert.equal(fake.orders.filter((o) => o.side === "SELL").length, 1);
+    }),
+});
