@@ -182,21 +182,37 @@ export async function syncDefaultAccount(
   sql: Sql,
   exchange: { id: string; mode: AccountMode },
 ): Promise<void> {
-  const [row] = await sql.query<{ mode: string; positions: number; orders: number }>(
-    `select a.mode,
+  // What the default account still has open, wherever: after a switch of EXCHANGE_ID or
+  // EXCHANGE_MODE it would be watched, sold and reconciled through the new exchange or mode,
+  // which does not hold it.
+  const [row] = await sql.query<
+    { exchange_id: string; mode: string; positions: number; orders: number; venues: string }
+  >(
+    `select a.exchange_id, a.mode,
             (select count(*)::int from positions p
-              where p.account_id = a.id and p.exchange_id = $2 and p.status = 'OPEN') as positions,
+              where p.account_id = a.id and p.status = 'OPEN') as positions,
             (select count(*)::int from orders o
-              where o.account_id = a.id and o.exchange_id = $2
-                and o.status in ${ACTIVE_ORDER_STATUSES_SQL}) as orders
+              where o.account_id = a.id and o.status in ${ACTIVE_ORDER_STATUSES_SQL}) as orders,
+            (select string_agg(distinct v.exchange_id, ', ' order by v.exchange_id) from (
+               select exchange_id from positions where account_id = a.id and status = 'OPEN'
+               union all
+               select exchange_id from orders
+                where account_id = a.id and status in ${ACTIVE_ORDER_STATUSES_SQL}) v) as venues
        from accounts a where a.id = $1`,
-    [DEFAULT_ACCOUNT_ID, exchange.id],
+    [DEFAULT_ACCOUNT_ID],
   );
-  if (row && row.mode !== exchange.mode && (row.positions > 0 || row.orders > 0)) {
+  const changed = row && (row.exchange_id !== exchange.id || row.mode !== exchange.mode);
+  if (changed && (row.positions > 0 || row.orders > 0)) {
+    const setting = row.exchange_id !== exchange.id
+      ? `EXCHANGE_ID is ${exchange.id}${
+        row.mode !== exchange.mode ? ` and EXCHANGE_MODE ${exchange.mode}` : ""
+      }`
+      : `EXCHANGE_MODE is ${exchange.mode}`;
     throw new ConfigError(
-      `EXCHANGE_MODE is ${exchange.mode} but this database holds ${row.positions} open position(s) and ` +
-        `${row.orders} active order(s) on ${exchange.id} from ${row.mode} mode; close them in ` +
-        `${row.mode} mode first, or use another database for ${exchange.mode}`,
+      `${setting} but this database holds ${row.positions} open position(s) and ` +
+        `${row.orders} active order(s) on ${row.venues} from ${row.exchange_id} in ${row.mode} ` +
+        `mode; close them with EXCHANGE_ID=${row.exchange_id} EXCHANGE_MODE=${row.mode} first, ` +
+        `or use another database for ${exchange.id} in ${exchange.mode} mode`,
     );
   }
   await sql.query(
