@@ -469,6 +469,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
               kind: NotificationKind.equityUnsettled,
               text,
               dedupeKey: `account:${id}:equity-unsettled:${u.since}`,
+              accountId: id,
             });
             u.told = true;
             log.warn("{text}", { text });
@@ -483,6 +484,7 @@ export function createExecutionAgent(deps: ExecutionDeps) {
             text: `Equity of account ${state.account.name} is recorded again: its orders are ` +
               "as recorded",
             dedupeKey: `account:${id}:equity-settled:${unsettled.since}`,
+            accountId: id,
           });
         }
       }

@@ -356,6 +356,12 @@ Deno.test({
       await expectNotification(db, "equity_settled", { count: 1, severity: "INFO" });
       await at(30);
       await expectNotification(db, "equity_settled", { count: 1 });
+      // Both are the account's messages: its own chats hear them too.
+      const accounts = await db.query<{ account_id: string | null }>(
+        `select account_id::text from notification_outbox
+          where kind in ('equity_unsettled', 'equity_settled')`,
+      );
+      assert.deepEqual(accounts.map((r) => r.account_id), ["1", "1"]);
     }),
 });
 
