@@ -118,6 +118,18 @@ export function exitVerdict(r: FinishedExit, maxAttempts: number): ExitVerdict {
       : `the exit order ended ${r.orderStatus ?? "without an order"} with ${r.positionQty} ` +
         `still open`,
   );
+  if (r.kind === "exit") {
+    // The operator's exit: never tried again on its own, and no level to keep armed; the
+    // operator may ask again at once (control/actions.ts).
+    return {
+      status: "FAILED",
+      error,
+      severity: "CRITICAL",
+      text: `The exit of position ${r.positionId} asked by the operator did not close it: ` +
+        `${error}; it is not tried again on its own: ask again (/exit ${r.positionId} or ` +
+        `pg-solo-lite exit ${r.positionId}) or close it on the exchange`,
+    };
+  }
   const rearmed = r.attempts < maxAttempts;
   return {
     status: "FAILED",

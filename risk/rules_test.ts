@@ -92,6 +92,25 @@ Deno.test("a refused exit is FAILED with the alert's error, CRITICAL after the l
   assert.equal(exitVerdict({ ...refused, kind: "take_profit" }, 3).status, "FAILED");
 });
 
+Deno.test("a failed operator's exit says to ask again, with no level or attempt count", () => {
+  const v = exitVerdict({
+    ...exit,
+    kind: "exit",
+    alertStatus: "REJECTED",
+    alertError: "market closed",
+    positionOpen: true,
+    positionQty: "1",
+  }, 3);
+  assert.ok(v.status === "FAILED");
+  assert.equal(v.severity, "CRITICAL");
+  assert.equal(
+    v.text,
+    "The exit of position 7 asked by the operator did not close it: market closed; it is not " +
+      "tried again on its own: ask again (/exit 7 or pg-solo-lite exit 7) or close it on the " +
+      "exchange",
+  );
+});
+
 Deno.test("an exit refused because a resting stop closed the position first is DONE", () => {
   const raced = { ...exit, alertStatus: "REJECTED", alertError: "no open position to sell" };
   assert.deepEqual(exitVerdict({ ...raced, orderStatus: null }, 3), { status: "DONE" });
