@@ -106,6 +106,8 @@ interface Candidate {
   filled_stops: number;
   /** Whether resting limit sells hold part of the position (`qty` is the rest). */
   beside_sells: boolean;
+  /** Whether a buy of the symbol may still add to the position (resting, or unanswered). */
+  buying: boolean;
   rules: TradingRules | null;
 }
 
@@ -237,6 +239,10 @@ export function createProtector(deps: ProtectDeps) {
     return db.query<Candidate>(
       `select p.id, p.symbol, (p.qty - s.selling)::text as qty, p.stop_price::text,
               p.strategy, p.opened_at, s.selling > 0 as beside_sells,
+              exists (select 1 from orders b
+                       where b.account_id = p.account_id and b.exchange_id = p.exchange_id
+                         and b.symbol = p.symbol and b.side = 'buy'
+                         and b.status in ${ACTIVE_ORDER_STATUSES_SQL}) as buying,
               (select count(*)::int from orders so
                 where so.position_id = p.id and so.purpose = 'stop_loss'
                   and so.filled_qty > 0) as filled_stops,
@@ -430,9 +436,14 @@ export function createProtector(deps: ProtectDeps) {
     for (const p of await candidates(options.symbol)) {
       const o = protectiveOrder(p, p.rules ?? {}, offsetPct);
       // Too little left beside resting limit sells for an order of its own (under the step, the
-      // minimum quantity or the minimum notional at the limit): the software watch guards it,
-      // and no refusal is raised for what was never placeable.
-      if (dec.cmp(o.qty, "0") <= 0 || (p.beside_sells && !placeable(o, p.rules ?? {}))) continue;
+      // minimum quantity or the minimum notional at the limit), or too little yet of a buy that
+      // still rests (its first partial fill): the software watch guards it, and no refusal is
+      // raised (nor the 15 minutes' wait of a stop given up) for what was never placeable; the
+      // next pass after the buy filled more places the stop of all of it.
+      if (
+        dec.cmp(o.qty, "0") <= 0 ||
+        ((p.beside_sells || p.buying) && !placeable(o, p.rules ?? {}))
+      ) continue;
       const recorded = await record(p, o);
       if (recorded === null) continue;
       if ("invalid" in recorded) {

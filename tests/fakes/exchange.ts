@@ -49,6 +49,8 @@
  *       "refuse"      answers -1013 "Stop loss orders are not supported for this symbol."
  *       "partial"     fills half the order, which then expires (a market order out of liquidity)
  *   cancel(cid), expire(cid)  a person (or the exchange) ends an open order: CANCELED / EXPIRED
+ *   fillPart(cid, qty)        a taker fills `qty` of a resting limit at its price; the rest rests
+ *                             (PARTIALLY_FILLED)
  *   maintenance(on)           every endpoint answers as in maintenance while on
  *   failRequests(key, times, answer = "500")  the next `times` requests of `key` ("GET
  *                             openOrders", or one order's: "DELETE order <client order id>")
@@ -185,11 +187,14 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
 
   /** The share of the next fill, after which its order expires ("partial" in the script). */
   let partialShare: number | undefined;
-  const fill = (o: FakeOrder, m: FakeMarket, price: number) => {
+  /** Fills the rest of `o` at `price`, or `part` of it (the rest keeps resting). */
+  const fill = (o: FakeOrder, m: FakeMarket, price: number, part?: number) => {
     const left = Number(o.origQty) - Number(o.executedQty);
     // A partial fill is a whole number of steps, as the exchange's lots are.
     const step = Number(m.stepSize);
-    const qty = partialShare === undefined
+    const qty = part !== undefined
+      ? Math.min(part, left)
+      : partialShare === undefined
       ? left
       : Number(fix8(Math.floor(left * partialShare / step + 1e-9) * step));
     const quoteQty = qty * price;
@@ -219,10 +224,15 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
       isBuyer: o.side === "BUY",
     };
     trades.push(t);
-    o.executedQty = partialShare === undefined ? o.origQty : fix8(Number(o.executedQty) + qty);
+    const whole = part === undefined && partialShare === undefined;
+    o.executedQty = whole ? o.origQty : fix8(Number(o.executedQty) + qty);
     o.cummulativeQuoteQty = fix8(Number(o.cummulativeQuoteQty) + quoteQty);
-    o.status = partialShare === undefined ? "FILLED" : "EXPIRED";
-    partialShare = undefined;
+    o.status = part !== undefined
+      ? (o.executedQty === o.origQty ? "FILLED" : "PARTIALLY_FILLED")
+      : partialShare === undefined
+      ? "FILLED"
+      : "EXPIRED";
+    if (part === undefined) partialShare = undefined;
     o.updateTime = t.time;
     const sign = o.side === "BUY" ? 1 : -1;
     balances.set(m.base, (balances.get(m.base) ?? 0) + sign * qty - (inBase ? commission : 0));
@@ -235,20 +245,21 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
   };
 
   const isStop = (o: FakeOrder) => o.type === "STOP_LOSS_LIMIT";
+  /** An order still on the book (a part of it may have filled). */
+  const isOpen = (o: FakeOrder) => o.status === "NEW" || o.status === "PARTIALLY_FILLED";
   const marketable = (o: FakeOrder, price: number) =>
     o.type === "MARKET" ||
     ((!isStop(o) || o.triggered === true) &&
       (o.side === "BUY" ? price <= Number(o.price) : price >= Number(o.price)));
   /** What open sells of `asset` still have to sell: locked, as Binance locks it. */
   const lockedBase = (m: FakeMarket) =>
-    orders.filter((o) => o.status === "NEW" && o.side === "SELL" && o.symbol === m.symbol)
+    orders.filter((o) => isOpen(o) && o.side === "SELL" && o.symbol === m.symbol)
       .reduce((sum, o) => sum + Number(o.origQty) - Number(o.executedQty), 0);
 
   /** What open buys lock of `asset` (their rest at their limit), over every symbol. */
   const lockedQuote = (asset: string) =>
-    orders.filter((o) =>
-      o.status === "NEW" && o.side === "BUY" && markets.get(o.symbol)?.quote === asset
-    ).reduce((sum, o) => sum + (Number(o.origQty) - Number(o.executedQty)) * Number(o.price), 0);
+    orders.filter((o) => isOpen(o) && o.side === "BUY" && markets.get(o.symbol)?.quote === asset)
+      .reduce((sum, o) => sum + (Number(o.origQty) - Number(o.executedQty)) * Number(o.price), 0);
 
   const findOrder = (p: URLSearchParams) => {
     const cid = p.get("origClientOrderId");
@@ -258,7 +269,7 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
       o.symbol === p.get("symbol") &&
       (cid ? o.clientOrderId === cid : String(o.orderId) === id)
     );
-    return matches.find((o) => o.status === "NEW") ?? matches.at(-1);
+    return matches.find(isOpen) ?? matches.at(-1);
   };
 
   const placeOrder = (p: URLSearchParams): Response | FakeOrder => {
@@ -271,7 +282,7 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
     if (!/^[a-zA-Z0-9-_]{1,36}$/.test(cid)) {
       return error(-1100, "Illegal characters found in parameter 'newClientOrderId'.");
     }
-    if (orders.some((o) => o.clientOrderId === cid && o.status === "NEW")) {
+    if (orders.some((o) => o.clientOrderId === cid && isOpen(o))) {
       return error(-2010, "Duplicate order sent.");
     }
     const step = Number(m.stepSize);
@@ -432,16 +443,16 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
       }
       case "DELETE order": {
         const o = findOrder(p);
-        if (!o || o.status !== "NEW") return error(-2011, "Unknown order sent.");
+        if (!o || !isOpen(o)) return error(-2011, "Unknown order sent.");
         o.status = "CANCELED";
         o.updateTime = now();
         return json(orderView(o));
       }
       case "GET openOrders":
         return json(
-          orders.filter((o) =>
-            o.status === "NEW" && (!p.get("symbol") || o.symbol === p.get("symbol"))
-          ).map(orderView),
+          orders.filter((o) => isOpen(o) && (!p.get("symbol") || o.symbol === p.get("symbol"))).map(
+            orderView,
+          ),
         );
       case "GET myTrades": {
         const matching = trades.filter((t) =>
@@ -490,7 +501,7 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
       m.price = price;
       const last = Number(price);
       for (const o of orders) {
-        if (o.symbol !== marketId || o.status !== "NEW") continue;
+        if (o.symbol !== marketId || !isOpen(o)) continue;
         let triggeredNow = false;
         if (isStop(o) && !o.triggered) {
           const reached = o.side === "SELL"
@@ -508,13 +519,22 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
     },
     /** A person (or the exchange) ends an open order behind the service's back. */
     cancel(clientOrderId: string, status: "CANCELED" | "EXPIRED" = "CANCELED") {
-      const o = orders.find((x) => x.clientOrderId === clientOrderId && x.status === "NEW");
+      const o = orders.find((x) => x.clientOrderId === clientOrderId && isOpen(x));
       if (!o) throw new Error(`Fake exchange has no open order ${clientOrderId}`);
       o.status = status;
       o.updateTime = now();
     },
     expire(clientOrderId: string) {
       this.cancel(clientOrderId, "EXPIRED");
+    },
+    /**
+     * A taker crosses part of a resting limit: `qty` of it fills at its price and the rest keeps
+     * resting (PARTIALLY_FILLED), as a thin book fills a resting order bit by bit.
+     */
+    fillPart(clientOrderId: string, qty: string) {
+      const o = orders.find((x) => x.clientOrderId === clientOrderId && isOpen(x));
+      if (!o) throw new Error(`Fake exchange has no open order ${clientOrderId}`);
+      fill(o, markets.get(o.symbol)!, Number(o.price), Number(qty));
     },
     fail(kind: FailKind, times = 1, type?: "MARKET" | "LIMIT" | "STOP_LOSS_LIMIT") {
       for (let i = 0; i < times; i++) script.push({ kind, type });

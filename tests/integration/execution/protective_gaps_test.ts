@@ -297,3 +297,37 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  ...serviceTest,
+  name: "a resting limit buy filled first by a sliver too small for a stop gets the whole " +
+    "position's stop once it fills, with no CRITICAL and no wait of a quarter of an hour",
+  fn: () =>
+    withLive(
+      async ({ db, fake, agent }) => {
+        // A limit buy below the market rests on the book.
+        await insertAlert(db, { qty: "0.01", price: "49900", sl: "49000" });
+        await agent.runOnce();
+        const buy = fake.orders.find((o) => o.side === "BUY")!;
+        assert.equal(buy.status, "NEW");
+        // A taker fills 0.0001 of it: 4.88 USDT at the stop's limit 48755, under the minimum 5.
+        fake.fillPart(buy.clientOrderId, "0.0001");
+        for (let i = 0; i < 2; i++) await agent.reconcileOnce();
+        assert.equal(Number((await positions(db))[0].qty), 0.0001);
+        // The rest of the buy fills.
+        fake.setPrice("BTCUSDT", "49900");
+        assert.equal(buy.status, "FILLED");
+        for (let i = 0; i < 3; i++) await agent.reconcileOnce();
+        assert.equal(Number((await positions(db))[0].qty), 0.01);
+        const resting = restingStops(fake);
+        assert.equal(resting.length, 1, "the position bought has its stop on the exchange");
+        assert.equal(Number(resting[0].origQty), 0.01);
+        const failed = await db.query("select 1 from notification_outbox where kind = $1", [
+          "protection_failed",
+        ]);
+        assert.equal(failed.length, 0, "no CRITICAL for a sliver while the buy still rested");
+      },
+      undefined,
+      protectedConfig,
+    ),
+});
