@@ -130,6 +130,13 @@ export interface PlanInput {
   positionQty?: string;
   /** What active sell orders still have to sell of it (qty − filled): not free to sell again. */
   sellingQty?: string;
+  /** The open position's stop, if any: what a sell of part leaves must still rest a stop. */
+  positionStop?: string;
+  /**
+   * A take-profit ladder's slice (the Risk agent's sell of part): its entry's plan checked what
+   * each slice leaves (trading/ladder.ts), at the stop that moves to break even after the first.
+   */
+  ladderSlice?: boolean;
   /**
    * How far (%) below the stop the limit of the position's resting stop-limit will sit
    * (STOP_LIMIT_OFFSET_PCT), when stops rest on the exchange: an entry's stop exit must then
@@ -212,6 +219,17 @@ export function planOrder(input: PlanInput): PlanResult {
       );
     }
     qty = floor(d.qty && dec.cmp(d.qty, free) < 0 ? d.qty : free);
+    // A market sell of part that would leave a rest too small for an order of its own (under
+    // the minimum quantity, or the minimum notional where its stop would rest) sells all that
+    // is free: such a rest could neither rest a stop on the exchange (refused for good) nor be
+    // sold by the next exit.
+    const rest = dec.sub(floor(free), qty);
+    if (!price && !input.ladderSlice && dec.cmp(rest, "0") > 0 && !sellableRest(rest, input)) {
+      sizingNote = `qty ${qty} from the alert raised to all ${
+        floor(free)
+      } free: the ${rest} left would be too small for an order of its own`;
+      qty = floor(free);
+    }
   } else {
     const rawStop = d.sl ??
       dec.mul(entry, String(1 - strategy.stopPct / 100), 12);
@@ -288,6 +306,25 @@ export function planOrder(input: PlanInput): PlanResult {
       ladder: ladder?.slices,
     },
   };
+}
+
+/**
+ * Whether what a sell of part leaves can still be sold on its own: at least the minimum
+ * quantity, and the minimum notional at the price its protection sells at (the limit of its
+ * stop-limit when stops rest on the exchange, the stop for the software watch, the market
+ * without a stop).
+ */
+function sellableRest(rest: string, input: PlanInput): boolean {
+  const { rules } = input;
+  if (rules.min_qty && dec.cmp(rest, rules.min_qty) < 0) return false;
+  if (!rules.min_notional) return true;
+  const stop = input.positionStop;
+  const at = stop === undefined
+    ? input.refPrice
+    : input.stopLimitOffsetPct === undefined
+    ? stop
+    : stopLimitPrice(stop, rules, input.stopLimitOffsetPct);
+  return dec.cmp(dec.mul(rest, at, 8), rules.min_notional) >= 0;
 }
 
 /**

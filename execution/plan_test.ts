@@ -77,6 +77,22 @@ Deno.test("a sell closes the position by default and never sells more than is he
   assert.equal(plan({ d: { action: "sell" } }).ok, false);
 });
 
+Deno.test("a market sell of part leaving a rest too small for its stop sells all that is free", () => {
+  const sell = { action: "sell" as const, qty: "0.0099" };
+  // The 0.0001 left is 4.88 at the stop's limit 48755 (minimum 5).
+  const at = { positionQty: "0.01", positionStop: "49000", stopLimitOffsetPct: 0.5 };
+  const all = plan({ d: sell, ...at });
+  assert.ok(all.ok && all.plan.qty === "0.01");
+  assert.match(all.plan.sizingNote ?? "", /the 0\.0001 left would be too small/);
+  // Enough left, a limit sell, or a ladder's slice (its entry's plan checked its rest): as asked.
+  const kept = [
+    plan({ d: { ...sell, qty: "0.0098" }, ...at }),
+    plan({ d: { ...sell, price: "60000" }, ...at }),
+    plan({ d: sell, ...at, ladderSlice: true }),
+  ].map((r) => r.ok ? r.plan.qty : r.reason);
+  assert.deepEqual(kept, ["0.0098", "0.0099", "0.0099"]);
+});
+
 Deno.test("a notional cap of the strategy caps a given quantity", () => {
   const r = plan({ d: { qty: "0.1" }, strategy: { ...base.strategy, maxNotionalQuote: 1000 } });
   assert.ok(r.ok && r.plan.qty === "0.02");

@@ -322,6 +322,8 @@ export async function processAlert(
     strategy: snap.strategy,
     positionQty: snap.positionQty,
     sellingQty: snap.sellingQty,
+    positionStop: snap.positionStop,
+    ladderSlice: riskExit && d.qty !== undefined,
     // The entry's stop will rest on the exchange as a stop-limit, judged at its limit.
     stopLimitOffsetPct: config.risk.exchangeStops === true
       ? config.risk.stopLimitOffsetPct ?? DEFAULT_STOP_LIMIT_OFFSET_PCT

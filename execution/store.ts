@@ -55,8 +55,8 @@ export async function loadSnapshot(
   );
   // What is free to sell: the open position less what active sell orders still have to sell.
   // The database enforces the same rule on insert (migration 0006), under a lock.
-  const [pos] = await db.query<{ qty: string; selling: string }>(
-    `select p.qty::text,
+  const [pos] = await db.query<{ qty: string; selling: string; stop: string | null }>(
+    `select p.qty::text, p.stop_price::text as stop,
             (select coalesce(sum(o.qty - o.filled_qty), 0) from orders o
               where o.account_id = p.account_id and o.exchange_id = p.exchange_id
                 and o.symbol = p.symbol and o.side = 'sell'
@@ -87,7 +87,13 @@ export async function loadSnapshot(
       confidenceMin: 0,
       qtyPolicy: "cap",
     };
-  return { instrument, strategy, positionQty: pos?.qty, sellingQty: pos?.selling };
+  return {
+    instrument,
+    strategy,
+    positionQty: pos?.qty,
+    sellingQty: pos?.selling,
+    positionStop: pos?.stop ?? undefined,
+  };
 }
 
 /**

@@ -331,3 +331,45 @@ Deno.test({
       protectedConfig,
     ),
 });
+
+Deno.test({
+  ...serviceTest,
+  name: "a market sell of part that would leave too little for a stop of its own sells all, " +
+    "instead of leaving a rest the exchange refuses to protect",
+  fn: () =>
+    withLive(
+      async ({ db, fake, agent }) => {
+        await insertAlert(db, { qty: "0.01", sl: "49000" });
+        await agent.runOnce();
+        assert.equal(restingStops(fake).length, 1);
+        // 0.0099 of the 0.01: the 0.0001 left would be 4.88 USDT at the stop's limit 48755
+        // (minimum 5), a stop the exchange refuses for good.
+        const id = await insertAlert(db, { action: "sell", qty: "0.0099" }, "pine");
+        for (let i = 0; i < 4; i++) {
+          await agent.runOnce();
+          await agent.reconcileOnce();
+        }
+        assert.equal((await alertOf(db, id)).status, "EXECUTED");
+        const sold = fake.orders.filter((o) => o.side === "SELL" && o.type === "MARKET");
+        assert.deepEqual(sold.map((o) => Number(o.origQty)), [0.01], "all of it, once");
+        assert.deepEqual((await positions(db)).map((p) => p.status), ["CLOSED"]);
+        assert.equal(restingStops(fake).length, 0);
+        const failed = await db.query("select 1 from notification_outbox where kind = $1", [
+          "protection_failed",
+        ]);
+        assert.equal(failed.length, 0, "no stop refused by the exchange");
+        // A sell of part that leaves enough sells only what it asked.
+        await insertAlert(db, { qty: "0.01", sl: "49000" });
+        await agent.runOnce();
+        await insertAlert(db, { action: "sell", qty: "0.004" }, "pine");
+        for (let i = 0; i < 4; i++) {
+          await agent.runOnce();
+          await agent.reconcileOnce();
+        }
+        assert.equal(Number((await positions(db))[1].qty), 0.006);
+        assert.equal(Number(restingStops(fake)[0].origQty), 0.006);
+      },
+      undefined,
+      protectedConfig,
+    ),
+});
