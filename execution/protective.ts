@@ -108,6 +108,8 @@ interface Candidate {
   beside_sells: boolean;
   /** Whether a buy of the symbol may still add to the position (resting, or unanswered). */
   buying: boolean;
+  /** Whether the position's last stop was given up (this attempt is its retry). */
+  retry: boolean;
   rules: TradingRules | null;
 }
 
@@ -243,6 +245,10 @@ export function createProtector(deps: ProtectDeps) {
                        where b.account_id = p.account_id and b.exchange_id = p.exchange_id
                          and b.symbol = p.symbol and b.side = 'buy'
                          and b.status in ${ACTIVE_ORDER_STATUSES_SQL}) as buying,
+              coalesce((select g.params ->> 'given_up' = 'true' from risk_actions g
+                         where g.position_id = p.id and g.alert_id is null
+                           and g.kind = 'stop_loss'
+                         order by g.id desc limit 1), false) as retry,
               (select count(*)::int from orders so
                 where so.position_id = p.id and so.purpose = 'stop_loss'
                   and so.filled_qty > 0) as filled_stops,
@@ -395,7 +401,11 @@ export function createProtector(deps: ProtectDeps) {
       const reason = errorMessage(error);
       if (failure.kind === "rejected") {
         await db.transaction(async (tx) => {
-          await rejectOrder(tx, row, reason);
+          // A retry of a stop given up is quiet: the first refusal's WARN and the CRITICAL
+          // told the operator, and a refusal every 15 minutes would repeat them for the
+          // position's life.
+          if (p.retry) await orders.markRejected(tx, row.id, reason);
+          else await rejectOrder(tx, row, reason);
           if (failure.recheck) await orders.markForRecheck(tx, row.id);
           await giveUp(tx, p, reason, row.id);
         });

@@ -217,6 +217,8 @@ Deno.test({
       await agent.reconcileOnce();
       assert.deepEqual((await protective(db)).map((o) => o.status), ["REJECTED", "REJECTED"]);
       assert.equal((await notes(db, "protection_failed")).length, 1, "one CRITICAL per position");
+      // Nor a WARN for each retry's refusal: only the first attempt's.
+      assert.equal((await notes(db, "order_rejected")).length, 1, "the retry is quiet");
       fake.setPrice("BTCUSDT", "48990");
       const risk = createRiskAgent({ db, exchange, log: logger("t") });
       assert.equal((await risk.runOnce()).handed, 1);
