@@ -174,6 +174,12 @@ export const limits = {
   reconcileBatchSize: 100,
   /** A NEW or UNKNOWN order is looked up only once it is this old (its send may be in flight). */
   reconcileMinAgeMs: 5_000,
+  /**
+   * Lookups in a row that find an order filled beyond the trades the exchange shows of it before
+   * that remainder is recorded from the order's own totals (its average price; its fee only when
+   * it states one, else none). An order that states its fee is recorded from them at once.
+   */
+  untradedFillLookups: 3,
   /** "Not found" answers in a row, spread over at least this long, before an order is given up. */
   reconcileNotFoundMisses: 3,
   reconcileNotFoundMinAgeMs: 60_000,

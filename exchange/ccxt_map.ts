@@ -111,10 +111,11 @@ export function toOrder(o: Any): ExchangeOrder {
   };
 }
 
+/** A ccxt trade; its `id` stays absent when ccxt has none (never the string "undefined"). */
 export function toFill(t: Any, order?: Any): Fill {
   return {
-    id: String(t.id),
-    orderId: String(t.order ?? order?.id),
+    id: str(t.id),
+    orderId: str(t.order) ?? str(order?.id) ?? "",
     clientOrderId: order?.clientOrderId,
     symbol: t.symbol ?? order?.symbol,
     side: t.side ?? order?.side,

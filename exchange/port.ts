@@ -59,7 +59,12 @@ export interface OrderRequest {
 }
 
 export interface Fill {
-  id: string;
+  /**
+   * The exchange's trade id; absent when the exchange gives none (ccxt leaves it undefined on
+   * some exchanges): such fills are recorded from what they add up to, never one per trade
+   * (execution/order_updates.ts).
+   */
+  id?: string;
   orderId: string;
   clientOrderId?: string;
   symbol: string;

@@ -8,8 +8,12 @@
  */
 import type { Db } from "../db/mod.ts";
 import type { ExchangeOrder } from "../exchange/mod.ts";
-import type { Fill } from "../exchange/mod.ts";
-import { applyExchangeOrder, applyToPosition, type OrderRow } from "./order_updates.ts";
+import {
+  applyExchangeOrder,
+  applyToPosition,
+  type OrderRow,
+  type RecordedFill,
+} from "./order_updates.ts";
 
 interface Item {
   row: OrderRow;
@@ -40,7 +44,7 @@ export function createApplyQueue(db: Db, account: string, maxBatch = 50, maxFlus
           const statuses = await db.transaction(async (tx) => {
             const out: string[] = [];
             // Position rows are shared by every order of a symbol: lock them last, briefly.
-            const positions: Array<{ order: OrderRow; fill: Fill }> = [];
+            const positions: Array<{ order: OrderRow; fill: RecordedFill }> = [];
             for (const item of batch) {
               out.push(
                 await applyExchangeOrder(

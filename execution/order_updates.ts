@@ -3,9 +3,13 @@
  * execution, a position change and three ledger legs (base, quote, fee) — all inside the
  * caller's transaction, so a fill is recorded completely or not at all. A fill already stored
  * (same exchange trade id) is skipped, which makes re-applying the same evidence harmless.
+ * Trades without an id (some exchanges give none) are never told apart: what they add up to
+ * beyond the order's stored executions is recorded as one execution keyed by the cumulative
+ * quantity, and so is, in the end, what the order says it filled beyond the trades it shows.
  */
 import type { Sql } from "../db/mod.ts";
 import type { ExchangeOrder, Fill } from "../exchange/mod.ts";
+import { limits } from "../core/limits.ts";
 import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { isActiveOrderStatus } from "../trading/statuses.ts";
 import { markRejected } from "./orders_sql.ts";
@@ -93,11 +97,20 @@ const FEE_QUOTE = `case
         order by c.ts desc limit 1) c
      order by c.closed_at desc limit 1) end`;
 
+/** A fill as recorded: its `exchange_trade_id` is the trade's id or a cumulative key. */
+export type RecordedFill = Fill & { id: string };
+
+/**
+ * How an execution recorded from cumulative totals is keyed: the prefix, then the order's
+ * cumulative quantity once it is recorded ("filled:0.003"). No exchange's trade id looks so.
+ */
+const CUMULATIVE_KEY = "filled:";
+
 /** One fill's execution row and ledger legs; false when the fill was already recorded. */
 async function recordExecution(
   tx: Sql,
   order: OrderRow,
-  f: Fill,
+  f: RecordedFill,
   account: string,
 ): Promise<boolean> {
   const [base, quote] = order.symbol.split("/");
@@ -151,6 +164,65 @@ async function recordExecution(
 }
 
 /**
+ * Records what a cumulative view of the order — all its trades as the exchange shows them now,
+ * or the order's own totals as one — adds up to beyond its stored executions, as one execution:
+ * the quantity beyond, at the price that makes the stored cost the view's, with the fee beyond
+ * in the currency of the view's latest fee (a second currency's fee within one order is not
+ * split out). Keyed by the cumulative quantity, so the same view recorded twice is one row;
+ * the view is never smaller than what was stored from an earlier, true view, so nothing is
+ * counted twice. Null when the view shows nothing new (a stale or smaller view included).
+ */
+async function recordBeyond(
+  tx: Sql,
+  order: OrderRow,
+  view: Fill[],
+  account: string,
+): Promise<RecordedFill | null> {
+  if (view.length === 0) return null;
+  const feeCurrency = view.findLast((f) => Number(f.fee) !== 0 && f.feeCurrency)?.feeCurrency ??
+    view.findLast((f) => f.feeCurrency)?.feeCurrency;
+  const [beyond] = await tx.query<{ id: string; qty: string; price: string; fee: string }>(
+    `with v as (
+       select sum(q) as qty, sum(q * p) as cost,
+              coalesce(sum(f) filter (where c is not distinct from $5::text), 0) as fee
+         from unnest($2::numeric[], $3::numeric[], $4::numeric[], $6::text[]) as x(q, p, f, c)),
+     s as (
+       select coalesce(sum(qty), 0) as qty, coalesce(sum(qty * price), 0) as cost,
+              coalesce(sum(fee) filter (where fee_currency is not distinct from $5::text), 0) as fee
+         from executions where order_id = $1)
+     select $7 || trim_scale(v.qty)::text as id, (v.qty - s.qty)::text as qty,
+            trim_scale(round(case when v.cost > s.cost then (v.cost - s.cost) / (v.qty - s.qty)
+                                  else v.cost / v.qty end, 18))::text as price,
+            (v.fee - s.fee)::text as fee
+       from v, s where v.qty > s.qty`,
+    [
+      order.id,
+      view.map((f) => f.qty),
+      view.map((f) => f.price),
+      view.map((f) => f.fee || "0"),
+      feeCurrency ?? null,
+      view.map((f) => f.feeCurrency ?? null),
+      CUMULATIVE_KEY,
+    ],
+  );
+  if (!beyond) return null;
+  const last = view.reduce((ts, f) => Math.max(ts, f.ts || 0), 0);
+  const fill: RecordedFill = {
+    id: beyond.id,
+    orderId: view[0].orderId,
+    clientOrderId: order.client_order_id,
+    symbol: order.symbol,
+    side: order.side,
+    qty: beyond.qty,
+    price: beyond.price,
+    fee: beyond.fee,
+    feeCurrency,
+    ts: last || Date.now(),
+  };
+  return await recordExecution(tx, order, fill, account) ? fill : null;
+}
+
+/**
  * A protective stop placed after its previous attempt was cancelled — replaced because a
  * trailing stop, break even or a second buy moved it, or put back after someone cancelled it
  * (that one was a WARN already): routine, so its placement is not told again. The first stop
@@ -190,7 +262,11 @@ const TRAIL_ON_ADD = `
  * the last statement before commit: concurrent fills of one symbol queue on the position row,
  * so the lock is held as briefly as possible.
  */
-export async function applyToPosition(tx: Sql, order: OrderRow, f: Fill): Promise<void> {
+export async function applyToPosition(
+  tx: Sql,
+  order: OrderRow,
+  f: RecordedFill,
+): Promise<void> {
   const base = order.symbol.split("/")[0];
   // The fee in quote terms, as recorded with the fill's execution (FEE_QUOTE: 0 when a third
   // asset had no price, and that asset is kept in unpriced_fee_assets); a fee taken in the base
@@ -299,12 +375,61 @@ export async function applyExchangeOrder(
   fills: Fill[],
   account: string,
   /** When given, position changes are collected here for the caller to apply last. */
-  deferredPositions?: Array<{ order: OrderRow; fill: Fill }>,
+  deferredPositions?: Array<{ order: OrderRow; fill: RecordedFill }>,
 ): Promise<string> {
-  const recorded: Fill[] = [];
-  for (const f of fills) {
-    if (f.orderId === ex.id || f.clientOrderId === order.client_order_id) {
+  const mine = fills.filter((f) =>
+    f.orderId === ex.id || f.clientOrderId === order.client_order_id
+  );
+  // The order's row first: two applications of its evidence never work out what is new from the
+  // same stored executions. It holds how many lookups in a row found the order filled beyond
+  // the trades shown (reconcile_misses of an active order; of a NEW or UNKNOWN one, it counts
+  // "not found" answers).
+  const [held] = await tx.query<{ status: string; misses: number; cumulative: boolean }>(
+    `select status, reconcile_misses as misses,
+            exists(select 1 from executions e
+                    where e.order_id = orders.id and starts_with(e.exchange_trade_id, $2))
+              as cumulative
+       from orders where id = $1 for update`,
+    [order.id, CUMULATIVE_KEY],
+  );
+  const recorded: RecordedFill[] = [];
+  const add = (f: RecordedFill | null) => {
+    if (f) recorded.push(f);
+  };
+  if (held.cumulative || mine.some((f) => !f.id)) {
+    // Trades without ids, or an order already recorded from its totals (whose trades, ids or
+    // not, cannot be told from those totals): only what the trades add up to beyond is new.
+    add(await recordBeyond(tx, order, mine, account));
+  } else {
+    for (const f of mine as RecordedFill[]) {
       if (await recordExecution(tx, order, f, account)) recorded.push(f);
+    }
+  }
+  // Filled beyond the trades shown (none shown at all, or not all yet): from the order's own
+  // totals, at once when it states its fee; else after a few lookups, so trades that are late to
+  // show (with their fees) are still recorded from the trades.
+  const [{ short }] = Number(ex.filled) > 0
+    ? await tx.query<{ short: boolean }>(
+      "select $2::numeric > coalesce(sum(qty), 0) as short from executions where order_id = $1",
+      [order.id, ex.filled],
+    )
+    : [{ short: false }];
+  let untraded = 0;
+  if (short) {
+    untraded = (["OPEN", "PARTIALLY_FILLED"].includes(held.status) ? Number(held.misses) : 0) + 1;
+    if (ex.avgPrice && (ex.fee || untraded >= limits.untradedFillLookups)) {
+      const totals: Fill = {
+        orderId: ex.id,
+        symbol: order.symbol,
+        side: order.side,
+        qty: ex.filled,
+        price: ex.avgPrice,
+        fee: ex.fee?.cost ?? "0",
+        feeCurrency: ex.fee?.currency,
+        ts: 0,
+      };
+      add(await recordBeyond(tx, order, [totals], account));
+      untraded = 0;
     }
   }
   // Totals from the stored executions, the order row and its alert in one statement; for a
@@ -329,7 +454,7 @@ export async function applyExchangeOrder(
        update orders set
          status = case when s.filled >= $4::numeric then $2 else $3 end,
          exchange_order_id = $5, filled_qty = s.filled, avg_fill_price = s.avg, fee = s.fee,
-         fee_currency = s.cur, reconcile_misses = 0, checked_at = now(),
+         fee_currency = s.cur, reconcile_misses = $7, checked_at = now(),
          submitted_at = coalesce(submitted_at, now()), updated_at = now(),
          reject_reason = case when $2 = 'REJECTED'
                               then coalesce(reject_reason, 'Rejected by the exchange') end
@@ -359,6 +484,7 @@ export async function applyExchangeOrder(
       ex.filled || "0",
       ex.id,
       order.side === "buy" && recorded.length > 0,
+      untraded,
     ],
   );
   if (sum.exit_request) await filledAfterExit(tx, order, sum, sum.exit_request);

@@ -49,8 +49,12 @@
  *       "refuse"      answers -1013 "Stop loss orders are not supported for this symbol."
  *       "partial"     fills half the order, which then expires (a market order out of liquidity)
  *   cancel(cid), expire(cid)  a person (or the exchange) ends an open order: CANCELED / EXPIRED
- *   fillPart(cid, qty)        a taker fills `qty` of a resting limit at its price; the rest rests
- *                             (PARTIALLY_FILLED)
+ *   fillPart(cid, qty)        a resting order fills `qty` at its limit (PARTIALLY_FILLED, FILLED
+ *                             once all of it traded)
+ *   splitMarketFills(n)       market orders fill in n trades, each a tick worse than the last
+ *   showTrades(view)          "ids" (as Binance), "no-ids" (trades without their id, in the
+ *                             order's answer and myTrades) or "hidden" (no trades at all: an
+ *                             exchange that reports only the order's totals)
  *   maintenance(on)           every endpoint answers as in maintenance while on
  *   failRequests(key, times, answer = "500")  the next `times` requests of `key` ("GET
  *                             openOrders", or one order's: "DELETE order <client order id>")
@@ -124,6 +128,9 @@ export interface FakeTrade {
   isBuyer: boolean;
 }
 
+/** How the fake's answers show trades (see `tradeView` on the fake). */
+export type TradeView = "ids" | "no-ids" | "hidden";
+
 export interface FakeExchangeOptions {
   balances?: Record<string, string>;
   markets?: Partial<FakeMarket>[];
@@ -187,16 +194,11 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
 
   /** The share of the next fill, after which its order expires ("partial" in the script). */
   let partialShare: number | undefined;
-  /** Fills the rest of `o` at `price`, or `part` of it (the rest keeps resting). */
-  const fill = (o: FakeOrder, m: FakeMarket, price: number, part?: number) => {
-    const left = Number(o.origQty) - Number(o.executedQty);
-    // A partial fill is a whole number of steps, as the exchange's lots are.
-    const step = Number(m.stepSize);
-    const qty = part !== undefined
-      ? Math.min(part, left)
-      : partialShare === undefined
-      ? left
-      : Number(fix8(Math.floor(left * partialShare / step + 1e-9) * step));
+  /**
+   * One trade of `qty` of the order at `price`; the order is FILLED once all of it traded, else
+   * PARTIALLY_FILLED (`ends`: EXPIRED, a market order out of liquidity).
+   */
+  const book = (o: FakeOrder, m: FakeMarket, price: number, qty: number, ends = false) => {
     const quoteQty = qty * price;
     const bnb = markets.get(`BNB${m.quote}`);
     const inBnbQty = options.commissionIn === "BNB" && bnb
@@ -224,15 +226,10 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
       isBuyer: o.side === "BUY",
     };
     trades.push(t);
-    const whole = part === undefined && partialShare === undefined;
-    o.executedQty = whole ? o.origQty : fix8(Number(o.executedQty) + qty);
+    const all = Number(fix8(Number(o.executedQty) + qty)) >= Number(o.origQty);
+    o.executedQty = all ? o.origQty : fix8(Number(o.executedQty) + qty);
     o.cummulativeQuoteQty = fix8(Number(o.cummulativeQuoteQty) + quoteQty);
-    o.status = part !== undefined
-      ? (o.executedQty === o.origQty ? "FILLED" : "PARTIALLY_FILLED")
-      : partialShare === undefined
-      ? "FILLED"
-      : "EXPIRED";
-    if (part === undefined) partialShare = undefined;
+    o.status = all ? "FILLED" : ends ? "EXPIRED" : "PARTIALLY_FILLED";
     o.updateTime = t.time;
     const sign = o.side === "BUY" ? 1 : -1;
     balances.set(m.base, (balances.get(m.base) ?? 0) + sign * qty - (inBase ? commission : 0));
@@ -244,8 +241,36 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
     return t;
   };
 
+  /** Trades of a market order: `splitFills` of them walk the book a tick each, against it. */
+  let splitFills = 1;
+  /**
+   * How the answers show trades: "ids" as Binance does; "no-ids" without their trade id (as
+   * some exchanges ccxt serves do); "hidden" not at all (an order's totals only, no trades).
+   */
+  let tradeView: TradeView = "ids";
+  const tradeOut = ({ id, ...rest }: FakeTrade) => tradeView === "ids" ? { id, ...rest } : rest;
+  const fill = (o: FakeOrder, m: FakeMarket, price: number) => {
+    const left = Number(o.origQty) - Number(o.executedQty);
+    // A partial fill is a whole number of steps, as the exchange's lots are.
+    const step = Number(m.stepSize);
+    if (partialShare !== undefined) {
+      const qty = Number(fix8(Math.floor(left * partialShare / step + 1e-9) * step));
+      partialShare = undefined;
+      return book(o, m, price, qty, true);
+    }
+    const parts = o.type === "MARKET" ? splitFills : 1;
+    const part = Number(fix8(Math.floor(left / parts / step + 1e-9) * step));
+    const tick = Number(m.tickSize) * (o.side === "BUY" ? 1 : -1);
+    let t!: FakeTrade;
+    for (let i = 0; i < parts; i++) {
+      const qty = i < parts - 1 ? part : Number(fix8(left - part * (parts - 1)));
+      t = book(o, m, Number(fix8(price + i * tick)), qty);
+    }
+    return t;
+  };
+
   const isStop = (o: FakeOrder) => o.type === "STOP_LOSS_LIMIT";
-  /** An order still on the book (a part of it may have filled). */
+  /** Resting: nothing filled yet (NEW) or part of it (PARTIALLY_FILLED), as on Binance. */
   const isOpen = (o: FakeOrder) => o.status === "NEW" || o.status === "PARTIALLY_FILLED";
   const marketable = (o: FakeOrder, price: number) =>
     o.type === "MARKET" ||
@@ -428,13 +453,15 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
         if (placed instanceof Response) return placed;
         if (kind === "hang") return await hang();
         if (kind === "odd") return error(-9876, "Unexpected error.");
-        const fills = trades.filter((t) => t.orderId === placed.orderId).map((t) => ({
-          price: t.price,
-          qty: t.qty,
-          commission: t.commission,
-          commissionAsset: t.commissionAsset,
-          tradeId: t.id,
-        }));
+        const fills = tradeView === "hidden"
+          ? []
+          : trades.filter((t) => t.orderId === placed.orderId).map((t) => ({
+            price: t.price,
+            qty: t.qty,
+            commission: t.commission,
+            commissionAsset: t.commissionAsset,
+            ...(tradeView === "ids" ? { tradeId: t.id } : {}),
+          }));
         return json({ ...orderView(placed), transactTime: placed.time, fills });
       }
       case "GET order": {
@@ -463,9 +490,8 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
         // As Binance: at most `limit` (500 by default, 1000 at most) trades; the oldest from
         // startTime, else the most recent.
         const limit = Math.min(Number(p.get("limit") ?? 500), 1000);
-        return json(
-          p.get("startTime") ? matching.slice(0, limit) : matching.slice(-limit),
-        );
+        const page = p.get("startTime") ? matching.slice(0, limit) : matching.slice(-limit);
+        return json(tradeView === "hidden" ? [] : page.map(tradeOut));
       }
       case "GET account":
         return json({
@@ -517,6 +543,20 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
         if (marketable(o, last)) fill(o, m, triggeredNow ? last : Number(o.price));
       }
     },
+    /** How answers show trades from now on (TradeView): "ids" (Binance), "no-ids", "hidden". */
+    showTrades(view: TradeView) {
+      tradeView = view;
+    },
+    /** A market order fills in this many trades from now on, each a tick worse (1: one). */
+    splitMarketFills(n: number) {
+      splitFills = n;
+    },
+    /** `qty` of a resting order fills now at its limit, as one trade (all of it: FILLED). */
+    fillPart(clientOrderId: string, qty: string) {
+      const o = orders.find((x) => x.clientOrderId === clientOrderId && isOpen(x));
+      if (!o) throw new Error(`Fake exchange has no open order ${clientOrderId}`);
+      book(o, markets.get(o.symbol)!, Number(o.price), Number(qty));
+    },
     /** A person (or the exchange) ends an open order behind the service's back. */
     cancel(clientOrderId: string, status: "CANCELED" | "EXPIRED" = "CANCELED") {
       const o = orders.find((x) => x.clientOrderId === clientOrderId && isOpen(x));
@@ -526,15 +566,6 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
     },
     expire(clientOrderId: string) {
       this.cancel(clientOrderId, "EXPIRED");
-    },
-    /**
-     * A taker crosses part of a resting limit: `qty` of it fills at its price and the rest keeps
-     * resting (PARTIALLY_FILLED), as a thin book fills a resting order bit by bit.
-     */
-    fillPart(clientOrderId: string, qty: string) {
-      const o = orders.find((x) => x.clientOrderId === clientOrderId && isOpen(x));
-      if (!o) throw new Error(`Fake exchange has no open order ${clientOrderId}`);
-      fill(o, markets.get(o.symbol)!, Number(o.price), Number(qty));
     },
     fail(kind: FailKind, times = 1, type?: "MARKET" | "LIMIT" | "STOP_LOSS_LIMIT") {
       for (let i = 0; i < times; i++) script.push({ kind, type });
