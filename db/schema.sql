@@ -49,7 +49,10 @@ create table cancel_requests (
   requested_by text not null,
   created_at timestamp with time zone not null default now(),
   updated_at timestamp with time zone not null default now(),
+  exit_sell_id bigint,
+  exit_counted_qty numeric,
   constraint cancel_requests_status_check CHECK ((status = ANY (ARRAY['PENDING'::text, 'DONE'::text, 'FAILED'::text]))),
+  constraint cancel_requests_exit_sell_id_fkey FOREIGN KEY (exit_sell_id) REFERENCES orders(id),
   constraint cancel_requests_order_id_fkey FOREIGN KEY (order_id) REFERENCES orders(id),
   constraint cancel_requests_pkey PRIMARY KEY (id)
 );
@@ -484,6 +487,7 @@ create table users (
 CREATE UNIQUE INDEX api_keys_one_active ON public.api_keys USING btree (account_id) WHERE (revoked_at IS NULL);
 CREATE UNIQUE INDEX cancel_requests_one_pending ON public.cancel_requests USING btree (order_id) WHERE (status = 'PENDING'::text);
 CREATE INDEX cancel_requests_order ON public.cancel_requests USING btree (order_id);
+CREATE INDEX cancel_requests_requester ON public.cancel_requests USING btree (requested_by);
 CREATE INDEX control_actions_created ON public.control_actions USING btree (created_at DESC);
 CREATE UNIQUE INDEX inbound_alerts_one_child ON public.inbound_alerts USING btree (parent_id, account_id) WHERE (parent_id IS NOT NULL);
 CREATE INDEX inbound_alerts_received ON public.inbound_alerts USING btree (received_at) WHERE (status = 'RECEIVED'::text);

@@ -21,9 +21,6 @@ import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
 import { accountTag } from "./accounts.ts";
 import { REPLACE_REQUESTER } from "./protective.ts";
 
-/** Who an exit's cancel request names (process.ts); such requests are kept until it ends. */
-export const exitRequester = (alertId: number) => `exit:alert ${alertId}`;
-
 interface PendingRequest {
   id: number;
   order_id: number;

@@ -14,6 +14,7 @@ import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { isActiveOrderStatus } from "../trading/statuses.ts";
 import { markRejected } from "./orders_sql.ts";
 import { accountTag } from "./accounts.ts";
+import { tellFillAfterExit } from "./exit_fills.ts";
 import type { LadderSlice } from "../trading/ladder.ts";
 
 export interface OrderRow {
@@ -433,8 +434,8 @@ export async function applyExchangeOrder(
     }
   }
   // Totals from the stored executions, the order row and its alert in one statement; for a
-  // buy with a new fill, also the exit that asked for its cancel and no longer waits (it sold
-  // what was held without this fill: the cancel came too late).
+  // buy with a new fill, also whether an exit asked for its cancel (exit_fills.ts decides, in a
+  // statement of its own that sees what committed while this one waited for the row).
   const [sum] = await tx.query<{
     status: string;
     filled: string;
@@ -443,7 +444,7 @@ export async function applyExchangeOrder(
     cur: string | null;
     fee_quote: string | null;
     unpriced: boolean | null;
-    exit_request: string | null;
+    exit_asked: boolean | null;
   }>(
     `with s as (
        select coalesce(sum(qty), 0) as filled, sum(qty * price) / nullif(sum(qty), 0) as avg,
@@ -467,15 +468,9 @@ export async function applyExchangeOrder(
          from o where inbound_alerts.id = o.alert_id and inbound_alerts.status = 'PROCESSING')
      select o.status, s.filled::text, s.avg::text, s.fee::text, s.cur, s.fee_quote::text,
             s.unpriced,
-            case when $6 then (
-              select c.requested_by from cancel_requests c
-               where c.order_id = $1 and c.requested_by like 'exit:alert %'
-                 and not exists (
-                   select 1 from inbound_alerts a
-                    where a.id = case when c.requested_by ~ '^exit:alert [0-9]+$'
-                                      then split_part(c.requested_by, ' ', 2)::bigint end
-                      and a.status = 'RECEIVED')
-               order by c.id limit 1) end as exit_request
+            $6 and exists (select 1 from cancel_requests c
+                            where c.order_id = $1 and c.requested_by like 'exit:alert %')
+              as exit_asked
        from o, s`,
     [
       order.id,
@@ -487,7 +482,7 @@ export async function applyExchangeOrder(
       untraded,
     ],
   );
-  if (sum.exit_request) await filledAfterExit(tx, order, sum, sum.exit_request);
+  if (sum.exit_asked) await tellFillAfterExit(tx, order.id);
   const status = sum.status;
   if (status === "FILLED" && order.status !== "FILLED") {
     await enqueueNotification(tx, {
@@ -520,36 +515,6 @@ export async function applyExchangeOrder(
 }
 
 const n = (v: number, digits = 8) => Number(v.toFixed(digits)).toString();
-
-/**
- * A buy whose cancel an exit asked for filled after that exit had sold what was held: it is a
- * position of its own (with the buy's stop, resting on the exchange like any entry's) that the
- * exit did not sell, and the operator hears it once per order.
- */
-async function filledAfterExit(
-  tx: Sql,
-  order: OrderRow,
-  sum: { filled: string; avg: string | null },
-  requestedBy: string,
-): Promise<void> {
-  const filled = Number(sum.filled);
-  const stop = order.stop_price ?? order.decision?.sl;
-  await enqueueNotification(tx, {
-    severity: "WARN",
-    kind: NotificationKind.filledAfterExit,
-    text:
-      `${tagOf(order)}Buy ${order.client_order_id} (${order.symbol}) filled ${n(filled)}${
-        filled < Number(order.qty) ? ` of ${n(Number(order.qty))}` : ""
-      } at ${n(Number(sum.avg))} after ${
-        requestedBy.replace(/^exit:/, "exit ")
-      } had asked for its cancel: the cancel came too late, and that exit did not sell it. ` +
-      `It is held as an open position, guarded by its ${
-        stop ? `stop ${n(Number(stop))}` : "stop"
-      } like any entry; sell it if it is not wanted`,
-    dedupeKey: `order:${order.client_order_id}:filled-after-exit`,
-    accountId: order.account_id,
-  });
-}
 
 function duration(ms: number): string {
   const min = Math.max(0, Math.round(ms / 60_000));

@@ -30,7 +30,7 @@ import { adoptOwnOrder, cached, insertOrder, loadSnapshot, type PassCache } from
 import { countsAsFailure, createFailure, pauseOf } from "./outcome.ts";
 import * as orders from "./orders_sql.ts";
 import { type Account, accountTag } from "./accounts.ts";
-import { exitRequester } from "./cancels.ts";
+import { exitEndedUnsold, exitRequester, recordExitSell } from "./exit_fills.ts";
 import {
   activePauses,
   entryFacts,
@@ -71,6 +71,8 @@ export async function refuse(
   options: { quiet?: boolean } = {},
 ): Promise<Outcome> {
   await ctx.db.transaction(async (tx) => {
+    // An exit refused sold nothing: a buy whose cancel it asked for and that filled is held.
+    await exitEndedUnsold(tx, alertId);
     await alerts.rejectAlert(tx, alertId, reason);
     if (options.quiet) return;
     await enqueueNotification(tx, {
@@ -214,7 +216,7 @@ export async function processAlert(
     riskPct: account.riskPct ?? config.risk.perTradePct,
     stopPct: config.strategy.stopPct,
     takeProfitPct: config.strategy.takeProfitPct,
-  });
+  }, { exitOf: d.action === "sell" ? alert.id : undefined });
   // An account's own risk per trade caps the strategy's.
   if (account.riskPct !== undefined) {
     snap.strategy.riskPct = Math.min(snap.strategy.riskPct, account.riskPct);
@@ -407,6 +409,11 @@ export async function processAlert(
       return "deferred";
     }
     return await refuse(ctx, alert.id, d.idempotencyKey, recorded.invalid);
+  }
+  // What this sell counts of the buys whose cancel it asked for: a fill beyond it is told as
+  // held (exit_fills.ts), one it counts is sold by it.
+  if (d.action === "sell") {
+    await recordExitSell(db, alert.id, recorded.row.id, snap.buysSeen ?? {});
   }
   const outcome = await send(ctx, alert.id, recorded.row, planned.plan);
   // Not accepted by the exchange (it asked to wait): the alert is planned again, later.

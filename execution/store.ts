@@ -10,6 +10,7 @@ import { ORDER_COLUMNS, type OrderRow } from "./order_updates.ts";
 import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
 import { readStrategyRow } from "../signals/mod.ts";
 import { DEFAULT_ACCOUNT_ID } from "./accounts.ts";
+import { type BuysSeen, exitRequester } from "./exit_fills.ts";
 
 /**
  * Market data for one pass: the alerts of a batch are claimed together, so one ticker per
@@ -27,13 +28,19 @@ export function cached<T>(cache: PassCache, key: string, load: () => Promise<T>)
   return p;
 }
 
-/** What planning needs from the database; rules and strategy are read once per pass. */
+/**
+ * What planning needs from the database; rules and strategy are read once per pass. For an
+ * exit (`exitOf`, its alert id), also the filled quantity of each buy of the symbol that is
+ * active or whose cancel that exit asked for, read in the statement that reads the position, so
+ * the exit knows which fills the quantity it sells counts (exit_fills.ts).
+ */
 export async function loadSnapshot(
   db: Db,
   account: { id: number; exchangeId: string },
   d: { symbol: string; strategy: string },
   cache: PassCache,
   defaults: { riskPct: number; stopPct: number; takeProfitPct?: number },
+  options: { exitOf?: number } = {},
 ) {
   const { symbol, strategy: strategyName } = d;
   const exchangeId = account.exchangeId;
@@ -55,15 +62,32 @@ export async function loadSnapshot(
   );
   // What is free to sell: the open position less what active sell orders still have to sell.
   // The database enforces the same rule on insert (migration 0006), under a lock.
-  const [pos] = await db.query<{ qty: string; selling: string; stop: string | null }>(
+  const [pos] = await db.query<
+    { qty: string | null; selling: string; stop: string | null; buys: BuysSeen | null }
+  >(
     `select p.qty::text, p.stop_price::text as stop,
             (select coalesce(sum(o.qty - o.filled_qty), 0) from orders o
               where o.account_id = p.account_id and o.exchange_id = p.exchange_id
                 and o.symbol = p.symbol and o.side = 'sell'
-                and o.status in ${ACTIVE_ORDER_STATUSES_SQL})::text as selling
-       from positions p
-      where p.account_id = $3 and p.exchange_id = $1 and p.symbol = $2 and p.status = 'OPEN'`,
-    [exchangeId, symbol, account.id],
+                and o.status in ${ACTIVE_ORDER_STATUSES_SQL})::text as selling,
+            case when $4::text is not null then (
+              select coalesce(jsonb_object_agg(b.id::text, b.filled_qty::text), '{}'::jsonb)
+                from (select o.id, o.filled_qty from orders o
+                       where o.account_id = $3 and o.status in ${ACTIVE_ORDER_STATUSES_SQL}
+                         and o.exchange_id = $1 and o.symbol = $2 and o.side = 'buy'
+                      union
+                      select o.id, o.filled_qty from cancel_requests c
+                        join orders o on o.id = c.order_id
+                       where c.requested_by = $4 and o.side = 'buy') b) end as buys
+       from (select 1) one
+       left join positions p
+         on p.account_id = $3 and p.exchange_id = $1 and p.symbol = $2 and p.status = 'OPEN'`,
+    [
+      exchangeId,
+      symbol,
+      account.id,
+      options.exitOf === undefined ? null : exitRequester(options.exitOf),
+    ],
   );
   const strategy: StrategyLimits = s
     ? {
@@ -90,9 +114,10 @@ export async function loadSnapshot(
   return {
     instrument,
     strategy,
-    positionQty: pos?.qty,
-    sellingQty: pos?.selling,
-    positionStop: pos?.stop ?? undefined,
+    positionQty: pos.qty ?? undefined,
+    sellingQty: pos.qty === null ? undefined : pos.selling,
+    positionStop: pos.stop ?? undefined,
+    buysSeen: pos.buys ?? undefined,
   };
 }
 
