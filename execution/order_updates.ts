@@ -482,7 +482,10 @@ export async function applyExchangeOrder(
       untraded,
     ],
   );
-  if (sum.exit_asked) await tellFillAfterExit(tx, order.id);
+  // An order found after it was given up as never placed (REJECTED) is told by the
+  // reconciler's one message about it (reconcile.ts), neither as placed nor as filled after exit.
+  const foundLate = order.status === "REJECTED";
+  if (sum.exit_asked && !foundLate) await tellFillAfterExit(tx, order.id);
   const status = sum.status;
   if (status === "FILLED" && order.status !== "FILLED") {
     await enqueueNotification(tx, {
@@ -494,7 +497,7 @@ export async function applyExchangeOrder(
     });
   } else if (
     isActiveOrderStatus(status) && !["OPEN", "PARTIALLY_FILLED"].includes(order.status) &&
-    !await replacesCancelledStop(tx, order)
+    !foundLate && !await replacesCancelledStop(tx, order)
   ) {
     await enqueueNotification(tx, {
       severity: "INFO",

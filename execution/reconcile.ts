@@ -14,10 +14,12 @@ import { pauseOf } from "./outcome.ts";
 import { limits } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
 import type { Db, Sql } from "../db/mod.ts";
+import { isActiveOrderStatus } from "../trading/statuses.ts";
 import type { Exchange, ExchangeOrder, Fill } from "../exchange/mod.ts";
 import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { applyExchangeOrder, ORDER_COLUMNS, type OrderRow, rejectOrder } from "./order_updates.ts";
 import { accountTag } from "./accounts.ts";
+import { exitRequester } from "./exit_fills.ts";
 
 export interface ReconcileTuning {
   minAgeMs: number;
@@ -249,7 +251,11 @@ export function createReconciler(deps: {
   /**
    * An order given up as never placed is looked at again for a day: if the exchange shows it
    * after all, it is recorded (a position nobody knew about is the worst outcome) and the
-   * operator hears about it at CRITICAL.
+   * operator hears about it once, at CRITICAL, or at WARN when nothing of it filled and it is
+   * being cancelled. One that must not exist (unwantedBy: its cancel was asked, or an exit of
+   * the whole position came after it) is cancelled while it rests: its cancel is asked again
+   * under the same name, so an exit's is asked until the order ended (cancels.ts); what it
+   * filled is held as a position with its stop, which no exit sold (none knew of the fill).
    */
   async function recheckGivenUp(order: OrderRow, found: ExchangeOrder | null, fills: Fill[]) {
     if (!found) {
@@ -258,15 +264,40 @@ export function createReconciler(deps: {
     }
     await db.transaction(async (tx) => {
       const status = await applyExchangeOrder(tx, order, found, fills, account);
+      const [now] = await tx.query<{ filled: string; avg: string | null; stop: string | null }>(
+        `select filled_qty::text as filled, avg_fill_price::text as avg,
+                coalesce(stop_price::text, decision ->> 'sl') as stop
+           from orders where id = $1`,
+        [order.id],
+      );
+      const unwanted = await unwantedBy(tx, order);
+      const resting = isActiveOrderStatus(status);
+      const filled = Number(now.filled) > 0;
+      if (unwanted && resting) {
+        await tx.query(
+          `insert into cancel_requests (order_id, requested_by) values ($1, $2)
+           on conflict (order_id) where status = 'PENDING' do nothing`,
+          [order.id, unwanted.by],
+        );
+        // First in the reconciler's queue: its cancel is sent and recorded on the next pass.
+        await tx.query("update orders set checked_at = null where id = $1", [order.id]);
+      }
+      if (unwanted && filled) {
+        // The cancel closed when the order was given up did not happen: it filled first.
+        await tx.query(
+          `update cancel_requests set status = 'FAILED', error = $2, updated_at = now()
+            where order_id = $1 and status = 'DONE'`,
+          [
+            order.id,
+            `the order filled ${now.filled} of ${order.qty} first (${status}), found on the ` +
+            "exchange after it was given up as never placed",
+          ],
+        );
+      }
       await enqueueNotification(tx, {
-        severity: "CRITICAL",
+        severity: unwanted && resting && !filled ? "WARN" : "CRITICAL",
         kind: NotificationKind.orderFoundLate,
-        text:
-          `${
-            tagOf(order)
-          }Order ${order.client_order_id} (${order.side} ${order.qty} ${order.symbol}) was ` +
-          `given up as never placed but is on the exchange (${status}); it is now recorded. ` +
-          `Check the position`,
+        text: foundLateText(order, status, now, unwanted?.why),
         dedupeKey: `order:${order.client_order_id}:found-late`,
         accountId: order.account_id,
       });
@@ -346,4 +377,78 @@ export function createReconciler(deps: {
   }
 
   return { reconcileOnce };
+}
+
+/**
+ * Why an order found after it was given up must not exist, and who asks for its cancel: its
+ * cancel was asked (an exit's, an operator's, a stop's replacement), or, for a buy, an exit of
+ * the symbol's whole position ended after the order was created, which would have asked for it
+ * (process.ts) had the order been known to exist.
+ */
+async function unwantedBy(
+  tx: Sql,
+  order: OrderRow,
+): Promise<{ by: string; why: string } | undefined> {
+  const [asked] = await tx.query<{ by: string }>(
+    `select requested_by as by from cancel_requests where order_id = $1
+      order by (requested_by like 'exit:%') desc, id desc limit 1`,
+    [order.id],
+  );
+  if (asked) {
+    return {
+      by: asked.by,
+      why: asked.by.startsWith("exit:")
+        ? `${asked.by.replace(/^exit:/, "exit ")} had asked for its cancel`
+        : `its cancel was asked (by ${asked.by})`,
+    };
+  }
+  if (order.side !== "buy") return undefined;
+  // Alerts carry no index for this; it runs only for an order found late, which is rare.
+  const [exit] = await tx.query<{ id: number }>(
+    `select id from inbound_alerts
+      where account_id = $1 and status in ('EXECUTED', 'REJECTED') and processed_at >= $3
+        and decision ->> 'action' = 'sell' and decision ->> 'symbol' = $2
+        and decision ->> 'qty' is null
+      order by processed_at limit 1`,
+    [order.account_id, order.symbol, order.created_at],
+  );
+  if (!exit) return undefined;
+  return {
+    by: exitRequester(exit.id),
+    why: `exit alert ${exit.id} of the whole position came after it and would have cancelled it`,
+  };
+}
+
+const num = (v: string | null) => Number(Number(v ?? 0).toFixed(8)).toString();
+
+/** The one message about an order found after it was given up as never placed. */
+function foundLateText(
+  order: OrderRow,
+  status: string,
+  now: { filled: string; avg: string | null; stop: string | null },
+  why: string | undefined,
+): string {
+  const what = `${order.side} ${num(order.qty)} ${order.symbol}`;
+  const head = `${tagOf(order)}Order ${order.client_order_id} (${what}) was given up as never ` +
+    "placed but ";
+  const filled = Number(now.filled) > 0;
+  if (!why || (!filled && !isActiveOrderStatus(status))) {
+    return `${head}is on the exchange (${status}); it is now recorded. Check the position`;
+  }
+  const bought = `${num(now.filled)}${
+    Number(now.filled) < Number(order.qty) ? ` of ${num(order.qty)}` : ""
+  } at ${num(now.avg)}`;
+  const held = `The ${num(now.filled)} bought is held as an open position, guarded by its ${
+    now.stop ? `stop ${num(now.stop)}` : "stop"
+  }; sell it if it is not wanted`;
+  if (!isActiveOrderStatus(status)) {
+    return `${head}filled ${bought} on the exchange (${status}); it is now recorded. ${
+      why[0].toUpperCase() + why.slice(1)
+    }, and nothing sold what it bought. ${held}`;
+  }
+  if (!filled) {
+    return `${head}rests on the exchange (${status}): ${why}, so it is cancelled now`;
+  }
+  return `${head}rests on the exchange (${status}) with ${bought} filled: ${why}, so the rest ` +
+    `is cancelled now. ${held}`;
 }

@@ -1,8 +1,13 @@
 /**
- * A buy of the symbol that an exit asked to cancel, filling while a pass has that exit claimed:
- * the exit sells it, and no one is told it is held; one that fills after the exit read the
- * position, or whose exit ends without a sell, is told. Whether the exit sold it is decided once
- * the exit sold or ended.
+ * A buy of the symbol that an exit would have cancelled but that turns up or fills late:
+ *
+ * - Given up as never placed (its answer lost, the exchange without trace of it), then found
+ *   on the exchange by the 24 h recheck: when an exit asked for its cancel, or an exit of the
+ *   whole position came after it, a resting one is cancelled with one message, and one that
+ *   filled is held with its stop and told as such.
+ * - Filling while a pass has the exit that waits for it claimed: the exit sells it, and no one
+ *   is told it is held; one that fills after the exit read the position, or whose exit ends
+ *   without a sell, is told.
  *
  * The steps of a pass are driven in order (the claim, the fill recorded, the exit planned).
  * Through the real ccxt client against the fake Binance, on the real PostgreSQL when
@@ -26,6 +31,211 @@ import {
 } from "../../helpers/execution.ts";
 import { expectNotification, serviceTest, until } from "../../helpers/fixtures.ts";
 import type { FakeExchange } from "../../fakes/exchange.ts";
+
+/** The pending cancel requests as if asked and last tried a minute ago: each try is due. */
+const ageRequests = (db: Db) =>
+  db.query(
+    `update cancel_requests set created_at = now() - interval '60 s',
+            updated_at = now() - interval '60 s' where status = 'PENDING'`,
+  );
+
+/** The limit buy whose create call was lost (hang-before): its client order id once given up. */
+async function givenUpBuy(db: Db, agent: { reconcileOnce: () => Promise<unknown> }) {
+  for (let i = 0; i < 4; i++) {
+    await ageRequests(db);
+    await agent.reconcileOnce();
+  }
+  const [lost] = await db.query<{ client_order_id: string; status: string }>(
+    `select client_order_id, status from orders
+      where side = 'buy' and type = 'limit' and reject_reason like '%never placed%'`,
+  );
+  assert.equal(lost?.status, "REJECTED", "given up as never placed");
+  return lost.client_order_id;
+}
+
+/** The exchange books the lost create after all (a request stuck on the way), and it is due
+ * for the recheck of given-up orders. */
+async function bookedLate(db: Db, fake: FakeExchange, cid: string) {
+  await fetch(`${fake.url}/api/v3/order`, {
+    method: "POST",
+    body: new URLSearchParams({
+      symbol: "BTCUSDT",
+      side: "BUY",
+      type: "LIMIT",
+      timeInForce: "GTC",
+      quantity: "0.002",
+      price: "45000",
+      newClientOrderId: cid,
+    }),
+  }).then((r) => r.body?.cancel());
+  await db.query(
+    "update orders set checked_at = now() - interval '1 hour' where client_order_id = $1",
+    [cid],
+  );
+  return fake.orders.find((o) => o.clientOrderId === cid)!;
+}
+
+const statusOf = async (db: Db, cid: string) =>
+  (await db.query<{ status: string }>("select status from orders where client_order_id = $1", [
+    cid,
+  ]))[0].status;
+
+const requestsOf = (db: Db, cid: string) =>
+  db.query<{ status: string; error: string | null; requested_by: string }>(
+    `select r.status, r.error, r.requested_by from cancel_requests r
+       join orders o on o.id = r.order_id where o.client_order_id = $1 order by r.id`,
+    [cid],
+  );
+
+const placedNotes = (db: Db, cid: string) =>
+  db.query("select 1 from notification_outbox where kind = 'order_placed' and text like $1", [
+    `%${cid}%`,
+  ]);
+
+/** A position of 0.002 BTC and a whole exit beside an add-on buy whose create call was lost. */
+async function exitBesideLostBuy(
+  { db, fake, agent }: {
+    db: Db;
+    fake: FakeExchange;
+    agent: { runOnce: () => Promise<{ executed: number; unknown: number }> };
+  },
+) {
+  await insertAlert(db, { qty: "0.002", sl: "49000" });
+  await agent.runOnce();
+  fake.fail("hang-before", 1, "LIMIT"); // the add-on never reaches the book, as far as we know
+  await insertAlert(db, { qty: "0.002", price: "45000", sl: "44000" });
+  assert.equal((await agent.runOnce()).unknown, 1);
+  const sell = await insertAlert(db, { action: "sell" });
+  assert.equal((await agent.runOnce()).executed, 1, "the exit sells at once");
+  return sell;
+}
+
+Deno.test({
+  ...serviceTest,
+  name: "a buy given up as never placed whose cancel an exit asked for is cancelled when found " +
+    "resting on the exchange, with one message",
+  fn: () =>
+    withLive(
+      async ({ db, fake, agent }) => {
+        const sell = await exitBesideLostBuy({ db, fake, agent });
+        const cid = await givenUpBuy(db, agent);
+        const late = await bookedLate(db, fake, cid);
+        await agent.reconcileOnce(); // found: recorded, its cancel asked again
+        assert.equal(await statusOf(db, cid), "OPEN");
+        await agent.reconcileOnce(); // the cancel sent, the order looked up
+        assert.equal(late.status, "CANCELED", "cancelled on the exchange");
+        assert.equal(await statusOf(db, cid), "CANCELED");
+        assert.deepEqual(
+          (await requestsOf(db, cid)).map((r) => [r.status, r.requested_by]),
+          [["DONE", `exit:alert ${sell}`], ["DONE", `exit:alert ${sell}`]],
+          "closed when given up, then asked again and carried out",
+        );
+        await expectNotification(db, "order_found_late", {
+          count: 1,
+          severity: "WARN",
+          text: new RegExp(
+            `${cid} \\(buy 0\\.002 BTC/USDT\\) was given up as never placed but rests on the ` +
+              `exchange \\(OPEN\\): exit alert ${sell} had asked for its cancel, so it is ` +
+              "cancelled now$",
+          ),
+        });
+        assert.equal((await placedNotes(db, cid)).length, 0, "not told as placed");
+        fake.setPrice("BTCUSDT", "44900"); // the old limit is reached: nothing is bought
+        await agent.reconcileOnce();
+        assert.equal((await db.query("select 1 from positions where status = 'OPEN'")).length, 0);
+      },
+      300,
+      testConfig,
+    ),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "a buy given up as never placed whose cancel an exit asked for and that filled is found " +
+    "held with its stop, told once, its cancel recorded as failed",
+  fn: () =>
+    withLive(
+      async ({ db, fake, agent }) => {
+        const sell = await exitBesideLostBuy({ db, fake, agent });
+        const cid = await givenUpBuy(db, agent);
+        const late = await bookedLate(db, fake, cid);
+        fake.setPrice("BTCUSDT", "44900"); // it fills before the recheck finds it
+        assert.equal(late.status, "FILLED");
+        await agent.reconcileOnce();
+        assert.equal(await statusOf(db, cid), "FILLED");
+        const held = await db.query<{ status: string; qty: string; stop_price: string }>(
+          "select status, qty::text, stop_price::text from positions order by id",
+        );
+        assert.deepEqual(held.map((p) => [p.status, Number(p.qty), Number(p.stop_price)]), [
+          ["CLOSED", 0, 49000],
+          ["OPEN", 0.002, 44000],
+        ]);
+        await expectNotification(db, "order_found_late", {
+          count: 1,
+          severity: "CRITICAL",
+          text: new RegExp(
+            `${cid} \\(buy 0\\.002 BTC/USDT\\) was given up as never placed but filled 0\\.002 ` +
+              `at 45000 on the exchange \\(FILLED\\); it is now recorded\\. Exit alert ${sell} ` +
+              "had asked for its cancel, and nothing sold what it bought\\. The 0\\.002 bought " +
+              "is held as an open position, guarded by its stop 44000; sell it if it is not " +
+              "wanted$",
+          ),
+        });
+        await expectNotification(db, "filled_after_exit", { count: 0 });
+        const [request] = await requestsOf(db, cid);
+        assert.equal(request.status, "FAILED", "the cancel did not happen");
+        assert.match(
+          request.error ?? "",
+          /the order filled 0\.002\d* of 0\.002\d* first \(FILLED\)/,
+        );
+        await agent.reconcileOnce();
+        assert.equal((await requestsOf(db, cid)).length, 1, "nothing more to cancel");
+      },
+      300,
+      testConfig,
+    ),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "a buy given up as never placed before an exit of the whole position came is cancelled " +
+    "when found resting after that exit",
+  fn: () =>
+    withLive(
+      async ({ db, fake, agent }) => {
+        await insertAlert(db, { qty: "0.002", sl: "49000" });
+        await agent.runOnce();
+        fake.fail("hang-before", 1, "LIMIT");
+        await insertAlert(db, { qty: "0.002", price: "45000", sl: "44000" });
+        assert.equal((await agent.runOnce()).unknown, 1);
+        const cid = await givenUpBuy(db, agent); // no exit yet: its signal is planned again
+        await agent.runOnce();
+        const again = fake.orders.find((o) => o.type === "LIMIT")!;
+        assert.equal(again.status, "NEW", "attempt 2 rests");
+        const sell = await insertAlert(db, { action: "sell" });
+        assert.equal((await agent.runOnce()).executed, 1);
+        await agent.reconcileOnce();
+        assert.equal(again.status, "CANCELED", "the exit had attempt 2 cancelled");
+        const late = await bookedLate(db, fake, cid);
+        await agent.reconcileOnce();
+        await agent.reconcileOnce();
+        assert.equal(late.status, "CANCELED", "attempt 1, found late, is cancelled too");
+        assert.deepEqual((await requestsOf(db, cid)).map((r) => [r.status, r.requested_by]), [
+          ["DONE", `exit:alert ${sell}`],
+        ]);
+        await expectNotification(db, "order_found_late", {
+          count: 1,
+          severity: "WARN",
+          text: new RegExp(
+            `${cid} .*rests on the exchange \\(OPEN\\): exit alert ${sell} of the whole ` +
+              "position came after it and would have cancelled it, so it is cancelled now$",
+          ),
+        });
+      },
+      300,
+      testConfig,
+    ),
+});
 
 /** The context a pass gives each alert of the default account (agent.ts). */
 async function alertContext(db: Db, exchange: Exchange, config = testConfig) {
