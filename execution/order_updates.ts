@@ -12,6 +12,7 @@ import type { ExchangeOrder, Fill } from "../exchange/mod.ts";
 import { limits } from "../core/limits.ts";
 import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { isActiveOrderStatus } from "../trading/statuses.ts";
+import { dec } from "../trading/decimal.ts";
 import { markRejected } from "./orders_sql.ts";
 import { accountTag } from "./accounts.ts";
 import { tellFillAfterExit } from "./exit_fills.ts";
@@ -384,20 +385,26 @@ export async function applyExchangeOrder(
   // The order's row first: two applications of its evidence never work out what is new from the
   // same stored executions. It holds how many lookups in a row found the order filled beyond
   // the trades shown (reconcile_misses of an active order; of a NEW or UNKNOWN one, it counts
-  // "not found" answers).
-  const [held] = await tx.query<{ status: string; misses: number; cumulative: boolean }>(
-    `select status, reconcile_misses as misses,
-            exists(select 1 from executions e
-                    where e.order_id = orders.id and starts_with(e.exchange_trade_id, $2))
-              as cumulative
-       from orders where id = $1 for update`,
-    [order.id, CUMULATIVE_KEY],
-  );
+  // "not found" answers), and what its executions held before this one. Nothing to record (no
+  // trade, nothing filled): not read at all.
+  const filled = ex.filled || "0";
+  const [held] = mine.length > 0 || dec.cmp(filled, "0") > 0
+    ? await tx.query<{ status: string; misses: number; cumulative: boolean; stored: string }>(
+      `select status, reconcile_misses as misses,
+              exists(select 1 from executions e
+                      where e.order_id = orders.id and starts_with(e.exchange_trade_id, $2))
+                as cumulative,
+              (select coalesce(sum(e.qty), 0)::text from executions e
+                where e.order_id = orders.id) as stored
+         from orders where id = $1 for update`,
+      [order.id, CUMULATIVE_KEY],
+    )
+    : [undefined];
   const recorded: RecordedFill[] = [];
   const add = (f: RecordedFill | null) => {
     if (f) recorded.push(f);
   };
-  if (held.cumulative || mine.some((f) => !f.id)) {
+  if (held?.cumulative || mine.some((f) => !f.id)) {
     // Trades without ids, or an order already recorded from its totals (whose trades, ids or
     // not, cannot be told from those totals): only what the trades add up to beyond is new.
     add(await recordBeyond(tx, order, mine, account));
@@ -409,14 +416,10 @@ export async function applyExchangeOrder(
   // Filled beyond the trades shown (none shown at all, or not all yet): from the order's own
   // totals, at once when it states its fee; else after a few lookups, so trades that are late to
   // show (with their fees) are still recorded from the trades.
-  const [{ short }] = Number(ex.filled) > 0
-    ? await tx.query<{ short: boolean }>(
-      "select $2::numeric > coalesce(sum(qty), 0) as short from executions where order_id = $1",
-      [order.id, ex.filled],
-    )
-    : [{ short: false }];
+  const short = held !== undefined &&
+    dec.cmp(filled, recorded.reduce((sum, f) => dec.add(sum, f.qty), held.stored)) > 0;
   let untraded = 0;
-  if (short) {
+  if (short && held) {
     untraded = (["OPEN", "PARTIALLY_FILLED"].includes(held.status) ? Number(held.misses) : 0) + 1;
     if (ex.avgPrice && (ex.fee || untraded >= limits.untradedFillLookups)) {
       const totals: Fill = {
