@@ -182,24 +182,29 @@ export async function syncDefaultAccount(
   sql: Sql,
   exchange: { id: string; mode: AccountMode },
 ): Promise<void> {
-  // What the default account still has open, wherever: after a switch of EXCHANGE_ID or
-  // EXCHANGE_MODE it would be watched, sold and reconciled through the new exchange or mode,
-  // which does not hold it.
+  // What the default account still has open that the new exchange or mode does not hold: after
+  // a switch of EXCHANGE_ID or EXCHANGE_MODE it would be watched, sold and reconciled through
+  // them. What is open on the new exchange in the account's mode is held there (an older
+  // version let EXCHANGE_ID change under it; a start back on that exchange goes ahead).
+  const elsewhere = `(exchange_id <> $2 or a.mode <> $3)`;
   const [row] = await sql.query<
     { exchange_id: string; mode: string; positions: number; orders: number; venues: string }
   >(
     `select a.exchange_id, a.mode,
-            (select count(*)::int from positions p
-              where p.account_id = a.id and p.status = 'OPEN') as positions,
-            (select count(*)::int from orders o
-              where o.account_id = a.id and o.status in ${ACTIVE_ORDER_STATUSES_SQL}) as orders,
+            (select count(*)::int from positions
+              where account_id = a.id and status = 'OPEN' and ${elsewhere}) as positions,
+            (select count(*)::int from orders
+              where account_id = a.id and status in ${ACTIVE_ORDER_STATUSES_SQL}
+                and ${elsewhere}) as orders,
             (select string_agg(distinct v.exchange_id, ', ' order by v.exchange_id) from (
-               select exchange_id from positions where account_id = a.id and status = 'OPEN'
+               select exchange_id from positions
+                where account_id = a.id and status = 'OPEN' and ${elsewhere}
                union all
                select exchange_id from orders
-                where account_id = a.id and status in ${ACTIVE_ORDER_STATUSES_SQL}) v) as venues
+                where account_id = a.id and status in ${ACTIVE_ORDER_STATUSES_SQL}
+                  and ${elsewhere}) v) as venues
        from accounts a where a.id = $1`,
-    [DEFAULT_ACCOUNT_ID],
+    [DEFAULT_ACCOUNT_ID, exchange.id, exchange.mode],
   );
   const changed = row && (row.exchange_id !== exchange.id || row.mode !== exchange.mode);
   if (changed && (row.positions > 0 || row.orders > 0)) {

@@ -74,3 +74,46 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  ...serviceTest,
+  name: "a switch back to the exchange that holds the default account's positions goes ahead",
+  fn: async () => {
+    await using tdb = await testDb();
+    const { db } = tdb;
+    await syncDefaultAccount(db, { id: "binance", mode: "paper" });
+    await seedInstrument(db);
+    await db.query(
+      `insert into positions (account_id, exchange_id, symbol, qty, avg_entry_price, status)
+       values ($1, 'binance', 'BTC/USDT', 0.01, 50000, 'OPEN')`,
+      [DEFAULT_ACCOUNT_ID],
+    );
+    await db.query(
+      `insert into orders (account_id, exchange_id, symbol, side, qty, ref_price, status,
+                           client_order_id, idempotency_key)
+       values ($1, 'binance', 'BTC/USDT', 'buy', 0.01, 50000, 'OPEN', 'c-1', 'k-1')`,
+      [DEFAULT_ACCOUNT_ID],
+    );
+    // An older version let EXCHANGE_ID change under them (or migration 0016 took another
+    // exchange as the default account's): the account names kraken, what it holds is on binance.
+    await db.query("update accounts set exchange_id = 'kraken' where id = $1", [
+      DEFAULT_ACCOUNT_ID,
+    ]);
+    // Started on binance again: what it holds is on that exchange, in that mode.
+    await syncDefaultAccount(db, { id: "binance", mode: "paper" });
+    const [a] = await db.query<{ exchange_id: string; mode: string }>(
+      "select exchange_id, mode from accounts where id = $1",
+      [DEFAULT_ACCOUNT_ID],
+    );
+    assert.deepEqual(a, { exchange_id: "binance", mode: "paper" });
+    // A switch away from it, or of its mode, is still refused.
+    await assert.rejects(
+      () => syncDefaultAccount(db, { id: "kraken", mode: "paper" }),
+      /EXCHANGE_ID is kraken but this database holds 1 open position\(s\) and 1 active order\(s\) on binance/,
+    );
+    await assert.rejects(
+      () => syncDefaultAccount(db, { id: "binance", mode: "live" }),
+      /EXCHANGE_MODE is live but/,
+    );
+  },
+});
