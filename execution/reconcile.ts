@@ -256,23 +256,60 @@ export function createReconciler(deps: {
    * the whole position came after it) is cancelled while it rests: its cancel is asked again
    * under the same name, so an exit's is asked until the order ended (cancels.ts); what it
    * filled is held as a position with its stop, which no exit sold (none knew of the fill).
+   * One whose signal was planned again as another order that rests or filled is cancelled at
+   * once when it rests, then recorded as the exchange has it.
    */
   async function recheckGivenUp(order: OrderRow, found: ExchangeOrder | null, fills: Fill[]) {
     if (!found) {
       await db.query("update orders set checked_at = now() where id = $1", [order.id]);
       return;
     }
+    // Its signal was planned again as another order, which filled or rests: this one is the
+    // signal's second order. Resting, it is cancelled first (it could not even be recorded
+    // resting beside an active one of the same key), then recorded as the exchange then has it.
+    const [replaced] = await db.query<{ cid: string }>(
+      `select client_order_id as cid from orders
+        where account_id = $1 and idempotency_key = $2 and id > $3
+          and (filled_qty > 0 or status in ('NEW', 'UNKNOWN', 'OPEN', 'PARTIALLY_FILLED'))
+        order by id desc limit 1`,
+      [order.account_id, order.idempotency_key, order.id],
+    );
+    if (replaced && found.status === "open") {
+      try {
+        await exchange.cancelOrder(order.client_order_id, order.symbol);
+      } catch (error) {
+        // Most often it ended meanwhile: the lookup below says how.
+        log.warn("Cancel of {cid}, found late beside {other}, failed: {error}", {
+          cid: order.client_order_id,
+          other: replaced.cid,
+          error: errorMessage(error),
+        });
+      }
+      const after = await lookup(order);
+      if (after) [found, fills] = [after, await fillsOf(order, after)];
+    }
+    const ended = found;
     await db.transaction(async (tx) => {
-      const status = await applyExchangeOrder(tx, order, found, fills, account);
+      const status = await applyExchangeOrder(tx, order, ended, fills, account);
       const [now] = await tx.query<{ filled: string; avg: string | null; stop: string | null }>(
         `select filled_qty::text as filled, avg_fill_price::text as avg,
                 coalesce(stop_price::text, decision ->> 'sl') as stop
            from orders where id = $1`,
         [order.id],
       );
-      const unwanted = await unwantedBy(tx, order);
       const resting = isActiveOrderStatus(status);
       const filled = Number(now.filled) > 0;
+      if (replaced) {
+        await enqueueNotification(tx, {
+          severity: filled || resting ? "CRITICAL" : "WARN",
+          kind: NotificationKind.orderFoundLate,
+          text: replacedText(order, status, now, replaced.cid),
+          dedupeKey: `order:${order.client_order_id}:found-late`,
+          accountId: order.account_id,
+        });
+        return;
+      }
+      const unwanted = await unwantedBy(tx, order);
       if (unwanted && resting) {
         await tx.query(
           `insert into cancel_requests (order_id, requested_by) values ($1, $2)
@@ -420,6 +457,27 @@ async function unwantedBy(
 }
 
 const num = (v: string | null) => Number(Number(v ?? 0).toFixed(8)).toString();
+
+/** The message about an order found late whose signal was planned again as order `other`. */
+function replacedText(
+  order: OrderRow,
+  status: string,
+  now: { filled: string; avg: string | null; stop: string | null },
+  other: string,
+): string {
+  const head =
+    `${tagOf(order)}Order ${order.client_order_id} (${order.side} ${
+      num(order.qty)
+    } ${order.symbol}) was given up as never placed, and its signal was planned again as order ` +
+    `${other}, but it is on the exchange`;
+  if (isActiveOrderStatus(status)) {
+    return `${head} (${status}) and could not be cancelled: cancel it on the exchange`;
+  }
+  if (!(Number(now.filled) > 0)) return `${head}: it is cancelled now (${status})`;
+  return `${head} and filled ${num(now.filled)} at ${num(now.avg)} (${status}) before it ` +
+    `could be cancelled; it is now recorded: the position holds the signal's fills twice, ` +
+    `guarded by its ${now.stop ? `stop ${num(now.stop)}` : "stop"}; sell what is not wanted`;
+}
 
 /** The one message about an order found after it was given up as never placed. */
 function foundLateText(

@@ -237,6 +237,48 @@ Deno.test({
     ),
 });
 
+Deno.test({
+  ...serviceTest,
+  name: "a buy given up as never placed whose signal was planned again is cancelled when found " +
+    "resting beside the new order, so the signal is not bought twice",
+  fn: () =>
+    withLive(
+      async ({ db, fake, agent }) => {
+        fake.fail("hang-before", 1, "LIMIT");
+        await insertAlert(db, { qty: "0.002", price: "45000", sl: "44000" });
+        assert.equal((await agent.runOnce()).unknown, 1);
+        const cid = await givenUpBuy(db, agent); // its signal is planned again
+        await agent.runOnce();
+        const again = fake.orders.find((o) => o.type === "LIMIT" && o.clientOrderId !== cid)!;
+        assert.equal(again.status, "NEW", "attempt 2 rests");
+        const late = await bookedLate(db, fake, cid);
+        await agent.reconcileOnce();
+        assert.equal(late.status, "CANCELED", "attempt 1, found late, is cancelled");
+        assert.equal(await statusOf(db, cid), "CANCELED");
+        await expectNotification(db, "order_apply_failed", { count: 0 });
+        await expectNotification(db, "order_found_late", {
+          count: 1,
+          severity: "WARN",
+          text: new RegExp(
+            `${cid} \\(buy 0\\.002 BTC/USDT\\) was given up as never placed, and its signal ` +
+              `was planned again as order ${again.clientOrderId}, but it is on the exchange: it ` +
+              "is cancelled now \\(CANCELED\\)$",
+          ),
+        });
+        fake.setPrice("BTCUSDT", "44900"); // the limit is reached: only attempt 2 buys
+        await agent.reconcileOnce();
+        assert.equal(again.status, "FILLED");
+        assert.ok(Math.abs(fake.balance("BTC") - 0.002) < 1e-12, "bought once");
+        const held = await db.query<{ qty: string }>(
+          "select qty::text from positions where status = 'OPEN'",
+        );
+        assert.deepEqual(held.map((p) => Number(p.qty)), [0.002]);
+      },
+      300,
+      testConfig,
+    ),
+});
+
 /** The context a pass gives each alert of the default account (agent.ts). */
 async function alertContext(db: Db, exchange: Exchange, config = testConfig) {
   const [account] = await listAccounts(db);
