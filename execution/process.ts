@@ -411,9 +411,17 @@ export async function processAlert(
     return await refuse(ctx, alert.id, d.idempotencyKey, recorded.invalid);
   }
   // What this sell counts of the buys whose cancel it asked for: a fill beyond it is told as
-  // held (exit_fills.ts), one it counts is sold by it.
-  if (d.action === "sell") {
-    await recordExitSell(db, alert.id, recorded.row.id, snap.buysSeen ?? {});
+  // held (exit_fills.ts), one it counts is sold by it. Only a sell with buys beside it has
+  // anything to record, and its bookkeeping never holds the sell up (a stop-loss among them):
+  // should it fail, a message about a late fill may be wrong, the sale is not.
+  if (d.action === "sell" && snap.buysSeen && Object.keys(snap.buysSeen).length > 0) {
+    await recordExitSell(db, alert.id, recorded.row.id, snap.buysSeen).catch((error) =>
+      ctx.log.error(
+        "Alert {alertId}: what its sell counted of the buys beside it was not " +
+          "recorded ({error}); the sell goes on",
+        { alertId: alert.id, error: errorMessage(error) },
+      )
+    );
   }
   const outcome = await send(ctx, alert.id, recorded.row, planned.plan);
   // Not accepted by the exchange (it asked to wait): the alert is planned again, later.

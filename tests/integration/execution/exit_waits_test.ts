@@ -101,3 +101,32 @@ Deno.test({
       assert.equal(add.status, "CANCELED", "no entry fills after the exit");
     }),
 });
+
+Deno.test({
+  ...serviceTest,
+  name: "an exit whose note of the buys beside it cannot be written still sells at once",
+  fn: () =>
+    withLive(async ({ db, fake, agent }) => {
+      await insertAlert(db, { qty: "0.002", sl: "49000" });
+      await agent.runOnce();
+      await insertAlert(db, { qty: "0.002", price: "45000", sl: "44000" });
+      await agent.runOnce();
+      // What the exit's sell counted of the resting buy (cancel_requests.exit_sell_id) cannot be
+      // written: that bookkeeping must not hold the sale up.
+      await db.query(`create function refuse_exit_note() returns trigger language plpgsql as $$
+        begin
+          if new.exit_sell_id is not null then raise exception 'note refused'; end if;
+          return new;
+        end $$`);
+      await db.query(`create trigger refuse_exit_note before update on cancel_requests
+        for each row execute function refuse_exit_note()`);
+      const sell = await insertAlert(db, { action: "sell" });
+      assert.equal((await agent.runOnce()).executed, 1);
+      assert.equal((await alertOf(db, sell)).status, "EXECUTED");
+      assert.deepEqual(
+        fake.orders.filter((o) => o.side === "SELL").map((o) => Number(o.origQty)),
+        [0.002],
+        "the position is sold in the same pass",
+      );
+    }),
+});
