@@ -435,6 +435,25 @@ export function createProtector(deps: ProtectDeps) {
     }
   }
 
+  /**
+   * Whether the price is already at or below the position's stop: the exchange would refuse
+   * the stop-limit ("would trigger immediately"), and the software watch sells the position at
+   * its next pass. That happens after a restart: a limit buy that filled while serve was down,
+   * or a stop cancelled by hand meanwhile, with the price fallen on past the stop. One ticker
+   * per symbol and pass; without a price the stop is placed as usual.
+   */
+  async function pastStop(p: Candidate, prices: Map<string, number | undefined>) {
+    if (!prices.has(p.symbol)) {
+      prices.set(
+        p.symbol,
+        await exchange.fetchTicker(p.symbol).then((t) => t.last, () => undefined),
+      );
+    }
+    const last = prices.get(p.symbol);
+    return last !== undefined && Number.isFinite(last) && last > 0 &&
+      dec.cmp(last, p.stop_price) <= 0;
+  }
+
   /** One pass: settle what ended, then protect what is unprotected (of one symbol, or all). */
   async function protectOnce(options: { symbol?: string } = {}): Promise<ProtectSummary> {
     const summary: ProtectSummary = {
@@ -443,6 +462,7 @@ export function createProtector(deps: ProtectDeps) {
       settled: await settle(),
       replacing: await requestReplacements(),
     };
+    const prices = new Map<string, number | undefined>();
     for (const p of await candidates(options.symbol)) {
       const o = protectiveOrder(p, p.rules ?? {}, offsetPct);
       // Too little left beside resting limit sells for an order of its own (under the step, the
@@ -454,6 +474,17 @@ export function createProtector(deps: ProtectDeps) {
         dec.cmp(o.qty, "0") <= 0 ||
         ((p.beside_sells || p.buying) && !placeable(o, p.rules ?? {}))
       ) continue;
+      // No stop to place under the price: the software stop sells it, with no refusal, no
+      // CRITICAL and no 15 minutes' wait; should the price come back first, the next pass
+      // places the stop.
+      if (await pastStop(p, prices)) {
+        log.info(
+          "Position {position}: the price is at or below its stop {stop}; no stop " +
+            "placed, the software stop sells it",
+          { position: p.id, stop: p.stop_price },
+        );
+        continue;
+      }
       const recorded = await record(p, o);
       if (recorded === null) continue;
       if ("invalid" in recorded) {

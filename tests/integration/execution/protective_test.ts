@@ -439,3 +439,68 @@ Deno.test({
       assert.equal(exit.decision.action, "sell");
     }),
 });
+
+Deno.test({
+  ...serviceTest,
+  name: "after a restart, a position whose price is past its stop gets no refused stop and no " +
+    "CRITICAL: the software stop sells it",
+  fn: () =>
+    withLive(async ({ db, fake, agent, exchange }) => {
+      // Two resting limit buys; while serve is down both fill and the price falls on through
+      // their stop. One of them filled before: its stop rested and was cancelled by hand.
+      await insertAlert(db, { qty: "0.01", price: "49500", sl: "49000" }, "pine");
+      await agent.runOnce();
+      fake.setPrice("BTCUSDT", "49400");
+      await agent.reconcileOnce();
+      assert.equal(stopsOn(fake).length, 1);
+      fake.cancel(stopsOn(fake)[0].clientOrderId);
+      fake.setPrice("BTCUSDT", "47000");
+      await agent.reconcileOnce();
+      assert.equal(stopsOn(fake).length, 1, "nothing placed under the price");
+      assert.equal((await notes(db, "protection_failed")).length, 0);
+      assert.equal((await notes(db, "order_rejected")).length, 0);
+      assert.equal((await notes(db, "protective_stop")).length, 1, "the cancel is told");
+      const risk = createRiskAgent({ db, exchange, log: logger("t") });
+      assert.equal((await risk.runOnce()).handed, 1, "the software stop sells it");
+      await agent.runOnce();
+      assert.equal((await position(db)).status, "CLOSED");
+      assert.deepEqual(sellsOn(fake).map((o) => [o.type, o.status]), [
+        ["STOP_LOSS_LIMIT", "CANCELED"],
+        ["MARKET", "FILLED"],
+      ]);
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "a limit buy that filled while serve was down, the price now under its stop, is sold " +
+    "by the software stop without a refused stop or a CRITICAL",
+  fn: () =>
+    withLive(async ({ db, fake, agent, exchange }) => {
+      await insertAlert(db, { qty: "0.01", price: "49500", sl: "49000" }, "pine");
+      await agent.runOnce();
+      fake.setPrice("BTCUSDT", "49400");
+      fake.setPrice("BTCUSDT", "47000");
+      await agent.reconcileOnce();
+      assert.equal((await position(db)).status, "OPEN");
+      assert.equal(stopsOn(fake).length, 0);
+      assert.equal((await protective(db)).length, 0);
+      assert.equal((await notes(db, "protection_failed")).length, 0);
+      assert.equal((await notes(db, "order_rejected")).length, 0);
+      const risk = createRiskAgent({ db, exchange, log: logger("t") });
+      assert.equal((await risk.runOnce()).handed, 1);
+      await agent.runOnce();
+      assert.equal((await position(db)).status, "CLOSED");
+      // Should the price come back above the stop before it sells, the stop is placed.
+      await insertAlert(db, { qty: "0.01", price: "46500", sl: "46000" }, "pine");
+      await agent.runOnce();
+      fake.setPrice("BTCUSDT", "46400");
+      fake.setPrice("BTCUSDT", "45000");
+      await agent.reconcileOnce();
+      assert.equal(stopsOn(fake).length, 0);
+      fake.setPrice("BTCUSDT", "46200");
+      await agent.reconcileOnce();
+      assert.equal(stopsOn(fake).length, 1);
+      assert.equal(stopsOn(fake)[0].status, "NEW");
+    }),
+});
