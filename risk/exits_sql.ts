@@ -28,6 +28,8 @@ export interface WatchedPosition {
   protective_limit?: string | null;
   /** Whether the reconciler has looked at that stop since the watch started (or a minute passed). */
   protective_checked?: boolean | null;
+  /** A resting stop's row from before a downtime, not looked at since the start (watch.ts). */
+  from_before_downtime?: boolean | null;
   /** The take-profit ladder planned at the entry, and how many of its slices filled. */
   tp_ladder?: { price: string; qty: string }[] | null;
   tp_ladder_filled?: number;

@@ -68,6 +68,12 @@ const TRAIL_COLUMNS = `p.avg_entry_price::text, p.trail_pct::text, p.trail_activ
      join instruments i on i.id = ei.instrument_id
     where ei.exchange_id = p.exchange_id and i.symbol = p.symbol) as tick_size`;
 
+/**
+ * A stop's row looked at longer than this before the watch started is from before a downtime
+ * (while serve runs, each reconcile pass, every 10 s, looks at the resting orders oldest first).
+ */
+const DOWNTIME_S = 60;
+
 export function createRiskAgent(deps: RiskDeps) {
   const { db, exchange, log } = deps;
   const gaps = priceGaps({ db, log, now: deps.now });
@@ -109,7 +115,16 @@ export function createRiskAgent(deps: RiskDeps) {
               ((select bool_and(o.checked_at >= $3) from orders o
                  where o.position_id = p.id and o.purpose = 'stop_loss'
                    and o.status in ${ACTIVE_ORDER_STATUSES_SQL})
-               or $3 < now() - make_interval(secs => $4::float8)) as protective_checked
+               or $3 < now() - make_interval(secs => $4::float8)) as protective_checked,
+              -- And a stop whose row was last looked at a while before this agent started
+              -- (serve was down) may have sold the position before its price came back up:
+              -- within the same minute its target, ladder and trail wait for the reconciler too.
+              (exists (select 1 from orders o
+                        where o.position_id = p.id and o.purpose = 'stop_loss'
+                          and o.status in ${ACTIVE_ORDER_STATUSES_SQL}
+                          and coalesce(o.checked_at, o.updated_at)
+                              < $3::timestamptz - make_interval(secs => $5::float8))
+               and $3 >= now() - make_interval(secs => $4::float8)) as from_before_downtime
          from positions p
         where (p.exchange_id = $1 or $2) and p.status = 'OPEN' and p.qty > 0
           and (p.stop_price is not null or p.take_profit_price is not null
@@ -118,7 +133,7 @@ export function createRiskAgent(deps: RiskDeps) {
                            where r.position_id = p.id and r.status = 'PLANNED'
                              and r.alert_id is not null)
         order by p.id`,
-      [exchange.id, deps.markets !== undefined, startedAt, restartGraceS],
+      [exchange.id, deps.markets !== undefined, startedAt, restartGraceS, DOWNTIME_S],
     );
     const summary: RiskSummary = {
       watched: positions.length,
@@ -154,6 +169,10 @@ export function createRiskAgent(deps: RiskDeps) {
         continue;
       }
       for (const p of group) {
+        // Its stop may have filled while serve was down, the price since back above its target
+        // or its trail: nothing is acted on from the row of before until the reconciler has
+        // been at it (a false "take-profit hit", a trail raised, a cancel of a filled stop).
+        if (p.from_before_downtime === true) continue;
         const trailed = await trailPosition(db, p, last, log, deps.trailStepPct);
         // The resting stop is below the raised one now: the software stop guards until
         // execution/protective.ts has replaced it.

@@ -60,6 +60,14 @@ const notes = async (db: Db, kind: string) => (await db.query<{ severity: string
   [kind],
 ));
 
+/** The stops' rows as a serve stopped that long ago left them: last looked at back then. */
+const downFor = (db: Db, interval: string) =>
+  db.query(
+    `update orders set checked_at = checked_at - $1::interval, updated_at = updated_at - $1::interval
+      where purpose = 'stop_loss'`,
+    [interval],
+  );
+
 /** An entry of 0.01 BTC at 50000 with its stop at 49000 (limit 0.5 % below: 48755). */
 const enter = (db: Db) => insertAlert(db, { qty: "0.01", sl: "49000" });
 
@@ -502,5 +510,47 @@ Deno.test({
       await agent.reconcileOnce();
       assert.equal(stopsOn(fake).length, 1);
       assert.equal(stopsOn(fake)[0].status, "NEW");
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "a restarted watch sells no target of a position whose stop filled while serve was down",
+  fn: () =>
+    withLive(async ({ db, fake, agent, exchange }) => {
+      await insertAlert(db, { qty: "0.01", sl: "49000", tp: "52000" });
+      await agent.runOnce();
+      // serve is down for a while; meanwhile the stop fills, then the price climbs past the
+      // target.
+      await downFor(db, "2 hours");
+      fake.setPrice("BTCUSDT", "48900");
+      fake.setPrice("BTCUSDT", "53000");
+      assert.equal(stopsOn(fake)[0].status, "FILLED");
+      // A watch started now reads the position as it was: open, its stop resting.
+      const risk = createRiskAgent({ db, exchange, log: logger("t") });
+      assert.equal((await risk.runOnce()).handed, 0, "no target exit on an old row");
+      await agent.reconcileOnce();
+      assert.equal((await position(db)).status, "CLOSED");
+      assert.equal((await risk.runOnce()).watched, 0);
+      assert.equal(await count(db, "select 1 from inbound_alerts where source = 'risk'"), 0);
+      assert.equal((await notes(db, "take_profit")).length, 0);
+      assert.equal(sellsOn(fake).length, 1);
+    }),
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "a restarted watch sells the target once the reconciler found the stop still resting",
+  fn: () =>
+    withLive(async ({ db, fake, agent, exchange }) => {
+      await insertAlert(db, { qty: "0.01", sl: "49000", tp: "52000" });
+      await agent.runOnce();
+      await downFor(db, "2 hours");
+      fake.setPrice("BTCUSDT", "53000");
+      const risk = createRiskAgent({ db, exchange, log: logger("t") });
+      assert.equal((await risk.runOnce()).handed, 0, "the stop's row is from before the downtime");
+      await agent.reconcileOnce();
+      assert.equal((await risk.runOnce()).handed, 1, "the target is sold");
+      assert.equal((await notes(db, "take_profit")).length, 1);
     }),
 });
