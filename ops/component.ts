@@ -1,20 +1,38 @@
 /**
  * The daily backup of `serve` (BACKUP_DIR, at BACKUP_AT UTC, keeping the newest BACKUP_KEEP).
  * It runs inside the service, so an embedded database is dumped between two units of work of
- * the one session (a consistent copy) without stopping anything. Success is logged and sent to
- * the operator at INFO, failure at WARN; `doctor` reports the age of the newest backup.
+ * the one session (a consistent copy) without stopping anything. A backup missed while serve
+ * was down is taken at start. Success is logged and sent to the operator at INFO, failure at
+ * WARN; `doctor` reports the age of the newest backup.
  */
 import { errorMessage } from "../core/errors.ts";
 import { redactText } from "../core/redact.ts";
 import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { scheduleCron } from "../core/scheduler.ts";
 import type { Component, ServiceContext } from "../runtime/mod.ts";
-import { pruneBackups, takeBackup } from "./backup.ts";
+import { listBackups, pruneBackups, takeBackup } from "./backup.ts";
 
 /** "03:00" → "0 3 * * *". */
 export function dailySchedule(at: string): string {
   const [h, m] = at.split(":").map(Number);
   return `${m} ${h} * * *`;
+}
+
+/** The latest time at or before `now` the daily backup was due (`at`, "HH:MM" UTC). */
+export function lastDue(at: string, now: Date): Date {
+  const [h, m] = at.split(":").map(Number);
+  const due = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate(), h, m));
+  if (due.getTime() > now.getTime()) due.setUTCDate(due.getUTCDate() - 1);
+  return due;
+}
+
+/**
+ * Whether the daily backup was missed while serve was down: the newest one in `dir` is older
+ * than the last time one was due. A directory without any yet is left to the schedule.
+ */
+export async function backupMissed(dir: string, at: string, now: Date): Promise<boolean> {
+  const [newest] = await listBackups(dir);
+  return newest !== undefined && newest.takenAt.getTime() < lastDue(at, now).getTime();
 }
 
 export function backupComponent(ctx: ServiceContext): Promise<Component> {
@@ -33,6 +51,17 @@ export function backupComponent(ctx: ServiceContext): Promise<Component> {
         }],
         ctx.signal,
         ctx.log,
+      );
+      // A day missed while serve was down (a crash, a holiday) is taken now, in the
+      // background, instead of at the next BACKUP_AT: the newest backup could otherwise be
+      // days old until then, and `doctor` failing for it.
+      void backupMissed(dir, at, ctx.clock.now()).then(
+        (missed) => missed ? runBackup(ctx, dir, keep) : undefined,
+        (error) =>
+          ctx.log.warn("Backups in {dir} could not be listed: {error}", {
+            dir,
+            error: redactText(errorMessage(error)),
+          }),
       );
       return Promise.resolve();
     },
