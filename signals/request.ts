@@ -267,6 +267,23 @@ export function looseUnescape(text: string): string {
   );
 }
 
+/**
+ * The values a text that is not JSON gives `auth_token`, read loosely: `"auth_token": "…"`
+ * beside a JSON mistake, with curly quotes (“…”), or `auth_token=…` in a plain message; escapes
+ * decoded. Only the public key word is searched for, so the time taken says nothing of the
+ * token; each value is then compared in constant time.
+ */
+export function looseAuthTokens(text: string): string[] {
+  const values: string[] = [];
+  for (const m of text.matchAll(LOOSE_AUTH_TOKEN)) {
+    values.push(looseUnescape(m[1] ?? m[2] ?? m[3] ?? ""));
+  }
+  return values;
+}
+
+const LOOSE_AUTH_TOKEN =
+  /auth_token["'“”‘’]?\s*[:=]\s*(?:["“”]([^"“”]*)["“”]|'([^']*)'|([^\s"'“”‘’,;}&]+))/g;
+
 /** How many string literals of a JSON text hold `secret` once decoded (see jsonTextStrings). */
 export function secretLiterals(text: string, secret: string): number {
   let n = 0;

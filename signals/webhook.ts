@@ -27,6 +27,7 @@ import {
   inexactJsonNumber,
   inexactNumberError,
   ipAllowed,
+  looseAuthTokens,
   looseUnescape,
   readBodyLimited,
   secretLiterals,
@@ -63,6 +64,7 @@ export type PineHandler = ((req: Request, info: { remoteAddr: string }) => Promi
 };
 
 const MASK = "[REDACTED]";
+const NOT_KEPT = "[not kept: a body that is not JSON and holds the webhook token]";
 
 // Longer than ~80 lines: the webhook's checks in the order they run (size, address, token, parse, store), each a few lines.
 /** The handler of POST /alerts/pine; `stats` counts the outcomes since start. */
@@ -153,15 +155,22 @@ export function pineHandler(deps: PineDeps): PineHandler {
     // Each given token is compared once (a digest each); the body's answer is kept for the
     // check below.
     const bodyTokenOk = tokenOk(fields?.auth_token);
+    // A body that is not JSON and gives the token as its auth_token: what TradingView posts
+    // for a message with a JSON mistake (a trailing comma, an unquoted placeholder, curly
+    // quotes). It is answered with its parse error, stored without its text (below).
+    let bodyless = false;
     if (!bodyTokenOk && !tokenOk(req.headers.get("x-auth-token"))) {
-      refused("unauthorized", remote);
-      return json({ error: "missing or wrong token" }, 401);
+      if (parsed || !looseAuthTokens(read.text).some(tokenOk)) {
+        refused("unauthorized", remote);
+        return json({ error: "missing or wrong token" }, 401);
+      }
+      bodyless = true;
     }
     // The token anywhere but auth_token (decoded, so in any escaped form; in a key too; in a
     // key given twice, whose first value JSON.parse drops but the raw text keeps; in the text
     // of a body that is not JSON, escapes decoded): refused, and nothing of the request is
     // kept, not even an invalid-alert record, since every stored form would have to be masked.
-    if (tokenOutsideAuthField(read.text, parsed, fields, token, bodyTokenOk, plain)) {
+    if (!bodyless && tokenOutsideAuthField(read.text, parsed, fields, token, bodyTokenOk, plain)) {
       refused("tokenInFields", remote);
       return json({
         error: "The webhook token appears in a field of the alert (only auth_token or the " +
@@ -172,7 +181,8 @@ export function pineHandler(deps: PineDeps): PineHandler {
     // intakeAlert, for every door; a number a double cannot keep needs the text, so here.)
     const inexact = parsed ? inexactJsonNumber(read.text) : undefined;
     if (inexact) parseError = inexactNumberError(inexact);
-    const rawBody = storableRaw(read.text, token, fields, plain);
+    // An undecoded body cannot be searched for every escaped form of the token: not kept.
+    const rawBody = bodyless ? NOT_KEPT : storableRaw(read.text, token, fields, plain);
     const payload = parseError === undefined && fields ? withoutToken(fields) : undefined;
     const acceptBy = new Date(arrival.getTime() + limits.webhookDbTimeoutMs);
     const input = {

@@ -200,6 +200,39 @@ Deno.test({
       });
 
       await tt.step(
+        "a body that is not JSON with the token as its auth_token is a 422 saying why, not a 401",
+        async () => {
+          // What TradingView posts (text/plain, the token in the body) for a message with a
+          // JSON mistake: a trailing comma, an unquoted placeholder, curly quotes, plain text.
+          const bodies = [
+            `{"symbol": "BINANCE:BTCUSDT", "side": "buy", "strategy": "trend", "auth_token": "${TOKEN}",}`,
+            `{"symbol": BINANCE:BTCUSDT, "side": "buy", "strategy": "trend", "auth_token": "${TOKEN}"}`,
+            `{“symbol”: “BINANCE:BTCUSDT”, “side”: “buy”, “auth_token”: “${TOKEN}”}`,
+            `buy BTCUSDT auth_token=${TOKEN}`,
+          ];
+          for (const body of bodies) {
+            const r = await post(body, {
+              headers: { "content-type": "text/plain; charset=utf-8", "x-auth-token": "" },
+            });
+            assert.equal(r.status, 422, `${body}: ${JSON.stringify(r.body)}`);
+            assert.equal(r.body.status, "rejected");
+            assert.match(r.body.error, /^Body is not valid JSON/);
+            const row = await alertRow(r.body.alert_id);
+            assert.equal(row.status, "INVALID");
+            assert.match(String(row.error), /not valid JSON/);
+            assert.ok(!String(row.raw_body).includes(TOKEN), String(row.raw_body));
+          }
+          const wrong = TOKEN.slice(0, -1) + (TOKEN.endsWith("9") ? "8" : "9");
+          const before = await count();
+          const r = await post(`{"side": buy, "auth_token": "${wrong}"}`, {
+            headers: { "content-type": "text/plain", "x-auth-token": "" },
+          });
+          assert.equal(r.status, 401);
+          assert.equal(await count(), before);
+        },
+      );
+
+      await tt.step(
         "a NUL character anywhere is a 422 stored with its error, never a 500",
         async () => {
           await invalid(
