@@ -7,7 +7,7 @@
 import { registerSecrets } from "../core/redact.ts";
 import type { Component, ServiceContext, WorkQueue } from "../runtime/mod.ts";
 import type { Config } from "../core/config.ts";
-import { DatabaseUnavailableError, errorMessage } from "../core/errors.ts";
+import { DatabaseUnavailableError, errorMessage, nextStep } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import { type Log, logger } from "../core/log.ts";
 import type { Db } from "../db/mod.ts";
@@ -200,9 +200,12 @@ export function pineHandler(deps: PineDeps): PineHandler {
         : recordInvalid(db, { ...input, error: parseError }, { queue: deps.queue });
       result = await replyBound(work);
     } catch (error) {
+      // A write the database cancelled or refused for the moment (a statement timeout or
+      // pg_cancel_backend, a deadlock, too many connections: rolled back, nothing stored) is
+      // a 503 too, which the sender re-sends.
       if (
         !(error instanceof DatabaseUnavailableError) && !isDeadlineError(error) &&
-        !isLateWriteError(error)
+        !isLateWriteError(error) && nextStep(error).step !== "retry"
       ) {
         throw error;
       }

@@ -306,3 +306,58 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a webhook write the database cancels or refuses for the moment is a 503, not a 500",
+  ignore: t.kind !== "server",
+  ...serviceTest,
+  async fn() {
+    const t2 = await testDb();
+    const other = postgres(t2.url!, { max: 2, onnotice: () => {} });
+    const h = pineHandler({ db: t2.db, config, log: logger("test") });
+    await insertStrategy(t2.db, "trend");
+    const send = async (key: string) => {
+      const req = new Request("http://local/alerts/pine", {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-auth-token": TOKEN },
+        body: JSON.stringify(alert({ idempotency_key: key })),
+      });
+      const res = await h(req, { remoteAddr: "127.0.0.1" });
+      return { status: res.status, body: await res.json() as Record<string, unknown> };
+    };
+    try {
+      assert.equal((await send("warm")).status, 202);
+      // The write waits on a lock and is cancelled (pg_cancel_backend, a statement_timeout):
+      // SQLSTATE 57014, rolled back, so the sender must send it again.
+      const held = await other.reserve();
+      await held`begin`;
+      await held`lock table inbound_alerts in access exclusive mode`;
+      const pending = send("cancelled");
+      let cancelled = false;
+      for (let i = 0; i < 100 && !cancelled; i++) {
+        const [r] = await other`select count(pg_cancel_backend(pid))::int as n
+          from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock'
+            and pid <> pg_backend_pid()`;
+        cancelled = r.n > 0;
+        if (!cancelled) await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.ok(cancelled, "the blocked write was found and cancelled");
+      const r = await pending.finally(async () => {
+        await held`commit`;
+        held.release();
+      });
+      assert.equal(r.status, 503, JSON.stringify(r.body));
+      assert.match(String(r.body.error), /retry later/);
+      const stored = await t2.db.query(
+        "select 1 from inbound_alerts where idempotency_key = 'cancelled'",
+      );
+      assert.equal(stored.length, 0);
+      // Sent again, it is stored.
+      assert.equal((await send("cancelled")).status, 202);
+    } finally {
+      await other.end();
+      await t2.close();
+    }
+  },
+});
