@@ -16,7 +16,12 @@ import type { Db } from "../db/mod.ts";
 import type { WorkQueue } from "../runtime/mod.ts";
 import { importCsv, type ImportSummary } from "./csv_import.ts";
 import { intakeAlert, type IntakeResult, recordInvalid, symbolResolver } from "./intake.ts";
-import { inexactJsonNumber, inexactNumberError } from "./request.ts";
+import {
+  inexactJsonNumber,
+  inexactNumberError,
+  repeatedAlertField,
+  repeatedFieldError,
+} from "./request.ts";
 
 export interface PullOptions {
   db: Db;
@@ -159,8 +164,12 @@ async function submitJsonLines(
       continue;
     }
     const inexact = inexactJsonNumber(line);
-    if (inexact) {
-      result = await recordInvalid(o.db, { ...base, error: inexactNumberError(inexact) });
+    const repeated = typeof body === "object" && body !== null && !Array.isArray(body)
+      ? repeatedAlertField(line, body as Record<string, unknown>)
+      : undefined;
+    if (inexact || repeated) {
+      const error = inexact ? inexactNumberError(inexact) : repeatedFieldError(repeated!);
+      result = await recordInvalid(o.db, { ...base, error });
       count(summary, lineNo, result);
       continue;
     }

@@ -220,6 +220,73 @@ export const inexactNumberError = (n: { key: string; source: string }) =>
   `Number ${n.source} (${n.key}) has more digits than a JSON number keeps; send it as a ` +
   `string: "${n.key}": "${n.source}"`;
 
+/** The fields the alert is read from (pine_schema.ts); auth_token is the token checks' own. */
+const ALERT_FIELDS = new Set([
+  "symbol",
+  "side",
+  "strategy",
+  "qty",
+  "price",
+  "sl",
+  "tp",
+  "trail_pct",
+  "confidence",
+  "ts",
+  "idempotency_key",
+]);
+
+/**
+ * The first field of the alert that a JSON object text gives more than once
+ * (`"side":"sell", … "side":"buy"`), or undefined. JSON.parse keeps the last value without a
+ * word, so such an alert would trade what its first value did not say. `fields` is the parsed
+ * object. Every key literal ends in `"`, spaces and `:`: a text with no more of those than
+ * `fields` has keys repeats none and is answered without the walk below (only nested objects,
+ * a repeat or an escaped quote before a colon in a value take it).
+ */
+export function repeatedAlertField(
+  text: string,
+  fields: Record<string, unknown>,
+): string | undefined {
+  let keys = 0;
+  for (const k in fields) if (Object.hasOwn(fields, k)) keys++;
+  let colons = 0;
+  for (let at = text.indexOf(":"); at !== -1 && colons <= keys; at = text.indexOf(":", at + 1)) {
+    let j = at - 1;
+    while (j > 0 && isJsonSpace(text.charCodeAt(j))) j--;
+    if (text.charCodeAt(j) === QUOTE) colons++;
+  }
+  if (colons <= keys) return undefined;
+  // The top-level keys, walked: a string at depth 1 followed by a colon is a key.
+  const seen = new Set<string>();
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "{" || c === "[") depth++;
+    else if (c === "}" || c === "]") depth--;
+    else if (c === '"') {
+      let end = i + 1;
+      while (end < text.length && text[end] !== '"') end += text[end] === "\\" ? 2 : 1;
+      const literal = text.slice(i, end + 1);
+      i = end;
+      if (depth !== 1) continue;
+      let next = end + 1;
+      while (isJsonSpace(text.charCodeAt(next))) next++;
+      if (text[next] !== ":") continue;
+      const key: string = literal.includes("\\") ? JSON.parse(literal) : literal.slice(1, -1);
+      if (seen.has(key) && ALERT_FIELDS.has(key)) return key;
+      seen.add(key);
+    }
+  }
+  return undefined;
+}
+
+const QUOTE = 0x22;
+const isJsonSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+
+/** The refusal of an alert that gives a field more than once. */
+export const repeatedFieldError = (key: string) =>
+  `Invalid alert: ${key}: given more than once; give each field once`;
+
 /** Whether a decoded JSON value nests arrays and objects deeper than `max` levels. */
 export function nestedDeeperThan(value: unknown, max: number): boolean {
   // Recursive, so nothing is allocated for a flat alert (it runs for every one); the recursion

@@ -7,6 +7,7 @@ import {
   looseUnescape,
   nestedDeeperThan,
   readBodyLimited,
+  repeatedAlertField,
   secretLiterals,
   tokenMatches,
 } from "./request.ts";
@@ -150,4 +151,21 @@ Deno.test("a JSON number kept exactly passes; one with more digits than a double
   // A traded name inside a field the service ignores is ignored with it.
   assert.equal(inexactJsonNumber('{"meta":{"price":0.1234567890123456789},"qty":1}'), undefined);
   assert.equal(inexactJsonNumber("not json 12345678901234567"), undefined);
+});
+
+Deno.test("a field of the alert given twice is named, however the text is written", () => {
+  const repeated = (text: string) => repeatedAlertField(text, JSON.parse(text));
+  assert.equal(repeated('{"side":"sell","qty":"1","side":"buy"}'), "side");
+  assert.equal(repeated('{"qty" : "1",\n "side": "buy", "qty"\t:\t"9"}'), "qty");
+  assert.equal(repeated('{"\\u0073ide":"sell","side":"buy"}'), "side");
+  assert.equal(repeated('{"note":{"a":1},"price":"1","price":"2"}'), "price");
+  // Each field once, keys in nested objects, a repeated field the alert does not read, and
+  // quotes and colons inside values: nothing named.
+  assert.equal(
+    repeated('{"side":"buy","symbol":"BINANCE:BTCUSDT","ts":"2026-01-01T00:00:00Z"}'),
+    undefined,
+  );
+  assert.equal(repeated('{"side":"buy","meta":{"side":"sell","qty":[{"qty":1}]}}'), undefined);
+  assert.equal(repeated('{"side":"buy","note":"a","note":"b"}'), undefined);
+  assert.equal(repeated('{"side":"buy","note":"x\\": \\"side\\": y"}'), undefined);
 });

@@ -30,6 +30,8 @@ import {
   looseAuthTokens,
   looseUnescape,
   readBodyLimited,
+  repeatedAlertField,
+  repeatedFieldError,
   secretLiterals,
   tokenChecker,
 } from "./request.ts";
@@ -181,6 +183,8 @@ export function pineHandler(deps: PineDeps): PineHandler {
     // intakeAlert, for every door; a number a double cannot keep needs the text, so here.)
     const inexact = parsed ? inexactJsonNumber(read.text) : undefined;
     if (inexact) parseError = inexactNumberError(inexact);
+    const repeated = fields && !inexact ? repeatedAlertField(read.text, fields) : undefined;
+    if (repeated) parseError = repeatedFieldError(repeated);
     // An undecoded body cannot be searched for every escaped form of the token: not kept.
     const rawBody = bodyless ? NOT_KEPT : storableRaw(read.text, token, fields, plain);
     const payload = parseError === undefined && fields ? withoutToken(fields) : undefined;

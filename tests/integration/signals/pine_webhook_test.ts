@@ -233,6 +233,31 @@ Deno.test({
       );
 
       await tt.step(
+        "a field given twice is a 422 naming it, not the last value traded",
+        async () => {
+          // JSON.parse keeps the last "side": this alert would have been a buy.
+          const body = `{"symbol": "BINANCE:BTCUSDT", "side": "sell", "strategy": "trend", ` +
+            `"idempotency_key": "twice-1", "side" : "buy"}`;
+          const row = await invalid(body, /side: given more than once/);
+          assert.equal(row.status, "INVALID");
+          const keyTwice = `{"symbol": "BINANCE:BTCUSDT", "side": "buy", "strategy": "trend", ` +
+            `"idempotency_key": "twice-2", "idempotency_key": "twice-3"}`;
+          await invalid(keyTwice, /idempotency_key: given more than once/);
+          const received = await db.query(
+            "select 1 from inbound_alerts where status = 'RECEIVED' and idempotency_key like 'twice-%'",
+          );
+          assert.equal(received.length, 0);
+          // A repeated key inside a nested object or in a field the alert does not read is not
+          // the alert's.
+          const nested = await post(
+            `{"symbol": "BINANCE:BTCUSDT", "side": "buy", "strategy": "trend", ` +
+              `"idempotency_key": "twice-4", "meta": {"side": "sell"}, "note": "a", "note": "b"}`,
+          );
+          assert.equal(nested.status, 202, JSON.stringify(nested.body));
+        },
+      );
+
+      await tt.step(
         "a NUL character anywhere is a 422 stored with its error, never a 500",
         async () => {
           await invalid(

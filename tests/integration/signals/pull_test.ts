@@ -62,15 +62,21 @@ Deno.test({
     const queue = workQueue<number>();
     const puller = createPuller({ db, url: files.url, exchangeId: "binance", queue });
     try {
-      files.set({ body: `${alert("p1")}\n${alert("p2")}\n{not json\n`, etag: '"v1"' });
+      // Line 4 gives its side twice (JSON.parse would keep the last): refused, naming it.
+      const twice = alert("p9", { side: "sell" }).replace("}", ',"side":"buy"}');
+      files.set({
+        body: `${alert("p1")}\n${alert("p2")}\n{not json\n${twice}\n`,
+        etag: '"v1"',
+      });
       const first = await puller.pullOnce();
       assert.equal(first.status, "read");
       if (first.status !== "read") return;
       assert.equal(first.format, "jsonl");
       assert.equal(first.summary.accepted, 2);
-      assert.deepEqual(first.summary.rejected.map((r) => r.lineNo), [3]);
+      assert.deepEqual(first.summary.rejected.map((r) => r.lineNo), [3, 4]);
+      assert.match(first.summary.rejected[1].reason, /side: given more than once/);
       assert.equal(queue.drain().length, 2, "accepted alerts wake execution");
-      assert.deepEqual(await countAlerts(db), { INVALID: 1, RECEIVED: 2 });
+      assert.deepEqual(await countAlerts(db), { INVALID: 2, RECEIVED: 2 });
 
       // Unchanged file: the server answers 304 to the ETag and nothing is submitted.
       assert.equal((await puller.pullOnce()).status, "not-modified");
@@ -83,7 +89,7 @@ Deno.test({
       });
       const grown = await puller.pullOnce();
       assert.equal(grown.status === "read" && grown.summary.rows, 1);
-      assert.deepEqual(await countAlerts(db), { INVALID: 1, RECEIVED: 3 });
+      assert.deepEqual(await countAlerts(db), { INVALID: 2, RECEIVED: 3 });
 
       // A server without ETags sending the same body again: nothing new.
       files.set({ body: `${alert("p1")}\n${alert("p2")}\n{not json\n${alert("p3")}\n` });
@@ -94,7 +100,7 @@ Deno.test({
       files.set({ body: "\xff\xfe garbage \u0000", type: "application/octet-stream" });
       // Not JSON lines and not a CSV with the required columns: refused with the reason.
       await assert.rejects(puller.pullOnce(), /header lacks the column/);
-      assert.deepEqual(await countAlerts(db), { INVALID: 1, RECEIVED: 3 });
+      assert.deepEqual(await countAlerts(db), { INVALID: 2, RECEIVED: 3 });
     } finally {
       await files.close();
     }
