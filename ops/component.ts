@@ -68,8 +68,23 @@ export function backupComponent(ctx: ServiceContext): Promise<Component> {
   });
 }
 
-/** One scheduled backup; never throws (the next day tries again). */
-export async function runBackup(ctx: ServiceContext, dir: string, keep: number): Promise<void> {
+/** The backup of each directory under way in this process. */
+const running = new Map<string, Promise<void>>();
+
+/**
+ * One scheduled backup; never throws (the next day tries again). A backup of `dir` asked while
+ * one is under way (the catch-up at start meeting `BACKUP_AT`) is that one, not a second.
+ */
+export function runBackup(ctx: ServiceContext, dir: string, keep: number): Promise<void> {
+  let p = running.get(dir);
+  if (!p) {
+    p = backupOnce(ctx, dir, keep).finally(() => running.delete(dir));
+    running.set(dir, p);
+  }
+  return p;
+}
+
+async function backupOnce(ctx: ServiceContext, dir: string, keep: number): Promise<void> {
   const t0 = performance.now();
   try {
     const b = await takeBackup(ctx.db, dir, {

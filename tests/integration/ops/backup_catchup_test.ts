@@ -10,7 +10,7 @@ import { fakeClock } from "../../../core/clock.ts";
 import { logger } from "../../../core/log.ts";
 import type { ServiceContext } from "../../../runtime/mod.ts";
 import { backupComponent, listBackups } from "../../../ops/mod.ts";
-import { backupMissed } from "../../../ops/component.ts";
+import { backupMissed, runBackup } from "../../../ops/component.ts";
 
 /** Starts the backup part of serve at `now` over `dir`; returns its stop. */
 async function startAt(t: Awaited<ReturnType<typeof testDb>>, dir: string, now: string) {
@@ -80,6 +80,38 @@ Deno.test({
       await Deno.writeTextFile(`${dir}/pg-solo-lite-20261201T030000Z.tar.gz`, "x");
       assert.equal(await backupMissed(dir, "03:00", new Date("2026-12-01T23:59:00Z")), false);
       assert.equal(await backupMissed(dir, "23:30", new Date("2026-12-01T23:59:00Z")), true);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "a backup asked while one is under way (the catch-up meeting BACKUP_AT) is that one",
+  fn: async () => {
+    await using t = await testDb({ onDisk: true });
+    const dir = await Deno.makeTempDir({ prefix: "pgsl-bk-" });
+    try {
+      const ctx = {
+        config: { databaseUrl: t.url, backup: { dir, at: "03:00", keep: 14, timeoutMs: 60_000 } },
+        db: t.db,
+        clock: fakeClock(new Date("2026-12-01T03:00:00Z")),
+        log: logger("test"),
+      } as unknown as ServiceContext;
+      const first = runBackup(ctx, dir, 14);
+      const second = runBackup(ctx, dir, 14);
+      assert.equal(first, second, "the second ask joins the first");
+      await Promise.all([first, second]);
+      assert.equal((await listBackups(dir)).length, 1);
+      const notes = await t.db.query<{ kind: string }>(
+        "select kind from notification_outbox where kind like 'backup%'",
+      );
+      assert.ok(notes.every((n) => n.kind === "backup_done"), JSON.stringify(notes));
+      // Once it ended, the next ask is a backup of its own.
+      const third = runBackup(ctx, dir, 14);
+      assert.notEqual(third, first);
+      await third;
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
