@@ -324,6 +324,12 @@ create table positions (
   constraint positions_pkey PRIMARY KEY (id)
 );
 
+create table pull_reads (
+  url_hash text not null,
+  read_at timestamp with time zone not null,
+  constraint pull_reads_pkey PRIMARY KEY (url_hash)
+);
+
 create table pull_seen_lines (
   line_hash text not null,
   first_seen_at timestamp with time zone not null default now(),

@@ -44,6 +44,8 @@ export interface ImportOptions {
   onProgress?: (line: string) => void;
   /** Woken with each accepted alert's id (execution's queue inside `serve`). */
   queue?: WorkQueue<number>;
+  /** Why an entry without its own `ts` is refused (the pulled file after a gap: pull.ts). */
+  undated?: string;
 }
 
 /** Streams the rows through the intake. Throws RuntimeError when the file cannot be used. */
@@ -78,7 +80,13 @@ export async function importCsv(
           ? await recordInvalid(db, { ...base, rawBody: line.text, error: row }, {
             dryRun: o.dryRun,
           })
-          : await intakeAlert(db, { ...base, rawBody: line.text, body: row, payload: row }, {
+          : await intakeAlert(db, {
+            ...base,
+            rawBody: line.text,
+            body: row,
+            payload: row,
+            undated: o.undated,
+          }, {
             dryRun: o.dryRun,
             symbols,
             queue: o.queue,

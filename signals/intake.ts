@@ -44,6 +44,12 @@ export interface SignalInput {
   receivedAt?: Date;
   /** The database refuses to commit the write after this time (migration 0009). */
   acceptBy?: Date;
+  /**
+   * Why an entry (a buy) without its own `ts` is refused: its receipt is not its time, and it
+   * may be too old to trade (a line of the pulled file read after a gap: pull.ts). REJECTED
+   * with this reason, after its strategy accepted it; exits are kept, as late exits are.
+   */
+  undated?: string;
 }
 
 /** A write refused by the database because it came after its `acceptBy` (nothing stored). */
@@ -112,6 +118,14 @@ export async function recordDecision(
         storeRefused(tx, input, "REJECTED", mapped.error, options, { key, hash, decision })
       );
       result = { outcome: "rejected", alertId, error: mapped.error };
+      break;
+    }
+    if (input.undated && mapped.decision.action === "buy" && mapped.decision.ts === undefined) {
+      const error = input.undated;
+      const alertId = await db.transaction((tx) =>
+        storeRefused(tx, input, "REJECTED", error, options, { key, hash, decision })
+      );
+      result = { outcome: "rejected", alertId, error };
       break;
     }
     result = await storeDecision(db, input, mapped.decision, hash, strategy!, options);

@@ -8,6 +8,12 @@
  * `pull_seen_lines` (and the latest in memory), so a file that keeps its old lines adds no row
  * per poll nor per restart, and a line refused once (say, for a strategy not yet created) is not
  * accepted later when its cause is gone: the sender sends it again, as a new line.
+ *
+ * A line without its own `ts` counts as received when it is read, so its age is bounded by what
+ * the poll knows (`undatedEntryRefusal`): it was written after the previous full read of the file
+ * (`pull_reads`, kept across restarts) and before the answer's `Last-Modified`. An entry from a
+ * line that cannot be fresh, or that may be older than SIGNAL_MAX_AGE_S because the file went
+ * unread for longer (serve down, the file unreachable), is refused with the reason.
  */
 import { createHash } from "node:crypto";
 import { errorMessage, RuntimeError } from "../core/errors.ts";
@@ -30,6 +36,11 @@ export interface PullOptions {
   queue?: WorkQueue<number>;
   /** Replaces the global fetch (tests). */
   fetch?: typeof fetch;
+  /** SIGNAL_MAX_AGE_S; 0 or absent: a line without `ts` is never refused for its age. */
+  maxAgeS?: number;
+  /** PULL_ALERTS_INTERVAL_S: the usual time between two reads. */
+  intervalS?: number;
+  now?: () => Date;
 }
 
 export type PullResult =
@@ -49,9 +60,23 @@ export function createPuller(o: PullOptions): Puller {
   let etag: string | undefined;
   let lastModified: string | undefined;
   let lastBodyHash: string | undefined;
+  const now = o.now ?? (() => new Date());
+  const urlHash = sha256(o.url);
+  /** When the file was last read in full (undefined: not looked up yet; null: never). */
+  let lastReadAt: Date | null | undefined;
+  const readDone = async (at: Date) => {
+    await o.db.query(
+      `insert into pull_reads (url_hash, read_at) values ($1, $2)
+       on conflict (url_hash) do update set read_at = greatest(pull_reads.read_at, $2)`,
+      [urlHash, at],
+    );
+    lastReadAt = at;
+  };
 
   return {
     async pullOnce() {
+      // The poll's start: a line missing from its answer was written after it.
+      const startedAt = now();
       const headers: Record<string, string> = { accept: "application/x-ndjson, text/csv, */*" };
       if (etag) headers["if-none-match"] = etag;
       if (lastModified) headers["if-modified-since"] = lastModified;
@@ -61,6 +86,7 @@ export function createPuller(o: PullOptions): Puller {
       });
       if (res.status === 304) {
         await res.body?.cancel();
+        await readDone(startedAt);
         return { status: "not-modified" };
       }
       if (!res.ok) {
@@ -77,22 +103,76 @@ export function createPuller(o: PullOptions): Puller {
       const bodyHash = sha256(text);
       if (bodyHash === lastBodyHash) {
         ({ etag, lastModified } = validators);
+        await readDone(startedAt);
         return { status: "unchanged" };
       }
       const { fresh, hashes } = await unseenLines(o.db, text, seen);
       const format = /^\s*\{/.test(text) ? "jsonl" : "csv";
+      let undated: string | undefined;
+      if (fresh.size > 0 && (o.maxAgeS ?? 0) > 0) {
+        if (lastReadAt === undefined) {
+          const [row] = await o.db.query<{ read_at: Date }>(
+            "select read_at from pull_reads where url_hash = $1",
+            [urlHash],
+          );
+          lastReadAt = row ? new Date(row.read_at) : null;
+        }
+        undated = undatedEntryRefusal({
+          readAt: startedAt,
+          previousReadAt: lastReadAt ?? undefined,
+          lastModified: validators.lastModified,
+          maxAgeS: o.maxAgeS!,
+          intervalS: o.intervalS ?? 0,
+        });
+      }
       const summary = format === "jsonl"
-        ? await submitJsonLines(o, fresh, symbols)
-        : await submitCsv(o, text, fresh);
+        ? await submitJsonLines(o, fresh, symbols, undated)
+        : await submitCsv(o, text, fresh, undated);
       // Remembered only once stored: a poll that failed half-way submits them again (the
       // stored ones are then duplicates).
       await rememberLines(o.db, hashes);
       for (const h of hashes) seen.add(h);
       lastBodyHash = bodyHash;
       ({ etag, lastModified } = validators);
+      await readDone(startedAt);
       return { status: "read", format, summary };
     },
   };
+}
+
+/**
+ * Why an entry from a new line without its own `ts` is not traded, or undefined when it may be.
+ * Such a line was written after the previous full read of the file (else that read would have
+ * submitted it) and no later than the answer's Last-Modified. It cannot be fresh when the file
+ * was last modified more than `maxAgeS` before this read; it may be as old as the time since the
+ * previous read, which is refused past one poll interval plus `maxAgeS` (a downtime, a file that
+ * could not be read), and unknown in a file never read before. In normal running (a read every
+ * interval) a new line is never refused.
+ */
+export function undatedEntryRefusal(o: {
+  readAt: Date;
+  previousReadAt?: Date;
+  lastModified?: string;
+  maxAgeS: number;
+  intervalS: number;
+}): string | undefined {
+  const fix = "an entry is not traded that late; give each line its own ts";
+  const modifiedMs = o.lastModified === undefined ? NaN : Date.parse(o.lastModified);
+  if (o.readAt.getTime() - modifiedMs > o.maxAgeS * 1000) {
+    return `The line has no ts and the alerts file was last modified at ` +
+      `${new Date(modifiedMs).toISOString()} (Last-Modified), over SIGNAL_MAX_AGE_S=${o.maxAgeS} ` +
+      `s before it was read: ${fix}`;
+  }
+  if (!o.previousReadAt) {
+    return "The line has no ts and was in the alerts file when it was first read: its age is " +
+      `unknown and may be over SIGNAL_MAX_AGE_S=${o.maxAgeS} s; ${fix}`;
+  }
+  const gapS = (o.readAt.getTime() - o.previousReadAt.getTime()) / 1000;
+  if (gapS <= o.intervalS + o.maxAgeS) return undefined;
+  return `The line has no ts and the alerts file was not read from ` +
+    `${o.previousReadAt.toISOString()} to ${o.readAt.toISOString()} (over ` +
+    `PULL_ALERTS_INTERVAL_S + SIGNAL_MAX_AGE_S = ${o.intervalS + o.maxAgeS} s): it may be that ` +
+    `old; ${fix}`;
 }
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
@@ -148,6 +228,7 @@ async function submitJsonLines(
   o: PullOptions,
   lines: Map<number, string>,
   symbols: ReturnType<typeof symbolResolver>,
+  undated: string | undefined,
 ): Promise<ImportSummary> {
   const summary: ImportSummary = { rows: 0, accepted: 0, duplicates: 0, rejected: [] };
   for (const [lineNo, line] of lines) {
@@ -173,7 +254,7 @@ async function submitJsonLines(
       count(summary, lineNo, result);
       continue;
     }
-    result = await intakeAlert(o.db, { ...base, body, payload: body }, {
+    result = await intakeAlert(o.db, { ...base, body, payload: body, undated }, {
       symbols,
       queue: o.queue,
     });
@@ -183,7 +264,12 @@ async function submitJsonLines(
 }
 
 /** CSV: the header and the unseen rows, through the same import as `import-csv`. */
-function submitCsv(o: PullOptions, text: string, fresh: Map<number, string>) {
+function submitCsv(
+  o: PullOptions,
+  text: string,
+  fresh: Map<number, string>,
+  undated: string | undefined,
+) {
   const lines = text.split(/\r?\n/);
   const headerAt = lines.findIndex((l) => l.trim() !== "");
   // Rows already submitted become blank lines, so line numbers stay those of the file.
@@ -193,6 +279,7 @@ function submitCsv(o: PullOptions, text: string, fresh: Map<number, string>) {
     dryRun: false,
     exchangeId: o.exchangeId,
     queue: o.queue,
+    undated,
   });
 }
 

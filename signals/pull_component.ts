@@ -21,6 +21,9 @@ export function pullComponent(ctx: ServiceContext): Promise<Component | undefine
     url,
     exchangeId: config.exchange.id,
     queue: ctx.queues.decisions,
+    maxAgeS: config.risk.signalMaxAgeS ?? 0,
+    intervalS: config.pull.intervalS,
+    now: () => clock.now(),
   });
   let stopped: Promise<void> | undefined;
   let warned = false;

@@ -12,13 +12,21 @@ import { insertStrategy, serviceTest } from "../../helpers/fixtures.ts";
 interface FileServer {
   url: string;
   /** What the next requests get. */
-  set(answer: { status?: number; body?: string; etag?: string; type?: string }): void;
+  set(answer: Answer): void;
   requests: { ifNoneMatch: string | null }[];
   close(): Promise<void>;
 }
 
+interface Answer {
+  status?: number;
+  body?: string;
+  etag?: string;
+  type?: string;
+  lastModified?: Date;
+}
+
 function fileServer(): FileServer {
-  let answer: { status?: number; body?: string; etag?: string; type?: string } = {};
+  let answer: Answer = {};
   const requests: { ifNoneMatch: string | null }[] = [];
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
     const ifNoneMatch = req.headers.get("if-none-match");
@@ -26,6 +34,7 @@ function fileServer(): FileServer {
     if (answer.etag && ifNoneMatch === answer.etag) return new Response(null, { status: 304 });
     const headers: Record<string, string> = { "content-type": answer.type ?? "text/plain" };
     if (answer.etag) headers.etag = answer.etag;
+    if (answer.lastModified) headers["last-modified"] = answer.lastModified.toUTCString();
     return new Response(answer.body ?? "", { status: answer.status ?? 200, headers });
   });
   return {
@@ -141,6 +150,125 @@ Deno.test({
       const more = await restarted.pullOnce();
       assert.equal(more.status === "read" && more.summary.rows, 1);
       assert.deepEqual(await countAlerts(db), { RECEIVED: 3, REJECTED: 1 });
+    } finally {
+      await files.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "pull: after a downtime an entry from a new line without ts is refused, not traded late",
+  ...serviceTest,
+  fn: async () => {
+    await using t = await testDb();
+    const { db } = t;
+    await insertStrategy(db, "trend");
+    const files = fileServer();
+    const day = 86_400_000;
+    let clock = new Date(Date.now() - 2 * day - 3_600_000);
+    const options = {
+      db,
+      url: files.url,
+      exchangeId: "binance",
+      maxAgeS: 300,
+      intervalS: 60,
+      now: () => clock,
+    };
+    const dated = (key: string, at: Date) => alert(key, { ts: at.toISOString() });
+    const rows = async () =>
+      (await db.query<{ key: string; status: string; error: string | null }>(
+        `select idempotency_key as key, status, error from inbound_alerts
+          where source = 'pull' order by id`,
+      )).map((r) => `${r.key} ${r.status}${r.error ? ` ${r.error}` : ""}`);
+    try {
+      let body = `${dated("p0", clock)}\n`;
+      files.set({ body, etag: '"v1"' });
+      const running = createPuller(options);
+      await running.pullOnce();
+      // Normal running: a line added between two reads a minute apart is traded.
+      clock = new Date(clock.getTime() + 60_000);
+      body += `${alert("p1")}\n`;
+      files.set({ body, etag: '"v2"' });
+      await running.pullOnce();
+      clock = new Date(clock.getTime() + 30_000);
+      assert.equal((await running.pullOnce()).status, "not-modified");
+
+      // serve is down two days; meanwhile the file gets an undated buy and sell, and a buy with
+      // its own ts. At restart (nothing in memory) only the undated buy is refused: its age is
+      // unknown up to two days. The sell is an exit (traded late, as exits are); the dated buy
+      // is judged by its ts.
+      const downFrom = clock;
+      clock = new Date(clock.getTime() + 2 * day);
+      body += `${alert("p2")}\n${alert("p3", { side: "sell" })}\n${dated("p4", clock)}\n`;
+      files.set({ body, etag: '"v3"', lastModified: new Date(clock.getTime() - 5_000) });
+      const restarted = createPuller(options);
+      const read = await restarted.pullOnce();
+      assert.equal(read.status === "read" && read.summary.accepted, 2);
+      assert.deepEqual(await rows(), [
+        "p0 RECEIVED",
+        "p1 RECEIVED",
+        `p2 REJECTED The line has no ts and the alerts file was not read from ` +
+        `${downFrom.toISOString()} to ${clock.toISOString()} (over PULL_ALERTS_INTERVAL_S + ` +
+        "SIGNAL_MAX_AGE_S = 360 s): it may be that old; an entry is not traded that late; " +
+        "give each line its own ts",
+        "p3 RECEIVED",
+        "p4 RECEIVED",
+      ]);
+
+      // Running again: the next line is traded.
+      clock = new Date(clock.getTime() + 60_000);
+      body += `${alert("p5")}\n`;
+      files.set({ body, etag: '"v4"', lastModified: clock });
+      const next = await restarted.pullOnce();
+      assert.equal(next.status === "read" && next.summary.accepted, 1);
+    } finally {
+      await files.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "pull: a new line without ts in a file last modified too long ago is refused as an entry",
+  ...serviceTest,
+  fn: async () => {
+    await using t = await testDb();
+    const { db } = t;
+    await insertStrategy(db, "trend");
+    const files = fileServer();
+    const options = { db, url: files.url, exchangeId: "binance", maxAgeS: 300, intervalS: 60 };
+    try {
+      // Read every minute, but the line was written (the file modified) an hour before it was
+      // read: a read that stored it failed half-way, a file served from a stale copy.
+      const puller = createPuller(options);
+      files.set({ body: `${alert("q0", { ts: new Date().toISOString() })}\n` });
+      await puller.pullOnce();
+      const modified = new Date(Math.floor(Date.now() / 1000) * 1000 - 3_600_000);
+      files.set({ body: `${alert("q1")}\n`, lastModified: modified });
+      const read = await puller.pullOnce();
+      assert.equal(read.status === "read" && read.summary.accepted, 0);
+      assert.match(
+        read.status === "read" ? read.summary.rejected[0].reason : "",
+        new RegExp(
+          `no ts and the alerts file was last modified at ${modified.toISOString()} ` +
+            "\\(Last-Modified\\), over SIGNAL_MAX_AGE_S=300 s before it was read",
+        ),
+      );
+
+      // A file never read before: an undated entry in it has no known age. Without the limit
+      // (SIGNAL_MAX_AGE_S=0) it is taken as received now, as before.
+      await using other = await testDb();
+      await insertStrategy(other.db, "trend");
+      files.set({ body: `${alert("r1")}\n${alert("r2", { side: "sell" })}\n` });
+      const first = await createPuller({ ...options, db: other.db }).pullOnce();
+      assert.equal(first.status === "read" && first.summary.accepted, 1);
+      assert.match(
+        first.status === "read" ? first.summary.rejected[0].reason : "",
+        /no ts and was in the alerts file when it was first read: its age is unknown/,
+      );
+      await using off = await testDb();
+      await insertStrategy(off.db, "trend");
+      const unlimited = await createPuller({ ...options, db: off.db, maxAgeS: 0 }).pullOnce();
+      assert.equal(unlimited.status === "read" && unlimited.summary.accepted, 2);
     } finally {
       await files.close();
     }
