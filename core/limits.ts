@@ -102,6 +102,11 @@ export const limits = {
   reportCheckMs: 60_000,
   /** Closed periods built in one catch-up at most (the newest; older ones are skipped). */
   reportCatchUpMax: { daily: 62, weekly: 12 },
+  /**
+   * How long the schedule holds a closed period's report while candles of a symbol it values
+   * have not reached its end (ingestion filling a downtime's gap); then it is built, naming them.
+   */
+  reportPriceWaitMs: 15 * 60_000,
   /** Polls failing in a row before one WARN is raised. */
   pullFailuresBeforeWarn: 3,
   /** Candles asked of the exchange in one call (Binance serves at most 1000). */

@@ -17,6 +17,7 @@ import type { Component, Route, ServiceContext } from "../runtime/mod.ts";
 import { closedPeriodsBetween, isoDay, periodOf, type ReportKind } from "./period.ts";
 import {
   buildReport,
+  endPriceGaps,
   firstActivity,
   reportPage,
   type ReportScope,
@@ -102,21 +103,37 @@ export function announcement(r: StoredReport, publicBaseUrl?: string): string {
   const q = r.snapshot.quote;
   const f = (n: number | null, unit = "") => n === null ? "–" : `${n.toFixed(2)}${unit}`;
   const period = r.kind === "daily" ? isoDay(r.periodStart) : `week of ${isoDay(r.periodStart)}`;
+  const lacked = r.snapshot.lackedPrices?.length
+    ? ` No price at its end for ${
+      r.snapshot.lackedPrices.map((l) => l.symbol).join(", ")
+    }: valued at the latest one before.`
+    : "";
   return `${r.kind === "daily" ? "Daily" : "Weekly"} report ${period} (${r.scope}): equity ` +
     `${f(m.endEquity)} ${q}${m.returnPct === null ? "" : ` (${f(m.returnPct, " %")})`}, ` +
     `realized PnL ${f(m.realizedPnl)} ${q}, ${m.trades} trade(s), win rate ` +
     `${f(m.winRatePct, " %")}, fees ${f(m.fees)} ${q}, max drawdown ${f(m.maxDrawdownPct, " %")}.` +
-    `\n${reportLink(r.id, publicBaseUrl)}`;
+    `${lacked}\n${reportLink(r.id, publicBaseUrl)}`;
 }
 
 /**
  * Builds every closed period still missing its snapshot; returns the new ones. A report of one
- * account is announced to that account's chats as well as the operator's.
+ * account is announced to that account's chats as well as the operator's. A period whose end
+ * a held symbol's candles have not reached yet (ingestion filling the gap of a downtime) waits
+ * for a later pass, up to limits.reportPriceWaitMs from the first pass that found it waiting
+ * (kept in `waits`), and is then built naming the prices it lacked: stored for good, a report
+ * is built from the prices of its own period when they come.
  */
 export async function catchUp(
   db: Db,
-  o: { scope: ReportScope; now: Date; publicBaseUrl?: string },
+  o: {
+    scope: ReportScope;
+    now: Date;
+    publicBaseUrl?: string;
+    /** When each period first waited for its prices (ms), kept from pass to pass. */
+    waits?: Map<string, number>;
+  },
 ): Promise<StoredReport[]> {
+  const waits = o.waits ?? new Map<string, number>();
   const since = await firstActivity(db, o.scope);
   if (!since) return [];
   const made: StoredReport[] = [];
@@ -134,6 +151,17 @@ export async function catchUp(
     );
     for (const p of periods) {
       if (have.has(p.start.getTime())) continue;
+      const waitKey = `${scopeName(o.scope)}:${kind}:${p.start.toISOString()}`;
+      const gaps = await endPriceGaps(db, o.scope, p);
+      if (gaps.some((g) => g.waiting)) {
+        const since = waits.get(waitKey) ?? o.now.getTime();
+        if (!waits.has(waitKey)) {
+          if (waits.size >= limits.reportCatchUpMax.daily * 4) waits.clear();
+          waits.set(waitKey, since);
+        }
+        if (o.now.getTime() - since < limits.reportPriceWaitMs) continue;
+      }
+      waits.delete(waitKey);
       const { report, created } = await buildReport(db, {
         kind,
         at: p.start,
@@ -158,6 +186,7 @@ export function reportComponent(ctx: ServiceContext): Promise<Component> {
   const { db, config, clock, signal } = ctx;
   const log = ctx.log.with?.({ component: "report" }) ?? ctx.log;
   const scope = serviceScope(config);
+  const waits = new Map<string, number>();
   let stopped: Promise<void> | undefined;
   return Promise.resolve({
     name: "report",
@@ -179,6 +208,7 @@ export function reportComponent(ctx: ServiceContext): Promise<Component> {
                 scope: s,
                 now: clock.now(),
                 publicBaseUrl: config.reports.publicBaseUrl,
+                waits,
               }),
             );
           }

@@ -127,6 +127,12 @@ export interface Snapshot {
   trades: TradeRow[];
   curve: { t: string; equity: number }[];
   unpriced: string[];
+  /**
+   * Symbols held at a closed period's end whose candles did not reach it when the report was
+   * built (report/store.ts): valued at the latest price known before, whose candle closed at
+   * `pricedAt`. Absent when every price was there.
+   */
+  lackedPrices?: { symbol: string; pricedAt: string | null }[];
 }
 
 const DUST = 1e-12;

@@ -11,6 +11,7 @@ export interface PageInput {
   subtitle: string;
   snapshot: Pick<Snapshot, "quote" | "metrics" | "curve" | "trades" | "bySymbol" | "byStrategy"> & {
     openPositions?: Snapshot["openPositions"];
+    lackedPrices?: Snapshot["lackedPrices"];
   };
   /** Extra metric rows (a backtest's Sharpe, Sortino, expectancy …): key, label, value. */
   extra?: [string, string, string][];
@@ -90,7 +91,7 @@ export function renderPage(p: PageInput): string {
       `<div class="card"><span>${esc(label)}</span><b data-metric="${k}">${esc(v)}</b></div>`
     ).join("")
   }</section>
-<h2>Equity</h2>${equitySvg(s.curve)}
+${lackedNote(s.lackedPrices ?? [])}<h2>Equity</h2>${equitySvg(s.curve)}
 <h2>Drawdown</h2>${drawdownSvg(s.curve)}
 <h2>Numbers</h2><table class="kv">${
     details.map(([key, k, v]) =>
@@ -101,6 +102,21 @@ ${groupTable("By strategy", s.byStrategy, q)}${groupTable("By symbol", s.bySymbo
 ${openTable(s.openPositions ?? [], q)}${tradesTable(s.trades, q)}
 </main></body></html>
 `;
+}
+
+/** Symbols without a candle at the period's end: valued at an older price. */
+function lackedNote(lacked: NonNullable<Snapshot["lackedPrices"]>): string {
+  if (lacked.length === 0) return "";
+  const items = lacked.map((l) =>
+    `${l.symbol} (${
+      l.pricedAt
+        ? `its latest candle closed ${l.pricedAt.replace("T", " ").slice(0, 16)} UTC`
+        : "no candle since the day before the period"
+    })`
+  );
+  return `<p class="sub" data-metric="lackedPrices">No price at the period's end for ${
+    esc(items.join(", "))
+  }: valued at the latest price known before it.</p>\n`;
 }
 
 const CSS = `:root{color-scheme:light dark;--bg:#fff;--fg:#1b1f24;--mut:#5b6570;--line:#d8dde3;

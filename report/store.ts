@@ -66,7 +66,19 @@ export async function buildReport(
     const stored = await finalReport(db, scope, period);
     if (stored) return { report: stored, created: false };
   }
-  const snapshot = await snapshotOf(db, o.scope, period, partial ? o.now : period.end);
+  let snapshot = await snapshotOf(db, o.scope, period, partial ? o.now : period.end);
+  if (!partial) {
+    const lacked = await endPriceGaps(db, o.scope, period);
+    if (lacked.length > 0) {
+      snapshot = {
+        ...snapshot,
+        lackedPrices: lacked.map((g) => ({
+          symbol: g.symbol,
+          pricedAt: g.pricedAt?.toISOString() ?? null,
+        })),
+      };
+    }
+  }
   const id = newReportId();
   const createdAt = o.now;
   const report: StoredReport = {
@@ -134,10 +146,7 @@ async function snapshotOf(db: Sql, scope: ReportScope, period: Period, until: Da
     ),
     // A candle's close is known at the end of the candle.
     db.query<{ symbol: string; at: Date; price: number }>(
-      `select symbol, ts + (case timeframe when '1m' then 1 when '3m' then 3 when '5m' then 5
-                             when '15m' then 15 when '30m' then 30 when '1h' then 60
-                             when '4h' then 240 else 1440 end) * interval '1 minute' as at,
-              close::float8 as price
+      `select symbol, ts + ${CANDLE_SPAN} as at, close::float8 as price
          from candles where exchange_id = $1 and ts >= $2 and ts <= $3`,
       [scope.exchangeId, new Date(period.start.getTime() - 86_400_000), until],
     ),
@@ -157,6 +166,71 @@ async function snapshotOf(db: Sql, scope: ReportScope, period: Period, until: Da
     prices,
     funded: funded[0]?.ok === true,
   });
+}
+
+/** How long a candle of the row's timeframe lasts, in SQL. */
+const CANDLE_SPAN = `(case timeframe when '1m' then 1 when '3m' then 3 when '5m' then 5
+                       when '15m' then 15 when '30m' then 30 when '1h' then 60
+                       when '4h' then 240 else 1440 end) * interval '1 minute'`;
+
+export interface EndPriceGap {
+  symbol: string;
+  /** The close of its latest candle before the end (from the day before the period on). */
+  pricedAt: Date | null;
+  /** No candle of it is stored from the end on yet: ingestion may still fill the gap. */
+  waiting: boolean;
+}
+
+/**
+ * The symbols whose price a closed period's end equity needs (each asset held at the end, in
+ * the quote) that have candles, but not the one running at the end: the end would be valued at
+ * an older price (after a downtime, before ingestion filled the gap, or a gap it skipped). A
+ * symbol without any candle is valued from its fills, as always, and is not a gap.
+ */
+export async function endPriceGaps(
+  db: Sql,
+  scope: ReportScope,
+  period: Period,
+): Promise<EndPriceGap[]> {
+  const rows = await db.query<{ symbol: string; priced_at: Date | null; waiting: boolean }>(
+    `with held as (
+       select asset from transactions
+        where exchange_id = $1 and account = $2 and created_at <= $3
+          and ($4::bigint is null or account_id = $4) and asset <> $5
+        group by asset having abs(sum(amount)) > 1e-12)
+     select h.asset || '/' || $5 as symbol, c.priced_at, not c.later as waiting
+       from held h
+      cross join lateral (
+        select (select max(ts + ${CANDLE_SPAN}) from candles
+                 where exchange_id = $1 and symbol = h.asset || '/' || $5
+                   and ts >= $6 and ts + ${CANDLE_SPAN} <= $3) as priced_at,
+               exists (select 1 from candles
+                        where exchange_id = $1 and symbol = h.asset || '/' || $5
+                          and ts >= $3 - interval '2 days' and ts < $3
+                          and ts + ${CANDLE_SPAN} <= $3 and ts + 2 * ${CANDLE_SPAN} > $3)
+                 as covered,
+               exists (select 1 from candles
+                        where exchange_id = $1 and symbol = h.asset || '/' || $5 and ts >= $3)
+                 as later,
+               exists (select 1 from candles
+                        where exchange_id = $1 and symbol = h.asset || '/' || $5) as priced
+      ) c
+      where c.priced and not c.covered
+      order by 1`,
+    [
+      scope.exchangeId,
+      scope.account,
+      period.end,
+      scope.accountId ?? null,
+      scope.quote,
+      new Date(period.start.getTime() - 86_400_000),
+    ],
+  );
+  return rows.map((r) => ({
+    symbol: r.symbol,
+    pricedAt: r.priced_at ? new Date(r.priced_at) : null,
+    waiting: r.waiting,
+  }));
 }
 
 interface ReportRow {
