@@ -143,8 +143,10 @@ export function createPuller(o: PullOptions): Puller {
 /**
  * Why an entry from a new line without its own `ts` is not traded, or undefined when it may be.
  * Such a line was written after the previous full read of the file (else that read would have
- * submitted it) and no later than the answer's Last-Modified. It cannot be fresh when the file
- * was last modified more than `maxAgeS` before this read; it may be as old as the time since the
+ * submitted it) and no later than the answer's Last-Modified. It is too old when the file was
+ * last modified more than one poll interval plus `maxAgeS` before this read (the wait for the
+ * next read is allowed: with an interval over `maxAgeS` every line waits that long); it may be as
+ * old as the time since the
  * previous read, which is refused past one poll interval plus `maxAgeS` (a downtime, a file that
  * could not be read), and unknown in a file never read before. In normal running (a read every
  * interval) a new line is never refused.
@@ -157,21 +159,24 @@ export function undatedEntryRefusal(o: {
   intervalS: number;
 }): string | undefined {
   const fix = "an entry is not traded that late; give each line its own ts";
+  // A line waits up to one interval for its read in normal running: that wait is allowed, as
+  // for the time since the previous read below.
+  const allowedS = o.intervalS + o.maxAgeS;
   const modifiedMs = o.lastModified === undefined ? NaN : Date.parse(o.lastModified);
-  if (o.readAt.getTime() - modifiedMs > o.maxAgeS * 1000) {
+  if (o.readAt.getTime() - modifiedMs > allowedS * 1000) {
     return `The line has no ts and the alerts file was last modified at ` +
-      `${new Date(modifiedMs).toISOString()} (Last-Modified), over SIGNAL_MAX_AGE_S=${o.maxAgeS} ` +
-      `s before it was read: ${fix}`;
+      `${new Date(modifiedMs).toISOString()} (Last-Modified), over PULL_ALERTS_INTERVAL_S + ` +
+      `SIGNAL_MAX_AGE_S = ${allowedS} s before it was read: ${fix}`;
   }
   if (!o.previousReadAt) {
     return "The line has no ts and was in the alerts file when it was first read: its age is " +
       `unknown and may be over SIGNAL_MAX_AGE_S=${o.maxAgeS} s; ${fix}`;
   }
   const gapS = (o.readAt.getTime() - o.previousReadAt.getTime()) / 1000;
-  if (gapS <= o.intervalS + o.maxAgeS) return undefined;
+  if (gapS <= allowedS) return undefined;
   return `The line has no ts and the alerts file was not read from ` +
     `${o.previousReadAt.toISOString()} to ${o.readAt.toISOString()} (over ` +
-    `PULL_ALERTS_INTERVAL_S + SIGNAL_MAX_AGE_S = ${o.intervalS + o.maxAgeS} s): it may be that ` +
+    `PULL_ALERTS_INTERVAL_S + SIGNAL_MAX_AGE_S = ${allowedS} s): it may be that ` +
     `old; ${fix}`;
 }
 

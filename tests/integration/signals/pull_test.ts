@@ -250,7 +250,8 @@ Deno.test({
         read.status === "read" ? read.summary.rejected[0].reason : "",
         new RegExp(
           `no ts and the alerts file was last modified at ${modified.toISOString()} ` +
-            "\\(Last-Modified\\), over SIGNAL_MAX_AGE_S=300 s before it was read",
+            "\\(Last-Modified\\), over PULL_ALERTS_INTERVAL_S \\+ SIGNAL_MAX_AGE_S = 360 s " +
+            "before it was read",
         ),
       );
 
@@ -269,6 +270,43 @@ Deno.test({
       await insertStrategy(off.db, "trend");
       const unlimited = await createPuller({ ...options, db: off.db, maxAgeS: 0 }).pullOnce();
       assert.equal(unlimited.status === "read" && unlimited.summary.accepted, 2);
+    } finally {
+      await files.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "pull: in normal running a line without ts is traded even when the poll is slower than SIGNAL_MAX_AGE_S",
+  ...serviceTest,
+  fn: async () => {
+    await using t = await testDb();
+    const { db } = t;
+    await insertStrategy(db, "trend");
+    const files = fileServer();
+    // PULL_ALERTS_INTERVAL_S=600 with the default SIGNAL_MAX_AGE_S=300: a line appended just
+    // after a read waits ten minutes for the next one, as every line of this setup does.
+    let clock = new Date(Math.floor(Date.now() / 1000) * 1000 - 3_600_000);
+    const options = {
+      db,
+      url: files.url,
+      exchangeId: "binance",
+      maxAgeS: 300,
+      intervalS: 600,
+      now: () => clock,
+    };
+    try {
+      const puller = createPuller(options);
+      let body = `${alert("s0", { ts: clock.toISOString() })}\n`;
+      files.set({ body, etag: '"v1"', lastModified: clock });
+      await puller.pullOnce();
+      body += `${alert("s1")}\n`;
+      files.set({ body, etag: '"v2"', lastModified: new Date(clock.getTime() + 10_000) });
+      clock = new Date(clock.getTime() + 600_000);
+      const read = await puller.pullOnce();
+      assert.deepEqual(read.status === "read" && read.summary.rejected, []);
+      assert.equal(read.status === "read" && read.summary.accepted, 1);
     } finally {
       await files.close();
     }
