@@ -155,10 +155,9 @@ export async function catchUp(
       const gaps = await endPriceGaps(db, o.scope, p);
       if (gaps.some((g) => g.waiting)) {
         const since = waits.get(waitKey) ?? o.now.getTime();
-        if (!waits.has(waitKey)) {
-          if (waits.size >= limits.reportCatchUpMax.daily * 4) waits.clear();
-          waits.set(waitKey, since);
-        }
+        // Never cleared wholesale: a wait is dropped once its period is built, at most
+        // reportPriceWaitMs after it began, so the map holds only the periods waiting now.
+        if (!waits.has(waitKey)) waits.set(waitKey, since);
         if (o.now.getTime() - since < limits.reportPriceWaitMs) continue;
       }
       waits.delete(waitKey);

@@ -131,3 +131,23 @@ Deno.test({
     assert.deepEqual(built.report.snapshot.lackedPrices?.map((l) => l.symbol), ["BTC/USDT"]);
   },
 });
+
+Deno.test({
+  name: "many periods waiting at once (several scopes after a long downtime) still end their wait",
+  ...serviceTest,
+  fn: async () => {
+    await using t = await testDb();
+    const { db } = t;
+    const day = periodOf("daily", new Date(Date.now() - 3 * 86_400_000));
+    await heldThroughDowntime(db, day.start);
+    const now = new Date(day.end.getTime() + 2 * 86_400_000 + HOUR);
+    // Other scopes' periods already waiting: this scope's join them.
+    const waits = new Map<string, number>();
+    for (let i = 0; i < 247; i++) waits.set(`other:${i}`, now.getTime());
+    assert.deepEqual(await catchUp(db, { scope, now, waits }), []);
+    // No candles come (a symbol no longer ingested): past the wait every period is built.
+    const later = new Date(now.getTime() + limits.reportPriceWaitMs + 60_000);
+    await catchUp(db, { scope, now: later, waits });
+    assert.equal((await dailies(db)).length, 3, "each missed day is built once its wait is over");
+  },
+});
