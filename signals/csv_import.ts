@@ -127,6 +127,13 @@ function readHeader(text: string): string[] {
         `line must name the columns: ts,symbol,side,qty,price,strategy,idempotency_key`,
     );
   }
+  // A column named twice would take its last cell without a word (a "side" of sell, then buy).
+  const twice = cols.find((c, i) => KNOWN.has(c) && cols.indexOf(c) !== i);
+  if (twice !== undefined) {
+    throw new RuntimeError(
+      `The CSV header names the column ${twice} more than once; name each column once`,
+    );
+  }
   return cols;
 }
 

@@ -154,6 +154,22 @@ Deno.test({
         const headerless = `${dir}/headerless.csv`;
         await Deno.writeTextFile(headerless, "1,2,3\n");
         assert.equal((await run(["import-csv", headerless])).code, 1);
+        // A column named twice: refused whole, nothing imported, rather than its last cell taken.
+        const twice = `${dir}/twice.csv`;
+        await Deno.writeTextFile(
+          twice,
+          "ts,symbol,side,qty,price,strategy,idempotency_key,side\n" +
+            "2026-01-01T00:10:00Z,BTC/USDT,sell,0.01,50000,trend,t1,buy\n",
+        );
+        const refused = await run(["import-csv", twice]);
+        assert.equal(refused.code, 1);
+        assert.match(refused.err, /names the column side more than once/);
+        assert.equal(
+          (await withData((db) =>
+            db.query("select id from inbound_alerts where idempotency_key = 't1'")
+          )).length,
+          0,
+        );
         assert.equal((await run(["import-csv", file, "--source=web"])).code, 2);
       });
     } finally {
