@@ -16,6 +16,7 @@ import {
   liftPauses,
   listAccounts,
   pauseAccount,
+  requestCancel,
   requireAccount,
 } from "../execution/mod.ts";
 import { handOverExit, type WatchedPosition } from "../risk/mod.ts";
@@ -241,17 +242,13 @@ export async function cancelOrder(db: Db, actor: Actor, orderId: number): Promis
     });
   }
   return await db.transaction(async (tx) => {
-    const rows = await tx.query(
-      `insert into cancel_requests (order_id, requested_by) values ($1, $2)
-       on conflict (order_id) where status = 'PENDING' do nothing returning id`,
-      [orderId, label(actor)],
-    );
+    const requested = await requestCancel(tx, orderId, label(actor));
     return await recorded(
       tx,
       actor,
       "cancel",
       args,
-      rows.length === 0 ? { ok: false, text: `A cancel of order ${orderId} is already waiting` } : {
+      !requested ? { ok: false, text: `A cancel of order ${orderId} is already waiting` } : {
         ok: true,
         text: `Cancel of order ${orderId} (${o.client_order_id}, ${o.symbol}) requested; ` +
           `serve sends it and the order is settled from the exchange's answer`,

@@ -14,7 +14,7 @@
 import { errorMessage, nextStep } from "../core/errors.ts";
 import { limits } from "../core/limits.ts";
 import { redactText } from "../core/redact.ts";
-import type { Db } from "../db/mod.ts";
+import type { Db, Sql } from "../db/mod.ts";
 import type { Exchange } from "../exchange/mod.ts";
 import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
@@ -39,6 +39,19 @@ interface PendingRequest {
   due: boolean;
   age_ms: number;
   account_name: string;
+}
+
+/**
+ * Asks `serve` to cancel an order on its exchange (sent by runCancelRequests, on the order's own
+ * account): false when a request of it is already waiting.
+ */
+export async function requestCancel(tx: Sql, orderId: number, by: string): Promise<boolean> {
+  const rows = await tx.query(
+    `insert into cancel_requests (order_id, requested_by) values ($1, $2)
+     on conflict (order_id) where status = 'PENDING' do nothing returning id`,
+    [orderId, by],
+  );
+  return rows.length > 0;
 }
 
 /** Carries out the account's pending cancel requests; returns how many were sent. */

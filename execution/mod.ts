@@ -34,3 +34,4 @@ export {
   pauseReason,
 } from "./protections.ts";
 export { DEFAULT_TAKER_FEE } from "./plan.ts";
+export { requestCancel } from "./cancels.ts";

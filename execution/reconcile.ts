@@ -20,6 +20,7 @@ import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { applyExchangeOrder, ORDER_COLUMNS, type OrderRow, rejectOrder } from "./order_updates.ts";
 import { accountTag } from "./accounts.ts";
 import { exitRequester } from "./exit_fills.ts";
+import { requestCancel } from "./cancels.ts";
 
 export interface ReconcileTuning {
   minAgeMs: number;
@@ -311,11 +312,7 @@ export function createReconciler(deps: {
       }
       const unwanted = await unwantedBy(tx, order);
       if (unwanted && resting) {
-        await tx.query(
-          `insert into cancel_requests (order_id, requested_by) values ($1, $2)
-           on conflict (order_id) where status = 'PENDING' do nothing`,
-          [order.id, unwanted.by],
-        );
+        await requestCancel(tx, order.id, unwanted.by);
         // First in the reconciler's queue: its cancel is sent and recorded on the next pass.
         await tx.query("update orders set checked_at = null where id = $1", [order.id]);
       }
