@@ -31,6 +31,7 @@ import { countsAsFailure, createFailure, pauseOf } from "./outcome.ts";
 import * as orders from "./orders_sql.ts";
 import { type Account, accountTag } from "./accounts.ts";
 import { exitEndedUnsold, exitRequester, recordExitSell } from "./exit_fills.ts";
+import { holdsLess, writeDownToHoldings } from "./holdings.ts";
 import {
   activePauses,
   entryFacts,
@@ -261,6 +262,9 @@ export async function processAlert(
     }
   }
   let refPrice: string, freeQuote: number, equityQuote: number;
+  // What the exchange held of the base when the balance was read, and what the account's open
+  // positions recorded of it at that moment (a sell checks the two agree: holdings.ts).
+  let baseHeld: string | undefined, baseRecorded = 0;
   try {
     const [ticker, balances, heldAsBase] = await Promise.all([
       // Per account: accounts on one exchange id may still see other prices (a testnet,
@@ -281,6 +285,8 @@ export async function processAlert(
       const total = Number(balances[snap.instrument.quote]?.total ?? 0);
       freeQuote = Math.max(0, Math.min(freeQuote, total - held));
     }
+    baseHeld = balances[snap.instrument.base]?.total;
+    baseRecorded = heldAsBase.get(snap.instrument.base) ?? 0;
     const baseTotal = Number(balances[snap.instrument.base]?.total ?? 0);
     equityQuote = Number(balances[snap.instrument.quote]?.total ?? 0) + baseTotal * ticker.last;
   } catch (error) {
@@ -307,6 +313,15 @@ export async function processAlert(
   const riskExit = alert.source === "risk";
   if (d.action === "sell" && await awaitOrdersInTheWay(ctx, alert.id, d, held, riskExit)) {
     return "deferred";
+  }
+  // A sell of more than the exchange holds is refused for the balance, every time: the
+  // position is written down to what is held first, when that is certain (holdings.ts).
+  if (d.action === "sell" && held && holdsLess(baseHeld, baseRecorded)) {
+    const written = await writeDownToHoldings(
+      { db, exchange, account, log: ctx.log },
+      d.symbol,
+    );
+    if (written) snap.positionQty = written.closed ? "0" : written.held;
   }
   // The pass's balance was read once: what its earlier buys of this account spend (their cost
   // in the quote, fee included) is not free for the next. It is set aside as soon as they are

@@ -24,12 +24,13 @@
 import { errorMessage } from "../core/errors.ts";
 import type { Log } from "../core/log.ts";
 import { type Db, isCheckViolation, isUniqueViolation, type Sql } from "../db/mod.ts";
-import type { Exchange } from "../exchange/mod.ts";
+import type { Balance, Exchange } from "../exchange/mod.ts";
 import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { dec } from "../trading/decimal.ts";
 import { ACTIVE_ORDER_STATUSES_SQL, OTHER_SELLING_SQL } from "../trading/statuses.ts";
 import { type Account, accountTag, DEFAULT_ACCOUNT_ID, ledgerBook } from "./accounts.ts";
 import type { TradingRules } from "./markets.ts";
+import { holdsLess, writeDownToHoldings } from "./holdings.ts";
 import { applyExchangeOrder, ORDER_COLUMNS, type OrderRow, rejectOrder } from "./order_updates.ts";
 import * as orders from "./orders_sql.ts";
 import { createFailure } from "./outcome.ts";
@@ -99,6 +100,8 @@ interface Candidate {
   id: number;
   symbol: string;
   qty: string;
+  /** The position's whole quantity (`qty` is what resting limit sells leave of it). */
+  held: string;
   stop_price: string;
   strategy: string | null;
   opened_at: Date;
@@ -239,7 +242,8 @@ export function createProtector(deps: ProtectDeps) {
    */
   function candidates(symbol?: string): Promise<Candidate[]> {
     return db.query<Candidate>(
-      `select p.id, p.symbol, (p.qty - s.selling)::text as qty, p.stop_price::text,
+      `select p.id, p.symbol, (p.qty - s.selling)::text as qty, p.qty::text as held,
+              p.stop_price::text,
               p.strategy, p.opened_at, s.selling > 0 as beside_sells,
               exists (select 1 from orders b
                        where b.account_id = p.account_id and b.exchange_id = p.exchange_id
@@ -369,7 +373,9 @@ export function createProtector(deps: ProtectDeps) {
       kind: NotificationKind.protectionFailed,
       text: `${tag}No stop on the exchange for ${p.symbol} (position ${p.id}, stop ${
         dec.normalize(p.stop_price)
-      }): ${reason}. The position is protected only while serve runs (software stop)`,
+      }): ${
+        reason.replace(/\.+$/, "")
+      }. The position is protected only while serve runs (software stop)`,
       dedupeKey: `position:${p.id}:protection-failed`,
       accountId: account.id,
     });
@@ -463,7 +469,21 @@ export function createProtector(deps: ProtectDeps) {
       replacing: await requestReplacements(),
     };
     const prices = new Map<string, number | undefined>();
-    for (const p of await candidates(options.symbol)) {
+    let balances: Promise<Record<string, Balance> | undefined> | undefined;
+    for (let p of await candidates(options.symbol)) {
+      // A stop of more than the exchange holds is refused for the balance, for good: the
+      // position is written down to what is held first, when that is certain (holdings.ts).
+      // The balance is read once per pass, only when a stop is to be placed.
+      balances ??= exchange.fetchBalance().catch(() => undefined);
+      const base = p.symbol.split("/")[0];
+      if (holdsLess((await balances)?.[base]?.total, p.held)) {
+        const written = await writeDownToHoldings({ db, exchange, account, log }, p.symbol);
+        if (written) {
+          const [again] = await candidates(p.symbol);
+          if (!again) continue;
+          p = again;
+        }
+      }
       const o = protectiveOrder(p, p.rules ?? {}, offsetPct);
       // Too little left beside resting limit sells for an order of its own (under the step, the
       // minimum quantity or the minimum notional at the limit), or too little yet of a buy that

@@ -44,6 +44,8 @@ export const NotificationKind = {
   priceRecovered: "price_recovered",
   /** A position could not get its stop on the exchange: only the software watch protects it. */
   protectionFailed: "protection_failed",
+  /** The exchange held less of a position's base than recorded: the position written down. */
+  holdingsShort: "holdings_short",
   // Control
   operatorExit: "operator_exit",
   controlAction: "control_action",

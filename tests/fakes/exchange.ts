@@ -64,6 +64,8 @@
  *   orders, trades            what was booked, in order
  *   requests                  count of requests per "METHOD path"
  *   balance(asset), markets   the account's balance, the markets by id
+ *   setBalance(asset, amount) sets a balance (coins gone without an order: a withdrawal, a fee
+ *                             the exchange took and did not report)
  *   close()                   releases hung requests and stops the server
  */
 import {
@@ -599,6 +601,10 @@ export function startFakeExchange(options: FakeExchangeOptions = {}) {
       failingReads[key] = { times, answer };
     },
     balance: (asset: string) => balances.get(asset) ?? 0,
+    /** Sets the account's balance of `asset` (a withdrawal, a fee the order did not report). */
+    setBalance(asset: string, amount: number) {
+      balances.set(asset, amount);
+    },
     async close() {
       for (const release of hung.splice(0)) release();
       await server.shutdown();
