@@ -12,6 +12,8 @@ export interface TradingRules {
   step_size?: string;
   min_qty?: string;
   max_qty?: string;
+  /** The largest market order (Binance's MARKET_LOT_SIZE), below `max_qty` on some markets. */
+  market_max_qty?: string;
   min_notional?: string;
   taker_fee?: string;
 }
@@ -22,6 +24,7 @@ export function rulesOf(m: Market): TradingRules {
     step_size: m.stepSize,
     min_qty: m.minQty,
     max_qty: m.maxQty,
+    market_max_qty: m.marketMaxQty,
     min_notional: m.minNotional,
     taker_fee: m.takerFee === undefined ? undefined : String(m.takerFee),
   };

@@ -245,6 +245,17 @@ export function planOrder(input: PlanInput): PlanResult {
     qty = sized.qty;
     sizingNote = sized.note;
   }
+  // The exchange refuses an order above the market's largest (LOT_SIZE, or MARKET_LOT_SIZE for a
+  // market order, lower on some markets): a larger entry buys the largest, and a larger exit
+  // sells it, the rest left for the next exit.
+  const largest = maxQtyOf(rules, !price);
+  if (largest && dec.cmp(qty, largest) > 0) {
+    const capped = floor(largest);
+    sizingNote = `${sizingNote ? `${sizingNote}; ` : ""}qty ${qty} capped to ${capped}, the ` +
+      `market's largest ${price ? "" : "market "}order` +
+      (d.action === "sell" ? ` (the rest is left for the next exit)` : "");
+    qty = capped;
+  }
   if (dec.cmp(qty, "0") <= 0 || (rules.min_qty && dec.cmp(qty, rules.min_qty) < 0)) {
     return refuse(`${what}: quantity ${qty} is below the minimum ${rules.min_qty ?? step}`);
   }
@@ -306,6 +317,14 @@ export function planOrder(input: PlanInput): PlanResult {
       ladder: ladder?.slices,
     },
   };
+}
+
+/** The largest order the market takes: `max_qty`, and `market_max_qty` for a market order. */
+function maxQtyOf(rules: TradingRules, market: boolean): string | undefined {
+  const caps = [rules.max_qty, market ? rules.market_max_qty : undefined].filter(
+    (c): c is string => c !== undefined && c !== "" && dec.cmp(c, "0") > 0,
+  );
+  return caps.reduce<string | undefined>((a, c) => (a && dec.cmp(a, c) <= 0 ? a : c), undefined);
 }
 
 /**

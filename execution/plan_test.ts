@@ -329,3 +329,30 @@ Deno.test("a buy whose target is not above its entry is refused; a ladder's entr
   assert.ok(ladder.ok, JSON.stringify(ladder));
   assert.equal(ladder.plan.takeProfitPrice, undefined);
 });
+
+Deno.test("an order above the market's largest is capped to it and says so", () => {
+  const rules = { ...base.rules, max_qty: "9000", market_max_qty: "0.05" };
+  // A market entry sized 0.1 by the risk rule: MARKET_LOT_SIZE's 0.05 is the largest.
+  const market = plan({ rules });
+  assert.ok(market.ok);
+  assert.equal(market.plan.qty, "0.05");
+  assert.match(
+    market.plan.sizingNote ?? "",
+    /qty 0\.1 capped to 0\.05, the market's largest market order/,
+  );
+  // A limit entry is bound by LOT_SIZE only.
+  const limit = plan({ rules: { ...rules, max_qty: "0.08" }, d: { price: "50000" } });
+  assert.ok(limit.ok);
+  assert.equal(limit.plan.qty, "0.08");
+  assert.match(limit.plan.sizingNote ?? "", /capped to 0\.08, the market's largest order$/);
+  // An exit of more sells the largest; the rest is for the next exit.
+  const exit = plan({ rules, d: { action: "sell" }, positionQty: "0.12" });
+  assert.ok(exit.ok);
+  assert.equal(exit.plan.qty, "0.05");
+  assert.match(exit.plan.sizingNote ?? "", /the rest is left for the next exit/);
+  // Within the largest, nothing changes.
+  const small = plan({ rules, d: { qty: "0.01" } });
+  assert.ok(small.ok);
+  assert.equal(small.plan.qty, "0.01");
+  assert.doesNotMatch(small.plan.sizingNote ?? "", /capped/);
+});

@@ -31,6 +31,7 @@ Deno.test({
           step_size: "0.00001",
           min_qty: "0.00001",
           max_qty: "9000",
+          market_max_qty: "9000",
           min_notional: "5",
           taker_fee: "0.001",
         });

@@ -18,6 +18,7 @@ import {
 } from "../../helpers/execution.ts";
 import { syncMarkets } from "../../../execution/markets.ts";
 import type { Exchange } from "../../../exchange/port.ts";
+import { RejectedError } from "../../../core/errors.ts";
 import type { FakeExchange } from "../../fakes/exchange.ts";
 
 /** Records an order row as the agent does before its create call; returns its client id. */
@@ -198,9 +199,28 @@ Deno.test({
   },
 });
 
+/** A create of `qty` BTC sent as is (no planning): the exchange's or the broker's refusal. */
+async function refusalOf(exchange: Exchange, type: "market" | "limit", qty: string) {
+  try {
+    await exchange.createOrder({
+      symbol: "BTC/USDT",
+      side: "buy",
+      type,
+      qty,
+      price: type === "limit" ? "45000" : undefined,
+      clientOrderId: `direct-${crypto.randomUUID().slice(0, 8)}`,
+    });
+    return "accepted";
+  } catch (error) {
+    assert.ok(error instanceof RejectedError, String(error));
+    return error.message;
+  }
+}
+
 Deno.test({
   ...serviceTest,
-  name: "a paper order above the market's maximum quantity is refused, as on the exchange",
+  name: "a paper order above the market's maximum quantity is refused, as on the exchange; an " +
+    "entry is planned at that maximum",
   fn: async () => {
     // LOT_SIZE maxQty 0.05: 0.06 BTC is more than one order may carry on this market.
     const fake = startFakeExchange({ markets: [{ symbol: "BTCUSDT", maxQty: "0.05" }] });
@@ -209,22 +229,23 @@ Deno.test({
     const live = await liveExchange(fake);
     const paper = await paperExchange(paperDb.db, fake);
     try {
+      assert.match(await refusalOf(live, "market", "0.06"), /LOT_SIZE/);
+      assert.match(
+        await refusalOf(paper, "market", "0.06"),
+        /quantity 0\.06 is above the maximum 0\.05/,
+      );
+      assert.equal((await paper.fetchBalance()).USDT.total, "10000", "nothing was bought");
+      // Planned, the alert's 0.06 buys the market's largest order, on both.
       const outcome = async (db: Db, exchange: Exchange) => {
         const agent = await executionSetup(db, exchange);
         await insertAlert(db, { qty: "0.06", sl: "49000" });
         await agent.runOnce();
-        return (await db.query<{ status: string; reason: string | null; fills: number }>(
-          `select status, reject_reason as reason,
-                  (select count(*)::int from executions) as fills from orders`,
-        ))[0];
+        return (await db.query<{ status: string; qty: string }>(
+          "select status, filled_qty::text as qty from orders",
+        )).map((o) => [o.status, Number(o.qty)]);
       };
-      const onExchange = await outcome(liveDb.db, live);
-      assert.deepEqual([onExchange.status, onExchange.fills], ["REJECTED", 0]);
-      assert.match(onExchange.reason ?? "", /LOT_SIZE/);
-      const inPaper = await outcome(paperDb.db, paper);
-      assert.deepEqual([inPaper.status, inPaper.fills], ["REJECTED", 0]);
-      assert.match(inPaper.reason ?? "", /quantity 0\.06 is above the maximum 0\.05/);
-      assert.equal((await paper.fetchBalance()).USDT.total, "10000", "nothing was bought");
+      assert.deepEqual(await outcome(liveDb.db, live), [["FILLED", 0.05]]);
+      assert.deepEqual(await outcome(paperDb.db, paper), [["FILLED", 0.05]]);
     } finally {
       await live.close?.();
       await paper.close?.();
@@ -248,30 +269,24 @@ Deno.test({
     const live = await liveExchange(fake);
     const paper = await paperExchange(paperDb.db, fake);
     try {
+      assert.match(await refusalOf(live, "market", "0.06"), /MARKET_LOT_SIZE/);
+      assert.match(
+        await refusalOf(paper, "market", "0.06"),
+        /quantity 0\.06 is above the maximum 0\.05 of a market order on BTC\/USDT \(MARKET_LOT_SIZE\)/,
+      );
+      // Planned: the limit of 0.06 rests, the market entry of 0.06 buys 0.05, on both.
       const outcome = async (db: Db, exchange: Exchange) => {
         const agent = await executionSetup(db, exchange);
         await insertAlert(db, { qty: "0.06", sl: "49000" });
         await insertAlert(db, { qty: "0.06", price: "45000", sl: "44000" });
         await agent.runOnce();
-        return await db.query<{ type: string; status: string; reason: string | null }>(
-          "select type, status, reject_reason as reason from orders order by type",
-        );
+        return (await db.query<{ type: string; status: string; qty: string }>(
+          "select type, status, qty::text from orders order by type",
+        )).map((o) => [o.type, o.status, Number(o.qty)]);
       };
-      const onExchange = await outcome(liveDb.db, live);
-      assert.deepEqual(onExchange.map((o) => [o.type, o.status]), [
-        ["limit", "OPEN"],
-        ["market", "REJECTED"],
-      ]);
-      assert.match(onExchange[1].reason ?? "", /MARKET_LOT_SIZE/);
-      const inPaper = await outcome(paperDb.db, paper);
-      assert.deepEqual(inPaper.map((o) => [o.type, o.status]), [
-        ["limit", "OPEN"],
-        ["market", "REJECTED"],
-      ]);
-      assert.match(
-        inPaper[1].reason ?? "",
-        /quantity 0\.06 is above the maximum 0\.05 of a market order on BTC\/USDT \(MARKET_LOT_SIZE\)/,
-      );
+      const expected = [["limit", "OPEN", 0.06], ["market", "FILLED", 0.05]];
+      assert.deepEqual(await outcome(liveDb.db, live), expected);
+      assert.deepEqual(await outcome(paperDb.db, paper), expected);
     } finally {
       await live.close?.();
       await paper.close?.();
