@@ -38,7 +38,9 @@ const label = (a: Actor) => a.via === "telegram" ? `Telegram user ${a.who}` : `$
 
 /**
  * Records the action and, when it did something, announces it to the operator's chats and,
- * for an action on one account (`accountId`), to that account's chats too.
+ * for an action on one account (`accountId`), to that account's chats too. Those hear it from
+ * "the operator": the operator's Telegram user id (or CLI user name) is for the operator's
+ * chats only.
  */
 async function recorded(
   sql: Sql,
@@ -54,13 +56,21 @@ async function recorded(
     [actor.via, actor.who, action, JSON.stringify(args), result.ok, result.text],
   );
   if (result.ok) {
-    await enqueueNotification(sql, {
-      severity: "INFO",
+    const told = {
+      severity: "INFO" as const,
       kind: NotificationKind.controlAction,
-      text: `${label(actor)}: ${result.text}`,
       dedupeKey: `control:${row.id}`,
-      accountId,
-    });
+    };
+    await enqueueNotification(sql, { ...told, text: `${label(actor)}: ${result.text}` });
+    // The operator's chats have this key already (the dedupe key is per chat): the second
+    // form reaches the account's chats alone.
+    if (accountId !== undefined) {
+      await enqueueNotification(sql, {
+        ...told,
+        text: `The operator: ${result.text.replaceAll(label(actor), "the operator")}`,
+        accountId,
+      });
+    }
   }
   return result;
 }

@@ -41,7 +41,21 @@ Deno.test({
       return rows.map((r) => Number(r.chat_id));
     };
 
-    assert.ok((await pauseTrading(db, admin, { account: "alice" })).ok);
+    assert.ok((await pauseTrading(db, { via: "telegram", who: "4242" }, { account: "alice" })).ok);
+    // The operator's chats hear who did it; the account's chats hear "the operator".
+    const texts = await db.query<{ chat_id: string; text: string }>(
+      "select chat_id::text, text from notification_outbox order by chat_id",
+    );
+    assert.deepEqual(texts.map((r) => Number(r.chat_id)), [100, 200]);
+    assert.match(
+      texts[0].text,
+      /^Telegram user 4242: New entries of account alice paused \(paused by Telegram user 4242\)/,
+    );
+    assert.match(
+      texts[1].text,
+      /^The operator: New entries of account alice paused \(paused by the operator\)/,
+    );
+    assert.doesNotMatch(texts[1].text, /4242/);
     assert.deepEqual(await told(), [100, 200]);
     assert.ok((await resumeTrading(db, admin, { account: "alice" })).ok);
     assert.deepEqual(await told(), [100, 200]);
