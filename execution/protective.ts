@@ -93,6 +93,14 @@ function placeable(o: { qty: string; limitPrice: string }, rules: TradingRules):
     dec.cmp(dec.mul(o.qty, o.limitPrice, 8), rules.min_notional) >= 0;
 }
 
+/**
+ * The positions told (logged) to be under their stop with no stop placed, by account and
+ * position key: told once until their stop is recorded, not every pass while the price stays
+ * under it; per log (the agent's is one for the process). Bounded: cleared when full (a line
+ * told again).
+ */
+const toldUnderStopByLog = new WeakMap<Log, Set<string>>();
+
 /** A stop given up is tried again after this long (its CRITICAL is not repeated). */
 const RETRY_GIVEN_UP_MIN = 15;
 
@@ -497,14 +505,22 @@ export function createProtector(deps: ProtectDeps) {
       // No stop to place under the price: the software stop sells it, with no refusal, no
       // CRITICAL and no 15 minutes' wait; should the price come back first, the next pass
       // places the stop.
+      const told = `${account.id}:${protectiveKey(p)}`;
+      let toldUnderStop = toldUnderStopByLog.get(log);
+      if (!toldUnderStop) toldUnderStopByLog.set(log, toldUnderStop = new Set());
       if (await pastStop(p, prices)) {
-        log.info(
-          "Position {position}: the price is at or below its stop {stop}; no stop " +
-            "placed, the software stop sells it",
-          { position: p.id, stop: p.stop_price },
-        );
+        if (!toldUnderStop.has(told)) {
+          if (toldUnderStop.size >= 1_000) toldUnderStop.clear();
+          toldUnderStop.add(told);
+          log.info(
+            "Position {position}: the price is at or below its stop {stop}; no stop " +
+              "placed, the software stop sells it",
+            { position: p.id, stop: p.stop_price },
+          );
+        }
         continue;
       }
+      toldUnderStop.delete(told);
       const recorded = await record(p, o);
       if (recorded === null) continue;
       if ("invalid" in recorded) {

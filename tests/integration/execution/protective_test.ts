@@ -16,7 +16,9 @@ import {
 } from "../../helpers/execution.ts";
 import { serviceTest } from "../../helpers/fixtures.ts";
 import { clientOrderIdFor } from "../../../execution/plan.ts";
-import { protectiveKey } from "../../../execution/protective.ts";
+import { createProtector, protectiveKey } from "../../../execution/protective.ts";
+import { listAccounts } from "../../../execution/accounts.ts";
+import type { Log } from "../../../core/log.ts";
 import { createRiskAgent } from "../../../risk/watch.ts";
 import { logger } from "../../../core/log.ts";
 import { exitPosition } from "../../../control/actions.ts";
@@ -468,6 +470,17 @@ Deno.test({
       assert.equal((await notes(db, "protection_failed")).length, 0);
       assert.equal((await notes(db, "order_rejected")).length, 0);
       assert.equal((await notes(db, "protective_stop")).length, 1, "the cancel is told");
+      // Logged once while the price stays under the stop, not every pass.
+      const lines: string[] = [];
+      const log = { info: (m: string) => lines.push(m), warn() {}, error() {} } as unknown as Log;
+      const [account] = await listAccounts(db);
+      for (let i = 0; i < 3; i++) {
+        await createProtector({ db, exchange, account, log, inFlight: new Set() }).protectOnce();
+      }
+      assert.equal(
+        lines.filter((l) => /no stop placed, the software stop sells it/.test(l)).length,
+        1,
+      );
       const risk = createRiskAgent({ db, exchange, log: logger("t") });
       assert.equal((await risk.runOnce()).handed, 1, "the software stop sells it");
       await agent.runOnce();
