@@ -147,12 +147,30 @@ export async function statusText(sql: Sql, o: ViewOptions = {}): Promise<string>
     positions.length === 0 ? "No open positions" : `Open positions (${positions.length}):`,
   );
   lines.push(...positions);
-  if (positions.length > 0) {
-    lines.push(
-      "Protection: stops and targets are watched by serve every 5 s (software exits)",
-    );
-  }
+  if (positions.length > 0) lines.push(await protectionLine(sql, o));
   return lines.join("\n");
+}
+
+/**
+ * How the open positions are protected: the software watch of serve for all, and how many have
+ * a stop resting on the exchange (or in the paper broker), which protects them while serve is
+ * down too.
+ */
+async function protectionLine(sql: Sql, o: ViewScope): Promise<string> {
+  const [r] = await sql.query<{ open: number; resting: number }>(
+    `select count(*)::int as open,
+            count(*) filter (where exists (
+              select 1 from orders s
+               where s.position_id = p.id and s.purpose = 'stop_loss'
+                 and s.status in ('OPEN', 'PARTIALLY_FILLED')))::int as resting
+       from positions p
+      where p.status = 'OPEN' and p.qty > 0 and ($1::bigint is null or p.account_id = $1)`,
+    [o.accountId ?? null],
+  );
+  return "Protection: stops and targets are watched by serve every 5 s (software exits); " +
+    `stops resting on the exchange: ${
+      r.resting === 0 ? "none" : r.resting === r.open ? "all" : `${r.resting} of ${r.open}`
+    }`;
 }
 
 export async function ordersText(

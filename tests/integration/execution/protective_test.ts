@@ -22,6 +22,7 @@ import type { Log } from "../../../core/log.ts";
 import { createRiskAgent } from "../../../risk/watch.ts";
 import { logger } from "../../../core/log.ts";
 import { exitPosition } from "../../../control/actions.ts";
+import { statusText } from "../../../control/views.ts";
 import type { Db } from "../../../db/db.ts";
 import type { FakeExchange } from "../../fakes/exchange.ts";
 
@@ -106,6 +107,11 @@ Deno.test({
       await agent.reconcileOnce();
       await agent.reconcileOnce();
       assert.equal(stopsOn(fake).length, 1);
+      // /status says where the stop rests; once it is cancelled, that none does.
+      assert.match(await statusText(db), /stops resting on the exchange: all$/);
+      await db.query("update orders set status = 'CANCELED' where purpose = 'stop_loss'");
+      assert.match(await statusText(db), /stops resting on the exchange: none$/);
+      await db.query("update orders set status = 'OPEN' where purpose = 'stop_loss'");
       // The software watch leaves the stop to the exchange: the price at the stop hands no exit.
       fake.setPrice("BTCUSDT", "49500");
       const risk = createRiskAgent({ db, exchange, log: logger("t") });
