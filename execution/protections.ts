@@ -241,7 +241,16 @@ export async function entryFacts(
                     and status in ('NEW', 'UNKNOWN', 'OPEN', 'PARTIALLY_FILLED')) s) as open,
               exists (select 1 from positions where account_id = $1 and status = 'OPEN'
                         and qty > 0 and symbol = $2) as holds,
-              (select max(case when r.status = 'DONE' then r.updated_at else r.created_at end)
+              -- A stop that filled on the exchange counts from its fill (the exchange's trade
+              -- time; not after it was recorded), not from when it was recorded: one that filled
+              -- while serve was down cools the symbol down from then. A trade without a time is
+              -- stored at the epoch, and is no time.
+              (select max(case when r.status <> 'DONE' then r.created_at
+                               else coalesce(least(r.updated_at,
+                                      (select max(e.executed_at) from executions e
+                                        where e.order_id = r.order_id
+                                          and e.executed_at > timestamptz '2001-01-01')),
+                                    r.updated_at) end)
                  from risk_actions r join positions p on p.id = r.position_id
                 where r.account_id = $1 and p.symbol = $2 and r.kind = 'stop_loss'
                   -- A protective stop resting on the exchange (no alert) is no stop-loss yet;

@@ -545,6 +545,54 @@ Deno.test({
 
 Deno.test({
   ...serviceTest,
+  name: "a stop that filled on the exchange while serve was down cools down from its fill, not " +
+    "from when the restart recorded it",
+  fn: () => {
+    // The exchange's clock: the stop fills 45 minutes before serve comes back and records it.
+    let behindMs = 0;
+    return withControl(
+      { cooldownAfterStopMin: 30, exchangeStops: true },
+      async ({ db, agent, fake, clock }) => {
+        clock.set(new Date());
+        await insertAlert(db, { qty: "0.01", sl: "49000", idempotencyKey: "d-buy-1" });
+        assert.equal((await agent.runOnce()).executed, 1);
+        assert.equal(
+          fake.orders.filter((o) => o.type === "STOP_LOSS_LIMIT" && o.status === "NEW").length,
+          1,
+        );
+        behindMs = 45 * 60_000;
+        fake.setPrice("BTCUSDT", "48990");
+        behindMs = 0;
+        fake.setPrice("BTCUSDT", "50000");
+        await agent.reconcileOnce();
+        assert.equal(await count(db, "select 1 from positions where status = 'OPEN'"), 0);
+        // 45 minutes after the fill, past the 30 minutes' cooldown: the symbol trades again.
+        const re = await insertAlert(db, { qty: "0.01", sl: "49000", idempotencyKey: "d-buy-2" });
+        await agent.runOnce();
+        assert.equal(
+          (await alertOf(db, re)).status,
+          "EXECUTED",
+          (await alertOf(db, re)).error ?? "",
+        );
+        // A stop filled just now still cools the symbol down.
+        fake.setPrice("BTCUSDT", "48990");
+        await agent.reconcileOnce();
+        const early = await insertAlert(db, {
+          qty: "0.01",
+          sl: "49000",
+          idempotencyKey: "d-buy-3",
+        });
+        fake.setPrice("BTCUSDT", "50000");
+        await agent.runOnce();
+        assert.match((await alertOf(db, early)).error ?? "", /cooling down after its stop-loss/);
+      },
+      { now: () => Date.now() - behindMs },
+    );
+  },
+});
+
+Deno.test({
+  ...serviceTest,
   name: "the cooldown refuses a re-entry after a stop; the open positions cap holds",
   fn: () =>
     withControl(
