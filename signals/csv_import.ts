@@ -59,8 +59,10 @@ export async function importCsv(
   // In a dry run nothing is stored, so repeats inside the file are found here.
   const seen = new Map<string, string>();
   let header: string[] | undefined;
+  let at = 0;
   try {
     for await (const line of readLines(stream, limits.csvLineMaxBytes)) {
+      at = line.lineNo;
       if (!header) {
         if ("tooLong" in line) throw new RuntimeError("The CSV header line is too long");
         if (line.text.trim() === "") continue;
@@ -110,6 +112,19 @@ export async function importCsv(
     if (error instanceof RuntimeError) throw error;
     if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.PermissionDenied) {
       throw new RuntimeError(`Cannot read the CSV file: ${errorMessage(error)}`);
+    }
+    // (A database gone mid-file, say.) Where it stopped, and that running it again is safe.
+    if (header && at > 0) {
+      throw new RuntimeError(
+        `The import stopped at line ${at}: ${errorMessage(error)}. ${
+          o.dryRun
+            ? "Nothing was written"
+            : `The rows before it were handled (${summary.accepted} accepted, ` +
+              `${summary.duplicates} duplicates, ${summary.rejected.length} rejected); ` +
+              "importing the file again is safe, as rows already stored are duplicates"
+        }`,
+        { cause: error },
+      );
     }
     throw error;
   }
