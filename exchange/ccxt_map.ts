@@ -92,7 +92,9 @@ export function toOrder(o: Any): ExchangeOrder {
     ? o.status
     : "open";
   return {
-    id: String(o.id),
+    // "" when the exchange gives no id (never the string "undefined"): the order is known by
+    // its client order id, and its stored exchange id is left as it was.
+    id: str(o.id) ?? "",
     clientOrderId: o.clientOrderId ?? undefined,
     symbol: o.symbol,
     side: o.side,

@@ -51,3 +51,10 @@ Deno.test("an order's trades without ids are its fills without ids, each kept", 
     [undefined, "1000", "50000.01"],
   ]);
 });
+
+Deno.test('an order without an id maps to the id "", not to the string "undefined"', () => {
+  const o = { clientOrderId: "pg-1", status: "closed", amount: 1, filled: 1, symbol: "BTC/USDT" };
+  assert.equal(toOrder({ ...o, id: undefined }).id, "");
+  assert.equal(toOrder({ ...o, id: null }).id, "");
+  assert.equal(toOrder({ ...o, id: 42 }).id, "42");
+});

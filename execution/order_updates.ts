@@ -380,7 +380,7 @@ export async function applyExchangeOrder(
   deferredPositions?: Array<{ order: OrderRow; fill: RecordedFill }>,
 ): Promise<string> {
   const mine = fills.filter((f) =>
-    f.orderId === ex.id || f.clientOrderId === order.client_order_id
+    (ex.id !== "" && f.orderId === ex.id) || f.clientOrderId === order.client_order_id
   );
   // The order's row first: two applications of its evidence never work out what is new from the
   // same stored executions. It holds how many lookups in a row found the order filled beyond
@@ -457,7 +457,8 @@ export async function applyExchangeOrder(
      o as (
        update orders set
          status = case when s.filled >= $4::numeric then $2 else $3 end,
-         exchange_order_id = $5, filled_qty = s.filled, avg_fill_price = s.avg, fee = s.fee,
+         exchange_order_id = coalesce(nullif($5, ''), orders.exchange_order_id),
+         filled_qty = s.filled, avg_fill_price = s.avg, fee = s.fee,
          fee_currency = s.cur, reconcile_misses = $7, checked_at = now(),
          submitted_at = coalesce(submitted_at, now()), updated_at = now(),
          reject_reason = case when $2 = 'REJECTED'

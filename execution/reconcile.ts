@@ -95,6 +95,11 @@ export function createReconciler(deps: {
     if (!(Number(found.filled) > 0)) return [];
     // By the order's own id: a page of the account's trades since the order was created would
     // miss its fills once more than a page of other trades happened meanwhile.
+    // (An exchange that gives no order id: its trades are told apart by the client order id.)
+    if (found.id === "") {
+      const trades = await exchange.fetchMyTrades(order.symbol, order.created_at.getTime());
+      return trades.filter((f) => f.clientOrderId === order.client_order_id);
+    }
     const trades = await exchange.fetchMyTrades(order.symbol, undefined, { orderId: found.id });
     return trades.filter((f) => f.orderId === found.id);
   }
