@@ -478,20 +478,9 @@ export function createProtector(deps: ProtectDeps) {
     };
     const prices = new Map<string, number | undefined>();
     let balances: Promise<Record<string, Balance> | undefined> | undefined;
-    for (let p of await candidates(options.symbol)) {
-      // A stop of more than the exchange holds is refused for the balance, for good: the
-      // position is written down to what is held first, when that is certain (holdings.ts).
-      // The balance is read once per pass, only when a stop is to be placed.
-      balances ??= exchange.fetchBalance().catch(() => undefined);
-      const base = p.symbol.split("/")[0];
-      if (holdsLess((await balances)?.[base]?.total, p.held)) {
-        const written = await writeDownToHoldings({ db, exchange, account, log }, p.symbol);
-        if (written) {
-          const [again] = await candidates(p.symbol);
-          if (!again) continue;
-          p = again;
-        }
-      }
+    const queue = await candidates(options.symbol);
+    const writtenDown = new Set<number>();
+    for (let p = queue.shift(); p; p = queue.shift()) {
       const o = protectiveOrder(p, p.rules ?? {}, offsetPct);
       // Too little left beside resting limit sells for an order of its own (under the step, the
       // minimum quantity or the minimum notional at the limit), or too little yet of a buy that
@@ -521,6 +510,19 @@ export function createProtector(deps: ProtectDeps) {
         continue;
       }
       toldUnderStop.delete(told);
+      // A stop of more than the exchange holds is refused for the balance, for good: the
+      // position is written down to what is held first, when that is certain (holdings.ts),
+      // and looked at again. The balance is read once per pass, only when a stop is placed.
+      balances ??= exchange.fetchBalance().catch(() => undefined);
+      if (
+        !writtenDown.has(p.id) &&
+        holdsLess((await balances)?.[p.symbol.split("/")[0]]?.total, p.held) &&
+        await writeDownToHoldings({ db, exchange, account, log }, p.symbol)
+      ) {
+        writtenDown.add(p.id);
+        queue.unshift(...await candidates(p.symbol));
+        continue;
+      }
       const recorded = await record(p, o);
       if (recorded === null) continue;
       if ("invalid" in recorded) {
