@@ -11,7 +11,7 @@ export {
   sqlState,
 } from "./db.ts";
 export { loadMigrations, migrate } from "./migrate.ts";
-export { type EmbeddedAtOptions, openDb, openEmbeddedAt } from "./open.ts";
+export { type EmbeddedAtOptions, openDb, openEmbeddedAt, openEmbeddedCopy } from "./open.ts";
 export {
   readRestoreMarker,
   removeRestoreMarker,

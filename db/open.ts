@@ -63,3 +63,12 @@ export async function openEmbeddedAt(
   const { openEmbeddedDb } = await import("./embedded.ts");
   return await openEmbeddedDb({ dataDir, ...options });
 }
+
+/**
+ * Opens a dump in memory, touching no directory: to look inside a backup before a restore
+ * replaces anything with it. Closed by the caller.
+ */
+export async function openEmbeddedCopy(dump: Blob): Promise<Db> {
+  const { openEmbeddedDb } = await import("./embedded.ts");
+  return await openEmbeddedDb({ loadDataDir: dump });
+}

@@ -9,15 +9,20 @@
  * A restore takes the single-instance lock `serve` takes, and holds it to the end: it refuses
  * while a serve runs against the target, and a serve started meanwhile refuses to start.
  * (`backup` takes no such lock: backups are taken while serve runs.)
+ * Before anything is replaced, the backup is looked into: a damaged one, one that is not a
+ * pg-solo-lite database, or one written by a newer pg-solo-lite (migrations this version does
+ * not know) is refused with the target untouched.
  */
 import { RuntimeError, UsageError } from "../core/errors.ts";
 import {
   describeHolder,
   InstanceLockedError,
+  loadMigrations,
   type LockHolder,
   migrate,
   openDb,
   openEmbeddedAt,
+  openEmbeddedCopy,
   readRestoreMarker,
   removeRestoreMarker,
   RESTORE_MARKER,
@@ -105,6 +110,13 @@ async function restoreServer(config: Config, file: string, force: boolean): Prom
     }
     await checkTool("pg_restore", await serverMajor(db));
     const conn = toolConnection(config.databaseUrl!);
+    // The archive's own schema_migrations rows, read from the file (no connection is made).
+    const copy = await runTool(
+      "pg_restore",
+      ["--data-only", "--table=schema_migrations", "--file=-", file],
+      conn.env,
+    );
+    await checkBackupSchema(file, migrationsInCopy(copy));
     const clean = n > 0 ? ["--clean", "--if-exists"] : [];
     await runTool(
       "pg_restore",
@@ -153,6 +165,7 @@ async function restoreEmbedded(
   const pgDir = `${dataDir}/pg`;
   const backup = await Deno.realPath(file);
   const blob = new Blob([await Deno.readFile(file)]);
+  await checkEmbeddedBackup(file, blob);
   const stamp = options.now.toISOString().replace(/[-:.]/g, "");
   let movedAside: string | undefined;
   let incompleteAside: string | undefined;
@@ -229,6 +242,104 @@ async function restoreEmbedded(
   } finally {
     await db.close();
   }
+}
+
+/** A backup's applied migrations, as its schema_migrations table holds them. */
+interface AppliedMigration {
+  version: number;
+  name: string;
+  checksum: string;
+}
+
+const UNCHANGED = "nothing was changed";
+
+/**
+ * Refuses a backup whose schema this version cannot serve: none at all (not a pg-solo-lite
+ * database), a migration it does not ship (written by a newer version, whose code the schema
+ * belongs to), or a migration whose text differs from the one shipped (migrate would refuse it
+ * once the data is replaced).
+ */
+async function checkBackupSchema(file: string, applied: AppliedMigration[]): Promise<void> {
+  if (applied.length === 0) {
+    throw new UsageError(
+      `${file} is not a pg-solo-lite database (it has no schema_migrations rows); ${UNCHANGED}`,
+    );
+  }
+  const shipped = new Map((await loadMigrations()).map((m) => [m.version, m]));
+  const unknown = applied.filter((m) => !shipped.has(m.version)).map((m) => m.name);
+  if (unknown.length > 0) {
+    throw new UsageError(
+      `${file} was written by a newer pg-solo-lite: its database has migration(s) ${
+        unknown.join(", ")
+      }, which this version does not ship, and would run on a schema it does not know; restore it with the version that wrote it (or a newer one); ${UNCHANGED}`,
+    );
+  }
+  const changed = applied.filter((m) => shipped.get(m.version)!.checksum !== m.checksum);
+  if (changed.length > 0) {
+    throw new UsageError(
+      `${file} has migration(s) ${
+        changed.map((m) => m.name).join(", ")
+      } with another text than this version's (a different build?); ${UNCHANGED}`,
+    );
+  }
+}
+
+/** The rows of `pg_restore --data-only --table=schema_migrations` output (a COPY block). */
+function migrationsInCopy(sql: string): AppliedMigration[] {
+  const lines = sql.split("\n");
+  const start = lines.findIndex((l) => /^COPY \S*schema_migrations \(.*\) FROM stdin;$/.test(l));
+  if (start < 0) return [];
+  const cols = lines[start].replace(/^[^(]*\(|\).*$/g, "").split(", ");
+  const at = (name: string) => cols.indexOf(name);
+  const out: AppliedMigration[] = [];
+  for (const line of lines.slice(start + 1)) {
+    if (line === "\\.") break;
+    const f = line.split("\t");
+    out.push({
+      version: Number(f[at("version")]),
+      name: f[at("name")],
+      checksum: f[at("checksum")],
+    });
+  }
+  return out;
+}
+
+/**
+ * Refuses an embedded backup that cannot be restored, before DATA_DIR is touched: a gzip
+ * stream that does not end whole (truncated, damaged), a tar PGlite cannot open as a data
+ * directory, or a schema this version cannot serve. It is opened in memory, apart from DATA_DIR.
+ */
+async function checkEmbeddedBackup(file: string, blob: Blob): Promise<void> {
+  try {
+    for await (const _ of blob.stream().pipeThrough(new DecompressionStream("gzip"))) {
+      // Read to the end: the gzip trailer's checksum is checked there.
+    }
+  } catch (error) {
+    throw new UsageError(
+      `${file} is damaged (${
+        (error as Error).message
+      }; truncated?) and cannot be restored; ${UNCHANGED}`,
+    );
+  }
+  let copy;
+  try {
+    copy = await openEmbeddedCopy(blob);
+  } catch (error) {
+    throw new UsageError(
+      `${file} is not a pg-solo-lite database PGlite can open (${
+        (error as Error).message
+      }); ${UNCHANGED}`,
+    );
+  }
+  let applied: AppliedMigration[];
+  try {
+    applied = await copy.query<AppliedMigration>(
+      "select version, name, checksum from schema_migrations order by version",
+    ).catch(() => []);
+  } finally {
+    await copy.close();
+  }
+  await checkBackupSchema(file, applied);
 }
 
 /** `base`, or `base-2`, `base-3`…: the first that does not exist, so nothing is renamed onto. */

@@ -62,15 +62,16 @@ export function toolConnection(url: string): { url: string; env: Record<string, 
 }
 
 /**
- * Runs a tool; a failure carries its last lines of standard error (never the password). With
- * `timeoutMs` a tool still running then is killed, and the call fails with a DeadlineError.
+ * Runs a tool and returns its standard output; a failure carries its last lines of standard
+ * error (never the password). With `timeoutMs` a tool still running then is killed, and the
+ * call fails with a DeadlineError.
  */
 export async function runTool(
   tool: Tool,
   args: string[],
   env: Record<string, string>,
   options: { timeoutMs?: number } = {},
-) {
+): Promise<string> {
   const child = new Deno.Command(tool, { args, env, stdout: "piped", stderr: "piped" }).spawn();
   let timedOut = false;
   const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
@@ -83,4 +84,5 @@ export async function runTool(
     const err = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-5).join("; ");
     throw new RuntimeError(`${tool} failed (exit ${out.code}): ${err}`);
   }
+  return new TextDecoder().decode(out.stdout);
 }
