@@ -38,7 +38,9 @@ export interface BackupOptions {
 export async function takeBackup(db: Db, dir: string, options: BackupOptions): Promise<Backup> {
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   const path = `${dir}/${backupName(db.kind, options.now)}`;
-  const partial = `${path}.partial`;
+  // Its own: two backups of one second (serve's daily one and a timer's) must not write into
+  // one file; the second rename replaces a whole backup with another whole one.
+  const partial = `${path}.${crypto.randomUUID()}.partial`;
   const timeoutMs = options.timeoutMs ?? limits.backupTimeoutS * 1000;
   try {
     if (db.kind === "server") {

@@ -133,3 +133,45 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "two backups of one second at once (serve's daily one and the timer's) both finish, " +
+    "and the file they leave is whole",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const root = await Deno.makeTempDir({ prefix: "pgsl-bk-" });
+    try {
+      const db = await openEmbeddedAt(`${root}/source`);
+      let expected;
+      try {
+        await migrate(db);
+        await seed(db);
+        expected = await fingerprint(db);
+        const both = await Promise.allSettled([
+          takeBackup(db, `${root}/backups`, { now: NOW }),
+          takeBackup(db, `${root}/backups`, { now: NOW }),
+        ]);
+        assert.deepEqual(
+          both.map((r) => r.status),
+          ["fulfilled", "fulfilled"],
+          both.map((r) => r.status === "rejected" ? String(r.reason) : "ok").join("; "),
+        );
+      } finally {
+        await db.close();
+      }
+      const left = [...Deno.readDirSync(`${root}/backups`)].map((e) => e.name);
+      assert.deepEqual(left, ["pg-solo-lite-20261201T030000Z.tar.gz"], "no .partial is left");
+      const config = loadConfig({ DATA_DIR: `${root}/target` });
+      await restoreBackup(config, `${root}/backups/${left[0]}`, { now: NOW });
+      const restored = await openEmbeddedAt(`${root}/target`);
+      try {
+        assert.deepEqual(await fingerprint(restored), expected);
+      } finally {
+        await restored.close();
+      }
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
