@@ -14,7 +14,9 @@ embedded database is moved aside to DATA_DIR/pg.before-restore-<time>, not delet
 An embedded restore that is interrupted (killed, power lost) leaves DATA_DIR/restore.unfinished:
 every command then refuses to open DATA_DIR and says where the previous data is, until the same
 restore is run again (it moves the incomplete database to DATA_DIR/pg.interrupted-restore-<time>).
-Notifications still queued in the backup are delivered by the next serve, once each.`,
+Notifications still queued in the backup are delivered by the next serve, once each.
+With --force, the orders of the replaced database the backup does not have are named (on
+standard error): the restored database knows nothing of them.`,
   async run(args, io) {
     const { values, positionals } = parse("restore", args, { force: { type: "boolean" } }, {
       min: 1,
@@ -34,6 +36,17 @@ Notifications still queued in the backup are delivered by the next serve, once e
         r.kind === "server" ? "the DATABASE_URL database" : config.dataDir
       }; ${r.migrationsApplied.length} migration(s) applied after it`,
     );
+    const lost = r.ordersNotInBackup ?? [];
+    if (lost.length > 0) {
+      const shown = lost.slice(0, 10).map((o) => `${o.clientOrderId} ${o.symbol} ${o.status}`);
+      io.err(
+        `WARNING: ${lost.length} order(s) of the replaced database are not in the backup (placed after it was taken): ${
+          shown.join(", ")
+        }${
+          lost.length > shown.length ? ", …" : ""
+        }. serve and its reconciliation know nothing of them: check those orders, the open orders and the balances on the exchange before starting serve`,
+      );
+    }
     if (r.kind === "server") {
       io.out(
         r.rolesApplied

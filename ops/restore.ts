@@ -56,6 +56,34 @@ export interface Restored {
   migrationsApplied: string[];
   /** Server: whether db/roles.sql was applied again (its roles exist on this server). */
   rolesApplied?: boolean;
+  /**
+   * With --force over a database: its orders the backup does not have (placed after the
+   * backup was taken). They may rest or have filled on the exchange, and the restored
+   * database, so serve and its reconciliation, knows nothing of them. Undefined when no
+   * database was replaced or its orders could not be read.
+   */
+  ordersNotInBackup?: LostOrder[];
+}
+
+export interface LostOrder {
+  clientOrderId: string;
+  symbol: string;
+  status: string;
+}
+
+const ORDERS_SQL = "select client_order_id, symbol, status from orders order by id";
+type OrderRow = { client_order_id: string; symbol: string; status: string };
+
+/** The orders of `current` whose client order id is not among the backup's. */
+function lostOrders(
+  current: OrderRow[] | undefined,
+  inBackup: Set<string>,
+): LostOrder[] | undefined {
+  return current?.filter((o) => !inBackup.has(o.client_order_id)).map((o) => ({
+    clientOrderId: o.client_order_id,
+    symbol: o.symbol,
+    status: o.status,
+  }));
 }
 
 export async function restoreBackup(
@@ -117,6 +145,17 @@ async function restoreServer(config: Config, file: string, force: boolean): Prom
       conn.env,
     );
     await checkBackupSchema(file, migrationsInCopy(copy));
+    let ordersNotInBackup: LostOrder[] | undefined;
+    if (n > 0) {
+      const current = await db.query<OrderRow>(ORDERS_SQL).catch(() => undefined);
+      const theirs = await runTool(
+        "pg_restore",
+        ["--data-only", "--table=orders", "--file=-", file],
+        conn.env,
+      );
+      const ids = new Set(copyRows(theirs, "orders").map((r) => r.client_order_id));
+      ordersNotInBackup = lostOrders(current, ids);
+    }
     const clean = n > 0 ? ["--clean", "--if-exists"] : [];
     await runTool(
       "pg_restore",
@@ -143,7 +182,7 @@ async function restoreServer(config: Config, file: string, force: boolean): Prom
     if (rolesApplied) {
       await db.exec(await Deno.readTextFile(new URL("../db/roles.sql", import.meta.url)));
     }
-    return { kind: "server", migrationsApplied: applied, rolesApplied };
+    return { kind: "server", migrationsApplied: applied, rolesApplied, ordersNotInBackup };
   } finally {
     await db.close();
   }
@@ -165,7 +204,13 @@ async function restoreEmbedded(
   const pgDir = `${dataDir}/pg`;
   const backup = await Deno.realPath(file);
   const blob = new Blob([await Deno.readFile(file)]);
-  await checkEmbeddedBackup(file, blob);
+  const inBackup = await checkEmbeddedBackup(file, blob);
+  // Read before the restore takes DATA_DIR's lock (this open takes it for a moment): what
+  // would be replaced. A DATA_DIR that cannot be opened (serve holds it, an interrupted
+  // restore) is left to the restore's own refusal or handling.
+  const current = options.force && await nonEmptyDir(pgDir)
+    ? await currentEmbeddedOrders(dataDir)
+    : undefined;
   const stamp = options.now.toISOString().replace(/[-:.]/g, "");
   let movedAside: string | undefined;
   let incompleteAside: string | undefined;
@@ -238,7 +283,13 @@ async function restoreEmbedded(
   try {
     const { applied } = await migrate(db);
     complete = true;
-    return { kind: "embedded", movedAside, incompleteAside, migrationsApplied: applied };
+    return {
+      kind: "embedded",
+      movedAside,
+      incompleteAside,
+      migrationsApplied: applied,
+      ordersNotInBackup: lostOrders(current, inBackup),
+    };
   } finally {
     await db.close();
   }
@@ -284,24 +335,45 @@ async function checkBackupSchema(file: string, applied: AppliedMigration[]): Pro
   }
 }
 
-/** The rows of `pg_restore --data-only --table=schema_migrations` output (a COPY block). */
-function migrationsInCopy(sql: string): AppliedMigration[] {
+/** The rows of a table in `pg_restore --data-only --table=T --file=-` output (a COPY block). */
+function copyRows(sql: string, table: string): Record<string, string>[] {
   const lines = sql.split("\n");
-  const start = lines.findIndex((l) => /^COPY \S*schema_migrations \(.*\) FROM stdin;$/.test(l));
+  const head = new RegExp(`^COPY (\\S+\\.)?"?${table}"? \\((.*)\\) FROM stdin;$`);
+  const start = lines.findIndex((l) => head.test(l));
   if (start < 0) return [];
-  const cols = lines[start].replace(/^[^(]*\(|\).*$/g, "").split(", ");
-  const at = (name: string) => cols.indexOf(name);
-  const out: AppliedMigration[] = [];
+  const cols = lines[start].match(head)![2].split(", ").map((c) => c.replace(/^"|"$/g, ""));
+  const out: Record<string, string>[] = [];
   for (const line of lines.slice(start + 1)) {
     if (line === "\\.") break;
     const f = line.split("\t");
-    out.push({
-      version: Number(f[at("version")]),
-      name: f[at("name")],
-      checksum: f[at("checksum")],
-    });
+    out.push(Object.fromEntries(cols.map((c, i) => [c, f[i]])));
   }
   return out;
+}
+
+function migrationsInCopy(sql: string): AppliedMigration[] {
+  return copyRows(sql, "schema_migrations").map((r) => ({
+    version: Number(r.version),
+    name: r.name,
+    checksum: r.checksum,
+  }));
+}
+
+/** The orders of the database in `dataDir`, opened directly; undefined when it cannot be. */
+async function currentEmbeddedOrders(
+  dataDir: string,
+): Promise<OrderRow[] | undefined> {
+  let db;
+  try {
+    db = await openEmbeddedAt(dataDir, { command: "restore" });
+  } catch {
+    return undefined;
+  }
+  try {
+    return await db.query<OrderRow>(ORDERS_SQL).catch(() => undefined);
+  } finally {
+    await db.close();
+  }
 }
 
 /**
@@ -309,7 +381,7 @@ function migrationsInCopy(sql: string): AppliedMigration[] {
  * stream that does not end whole (truncated, damaged), a tar PGlite cannot open as a data
  * directory, or a schema this version cannot serve. It is opened in memory, apart from DATA_DIR.
  */
-async function checkEmbeddedBackup(file: string, blob: Blob): Promise<void> {
+async function checkEmbeddedBackup(file: string, blob: Blob): Promise<Set<string>> {
   try {
     for await (const _ of blob.stream().pipeThrough(new DecompressionStream("gzip"))) {
       // Read to the end: the gzip trailer's checksum is checked there.
@@ -332,14 +404,18 @@ async function checkEmbeddedBackup(file: string, blob: Blob): Promise<void> {
     );
   }
   let applied: AppliedMigration[];
+  let orders: { client_order_id: string }[];
   try {
     applied = await copy.query<AppliedMigration>(
       "select version, name, checksum from schema_migrations order by version",
     ).catch(() => []);
+    orders = await copy.query<{ client_order_id: string }>(ORDERS_SQL).catch(() => []);
   } finally {
     await copy.close();
   }
   await checkBackupSchema(file, applied);
+  // The client order ids it has, to tell which orders of the replaced database it lacks.
+  return new Set(orders.map((o) => o.client_order_id));
 }
 
 /** `base`, or `base-2`, `base-3`…: the first that does not exist, so nothing is renamed onto. */
