@@ -200,7 +200,7 @@ export function registerCommands(bot: Bot, deps: CommandDeps): { drain(): Promis
   let readsQueued = 0;
   bot.command(Object.keys(table), async (ctx) => {
     const userId = ctx.from?.id;
-    const name = ctx.message?.text.slice(1).split(/[\s@]/)[0].toLowerCase() ?? "";
+    const name = commandName(ctx);
     if (!access.isAdmin(userId)) return refuse(ctx, userId, `/${name}`);
     const ageMs = clock.now().getTime() - (ctx.message?.date ?? 0) * 1000;
     if (ageMs > limits.controlCommandMaxAgeMs) {
@@ -306,6 +306,18 @@ export function registerCommands(bot: Bot, deps: CommandDeps): { drain(): Promis
       await Promise.race([readLane, bound]).finally(() => clearTimeout(timer));
     },
   };
+}
+
+/**
+ * The command grammY matched: the bot_command entity at the start, without its @bot_username.
+ * Telegram ends the entity at the first character that cannot be in a command name, so
+ * "/status," or "/pause-all" is /status or /pause (the rest is the argument), not a name
+ * that no command has.
+ */
+function commandName(ctx: CommandContext<Context>): string {
+  const text = ctx.message?.text ?? "";
+  const entity = ctx.message?.entities?.find((e) => e.type === "bot_command" && e.offset === 0);
+  return text.slice(1, entity?.length ?? 1).split("@")[0];
 }
 
 /** The action's answer, or the reason it could not be taken (an unknown account, say). */

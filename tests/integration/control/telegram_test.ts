@@ -214,3 +214,20 @@ Deno.test({
       );
     }),
 });
+
+Deno.test({
+  name: "a command ended by punctuation (/status, or /pause-all) is answered as that command",
+  ...serviceTest,
+  fn: () =>
+    withBot(async ({ db, say }) => {
+      // Telegram ends the command entity at the comma or the dash: grammY runs /status and
+      // /pause, with the rest as the argument.
+      const [status] = await say(ADMIN, ADMIN, "/status,");
+      assert.match(status?.text ?? "(no reply)", /^Accounts:\ndefault: /);
+      const [help] = await say(ADMIN, GROUP, "/help@fake_bot.");
+      assert.match(help?.text ?? "(no reply)", /^Commands/);
+      const [paused] = await say(ADMIN, ADMIN, "/pause-all");
+      assert.match(paused?.text ?? "(no reply)", /^New entries of all accounts paused \(-all\)/);
+      assert.equal(await count(db, "select 1 from trading_pauses where lifted_at is null"), 1);
+    }),
+});
