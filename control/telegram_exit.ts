@@ -12,7 +12,7 @@ import type { CommandDeps } from "./telegram_commands.ts";
 import { decodeExitConfirmation, encodeExitConfirmation } from "./telegram_confirm.ts";
 import { type ChatScope, chatScope, operatorOnlyPressText } from "./telegram_scope.ts";
 import { replyPlain, withOneRetry } from "./telegram_reply.ts";
-import { splitReply } from "./telegram_text.ts";
+import { cutText, splitReply } from "./telegram_text.ts";
 
 type PressContext = Filter<Context, "callback_query:data">;
 
@@ -69,7 +69,7 @@ export async function onExitPress(ctx: PressContext, deps: CommandDeps) {
   const { db, clock, log, actions } = deps;
   const userId = ctx.from.id;
   const answer = (text: string) =>
-    withOneRetry(() => ctx.answerCallbackQuery({ text: text.slice(0, ANSWER_MAX_CHARS) }))
+    withOneRetry(() => ctx.answerCallbackQuery({ text: cutText(text, ANSWER_MAX_CHARS) }))
       .catch((error) =>
         log.warn("Cannot answer a Telegram button press: {error}", {
           error: redactText(errorMessage(error)),

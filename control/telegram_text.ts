@@ -1,7 +1,8 @@
 /**
  * Replies to commands are plain text (no parse mode: prices, symbols and reasons need no
  * escaping) and Telegram refuses a message over 4096 characters, so a long reply is split on
- * line boundaries into parts that each fit.
+ * line boundaries into parts that each fit. Telegram counts UTF-16 units (an emoji is two), as
+ * notify/format.ts does: so does every length here, and no cut breaks a surrogate pair.
  */
 import { limits } from "../core/limits.ts";
 
@@ -21,11 +22,10 @@ export function splitReply(
     current = "";
   };
   for (const line of text.split("\n")) {
-    // Cut by code point so that no surrogate pair is broken across two messages.
-    const pieces = [...line].length <= maxChars ? [line] : chunks([...line], maxChars);
+    const pieces = line.length <= maxChars ? [line] : chunks(line, maxChars);
     for (const piece of pieces) {
       const joined = current.length === 0 ? piece : `${current}\n${piece}`;
-      if ([...joined].length <= maxChars && !(current.length === 0 && piece.length === 0)) {
+      if (joined.length <= maxChars && !(current.length === 0 && piece.length === 0)) {
         current = joined;
       } else {
         flush();
@@ -40,8 +40,22 @@ export function splitReply(
     : ["(empty)"];
 }
 
-function chunks(chars: string[], size: number): string[] {
+/** `line` cut into pieces of at most `size` UTF-16 units, between code points. */
+function chunks(line: string, size: number): string[] {
   const out: string[] = [];
-  for (let i = 0; i < chars.length; i += size) out.push(chars.slice(i, i + size).join(""));
+  let current = "";
+  for (const char of line) {
+    if (current.length > 0 && current.length + char.length > size) {
+      out.push(current);
+      current = "";
+    }
+    current += char;
+  }
+  if (current.length > 0) out.push(current);
   return out;
+}
+
+/** `text` cut to at most `maxChars` UTF-16 units (a button's answer), between code points. */
+export function cutText(text: string, maxChars: number): string {
+  return text.length <= maxChars ? text : chunks(text, maxChars)[0];
 }

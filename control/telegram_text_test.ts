@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { splitReply } from "./telegram_text.ts";
+import { cutText, splitReply } from "./telegram_text.ts";
 
 Deno.test("a short reply is one part", () => {
   assert.deepEqual(splitReply("a\nb"), ["a\nb"]);
@@ -26,4 +26,17 @@ Deno.test("a line longer than the limit is cut, and no surrogate pair is broken"
 
 Deno.test("a blank reply becomes a short placeholder (Telegram refuses empty text)", () => {
   assert.deepEqual(splitReply("\n\n"), ["(empty)"]);
+});
+
+Deno.test("the limit is in UTF-16 units, as Telegram counts: a long line of emoji fits", () => {
+  const line = "🔥".repeat(3000); // 3000 code points, 6000 UTF-16 units
+  const parts = splitReply(`paused (${line})\n${"🔥".repeat(1500)}`, 4096);
+  assert.ok(parts.every((p) => p.length <= 4096), parts.map((p) => p.length).join(", "));
+  assert.ok(parts.every((p) => !/[\uD800-\uDBFF]$/.test(p) && !/^[\uDC00-\uDFFF]/.test(p)));
+  assert.equal(parts.join(""), `paused (${line})${"🔥".repeat(1500)}`);
+});
+
+Deno.test("a button's answer is cut in UTF-16 units, never inside a surrogate pair", () => {
+  assert.equal(cutText(`${"a".repeat(199)}💰 more`, 200), "a".repeat(199));
+  assert.equal(cutText("short", 200), "short");
 });

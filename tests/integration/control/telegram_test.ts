@@ -231,3 +231,21 @@ Deno.test({
       assert.equal(await count(db, "select 1 from trading_pauses where lifted_at is null"), 1);
     }),
 });
+
+Deno.test({
+  name: "a pause whose reason is a long run of emoji is confirmed, and /status still answers",
+  ...serviceTest,
+  fn: () =>
+    withBot(async ({ db, say }) => {
+      // 2000 emoji are 4000 UTF-16 units: Telegram's limit counts those, not code points.
+      const reason = "🔥".repeat(2000);
+      const paused = await say(ADMIN, ADMIN, `/pause ${reason}`);
+      assert.ok(paused.length >= 2, `${paused.length} parts`);
+      assert.match(paused[0].text, /^New entries of all accounts paused \(🔥/);
+      assert.equal(await count(db, "select 1 from trading_pauses where lifted_at is null"), 1);
+      const status = await say(ADMIN, ADMIN, "/status");
+      assert.ok(status.length >= 2, `${status.length} parts`);
+      assert.match(status[0].text, /^Accounts:\n/);
+      assert.ok(status.every((m) => m.text.length <= 4096));
+    }),
+});
