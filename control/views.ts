@@ -139,7 +139,9 @@ export async function statusText(sql: Sql, o: ViewOptions = {}): Promise<string>
     const paused = pauses.filter((p) => p.accountId === a.id);
     lines.push(
       `${a.name}: ${a.mode} on ${a.exchangeId}${a.enabled ? "" : " (disabled)"}, ${
-        paused.length === 0 ? "entries running" : paused.map(pauseReason).join("; ")
+        paused.length === 0
+          ? "entries running"
+          : paused.map((p) => shownTo(o, pauseReason(p))).join("; ")
       }`,
     );
   }
@@ -149,6 +151,21 @@ export async function statusText(sql: Sql, o: ViewOptions = {}): Promise<string>
   lines.push(...positions);
   if (positions.length > 0) lines.push(await protectionLine(sql, o));
   return lines.join("\n");
+}
+
+/**
+ * Who acted, as actions.ts labels them ("Telegram user 123", "ops (CLI)"): a pause's reason
+ * says so when the operator gave none ("paused by Telegram user 123"), and an account added
+ * while every account was paused takes that reason too.
+ */
+const OPERATOR_LABEL = /\bTelegram user \d+|[^\s()]+ \(CLI\)/g;
+
+/**
+ * `text` as a chat tied to one account may read it: the operator's Telegram user id or CLI
+ * user name is for the operator's chats only (as in the account's announcements).
+ */
+function shownTo(scope: ViewScope, text: string): string {
+  return scope.accountId === undefined ? text : text.replace(OPERATOR_LABEL, "the operator");
 }
 
 /**

@@ -6,7 +6,7 @@
  * bob on paper and the default account live on the fake exchange.
  */
 import assert from "node:assert/strict";
-import { exitPosition } from "../../../control/actions.ts";
+import { exitPosition, pauseTrading } from "../../../control/actions.ts";
 import { encodeExitConfirmation } from "../../../control/telegram_confirm.ts";
 import { addAccount, setSubscriptions } from "../../../execution/accounts.ts";
 import { addChat } from "../../../notify/chats.ts";
@@ -17,6 +17,8 @@ import { ADMIN, type BotWorld, buttonData, withBot } from "./telegram_helpers.ts
 /** alice's group with the bot and the operator's own group (tied to no account). */
 const ALICE_CHAT = -700;
 const OPERATOR_CHAT = -800;
+/** carol's chat. */
+const CAROL_CHAT = -900;
 
 /** The commands that only read, and those that change something (every one of /help's). */
 const READS = ["/status", "/positions", "/orders", "/balance", "/profit", "/daily", "/help"];
@@ -279,5 +281,36 @@ Deno.test({
       }
       assert.equal(await count(db, "select 1 from trading_pauses"), 0);
       assert.equal(await count(db, "select 1 from risk_actions where kind = 'exit'"), 1, "bob's");
+    }),
+});
+
+Deno.test({
+  name: "an account's chat reads a pause without a reason as the operator's, without their id",
+  ...serviceTest,
+  fn: () =>
+    withBot(async (w) => {
+      const { db } = w;
+      const alice = await addAccount(db, { name: "alice", mode: "paper", exchangeId: "binance" });
+      await addChat(db, { chatId: ALICE_CHAT, label: "alice", accountId: alice.id });
+      assert.match(await reply(w, ADMIN, "/pause"), /paused \(paused by Telegram user 1001\)/);
+      const status = await reply(w, ALICE_CHAT, "/status");
+      assert.match(status, /^alice: .*entries are paused \(operator: paused by the operator\)/m);
+      assert.doesNotMatch(status, /1001/);
+      // The operator's chats still read who it was.
+      assert.match(await reply(w, ADMIN, "/status"), /paused by Telegram user 1001/);
+
+      // An account added while every account is paused takes the same reason.
+      const carol = await addAccount(db, { name: "carol", mode: "paper", exchangeId: "binance" });
+      await addChat(db, { chatId: CAROL_CHAT, label: "carol", accountId: carol.id });
+      assert.doesNotMatch(await reply(w, CAROL_CHAT, "/status"), /1001/);
+
+      assert.match(await reply(w, ADMIN, "/resume"), /resume/);
+      await pauseTrading(db, { via: "cli", who: "ops" }, { account: "alice" });
+      const cli = await reply(w, ALICE_CHAT, "/status");
+      assert.match(cli, /paused \(operator: paused by the operator\)/);
+      assert.doesNotMatch(cli, /ops|CLI/);
+      // A reason the operator gave is shown as given.
+      await pauseTrading(db, { via: "cli", who: "ops" }, { account: "carol", reason: "audit" });
+      assert.match(await reply(w, CAROL_CHAT, "/status"), /paused \(operator: audit\)/);
     }),
 });
