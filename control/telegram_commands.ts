@@ -147,7 +147,13 @@ function commandTable(deps: CommandDeps): Record<string, Command> {
       help: "allow new entries again: every account, or the one named",
       cli: (account) => `pg-solo-lite resume --account ${account}`,
       run: async (ctx, arg, actor) => {
-        const account = arg.trim() || undefined;
+        // "account:alice" as /pause takes it is alice too (no account name holds a colon);
+        // "account:" alone names none, and must not lift every pause.
+        const named = /^account:(.*)$/s.exec(arg.trim());
+        if (named && named[1].trim() === "") {
+          return say(ctx, "Usage: /resume [account], e.g. /resume alice");
+        }
+        const account = (named ? named[1] : arg).trim() || undefined;
         await say(ctx, await orUsage(() => actions.resumeTrading(db, actor, { account }, clock)));
       },
     },

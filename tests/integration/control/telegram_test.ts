@@ -208,6 +208,13 @@ Deno.test({
       assert.match(wrong.text, /No account named "nosuch"/);
       const [resumed] = await say(ADMIN, ADMIN, "/resume alice");
       assert.match(resumed.text, /resume: alice \(operator\)/);
+      // Named as /pause names it, the account is the same; "account:" alone lifts nothing.
+      await say(ADMIN, ADMIN, "/pause account:alice incident");
+      const [bare] = await say(ADMIN, ADMIN, "/resume account:");
+      assert.match(bare.text, /^Usage: \/resume/);
+      assert.equal(await count(db, "select 1 from trading_pauses where lifted_at is null"), 1);
+      const [prefixed] = await say(ADMIN, ADMIN, "/resume account:alice");
+      assert.match(prefixed.text, /resume: alice \(operator\)/);
       assert.equal(
         await count(db, "select 1 from trading_pauses where lifted_at is null"),
         0,
