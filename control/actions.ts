@@ -108,7 +108,7 @@ export function pauseTrading(
         text: `New entries of ${what} paused (${reason}); exits and stops keep working. ` +
           `Resume with /resume or pg-solo-lite resume`,
       };
-    return await recorded(
+    const done = await recorded(
       tx,
       actor,
       "pause",
@@ -116,6 +116,16 @@ export function pauseTrading(
       result,
       o.account ? accounts[0]?.id : undefined,
     );
+    // "/pause alice" pauses every account with "alice" as the reason: safe, but perhaps not
+    // what was meant. The answer says so (the record and the announcement do not).
+    const named = !o.account && accounts.find((a) => a.name === o.reason?.trim());
+    return named && done.ok
+      ? {
+        ...done,
+        text: `${done.text}. ("${named.name}" was taken as the reason: to pause only that ` +
+          `account, /pause account:${named.name} or pg-solo-lite pause --account ${named.name})`,
+      }
+      : done;
   });
 }
 

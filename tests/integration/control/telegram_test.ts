@@ -219,6 +219,18 @@ Deno.test({
         await count(db, "select 1 from trading_pauses where lifted_at is null"),
         0,
       );
+      // The bare name is a reason: every account is paused, and the answer says how to pause
+      // alice alone.
+      const [bareName] = await say(ADMIN, ADMIN, "/pause alice");
+      assert.match(bareName.text, /^New entries of all accounts paused \(alice\)/);
+      assert.match(
+        bareName.text,
+        /"alice" was taken as the reason: to pause only that account, \/pause account:alice/,
+      );
+      const [kept] = await db.query<{ result: string }>(
+        "select result from control_actions order by id desc limit 1",
+      );
+      assert.doesNotMatch(kept.result, /was taken as the reason/, "the record is the plain one");
     }),
 });
 
