@@ -65,6 +65,21 @@ export async function migrate(
     );
     if (!row?.ok) throw error;
   });
+  // A database a newer pg-solo-lite has migrated (an older binary started after an upgrade):
+  // this code would run on a schema it does not know.
+  const known = new Set(migrations.map((m) => m.version));
+  const newer = (await db.query<{ version: number; name: string }>(
+    "select version, name from schema_migrations order by version",
+  )).filter((r) => !known.has(Number(r.version)));
+  if (newer.length > 0) {
+    throw new ConfigError(
+      `The database has migration(s) ${
+        newer.map((r) => r.name).join(", ")
+      } that this version of pg-solo-lite does not ship: a newer version has run on it, and this ` +
+        "one would run on a schema it does not know. Run that version (or a newer one) again, or " +
+        "restore a backup taken before it (pg-solo-lite restore); nothing was changed",
+    );
+  }
   const applied: string[] = [];
   for (const m of migrations) {
     const done = await db.transaction(async (tx) => {

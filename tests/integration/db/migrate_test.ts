@@ -43,6 +43,29 @@ Deno.test({
 
 Deno.test({
   ...opts,
+  name: "a database a newer version migrated is refused, with nothing changed",
+  fn: async () => {
+    await using t = await emptyTestDb();
+    const shipped = await loadMigrations();
+    // What this version ships, less the last: the database is "newer" than that code.
+    await migrate(t.db, { migrations: shipped });
+    const older = shipped.slice(0, -1);
+    const last = shipped[shipped.length - 1];
+    await assert.rejects(
+      () => migrate(t.db, { migrations: older }),
+      (e) =>
+        e instanceof ConfigError &&
+        e.message.includes(
+          `migration(s) ${last.name} that this version of pg-solo-lite does not ship`,
+        ),
+    );
+    const [r] = await t.db.query<{ n: number }>("select count(*)::int as n from schema_migrations");
+    assert.equal(r.n, shipped.length);
+  },
+});
+
+Deno.test({
+  ...opts,
   name: "a failing migration leaves nothing behind and is not recorded",
   fn: async () => {
     await using t = await emptyTestDb();
