@@ -146,20 +146,25 @@ export async function pollUpdates(deps: PollerDeps): Promise<void> {
 /**
  * The last update handled before this start, when it may still come again: Telegram keeps an
  * unconfirmed update for 24 hours (`limits.controlUpdateMarkMaxAgeMs`), and after a week
- * without updates it numbers the next ones at random, so an older mark is no guide.
+ * without updates it numbers the next ones at random, so an older mark is no guide. When it
+ * cannot be read (the database down at start), no update is taken until it can: one handled
+ * before the restart would run twice (a replayed /resume lifts a pause set after it). The
+ * poll loop retries with its backoff.
  */
 async function loadMark(deps: PollerDeps, botId: number): Promise<number | undefined> {
+  let mark;
   try {
-    const mark = await deps.marks?.load(botId);
-    if (!mark) return undefined;
-    const ageMs = deps.clock.now().getTime() - mark.at.getTime();
-    return ageMs <= limits.controlUpdateMarkMaxAgeMs ? mark.updateId : undefined;
+    mark = await deps.marks?.load(botId);
   } catch (error) {
-    deps.log.warn("Cannot read the last handled Telegram update (one may run twice): {error}", {
-      error: redactText(errorMessage(error)),
-    });
-    return undefined;
+    throw new Error(
+      "Cannot read the last handled Telegram update, so commands wait (one handled before " +
+        `the restart could run twice): ${errorMessage(error)}`,
+      { cause: error },
+    );
   }
+  if (!mark) return undefined;
+  const ageMs = deps.clock.now().getTime() - mark.at.getTime();
+  return ageMs <= limits.controlUpdateMarkMaxAgeMs ? mark.updateId : undefined;
 }
 
 /**

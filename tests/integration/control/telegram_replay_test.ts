@@ -44,7 +44,11 @@ const resume = {
 };
 
 /** One poller run that is handed `updates` once, then waits until stopped (a "crash"). */
-async function runOnce(marks: ReturnType<typeof dbUpdateMarks>, onResume: () => void) {
+async function runOnce(
+  marks: ReturnType<typeof dbUpdateMarks>,
+  onResume: () => void,
+  clock = systemClock,
+) {
   const bot = new Bot("4242:test-token-0000000000000000000000", { botInfo });
   bot.command("resume", () => onResume());
   const controller = new AbortController();
@@ -62,7 +66,7 @@ async function runOnce(marks: ReturnType<typeof dbUpdateMarks>, onResume: () => 
   await pollUpdates({
     bot,
     api,
-    clock: systemClock,
+    clock,
     log: logger("test"),
     signal: controller.signal,
     onProblem: () => Promise.resolve(),
@@ -95,5 +99,37 @@ Deno.test({
     resume.update_id = 5;
     await runOnce(marks, () => void resumed++);
     assert.equal(resumed, 3, "a lower id after a long pause is a new command");
+  },
+});
+
+Deno.test({
+  ...serviceTest,
+  name: "with the database down at start, no update is taken until the mark can be read: the " +
+    "handled /resume is not run again",
+  fn: async () => {
+    await using t = await testDb();
+    const marks = dbUpdateMarks(t.db);
+    resume.update_id = 900;
+    let resumed = 0;
+    await runOnce(marks, () => void resumed++);
+    assert.equal(resumed, 1);
+    // The restart finds the database down for its first two reads of the mark.
+    let down = 2;
+    const flaky = {
+      ...marks,
+      load: (botId: number) =>
+        down-- > 0 ? Promise.reject(new Error("connection refused")) : marks.load(botId),
+    };
+    const waits: number[] = [];
+    const clock = {
+      ...systemClock,
+      sleep: (ms: number) => {
+        waits.push(ms);
+        return Promise.resolve();
+      },
+    };
+    await runOnce(flaky, () => void resumed++, clock);
+    assert.equal(resumed, 1, "not run a second time");
+    assert.equal(waits.length, 2, "polling waited for the database, with its backoff");
   },
 });
