@@ -13,10 +13,12 @@
  * read after a moment `t0`, and the write-down is refused when, at the write, any order of the
  * account on a market of that asset is active (a fill not recorded yet), was changed since
  * `t0` (an order recorded and filled meanwhile), or was given up as never placed within the
- * last day (it may still turn up filled: reconcile.ts), when the position itself changed since
- * `t0`, or when another open position of the account involves the asset (the balance is not
- * this position's alone).
+ * last day, or refused with a code nobody knows and still rechecked (either may still turn up
+ * filled: reconcile.ts; its fill would reduce the position a second time), when the position
+ * itself changed since `t0`, or when another open position of the account involves the asset
+ * (the balance is not this position's alone).
  */
+import { limits } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
 import type { Db } from "../db/mod.ts";
 import type { Exchange } from "../exchange/mod.ts";
@@ -71,7 +73,9 @@ export async function writeDownToHoldings(
                          and $5 in (split_part(o.symbol, '/', 1), split_part(o.symbol, '/', 2))
                          and (o.status in ${ACTIVE_ORDER_STATUSES_SQL} or o.updated_at >= $4
                               or (o.reject_reason like '${GIVEN_UP_LIKE}'
-                                  and o.updated_at > now() - interval '1 day')))
+                                  and o.updated_at > now() - interval '1 day')
+                              or (o.status = 'REJECTED' and o.reconcile_misses > 0
+                                  and o.created_at >= now() - $6::int * interval '1 millisecond')))
               or exists (select 1 from positions q
                           where q.account_id = p.account_id and q.exchange_id = p.exchange_id
                             and q.status = 'OPEN' and q.id <> p.id
@@ -81,7 +85,14 @@ export async function writeDownToHoldings(
         where p.account_id = $1 and p.exchange_id = $2 and p.symbol = $3 and p.status = 'OPEN'
           and p.qty > 0
         for update of p`,
-      [account.id, exchange.id, symbol, t0, base],
+      [
+        account.id,
+        exchange.id,
+        symbol,
+        t0,
+        base,
+        limits.reconcileGivenUpWindowMs,
+      ],
     );
     if (!p || !p.settled || p.busy || dec.cmp(held, p.qty) >= 0) return undefined;
     const gone = dec.sub(p.qty, held);
