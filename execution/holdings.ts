@@ -6,17 +6,21 @@
  * protected on the exchange. It is written down to what the exchange holds, once that is
  * certain, and the operator is told (WARN `holdings_short`): the position's quantity, an
  * `adjustment` leg in the ledger for the base that is gone (so the ledger matches the
- * exchange again), and its cost (at the entry price) out of the realized PnL. A position left
- * with less than one step of the market is closed: nothing of it can be sold.
+ * exchange again), and its cost (at the entry price) out of the realized PnL. Leg and cost are
+ * only for what the ledger does not show gone already: fees in the asset (BNB) that other
+ * markets' fills paid out of the position are booked, and charged to those fills' positions,
+ * and a paper account's balance is its ledger. A position left with less than one step of the
+ * market is closed: nothing of it can be sold.
  *
  * Certain means no order of the account could still explain the difference: the balance is
  * read after a moment `t0`, and the write-down is refused when, at the write, any order of the
- * account on a market of that asset is active (a fill not recorded yet), was changed since
- * `t0` (an order recorded and filled meanwhile), or was given up as never placed within the
- * last day, or refused with a code nobody knows and still rechecked (either may still turn up
- * filled: reconcile.ts; its fill would reduce the position a second time), when the position
- * itself changed since `t0`, or when another open position of the account involves the asset
- * (the balance is not this position's alone).
+ * account on a market of that asset (on any market, once the asset has paid another market's
+ * fees) is active (a fill not recorded yet), was changed since `t0` (an order recorded and
+ * filled meanwhile), or was given up as never placed within the last day, or refused with a
+ * code nobody knows and still rechecked (either may still turn up filled: reconcile.ts; its
+ * fill would reduce the position a second time), when the position itself changed since `t0`,
+ * or when another open position of the account involves the asset (the balance is not this
+ * position's alone).
  */
 import { limits } from "../core/limits.ts";
 import type { Log } from "../core/log.ts";
@@ -62,15 +66,33 @@ export async function writeDownToHoldings(
   if (held === undefined || !/^\d+(\.\d+)?$/.test(held)) return undefined;
   return await db.transaction(async (tx) => {
     const [p] = await tx.query<
-      { id: number; qty: string; step: string | null; settled: boolean; busy: boolean }
+      {
+        id: number;
+        qty: string;
+        step: string | null;
+        settled: boolean;
+        busy: boolean;
+        booked: string;
+      }
     >(
-      `select p.id, p.qty::text, p.updated_at < $4 as settled,
+      `with fee_asset as (
+         -- The asset paid other markets' fees (BNB): any order of the account may take some.
+         select exists (select 1 from transactions f join orders fo on fo.id = f.order_id
+                         where f.account_id = $1 and f.exchange_id = $2 and f.kind = 'fee'
+                           and f.asset = $5
+                           and $5 not in (split_part(fo.symbol, '/', 1),
+                                          split_part(fo.symbol, '/', 2))) as used)
+       select p.id, p.qty::text, p.updated_at < $4 as settled,
+              (select coalesce(sum(t.amount), 0)::text from transactions t
+                where t.account_id = p.account_id and t.exchange_id = p.exchange_id
+                  and t.account = $7 and t.asset = $5) as booked,
               (select ei.trading_rules ->> 'step_size' from exchange_instruments ei
                  join instruments i on i.id = ei.instrument_id
                 where ei.exchange_id = p.exchange_id and i.symbol = p.symbol) as step,
               exists (select 1 from orders o
                        where o.account_id = p.account_id and o.exchange_id = p.exchange_id
-                         and $5 in (split_part(o.symbol, '/', 1), split_part(o.symbol, '/', 2))
+                         and ($5 in (split_part(o.symbol, '/', 1), split_part(o.symbol, '/', 2))
+                              or (select used from fee_asset))
                          and (o.status in ${ACTIVE_ORDER_STATUSES_SQL} or o.updated_at >= $4
                               or (o.reject_reason like '${GIVEN_UP_LIKE}'
                                   and o.updated_at > now() - interval '1 day')
@@ -92,10 +114,16 @@ export async function writeDownToHoldings(
         t0,
         base,
         limits.reconcileGivenUpWindowMs,
+        ledgerBook(exchange.mode),
       ],
     );
     if (!p || !p.settled || p.busy || dec.cmp(held, p.qty) >= 0) return undefined;
     const gone = dec.sub(p.qty, held);
+    // What of it the ledger does not show gone yet: the fees other fills paid out of the asset
+    // (BNB) are booked already, as fee legs, and charged to those fills' positions; a paper
+    // account's balance is its ledger. Only the rest is an adjustment leg and a cost here.
+    const beyond = dec.sub(p.booked, held);
+    const unbooked = dec.cmp(beyond, "0") <= 0 ? "0" : dec.cmp(beyond, gone) < 0 ? beyond : gone;
     const closed = dec.cmp(held, "0") <= 0 || (p.step !== null && dec.cmp(held, p.step) < 0);
     await tx.query(
       `update positions set
@@ -107,25 +135,35 @@ export async function writeDownToHoldings(
          closed_at = case when $4 then now() else closed_at end,
          updated_at = now()
        where id = $1`,
-      [p.id, held, gone, closed],
+      [p.id, held, unbooked, closed],
     );
-    await tx.query(
-      `insert into transactions (exchange_id, account, asset, amount, kind, note, account_id)
-       values ($1, $2, $3, $4, 'adjustment', $5, $6)`,
-      [
-        exchange.id,
-        ledgerBook(exchange.mode),
-        base,
-        dec.sub("0", gone),
-        `position ${p.id}: the exchange holds ${held} of the ${dec.normalize(p.qty)} recorded`,
-        account.id,
-      ],
-    );
+    if (dec.cmp(unbooked, "0") > 0) {
+      await tx.query(
+        `insert into transactions (exchange_id, account, asset, amount, kind, note, account_id)
+         values ($1, $2, $3, $4, 'adjustment', $5, $6)`,
+        [
+          exchange.id,
+          ledgerBook(exchange.mode),
+          base,
+          dec.sub("0", unbooked),
+          `position ${p.id}: the exchange holds ${held} of the ${dec.normalize(p.qty)} recorded`,
+          account.id,
+        ],
+      );
+    }
+    const unreported = "a fee the exchange took without reporting it, or coins moved outside " +
+      "the service";
+    const feesBooked = `fees in ${base} that other fills paid out of it, already in the ledger`;
+    const why = dec.cmp(unbooked, gone) === 0
+      ? unreported
+      : dec.cmp(unbooked, "0") === 0
+      ? feesBooked
+      : `${dec.normalize(dec.sub(gone, unbooked))} of it ${feesBooked}; the rest ${unreported}`;
     const what = `${accountTag(account)}Position ${p.id} of ${symbol} recorded ${
       dec.normalize(p.qty)
     } ${base}, but the exchange holds ${dec.normalize(held)}: written down by ${
       dec.normalize(gone)
-    } (a fee the exchange took without reporting it, or coins moved outside the service)`;
+    } (${why})`;
     await enqueueNotification(tx, {
       severity: "WARN",
       kind: NotificationKind.holdingsShort,
