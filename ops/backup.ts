@@ -75,6 +75,23 @@ export async function takeBackup(db: Db, dir: string, options: BackupOptions): P
   return { path, bytes: (await Deno.stat(path)).size };
 }
 
+/** Deletes the `.partial` files of backups killed over a day ago. */
+async function removeStalePartials(dir: string): Promise<void> {
+  const before = Date.now() - 86_400_000;
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (!entry.isFile || !entry.name.startsWith(PREFIX) || !entry.name.endsWith(".partial")) {
+        continue;
+      }
+      const path = `${dir}/${entry.name}`;
+      const { mtime } = await Deno.stat(path);
+      if (mtime && mtime.getTime() < before) await Deno.remove(path).catch(() => {});
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+}
+
 /** The backups in `dir`, newest first. */
 export async function listBackups(dir: string): Promise<{ name: string; takenAt: Date }[]> {
   const found: { name: string; takenAt: Date }[] = [];
@@ -94,9 +111,20 @@ export async function listBackups(dir: string): Promise<{ name: string; takenAt:
   return found.sort((a, b) => b.name.localeCompare(a.name));
 }
 
-/** Deletes all but the newest `keep` backups; returns the names deleted. */
-export async function pruneBackups(dir: string, keep: number): Promise<string[]> {
-  const old = (await listBackups(dir)).slice(keep).map((b) => b.name);
+/**
+ * Deletes all but the newest `keep` backups (by the time in their names); returns the names
+ * deleted. `taken`, the backup just written, is never deleted and counts among the kept: after
+ * the clock was set back, its name sorts older than the others, and pruning by name alone would
+ * delete the one good recent backup at once. A `.partial` file a killed backup left behind
+ * (over a day old: no backup takes that long) is deleted too, and not counted.
+ */
+export async function pruneBackups(dir: string, keep: number, taken?: string): Promise<string[]> {
+  await removeStalePartials(dir);
+  const all = (await listBackups(dir)).map((b) => b.name);
+  const justTaken = taken?.split("/").pop();
+  const others = all.filter((n) => n !== justTaken);
+  const kept = justTaken && all.includes(justTaken) ? Math.max(0, keep - 1) : keep;
+  const old = others.slice(kept);
   for (const name of old) await Deno.remove(`${dir}/${name}`);
   return old;
 }

@@ -92,7 +92,7 @@ async function backupOnce(ctx: ServiceContext, dir: string, keep: number): Promi
       url: ctx.config.databaseUrl,
       timeoutMs: ctx.config.backup.timeoutMs,
     });
-    const pruned = await pruneBackups(dir, keep);
+    const pruned = await pruneBackups(dir, keep, b.path);
     ctx.log.info("Backup written to {path} ({bytes} bytes, {ms} ms); {pruned} old one(s) removed", {
       path: b.path,
       bytes: b.bytes,
