@@ -516,6 +516,7 @@ CREATE UNIQUE INDEX trading_pauses_one_active ON public.trading_pauses USING btr
 CREATE INDEX transactions_asset ON public.transactions USING btree (account_id, exchange_id, account, asset);
 CREATE UNIQUE INDEX transactions_chain_seq ON public.transactions USING btree (chain_seq);
 CREATE INDEX transactions_created_at_brin ON public.transactions USING brin (created_at);
+CREATE UNIQUE INDEX transactions_one_leg ON public.transactions USING btree (execution_id, asset, kind) WHERE (execution_id IS NOT NULL);
 CREATE UNIQUE INDEX transactions_paper_initial_deposit ON public.transactions USING btree (account_id, exchange_id, account) WHERE ((kind = 'deposit'::text) AND (note = 'initial paper balance'::text));
 
 -- Functions

@@ -132,6 +132,39 @@ Deno.test({
 
 Deno.test({
   ...opts,
+  name: "a fill's ledger leg is refused a second time (one per execution, asset and kind)",
+  fn: async () => {
+    await using t = await testDb();
+    await seedInstrument(t.db);
+    await t.db.query(
+      `insert into orders (exchange_id, symbol, side, qty, ref_price, idempotency_key, client_order_id)
+       values ('binance', 'BTC/USDT', 'buy', 0.001, 10000, 'k1', 'c1')`,
+    );
+    const [e] = await t.db.query<{ id: number; order_id: number }>(
+      `insert into executions (order_id, exchange_trade_id, qty, price, executed_at)
+       select id, 't1', 0.001, 10000, now() from orders returning id, order_id`,
+    );
+    const leg = (asset: string, amount: string, kind: string) =>
+      t.db.query(
+        `insert into transactions (exchange_id, account, asset, amount, kind, order_id, execution_id)
+         values ('binance', 'main', $1, $2, $3, $4, $5)`,
+        [asset, amount, kind, e.order_id, e.id],
+      );
+    await leg("BTC", "0.001", "trade");
+    await leg("USDT", "-10", "trade");
+    await leg("USDT", "-0.01", "fee");
+    await assert.rejects(leg("BTC", "0.001", "trade"), (err) => sqlState(err) === "23505");
+    // Rows without an execution (deposits, adjustments) are not concerned.
+    await t.db.query(...deposit("5"));
+    await t.db.query(...deposit("5"));
+    const report = await verifyLedger(t.db);
+    assert.equal(report.ok, true, JSON.stringify(report));
+    assert.equal(report.rows, 5);
+  },
+});
+
+Deno.test({
+  ...opts,
   name: "the paper account never goes negative, whatever the order of concurrent debits",
   fn: async () => {
     await using t = await testDb();
