@@ -12,8 +12,11 @@
  *   return = (end − start − net deposits) / (start + deposits).
  * - **Trades** are round trips: from a symbol's position leaving 0 to it coming back to 0,
  *   replayed from every fill at average cost (buy fees in the quote asset are part of the
- *   cost; a fee in the base asset reduces the quantity held). A trade belongs to the period in
- *   which it closes. **Realized PnL** is the PnL of every sell in the period, partial ones too.
+ *   cost; a fee in the base asset reduces the quantity held). An `adjustment` leg of the base
+ *   (a position written down to what the exchange holds, execution/holdings.ts) takes that
+ *   quantity out at its average cost, a loss, as the position's realized PnL does; what is left
+ *   below the market's step closes the trade. A trade belongs to the period in which it closes.
+ *   **Realized PnL** is the PnL of every sell (and write-down) in the period, partial ones too.
  * - **Fees** are those of the period's fills, valued in the quote asset. A fee in a third asset
  *   (BNB) counts at the value recorded with its fill when the market is quoted in the report's
  *   quote (the position was charged that), else at the latest known `ASSET/QUOTE` price at the
@@ -27,8 +30,13 @@ export interface LedgerLeg {
   asset: string;
   amount: number;
   at: Date;
-  /** 'deposit' and 'withdrawal' legs are capital moved in or out, not performance. */
+  /**
+   * 'deposit' and 'withdrawal' legs are capital moved in or out, not performance; an
+   * 'adjustment' leg writes a position down to what the exchange holds (execution/holdings.ts).
+   */
   kind?: string;
+  /** The trading account's name, to find the position an adjustment wrote down. */
+  account?: string | null;
 }
 
 export interface FillRow {
@@ -146,7 +154,8 @@ export function computeSnapshot(input: SnapshotInput): Snapshot {
   const start = period.start.getTime();
   const end = Math.min(period.end.getTime(), until.getTime());
   const price = priceBook(input.prices, input.fills);
-  const replay = replayFills(byTime(input.fills), quote, price, start, end);
+  const adjustments = input.legs.filter((l) => l.kind === "adjustment" && l.amount < 0);
+  const replay = replayFills(byTime(input.fills), byTime(adjustments), quote, price, start, end);
   const curve = equityCurve(byTime(input.legs), quote, price, start, end, period.kind);
   const first = curve.points[0]?.equity ?? 0;
   const last = curve.points.at(-1)?.equity ?? 0;
@@ -229,19 +238,78 @@ interface Holding {
   strategy: string | null;
   pnl: number;
   fees: number;
+  stepSize?: number | null;
 }
 
-function replayFills(fills: FillRow[], quote: string, price: PriceOf, start: number, end: number) {
+function replayFills(
+  fills: FillRow[],
+  adjustments: LedgerLeg[],
+  quote: string,
+  price: PriceOf,
+  start: number,
+  end: number,
+) {
   // A position is one account's: two accounts trading one symbol are two positions (merged,
   // the second one's buy would be averaged into the first one's trade).
-  const held = new Map<string, Holding & { symbol: string; account?: string }>();
+  const held = new Map<
+    string,
+    Holding & { symbol: string; account?: string; accountName?: string | null }
+  >();
   const several = new Set(fills.map((f) => f.account ?? null)).size > 1;
   const trades: (TradeRow & { closedMs: number })[] = [];
   let realizedPnl = 0;
   let fees = 0;
   let count = 0;
+  /** Closes the holding's trade once what is left can never be sold (none, or dust). */
+  const settle = (
+    key: string,
+    h: Holding & { symbol: string; account?: string },
+    t: number,
+    qty: number,
+  ) => {
+    if (!(h.qty <= DUST * 1e3 || (h.stepSize && h.qty < h.stepSize * (1 - 1e-9)))) return;
+    if (t >= start) {
+      trades.push({
+        symbol: h.symbol,
+        ...(h.account ? { account: h.account } : {}),
+        strategy: h.strategy,
+        openedAt: new Date(h.openedAt).toISOString(),
+        closedAt: new Date(t).toISOString(),
+        closedMs: t,
+        qty,
+        pnl: h.pnl,
+        fees: h.fees,
+      });
+    }
+    held.delete(key);
+  };
+  // A write-down (an adjustment leg of the base) takes the coins out at their average cost, as
+  // the position's realized PnL is charged (execution/holdings.ts): the position of that
+  // account holding the asset.
+  let a = 0;
+  const writeDowns = (until: number) => {
+    for (; a < adjustments.length && adjustments[a].at.getTime() < until; a++) {
+      const l = adjustments[a];
+      const t = l.at.getTime();
+      if (t >= end) continue;
+      const found = [...held.entries()].find(([, h]) =>
+        h.symbol.split("/")[0] === l.asset && (h.accountName ?? "") === (l.account ?? "") &&
+        h.qty > DUST
+      );
+      if (!found) continue;
+      const [key, h] = found;
+      const qty = Math.min(-l.amount, h.qty);
+      const costPart = h.cost * (qty / h.qty);
+      h.qty -= qty;
+      h.cost -= costPart;
+      h.pnl -= costPart;
+      if (t >= start) realizedPnl -= costPart;
+      settle(key, h, t, qty);
+    }
+  };
   for (const f of fills) {
     const t = f.at.getTime();
+    writeDowns(t + 1);
     // A period's end is the next one's start: a fill at that moment is the next one's.
     if (t >= end) break;
     const inPeriod = t >= start;
@@ -261,11 +329,13 @@ function replayFills(fills: FillRow[], quote: string, price: PriceOf, start: num
     }
     const key = `${f.account ?? ""}\u0000${f.symbol}`;
     let h = held.get(key);
+    if (h && f.stepSize) h.stepSize = f.stepSize;
     if (f.side === "buy") {
       if (!h || h.qty <= DUST) {
         h = {
           symbol: f.symbol,
           ...(several && f.account ? { account: f.account } : {}),
+          accountName: f.account ?? null,
           qty: 0,
           cost: 0,
           openedAt: t,
@@ -275,6 +345,7 @@ function replayFills(fills: FillRow[], quote: string, price: PriceOf, start: num
         };
         held.set(key, h);
       }
+      if (f.stepSize) h.stepSize = f.stepSize;
       h.qty += f.qty - (f.feeAsset === base ? f.fee : 0);
       h.cost += f.qty * f.price + (f.feeAsset === base ? 0 : feeQuote);
       h.fees += feeQuote;
@@ -289,23 +360,9 @@ function replayFills(fills: FillRow[], quote: string, price: PriceOf, start: num
     h.pnl += pnl;
     h.fees += feeQuote;
     if (inPeriod) realizedPnl += pnl;
-    if (h.qty <= DUST * 1e3 || (f.stepSize && h.qty < f.stepSize * (1 - 1e-9))) {
-      if (inPeriod) {
-        trades.push({
-          symbol: f.symbol,
-          ...(h.account ? { account: h.account } : {}),
-          strategy: h.strategy,
-          openedAt: new Date(h.openedAt).toISOString(),
-          closedAt: new Date(t).toISOString(),
-          closedMs: t,
-          qty,
-          pnl: h.pnl,
-          fees: h.fees,
-        });
-      }
-      held.delete(key);
-    }
+    settle(key, h, t, qty);
   }
+  writeDowns(end);
   const open = [...held.values()]
     .filter((h) => h.qty > DUST)
     .map((h) => ({

@@ -117,10 +117,12 @@ export async function buildReport(
 async function snapshotOf(db: Sql, scope: ReportScope, period: Period, until: Date) {
   const params = [scope.exchangeId, scope.account, until, scope.accountId ?? null];
   const [legs, fills, prices, funded] = await Promise.all([
-    db.query<{ asset: string; amount: number; at: Date; kind: string }>(
-      `select asset, amount::float8 as amount, created_at as at, kind from transactions
-        where exchange_id = $1 and account = $2 and created_at <= $3
-          and ($4::bigint is null or account_id = $4) order by id`,
+    db.query<{ asset: string; amount: number; at: Date; kind: string; account: string | null }>(
+      `select t.asset, t.amount::float8 as amount, t.created_at as at, t.kind,
+              a.name as account
+         from transactions t left join accounts a on a.id = t.account_id
+        where t.exchange_id = $1 and t.account = $2 and t.created_at <= $3
+          and ($4::bigint is null or t.account_id = $4) order by t.id`,
       params,
     ),
     // A fill is dated by its ledger legs, as the equity is: one booked late (found by the
