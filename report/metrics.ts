@@ -239,6 +239,8 @@ interface Holding {
   pnl: number;
   fees: number;
   stepSize?: number | null;
+  /** Of the base, what other markets' fills took as their fees (BNB) while it was held. */
+  feesOut?: number;
 }
 
 function replayFills(
@@ -267,7 +269,10 @@ function replayFills(
     t: number,
     qty: number,
   ) => {
-    if (!(h.qty <= DUST * 1e3 || (h.stepSize && h.qty < h.stepSize * (1 - 1e-9)))) return;
+    // What other markets' fills took out of it as their fees (BNB) is not held any more: the
+    // position is written down by it, and sold or closed on what is left (holdings.ts).
+    const rest = h.qty - (h.feesOut ?? 0);
+    if (!(rest <= DUST * 1e3 || (h.stepSize && rest < h.stepSize * (1 - 1e-9)))) return;
     if (t >= start) {
       trades.push({
         symbol: h.symbol,
@@ -326,6 +331,14 @@ function replayFills(
     if (inPeriod) {
       fees += feeQuote;
       count++;
+    }
+    if (f.feeAsset && f.fee > 0 && f.feeAsset !== base && f.feeAsset !== marketQuote) {
+      for (const o of held.values()) {
+        if (o.symbol.split("/")[0] === f.feeAsset && o.accountName === (f.account ?? null)) {
+          o.feesOut = (o.feesOut ?? 0) + f.fee;
+          break;
+        }
+      }
     }
     const key = `${f.account ?? ""}\u0000${f.symbol}`;
     let h = held.get(key);
