@@ -250,9 +250,20 @@ export function planOrder(input: PlanInput): PlanResult {
   // sells it, the rest left for the next exit.
   const largest = maxQtyOf(rules, !price);
   if (largest && dec.cmp(qty, largest) > 0) {
-    const capped = floor(largest);
+    let capped = floor(largest);
+    let rested = "";
+    // A market sell leaves a rest the next exit can sell, as a sell of part does above: the
+    // largest alone could leave one under the minimums, which no order could ever sell.
+    if (d.action === "sell" && !price) {
+      const free = floor(dec.sub(input.positionQty ?? "0", input.sellingQty ?? "0"));
+      const lower = sellableCap(free, capped, input, floor);
+      if (lower !== capped) {
+        rested = ` less what leaves ${dec.sub(free, lower)} sellable`;
+        capped = lower;
+      }
+    }
     sizingNote = `${sizingNote ? `${sizingNote}; ` : ""}qty ${qty} capped to ${capped}, the ` +
-      `market's largest ${price ? "" : "market "}order` +
+      `market's largest ${price ? "" : "market "}order${rested}` +
       (d.action === "sell" ? ` (the rest is left for the next exit)` : "");
     qty = capped;
   }
@@ -337,13 +348,50 @@ function sellableRest(rest: string, input: PlanInput): boolean {
   const { rules } = input;
   if (rules.min_qty && dec.cmp(rest, rules.min_qty) < 0) return false;
   if (!rules.min_notional) return true;
+  return dec.cmp(dec.mul(rest, restPrice(input), 8), rules.min_notional) >= 0;
+}
+
+/** The price a rest's protection sells at (sellableRest). */
+function restPrice(input: PlanInput): string {
   const stop = input.positionStop;
-  const at = stop === undefined
+  return stop === undefined
     ? input.refPrice
     : input.stopLimitOffsetPct === undefined
     ? stop
-    : stopLimitPrice(stop, rules, input.stopLimitOffsetPct);
-  return dec.cmp(dec.mul(rest, at, 8), rules.min_notional) >= 0;
+    : stopLimitPrice(stop, input.rules, input.stopLimitOffsetPct);
+}
+
+/**
+ * A market sell of `free` capped to `capped` (the market's largest): lowered so that what it
+ * leaves is the smallest rest that can still be sold (sellableRest), when the cap alone would
+ * leave less; `capped` itself when it leaves enough, or when no lower sell would do.
+ */
+function sellableCap(
+  free: string,
+  capped: string,
+  input: PlanInput,
+  floor: (q: string) => string,
+): string {
+  const rest = dec.sub(free, capped);
+  if (dec.cmp(rest, "0") <= 0 || sellableRest(rest, input)) return capped;
+  const { rules } = input;
+  const step = rules.step_size;
+  const up = (q: string) => (step ? dec.roundToStep(q, step, "up") : q);
+  let least = up(rules.min_qty ?? step ?? "0");
+  if (rules.min_notional) {
+    const byNotional = up(dec.div(rules.min_notional, restPrice(input)));
+    if (dec.cmp(byNotional, least) > 0) least = byNotional;
+  }
+  if (!sellableRest(least, input)) return capped;
+  const lower = floor(dec.sub(free, least));
+  const leaves = dec.sub(free, lower);
+  if (
+    dec.cmp(lower, "0") <= 0 || dec.cmp(lower, capped) > 0 || !sellableRest(lower, input) ||
+    !sellableRest(leaves, input)
+  ) {
+    return capped;
+  }
+  return lower;
 }
 
 /**

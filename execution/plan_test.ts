@@ -356,3 +356,19 @@ Deno.test("an order above the market's largest is capped to it and says so", () 
   assert.equal(small.plan.qty, "0.01");
   assert.doesNotMatch(small.plan.sizingNote ?? "", /capped/);
 });
+
+Deno.test("a market sell capped to the market's largest leaves a rest the next exit can sell", () => {
+  const rules = { ...base.rules, max_qty: "9000", market_max_qty: "0.05" };
+  // 0.05005 held: the largest, 0.05, would leave 0.00005 (2.5 USDT, under the 5 minimum), which
+  // no order could ever sell; selling 0.04995 leaves 0.0001 (5 USDT) for the next exit.
+  for (const qty of [undefined, "0.05"]) {
+    const r = plan({ rules, d: { action: "sell", qty }, positionQty: "0.05005" });
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.equal(r.plan.qty, "0.04995", `alert qty ${qty}`);
+    assert.match(r.plan.sizingNote ?? "", /capped to 0\.04995/);
+  }
+  // Where the largest leaves enough, it is sold whole.
+  const enough = plan({ rules, d: { action: "sell" }, positionQty: "0.0502" });
+  assert.ok(enough.ok);
+  assert.equal(enough.plan.qty, "0.05");
+});
