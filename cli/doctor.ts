@@ -56,13 +56,20 @@ Exit code 0 when everything needed to run is in order, 1 otherwise.`,
           const applied = await db.query<{ version: number }>(
             "select version from schema_migrations",
           ).catch(() => []);
-          const have = new Set(applied.map((r) => r.version));
+          const have = new Set(applied.map((r) => Number(r.version)));
           const pending = shipped.filter((m) => !have.has(m.version)).map((m) => m.name);
+          // Migrated by a newer version: serve and migrate refuse it (db/migrate.ts).
+          const known = new Set(shipped.map((m) => m.version));
+          const newer = [...have].filter((v) => !known.has(v));
           checks.push({
             name: "database",
-            ok: true,
+            ok: newer.length === 0,
             detail: `${where}; ${
-              pending.length === 0
+              newer.length > 0
+                ? `migrated by a newer version of pg-solo-lite (migration(s) ${
+                  newer.join(", ")
+                } not shipped here): serve and migrate refuse it; run that version, or restore a backup from before it`
+                : pending.length === 0
                 ? "schema up to date"
                 : `${pending.length} pending migration(s), applied at the next serve or migrate`
             }`,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { main } from "../../../main.ts";
-import { testDb } from "../../helpers/db.ts";
+import { testDb, withTestData } from "../../helpers/db.ts";
 import { captureIo, dbEnvOf } from "../../helpers/io.ts";
 import { healthRoute } from "../../../http/server.ts";
 import type { Db } from "../../../db/db.ts";
@@ -34,6 +34,33 @@ Deno.test({
       assert.match(byName.exchange, /binance in paper mode; API keys not set/);
       const all = io.stdout.join("") + io.stderr.join("");
       assert.ok(!all.includes(token) && !all.includes("p".repeat(40)));
+    } finally {
+      await t.close();
+    }
+  },
+});
+
+Deno.test({
+  ...opts,
+  name: "doctor fails on a database a newer version migrated, as serve and migrate refuse it",
+  fn: async () => {
+    const t = await testDb({ onDisk: true });
+    if (t.kind === "embedded") await t.db.close();
+    try {
+      await withTestData(t, (db) =>
+        db.query(
+          "insert into schema_migrations (version, name, checksum) values (9999, '9999_future.sql', 'x')",
+        ));
+      const io = captureIo({ ...dbEnvOf(t) });
+      const code = await main(["doctor", "--json"], io);
+      assert.equal(code, 1, io.stdout.join("\n"));
+      const report = JSON.parse(io.stdout.join(""));
+      const database = report.checks.find((c: { name: string }) => c.name === "database");
+      assert.equal(database.ok, false);
+      assert.match(
+        database.detail,
+        /migrated by a newer version of pg-solo-lite \(migration\(s\) 9999 not shipped here\)/,
+      );
     } finally {
       await t.close();
     }
