@@ -21,20 +21,15 @@ import {
 } from "../execution/mod.ts";
 import { handOverExit, type WatchedPosition } from "../risk/mod.ts";
 import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
+import { type Actor, operatorLabel as label, withoutOperator } from "./operator_label.ts";
 
-export interface Actor {
-  via: "cli" | "telegram";
-  /** Telegram user id, or the CLI's user name. */
-  who: string;
-}
+export type { Actor };
 
 export interface ActionResult {
   ok: boolean;
   /** A plain-text answer for the person who asked. */
   text: string;
 }
-
-const label = (a: Actor) => a.via === "telegram" ? `Telegram user ${a.who}` : `${a.who} (CLI)`;
 
 /**
  * Records the action and, when it did something, announces it to the operator's chats and,
@@ -67,7 +62,7 @@ async function recorded(
     if (accountId !== undefined) {
       await enqueueNotification(sql, {
         ...told,
-        text: `The operator: ${result.text.replaceAll(label(actor), "the operator")}`,
+        text: `The operator: ${withoutOperator(result.text)}`,
         accountId,
       });
     }

@@ -8,6 +8,7 @@ import type { Sql } from "../db/mod.ts";
 import { activePauses, listAccounts, pauseReason } from "../execution/mod.ts";
 import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
 import { limits } from "../core/limits.ts";
+import { withoutOperator } from "./operator_label.ts";
 
 export type PriceOf = (exchangeId: string, symbol: string) => Promise<number | undefined>;
 
@@ -154,18 +155,12 @@ export async function statusText(sql: Sql, o: ViewOptions = {}): Promise<string>
 }
 
 /**
- * Who acted, as actions.ts labels them ("Telegram user 123", "ops (CLI)"): a pause's reason
- * says so when the operator gave none ("paused by Telegram user 123"), and an account added
- * while every account was paused takes that reason too.
- */
-const OPERATOR_LABEL = /\bTelegram user \d+|[^\s()]+ \(CLI\)/g;
-
-/**
- * `text` as a chat tied to one account may read it: the operator's Telegram user id or CLI
- * user name is for the operator's chats only (as in the account's announcements).
+ * `text` as the chat it goes to may read it: a pause's reason names who acted when the operator
+ * gave none ("paused by Telegram user 123"), which a chat tied to one account reads as "the
+ * operator" (operator_label.ts).
  */
 function shownTo(scope: ViewScope, text: string): string {
-  return scope.accountId === undefined ? text : text.replace(OPERATOR_LABEL, "the operator");
+  return scope.accountId === undefined ? text : withoutOperator(text);
 }
 
 /**
