@@ -30,9 +30,7 @@ import { enqueueNotification, NotificationKind } from "../notify/mod.ts";
 import { dec } from "../trading/decimal.ts";
 import { ACTIVE_ORDER_STATUSES_SQL } from "../trading/statuses.ts";
 import { type Account, accountTag, ledgerBook } from "./accounts.ts";
-
-/** The reason an order given up as never placed begins with (reconcile.ts NEVER_PLACED). */
-const GIVEN_UP_LIKE = "Not found on the exchange after%";
+import { NEVER_PLACED } from "./reconcile.ts";
 
 export interface WriteDown {
   positionId: number;
@@ -94,7 +92,7 @@ export async function writeDownToHoldings(
                          and ($5 in (split_part(o.symbol, '/', 1), split_part(o.symbol, '/', 2))
                               or (select used from fee_asset))
                          and (o.status in ${ACTIVE_ORDER_STATUSES_SQL} or o.updated_at >= $4
-                              or (o.reject_reason like '${GIVEN_UP_LIKE}'
+                              or (left(o.reject_reason, length($8)) = $8
                                   and o.updated_at > now() - interval '1 day')
                               or (o.status = 'REJECTED' and o.reconcile_misses > 0
                                   and o.created_at >= now() - $6::int * interval '1 millisecond')))
@@ -115,6 +113,7 @@ export async function writeDownToHoldings(
         base,
         limits.reconcileGivenUpWindowMs,
         ledgerBook(exchange.mode),
+        NEVER_PLACED,
       ],
     );
     if (!p || !p.settled || p.busy || dec.cmp(held, p.qty) >= 0) return undefined;

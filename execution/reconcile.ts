@@ -44,7 +44,7 @@ export const emptyReconcileSummary = (): ReconcileSummary => ({
 });
 
 /** How the reason of an order given up as never placed begins (counted per alert). */
-const NEVER_PLACED = "Not found on the exchange after";
+export const NEVER_PLACED = "Not found on the exchange after";
 
 export interface ReconcileSummary {
   checked: number;
